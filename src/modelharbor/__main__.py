@@ -1,0 +1,3 @@
+from modelharbor.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""Helpers every edge shares: reading credentials, streaming bodies and serving file bytes with ranges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from modelharbor.core.files import ByteRange
+from modelharbor.core.services import Services
+from modelharbor.domain.entities import FileRecord
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services
+
+
+def bearer_token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() in ("bearer", "token") and value.strip():
+        return value.strip()
+    return None
+
+
+async def body_stream(request: Request) -> AsyncIterator[bytes]:
+    async for piece in request.stream():
+        if piece:
+            yield piece
+
+
+def public_base(request: Request) -> str:
+    configured = services_of(request).settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "_")
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def file_response(
+    record: FileRecord,
+    rng: ByteRange | None,
+    stream: AsyncIterator[bytes],
+    *,
+    head: bool = False,
+    download_name: str | None = None,
+) -> Response:
+    """200 or 206 with Content-Length, Accept-Ranges, ETag and Content-Disposition; no body for HEAD."""
+    headers = {
+        "accept-ranges": "bytes",
+        "etag": f'"{record.sha256}"',
+        "content-disposition": content_disposition(download_name or record.name),
+        "x-content-sha256": record.sha256,
+        "cache-control": "private, no-store",
+    }
+    if rng is not None:
+        headers["content-range"] = f"bytes {rng.start}-{rng.end - 1}/{record.size}"
+        headers["content-length"] = str(rng.length)
+        status = 206
+    else:
+        headers["content-length"] = str(record.size)
+        status = 200
+    if head:
+        return Response(status_code=status, headers=headers, media_type=record.content_type)
+    return StreamingResponse(stream, status_code=status, headers=headers, media_type=record.content_type)
+
+
+def range_not_satisfiable(size: int, body: bytes, media_type: str = "application/json") -> Response:
+    return Response(body, status_code=416, headers={"content-range": f"bytes */{size}"}, media_type=media_type)

@@ -1,0 +1,392 @@
+"""Kore.ai routes: each parses the vendor's request, makes one core call and renders the vendor's answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount
+
+from modelharbor.api.common import body_stream, file_response, public_base, services_of
+from modelharbor.api.dialects.kore import mapping as m
+from modelharbor.api.multipart import MultipartError, Part, find_boundary, iter_parts
+from modelharbor.core.imports import MODEL_EXTENSIONS
+from modelharbor.core.services import Services
+from modelharbor.domain.errors import (
+    HarborError,
+    InvalidInput,
+    LinkInvalid,
+    NotFound,
+    Unauthenticated,
+    UnsupportedType,
+)
+from modelharbor.domain.principal import Principal
+
+FIELD_LIMIT = 4096
+
+
+def mounts(services: Services) -> list[Mount]:
+    return [Mount("/api/public", app=_public_app(services)), Mount("/api/getMediaStream", app=_media_app(services))]
+
+
+def _base_app(services: Services) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.services = services
+
+    @app.exception_handler(HarborError)
+    async def _harbor(request: Request, exc: HarborError):
+        return m.render_error(exc, request.path_params.get("session_id"))
+
+    @app.exception_handler(MultipartError)
+    async def _multipart(_r: Request, exc: MultipartError):
+        return m.error_response(400, str(exc), "BAD_REQUEST")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError):
+        return m.error_response(400, "; ".join(str(e.get("msg")) for e in exc.errors()), "BAD_REQUEST")
+
+    @app.exception_handler(404)
+    async def _nf(_r: Request, _e):
+        return m.error_response(404, "no such Kore.ai API route", "NOT_FOUND")
+
+    @app.exception_handler(405)
+    async def _405(_r: Request, _e):
+        return m.error_response(405, "method not allowed on this route", "METHOD_NOT_ALLOWED")
+
+    return app
+
+
+async def _principal(request: Request) -> Principal:
+    key = request.headers.get("x-api-key", "").strip()
+    if not key:
+        raise Unauthenticated("send your API key in the 'x-api-key' header")
+    return await run_in_threadpool(services_of(request).identity.authenticate_key, key)
+
+
+# --- multipart helpers ----------------------------------------------------------------------------
+
+
+async def _form(request: Request, *, required: bool = True) -> AsyncIterator[Part] | None:
+    """The request's parts, whatever Content-Type claims (the vendor's sample sends application/json with a
+    multipart body). None when the body is not multipart and ``required`` is False."""
+    body = body_stream(request)
+    first = b""
+    async for piece in body:
+        first = piece
+        break
+    boundary = find_boundary(request.headers.get("content-type"), first)
+    if boundary is None:
+        if required:
+            raise MultipartError("expected multipart form data with a 'file' part")
+        return None
+
+    async def replay():
+        if first:
+            yield first
+        async for piece in body:
+            yield piece
+
+    return iter_parts(replay(), boundary)
+
+
+async def _field(part: Part) -> str:
+    try:
+        return (await part.read_all(FIELD_LIMIT)).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"form field {part.name!r} is not UTF-8 text") from None
+
+
+async def _rest_fields(parts: AsyncIterator[Part], fields: dict[str, str]) -> None:
+    async for part in parts:
+        if part.filename is None:
+            fields.setdefault(part.name, await _field(part))
+        else:
+            await part.drain()
+
+
+def _chunk_number(raw: str | None) -> int:
+    if raw is None or raw == "":
+        raise InvalidInput("form field 'chunkNumber' is required", code="INVALID_CHUNK_NUMBER")
+    try:
+        n = int(raw)
+    except ValueError:
+        raise InvalidInput(f"chunkNumber {raw!r} is not an integer", code="INVALID_CHUNK_NUMBER") from None
+    if n < 0:
+        raise InvalidInput(f"chunkNumber {raw!r} is negative", code="INVALID_CHUNK_NUMBER")
+    return n
+
+
+async def _put_chunk_from_form(request: Request, principal: Principal, session_id: str, parts) -> int | None:
+    """Store the form's ``file`` part as chunk ``chunkNumber``; None when the form has no file part."""
+    services = services_of(request)
+    fields: dict[str, str] = {}
+    async for part in parts:
+        if part.name == "file":
+
+            async def number_after() -> int:
+                await _rest_fields(parts, fields)
+                return _chunk_number(fields.get("chunkNumber"))
+
+            known = fields.get("chunkNumber")
+            chunk = await services.uploads.put_chunk(
+                principal,
+                session_id,
+                part.stream(),
+                number=_chunk_number(known) if known is not None else None,
+                number_after=None if known is not None else number_after,
+                max_size=services.settings.kore_max_chunk_size,
+            )
+            await _rest_fields(parts, fields)
+            return chunk.number
+        if part.filename is None:
+            fields.setdefault(part.name, await _field(part))
+        else:
+            await part.drain()
+    return None
+
+
+# --- /api/public ----------------------------------------------------------------------------------
+
+
+def _public_app(services: Services) -> FastAPI:
+    app = _base_app(services)
+
+    @app.post("/files")
+    async def upload_file(request: Request):
+        principal = await _principal(request)
+        parts = await _form(request)
+        fields: dict[str, str] = {}
+        async for part in parts:
+            if part.name == "file":
+                if not part.filename:
+                    raise InvalidInput("the 'file' part needs a filename")
+                ext = part.filename.rsplit(".", 1)[-1].lower() if "." in part.filename else ""
+                if ext not in m.MEDIA_EXTENSIONS:
+                    raise UnsupportedType(
+                        f"file type {ext or '(none)'!r} is not supported; allowed: "
+                        + ", ".join(sorted(m.MEDIA_EXTENSIONS)),
+                        code="UNSUPPORTED_FILE_TYPE",
+                    )
+
+                async def context() -> str:
+                    await _rest_fields(parts, fields)
+                    if not fields.get("fileContext"):
+                        raise InvalidInput("form field 'fileContext' is required")
+                    return fields["fileContext"]
+
+                record = await services.files.upload(
+                    principal,
+                    name=part.filename,
+                    data=part.stream(),
+                    extension=ext,
+                    context=fields["fileContext"] if fields.get("fileContext") else context,
+                    max_size=services.settings.kore_max_file_size,
+                )
+                return _file_answer(request, record)
+            if part.filename is None:
+                fields.setdefault(part.name, await _field(part))
+            else:
+                await part.drain()
+        raise InvalidInput("expected multipart form data with a 'file' part")
+
+    @app.post("/files/session/start")
+    async def start_session(request: Request):
+        principal = await _principal(request)
+        body = await _start_fields(request)
+        context = _req_str(body, "fileContext")
+        ext = _req_str(body, "fileExtension").lower().lstrip(".")
+        name = _req_str(body, "fileName")
+        total = _req_int(body, "totalChunks", minimum=1)
+        size = _req_int(body, "fileSize", minimum=0)
+        is_adapter = _bool(body.get("isAdapter", False))
+        allowed = MODEL_EXTENSIONS if context == "model" else m.MEDIA_EXTENSIONS
+        if ext not in allowed:
+            raise UnsupportedType(
+                f"fileExtension {ext!r} is not allowed for fileContext {context!r}; allowed: "
+                + ", ".join(sorted(allowed)),
+                code="UNSUPPORTED_FILE_TYPE",
+            )
+        if context == "model":
+            session, model = await run_in_threadpool(
+                lambda: services.imports.start(
+                    principal, name=name, total_chunks=total, size=size, extension=ext, is_adapter=is_adapter
+                )
+            )
+            return {
+                "sessionId": session.id,
+                "expirationDate": m.iso(session.expires_at),
+                "modelId": m.model_id_out(model.id),
+            }
+        session = await run_in_threadpool(
+            lambda: services.uploads.start(
+                principal, name=name, total_chunks=total, size=size, context=context, extension=ext
+            )
+        )
+        return {"sessionId": session.id, "expirationDate": m.iso(session.expires_at)}
+
+    @app.post("/files/session/{session_id}")
+    async def upload_chunk(session_id: str, request: Request):
+        principal = await _principal(request)
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/octet-stream") and "chunkNumber" in request.query_params:
+            chunk = await services.uploads.put_chunk(
+                principal,
+                session_id,
+                body_stream(request),
+                number=_chunk_number(request.query_params["chunkNumber"]),
+                max_size=services.settings.kore_max_chunk_size,
+            )
+            return {"chunkNumber": str(chunk.number), "sessionId": session_id}
+        number = await _put_chunk_from_form(request, principal, session_id, await _form(request))
+        if number is None:
+            raise InvalidInput("expected multipart form data with a 'file' part")
+        return {"chunkNumber": str(number), "sessionId": session_id}
+
+    @app.post("/files/session/{session_id}/complete")
+    async def complete_session(session_id: str, request: Request):
+        principal = await _principal(request)
+        parts = await _form(request, required=False)
+        if parts is not None:  # a final chunk may ride along (one vendor page documents that)
+            await _put_chunk_from_form(request, principal, session_id, parts)
+        done = await services.uploads.complete(principal, session_id)
+        if done.session.context == "model" and done.result.get("task_id"):
+            dock = m.dock_id_out(done.result["task_id"])
+            return {
+                "dock-statusId": dock,
+                "dockStatusId": dock,
+                "modelId": m.model_id_out(done.result["model_id"]),
+                "jobType": "MODELS",
+                "action": "IMPORT",
+                "status": "IN_PROGRESS",
+            }
+        return _file_answer(request, done.file)
+
+    @app.get("/dock-status/{dock_id}")
+    async def dock_status(dock_id: str, request: Request):
+        principal = await _principal(request)
+        task_id = m.strip_prefix(dock_id, m.DOCK_PREFIX)
+        if task_id is None:
+            raise NotFound(f"dock status {dock_id!r} not found")
+        task = await run_in_threadpool(services.tasks.get, principal, task_id)
+        body = {
+            "_id": dock_id,
+            "jobType": "MODELS",
+            "action": "IMPORT",
+            "status": m.TASK_STATUS[task.status],
+            "percentageComplete": task.percent,
+        }
+        if task.payload.get("model_id"):
+            body["modelId"] = m.model_id_out(task.payload["model_id"])
+        if task.status == "failed":
+            body["error"] = task.error
+        return body
+
+    for action in ("export", "deploy", "undeploy"):
+        app.add_api_route(f"/models/{{model_id}}/{action}", _not_supported(action), methods=["POST"])
+    return app
+
+
+def _not_supported(action: str):
+    async def handler(model_id: str, request: Request):
+        await _principal(request)
+        return m.error_response(
+            501, f"model {action} is not supported by this ModelHarbor yet (see docs/dialects/kore.md)", "NOT_SUPPORTED"
+        )
+
+    return handler
+
+
+def _file_answer(request: Request, record) -> dict:
+    services = services_of(request)
+    stored = m.stored_name(record.id, record.extension)
+    link = services.signer.sign(record.id, services.settings.link_ttl, extra=m.link_extra(stored, "false", record.name))
+    query = urlencode(
+        {"e": link.expires, "n": link.nonce, "del": "false", "s": m.encode_signature(link.mac), "fileName": record.name}
+    )
+    return {"url": f"{public_base(request)}/api/getMediaStream/orgFiles/{stored}?{query}", "fileId": record.id}
+
+
+START_BODY_LIMIT = 65536
+
+
+async def _start_fields(request: Request) -> dict:
+    """The start fields from JSON (documented), or leniently from a form."""
+    ctype = request.headers.get("content-type", "")
+    if "multipart/" in ctype or "boundary=" in ctype:
+        parts = await _form(request)
+        fields: dict[str, str] = {}
+        await _rest_fields(parts, fields)
+        return fields
+    raw = bytearray()
+    async for piece in body_stream(request):
+        raw += piece
+        if len(raw) > START_BODY_LIMIT:
+            raise InvalidInput(f"the session start body is larger than {START_BODY_LIMIT} bytes")
+    if "application/x-www-form-urlencoded" in ctype:
+        from urllib.parse import parse_qsl
+
+        return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise InvalidInput(
+            "the body must be JSON with fileContext, totalChunks, fileExtension, fileName, fileSize"
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _req_str(body: dict, key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"field {key!r} is required and must be a non-empty string")
+    return value.strip()
+
+
+def _req_int(body: dict, key: str, *, minimum: int) -> int:
+    value = body.get(key)
+    if isinstance(value, bool) or value is None:
+        raise InvalidInput(f"field {key!r} is required and must be an integer")
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise InvalidInput(f"field {key!r} must be an integer, not {value!r}")
+    if value < minimum:
+        raise InvalidInput(f"field {key!r} must be ≥ {minimum}")
+    return value
+
+
+def _bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise InvalidInput(f"isAdapter must be true or false, not {value!r}")
+
+
+# --- /api/getMediaStream --------------------------------------------------------------------------
+
+
+def _media_app(services: Services) -> FastAPI:
+    app = _base_app(services)
+
+    @app.api_route("/orgFiles/{stored}", methods=["GET", "HEAD"])
+    async def media(stored: str, request: Request):
+        q = request.query_params
+        file_id = m.file_id_of(stored)
+        e, n, s = q.get("e"), q.get("n"), q.get("s")
+        delete, file_name = q.get("del", "false"), q.get("fileName", "")
+        mac = m.decode_signature(s) if s else None
+        if file_id is None or not e or not n or mac is None:
+            raise LinkInvalid("the media URL is missing or has a malformed signature (e, n, s)")
+        record, rng, stream = await services.files.open(
+            None, file_id, request.headers.get("range"), link=(e, n, mac, m.link_extra(stored, delete, file_name))
+        )
+        return file_response(record, rng, stream, head=request.method == "HEAD", download_name=file_name or None)
+
+    return app

@@ -1,0 +1,57 @@
+"""The native API application (mounted at ``/api/v1``; OpenAPI at ``/api/v1/openapi.json``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from modelharbor.api.native import files, keys, uploads
+from modelharbor.core.services import Services
+from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
+
+
+def error_json(status: int, code: str, message: str, details: dict | None = None, headers=None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status_code=status, headers=headers
+    )
+
+
+def create_native_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="ModelHarbor native API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        description="ModelHarbor's own API. Authenticate with `Authorization: Bearer <API key>`.",
+    )
+    app.state.services = services
+
+    @app.exception_handler(HarborError)
+    async def _harbor(_req: Request, exc: HarborError):
+        headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, RangeNotSatisfiable) and "size" in exc.details:
+            headers = {"content-range": f"bytes */{exc.details['size']}"}
+        return error_json(exc.status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError):
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+            problems.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        return error_json(400, "INVALID_INPUT", "; ".join(problems) or "invalid request", {"problems": problems})
+
+    @app.exception_handler(404)
+    async def _not_found(_req: Request, _exc):
+        return error_json(404, "NOT_FOUND", "no such route in the native API; see /api/v1/openapi.json")
+
+    @app.exception_handler(405)
+    async def _method(_req: Request, _exc):
+        return error_json(405, "METHOD_NOT_ALLOWED", "method not allowed on this route")
+
+    app.include_router(files.router)
+    app.include_router(uploads.router)
+    app.include_router(keys.router)
+    return app

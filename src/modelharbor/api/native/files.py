@@ -1,0 +1,116 @@
+"""Native routes for files: single streamed upload, list, get, delete, content (ranges, HEAD), signed links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from modelharbor.api.common import bearer_token, body_stream, file_response, public_base, services_of
+from modelharbor.api.native import schemas
+from modelharbor.api.native.deps import PrincipalDep, ServicesDep, get_principal
+from modelharbor.api.native.mapping import file_out
+from modelharbor.domain.errors import InvalidInput, LinkInvalid
+
+router = APIRouter(tags=["files"])
+
+
+@router.post(
+    "/files",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.FileOut,
+    openapi_extra={
+        "requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def upload_file(
+    request: Request, name: str = Query(..., min_length=1, max_length=1024), context: str = Query("", max_length=200)
+):
+    """Upload a whole file as the raw request body (streamed; up to MAX_SINGLE_UPLOAD_SIZE)."""
+    services = services_of(request)
+    principal = await _principal(request)
+    record = await services.files.upload(principal, name=name, context=context, data=body_stream(request))
+    return file_out(record)
+
+
+@router.get("/files", response_model=schemas.FileList)
+def list_files(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    context: str | None = None,
+):
+    page = services.files.list(principal, limit=limit, offset=offset, context=context)
+    return schemas.FileList(items=[file_out(f) for f in page.items], total=page.total, limit=limit, offset=offset)
+
+
+@router.get("/files/{file_id}", response_model=schemas.FileOut)
+def get_file(file_id: str, services: ServicesDep, principal: PrincipalDep):
+    return file_out(services.files.get(principal, file_id))
+
+
+@router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_file(file_id: str, request: Request):
+    services = services_of(request)
+    await services.files.delete(await _principal(request), file_id)
+    return Response(status_code=204)
+
+
+@router.api_route(
+    "/files/{file_id}/content",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "A range"}},
+)
+async def file_content(
+    file_id: str,
+    request: Request,
+    expires: str | None = None,
+    nonce: str | None = None,
+    signature: str | None = None,
+):
+    """The file's bytes. Authenticate with a Bearer key, or with the query of a signed link. Honours Range."""
+    services = services_of(request)
+    if signature is not None or expires is not None or nonce is not None:
+        if not (signature and expires and nonce):
+            raise LinkInvalid("a signed link needs expires, nonce and signature")
+        try:
+            mac = bytes.fromhex(signature)
+        except ValueError:
+            raise LinkInvalid("the link's signature is invalid; ask for a new link") from None
+        record, rng, stream = await services.files.open(
+            None, file_id, request.headers.get("range"), link=(expires, nonce, mac, "")
+        )
+    else:
+        record, rng, stream = await services.files.open(
+            await _principal(request), file_id, request.headers.get("range")
+        )
+    return file_response(record, rng, stream, head=request.method == "HEAD")
+
+
+@router.post("/files/{file_id}/links", response_model=schemas.LinkOut)
+def create_link(
+    file_id: str, request: Request, services: ServicesDep, principal: PrincipalDep, body: schemas.LinkIn | None = None
+):
+    """A signed, expiring URL that downloads the file without credentials."""
+    settings = services.settings
+    ttl = (body.expires_in if body and body.expires_in else None) or settings.link_ttl
+    if ttl > settings.max_link_ttl:
+        raise InvalidInput(f"expires_in may be at most {settings.max_link_ttl} seconds", field="expires_in")
+    _, link = services.files.sign_link(principal, file_id, ttl)
+    query = urlencode({"expires": link.expires, "nonce": link.nonce, "signature": link.signature})
+    return schemas.LinkOut(
+        url=f"{public_base(request)}/api/v1/files/{file_id}/content?{query}",
+        expires_at=datetime.fromtimestamp(link.expires, UTC),
+    )
+
+
+async def _principal(request: Request):
+    """Authenticate inside an async route (streaming routes cannot use the sync dependency)."""
+    from starlette.concurrency import run_in_threadpool
+
+    if bearer_token(request) is None:
+        return get_principal(request)  # raises the 401 with guidance
+    return await run_in_threadpool(get_principal, request)

@@ -1,0 +1,76 @@
+"""Entity → native wire model. Pure functions."""
+
+from __future__ import annotations
+
+from modelharbor.api.native import schemas
+from modelharbor.domain.entities import ApiKey, FileRecord, ImportedModel, Task, UploadSession
+
+
+def file_out(f: FileRecord) -> schemas.FileOut:
+    return schemas.FileOut(
+        id=f.id,
+        name=f.name,
+        extension=f.extension,
+        size=f.size,
+        sha256=f.sha256,
+        content_type=f.content_type,
+        context=f.context,
+        owner_id=f.owner_id,
+        created_at=f.created_at,
+    )
+
+
+def upload_out(u: UploadSession) -> schemas.UploadOut:
+    return schemas.UploadOut(
+        id=u.id,
+        name=u.name,
+        size=u.size,
+        total_chunks=u.total_chunks,
+        context=u.context,
+        state=u.state,
+        expires_at=u.expires_at,
+        created_at=u.created_at,
+        received_bytes=u.received_bytes,
+        chunks=[schemas.ChunkOut(number=c.number, size=c.size) for c in u.chunks],
+        missing_chunks=u.missing_chunks if u.state == "open" else [],
+        file_id=u.file_id,
+    )
+
+
+def key_out(k: ApiKey) -> schemas.KeyOut:
+    return schemas.KeyOut(
+        id=k.id,
+        name=k.name,
+        prefix=k.prefix,
+        user_id=k.user_id,
+        created_at=k.created_at,
+        last_used_at=k.last_used_at,
+        revoked_at=k.revoked_at,
+        expires_at=k.expires_at,
+        key=k.secret,
+    )
+
+
+def task_out(t: Task) -> schemas.TaskOut:
+    return schemas.TaskOut(
+        id=t.id,
+        kind=t.kind,
+        status=t.status,
+        percent=t.percent,
+        result=t.result,
+        error=t.error,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+    )
+
+
+def imported_model_out(m: ImportedModel) -> schemas.ImportedModelOut:
+    return schemas.ImportedModelOut(
+        id=m.id,
+        name=m.name,
+        is_adapter=m.is_adapter,
+        status=m.status,
+        file_id=m.file_id,
+        error=m.error,
+        created_at=m.created_at,
+    )

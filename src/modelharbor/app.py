@@ -1,0 +1,113 @@
+"""create_app(settings): wire the services, mount the native API and each dialect, start the task runner."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.routing import Mount
+
+from modelharbor import __version__
+from modelharbor.api.dialects import kore
+from modelharbor.api.native import create_native_app
+from modelharbor.core.services import Services, build_services
+from modelharbor.settings import Settings
+from modelharbor.tasks.runner import Runner
+
+log = logging.getLogger("modelharbor")
+
+ADMIN_KEY_FILE = "initial-admin-key"
+
+
+def bootstrap(services: Services) -> str | None:
+    """Ensure the configured admin exists; on a first start with none configured, create one.
+
+    Returns a generated admin key (also written to DATA_DIR/initial-admin-key, mode 0600), or None.
+    """
+    s = services.settings
+    if s.admin_user or s.admin_key or s.admin_password:
+        _, generated = services.identity.ensure_admin(
+            s.admin_user or "admin", password=s.admin_password, key=s.admin_key
+        )
+    elif not services.identity.has_users():
+        _, generated = services.identity.ensure_admin("admin")
+    else:
+        return None
+    if generated:
+        path = Path(s.data_dir) / ADMIN_KEY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generated + "\n")
+    return generated
+
+
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    run_workers: bool | None = None,
+    announce: bool = False,
+) -> FastAPI:
+    settings = settings or (services.settings if services else Settings())
+    services = services or build_services(settings)
+    workers = settings.workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        generated = bootstrap(services)
+        if announce:
+            _announce(settings, generated)
+        runner = Runner(services) if workers else None
+        app.state.runner = runner
+        if runner:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner:
+                runner.stop()
+
+    app = FastAPI(
+        title="ModelHarbor", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
+    app.state.services = services
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        if services.db.ping():
+            return {"status": "ok", "version": __version__}
+        return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
+
+    native = create_native_app(services)
+    # Longest prefixes first so no dialect shadows another (tests/api/test_routing.py checks this).
+    mounts = [Mount("/api/v1", app=native)]
+    mounts += kore.mounts(services)
+    mounts.sort(key=lambda m: len(m.path), reverse=True)
+    for m in mounts:
+        app.router.routes.append(m)
+    return app
+
+
+def _announce(settings: Settings, generated: str | None) -> None:
+    url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    lines = [f"ModelHarbor {__version__} at {url}  (native API: {url}/api/v1/docs)"]
+    if generated:
+        lines.append(f"Admin API key (shown once, also saved to {Path(settings.data_dir) / ADMIN_KEY_FILE}):")
+        lines.append(f"    {generated}")
+    else:
+        key_file = Path(settings.data_dir) / ADMIN_KEY_FILE
+        if settings.admin_key:
+            lines.append("Admin API key: the one in MODELHARBOR_ADMIN_KEY")
+        elif key_file.exists():
+            lines.append(
+                f"Admin API key: {key_file.read_text().strip()}  (from {key_file}; delete that file once "
+                "you have stored the key)"
+            )
+        else:
+            lines.append("Admin API key: shown on first start; make another with `modelharbor keys create NAME`")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,176 @@
+"""The ``modelharbor`` command: serve, worker, db upgrade, keys — and the SDK commands (upload, download, files)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from modelharbor.settings import Settings
+
+app = typer.Typer(help="ModelHarbor: a self-hosted model hub.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys (local admin commands; they act on the configured database).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default MODELHARBOR_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default MODELHARBOR_PORT or 8000)."),
+    migrate: bool = typer.Option(True, help="Upgrade the database schema before serving."),
+):
+    """Serve the API (and run background tasks in-process unless MODELHARBOR_WORKERS=false)."""
+    import uvicorn
+
+    from modelharbor.app import create_app
+    from modelharbor.db.migrate import upgrade
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)
+    if migrate:
+        upgrade(settings.resolved_database_url())
+    application = create_app(settings, announce=True)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+@app.command()
+def worker(poll: float = typer.Option(0.5, help="Seconds between queue polls.")):
+    """Run background tasks only (for a server started with MODELHARBOR_WORKERS=false)."""
+    from modelharbor.core.services import build_services
+    from modelharbor.tasks.runner import Runner
+
+    services = build_services(_settings())
+    runner = Runner(services, poll=poll)
+    runner.start()
+    typer.echo("worker running; Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runner.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")):
+    """Apply migrations up to REVISION (default: the newest)."""
+    from modelharbor.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url(), revision)
+    typer.echo(f"database at {revision}: {_redact(settings.resolved_database_url())}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. -1 or base.")):
+    """Revert migrations down to REVISION."""
+    from modelharbor.db.migrate import downgrade
+
+    downgrade(_settings().resolved_database_url(), revision)
+    typer.echo(f"database at {revision}")
+
+
+def _admin_principal(user: str | None, org: str):
+    from modelharbor.core.services import build_services
+
+    services = build_services(_settings())
+    username = user or services.identity.first_superuser()
+    if username is None:
+        typer.echo("no users yet: start the server once (`make run`) or set MODELHARBOR_ADMIN_USER", err=True)
+        raise typer.Exit(2)
+    return services, services.identity.principal_for(username, org)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="A label for the key."),
+    user: str = typer.Option(None, help="Whose key (default: the first superuser)."),
+    org: str = typer.Option("default", help="Organisation the key acts in."),
+    expires_in_days: int = typer.Option(None, help="Lifetime in days (default: no expiry)."),
+):
+    """Create an API key and print its secret (shown only now)."""
+    services, principal = _admin_principal(user, org)
+    key = services.identity.create_key(principal, name, expires_in_days=expires_in_days)
+    typer.echo(f"id: {key.id}\nkey: {key.secret}\n(store it now: it is never shown again)")
+
+
+@keys_app.command("list")
+def keys_list(
+    user: str = typer.Option(None, help="Whose keys (default: the first superuser)."),
+    org: str = typer.Option("default"),
+    all_users: bool = typer.Option(False, "--all", help="Every key of the organisation."),
+):
+    """List API keys (never their secrets)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    services, principal = _admin_principal(user, org)
+    table = Table("id", "name", "prefix", "user", "created", "last used", "state")
+    for k in services.identity.list_keys(principal, all_users=all_users):
+        state = (
+            "revoked"
+            if k.revoked_at
+            else ("expired" if k.expires_at and k.expires_at.timestamp() < time.time() else "active")
+        )
+        table.add_row(
+            k.id,
+            k.name,
+            k.prefix + "…",
+            k.user_id,
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            state,
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, user: str = typer.Option(None), org: str = typer.Option("default")):
+    """Revoke an API key by id."""
+    services, principal = _admin_principal(user, org)
+    services.identity.revoke_key(principal, key_id)
+    typer.echo(f"revoked {key_id}")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _register_sdk_commands() -> None:
+    try:
+        from modelharbor.sdk import cli as sdk_cli
+    except ImportError:  # pragma: no cover
+        return
+    sdk_cli.register(app)
+
+
+_register_sdk_commands()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["app", "main", "Path"]

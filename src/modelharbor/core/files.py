@@ -1,0 +1,307 @@
+"""Files: records over content-addressed blobs; single streamed uploads, ranged reads, signed links, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelharbor.core import blobs
+from modelharbor.core.blobs import Segment
+from modelharbor.core.clock import aware, new_hex, new_uuid, now
+from modelharbor.core.links import LinkSigner, SignedLink
+from modelharbor.db.engine import Database
+from modelharbor.db.tables import BlobRow, FileRow
+from modelharbor.domain.entities import FileRecord, Page
+from modelharbor.domain.errors import InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
+from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.storage import BlobStore
+
+COMPOUND_EXTENSIONS = ("tar.gz", "tar.bz2", "tar.xz", "tar.zst")
+MAX_NAME = 1024
+MAX_CONTEXT = 200
+
+
+def extension_of(name: str) -> str:
+    lower = name.lower()
+    for ext in COMPOUND_EXTENSIONS:
+        if lower.endswith("." + ext):
+            return ext
+    base = lower.rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[1] if "." in base.strip(".") else ""
+
+
+def content_type_of(name: str) -> str:
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+def check_name(name: str) -> str:
+    if not name or not name.strip():
+        raise InvalidInput("a file name is required")
+    if len(name) > MAX_NAME:
+        raise InvalidInput(f"the file name is longer than {MAX_NAME} characters")
+    if any(ord(c) < 32 for c in name):
+        raise InvalidInput("the file name contains control characters")
+    return name
+
+
+def check_context(context: str) -> str:
+    if len(context) > MAX_CONTEXT:
+        raise InvalidInput(f"the context is longer than {MAX_CONTEXT} characters")
+    return context
+
+
+def to_record(row: FileRow) -> FileRecord:
+    return FileRecord(
+        id=row.id,
+        org_id=row.org_id,
+        owner_id=row.owner_id,
+        name=row.name,
+        extension=row.extension,
+        size=row.size,
+        sha256=row.sha256,
+        content_type=row.content_type,
+        context=row.context,
+        created_at=aware(row.created_at),
+    )
+
+
+async def limited(chunks: AsyncIterable[bytes], limit: int, what: str) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` through, raising TooLarge as soon as more than ``limit`` bytes went by."""
+    n = 0
+    async for piece in chunks:
+        n += len(piece)
+        if n > limit:
+            raise TooLarge(f"{what} is larger than the limit of {limit} bytes", code="FILE_TOO_LARGE", limit=limit)
+        yield piece
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # exclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """RFC 9110 single byte range; None means "the whole file" (absent or multi-range header)."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None  # unknown unit or several ranges: serve the whole representation (allowed by RFC 9110)
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        raise RangeNotSatisfiable(f"malformed Range header {header!r}", size=size)
+    try:
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                raise RangeNotSatisfiable("suffix range of zero length", size=size)
+            return ByteRange(max(0, size - n), size)
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        raise RangeNotSatisfiable(f"malformed Range header {header!r}", size=size) from None
+    if start < 0 or start >= size or end <= start:
+        raise RangeNotSatisfiable(f"range {header!r} is outside the file of {size} bytes", size=size)
+    return ByteRange(start, min(end, size))
+
+
+class FileService:
+    def __init__(self, db: Database, store: BlobStore, signer: LinkSigner, *, max_single_upload: int):
+        self.db = db
+        self.store = store
+        self.signer = signer
+        self.max_single_upload = max_single_upload
+
+    # --- create ----------------------------------------------------------------------------
+    async def upload(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        data: AsyncIterable[bytes],
+        context: str | Callable[[], Awaitable[str]] = "",
+        max_size: int | None = None,
+        extension: str | None = None,
+    ) -> FileRecord:
+        """Stream ``data`` into the store (hashing on the way) and record it as a file.
+
+        ``context`` may be an async callable resolved after the bytes (a form field that follows the file part);
+        if it raises, nothing is kept.
+        """
+        require(principal, Action.FILE_WRITE, principal.org_id, what="file")
+        check_name(name)
+        if isinstance(context, str):
+            check_context(context)
+        limit = min(max_size or self.max_single_upload, self.max_single_upload)
+        h = hashlib.sha256()
+
+        async def hashed():
+            async for piece in limited(data, limit, "the file"):
+                h.update(piece)
+                yield piece
+
+        key = f"objects/{new_uuid()}"
+        size = await self.store.put_stream(key, hashed())
+        try:
+            if not isinstance(context, str):
+                context = check_context(await context())
+            record, stale = await asyncio.to_thread(
+                self._record, principal, name, context, extension, h.hexdigest(), size, [(key, size)]
+            )
+        except BaseException:
+            await self.store.delete(key)
+            raise
+        await self.store.delete(stale)
+        return record
+
+    def _record(self, principal, name, context, extension, sha256, size, segments):
+        with self.db.uow() as s:
+            return self.record_in(
+                s,
+                principal,
+                name=name,
+                context=context,
+                extension=extension,
+                sha256=sha256,
+                size=size,
+                segments=segments,
+            )
+
+    def record_in(
+        self,
+        s: Session,
+        principal: Principal,
+        *,
+        name: str,
+        context: str,
+        extension: str | None,
+        sha256: str,
+        size: int,
+        segments: Sequence[Segment],
+        file_id: str | None = None,
+    ) -> tuple[FileRecord, list[str]]:
+        """Within the caller's transaction: point a new file at the blob for ``sha256``.
+
+        Returns the record and the store keys made redundant by deduplication (delete after commit).
+        """
+        stale: list[str] = []
+        if not blobs.insert_blob_if_absent(s, sha256, size, segments):
+            existing = blobs.lock_blob(s, sha256)
+            if existing is None or existing.size != size:  # pragma: no cover - would mean a SHA-256 collision
+                raise InvalidInput("content conflict while storing the file; retry the upload")
+            own = {k for k, _ in segments}
+            stale = [k for k in own if k not in {k2 for k2, _ in existing.segments}]
+        row = FileRow(
+            id=file_id or new_hex(12),
+            org_id=principal.org_id,
+            owner_id=principal.user_id,
+            name=name,
+            extension=extension if extension is not None else extension_of(name),
+            size=size,
+            sha256=sha256,
+            content_type=content_type_of(name),
+            context=context,
+            created_at=now(),
+        )
+        s.add(row)
+        s.flush()
+        return to_record(row), stale
+
+    # --- read ------------------------------------------------------------------------------
+    def get(self, principal: Principal, file_id: str) -> FileRecord:
+        with self.db.uow(readonly=True) as s:
+            row = s.get(FileRow, file_id)
+            if row is None:
+                raise NotFound(f"file {file_id!r} not found")
+            require(principal, Action.FILE_READ, row.org_id, what=f"file {file_id!r}")
+            return to_record(row)
+
+    def list(self, principal: Principal, *, limit: int = 50, offset: int = 0, context: str | None = None) -> Page:
+        require(principal, Action.FILE_READ, principal.org_id, what="file")
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise InvalidInput("limit must be 1..1000 and offset ≥ 0")
+        with self.db.uow(readonly=True) as s:
+            q = select(FileRow).where(FileRow.org_id == principal.org_id)
+            if context is not None:
+                q = q.where(FileRow.context == context)
+            total = s.scalar(select(func.count()).select_from(q.subquery()))
+            rows = s.scalars(q.order_by(FileRow.created_at.desc(), FileRow.id).limit(limit).offset(offset))
+            return Page([to_record(r) for r in rows], total or 0, limit, offset)
+
+    def segments(self, file_id: str) -> list[Segment]:
+        with self.db.uow(readonly=True) as s:
+            blob = s.scalar(
+                select(BlobRow).join(FileRow, FileRow.sha256 == BlobRow.sha256).where(FileRow.id == file_id)
+            )
+            if blob is None:
+                raise NotFound(f"file {file_id!r} not found")
+            return [(k, n) for k, n in blob.segments]
+
+    async def open(
+        self,
+        principal: Principal | None,
+        file_id: str,
+        range_header: str | None = None,
+        *,
+        link: tuple[str, str, bytes, str] | None = None,
+    ) -> tuple[FileRecord, ByteRange | None, AsyncIterator[bytes]]:
+        """Authorise (by principal, or by a signed link ``(expires, nonce, mac, extra)``) and open for reading.
+
+        Returns the record, the satisfied range (None = whole file) and the byte stream.
+        """
+        if link is not None:
+            record = await asyncio.to_thread(self.verify_link, file_id, *link)
+        elif principal is not None:
+            record = await asyncio.to_thread(self.get, principal, file_id)
+        else:  # pragma: no cover - callers always pass one
+            raise NotFound(f"file {file_id!r} not found")
+        rng = parse_range(range_header, record.size)
+        segments = await asyncio.to_thread(self.segments, file_id)
+        start, end = (rng.start, rng.end) if rng else (0, record.size)
+        return record, rng, blobs.stream_segments(self.store, segments, start, end)
+
+    def open_reader(self, file_id: str) -> blobs.SegmentedReader:
+        """A seekable synchronous reader of a file's bytes (for background checks; no permission check)."""
+        return blobs.SegmentedReader(self.store, self.segments(file_id))
+
+    # --- signed links ----------------------------------------------------------------------
+    def sign_link(
+        self, principal: Principal, file_id: str, ttl: int, *, extra: str = ""
+    ) -> tuple[FileRecord, SignedLink]:
+        record = self.get(principal, file_id)
+        return record, self.signer.sign(file_id, ttl, extra=extra)
+
+    def verify_link(self, file_id: str, expires: str, nonce: str, mac: bytes, extra: str = "") -> FileRecord:
+        self.signer.verify(file_id, expires, nonce, mac, extra=extra)
+        with self.db.uow(readonly=True) as s:
+            row = s.get(FileRow, file_id)
+            if row is None:
+                raise NotFound("the linked file no longer exists")
+            return to_record(row)
+
+    # --- delete ----------------------------------------------------------------------------
+    async def delete(self, principal: Principal, file_id: str) -> None:
+        stale = await asyncio.to_thread(self._delete, principal, file_id)
+        await self.store.delete(stale)
+
+    def _delete(self, principal: Principal, file_id: str) -> list[str]:
+        with self.db.uow() as s:
+            row = s.get(FileRow, file_id)
+            if row is None:
+                raise NotFound(f"file {file_id!r} not found")
+            require(principal, Action.FILE_DELETE, row.org_id, what=f"file {file_id!r}")
+            sha = row.sha256
+            s.delete(row)
+            s.flush()
+            return blobs.release_blob_if_unused(s, sha)

@@ -1,0 +1,299 @@
+"""Organisations, users, API keys and authentication into a :class:`Principal`.
+
+Passwords are hashed with Argon2id. API keys are 256-bit random secrets, stored as SHA-256 (a KDF adds
+nothing for keys of that entropy and would make every request slow); they are shown once, on creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+
+from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.db.engine import Database
+from modelharbor.db.tables import ApiKeyRow, MembershipRow, OrganisationRow, UserRow
+from modelharbor.domain.entities import ApiKey, Organisation, User
+from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from modelharbor.domain.principal import Action, Principal, Role, require
+
+_hasher = PasswordHasher()
+KEY_PREFIX = "mh_"
+DEFAULT_ORG = "default"
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _org(row: OrganisationRow) -> Organisation:
+    return Organisation(row.id, row.name, aware(row.created_at))
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.username, row.email, row.is_superuser, aware(row.created_at))
+
+
+def _key(row: ApiKeyRow, secret: str | None = None) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        user_id=row.user_id,
+        org_id=row.org_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=aware(row.created_at),
+        last_used_at=aware(row.last_used_at) if row.last_used_at else None,
+        revoked_at=aware(row.revoked_at) if row.revoked_at else None,
+        expires_at=aware(row.expires_at) if row.expires_at else None,
+        secret=secret,
+    )
+
+
+class IdentityService:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # --- bootstrap (no principal: runs from the CLI / server start) ----------------------
+    def ensure_org(self, name: str) -> Organisation:
+        with self.db.uow() as s:
+            row = s.scalar(select(OrganisationRow).where(OrganisationRow.name == name))
+            if row is None:
+                row = OrganisationRow(id=new_hex(), name=name, created_at=now())
+                s.add(row)
+            return _org(row)
+
+    def has_users(self) -> bool:
+        with self.db.uow(readonly=True) as s:
+            return s.scalar(select(UserRow.id).limit(1)) is not None
+
+    def ensure_admin(
+        self, username: str, *, password: str | None = None, key: str | None = None, org_name: str = DEFAULT_ORG
+    ) -> tuple[User, str | None]:
+        """Make sure ``username`` exists as a superuser, owner of ``org_name``, with ``password`` and ``key``.
+
+        Returns the user and the API key secret if one was generated here (``key`` None and the user had none).
+        """
+        org = self.ensure_org(org_name)
+        with self.db.uow() as s:
+            user = s.scalar(select(UserRow).where(UserRow.username == username))
+            if user is None:
+                user = UserRow(id=new_hex(), username=username, is_superuser=True, created_at=now())
+                s.add(user)
+                s.flush()
+            user.is_superuser = True
+            if password is not None and not _password_ok(user.password_hash, password):
+                user.password_hash = _hasher.hash(password)
+            member = s.get(MembershipRow, (org.id, user.id))
+            if member is None:
+                s.add(MembershipRow(org_id=org.id, user_id=user.id, role=Role.OWNER.value))
+            else:
+                member.role = Role.OWNER.value
+            generated = None
+            if key is not None:
+                existing = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key)))
+                if existing is None:
+                    s.add(_new_key_row(user.id, org.id, "admin (from MODELHARBOR_ADMIN_KEY)", key))
+                elif existing.user_id != user.id:
+                    raise Conflict("MODELHARBOR_ADMIN_KEY is already the key of another user")
+                else:
+                    existing.revoked_at = None
+            elif s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.user_id == user.id)) is None:
+                generated = KEY_PREFIX + secrets.token_urlsafe(32)
+                s.add(_new_key_row(user.id, org.id, "initial admin key", generated))
+            return _user(user), generated
+
+    def create_user(
+        self,
+        principal: Principal,
+        username: str,
+        *,
+        password: str | None = None,
+        role: Role = Role.MEMBER,
+        email: str | None = None,
+    ) -> User:
+        require(principal, Action.USER_MANAGE, principal.org_id, what="organisation")
+        if not username or len(username) > 200:
+            raise InvalidInput("username must be 1 to 200 characters")
+        with self.db.uow() as s:
+            if s.scalar(select(UserRow.id).where(UserRow.username == username)):
+                raise Conflict(f"user {username!r} already exists")
+            user = UserRow(
+                id=new_hex(),
+                username=username,
+                email=email,
+                is_superuser=False,
+                created_at=now(),
+                password_hash=_hasher.hash(password) if password else None,
+            )
+            s.add(user)
+            s.flush()
+            s.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=Role(role).value))
+            return _user(user)
+
+    def create_org(self, principal: Principal, name: str) -> Organisation:
+        if not principal.is_superuser:
+            raise Forbidden("only a superuser may create organisations")
+        with self.db.uow() as s:
+            if s.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
+                raise Conflict(f"organisation {name!r} already exists")
+            row = OrganisationRow(id=new_hex(), name=name, created_at=now())
+            s.add(row)
+            s.flush()
+            s.add(MembershipRow(org_id=row.id, user_id=principal.user_id, role=Role.OWNER.value))
+            return _org(row)
+
+    # --- authentication ------------------------------------------------------------------
+    def authenticate_key(self, secret: str) -> Principal:
+        """The principal an API key acts as; raises Unauthenticated for unknown, revoked or expired keys."""
+        if not secret or len(secret) > 512:
+            raise Unauthenticated("missing or malformed API key")
+        digest = hash_key(secret)
+        with self.db.uow(readonly=True) as s:
+            row = s.execute(
+                select(ApiKeyRow, UserRow, MembershipRow)
+                .join(UserRow, UserRow.id == ApiKeyRow.user_id)
+                .join(
+                    MembershipRow,
+                    (MembershipRow.user_id == ApiKeyRow.user_id) & (MembershipRow.org_id == ApiKeyRow.org_id),
+                )
+                .where(ApiKeyRow.key_hash == digest)
+            ).first()
+        if row is None:
+            raise Unauthenticated("unknown API key; create one with `modelharbor keys create`")
+        key, user, member = row
+        if not hmac.compare_digest(key.key_hash, digest):
+            raise Unauthenticated("unknown API key")
+        if key.revoked_at is not None:
+            raise Unauthenticated("this API key was revoked; create a new one with `modelharbor keys create`")
+        if key.expires_at is not None and aware(key.expires_at) <= now():
+            raise Unauthenticated("this API key has expired; create a new one")
+        return Principal(
+            user_id=user.id,
+            username=user.username,
+            org_id=key.org_id,
+            role=Role(member.role),
+            is_superuser=user.is_superuser,
+            key_id=key.id,
+        )
+
+    def authenticate_password(self, username: str, password: str, org_name: str | None = None) -> Principal:
+        with self.db.uow(readonly=True) as s:
+            user = s.scalar(select(UserRow).where(UserRow.username == username))
+            if user is None or not _password_ok(user.password_hash, password):
+                raise Unauthenticated("wrong username or password")
+            q = select(MembershipRow, OrganisationRow).join(OrganisationRow, OrganisationRow.id == MembershipRow.org_id)
+            q = q.where(MembershipRow.user_id == user.id)
+            if org_name:
+                q = q.where(OrganisationRow.name == org_name)
+            member = s.execute(q.order_by(OrganisationRow.created_at)).first()
+            if member is None:
+                raise Unauthenticated("this user belongs to no organisation")
+            return Principal(
+                user_id=user.id,
+                username=user.username,
+                org_id=member[0].org_id,
+                role=Role(member[0].role),
+                is_superuser=user.is_superuser,
+            )
+
+    # --- API keys ------------------------------------------------------------------------
+    def create_key(
+        self, principal: Principal, name: str, *, username: str | None = None, expires_in_days: int | None = None
+    ) -> ApiKey:
+        """Create a key for the caller (or, for admins, for ``username`` in the caller's organisation)."""
+        if not name or len(name) > 200:
+            raise InvalidInput("key name must be 1 to 200 characters")
+        if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+            raise InvalidInput("expires_in_days must be between 1 and 3650")
+        with self.db.uow() as s:
+            user_id = principal.user_id
+            if username and username != principal.username:
+                require(principal, Action.KEY_MANAGE_ANY, principal.org_id, what="user")
+                target = s.scalar(
+                    select(UserRow.id)
+                    .join(MembershipRow, MembershipRow.user_id == UserRow.id)
+                    .where(UserRow.username == username, MembershipRow.org_id == principal.org_id)
+                )
+                if target is None:
+                    raise NotFound(f"user {username!r} not found in this organisation")
+                user_id = target
+            else:
+                require(principal, Action.KEY_MANAGE_OWN, principal.org_id, what="key")
+            secret = KEY_PREFIX + secrets.token_urlsafe(32)
+            row = _new_key_row(user_id, principal.org_id, name, secret)
+            if expires_in_days:
+                row.expires_at = now() + timedelta(days=expires_in_days)
+            s.add(row)
+            s.flush()
+            return _key(row, secret)
+
+    def list_keys(self, principal: Principal, *, all_users: bool = False) -> list[ApiKey]:
+        with self.db.uow(readonly=True) as s:
+            q = select(ApiKeyRow).where(ApiKeyRow.org_id == principal.org_id)
+            if all_users:
+                require(principal, Action.KEY_MANAGE_ANY, principal.org_id, what="key")
+            else:
+                q = q.where(ApiKeyRow.user_id == principal.user_id)
+            return [_key(r) for r in s.scalars(q.order_by(ApiKeyRow.created_at))]
+
+    def revoke_key(self, principal: Principal, key_id: str) -> ApiKey:
+        with self.db.uow() as s:
+            row = s.get(ApiKeyRow, key_id)
+            if row is None or row.org_id != principal.org_id:
+                raise NotFound(f"API key {key_id!r} not found")
+            if row.user_id != principal.user_id:
+                require(principal, Action.KEY_MANAGE_ANY, row.org_id, what="key")
+            if row.revoked_at is None:
+                row.revoked_at = now()
+            return _key(row)
+
+    def touch_key(self, key_id: str) -> None:
+        with self.db.uow() as s:
+            s.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=now()))
+
+    # --- admin helpers for the CLI (operate as the superuser of a named org) ---------------
+    def principal_for(self, username: str, org_name: str = DEFAULT_ORG) -> Principal:
+        with self.db.uow(readonly=True) as s:
+            row = s.execute(
+                select(UserRow, MembershipRow)
+                .join(MembershipRow, MembershipRow.user_id == UserRow.id)
+                .join(OrganisationRow, OrganisationRow.id == MembershipRow.org_id)
+                .where(UserRow.username == username, OrganisationRow.name == org_name)
+            ).first()
+            if row is None:
+                raise NotFound(f"user {username!r} is not a member of organisation {org_name!r}")
+            user, member = row
+            return Principal(user.id, user.username, member.org_id, Role(member.role), user.is_superuser)
+
+    def first_superuser(self) -> str | None:
+        with self.db.uow(readonly=True) as s:
+            return s.scalar(select(UserRow.username).where(UserRow.is_superuser).order_by(UserRow.created_at).limit(1))
+
+
+def _password_ok(stored: str | None, password: str) -> bool:
+    if not stored:
+        return False
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _new_key_row(user_id: str, org_id: str, name: str, secret: str) -> ApiKeyRow:
+    return ApiKeyRow(
+        id=new_hex(8),
+        user_id=user_id,
+        org_id=org_id,
+        name=name,
+        prefix=secret[:8],
+        key_hash=hash_key(secret),
+        created_at=now(),
+        last_used_at=None,
+        revoked_at=None,
+        expires_at=None,
+    )

@@ -1,0 +1,60 @@
+"""The Services container: every core service wired to one database, blob store and signer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelharbor.core.files import FileService
+from modelharbor.core.identity import IdentityService
+from modelharbor.core.imports import ImportService
+from modelharbor.core.links import LinkSigner
+from modelharbor.core.tasks import TaskService
+from modelharbor.core.uploads import UploadLimits, UploadService
+from modelharbor.db.engine import Database
+from modelharbor.settings import Settings
+from modelharbor.storage import BlobStore, open_blob_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: BlobStore
+    signer: LinkSigner
+    identity: IdentityService
+    files: FileService
+    uploads: UploadService
+    tasks: TaskService
+    imports: ImportService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings, *, db: Database | None = None, store: BlobStore | None = None) -> Services:
+    db = db or Database(settings.resolved_database_url())
+    store = store or open_blob_store(
+        settings.resolved_blob_url(),
+        s3_endpoint_url=settings.s3_endpoint_url,
+        s3_region=settings.s3_region,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=settings.s3_secret_access_key,
+        s3_allow_http=settings.s3_allow_http,
+    )
+    signer = LinkSigner(settings.resolved_secret_key())
+    identity = IdentityService(db)
+    files = FileService(db, store, signer, max_single_upload=settings.max_single_upload_size)
+    uploads = UploadService(
+        db,
+        store,
+        files,
+        UploadLimits(
+            session_ttl=settings.upload_session_ttl,
+            max_upload_size=settings.max_upload_size,
+            max_chunk_size=settings.max_chunk_size,
+            max_chunks=settings.max_chunks,
+        ),
+    )
+    tasks = TaskService(db)
+    imports = ImportService(db, files, uploads, tasks, max_entries=settings.max_archive_entries)
+    return Services(settings, db, store, signer, identity, files, uploads, tasks, imports)

@@ -1,0 +1,424 @@
+"""The upload engine: chunked sessions that resume, take chunks in any order and in parallel, and verify.
+
+Protocol-independent (tusd's "unrouted handler" idea): every dialect's chunk API maps onto
+``start``/``put_chunk``/``status``/``complete``/``abort``.
+
+Invariants
+- A chunk's bytes go to a fresh store key first; only then is the chunk row committed (under a lock on
+  the session row), so a crash in between leaves an invisible orphan object, never a visible half chunk.
+  A re-sent chunk replaces the old row; the old object is deleted after the commit.
+- Completing does not copy bytes: the chunks, in numeric order, become the segments of the blob.
+  The SHA-256 is computed by reading the chunks once. Identical content is kept once (dedup).
+- ``complete`` is idempotent: a completed session answers with the same file (and hook result).
+- Expired open sessions and their objects are removed by :meth:`UploadService.sweep`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from modelharbor.core import blobs
+from modelharbor.core.clock import aware, new_hex, new_uuid, now
+from modelharbor.core.files import FileService, check_context, check_name, extension_of, limited, to_record
+from modelharbor.db.engine import Database
+from modelharbor.db.tables import FileRow, UploadChunkRow, UploadSessionRow
+from modelharbor.domain.entities import ChunkInfo, FileRecord, UploadSession
+from modelharbor.domain.errors import Conflict, Gone, InvalidInput, NotFound, TooLarge
+from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.storage import BlobStore
+
+OPEN, COMPLETED, ABORTED = "open", "completed", "aborted"
+
+# A completion hook runs inside the completing transaction: (session, row, file) -> result dict kept on the session.
+CompletionHook = Callable[[Session, UploadSessionRow, FileRecord], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    session_ttl: int
+    max_upload_size: int
+    max_chunk_size: int
+    max_chunks: int
+
+
+@dataclass(frozen=True)
+class Completed:
+    session: UploadSession
+    file: FileRecord
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def session_entity(row: UploadSessionRow, chunks: list[UploadChunkRow] | None = None) -> UploadSession:
+    return UploadSession(
+        id=row.id,
+        org_id=row.org_id,
+        owner_id=row.owner_id,
+        name=row.name,
+        extension=row.extension,
+        size=row.size,
+        total_chunks=row.total_chunks,
+        context=row.context,
+        state=row.state,
+        expires_at=aware(row.expires_at),
+        created_at=aware(row.created_at),
+        meta=dict(row.meta or {}),
+        file_id=row.file_id,
+        chunks=tuple(ChunkInfo(c.number, c.size) for c in sorted(chunks or [], key=lambda c: c.number)),
+    )
+
+
+class UploadService:
+    def __init__(self, db: Database, store: BlobStore, files: FileService, limits: UploadLimits):
+        self.db = db
+        self.store = store
+        self.files = files
+        self.limits = limits
+        self._hooks: dict[str, CompletionHook] = {}
+
+    def on_complete(self, context: str, hook: CompletionHook) -> None:
+        """Register what completing a session of ``context`` also does (e.g. start a model import)."""
+        self._hooks[context] = hook
+
+    # --- start -----------------------------------------------------------------------------
+    def start(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        total_chunks: int,
+        size: int | None = None,
+        context: str = "",
+        extension: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> UploadSession:
+        with self.db.uow() as s:
+            row = self.start_in(
+                s,
+                principal,
+                name=name,
+                total_chunks=total_chunks,
+                size=size,
+                context=context,
+                extension=extension,
+                meta=meta,
+            )
+            return session_entity(row)
+
+    def start_in(
+        self,
+        s: Session,
+        principal: Principal,
+        *,
+        name: str,
+        total_chunks: int,
+        size: int | None,
+        context: str,
+        extension: str | None,
+        meta: dict[str, Any] | None,
+    ) -> UploadSessionRow:
+        """Create a session within the caller's transaction (used by services that start one as a side effect)."""
+        require(principal, Action.UPLOAD_WRITE, principal.org_id, what="upload session")
+        check_name(name)
+        check_context(context)
+        lim = self.limits
+        if not isinstance(total_chunks, int) or not 1 <= total_chunks <= lim.max_chunks:
+            raise InvalidInput(f"total_chunks must be an integer from 1 to {lim.max_chunks}", field="total_chunks")
+        if size is not None:
+            if not isinstance(size, int) or size < 0:
+                raise InvalidInput("size must be a whole number of bytes ≥ 0", field="size")
+            if size > lim.max_upload_size:
+                raise TooLarge(
+                    f"size {size} exceeds the upload limit of {lim.max_upload_size} bytes",
+                    code="FILE_TOO_LARGE",
+                    limit=lim.max_upload_size,
+                )
+            if total_chunks > max(size, 1):
+                raise InvalidInput(f"{total_chunks} chunks cannot make a file of {size} bytes", field="total_chunks")
+        row = UploadSessionRow(
+            id=new_uuid(),
+            org_id=principal.org_id,
+            owner_id=principal.user_id,
+            name=name,
+            extension=extension if extension is not None else extension_of(name),
+            size=size,
+            total_chunks=total_chunks,
+            context=context,
+            meta=dict(meta or {}),
+            state=OPEN,
+            file_id=None,
+            expires_at=now() + timedelta(seconds=lim.session_ttl),
+            created_at=now(),
+            completed_at=None,
+        )
+        s.add(row)
+        s.flush()
+        return row
+
+    # --- chunks ----------------------------------------------------------------------------
+    def _lock_open(self, s: Session, principal: Principal, session_id: str, action: Action) -> UploadSessionRow:
+        row = s.scalar(select(UploadSessionRow).where(UploadSessionRow.id == session_id).with_for_update())
+        if row is None:
+            raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+        require(principal, action, row.org_id, what=f"upload session {session_id!r}")
+        if row.owner_id != principal.user_id and not principal.can(Action.KEY_MANAGE_ANY, row.org_id):
+            raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+        if row.state == COMPLETED:
+            raise Conflict("this upload session is already completed", code="SESSION_COMPLETED")
+        if row.state == ABORTED:
+            raise Gone("this upload session was aborted; start a new one", code="SESSION_ABORTED")
+        if aware(row.expires_at) <= now():
+            raise Gone("this upload session has expired; start a new one", code="SESSION_EXPIRED")
+        return row
+
+    def _check_number(self, row: UploadSessionRow, number: int) -> None:
+        if not isinstance(number, int) or not 0 <= number < row.total_chunks:
+            raise InvalidInput(
+                f"chunk number {number!r} is out of range: this session takes 0 to {row.total_chunks - 1}",
+                code="INVALID_CHUNK_NUMBER",
+                field="chunkNumber",
+            )
+
+    def _precheck(self, principal: Principal, session_id: str, number: int | None) -> tuple[int | None, int]:
+        with self.db.uow(readonly=True) as s:
+            row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
+            if number is not None:
+                self._check_number(row, number)
+            return row.size, row.total_chunks
+
+    async def put_chunk(
+        self,
+        principal: Principal,
+        session_id: str,
+        data: AsyncIterable[bytes],
+        *,
+        number: int | None = None,
+        number_after: Callable[[], Awaitable[int]] | None = None,
+        max_size: int | None = None,
+    ) -> ChunkInfo:
+        """Stream one chunk into the session. ``number`` may be known only after the body (``number_after``),
+        as with a multipart form whose number field follows the file part."""
+        size, _ = await asyncio.to_thread(self._precheck, principal, session_id, number)
+        limit = min(max_size or self.limits.max_chunk_size, self.limits.max_chunk_size)
+        if size is not None:
+            limit = min(limit, size)
+        key = f"uploads/{session_id}/{new_hex(8)}"
+        nbytes = await self.store.put_stream(key, limited(data, limit, "the chunk"))
+        try:
+            if number is None:
+                if number_after is None:
+                    raise InvalidInput("a chunk number is required", code="INVALID_CHUNK_NUMBER", field="chunkNumber")
+                number = await number_after()
+            old = await asyncio.to_thread(self._commit_chunk, principal, session_id, number, key, nbytes)
+        except BaseException:
+            await self.store.delete(key)
+            raise
+        if old:
+            await self.store.delete(old)
+        return ChunkInfo(number, nbytes)
+
+    def _commit_chunk(self, principal: Principal, session_id: str, number: int, key: str, size: int) -> str | None:
+        with self.db.uow() as s:
+            row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
+            self._check_number(row, number)
+            old = s.get(UploadChunkRow, (session_id, number))
+            old_key = None
+            if old is not None:
+                old_key = old.key
+                old.key, old.size, old.created_at = key, size, now()
+            else:
+                s.add(UploadChunkRow(session_id=session_id, number=number, key=key, size=size, created_at=now()))
+            if row.size is not None:
+                s.flush()
+                total = sum(
+                    c.size for c in s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == session_id))
+                )
+                if total > row.size:
+                    raise InvalidInput(
+                        f"the chunks received add up to {total} bytes, more than the declared size {row.size}",
+                        code="SIZE_MISMATCH",
+                        expected_size=row.size,
+                        received_size=total,
+                    )
+            return old_key
+
+    # --- status ----------------------------------------------------------------------------
+    def status(self, principal: Principal, session_id: str) -> UploadSession:
+        with self.db.uow(readonly=True) as s:
+            row = s.get(UploadSessionRow, session_id)
+            if row is None:
+                raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+            require(principal, Action.FILE_READ, row.org_id, what=f"upload session {session_id!r}")
+            chunks = list(s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == session_id)))
+            return session_entity(row, chunks)
+
+    def list_open(
+        self, principal: Principal, *, name: str | None = None, size: int | None = None
+    ) -> list[UploadSession]:
+        """The caller's open, unexpired sessions (the SDK uses this to resume)."""
+        require(principal, Action.FILE_READ, principal.org_id, what="upload session")
+        with self.db.uow(readonly=True) as s:
+            q = select(UploadSessionRow).where(
+                UploadSessionRow.org_id == principal.org_id,
+                UploadSessionRow.owner_id == principal.user_id,
+                UploadSessionRow.state == OPEN,
+                UploadSessionRow.expires_at > now(),
+            )
+            if name is not None:
+                q = q.where(UploadSessionRow.name == name)
+            if size is not None:
+                q = q.where(UploadSessionRow.size == size)
+            return [session_entity(r) for r in s.scalars(q.order_by(UploadSessionRow.created_at.desc()).limit(100))]
+
+    # --- complete --------------------------------------------------------------------------
+    async def complete(self, principal: Principal, session_id: str) -> Completed:
+        for _ in range(5):
+            snap = await asyncio.to_thread(self._snapshot, principal, session_id)
+            if isinstance(snap, Completed):
+                return snap
+            sha = await blobs.hash_segments(self.store, snap)
+            try:
+                done, stale = await asyncio.to_thread(self._finish, principal, session_id, snap, sha)
+            except _ChunksChanged:
+                continue  # a chunk was replaced while we hashed: hash again
+            await self.store.delete(stale)
+            return done
+        raise Conflict("the chunks kept changing while completing; retry when all chunk uploads have finished")
+
+    def _completed(self, s: Session, row: UploadSessionRow) -> Completed:
+        file_row = s.get(FileRow, row.file_id)
+        if file_row is None:
+            raise Gone("the file of this completed session was deleted", code="FILE_DELETED")
+        return Completed(session_entity(row), to_record(file_row), dict((row.meta or {}).get("result", {})))
+
+    def _snapshot(self, principal: Principal, session_id: str) -> Completed | list[blobs.Segment]:
+        with self.db.uow(readonly=True) as s:
+            row = s.get(UploadSessionRow, session_id)
+            if row is None:
+                raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+            require(principal, Action.UPLOAD_WRITE, row.org_id, what=f"upload session {session_id!r}")
+            if row.state == COMPLETED:
+                return self._completed(s, row)
+            self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
+            chunks = list(
+                s.scalars(
+                    select(UploadChunkRow)
+                    .where(UploadChunkRow.session_id == session_id)
+                    .order_by(UploadChunkRow.number)
+                )
+            )
+            self._check_complete(row, chunks)
+            return [(c.key, c.size) for c in chunks]
+
+    def _check_complete(self, row: UploadSessionRow, chunks: list[UploadChunkRow]) -> None:
+        have = [c.number for c in chunks]
+        missing = sorted(set(range(row.total_chunks)) - set(have))
+        if missing:
+            shown = ", ".join(map(str, missing[:50])) + (" …" if len(missing) > 50 else "")
+            raise InvalidInput(
+                f"missing chunk(s): {shown} (received {len(have)} of {row.total_chunks}); upload them and "
+                "complete again",
+                code="MISSING_CHUNKS",
+                total_chunks=row.total_chunks,
+                received_chunks=have,
+                missing_chunks=missing,
+            )
+        received = sum(c.size for c in chunks)
+        if row.size is not None and received != row.size:
+            raise InvalidInput(
+                f"the chunks add up to {received} bytes but the session declared {row.size}",
+                code="SIZE_MISMATCH",
+                expected_size=row.size,
+                received_size=received,
+            )
+
+    def _finish(self, principal: Principal, session_id: str, snap: list[blobs.Segment], sha: str):
+        with self.db.uow() as s:
+            row = s.scalar(select(UploadSessionRow).where(UploadSessionRow.id == session_id).with_for_update())
+            if row is not None and row.state == COMPLETED:  # a concurrent complete won
+                return self._completed(s, row), []
+            row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
+            chunks = list(
+                s.scalars(
+                    select(UploadChunkRow)
+                    .where(UploadChunkRow.session_id == session_id)
+                    .order_by(UploadChunkRow.number)
+                )
+            )
+            if [(c.key, c.size) for c in chunks] != snap:
+                raise _ChunksChanged()
+            size = sum(n for _, n in snap)
+            record, stale = self.files.record_in(
+                s,
+                principal,
+                name=row.name,
+                context=row.context,
+                extension=row.extension,
+                sha256=sha,
+                size=size,
+                segments=snap,
+            )
+            s.execute(delete(UploadChunkRow).where(UploadChunkRow.session_id == session_id))
+            row.state, row.file_id, row.completed_at = COMPLETED, record.id, now()
+            hook = self._hooks.get(row.context)
+            result = hook(s, row, record) if hook else {}
+            row.meta = {**(row.meta or {}), "result": result}
+            s.flush()
+            return Completed(session_entity(row), record, result), stale
+
+    # --- abort & sweep ---------------------------------------------------------------------
+    async def abort(self, principal: Principal, session_id: str) -> None:
+        keys = await asyncio.to_thread(self._abort, principal, session_id)
+        await self._delete_prefix(session_id, keys)
+
+    def _abort(self, principal: Principal, session_id: str) -> list[str]:
+        with self.db.uow() as s:
+            row = s.scalar(select(UploadSessionRow).where(UploadSessionRow.id == session_id).with_for_update())
+            if row is None:
+                raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+            require(principal, Action.UPLOAD_WRITE, row.org_id, what=f"upload session {session_id!r}")
+            if row.state == COMPLETED:
+                raise Conflict(
+                    "a completed upload cannot be aborted; delete the file instead", code="SESSION_COMPLETED"
+                )
+            return self._drop(s, row)
+
+    def _drop(self, s: Session, row: UploadSessionRow) -> list[str]:
+        keys = [c.key for c in s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == row.id))]
+        s.execute(delete(UploadChunkRow).where(UploadChunkRow.session_id == row.id))
+        row.state = ABORTED
+        return keys
+
+    async def _delete_prefix(self, session_id: str, keys: list[str]) -> None:
+        await self.store.delete(keys)
+        # objects written but never committed (a crash between write and commit) live under the same prefix
+        await self.store.delete(await self.store.list(f"uploads/{session_id}/"))
+
+    async def sweep(self) -> int:
+        """Abort expired open sessions and delete their objects; returns how many sessions were swept."""
+        expired = await asyncio.to_thread(self._expire)
+        for session_id, keys in expired:
+            await self._delete_prefix(session_id, keys)
+        return len(expired)
+
+    def _expire(self) -> list[tuple[str, list[str]]]:
+        with self.db.uow() as s:
+            rows = list(
+                s.scalars(
+                    select(UploadSessionRow)
+                    .where(UploadSessionRow.state == OPEN, UploadSessionRow.expires_at <= now())
+                    .limit(500)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            return [(row.id, self._drop(s, row)) for row in rows]
+
+
+class _ChunksChanged(Exception):
+    pass

@@ -1,0 +1,1 @@
+"""Domain leaf package: entities, errors, principals and permissions. Imports nothing from ModelHarbor."""

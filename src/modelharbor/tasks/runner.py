@@ -1,0 +1,102 @@
+"""The task runner: claims queued tasks and calls their handler; also sweeps expired uploads.
+
+Runs as a thread inside ``modelharbor serve`` (the embedded default) or alone as ``modelharbor worker``;
+any number of runners can share one database. Tests call :func:`run_pending` to drain synchronously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelharbor.core.imports import TASK_KIND as MODEL_IMPORT
+from modelharbor.core.imports import ArchiveRejected
+from modelharbor.core.services import Services
+from modelharbor.domain.entities import Task
+from modelharbor.domain.errors import HarborError
+
+log = logging.getLogger("modelharbor.tasks")
+
+Handler = Callable[[Services, Task, Callable[[int], None]], dict[str, Any]]
+
+HANDLERS: dict[str, Handler] = {
+    MODEL_IMPORT: lambda services, task, progress: services.imports.process(task, progress),
+}
+
+EXPECTED_FAILURES = (ArchiveRejected, HarborError)
+
+
+def run_one(services: Services) -> Task | None:
+    """Claim and run one task; None when the queue is empty."""
+    task = services.tasks.claim()
+    if task is None:
+        return None
+    if task.status != "running":  # claim() gave up on it after too many attempts
+        return task
+    handler = HANDLERS.get(task.kind)
+    if handler is None:
+        services.tasks.fail(task.id, f"no handler for task kind {task.kind!r}")
+        return task
+    try:
+        result = handler(services, task, lambda pct: services.tasks.progress(task.id, pct))
+    except EXPECTED_FAILURES as exc:
+        services.tasks.fail(task.id, str(exc))
+    except Exception as exc:  # a bug: keep the runner alive, record it on the task
+        log.exception("task %s (%s) crashed", task.id, task.kind)
+        services.tasks.fail(task.id, f"internal error: {type(exc).__name__}: {exc}")
+    else:
+        services.tasks.finish(task.id, result)
+    return task
+
+
+def run_pending(services: Services, limit: int = 1000) -> int:
+    """Drain the queue synchronously (tests, CLI). Returns how many tasks ran."""
+    n = 0
+    while n < limit and run_one(services) is not None:
+        n += 1
+    return n
+
+
+class Runner:
+    """A background thread that polls for tasks and sweeps expired upload sessions."""
+
+    def __init__(self, services: Services, *, poll: float = 0.5):
+        self.services = services
+        self.poll = poll
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        services.tasks.listen(self.wake)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="modelharbor-runner", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        next_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    swept = asyncio.run(self.services.uploads.sweep())
+                    if swept:
+                        log.info("swept %d expired upload sessions", swept)
+                    next_sweep = time.monotonic() + self.services.settings.sweep_interval
+                while not self._stop.is_set() and run_one(self.services) is not None:
+                    pass
+            except Exception:
+                log.exception("task runner loop failed; retrying")
+            self._wake.wait(self.poll)
+            self._wake.clear()

@@ -1,0 +1,129 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, the real local blob store, an in-process app.
+
+PostgreSQL runs when a server answers at MODELHARBOR_TEST_PG (default postgresql://postgres@127.0.0.1:5432);
+otherwise those runs are skipped with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from modelharbor.app import create_app
+from modelharbor.core.services import Services, build_services
+from modelharbor.db.engine import Database
+from modelharbor.db.migrate import upgrade
+from modelharbor.db.tables import Base
+from modelharbor.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("MODELHARBOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+ADMIN_KEY = "mh_test_admin_key_0123456789"
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL + "/postgres", connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+_PG_PROBLEM = _pg_available()
+if _PG_PROBLEM:
+    print(f"\n*** PostgreSQL tests SKIPPED: no server at {PG_ADMIN_URL} ({_PG_PROBLEM}) ***")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    if _PG_PROBLEM:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {_PG_PROBLEM}")
+    import psycopg
+
+    name = f"modelharbor_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_ADMIN_URL}/{name}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(PG_ADMIN_URL + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(url: str) -> None:
+    db = Database(url)
+    names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+    db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path, sqlite_template) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "modelharbor.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    path = tmp_path / "modelharbor.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_settings(tmp_path: Path, db_url: str, **extra) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        blob_url=str(tmp_path / "blobs"),
+        secret_key="test-secret-key",
+        admin_user="admin",
+        admin_key=ADMIN_KEY,
+        workers=False,
+        **extra,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path, db_url) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+def services(settings) -> Services:
+    svc = build_services(settings)
+    svc.identity.ensure_admin("admin", key=ADMIN_KEY)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def admin(services):
+    return services.identity.authenticate_key(ADMIN_KEY)
+
+
+@pytest.fixture
+def client(services) -> TestClient:
+    app = create_app(services.settings, services, run_workers=False)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
