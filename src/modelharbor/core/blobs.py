@@ -31,7 +31,9 @@ def insert_blob_if_absent(s: Session, sha256: str, size: int, segments: Sequence
 
 
 def lock_blob(s: Session, sha256: str) -> BlobRow | None:
-    return s.scalar(select(BlobRow).where(BlobRow.sha256 == sha256).with_for_update())
+    return s.scalar(
+        select(BlobRow).where(BlobRow.sha256 == sha256).with_for_update().execution_options(populate_existing=True)
+    )
 
 
 def release_blob_if_unused(s: Session, sha256: str) -> list[str]:

@@ -162,8 +162,18 @@ class UploadService:
         return row
 
     # --- chunks ----------------------------------------------------------------------------
+    @staticmethod
+    def _lock(s: Session, session_id: str) -> UploadSessionRow | None:
+        """The session row, locked (PostgreSQL) and re-read: a lock wait may end after another commit."""
+        return s.scalar(
+            select(UploadSessionRow)
+            .where(UploadSessionRow.id == session_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
     def _lock_open(self, s: Session, principal: Principal, session_id: str, action: Action) -> UploadSessionRow:
-        row = s.scalar(select(UploadSessionRow).where(UploadSessionRow.id == session_id).with_for_update())
+        row = self._lock(s, session_id)
         if row is None:
             raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
         require(principal, action, row.org_id, what=f"upload session {session_id!r}")
@@ -282,7 +292,10 @@ class UploadService:
             snap = await asyncio.to_thread(self._snapshot, principal, session_id)
             if isinstance(snap, Completed):
                 return snap
-            sha = await blobs.hash_segments(self.store, snap)
+            try:
+                sha = await blobs.hash_segments(self.store, snap)
+            except FileNotFoundError:
+                continue  # a chunk was replaced (its old object deleted) while we hashed
             try:
                 done, stale = await asyncio.to_thread(self._finish, principal, session_id, snap, sha)
             except _ChunksChanged:
@@ -299,7 +312,7 @@ class UploadService:
 
     def _snapshot(self, principal: Principal, session_id: str) -> Completed | list[blobs.Segment]:
         with self.db.uow(readonly=True) as s:
-            row = s.get(UploadSessionRow, session_id)
+            row = self._lock(s, session_id)
             if row is None:
                 raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
             require(principal, Action.UPLOAD_WRITE, row.org_id, what=f"upload session {session_id!r}")
@@ -340,7 +353,7 @@ class UploadService:
 
     def _finish(self, principal: Principal, session_id: str, snap: list[blobs.Segment], sha: str):
         with self.db.uow() as s:
-            row = s.scalar(select(UploadSessionRow).where(UploadSessionRow.id == session_id).with_for_update())
+            row = self._lock(s, session_id)
             if row is not None and row.state == COMPLETED:  # a concurrent complete won
                 return self._completed(s, row), []
             row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
@@ -379,7 +392,7 @@ class UploadService:
 
     def _abort(self, principal: Principal, session_id: str) -> list[str]:
         with self.db.uow() as s:
-            row = s.scalar(select(UploadSessionRow).where(UploadSessionRow.id == session_id).with_for_update())
+            row = self._lock(s, session_id)
             if row is None:
                 raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
             require(principal, Action.UPLOAD_WRITE, row.org_id, what=f"upload session {session_id!r}")

@@ -7,6 +7,7 @@ Nothing here holds a whole object in memory: puts consume an async iterator and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 from collections.abc import AsyncIterable, AsyncIterator
@@ -15,7 +16,7 @@ from typing import IO
 from urllib.parse import urlparse
 
 import obstore
-from obstore.exceptions import NotFoundError
+from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import LocalStore, MemoryStore, S3Store
 
 PART_SIZE = 8 * 1024 * 1024  # multipart part / write buffer size
@@ -83,9 +84,17 @@ class BlobStore:
             result = await obstore.get_async(self._store, key, options=options or None)
         except _NOT_FOUND as exc:
             raise FileNotFoundError(key) from exc
+        except BaseError:
+            # obstore rejects a range starting at/after the end (S3 answers 416, even for 0- on an empty
+            # object); a local file just reads nothing. Behave like the local backend (and slicing).
+            if options and (size := await self.size(key)) is not None and start >= size:
+                return
+            raise
         # min_chunk_size is a lower bound (the memory backend returns the whole object as one piece):
         # re-slice so no yielded piece is larger than read_chunk.
         async for piece in result.stream(min_chunk_size=read_chunk):
+            if not piece:  # the memory backend yields one empty piece for an empty object
+                continue
             if len(piece) <= read_chunk:
                 yield bytes(piece)
                 continue
@@ -123,10 +132,8 @@ class BlobStore:
         if isinstance(keys, str):
             keys = [keys]
         for key in keys:
-            try:
+            with contextlib.suppress(*_NOT_FOUND):
                 await obstore.delete_async(self._store, key)
-            except _NOT_FOUND:
-                pass
             if self.kind == "local":
                 self._prune_empty_dirs(key)
 
