@@ -17,14 +17,7 @@ from modelharbor.api.multipart import MultipartError, Part, find_boundary, iter_
 BOUNDARY = b"XyZ-boundary-42"
 
 # Data full of near-misses for the delimiter "\r\n--" + BOUNDARY.
-TRICKY = (
-    b"\r\n--XyZ-boundary-4\r\n-"
-    + b"\r" * 5
-    + b"--XyZ-boundary-42"
-    + b"\r\n--XyZ-boundary-4"
-    + b"\n--"
-    + b"\r\n"
-)
+TRICKY = b"\r\n--XyZ-boundary-4\r\n-" + b"\r" * 5 + b"--XyZ-boundary-42" + b"\r\n--XyZ-boundary-4" + b"\n--" + b"\r\n"
 
 # Captured from `curl -H 'Content-Type: application/json' -F chunkNumber=3 -F "file=@my model é.tar"
 # -F fileContext=bulkImport` (curl 7.88.1) — note curl's "attachment" disposition in this mode.

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from modelharbor.core.clock import now
 from modelharbor.db.tables import BlobRow, UploadChunkRow, UploadSessionRow
 from modelharbor.domain.errors import Conflict, Gone, InvalidInput, NotFound, TooLarge
+from tests.factories import member_of_new_org
 
 
 async def agen(data: bytes, piece: int = 65536):
@@ -275,7 +276,7 @@ def test_other_org_cannot_see_or_touch_sessions(services, admin):
     other_org = services.identity.create_org(admin, "other")
     assert other_org.name == "other"
     s = services.uploads.start(admin, name="secret.bin", total_chunks=1)
-    outsider = _member_of_new_org(services)
+    outsider = member_of_new_org(services)
     with pytest.raises(NotFound):
         services.uploads.status(outsider, s.id)
     with pytest.raises(NotFound):
@@ -303,16 +304,23 @@ def test_empty_file(services, admin):
     assert read_file(services, admin, done.file.id) == b""
 
 
-def _member_of_new_org(services):
-    """A superuser-free principal in a fresh organisation."""
-    from modelharbor.core.clock import new_hex
-    from modelharbor.db.tables import MembershipRow, OrganisationRow, UserRow
+def test_sessions_are_private_to_their_owner_within_an_org(services, admin):
+    from modelharbor.domain.principal import Role
 
-    with services.db.uow() as db:
-        org = OrganisationRow(id=new_hex(), name=f"org-{new_hex(4)}", created_at=now())
-        user = UserRow(id=new_hex(), username=f"u-{new_hex(4)}", is_superuser=False, created_at=now())
-        db.add_all([org, user])
-        db.flush()
-        db.add(MembershipRow(org_id=org.id, user_id=user.id, role="owner"))
-        name, org_name = user.username, org.name
-    return services.identity.principal_for(name, org_name)
+    services.identity.create_user(admin, "carol", role=Role.MEMBER)
+    services.identity.create_user(admin, "dave", role=Role.MEMBER)
+    carol, dave = services.identity.principal_for("carol"), services.identity.principal_for("dave")
+    s = services.uploads.start(carol, name="c.bin", total_chunks=2)
+    put(services, carol, s.id, 0, b"a")
+    for call in (
+        lambda: services.uploads.status(dave, s.id),
+        lambda: put(services, dave, s.id, 1, b"b"),
+        lambda: complete(services, dave, s.id),
+        lambda: asyncio.run(services.uploads.abort(dave, s.id)),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    assert services.uploads.list_open(dave) == []
+    assert services.uploads.status(admin, s.id).received_bytes == 1  # an org admin may look
+    listed = services.uploads.list_open(carol, name="c.bin")
+    assert [(u.id, u.received_bytes, u.missing_chunks) for u in listed] == [(s.id, 1, [1])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -271,9 +272,12 @@ class FileService:
         start, end = (rng.start, rng.end) if rng else (0, record.size)
         return record, rng, blobs.stream_segments(self.store, segments, start, end)
 
-    def open_reader(self, file_id: str) -> blobs.SegmentedReader:
-        """A seekable synchronous reader of a file's bytes (for background checks; no permission check)."""
-        return blobs.SegmentedReader(self.store, self.segments(file_id))
+    def open_reader(self, file_id: str) -> io.BufferedReader:
+        """A seekable synchronous reader of a file's bytes (for background checks; no permission check).
+
+        Buffered, so ``read(n)`` returns ``n`` bytes even across segment boundaries.
+        """
+        return io.BufferedReader(blobs.SegmentedReader(self.store, self.segments(file_id)), buffer_size=1 << 20)
 
     # --- signed links ----------------------------------------------------------------------
     def sign_link(

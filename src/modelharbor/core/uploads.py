@@ -172,13 +172,20 @@ class UploadService:
             .execution_options(populate_existing=True)
         )
 
-    def _lock_open(self, s: Session, principal: Principal, session_id: str, action: Action) -> UploadSessionRow:
-        row = self._lock(s, session_id)
+    @staticmethod
+    def _visible(
+        row: UploadSessionRow | None, principal: Principal, session_id: str, action: Action
+    ) -> UploadSessionRow:
+        """A session is its owner's; admins of its organisation may see and act on it too."""
         if row is None:
             raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
         require(principal, action, row.org_id, what=f"upload session {session_id!r}")
         if row.owner_id != principal.user_id and not principal.can(Action.KEY_MANAGE_ANY, row.org_id):
             raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+        return row
+
+    def _lock_open(self, s: Session, principal: Principal, session_id: str, action: Action) -> UploadSessionRow:
+        row = self._visible(self._lock(s, session_id), principal, session_id, action)
         if row.state == COMPLETED:
             raise Conflict("this upload session is already completed", code="SESSION_COMPLETED")
         if row.state == ABORTED:
@@ -261,10 +268,7 @@ class UploadService:
     # --- status ----------------------------------------------------------------------------
     def status(self, principal: Principal, session_id: str) -> UploadSession:
         with self.db.uow(readonly=True) as s:
-            row = s.get(UploadSessionRow, session_id)
-            if row is None:
-                raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
-            require(principal, Action.FILE_READ, row.org_id, what=f"upload session {session_id!r}")
+            row = self._visible(s.get(UploadSessionRow, session_id), principal, session_id, Action.FILE_READ)
             chunks = list(s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == session_id)))
             return session_entity(row, chunks)
 
@@ -284,7 +288,12 @@ class UploadService:
                 q = q.where(UploadSessionRow.name == name)
             if size is not None:
                 q = q.where(UploadSessionRow.size == size)
-            return [session_entity(r) for r in s.scalars(q.order_by(UploadSessionRow.created_at.desc()).limit(100))]
+            rows = list(s.scalars(q.order_by(UploadSessionRow.created_at.desc()).limit(100)))
+            chunks: dict[str, list[UploadChunkRow]] = {r.id: [] for r in rows}
+            if rows:
+                for c in s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id.in_(list(chunks)))):
+                    chunks[c.session_id].append(c)
+            return [session_entity(r, chunks[r.id]) for r in rows]
 
     # --- complete --------------------------------------------------------------------------
     async def complete(self, principal: Principal, session_id: str) -> Completed:
@@ -312,10 +321,7 @@ class UploadService:
 
     def _snapshot(self, principal: Principal, session_id: str) -> Completed | list[blobs.Segment]:
         with self.db.uow(readonly=True) as s:
-            row = self._lock(s, session_id)
-            if row is None:
-                raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
-            require(principal, Action.UPLOAD_WRITE, row.org_id, what=f"upload session {session_id!r}")
+            row = self._visible(self._lock(s, session_id), principal, session_id, Action.UPLOAD_WRITE)
             if row.state == COMPLETED:
                 return self._completed(s, row)
             self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
@@ -392,10 +398,7 @@ class UploadService:
 
     def _abort(self, principal: Principal, session_id: str) -> list[str]:
         with self.db.uow() as s:
-            row = self._lock(s, session_id)
-            if row is None:
-                raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
-            require(principal, Action.UPLOAD_WRITE, row.org_id, what=f"upload session {session_id!r}")
+            row = self._visible(self._lock(s, session_id), principal, session_id, Action.UPLOAD_WRITE)
             if row.state == COMPLETED:
                 raise Conflict(
                     "a completed upload cannot be aborted; delete the file instead", code="SESSION_COMPLETED"

@@ -1,0 +1,238 @@
+"""SDK commands of ``modelharbor``: upload, download and files (list, link, delete), against a running server.
+
+The server and key come from ``--url``/``--key`` or ``MODELHARBOR_URL``/``MODELHARBOR_API_KEY``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from modelharbor.sdk.client import DEFAULT_CHUNK_SIZE, DEFAULT_URL, Client, HarborClientError
+
+URL_ENV, KEY_ENV = "MODELHARBOR_URL", "MODELHARBOR_API_KEY"
+
+out = Console()
+err = Console(stderr=True)
+
+files_app = typer.Typer(help="Files on a ModelHarbor server: list, link, delete.", no_args_is_help=True)
+
+UrlOpt = typer.Option(DEFAULT_URL, "--url", envvar=URL_ENV, help="Server base URL.")
+KeyOpt = typer.Option(None, "--key", envvar=KEY_ENV, help="API key.", show_default=False)
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``64MiB``, ``64M``, ``64MB``, ``512k``, ``1.5G`` or plain bytes (units are binary: M = 2**20)."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a size; use e.g. 64MiB, 8M or 1048576")
+    value = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    if value != int(value) or int(value) < 1:
+        raise ValueError(f"{text!r} is not a whole number of bytes ≥ 1")
+    return int(value)
+
+
+def human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _client(url: str, key: str | None) -> Client:
+    if not key:
+        err.print(
+            f"[red]error:[/] no API key: set {KEY_ENV} (or pass --key). "
+            "An admin can create one with `modelharbor keys create NAME`.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    return Client(url, key)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Print a failure as one line and exit non-zero (no tracebacks)."""
+    try:
+        yield
+    except HarborClientError as exc:
+        err.print(f"[red]error:[/] {escape(exc.message)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _bar(description: str) -> Iterator[tuple[Callable[[int, int], None], Progress]]:
+    """A transfer bar (size, speed, ETA) on stderr, shown from the first progress report on."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    task = progress.add_task(escape(description), total=None, start=False)
+    started = [False]
+
+    def update(done: int, total: int) -> None:
+        if not started[0]:
+            started[0] = True
+            progress.start()
+            # bytes already there (a resumed transfer) must not count towards the speed
+            progress.reset(task, total=total, completed=done, start=True)
+        else:
+            progress.update(task, total=total, completed=done)
+
+    try:
+        yield update, progress
+    finally:
+        if started[0]:
+            progress.stop()
+
+
+def upload(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The file to upload."),
+    chunk_size: str = typer.Option("64MiB", "--chunk-size", help="Chunk size: 64MiB, 8M, 1048576 …"),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Chunks sent at once."),
+    context: str = typer.Option("", "--context", help="Context label stored with the file."),
+    name: str = typer.Option(None, "--name", help="Name on the server (default: the file's name)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Upload FILE in parallel chunks; an interrupted upload resumes when run again."""
+    try:
+        size = parse_size(chunk_size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--chunk-size") from None
+    client = _client(url, key)
+    with _errors(), client, _bar(file.name) as (update, progress):
+
+        def on_session(session: dict[str, Any], resumed: bool, to_send: list[int]) -> None:
+            total = session["total_chunks"]
+            if resumed:
+                progress.console.print(  # stderr, above the bar
+                    f"resuming upload {session['id']}: {total - len(to_send)} of {total} chunks already on the "
+                    f"server, sending {len(to_send)}",
+                    soft_wrap=True,
+                )
+            else:
+                progress.console.print(f"upload {session['id']}: sending {total} chunk(s)")
+
+        try:
+            record = client.upload(
+                file,
+                chunk_size=size,
+                parallel=parallel,
+                context=context,
+                name=name,
+                progress=update,
+                on_session=on_session,
+            )
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: run the same command again to resume the upload")
+            raise typer.Exit(130) from None
+    out.print(f"id: {record['id']}\nsha256: {record['sha256']}\nsize: {record['size']}", highlight=False)
+
+
+def download(
+    file_id: str = typer.Argument(..., metavar="ID", help="The file's id."),
+    output: str = typer.Option(None, "-o", "--output", help="Destination file or directory (default: here)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Download a file by id (resumes a .part left by an interrupted run; checks the SHA-256)."""
+    client = _client(url, key)
+    with _errors(), client, _bar(file_id[:12]) as (update, progress):
+        try:
+            path = client.download(file_id, output, progress=update)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: run the same command again to resume the download")
+            raise typer.Exit(130) from None
+    out.print(str(path), highlight=False, soft_wrap=True)
+
+
+@files_app.command("list")
+def files_list(
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="How many files."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many."),
+    context: str = typer.Option(None, "--context", help="Only files with this context."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """List your files, newest first."""
+    with _errors(), _client(url, key) as client:
+        page = client.list_files(limit=limit, offset=offset, context=context)
+    with_context = any(f["context"] for f in page["items"])
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", min_width=8, overflow="fold")
+    table.add_column("size", no_wrap=True, justify="right")
+    table.add_column("sha256", no_wrap=True)
+    if with_context:
+        table.add_column("context", overflow="fold")
+    table.add_column("created", no_wrap=True)
+    for f in page["items"]:
+        created = datetime.fromisoformat(str(f["created_at"]).replace("Z", "+00:00"))
+        row = [f["id"], escape(f["name"]), human(f["size"]), f["sha256"][:8] + "…"]
+        row += [escape(f["context"])] if with_context else []
+        table.add_row(*row, f"{created:%Y-%m-%d %H:%M}")
+    out.print(table)
+    shown = len(page["items"])
+    out.print(f"{shown} of {page['total']} file(s)" + (f" from offset {offset}" if offset else ""), highlight=False)
+
+
+@files_app.command("link")
+def files_link(
+    file_id: str = typer.Argument(..., metavar="ID"),
+    expires_in: int = typer.Option(None, "--expires-in", min=1, help="Seconds the link stays valid."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Make a signed download link that needs no key."""
+    with _errors(), _client(url, key) as client:
+        link = client.create_link(file_id, expires_in)
+    out.print(link["url"], highlight=False, soft_wrap=True)
+    err.print(f"expires at {link['expires_at']}")
+
+
+@files_app.command("delete")
+def files_delete(file_id: str = typer.Argument(..., metavar="ID"), url: str = UrlOpt, key: str = KeyOpt):
+    """Delete a file."""
+    with _errors(), _client(url, key) as client:
+        client.delete_file(file_id)
+    out.print(f"deleted {file_id}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add upload, download and files to the root ``modelharbor`` command."""
+    app.command("upload")(upload)
+    app.command("download")(download)
+    app.add_typer(files_app, name="files")
+
+
+__all__ = ["register", "parse_size", "DEFAULT_CHUNK_SIZE"]

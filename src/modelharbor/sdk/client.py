@@ -1,0 +1,635 @@
+"""A synchronous client of the native API (``/api/v1``) with resumable, parallel, verified transfers.
+
+Uploads go through a chunked session: the file is cut into ``chunk_size`` pieces sent by ``parallel`` threads,
+each chunk streamed from disk in pieces of at most 1 MiB. A small JSON state file remembers the session so a
+re-run after a crash sends only the chunks the server lacks. The local SHA-256 is computed in its own thread
+while the chunks travel and is compared with the server's at the end.
+
+Downloads write to ``<dest>.part`` and resume it with a ``Range`` request; the SHA-256 is checked before the
+file gets its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+MiB = 1024 * 1024
+PIECE = MiB  # largest piece read from disk / network at once
+DEFAULT_CHUNK_SIZE = 64 * MiB
+DEFAULT_URL = "http://127.0.0.1:8000"
+STATE_DIR_ENV = "MODELHARBOR_STATE_DIR"
+RETRIES = 5  # attempts per chunk / request on connection errors and 5xx
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+Progress = Callable[[int, int], None]  # (bytes_done, bytes_total)
+SessionCallback = Callable[[dict[str, Any], bool, list[int]], None]  # (upload, resumed, chunks to send)
+
+
+class HarborClientError(Exception):
+    """A failed call: the server's error (status, code, message, details) or a local problem (status 0)."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"HarborClientError(status={self.status}, code={self.code!r}, message={self.message!r})"
+
+
+class _SessionGone(Exception):
+    """The upload session expired, was aborted or completed under us: start a new one."""
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get(STATE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "modelharbor" / "uploads"
+
+
+class Client:
+    """``Client(base_url, api_key)``: the native API of a ModelHarbor server."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, *, timeout: float = 60.0):
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self._http = self._new_http()
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _new_http(self) -> httpx.Client:
+        headers = {"user-agent": "modelharbor-sdk/1"}
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        return httpx.Client(
+            base_url=self.base_url + "/api/v1",
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 15.0)),
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _unreachable(self, exc: Exception) -> HarborClientError:
+        return HarborClientError(
+            0,
+            "UNREACHABLE",
+            f"cannot reach ModelHarbor at {self.base_url} ({type(exc).__name__}: {exc}); check the URL "
+            "(--url or MODELHARBOR_URL) and that the server is running",
+        )
+
+    def _error(self, resp: httpx.Response) -> HarborClientError:
+        code, message, details = f"HTTP_{resp.status_code}", "", {}
+        try:
+            body = resp.json()
+            err = body.get("error") if isinstance(body, dict) else None
+            if isinstance(err, dict):
+                code = err.get("code") or code
+                message = err.get("message") or ""
+                details = err.get("details") or {}
+        except (ValueError, UnicodeDecodeError):
+            pass
+        if not message:
+            try:
+                text = resp.text.strip()[:200]
+            except httpx.ResponseNotRead:
+                text = ""
+            message = f"the server answered {resp.status_code} {resp.reason_phrase}" + (f": {text}" if text else "")
+        if resp.status_code == 401:
+            message += " (check the API key: --key or MODELHARBOR_API_KEY)"
+        return HarborClientError(resp.status_code, code, message, details)
+
+    def _request(
+        self, method: str, path: str, *, http: httpx.Client | None = None, retries: int = RETRIES, **kw
+    ) -> httpx.Response:
+        """A request with retries on connection errors and 5xx; raises HarborClientError on any error status."""
+        http = http or self._http
+        for attempt in range(retries):
+            try:
+                resp = http.request(method, path, **kw)
+            except httpx.TransportError as exc:
+                # a refused connection is rarely fixed by waiting: retry that only once
+                if attempt + 1 >= (min(retries, 2) if isinstance(exc, httpx.ConnectError) else retries):
+                    raise self._unreachable(exc) from None
+                _backoff(attempt)
+                continue
+            if resp.status_code in RETRY_STATUSES and attempt + 1 < retries:
+                _backoff(attempt)
+                continue
+            if resp.status_code >= 400:
+                raise self._error(resp)
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _json(self, method: str, path: str, **kw) -> Any:
+        resp = self._request(method, path, **kw)
+        return resp.json() if resp.content else None
+
+    # --- simple calls --------------------------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        return self._json("GET", "/me")
+
+    def list_files(self, limit: int = 50, offset: int = 0, *, context: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if context is not None:
+            params["context"] = context
+        return self._json("GET", "/files", params=params)
+
+    def get_file(self, file_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/files/{_seg(file_id)}")
+
+    def delete_file(self, file_id: str) -> None:
+        self._request("DELETE", f"/files/{_seg(file_id)}")
+
+    def create_link(self, file_id: str, expires_in: int | None = None) -> dict[str, Any]:
+        body = {"expires_in": expires_in} if expires_in else {}
+        return self._json("POST", f"/files/{_seg(file_id)}/links", json=body)
+
+    def list_uploads(self, *, name: str | None = None, size: int | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"name": name, "size": size}.items() if v is not None}
+        return self._json("GET", "/uploads", params=params)
+
+    def get_upload(self, upload_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/uploads/{_seg(upload_id)}")
+
+    def abort_upload(self, upload_id: str) -> None:
+        self._request("DELETE", f"/uploads/{_seg(upload_id)}")
+
+    # --- upload --------------------------------------------------------------------------------
+    def upload(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        parallel: int = 4,
+        context: str = "",
+        name: str | None = None,
+        progress: Progress | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        on_session: SessionCallback | None = None,
+    ) -> dict[str, Any]:
+        """Upload ``path`` and return the file record. Resumes an earlier interrupted run of the same file.
+
+        ``on_session(upload, resumed, to_send)`` is told which session is used, whether it was resumed and
+        which chunk numbers will be sent.
+        """
+        src = Path(path).expanduser().resolve()
+        if chunk_size < 1:
+            raise HarborClientError(0, "INVALID_INPUT", "chunk size must be at least 1 byte")
+        if parallel < 1:
+            raise HarborClientError(0, "INVALID_INPUT", "parallel must be at least 1")
+        try:
+            st = src.stat()
+        except OSError as exc:
+            raise HarborClientError(0, "LOCAL_FILE", f"cannot read {src}: {exc.strerror or exc}") from None
+        if not src.is_file():
+            raise HarborClientError(0, "LOCAL_FILE", f"{src} is not a regular file")
+        size, mtime_ns = st.st_size, st.st_mtime_ns
+        total_chunks = max(1, -(-size // chunk_size))
+        state = _StateFile(Path(state_dir) if state_dir else default_state_dir(), self.base_url, src, st, chunk_size)
+        hasher = _Hasher(src)
+        hasher.start()
+        try:
+            for _attempt in range(3):
+                session, resumed = self._session_for(state, src, size, total_chunks, context, name)
+                completed = session.get("state") == "completed"  # finished by a run that died before cleaning up
+                to_send = [] if completed else _missing(session, size, chunk_size, total_chunks)
+                if on_session:
+                    on_session(session, resumed, to_send)
+                try:
+                    self._send_chunks(src, session["id"], to_send, size, chunk_size, parallel, progress)
+                    _check_unchanged(src, size, mtime_ns)
+                    done = self._complete(session["id"])
+                except _SessionGone:
+                    state.delete()
+                    continue
+                if completed and done["file"]["sha256"] != hasher.result():
+                    state.delete()  # that earlier upload was of other bytes: send this version afresh
+                    continue
+                file = done["file"]
+                local = hasher.result()
+                state.delete()
+                if file["sha256"] != local:
+                    raise HarborClientError(
+                        0,
+                        "CHECKSUM_MISMATCH",
+                        f"SHA-256 mismatch after upload: local {local}, server {file['sha256']} (file id "
+                        f"{file['id']}); delete that file and upload again",
+                        {"file_id": file["id"], "local_sha256": local, "server_sha256": file["sha256"]},
+                    )
+                return file
+            raise HarborClientError(
+                0, "UPLOAD_FAILED", "the upload session kept disappearing on the server; try again later"
+            )
+        finally:
+            hasher.stop()
+
+    def _session_for(
+        self, state: _StateFile, src: Path, size: int, total_chunks: int, context: str, name: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The saved session if the server still has it open (or completed), else a new one."""
+        saved = state.load()
+        if saved:
+            try:
+                session = self.get_upload(saved)
+            except HarborClientError as exc:
+                if exc.status not in (403, 404, 410):
+                    raise
+                session = None
+            if session and _resumable(session, size, total_chunks):
+                return session, True
+            state.delete()
+        body = {"name": name or src.name, "total_chunks": total_chunks, "size": size, "context": context}
+        session = self._json("POST", "/uploads", json=body)
+        state.save(session["id"])
+        return session, False
+
+    def _complete(self, upload_id: str) -> dict[str, Any]:
+        try:
+            # assembling hashes every byte on the server: no read timeout
+            return self._json(
+                "POST",
+                f"/uploads/{_seg(upload_id)}/complete",
+                timeout=httpx.Timeout(self.timeout, read=None),
+            )
+        except HarborClientError as exc:
+            if exc.status == 410 or exc.code in ("SESSION_NOT_FOUND", "FILE_DELETED"):
+                raise _SessionGone() from None
+            raise
+
+    def _send_chunks(
+        self,
+        src: Path,
+        upload_id: str,
+        numbers: list[int],
+        size: int,
+        chunk_size: int,
+        parallel: int,
+        progress: Progress | None,
+    ) -> None:
+        counter = _Counter(size, progress)
+        counter.add(size - sum(_chunk_len(n, size, chunk_size) for n in numbers))
+        if not numbers:
+            return
+        stop = threading.Event()
+        local = threading.local()
+        clients: list[httpx.Client] = []
+        lock = threading.Lock()
+
+        def http() -> httpx.Client:
+            c = getattr(local, "http", None)
+            if c is None:
+                c = local.http = self._new_http()
+                with lock:
+                    clients.append(c)
+            return c
+
+        def send(number: int) -> None:
+            self._put_chunk(http(), src, upload_id, number, size, chunk_size, counter, stop)
+
+        pool = ThreadPoolExecutor(max_workers=min(parallel, len(numbers)), thread_name_prefix="mh-upload")
+        futures = []
+        try:
+            futures = [pool.submit(send, n) for n in numbers]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            errors = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception()]
+            if errors:
+                raise next((e for e in errors if isinstance(e, _SessionGone)), errors[0])
+        finally:
+            stop.set()  # running chunks stop at their next piece; queued ones never start
+            for f in futures:
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for c in clients:
+                c.close()
+
+    def _put_chunk(
+        self,
+        http: httpx.Client,
+        src: Path,
+        upload_id: str,
+        number: int,
+        size: int,
+        chunk_size: int,
+        counter: _Counter,
+        stop: threading.Event,
+    ) -> None:
+        offset = number * chunk_size
+        length = _chunk_len(number, size, chunk_size)
+        for attempt in range(RETRIES):
+            if stop.is_set():
+                raise _Cancelled()
+            sent = [0]
+            headers = {"content-length": str(length), "content-type": "application/octet-stream"}
+            try:
+                resp = http.put(
+                    f"/uploads/{_seg(upload_id)}/chunks/{number}",
+                    content=_read_range(src, offset, length, sent, counter, stop),
+                    headers=headers,
+                )
+            except httpx.TransportError as exc:
+                counter.add(-sent[0])
+                if stop.is_set():
+                    raise _Cancelled() from None
+                if attempt + 1 >= RETRIES:
+                    raise self._unreachable(exc) from None
+                _backoff(attempt)
+                continue
+            if resp.status_code < 400:
+                return
+            counter.add(-sent[0])
+            if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
+                _backoff(attempt)
+                continue
+            err = self._error(resp)
+            if err.status == 410 or err.code in ("SESSION_NOT_FOUND", "SESSION_COMPLETED"):
+                raise _SessionGone()
+            raise err
+
+    # --- download ------------------------------------------------------------------------------
+    def download(
+        self, file_id: str, dest: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
+    ) -> Path:
+        """Download a file to ``dest`` (a path, or a directory to put the file's own name in; default: the
+        current directory). Resumes ``<dest>.part`` left by an interrupted run; verifies the SHA-256."""
+        record = self.get_file(file_id)
+        size, expected = int(record["size"]), record["sha256"]
+        target = Path(dest).expanduser() if dest is not None else Path.cwd()
+        if target.is_dir() or str(dest).endswith(("/", os.sep)):
+            target = target / _safe_name(record["name"], file_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        restarted = False
+        while True:
+            digest = self._fetch_into(file_id, part, size, progress)
+            if digest == expected:
+                os.replace(part, target)
+                return target
+            part.unlink(missing_ok=True)
+            if restarted:
+                raise HarborClientError(
+                    0,
+                    "CHECKSUM_MISMATCH",
+                    f"the downloaded bytes hash to {digest}, not {expected}; try the download again",
+                )
+            restarted = True  # the old .part may have held other bytes: fetch everything once more
+
+    def _fetch_into(self, file_id: str, part: Path, size: int, progress: Progress | None) -> str:
+        """Bring ``part`` to the full ``size`` bytes (resuming it) and return the SHA-256 of its content."""
+        url = f"/files/{_seg(file_id)}/content"
+        for attempt in range(RETRIES):
+            have = part.stat().st_size if part.exists() else 0
+            if have > size:
+                part.unlink()
+                have = 0
+            h = _hash_prefix(part, have)
+            if progress:
+                progress(have, size)
+            if have == size:
+                part.touch()
+                return h.hexdigest()
+            headers = {"accept-encoding": "identity"}
+            if have:
+                headers["range"] = f"bytes={have}-"
+            try:
+                with self._http.stream("GET", url, headers=headers) as resp:
+                    if resp.status_code == 416 and have:
+                        part.unlink()  # the server disagrees about what we have: start over
+                        continue
+                    if resp.status_code >= 400:
+                        resp.read()
+                        if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
+                            _backoff(attempt)
+                            continue
+                        raise self._error(resp)
+                    if have and not _range_ok(resp, have, size):
+                        h, have = hashlib.sha256(), 0  # not the range we asked for: take the whole body
+                        if resp.status_code != 200:
+                            part.unlink()
+                            continue
+                    if progress:
+                        progress(have, size)
+                    with open(part, "ab" if have else "wb") as out:
+                        for piece in resp.iter_raw(PIECE):
+                            out.write(piece)
+                            h.update(piece)
+                            have += len(piece)
+                            if progress:
+                                progress(have, size)
+                if have != size:
+                    raise httpx.ReadError(f"the body ended after {have} of {size} bytes")
+                return h.hexdigest()
+            except httpx.TransportError as exc:
+                if attempt + 1 >= RETRIES:
+                    raise self._unreachable(exc) from None
+                _backoff(attempt)
+        raise HarborClientError(0, "DOWNLOAD_FAILED", "the download kept failing; run it again to resume")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _seg(value: str) -> str:
+    return quote(str(value), safe="")
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.25 * 2**attempt, 4.0))
+
+
+def _chunk_len(number: int, size: int, chunk_size: int) -> int:
+    return max(0, min(chunk_size, size - number * chunk_size))
+
+
+def _resumable(session: dict[str, Any], size: int, total_chunks: int) -> bool:
+    if session.get("size") != size or session.get("total_chunks") != total_chunks:
+        return False
+    if session.get("state") == "completed":
+        return bool(session.get("file_id"))
+    if session.get("state") != "open":
+        return False
+    try:
+        expires = datetime.fromisoformat(str(session["expires_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return False
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return expires > datetime.now(UTC) + timedelta(minutes=1)
+
+
+def _missing(session: dict[str, Any], size: int, chunk_size: int, total_chunks: int) -> list[int]:
+    """Chunks the server lacks or holds with the wrong size."""
+    held = {c["number"]: c["size"] for c in session.get("chunks") or []}
+    return [n for n in range(total_chunks) if held.get(n) != _chunk_len(n, size, chunk_size)]
+
+
+def _check_unchanged(src: Path, size: int, mtime_ns: int) -> None:
+    st = src.stat()
+    if st.st_size != size or st.st_mtime_ns != mtime_ns:
+        raise HarborClientError(0, "LOCAL_FILE_CHANGED", f"{src} changed while it was uploading; upload it again")
+
+
+def _read_range(
+    src: Path, offset: int, length: int, sent: list[int], counter: _Counter, stop: threading.Event
+) -> Iterator[bytes]:
+    with open(src, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left > 0:
+            if stop.is_set():
+                raise _Cancelled()
+            piece = f.read(min(PIECE, left))
+            if not piece:
+                raise HarborClientError(0, "LOCAL_FILE_CHANGED", f"{src} shrank while it was uploading")
+            left -= len(piece)
+            sent[0] += len(piece)
+            counter.add(len(piece))
+            yield piece
+
+
+def _hash_prefix(path: Path, n: int) -> Any:
+    h = hashlib.sha256()
+    if n:
+        with open(path, "rb") as f:
+            left = n
+            while left > 0:
+                piece = f.read(min(PIECE, left))
+                if not piece:
+                    break
+                h.update(piece)
+                left -= len(piece)
+    return h
+
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+def _range_ok(resp: httpx.Response, start: int, size: int) -> bool:
+    if resp.status_code != 206:
+        return False
+    m = _CONTENT_RANGE.match(resp.headers.get("content-range", ""))
+    return bool(m and int(m.group(1)) == start and int(m.group(2)) == size - 1 and m.group(3) in (str(size), "*"))
+
+
+def _safe_name(name: str, fallback: str) -> str:
+    base = Path(str(name).replace("\\", "/")).name
+    return base if base not in ("", ".", "..") else fallback
+
+
+class _Counter:
+    """Thread-safe byte count that reports to a progress callback."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            done = self.done
+        if self.progress:
+            self.progress(done, self.total)
+
+
+class _Hasher(threading.Thread):
+    """SHA-256 of a file, read once in a background thread."""
+
+    def __init__(self, path: Path):
+        super().__init__(name="mh-sha256", daemon=True)
+        self.path = path
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            h = hashlib.sha256()
+            with open(self.path, "rb") as f:
+                while not self._stop_event.is_set():
+                    piece = f.read(PIECE)
+                    if not piece:
+                        break
+                    h.update(piece)
+            self._digest = h.hexdigest()
+        except BaseException as exc:  # noqa: BLE001 - reported by result()
+            self._error = exc
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def result(self) -> str:
+        self.join()
+        if self._error is not None:
+            raise HarborClientError(0, "LOCAL_FILE", f"cannot read {self.path}: {self._error}")
+        if self._stop_event.is_set() or self._digest is None:  # pragma: no cover
+            raise HarborClientError(0, "LOCAL_FILE", f"hashing {self.path} was interrupted")
+        return self._digest
+
+
+class _StateFile:
+    """``<state_dir>/<key>.json`` holding the session id of an upload of one particular file version."""
+
+    def __init__(self, directory: Path, base_url: str, src: Path, st: os.stat_result, chunk_size: int):
+        self.ident = {
+            "base_url": base_url,
+            "path": str(src),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "chunk_size": chunk_size,
+        }
+        key = hashlib.sha256(json.dumps(self.ident, sort_keys=True).encode()).hexdigest()[:32]
+        self.path = directory.expanduser() / f"{key}.json"
+
+    def load(self) -> str | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or any(data.get(k) != v for k, v in self.ident.items()):
+            return None
+        upload_id = data.get("upload_id")
+        return upload_id if isinstance(upload_id, str) and upload_id else None
+
+    def save(self, upload_id: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({**self.ident, "upload_id": upload_id, "saved_at": time.time()}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # resuming is a convenience: the upload itself still works
+
+    def delete(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)

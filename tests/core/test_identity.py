@@ -1,0 +1,102 @@
+"""Identity: admin bootstrap, API keys (hashed, shown once, revocable, expiring), passwords, roles."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from modelharbor.app import bootstrap
+from modelharbor.core.clock import now
+from modelharbor.core.identity import hash_key
+from modelharbor.db.tables import ApiKeyRow, UserRow
+from modelharbor.domain.errors import Forbidden, NotFound, Unauthenticated
+from modelharbor.domain.principal import Role
+
+
+def test_keys_are_stored_hashed_and_shown_once(services, admin):
+    key = services.identity.create_key(admin, "ci")
+    assert key.secret.startswith("mh_")
+    with services.db.uow(readonly=True) as s:
+        row = s.get(ApiKeyRow, key.id)
+        assert row.key_hash == hash_key(key.secret) and key.secret not in (row.key_hash, row.prefix)
+    assert all(k.secret is None for k in services.identity.list_keys(admin))
+    assert services.identity.authenticate_key(key.secret).user_id == admin.user_id
+
+
+def test_revoked_and_expired_keys_refused(services, admin):
+    key = services.identity.create_key(admin, "tmp", expires_in_days=1)
+    services.identity.revoke_key(admin, key.id)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        services.identity.authenticate_key(key.secret)
+    key2 = services.identity.create_key(admin, "tmp2", expires_in_days=1)
+    with services.db.uow() as s:
+        s.execute(update(ApiKeyRow).where(ApiKeyRow.id == key2.id).values(expires_at=now() - timedelta(seconds=1)))
+    with pytest.raises(Unauthenticated, match="expired"):
+        services.identity.authenticate_key(key2.secret)
+    for bad in ["", "nope", "x" * 600]:
+        with pytest.raises(Unauthenticated):
+            services.identity.authenticate_key(bad)
+
+
+def test_passwords_use_argon2(services, admin):
+    services.identity.create_user(admin, "alice", password="s3cret-pass")
+    with services.db.uow(readonly=True) as s:
+        assert s.scalar(select(UserRow.password_hash).where(UserRow.username == "alice")).startswith("$argon2id$")
+    assert services.identity.authenticate_password("alice", "s3cret-pass").username == "alice"
+    with pytest.raises(Unauthenticated):
+        services.identity.authenticate_password("alice", "wrong")
+
+
+def test_members_manage_only_their_own_keys(services, admin):
+    services.identity.create_user(admin, "bob", role=Role.MEMBER)
+    bob = services.identity.principal_for("bob")
+    admin_key = services.identity.create_key(admin, "admin-only")
+    with pytest.raises(Forbidden):
+        services.identity.revoke_key(bob, admin_key.id)
+    with pytest.raises(Forbidden):
+        services.identity.list_keys(bob, all_users=True)
+    with pytest.raises(Forbidden):
+        services.identity.create_key(bob, "for admin", username="admin")
+    own = services.identity.create_key(bob, "mine")
+    assert [k.id for k in services.identity.list_keys(bob)] == [own.id]
+    assert services.identity.create_key(admin, "for bob", username="bob").user_id == bob.user_id
+    with pytest.raises(Forbidden):
+        services.identity.create_user(bob, "mallory")
+    with pytest.raises(NotFound):
+        services.identity.create_key(admin, "x", username="nobody")
+
+
+def test_bootstrap_generates_admin_once(tmp_path, sqlite_url):
+    from modelharbor.core.services import build_services
+    from modelharbor.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=tmp_path / "d", database_url=sqlite_url, blob_url=str(tmp_path / "b"))
+    svc = build_services(settings)
+    key = bootstrap(svc)
+    assert key and (tmp_path / "d" / "initial-admin-key").read_text().strip() == key
+    assert oct((tmp_path / "d" / "initial-admin-key").stat().st_mode & 0o777) == "0o600"
+    assert svc.identity.authenticate_key(key).is_superuser
+    assert bootstrap(svc) is None  # second start: nothing new
+
+
+def test_bootstrap_from_settings_is_idempotent(tmp_path, sqlite_url):
+    from modelharbor.core.services import build_services
+    from modelharbor.settings import Settings
+
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path / "d",
+        database_url=sqlite_url,
+        blob_url=str(tmp_path / "b"),
+        admin_user="root",
+        admin_password="pw-123456",
+        admin_key="kg-vendor-style-key",
+    )
+    svc = build_services(settings)
+    assert bootstrap(svc) is None and bootstrap(svc) is None
+    p = svc.identity.authenticate_key("kg-vendor-style-key")
+    assert p.username == "root" and p.role == Role.OWNER and p.is_superuser
+    assert svc.identity.authenticate_password("root", "pw-123456").username == "root"
+    assert len(svc.identity.list_keys(p)) == 1

@@ -1,0 +1,117 @@
+"""Model imports: archive checks run as a background task and move the model to ready or failed."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import json
+import struct
+import tarfile
+import zipfile
+
+import pytest
+
+from modelharbor.tasks.runner import run_pending
+
+
+def tar_bytes(members: dict[str, bytes], mode="w", links: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+    return buf.getvalue()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+async def agen(data: bytes):
+    yield data
+
+
+def import_archive(services, admin, data: bytes, ext: str, chunks: int = 1):
+    session, model = services.imports.start(admin, name=f"m.{ext}", total_chunks=chunks, size=len(data), extension=ext)
+    assert model.status == "importing"
+    step = -(-len(data) // chunks)
+    for n in reversed(range(chunks)):
+        asyncio.run(services.uploads.put_chunk(admin, session.id, agen(data[n * step : (n + 1) * step]), number=n))
+    done = asyncio.run(services.uploads.complete(admin, session.id))
+    task_id = done.result["task_id"]
+    assert services.tasks.get(admin, task_id).status == "queued"
+    run_pending(services)
+    return services.imports.get(admin, model.id), services.tasks.get(admin, task_id)
+
+
+GOOD_TAR = {"config.json": b'{"arch": "x"}', "weights/model.bin": b"\x00" * 5000}
+safetensors_header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+
+
+@pytest.mark.parametrize(
+    "data,ext",
+    [
+        (tar_bytes(GOOD_TAR), "tar"),
+        (tar_bytes(GOOD_TAR, "w:gz"), "tar.gz"),
+        (tar_bytes(GOOD_TAR, "w:gz"), "tar"),  # compressed though named .tar: still a readable tar
+        (tar_bytes(GOOD_TAR, links={"latest": "weights/model.bin"}), "tgz" if False else "tar"),
+        (zip_bytes(GOOD_TAR), "zip"),
+        (gzip.compress(b"raw weights" * 100), "gz"),
+        (b"GGUF" + b"\x00" * 100, "gguf"),
+        (struct.pack("<Q", len(safetensors_header)) + safetensors_header + b"\x00" * 4, "safetensors"),
+        (b"\x01" * 100, "bin"),
+    ],
+)
+def test_good_archives_import(services, admin, data, ext):
+    model, task = import_archive(services, admin, data, ext, chunks=3 if len(data) > 3 else 1)
+    assert (model.status, task.status, task.percent) == ("ready", "succeeded", 100), task.error
+    assert model.file_id and task.result["model_id"] == model.id
+
+
+@pytest.mark.parametrize(
+    "data,ext,reason",
+    [
+        (tar_bytes({"../evil": b"x"}), "tar", "'..'"),
+        (tar_bytes({"/etc/passwd": b"x"}), "tar", "absolute"),
+        (tar_bytes({"ok": b"x"}, links={"link": "../../etc/shadow"}), "tar", "link target"),
+        (tar_bytes({"ok": b"x"}, links={"link": "/etc/shadow"}), "tar", "absolute"),
+        (b"this is not an archive at all" * 50, "tar", "not a readable tar"),
+        (zip_bytes({"a/../../b": b"x"}), "zip", "'..'"),
+        (b"PK\x03\x04 broken", "zip", "not a readable zip"),
+        (b"not gzip", "gz", "not readable gzip"),
+        (b"XXXX" + b"\x00" * 10, "gguf", "GGUF"),
+        (tar_bytes({}), "tar", "empty"),
+    ],
+)
+def test_bad_archives_fail_with_reason(services, admin, data, ext, reason):
+    model, task = import_archive(services, admin, data, ext)
+    assert model.status == "failed" and task.status == "failed"
+    assert reason in model.error and reason in task.error
+
+
+def test_entry_limit(services, admin):
+    services.imports.max_entries = 3
+    model, _ = import_archive(services, admin, tar_bytes({f"f{i}": b"" for i in range(4)}), "tar")
+    assert model.status == "failed" and "more than 3 entries" in model.error
+
+
+def test_import_is_invisible_to_other_orgs(services, admin):
+    from modelharbor.domain.errors import NotFound
+    from tests.factories import member_of_new_org
+
+    model, task = import_archive(services, admin, tar_bytes(GOOD_TAR), "tar")
+    outsider = member_of_new_org(services)
+    with pytest.raises(NotFound):
+        services.imports.get(outsider, model.id)
+    with pytest.raises(NotFound):
+        services.tasks.get(outsider, task.id)

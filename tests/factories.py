@@ -1,0 +1,19 @@
+"""Plain factory functions shared by tests (not fixtures)."""
+
+from __future__ import annotations
+
+from modelharbor.core.clock import new_hex, now
+from modelharbor.db.tables import MembershipRow, OrganisationRow, UserRow
+from modelharbor.domain.principal import Principal
+
+
+def member_of_new_org(services, role: str = "owner") -> Principal:
+    """A non-superuser principal in a fresh organisation of its own."""
+    with services.db.uow() as db:
+        org = OrganisationRow(id=new_hex(), name=f"org-{new_hex(4)}", created_at=now())
+        user = UserRow(id=new_hex(), username=f"u-{new_hex(4)}", is_superuser=False, created_at=now())
+        db.add_all([org, user])
+        db.flush()
+        db.add(MembershipRow(org_id=org.id, user_id=user.id, role=role))
+        name, org_name = user.username, org.name
+    return services.identity.principal_for(name, org_name)
