@@ -6,6 +6,7 @@ The server and key come from ``--url``/``--key`` or ``MODELHARBOR_URL``/``MODELH
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -30,7 +31,8 @@ from modelharbor.sdk.client import DEFAULT_CHUNK_SIZE, DEFAULT_URL, Client, Harb
 
 URL_ENV, KEY_ENV = "MODELHARBOR_URL", "MODELHARBOR_API_KEY"
 
-out = Console()
+# Piped output keeps whole rows (rich would squeeze tables into 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 files_app = typer.Typer(help="Files on a ModelHarbor server: list, link, delete.", no_args_is_help=True)
@@ -194,7 +196,7 @@ def files_list(
     table.add_column("size", no_wrap=True, justify="right")
     table.add_column("sha256", no_wrap=True)
     if with_context:
-        table.add_column("context", overflow="fold")
+        table.add_column("context", min_width=10, overflow="fold")
     table.add_column("created", no_wrap=True)
     for f in page["items"]:
         created = datetime.fromisoformat(str(f["created_at"]).replace("Z", "+00:00"))
