@@ -100,3 +100,11 @@ def test_bootstrap_from_settings_is_idempotent(tmp_path, sqlite_url):
     assert p.username == "root" and p.role == Role.OWNER and p.is_superuser
     assert svc.identity.authenticate_password("root", "pw-123456").username == "root"
     assert len(svc.identity.list_keys(p)) == 1
+
+
+def test_last_used_is_recorded(services, admin):
+    key = services.identity.create_key(admin, "used")
+    assert services.identity.list_keys(admin)[-1].last_used_at is None
+    services.identity.authenticate_key(key.secret)
+    used = {k.id: k.last_used_at for k in services.identity.list_keys(admin)}[key.id]
+    assert used is not None and (now() - used).total_seconds() < 60

@@ -25,6 +25,7 @@ from modelharbor.domain.principal import Action, Principal, Role, require
 _hasher = PasswordHasher()
 KEY_PREFIX = "mh_"
 DEFAULT_ORG = "default"
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 def hash_key(secret: str) -> str:
@@ -172,6 +173,8 @@ class IdentityService:
             raise Unauthenticated("this API key was revoked; create a new one with `modelharbor keys create`")
         if key.expires_at is not None and aware(key.expires_at) <= now():
             raise Unauthenticated("this API key has expired; create a new one")
+        if key.last_used_at is None or now() - aware(key.last_used_at) > TOUCH_EVERY:
+            self.touch_key(key.id)  # at most once a minute per key, so requests stay read-only
         return Principal(
             user_id=user.id,
             username=user.username,
