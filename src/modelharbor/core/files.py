@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from modelharbor.core import blobs
 from modelharbor.core.blobs import Segment
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
+from modelharbor.core.ids import find
 from modelharbor.core.links import LinkSigner, SignedLink
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow
@@ -222,7 +223,7 @@ class FileService:
     # --- read ------------------------------------------------------------------------------
     def get(self, principal: Principal, file_id: str) -> FileRecord:
         with self.db.uow(readonly=True) as s:
-            row = s.get(FileRow, file_id)
+            row = find(s, FileRow, file_id)
             if row is None:
                 raise NotFound(f"file {file_id!r} not found")
             require(principal, Action.FILE_READ, row.org_id, what=f"file {file_id!r}")
@@ -289,7 +290,7 @@ class FileService:
     def verify_link(self, file_id: str, expires: str, nonce: str, mac: bytes, extra: str = "") -> FileRecord:
         self.signer.verify(file_id, expires, nonce, mac, extra=extra)
         with self.db.uow(readonly=True) as s:
-            row = s.get(FileRow, file_id)
+            row = find(s, FileRow, file_id)
             if row is None:
                 raise NotFound("the linked file no longer exists")
             return to_record(row)
@@ -301,7 +302,7 @@ class FileService:
 
     def _delete(self, principal: Principal, file_id: str) -> list[str]:
         with self.db.uow() as s:
-            row = s.get(FileRow, file_id)
+            row = find(s, FileRow, file_id)
             if row is None:
                 raise NotFound(f"file {file_id!r} not found")
             require(principal, Action.FILE_DELETE, row.org_id, what=f"file {file_id!r}")

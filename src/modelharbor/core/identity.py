@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
 from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.ids import find
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import ApiKeyRow, MembershipRow, OrganisationRow, UserRow
 from modelharbor.domain.entities import ApiKey, Organisation, User
@@ -246,7 +247,7 @@ class IdentityService:
 
     def revoke_key(self, principal: Principal, key_id: str) -> ApiKey:
         with self.db.uow() as s:
-            row = s.get(ApiKeyRow, key_id)
+            row = find(s, ApiKeyRow, key_id)
             if row is None or row.org_id != principal.org_id:
                 raise NotFound(f"API key {key_id!r} not found")
             if row.user_id != principal.user_id:

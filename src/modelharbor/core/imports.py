@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.files import FileService
+from modelharbor.core.ids import find
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.uploads import UploadService, session_entity
 from modelharbor.db.engine import Database
@@ -115,7 +116,7 @@ class ImportService:
 
     def get(self, principal: Principal, model_id: str) -> ImportedModel:
         with self.db.uow(readonly=True) as s:
-            row = s.get(ImportedModelRow, model_id)
+            row = find(s, ImportedModelRow, model_id)
             if row is None:
                 raise NotFound(f"model {model_id!r} not found")
             require(principal, Action.MODEL_READ, row.org_id, what=f"model {model_id!r}")
@@ -126,7 +127,7 @@ class ImportService:
         """Check the archive of ``task``'s model; mark the model ready or failed. Raises to fail the task."""
         model_id, file_id = task.payload["model_id"], task.payload["file_id"]
         with self.db.uow(readonly=True) as s:
-            row = s.get(ImportedModelRow, model_id)
+            row = find(s, ImportedModelRow, model_id)
             if row is None:
                 raise ArchiveRejected("the model was deleted before its import ran")
         try:
@@ -139,7 +140,7 @@ class ImportService:
 
     def _set_status(self, model_id: str, status: str, error: str | None) -> None:
         with self.db.uow() as s:
-            row = s.get(ImportedModelRow, model_id)
+            row = find(s, ImportedModelRow, model_id)
             if row is not None:
                 row.status, row.error = status, error
 

@@ -14,6 +14,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
+from modelharbor.core.ids import find
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import TaskRow
 from modelharbor.domain.entities import Task
@@ -75,7 +76,7 @@ class TaskService:
 
     def get(self, principal: Principal, task_id: str) -> Task:
         with self.db.uow(readonly=True) as s:
-            row = s.get(TaskRow, task_id)
+            row = find(s, TaskRow, task_id)
             if row is None or row.org_id is None:
                 raise NotFound(f"task {task_id!r} not found")
             require(principal, Action.TASK_READ, row.org_id, what=f"task {task_id!r}")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from modelharbor.core import blobs
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
 from modelharbor.core.files import FileService, check_context, check_name, extension_of, limited, to_record
+from modelharbor.core.ids import find, well_formed
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, UploadChunkRow, UploadSessionRow
 from modelharbor.domain.entities import ChunkInfo, FileRecord, UploadSession
@@ -165,6 +166,8 @@ class UploadService:
     @staticmethod
     def _lock(s: Session, session_id: str) -> UploadSessionRow | None:
         """The session row, locked (PostgreSQL) and re-read: a lock wait may end after another commit."""
+        if not well_formed(session_id):
+            return None
         return s.scalar(
             select(UploadSessionRow)
             .where(UploadSessionRow.id == session_id)
@@ -268,7 +271,7 @@ class UploadService:
     # --- status ----------------------------------------------------------------------------
     def status(self, principal: Principal, session_id: str) -> UploadSession:
         with self.db.uow(readonly=True) as s:
-            row = self._visible(s.get(UploadSessionRow, session_id), principal, session_id, Action.FILE_READ)
+            row = self._visible(find(s, UploadSessionRow, session_id), principal, session_id, Action.FILE_READ)
             chunks = list(s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == session_id)))
             return session_entity(row, chunks)
 
