@@ -180,11 +180,12 @@ class UploadService:
         row: UploadSessionRow | None, principal: Principal, session_id: str, action: Action
     ) -> UploadSessionRow:
         """A session is its owner's; admins of its organisation may see and act on it too."""
-        if row is None:
-            raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
-        require(principal, action, row.org_id, what=f"upload session {session_id!r}")
+        unknown = NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+        if row is None or (row.org_id != principal.org_id and not principal.is_superuser):
+            raise unknown  # another organisation's session reads exactly like a missing one
         if row.owner_id != principal.user_id and not principal.can(Action.KEY_MANAGE_ANY, row.org_id):
-            raise NotFound(f"upload session {session_id!r} not found", code="SESSION_NOT_FOUND")
+            raise unknown
+        require(principal, action, row.org_id, what=f"upload session {session_id!r}")
         return row
 
     def _lock_open(self, s: Session, principal: Principal, session_id: str, action: Action) -> UploadSessionRow:
@@ -320,7 +321,8 @@ class UploadService:
         file_row = s.get(FileRow, row.file_id)
         if file_row is None:
             raise Gone("the file of this completed session was deleted", code="FILE_DELETED")
-        return Completed(session_entity(row), to_record(file_row), dict((row.meta or {}).get("result", {})))
+        chunks = list(s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == row.id)))
+        return Completed(session_entity(row, chunks), to_record(file_row), dict((row.meta or {}).get("result", {})))
 
     def _snapshot(self, principal: Principal, session_id: str) -> Completed | list[blobs.Segment]:
         with self.db.uow(readonly=True) as s:
@@ -386,13 +388,12 @@ class UploadService:
                 size=size,
                 segments=snap,
             )
-            s.execute(delete(UploadChunkRow).where(UploadChunkRow.session_id == session_id))
             row.state, row.file_id, row.completed_at = COMPLETED, record.id, now()
             hook = self._hooks.get(row.context)
             result = hook(s, row, record) if hook else {}
             row.meta = {**(row.meta or {}), "result": result}
             s.flush()
-            return Completed(session_entity(row), record, result), stale
+            return Completed(session_entity(row, chunks), record, result), stale
 
     # --- abort & sweep ---------------------------------------------------------------------
     async def abort(self, principal: Principal, session_id: str) -> None:

@@ -58,12 +58,13 @@ async def delete_file(file_id: str, request: Request):
     return Response(status_code=204)
 
 
-@router.api_route(
+@router.get(
     "/files/{file_id}/content",
-    methods=["GET", "HEAD"],
     response_class=Response,
+    operation_id="get_file_content",
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "A range"}},
 )
+@router.head("/files/{file_id}/content", response_class=Response, operation_id="head_file_content")
 async def file_content(
     file_id: str,
     request: Request,

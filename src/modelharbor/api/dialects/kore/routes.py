@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -17,10 +18,12 @@ from modelharbor.api.multipart import MultipartError, Part, find_boundary, iter_
 from modelharbor.core.imports import MODEL_EXTENSIONS
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import (
+    Conflict,
     HarborError,
     InvalidInput,
     LinkInvalid,
     NotFound,
+    RangeNotSatisfiable,
     Unauthenticated,
     UnsupportedType,
 )
@@ -39,7 +42,10 @@ def _base_app(services: Services) -> FastAPI:
 
     @app.exception_handler(HarborError)
     async def _harbor(request: Request, exc: HarborError):
-        return m.render_error(exc, request.path_params.get("session_id"))
+        response = m.render_error(exc, request.path_params.get("session_id"))
+        if isinstance(exc, RangeNotSatisfiable) and "size" in exc.details:
+            response.headers["content-range"] = f"bytes */{exc.details['size']}"
+        return response
 
     @app.exception_handler(MultipartError)
     async def _multipart(_r: Request, exc: MultipartError):
@@ -251,7 +257,12 @@ def _public_app(services: Services) -> FastAPI:
         principal = await _principal(request)
         parts = await _form(request, required=False)
         if parts is not None:  # a final chunk may ride along (one vendor page documents that)
-            await _put_chunk_from_form(request, principal, session_id, parts)
+            try:
+                await _put_chunk_from_form(request, principal, session_id, parts)
+            except Conflict as exc:
+                if exc.code != "SESSION_COMPLETED":
+                    raise
+                # a retried complete: the chunk is already part of the file; answer as the first time did
         done = await services.uploads.complete(principal, session_id)
         if done.session.context == "model" and done.result.get("task_id"):
             dock = m.dock_id_out(done.result["task_id"])
@@ -352,7 +363,7 @@ def _req_int(body: dict, key: str, *, minimum: int) -> int:
     value = body.get(key)
     if isinstance(value, bool) or value is None:
         raise InvalidInput(f"field {key!r} is required and must be an integer")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
         value = int(value.strip())
     if not isinstance(value, int):
         raise InvalidInput(f"field {key!r} must be an integer, not {value!r}")

@@ -1,0 +1,195 @@
+"""Every route of the app resolves to its own mount, and each mount answers in its own dialect."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.routing import BaseRoute, Match, Mount
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # routing does not depend on the DB
+
+NATIVE = "/api/v1"
+KORE = ("/api/public", "/api/getMediaStream")
+DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+
+
+def leaf_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, set[str]]]:
+    """(path, methods) of every endpoint below ``routes``, following included routers."""
+    out: list[tuple[str, set[str]]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            out += leaf_routes(route.routes, prefix + route.path)
+        elif hasattr(route, "original_router"):  # FastAPI's lazily included router
+            out += leaf_routes(route.original_router.routes, prefix + route.include_context.prefix)
+        elif hasattr(route, "routes"):
+            out += leaf_routes(route.routes, prefix)
+        else:
+            out.append((prefix + route.path, set(getattr(route, "methods", None) or {"GET"})))
+    return out
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{number\}", "0", re.sub(r"\{(?!number\})[^}]+\}", "x", path))
+
+
+def resolve(app, path: str, method: str) -> BaseRoute | None:
+    scope = {"type": "http", "path": path, "root_path": "", "method": method, "headers": []}
+    for route in app.router.routes:
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            return route
+    return None
+
+
+def mounts_of(app) -> dict[str, Mount]:
+    return {r.path: r for r in app.router.routes if isinstance(r, Mount)}
+
+
+def is_kore_envelope(body) -> bool:
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("errors"), list)
+        and len(body["errors"]) == 1
+        and set(body["errors"][0]) == {"msg", "code"}
+    )
+
+
+def is_native_envelope(body) -> bool:
+    return isinstance(body, dict) and set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+
+
+def test_mounts_are_the_dialects(client):
+    app = client.app
+    mounts = mounts_of(app)
+    assert set(mounts) == {NATIVE, *KORE}
+    native = mounts[NATIVE].app
+    assert native.openapi_url == "/openapi.json" and native.title == "ModelHarbor native API"
+    for path in KORE:
+        assert mounts[path].app.openapi_url is None
+        assert mounts[path].app is not native
+    assert mounts[KORE[0]].app is not mounts[KORE[1]].app
+    # longest prefix first, and no mount is shadowed by an earlier one
+    ordered = [r.path for r in app.router.routes if isinstance(r, Mount)]
+    assert ordered == sorted(ordered, key=len, reverse=True)
+    for i, earlier in enumerate(ordered):
+        for later in ordered[i + 1 :]:
+            assert not later.startswith(earlier + "/"), (earlier, later)
+
+
+def test_every_route_resolves_to_its_own_mount(client):
+    app = client.app
+    checked = 0
+    for mount in mounts_of(app).values():
+        leaves = leaf_routes(mount.routes, mount.path)
+        assert leaves, mount.path
+        for path, methods in leaves:
+            for method in methods:
+                route = resolve(app, concrete(path), method)
+                assert route is mount, (method, path, route)
+                checked += 1
+    assert checked >= 20
+    assert resolve(app, "/healthz", "GET").path == "/healthz"
+
+
+def test_every_route_answers_in_its_dialect(client):
+    """Unauthenticated calls to every endpoint: the mount's own envelope, never a "no such route"."""
+    for mount in mounts_of(client.app).values():
+        for path, methods in leaf_routes(mount.routes, mount.path):
+            if path[len(mount.path) :] in DOC_PATHS:
+                continue
+            for method in methods - {"HEAD"}:
+                resp = client.request(method, concrete(path))
+                body = resp.json()
+                if mount.path == NATIVE:
+                    assert is_native_envelope(body), (method, path, body)
+                    assert resp.status_code in (400, 401), (method, path, body)
+                    assert not body["error"]["message"].startswith("no such route"), (method, path)
+                else:
+                    assert is_kore_envelope(body), (method, path, body)
+                    assert resp.status_code in (401, 403), (method, path, body)
+
+
+def test_native_openapi(client):
+    resp = client.get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.json()
+    assert doc["info"]["title"] == "ModelHarbor native API"
+    assert doc["servers"] == [{"url": "/api/v1"}]
+    routes = leaf_routes(mounts_of(client.app)[NATIVE].routes)
+    assert set(doc["paths"]) == {p for p, _ in routes if p not in DOC_PATHS}
+    assert {"/files", "/files/{file_id}/content", "/uploads/{upload_id}/chunks/{number}", "/keys", "/me"} <= set(
+        doc["paths"]
+    )
+    assert not any(p.startswith(("/api/public", "/api/getMediaStream")) for p in doc["paths"])
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate Operation ID")
+def test_native_openapi_operation_ids_are_unique(client):
+    doc = client.get("/api/v1/openapi.json").json()
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values() if "operationId" in op]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "dialect"),
+    [
+        ("/api/public/x", "kore"),
+        ("/api/public/files/session", "kore"),
+        ("/api/public/openapi.json", "kore"),
+        ("/api/public/docs", "kore"),
+        ("/api/getMediaStream/x", "kore"),
+        ("/api/getMediaStream/orgFiles", "kore"),
+        ("/api/v1/x", "native"),
+        ("/api/v1/files/x/y/z", "native"),
+        ("/api/v1/uploads/x/chunks", "native"),
+        ("/api/v1x/files", "app"),
+        ("/api/publicity", "app"),
+        ("/api/getMediaStreamX/orgFiles/f-x.wav", "app"),
+        ("/openapi.json", "app"),
+        ("/docs", "app"),
+        ("/nope", "app"),
+    ],
+)
+def test_unknown_paths_answer_in_the_right_dialect(client, path, dialect):
+    resp = client.get(path, headers={"x-api-key": "k", "authorization": "Bearer k"})
+    assert resp.status_code == 404, resp.text
+    body = resp.json()
+    if dialect == "kore":
+        assert body == {"errors": [{"msg": "no such Kore.ai API route", "code": "NOT_FOUND"}]}
+    elif dialect == "native":
+        assert is_native_envelope(body) and body["error"]["code"] == "NOT_FOUND"
+        assert body["error"]["message"] == "no such route in the native API; see /api/v1/openapi.json"
+    else:
+        assert body == {"detail": "Not Found"}
+
+
+def test_wrong_method_answers_in_the_right_dialect(client):
+    resp = client.get("/api/public/files/session/start")
+    assert resp.status_code == 405
+    assert resp.json() == {"errors": [{"msg": "method not allowed on this route", "code": "METHOD_NOT_ALLOWED"}]}
+    resp = client.delete("/api/getMediaStream/orgFiles/f-x.wav")
+    assert resp.status_code == 405 and is_kore_envelope(resp.json())
+    resp = client.patch("/api/v1/files")
+    assert resp.status_code == 405
+    assert resp.json() == {
+        "error": {"code": "METHOD_NOT_ALLOWED", "message": "method not allowed on this route", "details": {}}
+    }
+    resp = client.post("/api/v1/me")
+    assert resp.status_code == 405 and resp.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_auth_errors_per_dialect(client):
+    kore = client.post("/api/public/files/session/start", json={})
+    assert kore.status_code == 401 and kore.json()["errors"][0]["code"] == "UNAUTHENTICATED"
+    native = client.post("/api/v1/uploads", json={})
+    assert native.status_code == 401 and native.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert native.headers["www-authenticate"] == "Bearer"
+
+
+def test_healthz(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "ok" and resp.json()["version"]
