@@ -59,16 +59,31 @@ def pg_database():
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{PG_ADMIN_URL}/{name}"
     upgrade(url)
+    db = Database(url)
+    with db.engine.connect() as conn:  # rows the migrations seed, restored after every truncate
+        _SEEDED[url] = {
+            t: [dict(r._mapping) for r in conn.execute(Base.metadata.tables[t].select())] for t in SEEDED_TABLES
+        }
+    db.dispose()
     yield url
     with psycopg.connect(PG_ADMIN_URL + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+SEEDED_TABLES = ("domains", "frameworks", "licences")
+_SEEDED: dict[str, dict[str, list[dict]]] = {}
+
+
 def _truncate(url: str) -> None:
+    """Empty every table, then put back what the migrations seed (reference data)."""
     db = Database(url)
     names = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
     with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        for table, rows in _SEEDED[url].items():
+            if rows:
+                conn.execute(Base.metadata.tables[table].insert(), rows)
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'pk'), {len(rows)})"))
     db.dispose()
 
 

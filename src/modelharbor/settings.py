@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     link_ttl: int = Field(7 * 24 * 3600, description="Seconds a signed download link stays valid by default.")
     max_link_ttl: int = Field(30 * 24 * 3600, description="Longest lifetime a client may ask for a link.")
     max_archive_entries: int = Field(100_000, description="Most entries an imported model archive may hold.")
+    jwt_access_ttl: int = Field(300, description="Seconds a UFDL access token (JWT) is valid.")
+    jwt_refresh_ttl: int = Field(8 * 3600, description="Seconds a UFDL refresh token (JWT) is valid.")
     sweep_interval: int = Field(300, description="Seconds between sweeps of expired upload sessions.")
     workers: bool = Field(True, description="Run the background task runner inside the server process.")
     log_level: str = Field("info", description="Log level of the server.")

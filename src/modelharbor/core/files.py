@@ -145,7 +145,7 @@ class FileService:
         check_name(name)
         if isinstance(context, str):
             check_context(context)
-        limit = min(max_size or self.max_single_upload, self.max_single_upload)
+        limit = max_size or self.max_single_upload
         h = hashlib.sha256()
 
         async def hashed():
@@ -294,6 +294,44 @@ class FileService:
             if row is None:
                 raise NotFound("the linked file no longer exists")
             return to_record(row)
+
+    # --- sharing bytes between records ------------------------------------------------------
+    def clone_in(
+        self, s: Session, principal: Principal, file_id: str, *, context: str, name: str | None = None
+    ) -> FileRecord:
+        """Within the caller's transaction: a new file record over the same bytes (no copy)."""
+        src = find(s, FileRow, file_id)
+        if src is None:
+            raise NotFound(f"file {file_id!r} not found")
+        require(principal, Action.FILE_READ, src.org_id, what=f"file {file_id!r}")
+        row = FileRow(
+            id=new_hex(12),
+            org_id=principal.org_id,
+            owner_id=principal.user_id,
+            name=name or src.name,
+            extension=src.extension if name is None else extension_of(name),
+            size=src.size,
+            sha256=src.sha256,
+            content_type=src.content_type if name is None else content_type_of(name),
+            context=context,
+            created_at=now(),
+        )
+        s.add(row)
+        s.flush()
+        return to_record(row)
+
+    def drop_in(self, s: Session, file_id: str) -> list[str]:
+        """Within the caller's transaction, for services that own a file record: delete it.
+
+        Returns the store keys to delete after commit (when no other file shares the bytes).
+        """
+        row = find(s, FileRow, file_id)
+        if row is None:
+            return []
+        sha = row.sha256
+        s.delete(row)
+        s.flush()
+        return blobs.release_blob_if_unused(s, sha)
 
     # --- delete ----------------------------------------------------------------------------
     async def delete(self, principal: Principal, file_id: str) -> None:

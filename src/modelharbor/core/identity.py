@@ -274,6 +274,18 @@ class IdentityService:
             user, member = row
             return Principal(user.id, user.username, member.org_id, Role(member.role), user.is_superuser)
 
+    def principal_by_ids(self, user_id: str, org_id: str) -> Principal:
+        with self.db.uow(readonly=True) as s:
+            row = s.execute(
+                select(UserRow, MembershipRow)
+                .join(MembershipRow, MembershipRow.user_id == UserRow.id)
+                .where(UserRow.id == user_id, MembershipRow.org_id == org_id)
+            ).first()
+            if row is None:
+                raise Unauthenticated("this user is no longer a member of the organisation")
+            user, member = row
+            return Principal(user.id, user.username, member.org_id, Role(member.role), user.is_superuser)
+
     def first_superuser(self) -> str | None:
         with self.db.uow(readonly=True) as s:
             return s.scalar(select(UserRow.username).where(UserRow.is_superuser).order_by(UserRow.created_at).limit(1))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelharbor.core.catalogue import CatalogueService
 from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
 from modelharbor.core.tasks import TaskService
+from modelharbor.core.tokens import TokenService
 from modelharbor.core.uploads import UploadLimits, UploadService
 from modelharbor.db.engine import Database
 from modelharbor.settings import Settings
@@ -26,6 +28,8 @@ class Services:
     uploads: UploadService
     tasks: TaskService
     imports: ImportService
+    catalogue: CatalogueService
+    tokens: TokenService
 
     def close(self) -> None:
         self.db.dispose()
@@ -57,4 +61,11 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
     )
     tasks = TaskService(db)
     imports = ImportService(db, files, uploads, tasks, max_entries=settings.max_archive_entries)
-    return Services(settings, db, store, signer, identity, files, uploads, tasks, imports)
+    catalogue = CatalogueService(db, files, max_data_size=settings.max_upload_size)
+    tokens = TokenService(
+        identity,
+        settings.resolved_secret_key(),
+        access_ttl=settings.jwt_access_ttl,
+        refresh_ttl=settings.jwt_refresh_ttl,
+    )
+    return Services(settings, db, store, signer, identity, files, uploads, tasks, imports, catalogue, tokens)

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -151,3 +163,58 @@ class TaskRow(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_tasks_status_run_after", "status", "run_after"),)
+
+
+# --- pretrained-model catalogue (integer keys: the UFDL dialect addresses objects by pk) -----------------
+
+
+class FrameworkRow(Base):
+    __tablename__ = "frameworks"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_frameworks_name_version"),)
+
+
+class LicenceRow(Base):
+    __tablename__ = "licences"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(200))
+    permissions: Mapped[list] = mapped_column(JSON, default=list)
+    conditions: Mapped[list] = mapped_column(JSON, default=list)
+    limitations: Mapped[list] = mapped_column(JSON, default=list)
+    domains: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class DomainRow(Base):
+    __tablename__ = "domains"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(2), unique=True)
+    description: Mapped[str] = mapped_column(String(32))
+
+
+class PretrainedModelRow(Base):
+    __tablename__ = "pretrained_models"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[str] = mapped_column("metadata", Text, default="")
+    framework_pk: Mapped[int] = mapped_column(ForeignKey("frameworks.pk"))
+    domain_pk: Mapped[int] = mapped_column(ForeignKey("domains.pk"))
+    licence_pk: Mapped[int] = mapped_column(ForeignKey("licences.pk"))
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id", ondelete="SET NULL"))
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    creation_time: Mapped[datetime]
+    deletion_time: Mapped[datetime | None]
+
+
+class UserNumberRow(Base):
+    """An integer per user, for dialects that show users by integer pk (UFDL's ``creator``)."""
+
+    __tablename__ = "user_numbers"
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)

@@ -117,3 +117,46 @@ class Page:
     total: int
     limit: int
     offset: int
+
+
+@dataclass(frozen=True)
+class Framework:
+    pk: int
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Licence:
+    pk: int
+    name: str
+    url: str
+    permissions: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    limitations: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Domain:
+    pk: int
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    pk: int
+    org_id: str
+    name: str
+    url: str
+    description: str
+    metadata: str
+    framework: Framework
+    domain: Domain
+    licence: Licence
+    file: FileRecord | None
+    creator_id: str | None
+    creator_number: int | None
+    creation_time: datetime
+    deletion_time: datetime | None

@@ -33,6 +33,9 @@ class Action(StrEnum):
     KEY_MANAGE_OWN = "key.manage_own"
     KEY_MANAGE_ANY = "key.manage_any"
     USER_MANAGE = "user.manage"
+    CATALOGUE_READ = "catalogue.read"
+    CATALOGUE_WRITE = "catalogue.write"
+    REFERENCE_WRITE = "reference.write"  # frameworks and licences, shared by every organisation
 
 
 # The least role that may perform each action within its organisation.
@@ -47,6 +50,9 @@ MIN_ROLE: dict[Action, Role] = {
     Action.FILE_DELETE: Role.MEMBER,
     Action.KEY_MANAGE_ANY: Role.ADMIN,
     Action.USER_MANAGE: Role.ADMIN,
+    Action.CATALOGUE_READ: Role.VIEWER,
+    Action.CATALOGUE_WRITE: Role.ADMIN,
+    Action.REFERENCE_WRITE: Role.ADMIN,
 }
 
 

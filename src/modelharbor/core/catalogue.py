@@ -1,0 +1,515 @@
+"""The pretrained-model catalogue: models with a framework, a domain, a licence and (optionally) data.
+
+A model's data is a file of the files service, so the same weights can also be fetched by signed link, ranged
+download or the CLI. Models are soft-deleted (``deletion_time``), can be reinstated, or deleted for good.
+Frameworks and licences are reference data shared by every organisation; domains are seeded and read-only.
+Models belong to an organisation: everyone in it may read them, admins may change them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelharbor.core.clock import aware, now
+from modelharbor.core.files import ByteRange, FileService, to_record
+from modelharbor.core.filters import FilterField, compile_filter
+from modelharbor.db.engine import Database
+from modelharbor.db.tables import (
+    DomainRow,
+    FileRow,
+    FrameworkRow,
+    LicenceRow,
+    PretrainedModelRow,
+    UserNumberRow,
+)
+from modelharbor.domain.entities import Domain, FileRecord, Framework, Licence, PretrainedModel
+from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from modelharbor.domain.principal import Action, Principal, require
+
+CONTEXT = "catalogue"
+REQUIRED = "This field is required."
+SUBDESCRIPTORS = ("permissions", "conditions", "limitations", "domains")
+
+
+class FieldErrors(InvalidInput):
+    """Per-field validation messages (``details['fields']``: field → list of messages)."""
+
+    code = "INVALID_FIELDS"
+
+    def __init__(self, fields: dict[str, list[str]]):
+        summary = "; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items())
+        super().__init__(summary, fields=fields)
+
+
+def _framework(r: FrameworkRow) -> Framework:
+    return Framework(r.pk, r.name, r.version)
+
+
+def _licence(r: LicenceRow) -> Licence:
+    return Licence(
+        r.pk,
+        r.name,
+        r.url,
+        tuple(r.permissions or ()),
+        tuple(r.conditions or ()),
+        tuple(r.limitations or ()),
+        tuple(r.domains or ()),
+    )
+
+
+def _domain(r: DomainRow) -> Domain:
+    return Domain(r.pk, r.name, r.description)
+
+
+MODEL_FIELDS = {
+    "pk": FilterField(PretrainedModelRow.pk, "int"),
+    "name": FilterField(PretrainedModelRow.name, "str"),
+    "url": FilterField(PretrainedModelRow.url, "str"),
+    "description": FilterField(PretrainedModelRow.description, "str"),
+    "metadata": FilterField(PretrainedModelRow.meta, "str"),
+    "creation_time": FilterField(PretrainedModelRow.creation_time, "datetime"),
+    "deletion_time": FilterField(PretrainedModelRow.deletion_time, "datetime"),
+    "creator": FilterField(UserNumberRow.number, "int"),
+    "framework": FilterField(PretrainedModelRow.framework_pk, "int"),
+    "framework.pk": FilterField(FrameworkRow.pk, "int"),
+    "framework.name": FilterField(FrameworkRow.name, "str"),
+    "framework.version": FilterField(FrameworkRow.version, "str"),
+    "domain": FilterField(PretrainedModelRow.domain_pk, "int"),
+    "domain.pk": FilterField(DomainRow.pk, "int"),
+    "domain.name": FilterField(DomainRow.name, "str"),
+    "domain.description": FilterField(DomainRow.description, "str"),
+    "licence": FilterField(PretrainedModelRow.licence_pk, "int"),
+    "licence.pk": FilterField(LicenceRow.pk, "int"),
+    "licence.name": FilterField(LicenceRow.name, "str"),
+    "data": FilterField(PretrainedModelRow.file_id, "ref"),
+}
+FRAMEWORK_FIELDS = {
+    "pk": FilterField(FrameworkRow.pk, "int"),
+    "name": FilterField(FrameworkRow.name, "str"),
+    "version": FilterField(FrameworkRow.version, "str"),
+}
+LICENCE_FIELDS = {
+    "pk": FilterField(LicenceRow.pk, "int"),
+    "name": FilterField(LicenceRow.name, "str"),
+    "url": FilterField(LicenceRow.url, "str"),
+}
+DOMAIN_FIELDS = {
+    "pk": FilterField(DomainRow.pk, "int"),
+    "name": FilterField(DomainRow.name, "str"),
+    "description": FilterField(DomainRow.description, "str"),
+}
+
+
+class CatalogueService:
+    def __init__(self, db: Database, files: FileService, *, max_data_size: int):
+        self.db = db
+        self.files = files
+        self.max_data_size = max_data_size
+
+    # --- reading models ----------------------------------------------------------------------
+    def _model_query(self):
+        return (
+            select(PretrainedModelRow, FrameworkRow, DomainRow, LicenceRow, FileRow, UserNumberRow.number)
+            .join(FrameworkRow, FrameworkRow.pk == PretrainedModelRow.framework_pk)
+            .join(DomainRow, DomainRow.pk == PretrainedModelRow.domain_pk)
+            .join(LicenceRow, LicenceRow.pk == PretrainedModelRow.licence_pk)
+            .outerjoin(FileRow, FileRow.id == PretrainedModelRow.file_id)
+            .outerjoin(UserNumberRow, UserNumberRow.user_id == PretrainedModelRow.creator_id)
+        )
+
+    @staticmethod
+    def _entity(row) -> PretrainedModel:
+        m, fw, dom, lic, f, number = row
+        return PretrainedModel(
+            pk=m.pk,
+            org_id=m.org_id,
+            name=m.name,
+            url=m.url,
+            description=m.description or "",
+            metadata=m.meta or "",
+            framework=_framework(fw),
+            domain=_domain(dom),
+            licence=_licence(lic),
+            file=to_record(f) if f is not None else None,
+            creator_id=m.creator_id,
+            creator_number=number,
+            creation_time=aware(m.creation_time),
+            deletion_time=aware(m.deletion_time) if m.deletion_time else None,
+        )
+
+    def _load(self, s: Session, principal: Principal, pk: Any, action: Action) -> PretrainedModel:
+        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**31:
+            raise NotFound(f"pretrained model {pk!r} not found")
+        row = s.execute(self._model_query().where(PretrainedModelRow.pk == pk)).first()
+        if row is None:
+            raise NotFound(f"pretrained model {pk} not found")
+        require(principal, action, row[0].org_id, what=f"pretrained model {pk}")
+        return self._entity(row)
+
+    def list_models(self, principal: Principal, spec: Any = None) -> list[PretrainedModel]:
+        require(principal, Action.CATALOGUE_READ, principal.org_id, what="catalogue")
+        compiled = compile_filter(spec, MODEL_FIELDS, dialect=self.db.engine.dialect.name)
+        q = self._model_query().where(PretrainedModelRow.org_id == principal.org_id, *compiled.where)
+        if not compiled.include_inactive:
+            q = q.where(PretrainedModelRow.deletion_time.is_(None))
+        q = q.order_by(*compiled.order_by, PretrainedModelRow.pk)
+        with self.db.uow(readonly=True) as s:
+            return [self._entity(r) for r in s.execute(q)]
+
+    def get_model(self, principal: Principal, pk: int) -> PretrainedModel:
+        with self.db.uow(readonly=True) as s:
+            return self._load(s, principal, pk, Action.CATALOGUE_READ)
+
+    # --- writing models ----------------------------------------------------------------------
+    def create_model(self, principal: Principal, fields: dict[str, Any]) -> PretrainedModel:
+        require(principal, Action.CATALOGUE_WRITE, principal.org_id, what="catalogue")
+        with self.db.uow() as s:
+            values = self._validate(s, fields, partial=False)
+            row = PretrainedModelRow(
+                org_id=principal.org_id,
+                creator_id=principal.user_id,
+                creation_time=now(),
+                deletion_time=None,
+                file_id=None,
+                **values,
+            )
+            s.add(row)
+            self._ensure_number(s, principal.user_id)
+            s.flush()
+            return self._load(s, principal, row.pk, Action.CATALOGUE_READ)
+
+    def update_model(self, principal: Principal, pk: int, fields: dict[str, Any], *, partial: bool) -> PretrainedModel:
+        with self.db.uow() as s:
+            self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+            values = self._validate(s, fields, partial=partial)
+            row = s.get(PretrainedModelRow, pk)
+            for k, v in values.items():
+                setattr(row, k, v)
+            s.flush()
+            return self._load(s, principal, pk, Action.CATALOGUE_READ)
+
+    def soft_delete(self, principal: Principal, pk: int) -> PretrainedModel:
+        return self._set_deleted(principal, pk, True)
+
+    def reinstate(self, principal: Principal, pk: int) -> PretrainedModel:
+        return self._set_deleted(principal, pk, False)
+
+    def _set_deleted(self, principal: Principal, pk: int, deleted: bool) -> PretrainedModel:
+        with self.db.uow() as s:
+            self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+            row = s.get(PretrainedModelRow, pk)
+            if deleted and row.deletion_time is None:
+                row.deletion_time = now()
+            elif not deleted:
+                row.deletion_time = None
+            s.flush()
+            return self._load(s, principal, pk, Action.CATALOGUE_READ)
+
+    async def hard_delete(self, principal: Principal, pk: int) -> PretrainedModel:
+        """Remove the model and its data for good; returns the model as it was."""
+        model, stale = await asyncio.to_thread(self._hard_delete, principal, pk)
+        await self.files.store.delete(stale)
+        return model
+
+    def _hard_delete(self, principal: Principal, pk: int):
+        with self.db.uow() as s:
+            model = self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+            row = s.get(PretrainedModelRow, pk)
+            file_id = row.file_id
+            s.delete(row)
+            s.flush()
+            stale = self.files.drop_in(s, file_id) if file_id else []
+            return model, stale
+
+    def _ensure_number(self, s: Session, user_id: str) -> None:
+        if s.scalar(select(UserNumberRow.number).where(UserNumberRow.user_id == user_id)) is None:
+            s.add(UserNumberRow(user_id=user_id))
+
+    def _validate(self, s: Session, fields: Any, *, partial: bool) -> dict[str, Any]:
+        if not isinstance(fields, dict):
+            raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        errors: dict[str, list[str]] = {}
+        values: dict[str, Any] = {}
+
+        def text(key: str, column: str, *, required: bool, max_len: int | None, blank: bool) -> None:
+            if key not in fields:
+                if required and not partial:
+                    errors[key] = [REQUIRED]
+                return
+            v = fields[key]
+            if v is None:
+                errors[key] = ["This field may not be null."]
+            elif not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                errors[key] = ["Not a valid string."]
+            else:
+                v = str(v)
+                if not blank and not v.strip():
+                    errors[key] = ["This field may not be blank."]
+                elif max_len and len(v) > max_len:
+                    errors[key] = [f"Ensure this field has no more than {max_len} characters."]
+                else:
+                    values[column] = v
+
+        text("name", "name", required=True, max_len=200, blank=False)
+        text("url", "url", required=True, max_len=200, blank=False)
+        text("description", "description", required=False, max_len=None, blank=True)
+        text("metadata", "meta", required=False, max_len=None, blank=True)
+        if "framework" in fields:
+            v = fields["framework"]
+            if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not v.isdecimal()):
+                kind = type(v).__name__.replace("NoneType", "null")
+                errors["framework"] = [f"Incorrect type. Expected pk value, received {kind}."]
+            elif (fw := s.get(FrameworkRow, int(v)) if int(v) < 2**31 else None) is None:
+                errors["framework"] = [f'Invalid pk "{v}" - object does not exist.']
+            else:
+                values["framework_pk"] = fw.pk
+        elif not partial:
+            errors["framework"] = [REQUIRED]
+        if "domain" in fields:
+            v = fields["domain"]
+            dom = s.scalar(select(DomainRow).where(DomainRow.name == v)) if isinstance(v, str) else None
+            if dom is None:
+                errors["domain"] = [f"Object with name={v} does not exist."]
+            else:
+                values["domain_pk"] = dom.pk
+        elif not partial:
+            errors["domain"] = [REQUIRED]
+        if "licence" in fields:
+            v = fields["licence"]
+            lic = None
+            if isinstance(v, str):
+                lic = s.scalar(select(LicenceRow).where(LicenceRow.name == v))
+            elif isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31:
+                lic = s.get(LicenceRow, v)  # the TypeScript client sends a pk
+            if lic is None:
+                errors["licence"] = [f"Object with name={v} does not exist."]
+            else:
+                values["licence_pk"] = lic.pk
+        elif not partial:
+            errors["licence"] = [REQUIRED]
+        if errors:
+            raise FieldErrors(errors)
+        return values
+
+    # --- data ----------------------------------------------------------------------------
+    async def set_data(
+        self, principal: Principal, pk: int, data: AsyncIterable[bytes], *, filename: str = "model.data"
+    ) -> PretrainedModel:
+        """Stream new data in; the previous data stays until the new bytes are safely stored."""
+        await asyncio.to_thread(self.get_model_for_write, principal, pk)
+        record = await self.files.upload(
+            principal, name=filename or "model.data", data=data, context=CONTEXT, max_size=self.max_data_size
+        )
+        model, stale = await asyncio.to_thread(self._attach, principal, pk, record.id, True)
+        await self.files.store.delete(stale)
+        return model
+
+    def get_model_for_write(self, principal: Principal, pk: int) -> PretrainedModel:
+        with self.db.uow(readonly=True) as s:
+            return self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+
+    async def set_data_from_file(self, principal: Principal, pk: int, file_id: str) -> PretrainedModel:
+        """Use an already-uploaded file as the model's data, without sending the bytes again."""
+        model, stale = await asyncio.to_thread(self._attach_existing, principal, pk, file_id)
+        await self.files.store.delete(stale)
+        return model
+
+    def _attach_existing(self, principal: Principal, pk: int, file_id: str):
+        with self.db.uow() as s:
+            self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+            clone = self.files.clone_in(s, principal, file_id, context=CONTEXT)
+            return self._swap(s, principal, pk, clone.id)
+
+    def _attach(self, principal: Principal, pk: int, file_id: str, drop_on_missing: bool):
+        try:
+            with self.db.uow() as s:
+                self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+                return self._swap(s, principal, pk, file_id)
+        except (NotFound, Forbidden):
+            if drop_on_missing:  # the model vanished while the bytes were streaming: drop them again
+                with self.db.uow() as s:
+                    stale = self.files.drop_in(s, file_id)
+                if stale:
+                    asyncio.run(self.files.store.delete(stale))  # we are in a worker thread: no running loop
+            raise
+
+    def _swap(self, s: Session, principal: Principal, pk: int, file_id: str | None):
+        row = s.get(PretrainedModelRow, pk)
+        old = row.file_id
+        row.file_id = file_id
+        s.flush()
+        stale = self.files.drop_in(s, old) if old and old != file_id else []
+        return self._load(s, principal, pk, Action.CATALOGUE_READ), stale
+
+    async def delete_data(self, principal: Principal, pk: int) -> PretrainedModel:
+        model, stale = await asyncio.to_thread(self._delete_data, principal, pk)
+        await self.files.store.delete(stale)
+        return model
+
+    def _delete_data(self, principal: Principal, pk: int):
+        with self.db.uow() as s:
+            self._load(s, principal, pk, Action.CATALOGUE_WRITE)
+            return self._swap(s, principal, pk, None)
+
+    async def open_data(
+        self, principal: Principal, pk: int, range_header: str | None = None
+    ) -> tuple[PretrainedModel, FileRecord | None, ByteRange | None, AsyncIterator[bytes] | None]:
+        """The model and a stream of its data (None when it has none)."""
+        model = await asyncio.to_thread(self.get_model, principal, pk)
+        if model.file is None:
+            return model, None, None, None
+        record, rng, stream = await self.files.open(principal, model.file.id, range_header)
+        return model, record, rng, stream
+
+    # --- reference data: frameworks, licences, domains -------------------------------------------
+    def list_frameworks(self, principal: Principal, spec: Any = None) -> list[Framework]:
+        return [_framework(r) for r in self._list(principal, FrameworkRow, FRAMEWORK_FIELDS, spec)]
+
+    def list_licences(self, principal: Principal, spec: Any = None) -> list[Licence]:
+        return [_licence(r) for r in self._list(principal, LicenceRow, LICENCE_FIELDS, spec)]
+
+    def list_domains(self, principal: Principal, spec: Any = None) -> list[Domain]:
+        return [_domain(r) for r in self._list(principal, DomainRow, DOMAIN_FIELDS, spec)]
+
+    def _list(self, principal: Principal, table, fields, spec):
+        require(principal, Action.CATALOGUE_READ, principal.org_id, what="catalogue")
+        compiled = compile_filter(spec, fields, dialect=self.db.engine.dialect.name)
+        with self.db.uow(readonly=True) as s:
+            q = select(table).where(*compiled.where).order_by(*compiled.order_by, table.pk)
+            return list(s.scalars(q))
+
+    def _get_ref(self, s: Session, principal: Principal, table, pk: Any, what: str):
+        require(principal, Action.CATALOGUE_READ, principal.org_id, what="catalogue")
+        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**31:
+            raise NotFound(f"{what} {pk!r} not found")
+        row = s.get(table, pk)
+        if row is None:
+            raise NotFound(f"{what} {pk} not found")
+        return row
+
+    def get_framework(self, principal: Principal, pk: int) -> Framework:
+        with self.db.uow(readonly=True) as s:
+            return _framework(self._get_ref(s, principal, FrameworkRow, pk, "framework"))
+
+    def get_licence(self, principal: Principal, pk: int) -> Licence:
+        with self.db.uow(readonly=True) as s:
+            return _licence(self._get_ref(s, principal, LicenceRow, pk, "licence"))
+
+    def get_domain(self, principal: Principal, pk: int) -> Domain:
+        with self.db.uow(readonly=True) as s:
+            return _domain(self._get_ref(s, principal, DomainRow, pk, "domain"))
+
+    def save_framework(
+        self, principal: Principal, fields: Any, *, pk: int | None = None, partial: bool = False
+    ) -> Framework:
+        require(principal, Action.REFERENCE_WRITE, principal.org_id, what="framework")
+        with self.db.uow() as s:
+            row = self._get_ref(s, principal, FrameworkRow, pk, "framework") if pk is not None else FrameworkRow()
+            values = _ref_fields(fields, {"name": 32, "version": 32}, partial=partial or False)
+            for k, v in values.items():
+                setattr(row, k, v)
+            dup = s.scalar(
+                select(FrameworkRow.pk).where(
+                    FrameworkRow.name == row.name, FrameworkRow.version == row.version, FrameworkRow.pk != (pk or -1)
+                )
+            )
+            if dup is not None:
+                raise Conflict(f"framework {row.name} {row.version} already exists (pk {dup})", code="DUPLICATE")
+            s.add(row)
+            s.flush()
+            return _framework(row)
+
+    def save_licence(
+        self, principal: Principal, fields: Any, *, pk: int | None = None, partial: bool = False
+    ) -> Licence:
+        require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
+        with self.db.uow() as s:
+            if pk is None:
+                row = LicenceRow(permissions=[], conditions=[], limitations=[], domains=[])
+            else:
+                row = self._get_ref(s, principal, LicenceRow, pk, "licence")
+            values = _ref_fields(fields, {"name": 100, "url": 200}, partial=partial)
+            if "url" in values and not values["url"].startswith(("http://", "https://")):
+                raise FieldErrors({"url": ["Enter a valid URL."]})
+            for k, v in values.items():
+                setattr(row, k, v)
+            dup = s.scalar(select(LicenceRow.pk).where(LicenceRow.name == row.name, LicenceRow.pk != (pk or -1)))
+            if dup is not None:
+                raise Conflict(f"licence {row.name!r} already exists (pk {dup})", code="DUPLICATE")
+            s.add(row)
+            s.flush()
+            return _licence(row)
+
+    def edit_subdescriptors(self, principal: Principal, pk: int, method: Any, kind: Any, names: Any) -> Licence:
+        require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
+        errors = {}
+        if method not in ("add", "remove"):
+            errors["method"] = [f'"{method}" is not a valid choice.']
+        if kind not in SUBDESCRIPTORS:
+            errors["type"] = [f'"{kind}" is not a valid choice.']
+        if not isinstance(names, list) or not all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in names):
+            errors["names"] = ["Expected a list of names."]
+        if errors:
+            raise FieldErrors(errors)
+        with self.db.uow() as s:
+            row = self._get_ref(s, principal, LicenceRow, pk, "licence")
+            current = list(getattr(row, kind) or [])
+            for n in map(str, names):
+                if method == "add" and n not in current:
+                    current.append(n)
+                elif method == "remove" and n in current:
+                    current.remove(n)
+            setattr(row, kind, current)
+            s.flush()
+            return _licence(row)
+
+    def delete_framework(self, principal: Principal, pk: int) -> None:
+        self._delete_ref(principal, FrameworkRow, PretrainedModelRow.framework_pk, pk, "framework")
+
+    def delete_licence(self, principal: Principal, pk: int) -> None:
+        self._delete_ref(principal, LicenceRow, PretrainedModelRow.licence_pk, pk, "licence")
+
+    def _delete_ref(self, principal: Principal, table, ref_column, pk: int, what: str) -> None:
+        require(principal, Action.REFERENCE_WRITE, principal.org_id, what=what)
+        with self.db.uow() as s:
+            row = self._get_ref(s, principal, table, pk, what)
+            users = s.scalar(select(func.count()).select_from(PretrainedModelRow).where(ref_column == pk))
+            if users:
+                raise Conflict(
+                    f"{what} {pk} is used by {users} pretrained model(s); change or delete them first", code="IN_USE"
+                )
+            try:
+                s.delete(row)
+                s.flush()
+            except IntegrityError:  # pragma: no cover - raced with a new reference
+                raise Conflict(f"{what} {pk} is in use") from None
+
+
+def _ref_fields(fields: Any, limits: dict[str, int], *, partial: bool) -> dict[str, str]:
+    if not isinstance(fields, dict):
+        raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+    errors: dict[str, list[str]] = {}
+    values = {}
+    for key, limit in limits.items():
+        if key not in fields:
+            if not partial:
+                errors[key] = [REQUIRED]
+            continue
+        v = fields[key]
+        if not isinstance(v, str) or isinstance(v, bool):
+            errors[key] = ["Not a valid string."]
+        elif not v.strip():
+            errors[key] = ["This field may not be blank."]
+        elif len(v) > limit:
+            errors[key] = [f"Ensure this field has no more than {limit} characters."]
+        else:
+            values[key] = v
+    if errors:
+        raise FieldErrors(errors)
+    return values
