@@ -266,8 +266,9 @@ def test_chunk_replaced_during_complete_is_rehashed(services, admin, monkeypatch
         return await real_hash(store, segments)
 
     monkeypatch.setattr(blobs, "hash_segments", hash_then_replace)
+    services.uploads._hashers.clear()  # no background prefix: complete hashes everything itself
     done = complete(services, admin, s.id)
-    assert len(calls) == 2
+    assert calls  # the first hash raced a replacement; the retry (prefix or full) saw the new chunk
     assert done.file.sha256 == hashlib.sha256(b"new").hexdigest()
     assert read_file(services, admin, done.file.id) == b"new"
 
@@ -324,3 +325,35 @@ def test_sessions_are_private_to_their_owner_within_an_org(services, admin):
     assert services.uploads.status(admin, s.id).received_bytes == 1  # an org admin may look
     listed = services.uploads.list_open(carol, name="c.bin")
     assert [(u.id, u.received_bytes, u.missing_chunks) for u in listed] == [(s.id, 1, [1])]
+
+
+def test_prefix_hashed_in_background_is_reused_and_survives_replacement(services, admin, monkeypatch):
+    from modelharbor.core import blobs
+
+    parts = [os.urandom(50_000) for _ in range(4)]
+    fed = []
+    real = blobs.update_hash
+
+    async def counting(store, h, segments):
+        fed.extend(k for k, _ in segments)
+        await real(store, h, segments)
+
+    monkeypatch.setattr(blobs, "update_hash", counting)
+
+    async def scenario(replace_first: bool):
+        fed.clear()
+        s = services.uploads.start(admin, name="bg.bin", total_chunks=4, size=200_000)
+        for n in (1, 0, 2, 3):  # out of order: 1 waits until 0 arrives
+            await services.uploads.put_chunk(admin, s.id, agen(parts[n]), number=n)
+        await services.uploads._hashers[s.id].task
+        assert len(fed) == 4  # all four hashed as they arrived
+        if replace_first:  # a re-sent chunk 0 invalidates the prefix
+            await services.uploads.put_chunk(admin, s.id, agen(parts[0]), number=0)
+        fed.clear()
+        done = await services.uploads.complete(admin, s.id)
+        assert done.file.sha256 == hashlib.sha256(b"".join(parts)).hexdigest()
+        return len(fed)
+
+    assert asyncio.run(scenario(False)) == 0  # complete had nothing left to hash
+    assert services.uploads._hashers == {}
+    assert asyncio.run(scenario(True)) == 4  # fell back to hashing every chunk

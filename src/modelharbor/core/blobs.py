@@ -68,28 +68,31 @@ async def stream_segments(
 
 
 async def hash_segments(store: BlobStore, segments: Sequence[Segment]) -> str:
-    """SHA-256 of the concatenated segments, read once; local files are hashed in a worker thread."""
-    if store.kind == "local":
-        paths = [store.local_path(k) for k, _ in segments]
-        return await asyncio.to_thread(_hash_files, paths)
+    """SHA-256 of the concatenated segments, read once."""
     h = hashlib.sha256()
+    await update_hash(store, h, segments)
+    return h.hexdigest()
+
+
+async def update_hash(store: BlobStore, h, segments: Sequence[Segment]) -> None:
+    """Feed the segments' bytes into ``h``; local files are read and hashed in a worker thread."""
+    if store.kind == "local":
+        await asyncio.to_thread(_hash_files, h, [store.local_path(k) for k, _ in segments])
+        return
     async for piece in stream_segments(store, segments):
         if len(piece) >= 1 << 20:
             await asyncio.to_thread(h.update, piece)
         else:
             h.update(piece)
-    return h.hexdigest()
 
 
-def _hash_files(paths) -> str:
-    h = hashlib.sha256()
+def _hash_files(h, paths) -> None:
     buf = bytearray(4 << 20)
     view = memoryview(buf)
     for path in paths:
         with open(path, "rb", buffering=0) as f:
             while n := f.readinto(buf):
                 h.update(view[:n])
-    return h.hexdigest()
 
 
 class SegmentedReader(io.RawIOBase):

@@ -16,6 +16,8 @@ Invariants
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,6 +38,7 @@ from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.storage import BlobStore
 
 OPEN, COMPLETED, ABORTED = "open", "completed", "aborted"
+MAX_HASHERS = 256  # sessions whose prefix hash is kept in memory at once
 
 # A completion hook runs inside the completing transaction: (session, row, file) -> result dict kept on the session.
 CompletionHook = Callable[[Session, UploadSessionRow, FileRecord], dict[str, Any]]
@@ -82,6 +85,7 @@ class UploadService:
         self.files = files
         self.limits = limits
         self._hooks: dict[str, CompletionHook] = {}
+        self._hashers: dict[str, _PrefixHash] = {}
 
     def on_complete(self, context: str, hook: CompletionHook) -> None:
         """Register what completing a session of ``context`` also does (e.g. start a model import)."""
@@ -242,7 +246,54 @@ class UploadService:
             raise
         if old:
             await self.store.delete(old)
+        self._hash_ahead(session_id, number, key, nbytes, replaced=old is not None)
         return ChunkInfo(number, nbytes)
+
+    # --- hashing ahead of complete ----------------------------------------------------------
+    def _hash_ahead(self, session_id: str, number: int, key: str, size: int, *, replaced: bool) -> None:
+        ph = self._hashers.get(session_id)
+        if ph is not None and ph.loop is not asyncio.get_running_loop():
+            self._drop_hasher(session_id)  # made under another event loop (only in tests): start afresh
+            ph = None
+        if ph is None:
+            if len(self._hashers) >= MAX_HASHERS:  # forget the least recently used
+                oldest = min(self._hashers, key=lambda k: self._hashers[k].touched)
+                self._drop_hasher(oldest)
+            ph = self._hashers[session_id] = _PrefixHash()
+        if replaced and number < len(ph.keys):
+            self._drop_hasher(session_id)  # a hashed chunk changed: start over lazily at complete
+            return
+        ph.committed[number] = (key, size)
+        ph.touched = time.monotonic()
+        if ph.task is None or ph.task.done():
+            ph.task = asyncio.get_running_loop().create_task(self._advance(ph))
+
+    async def _advance(self, ph: _PrefixHash) -> None:
+        async with ph.lock:
+            while (nxt := ph.committed.get(len(ph.keys))) is not None:
+                try:
+                    await blobs.update_hash(self.store, ph.h, [nxt])
+                except FileNotFoundError:
+                    ph.committed.clear()  # replaced under us; complete will notice the keys differ
+                    return
+                ph.keys.append(nxt[0])
+
+    def _drop_hasher(self, session_id: str) -> None:
+        ph = self._hashers.pop(session_id, None)
+        if ph is not None and ph.task is not None and not ph.loop.is_closed():
+            ph.task.cancel()
+
+    async def _hash(self, session_id: str, snap: list[blobs.Segment]) -> str:
+        """SHA-256 of the snapshot, continuing from the prefix hashed in the background when it still applies."""
+        ph = self._hashers.get(session_id)
+        if ph is not None and ph.loop is asyncio.get_running_loop():
+            async with ph.lock:
+                done = len(ph.keys)
+                if ph.keys == [k for k, _ in snap[:done]]:
+                    h = ph.h.copy()
+                    await blobs.update_hash(self.store, h, snap[done:])
+                    return h.hexdigest()
+        return await blobs.hash_segments(self.store, snap)
 
     def _commit_chunk(self, principal: Principal, session_id: str, number: int, key: str, size: int) -> str | None:
         with self.db.uow() as s:
@@ -306,7 +357,7 @@ class UploadService:
             if isinstance(snap, Completed):
                 return snap
             try:
-                sha = await blobs.hash_segments(self.store, snap)
+                sha = await self._hash(session_id, snap)
             except FileNotFoundError:
                 continue  # a chunk was replaced (its old object deleted) while we hashed
             try:
@@ -314,6 +365,7 @@ class UploadService:
             except _ChunksChanged:
                 continue  # a chunk was replaced while we hashed: hash again
             await self.store.delete(stale)
+            self._drop_hasher(session_id)
             return done
         raise Conflict("the chunks kept changing while completing; retry when all chunk uploads have finished")
 
@@ -398,6 +450,7 @@ class UploadService:
     # --- abort & sweep ---------------------------------------------------------------------
     async def abort(self, principal: Principal, session_id: str) -> None:
         keys = await asyncio.to_thread(self._abort, principal, session_id)
+        self._drop_hasher(session_id)
         await self._delete_prefix(session_id, keys)
 
     def _abort(self, principal: Principal, session_id: str) -> list[str]:
@@ -424,6 +477,7 @@ class UploadService:
         """Abort expired open sessions and delete their objects; returns how many sessions were swept."""
         expired = await asyncio.to_thread(self._expire)
         for session_id, keys in expired:
+            self._drop_hasher(session_id)
             await self._delete_prefix(session_id, keys)
         return len(expired)
 
@@ -442,3 +496,20 @@ class UploadService:
 
 class _ChunksChanged(Exception):
     pass
+
+
+class _PrefixHash:
+    """SHA-256 of a session's chunks 0…k-1, fed in the background as chunks arrive (in this process).
+
+    Chunks mostly arrive roughly in order, so by ``complete`` little is left to hash. The state is only an
+    optimisation: ``complete`` uses it only if the keys it hashed are still the session's first chunks.
+    """
+
+    def __init__(self):
+        self.h = hashlib.sha256()
+        self.keys: list[str] = []
+        self.committed: dict[int, tuple[str, int]] = {}
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task | None = None
+        self.touched = time.monotonic()
+        self.loop = asyncio.get_running_loop()

@@ -1,4 +1,5 @@
-"""SDK commands of ``modelharbor``: upload, download and files (list, link, delete), against a running server.
+"""SDK commands of ``modelharbor``: upload, download, files (list, link, delete) and catalogue, against a running
+server.
 
 The server and key come from ``--url``/``--key`` or ``MODELHARBOR_URL``/``MODELHARBOR_API_KEY``.
 """
@@ -230,11 +231,252 @@ def files_delete(file_id: str = typer.Argument(..., metavar="ID"), url: str = Ur
     out.print(f"deleted {file_id}", highlight=False)
 
 
+# --- the pretrained-model catalogue -----------------------------------------------------------------
+catalogue_app = typer.Typer(
+    help="The pretrained-model catalogue: list, show, create, push/pull data, delete, reinstate.",
+    no_args_is_help=True,
+)
+PkArg = typer.Argument(..., metavar="PK", min=1, help="The model's pk.")
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    return f"{datetime.fromisoformat(str(value).replace('Z', '+00:00')):%Y-%m-%d %H:%M}"
+
+
+def _show_model(m: dict[str, Any]) -> None:
+    fw, dom, lic, data = m["framework"], m["domain"], m["licence"], m["data"]
+    lines = [
+        f"pk: {m['pk']}",
+        f"name: {m['name']}",
+        f"url: {m['url']}",
+        f"framework: {fw['name']} {fw['version']} (pk {fw['pk']})",
+        f"domain: {dom['name']} ({dom['description']})",
+        f"licence: {lic['name']} ({lic['url']})",
+    ]
+    if m["description"]:
+        lines.append(f"description: {m['description']}")
+    if m["metadata"]:
+        lines.append(f"metadata: {m['metadata']}")
+    if data:
+        lines += [
+            f"data: {data['file_id']} ({human(data['size'])})",
+            f"sha256: {data['sha256']}",
+            f"size: {data['size']}",
+        ]
+    else:
+        lines.append("data: none")
+    lines.append(f"created: {_when(m['creation_time'])}")
+    if m["deletion_time"]:
+        lines.append(
+            f"deleted: {_when(m['deletion_time'])} (reinstate with `modelharbor catalogue reinstate {m['pk']}`)"
+        )
+    out.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+
+
+def _framework_pk(client: Client, text: str) -> int:
+    """A framework pk from ``PK``, ``NAME`` (when it has one version) or ``NAME:VERSION``."""
+    text = text.strip()
+    if text.isdecimal():
+        return int(text)
+    name, _, version = text.partition(":")
+    matches = [
+        f for f in client.catalogue_frameworks() if f["name"] == name and (not version or f["version"] == version)
+    ]
+    if len(matches) == 1:
+        return matches[0]["pk"]
+    if not matches:
+        raise HarborClientError(
+            0, "UNKNOWN_FRAMEWORK", f"no framework {text!r}; see the pks with `modelharbor catalogue frameworks`"
+        )
+    versions = ", ".join(f"{f['name']}:{f['version']} (pk {f['pk']})" for f in matches)
+    raise HarborClientError(0, "AMBIGUOUS_FRAMEWORK", f"framework {text!r} has several versions: {versions}")
+
+
+def _field_errors(exc: HarborClientError) -> None:
+    fields = exc.details.get("fields") if isinstance(exc.details, dict) else None
+    if isinstance(fields, dict):
+        for field, messages in fields.items():
+            err.print(f"  --{str(field).replace('_', '-')}: {escape(' '.join(map(str, messages)))}", soft_wrap=True)
+
+
+@catalogue_app.command("list")
+def catalogue_list(
+    include_all: bool = typer.Option(False, "--all", help="Also list soft-deleted models."),
+    name: str = typer.Option(None, "--name", help="Only models whose name contains this (any case)."),
+    framework: str = typer.Option(None, "--framework", help="Only this framework (pk or name)."),
+    domain: str = typer.Option(None, "--domain", help="Only this domain (code, e.g. ic)."),
+    licence: str = typer.Option(None, "--licence", help="Only this licence (name)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """List the organisation's pretrained models."""
+    with _errors(), _client(url, key) as client:
+        models = client.catalogue_list(
+            include_inactive=include_all, name_contains=name, framework=framework, domain=domain, licence=licence
+        )
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("pk", no_wrap=True, justify="right")
+    table.add_column("name", min_width=8, overflow="fold")
+    table.add_column("framework", overflow="fold")
+    table.add_column("domain", no_wrap=True)
+    table.add_column("licence", overflow="fold")
+    table.add_column("data", no_wrap=True, justify="right")
+    table.add_column("created", no_wrap=True)
+    if include_all:
+        table.add_column("deleted", no_wrap=True)
+    for m in models:
+        row = [
+            str(m["pk"]),
+            escape(m["name"]),
+            escape(f"{m['framework']['name']} {m['framework']['version']}"),
+            escape(m["domain"]["name"]),
+            escape(m["licence"]["name"]),
+            human(m["data"]["size"]) if m["data"] else "-",
+            _when(m["creation_time"]),
+        ]
+        table.add_row(*row, *([_when(m["deletion_time"])] if include_all else []))
+    out.print(table)
+    out.print(f"{len(models)} model(s)", highlight=False)
+
+
+@catalogue_app.command("show")
+def catalogue_show(pk: int = PkArg, url: str = UrlOpt, key: str = KeyOpt):
+    """Show one model."""
+    with _errors(), _client(url, key) as client:
+        model = client.catalogue_get(pk)
+    _show_model(model)
+
+
+@catalogue_app.command("create")
+def catalogue_create(
+    name: str = typer.Option(..., "--name", help="The model's name."),
+    model_url: str = typer.Option(..., "--url", help="Where the model comes from (a URL)."),
+    framework: str = typer.Option(..., "--framework", help="Framework: pk, NAME or NAME:VERSION."),
+    domain: str = typer.Option(..., "--domain", help="Domain code: ic, od, is, sp, sc …"),
+    licence: str = typer.Option(..., "--licence", help="Licence name, e.g. MIT or 'Apache 2.0'."),
+    description: str = typer.Option(None, "--description", help="Free text."),
+    metadata: str = typer.Option(None, "--metadata", help="Free text, e.g. JSON."),
+    url: str = typer.Option(DEFAULT_URL, "--server", envvar=URL_ENV, help="Server base URL."),
+    key: str = KeyOpt,
+):
+    """Create a pretrained model (admins); push its data with `catalogue push-data`."""
+    with _errors(), _client(url, key) as client:
+        try:
+            model = client.catalogue_create(
+                name=name,
+                url=model_url,
+                framework=_framework_pk(client, framework),
+                domain=domain,
+                licence=licence,
+                description=description,
+                metadata=metadata,
+            )
+        except HarborClientError as exc:
+            _field_errors(exc)
+            raise
+    _show_model(model)
+
+
+@catalogue_app.command("push-data")
+def catalogue_push_data(
+    pk: int = PkArg,
+    file: Path = typer.Argument(
+        None, exists=True, dir_okay=False, readable=True, show_default=False, help="The data file to send."
+    ),
+    file_id: str = typer.Option(None, "--file-id", help="Use this already-uploaded file instead (no bytes sent)."),
+    name: str = typer.Option(None, "--name", help="Name of the data on the server (default: the file's name)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Set a model's data from FILE (with a progress bar) or from an uploaded file's id (--file-id)."""
+    if (file is None) == (file_id is None):
+        raise typer.BadParameter("give either FILE or --file-id", param_hint="FILE / --file-id")
+    client = _client(url, key)
+    if file_id is not None:
+        with _errors(), client:
+            model = client.catalogue_data_from_file(pk, file_id)
+    else:
+        with _errors(), client, _bar(file.name) as (update, progress):
+            try:
+                model = client.catalogue_push_data(pk, file, filename=name, progress=update)
+            except KeyboardInterrupt:
+                progress.stop()
+                err.print("interrupted: the model keeps its previous data; run the command again")
+                raise typer.Exit(130) from None
+    data = model["data"]
+    out.print(
+        f"pk: {model['pk']}\ndata: {data['file_id']}\nsha256: {data['sha256']}\nsize: {data['size']}", highlight=False
+    )
+
+
+@catalogue_app.command("pull-data")
+def catalogue_pull_data(
+    pk: int = PkArg,
+    output: str = typer.Option(None, "-o", "--output", help="Destination file or directory (default: here)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Download a model's data (resumes a .part left by an interrupted run; checks the SHA-256)."""
+    client = _client(url, key)
+    with _errors(), client, _bar(f"model {pk}") as (update, progress):
+        try:
+            path = client.catalogue_pull_data(pk, output, progress=update)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: run the same command again to resume the download")
+            raise typer.Exit(130) from None
+    out.print(str(path), highlight=False, soft_wrap=True)
+
+
+@catalogue_app.command("delete")
+def catalogue_delete(
+    pk: int = PkArg,
+    hard: bool = typer.Option(False, "--hard", help="Delete the model and its data for good (no reinstating)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Soft-delete a model (undo with `catalogue reinstate`), or with --hard delete it for good."""
+    with _errors(), _client(url, key) as client:
+        model = client.catalogue_delete(pk, hard=hard)
+    if hard:
+        out.print(f"deleted model {model['pk']} ({model['name']}) and its data for good", highlight=False, markup=False)
+    else:
+        out.print(
+            f"deleted model {model['pk']} ({model['name']}); undo with `modelharbor catalogue reinstate {model['pk']}`",
+            highlight=False,
+            markup=False,
+        )
+
+
+@catalogue_app.command("reinstate")
+def catalogue_reinstate(pk: int = PkArg, url: str = UrlOpt, key: str = KeyOpt):
+    """Undo a soft delete."""
+    with _errors(), _client(url, key) as client:
+        model = client.catalogue_reinstate(pk)
+    out.print(f"reinstated model {model['pk']} ({model['name']})", highlight=False, markup=False)
+
+
+@catalogue_app.command("frameworks")
+def catalogue_frameworks(url: str = UrlOpt, key: str = KeyOpt):
+    """List the frameworks (pk, name, version)."""
+    with _errors(), _client(url, key) as client:
+        frameworks = client.catalogue_frameworks()
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("pk", "name", "version"):
+        table.add_column(column, no_wrap=True)
+    for f in frameworks:
+        table.add_row(str(f["pk"]), escape(f["name"]), escape(f["version"]))
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    """Add upload, download and files to the root ``modelharbor`` command."""
+    """Add upload, download, files and catalogue to the root ``modelharbor`` command."""
     app.command("upload")(upload)
     app.command("download")(download)
     app.add_typer(files_app, name="files")
+    app.add_typer(catalogue_app, name="catalogue")
 
 
 __all__ = ["register", "parse_size", "DEFAULT_CHUNK_SIZE"]

@@ -388,11 +388,15 @@ class Client:
         target = Path(dest).expanduser() if dest is not None else Path.cwd()
         if target.is_dir() or str(dest).endswith(("/", os.sep)):
             target = target / _safe_name(record["name"], file_id)
+        return self._fetch_verified(f"/files/{_seg(file_id)}/content", target, size, expected, progress)
+
+    def _fetch_verified(self, url: str, target: Path, size: int, expected: str, progress: Progress | None) -> Path:
+        """Download ``url`` into ``<target>.part`` (resuming it), check the SHA-256, then rename to ``target``."""
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
         restarted = False
         while True:
-            digest = self._fetch_into(file_id, part, size, progress)
+            digest = self._fetch_into(url, part, size, progress)
             if digest == expected:
                 os.replace(part, target)
                 return target
@@ -405,9 +409,9 @@ class Client:
                 )
             restarted = True  # the old .part may have held other bytes: fetch everything once more
 
-    def _fetch_into(self, file_id: str, part: Path, size: int, progress: Progress | None) -> str:
-        """Bring ``part`` to the full ``size`` bytes (resuming it) and return the SHA-256 of its content."""
-        url = f"/files/{_seg(file_id)}/content"
+    def _fetch_into(self, url: str, part: Path, size: int, progress: Progress | None) -> str:
+        """Bring ``part`` to the full ``size`` bytes of ``url`` (resuming it) and return the SHA-256 of its
+        content."""
         for attempt in range(RETRIES):
             have = part.stat().st_size if part.exists() else 0
             if have > size:
@@ -456,10 +460,183 @@ class Client:
                 _backoff(attempt)
         raise HarborClientError(0, "DOWNLOAD_FAILED", "the download kept failing; run it again to resume")
 
+    # --- the pretrained-model catalogue --------------------------------------------------------
+    def catalogue_list(
+        self,
+        *,
+        include_inactive: bool = False,
+        name_contains: str | None = None,
+        framework: int | str | None = None,
+        domain: str | None = None,
+        licence: str | None = None,
+        spec: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The organisation's models. ``spec`` (a full filter spec) replaces the simple filters."""
+        if spec is not None:
+            return self._json("POST", "/catalogue/models/search", json=spec)
+        params: dict[str, Any] = {
+            "name_contains": name_contains,
+            "framework": framework,
+            "domain": domain,
+            "licence": licence,
+        }
+        params = {k: v for k, v in params.items() if v is not None}
+        if include_inactive:
+            params["include_inactive"] = "true"
+        return self._json("GET", "/catalogue/models", params=params)
+
+    def catalogue_get(self, pk: int) -> dict[str, Any]:
+        return self._json("GET", f"/catalogue/models/{_pk(pk)}")
+
+    def catalogue_create(
+        self,
+        *,
+        name: str,
+        url: str,
+        framework: int,
+        domain: str,
+        licence: str,
+        description: str | None = None,
+        metadata: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a model: ``framework`` is a framework pk, ``domain`` a domain code, ``licence`` a licence name."""
+        body: dict[str, Any] = {"name": name, "url": url, "framework": framework, "domain": domain, "licence": licence}
+        if description is not None:
+            body["description"] = description
+        if metadata is not None:
+            body["metadata"] = metadata
+        return self._json("POST", "/catalogue/models", json=body)
+
+    def catalogue_update(self, pk: int, **fields: Any) -> dict[str, Any]:
+        """Change some fields of a model."""
+        return self._json("PATCH", f"/catalogue/models/{_pk(pk)}", json=fields)
+
+    def catalogue_delete(self, pk: int, *, hard: bool = False) -> dict[str, Any]:
+        """Soft-delete a model (``hard=True``: delete it and its data for good). Returns the model."""
+        params = {"hard": "true"} if hard else {}
+        return self._json("DELETE", f"/catalogue/models/{_pk(pk)}", params=params)
+
+    def catalogue_reinstate(self, pk: int) -> dict[str, Any]:
+        return self._json("POST", f"/catalogue/models/{_pk(pk)}/reinstate")
+
+    def catalogue_frameworks(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/catalogue/frameworks")
+
+    def catalogue_licences(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/catalogue/licences")
+
+    def catalogue_domains(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/catalogue/domains")
+
+    def catalogue_data_from_file(self, pk: int, file_id: str) -> dict[str, Any]:
+        """Use an already-uploaded file as the model's data; no bytes are sent."""
+        return self._json("POST", f"/catalogue/models/{_pk(pk)}/data/from-file", json={"file_id": file_id})
+
+    def catalogue_delete_data(self, pk: int) -> dict[str, Any]:
+        return self._json("DELETE", f"/catalogue/models/{_pk(pk)}/data")
+
+    def catalogue_push_data(
+        self,
+        pk: int,
+        path: str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Send ``path`` as the model's data (streamed from disk in 1 MiB pieces, with a Content-Length) and
+        check the server's SHA-256 against the local one. Returns the model."""
+        src = Path(path).expanduser()
+        try:
+            st = src.stat()
+        except OSError as exc:
+            raise HarborClientError(0, "LOCAL_FILE", f"cannot read {src}: {exc.strerror or exc}") from None
+        if not src.is_file():
+            raise HarborClientError(0, "LOCAL_FILE", f"{src} is not a regular file")
+        size = st.st_size
+        url = f"/catalogue/models/{_pk(pk)}/data"
+        params = {"filename": filename or src.name}
+        headers = {"content-length": str(size), "content-type": "application/octet-stream"}
+        for attempt in range(RETRIES):
+            h = hashlib.sha256()
+            counter = _Counter(size, progress)
+            counter.add(0)
+            try:
+                # storing the last bytes may take a while on the server: no read timeout
+                resp = self._http.put(
+                    url,
+                    params=params,
+                    content=_read_hashed(src, size, h, counter),
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout, read=None),
+                )
+            except httpx.TransportError as exc:
+                if attempt + 1 >= (min(RETRIES, 2) if isinstance(exc, httpx.ConnectError) else RETRIES):
+                    raise self._unreachable(exc) from None
+                _backoff(attempt)
+                continue
+            if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
+                _backoff(attempt)
+                continue
+            if resp.status_code >= 400:
+                raise self._error(resp)
+            model = resp.json()
+            _check_unchanged(src, size, st.st_mtime_ns)
+            data = model.get("data") or {}
+            if data.get("sha256") != h.hexdigest():
+                raise HarborClientError(
+                    0,
+                    "CHECKSUM_MISMATCH",
+                    f"SHA-256 mismatch after sending the data: local {h.hexdigest()}, server {data.get('sha256')}; "
+                    "push the data again",
+                    {"local_sha256": h.hexdigest(), "server_sha256": data.get("sha256")},
+                )
+            return model
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def catalogue_pull_data(
+        self, pk: int, dest: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
+    ) -> Path:
+        """Download a model's data to ``dest`` (a path, or a directory to put the data file's name in; default:
+        the current directory). Resumes ``<dest>.part`` left by an interrupted run; verifies the SHA-256."""
+        model = self.catalogue_get(pk)
+        data = model.get("data")
+        if not data:
+            raise HarborClientError(404, "NO_DATA", f"pretrained model {pk} has no data")
+        target = Path(dest).expanduser() if dest is not None else Path.cwd()
+        if target.is_dir() or str(dest).endswith(("/", os.sep)):
+            fallback = f"model-{model['pk']}.data"
+            try:
+                name = self.get_file(data["file_id"])["name"]
+            except HarborClientError:
+                name = fallback
+            target = target / _safe_name(name, fallback)
+        url = f"/catalogue/models/{_pk(pk)}/data"
+        return self._fetch_verified(url, target, int(data["size"]), data["sha256"], progress)
+
 
 # --- helpers -------------------------------------------------------------------------------------
 def _seg(value: str) -> str:
     return quote(str(value), safe="")
+
+
+def _pk(pk: Any) -> str:
+    if isinstance(pk, bool) or not isinstance(pk, (int, str)) or not str(pk).isdecimal():
+        raise HarborClientError(0, "INVALID_INPUT", f"a model pk is a positive whole number, not {pk!r}")
+    return str(int(pk))
+
+
+def _read_hashed(src: Path, size: int, h: Any, counter: _Counter) -> Iterator[bytes]:
+    """``size`` bytes of ``src`` in pieces of at most 1 MiB, hashed and counted on the way."""
+    with open(src, "rb") as f:
+        left = size
+        while left > 0:
+            piece = f.read(min(PIECE, left))
+            if not piece:
+                raise HarborClientError(0, "LOCAL_FILE_CHANGED", f"{src} shrank while it was being sent")
+            left -= len(piece)
+            h.update(piece)
+            counter.add(len(piece))
+            yield piece
 
 
 def _backoff(attempt: int) -> None:

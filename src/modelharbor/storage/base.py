@@ -19,7 +19,8 @@ import obstore
 from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import LocalStore, MemoryStore, S3Store
 
-PART_SIZE = 8 * 1024 * 1024  # multipart part / write buffer size
+PART_SIZE = 8 * 1024 * 1024  # S3 multipart part size (S3 needs at least 5 MiB)
+LOCAL_PART_SIZE = 2 * 1024 * 1024  # write size for local files
 READ_CHUNK = 1024 * 1024
 # obstore raises the builtin FileNotFoundError for missing objects (older releases raised its NotFoundError).
 _NOT_FOUND = (NotFoundError, FileNotFoundError)
@@ -41,7 +42,9 @@ class BlobStore:
         If the iterator raises, nothing is left at ``key``.
         """
         counter = _Counter(chunks)
-        await obstore.put_async(self._store, key, counter, chunk_size=PART_SIZE, max_concurrency=4)
+        # Parts in flight cost memory per concurrent upload: local files need no large parts; S3 needs ≥ 5 MiB.
+        part, concurrency = (LOCAL_PART_SIZE, 2) if self.kind == "local" else (PART_SIZE, 2)
+        await obstore.put_async(self._store, key, counter, chunk_size=part, max_concurrency=concurrency)
         if self.kind == "local":
             await asyncio.to_thread(self._fsync, key)
         return counter.n
@@ -196,9 +199,10 @@ class _RemoteReader(io.RawIOBase):
 
 
 class _Counter:
-    """Async-iterates ``chunks`` re-buffered into PART_SIZE pieces, counting bytes.
+    """Async-iterates ``chunks`` unchanged, counting bytes.
 
-    Pieces are copied into the buffer, so callers may reuse or mutate the buffers they yield.
+    obstore gathers the pieces into parts itself (without another copy), so nothing is re-buffered here.
+    Pieces that are not ``bytes`` (bytearray, memoryview) are copied, so callers may reuse their buffers.
     """
 
     def __init__(self, chunks: AsyncIterable[bytes]):
@@ -209,19 +213,13 @@ class _Counter:
         return self._gen()
 
     async def _gen(self):
-        buf = bytearray()
         async for piece in self._chunks:
             if not piece:
                 continue
             self.n += len(piece)
-            buf += piece
-            if len(buf) >= PART_SIZE:
-                # Hand the buffer itself over (it is never touched again) instead of a bytes() copy:
-                # one PART_SIZE copy less per part keeps peak memory at ~(max_concurrency + 2) parts.
-                part, buf = buf, bytearray()
-                yield part
-        if buf or self.n == 0:
-            yield buf
+            yield piece if type(piece) is bytes else bytes(piece)
+        if self.n == 0:
+            yield b""
 
 
 async def _read_file(path: Path, start: int, end: int | None, read_chunk: int) -> AsyncIterator[bytes]:

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from modelharbor.api.native import schemas
-from modelharbor.domain.entities import ApiKey, FileRecord, ImportedModel, Task, UploadSession
+from modelharbor.domain.entities import (
+    ApiKey,
+    Domain,
+    FileRecord,
+    Framework,
+    ImportedModel,
+    Licence,
+    PretrainedModel,
+    Task,
+    UploadSession,
+)
 
 
 def file_out(f: FileRecord) -> schemas.FileOut:
@@ -73,4 +83,49 @@ def imported_model_out(m: ImportedModel) -> schemas.ImportedModelOut:
         file_id=m.file_id,
         error=m.error,
         created_at=m.created_at,
+    )
+
+
+# --- the pretrained-model catalogue ----------------------------------------------------------------
+def framework_out(f: Framework) -> schemas.FrameworkOut:
+    return schemas.FrameworkOut(pk=f.pk, name=f.name, version=f.version)
+
+
+def domain_out(d: Domain) -> schemas.DomainOut:
+    return schemas.DomainOut(pk=d.pk, name=d.name, description=d.description)
+
+
+def licence_ref_out(lic: Licence) -> schemas.LicenceRefOut:
+    return schemas.LicenceRefOut(pk=lic.pk, name=lic.name, url=lic.url)
+
+
+def licence_out(lic: Licence) -> schemas.LicenceOut:
+    return schemas.LicenceOut(
+        pk=lic.pk,
+        name=lic.name,
+        url=lic.url,
+        permissions=list(lic.permissions),
+        conditions=list(lic.conditions),
+        limitations=list(lic.limitations),
+        domains=list(lic.domains),
+    )
+
+
+def catalogue_model_out(m: PretrainedModel) -> schemas.CatalogueModelOut:
+    data = None
+    if m.file is not None:
+        data = schemas.ModelDataOut(file_id=m.file.id, size=m.file.size, sha256=m.file.sha256)
+    return schemas.CatalogueModelOut(
+        pk=m.pk,
+        name=m.name,
+        url=m.url,
+        description=m.description,
+        metadata=m.metadata,
+        framework=framework_out(m.framework),
+        domain=domain_out(m.domain),
+        licence=licence_ref_out(m.licence),
+        data=data,
+        creator_id=m.creator_id,
+        creation_time=m.creation_time,
+        deletion_time=m.deletion_time,
     )

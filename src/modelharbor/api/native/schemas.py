@@ -128,3 +128,76 @@ class ImportedModelOut(BaseModel):
     file_id: str | None
     error: str | None
     created_at: datetime
+
+
+# --- the pretrained-model catalogue ----------------------------------------------------------------
+class FrameworkOut(BaseModel):
+    pk: int
+    name: str
+    version: str
+
+
+class DomainOut(BaseModel):
+    pk: int
+    name: str = Field(description="The domain's code, e.g. 'ic'.")
+    description: str
+
+
+class LicenceRefOut(BaseModel):
+    pk: int
+    name: str
+    url: str
+
+
+class LicenceOut(LicenceRefOut):
+    permissions: list[str]
+    conditions: list[str]
+    limitations: list[str]
+    domains: list[str]
+
+
+class ModelDataOut(BaseModel):
+    file_id: str
+    size: int
+    sha256: str
+
+
+class CatalogueModelOut(BaseModel):
+    pk: int
+    name: str
+    url: str
+    description: str
+    metadata: str
+    framework: FrameworkOut
+    domain: DomainOut
+    licence: LicenceRefOut
+    data: ModelDataOut | None = Field(description="The model's data (a file), or null when it has none.")
+    creator_id: str | None
+    creation_time: datetime
+    deletion_time: datetime | None = Field(description="Set while the model is (soft-)deleted.")
+
+
+# Request bodies of the catalogue are validated by the core (per-field messages in ``details.fields``);
+# these models only describe them in the OpenAPI document.
+class CatalogueModelIn(BaseModel):
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=200)
+    description: str = ""
+    metadata: str = ""
+    framework: int = Field(description="The framework's pk.")
+    domain: str = Field(description="The domain's code, e.g. 'ic'.")
+    licence: str = Field(description="The licence's name, e.g. 'MIT'.")
+
+
+class ModelDataFromFileIn(BaseModel):
+    file_id: str = Field(description="An already-uploaded file; its bytes are shared, not copied.")
+
+
+class FrameworkIn(BaseModel):
+    name: str = Field(max_length=32)
+    version: str = Field(max_length=32)
+
+
+class LicenceIn(BaseModel):
+    name: str = Field(max_length=100)
+    url: str = Field(max_length=200)
