@@ -248,3 +248,22 @@ def test_tokens(services, admin):
     _, expired = services.tokens.obtain("ann", "pw-pw-pw")
     with pytest.raises(Unauthenticated):
         services.tokens.authenticate(expired)
+
+
+def test_reference_data_is_superuser_only(services, admin):
+    from tests.factories import member_of_new_org
+
+    owner = member_of_new_org(services, role="owner")  # owner of their own organisation, not a superuser
+    with pytest.raises(Forbidden, match="superuser"):
+        services.catalogue.save_framework(owner, {"name": "jax", "version": "9"})
+    with pytest.raises(Forbidden):
+        services.catalogue.delete_licence(owner, 1)
+    assert services.catalogue.list_frameworks(owner)  # reading is fine
+
+
+def test_model_data_file_cannot_be_deleted_behind_the_catalogue(services, admin):
+    m = create(services, admin)
+    m = asyncio.run(services.catalogue.set_data(admin, m.pk, agen(b"weights")))
+    with pytest.raises(Conflict, match="pretrained model"):
+        asyncio.run(services.files.delete(admin, m.file.id))
+    assert services.catalogue.get_model(admin, m.pk).file is not None

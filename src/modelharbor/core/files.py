@@ -18,9 +18,9 @@ from modelharbor.core.clock import aware, new_hex, new_uuid, now
 from modelharbor.core.ids import find
 from modelharbor.core.links import LinkSigner, SignedLink
 from modelharbor.db.engine import Database
-from modelharbor.db.tables import BlobRow, FileRow
+from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
 from modelharbor.domain.entities import FileRecord, Page
-from modelharbor.domain.errors import InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
+from modelharbor.domain.errors import Conflict, InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.storage import BlobStore
 
@@ -344,6 +344,14 @@ class FileService:
             if row is None:
                 raise NotFound(f"file {file_id!r} not found")
             require(principal, Action.FILE_DELETE, row.org_id, what=f"file {file_id!r}")
+            for table, label in ((PretrainedModelRow, "pretrained model"), (ImportedModelRow, "imported model")):
+                user = s.scalar(select(table).where(table.file_id == file_id).limit(1))
+                if user is not None:
+                    ref = getattr(user, "pk", None) or getattr(user, "id", "")
+                    raise Conflict(
+                        f"file {file_id!r} is the data of {label} {ref}; change or delete that first",
+                        code="FILE_IN_USE",
+                    )
             sha = row.sha256
             s.delete(row)
             s.flush()

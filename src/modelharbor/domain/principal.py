@@ -52,8 +52,11 @@ MIN_ROLE: dict[Action, Role] = {
     Action.USER_MANAGE: Role.ADMIN,
     Action.CATALOGUE_READ: Role.VIEWER,
     Action.CATALOGUE_WRITE: Role.ADMIN,
-    Action.REFERENCE_WRITE: Role.ADMIN,
+    Action.REFERENCE_WRITE: Role.OWNER,
 }
+
+# Actions on data every organisation shares: no organisation role is enough.
+SUPERUSER_ONLY = frozenset({Action.REFERENCE_WRITE})
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,11 @@ class Principal:
     key_id: str | None = None
 
     def can(self, action: Action, org_id: str | None = None) -> bool:
-        if org_id is not None and org_id != self.org_id and not self.is_superuser:
+        if self.is_superuser:
+            return True
+        if action in SUPERUSER_ONLY or (org_id is not None and org_id != self.org_id):
             return False
-        return self.is_superuser or RANK[self.role] >= RANK[MIN_ROLE[action]]
+        return RANK[self.role] >= RANK[MIN_ROLE[action]]
 
 
 def require(principal: Principal, action: Action, org_id: str, *, what: str = "object") -> None:
@@ -80,5 +85,7 @@ def require(principal: Principal, action: Action, org_id: str, *, what: str = "o
     """
     if org_id != principal.org_id and not principal.is_superuser:
         raise NotFound(f"{what} not found")
+    if action in SUPERUSER_ONLY and not principal.is_superuser:
+        raise Forbidden(f"only a superuser may perform '{action}': it changes data every organisation shares")
     if not principal.can(action, org_id):
         raise Forbidden(f"your role '{principal.role}' may not perform '{action}'; ask an admin of the organisation")
