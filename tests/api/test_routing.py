@@ -11,6 +11,7 @@ pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # rou
 
 NATIVE = "/api/v1"
 KORE = ("/api/public", "/api/getMediaStream")
+UFDL = "/v1"
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 
 
@@ -30,6 +31,7 @@ def leaf_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, se
 
 
 def concrete(path: str) -> str:
+    path = re.sub(r"\{[^}:]+:int\}", "1", path)  # UFDL integer pks
     return re.sub(r"\{number\}", "0", re.sub(r"\{(?!number\})[^}]+\}", "x", path))
 
 
@@ -62,10 +64,10 @@ def is_native_envelope(body) -> bool:
 def test_mounts_are_the_dialects(client):
     app = client.app
     mounts = mounts_of(app)
-    assert set(mounts) == {NATIVE, *KORE}
+    assert set(mounts) == {NATIVE, *KORE, UFDL}
     native = mounts[NATIVE].app
     assert native.openapi_url == "/openapi.json" and native.title == "ModelHarbor native API"
-    for path in KORE:
+    for path in (*KORE, UFDL):
         assert mounts[path].app.openapi_url is None
         assert mounts[path].app is not native
     assert mounts[KORE[0]].app is not mounts[KORE[1]].app
@@ -105,6 +107,14 @@ def test_every_route_answers_in_its_dialect(client):
                     assert is_native_envelope(body), (method, path, body)
                     assert resp.status_code in (400, 401), (method, path, body)
                     assert not body["error"]["message"].startswith("no such route"), (method, path)
+                elif mount.path == UFDL:
+                    assert (
+                        isinstance(body, dict)
+                        and "detail" in body
+                        or set(body) <= {"username", "password", "refresh", "token"}
+                    ), body
+                    expected = (400, 401) if path.startswith("/v1/auth/") else (401,)
+                    assert resp.status_code in expected, (method, path, body)
                 else:
                     assert is_kore_envelope(body), (method, path, body)
                     assert resp.status_code in (401, 403), (method, path, body)

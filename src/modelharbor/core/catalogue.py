@@ -144,6 +144,8 @@ class CatalogueService:
         )
 
     def _load(self, s: Session, principal: Principal, pk: Any, action: Action) -> PretrainedModel:
+        if action is not Action.CATALOGUE_READ:  # permission first: a non-admin learns nothing about pks
+            require(principal, action, principal.org_id, what="catalogue")
         if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**31:
             raise NotFound(f"pretrained model {pk!r} not found")
         row = s.execute(self._model_query().where(PretrainedModelRow.pk == pk)).first()
@@ -233,7 +235,9 @@ class CatalogueService:
 
     def _validate(self, s: Session, fields: Any, *, partial: bool) -> dict[str, Any]:
         if not isinstance(fields, dict):
-            raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+            raise FieldErrors(
+                {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type(fields).__name__}."]}
+            )
         errors: dict[str, list[str]] = {}
         values: dict[str, Any] = {}
 
@@ -414,11 +418,14 @@ class CatalogueService:
             values = _ref_fields(fields, {"name": 32, "version": 32}, partial=partial or False)
             for k, v in values.items():
                 setattr(row, k, v)
-            dup = s.scalar(
-                select(FrameworkRow.pk).where(
-                    FrameworkRow.name == row.name, FrameworkRow.version == row.version, FrameworkRow.pk != (pk or -1)
+            with s.no_autoflush:  # look for a clash before the changed row is written
+                dup = s.scalar(
+                    select(FrameworkRow.pk).where(
+                        FrameworkRow.name == row.name,
+                        FrameworkRow.version == row.version,
+                        FrameworkRow.pk != (pk or -1),
+                    )
                 )
-            )
             if dup is not None:
                 raise Conflict(f"framework {row.name} {row.version} already exists (pk {dup})", code="DUPLICATE")
             s.add(row)
@@ -439,7 +446,8 @@ class CatalogueService:
                 raise FieldErrors({"url": ["Enter a valid URL."]})
             for k, v in values.items():
                 setattr(row, k, v)
-            dup = s.scalar(select(LicenceRow.pk).where(LicenceRow.name == row.name, LicenceRow.pk != (pk or -1)))
+            with s.no_autoflush:
+                dup = s.scalar(select(LicenceRow.pk).where(LicenceRow.name == row.name, LicenceRow.pk != (pk or -1)))
             if dup is not None:
                 raise Conflict(f"licence {row.name!r} already exists (pk {dup})", code="DUPLICATE")
             s.add(row)
@@ -493,7 +501,9 @@ class CatalogueService:
 
 def _ref_fields(fields: Any, limits: dict[str, int], *, partial: bool) -> dict[str, str]:
     if not isinstance(fields, dict):
-        raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        raise FieldErrors(
+            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type(fields).__name__}."]}
+        )
     errors: dict[str, list[str]] = {}
     values = {}
     for key, limit in limits.items():

@@ -1042,8 +1042,17 @@ def test_model_import_of_a_deleted_archive_fails(kore, services):
     file_id = services.tasks.get(services.identity.authenticate_key(kore.key), done["dockStatusId"][3:]).payload[
         "file_id"
     ]
-    deleted = kore.client.delete(f"/api/v1/files/{file_id}", headers={"authorization": f"Bearer {kore.key}"})
-    assert deleted.status_code == 204
+    # the model holds its archive: deleting it through the API is refused ...
+    refused = kore.client.delete(f"/api/v1/files/{file_id}", headers={"authorization": f"Bearer {kore.key}"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "FILE_IN_USE"
+    # ... so simulate the archive vanishing (e.g. an operator removed it) before the import task runs
+    from sqlalchemy import delete as sql_delete
+
+    from modelharbor.db.tables import FileRow, ImportedModelRow
+
+    with services.db.uow() as s:
+        s.query(ImportedModelRow).filter_by(file_id=file_id).update({"file_id": None})
+        s.execute(sql_delete(FileRow).where(FileRow.id == file_id))
     body = dock_result(kore, services, done)
     assert body["status"] == "FAILED" and "no longer exists" in body["error"], body
     kore_error(kore.complete(started["sessionId"]), 410, "FILE_DELETED")

@@ -386,7 +386,8 @@ def _bool(value) -> bool:
 def _media_app(services: Services) -> FastAPI:
     app = _base_app(services)
 
-    @app.api_route("/orgFiles/{stored}", methods=["GET", "HEAD"])
+    @app.get("/orgFiles/{stored}", operation_id="get_media")
+    @app.head("/orgFiles/{stored}", operation_id="head_media")
     async def media(stored: str, request: Request):
         q = request.query_params
         file_id = m.file_id_of(stored)

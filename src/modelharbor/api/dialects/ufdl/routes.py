@@ -295,15 +295,20 @@ def _reference_routes(app: FastAPI) -> None:
     async def subdescriptors(pk: int, request: Request):
         principal = await _principal(request)
         _require(principal, Action.REFERENCE_WRITE)
-        body = await _json_after_lookup(request, lambda: catalogue.get_licence(principal, pk), {})
-        if not isinstance(body, dict):
-            raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
-        missing = {k: ["This field is required."] for k in ("method", "type", "names") if k not in body}
-        if missing:
-            raise FieldErrors(missing)
-        licence = await run_in_threadpool(
-            catalogue.edit_subdescriptors, principal, pk, body["method"], body["type"], body["names"]
-        )
+        lookup = lambda: catalogue.get_licence(principal, pk)  # noqa: E731
+        body = await _json_after_lookup(request, lookup, {})
+        try:
+            if not isinstance(body, dict):
+                raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+            missing = {k: ["This field is required."] for k in ("method", "type", "names") if k not in body}
+            if missing:
+                raise FieldErrors(missing)
+            licence = await run_in_threadpool(
+                catalogue.edit_subdescriptors, principal, pk, body["method"], body["type"], body["names"]
+            )
+        except FieldErrors:
+            await run_in_threadpool(lookup)  # the core validates before it looks up; DRF looks up first (404)
+            raise
         return m.licence_out(licence)
 
     for base in ("/licences", "/licenses"):  # UFDL routes both spellings to the same view
