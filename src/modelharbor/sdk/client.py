@@ -131,13 +131,23 @@ class Client:
         return HarborClientError(resp.status_code, code, message, details)
 
     def _request(
-        self, method: str, path: str, *, http: httpx.Client | None = None, retries: int = RETRIES, **kw
+        self,
+        method: str,
+        path: str,
+        *,
+        http: httpx.Client | None = None,
+        retries: int = RETRIES,
+        per_attempt: Callable[[], dict[str, Any]] | None = None,
+        **kw,
     ) -> httpx.Response:
-        """A request with retries on connection errors and 5xx; raises HarborClientError on any error status."""
+        """A request with retries on connection errors and 5xx; raises HarborClientError on any error status.
+
+        ``per_attempt`` builds arguments anew for every try (a streamed body cannot be sent twice).
+        """
         http = http or self._http
         for attempt in range(retries):
             try:
-                resp = http.request(method, path, **kw)
+                resp = http.request(method, path, **kw, **(per_attempt() if per_attempt else {}))
             except httpx.TransportError as exc:
                 # a refused connection is rarely fixed by waiting: retry that only once
                 if attempt + 1 >= (min(retries, 2) if isinstance(exc, httpx.ConnectError) else retries):
@@ -556,42 +566,34 @@ class Client:
         url = f"/catalogue/models/{_pk(pk)}/data"
         params = {"filename": filename or src.name}
         headers = {"content-length": str(size), "content-type": "application/octet-stream"}
-        for attempt in range(RETRIES):
-            h = hashlib.sha256()
+        sent: dict[str, Any] = {}
+
+        def body() -> dict[str, Any]:
+            sent["sha256"] = h = hashlib.sha256()
             counter = _Counter(size, progress)
             counter.add(0)
-            try:
-                # storing the last bytes may take a while on the server: no read timeout
-                resp = self._http.put(
-                    url,
-                    params=params,
-                    content=_read_hashed(src, size, h, counter),
-                    headers=headers,
-                    timeout=httpx.Timeout(self.timeout, read=None),
-                )
-            except httpx.TransportError as exc:
-                if attempt + 1 >= (min(RETRIES, 2) if isinstance(exc, httpx.ConnectError) else RETRIES):
-                    raise self._unreachable(exc) from None
-                _backoff(attempt)
-                continue
-            if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
-                _backoff(attempt)
-                continue
-            if resp.status_code >= 400:
-                raise self._error(resp)
-            model = resp.json()
-            _check_unchanged(src, size, st.st_mtime_ns)
-            data = model.get("data") or {}
-            if data.get("sha256") != h.hexdigest():
-                raise HarborClientError(
-                    0,
-                    "CHECKSUM_MISMATCH",
-                    f"SHA-256 mismatch after sending the data: local {h.hexdigest()}, server {data.get('sha256')}; "
-                    "push the data again",
-                    {"local_sha256": h.hexdigest(), "server_sha256": data.get("sha256")},
-                )
-            return model
-        raise AssertionError("unreachable")  # pragma: no cover
+            return {"content": _read_hashed(src, size, h, counter)}
+
+        # storing the last bytes may take a while on the server: no read timeout
+        resp = self._request(
+            "PUT",
+            url,
+            params=params,
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout, read=None),
+            per_attempt=body,
+        )
+        model = resp.json()
+        _check_unchanged(src, size, st.st_mtime_ns)
+        local, remote = sent["sha256"].hexdigest(), (model.get("data") or {}).get("sha256")
+        if remote != local:
+            raise HarborClientError(
+                0,
+                "CHECKSUM_MISMATCH",
+                f"SHA-256 mismatch after sending the data: local {local}, server {remote}; push the data again",
+                {"local_sha256": local, "server_sha256": remote},
+            )
+        return model
 
     def catalogue_pull_data(
         self, pk: int, dest: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
