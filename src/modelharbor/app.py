@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Mount
 
 from modelharbor import __version__
-from modelharbor.api.dialects import kore, ufdl
+from modelharbor.api.dialects import kore, mlflow, ufdl
 from modelharbor.api.native import create_native_app
 from modelharbor.core.services import Services, build_services
 from modelharbor.settings import Settings
@@ -87,6 +87,7 @@ def create_app(
     # Longest prefixes first so no dialect shadows another (tests/api/test_routing.py checks this).
     mounts = [Mount("/api/v1", app=native)]
     mounts += kore.mounts(services)
+    mounts += mlflow.mounts(services)
     mounts += ufdl.mounts(services)
     mounts.sort(key=lambda m: len(m.path), reverse=True)
     for m in mounts:

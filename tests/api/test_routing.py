@@ -12,6 +12,7 @@ pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # rou
 NATIVE = "/api/v1"
 KORE = ("/api/public", "/api/getMediaStream")
 UFDL = "/v1"
+MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 
 
@@ -64,10 +65,10 @@ def is_native_envelope(body) -> bool:
 def test_mounts_are_the_dialects(client):
     app = client.app
     mounts = mounts_of(app)
-    assert set(mounts) == {NATIVE, *KORE, UFDL}
+    assert set(mounts) == {NATIVE, *KORE, UFDL, *MLFLOW}
     native = mounts[NATIVE].app
     assert native.openapi_url == "/openapi.json" and native.title == "ModelHarbor native API"
-    for path in (*KORE, UFDL):
+    for path in (*KORE, UFDL, *MLFLOW):
         assert mounts[path].app.openapi_url is None
         assert mounts[path].app is not native
     assert mounts[KORE[0]].app is not mounts[KORE[1]].app
@@ -107,6 +108,12 @@ def test_every_route_answers_in_its_dialect(client):
                     assert is_native_envelope(body), (method, path, body)
                     assert resp.status_code in (400, 401), (method, path, body)
                     assert not body["error"]["message"].startswith("no such route"), (method, path)
+                elif mount.path in MLFLOW:
+                    assert isinstance(body, dict) and set(body) == {"error_code", "message"}, (method, path, body)
+                    if "/mpu/part/" in path:  # authenticated by its signed URL, not by a header
+                        assert resp.status_code in (400, 403), (method, path, body)
+                    else:
+                        assert resp.status_code == 401 and body["error_code"] == "UNAUTHENTICATED", (method, path, body)
                 elif mount.path == UFDL:
                     assert (
                         isinstance(body, dict)

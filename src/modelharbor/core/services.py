@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelharbor.core.artifacts import ArtifactService
 from modelharbor.core.catalogue import CatalogueService
 from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
+from modelharbor.core.registry import RegistryService
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
+from modelharbor.core.tracking import TrackingService
 from modelharbor.core.uploads import UploadLimits, UploadService
 from modelharbor.db.engine import Database
 from modelharbor.settings import Settings
@@ -30,6 +33,9 @@ class Services:
     imports: ImportService
     catalogue: CatalogueService
     tokens: TokenService
+    tracking: TrackingService
+    artifacts: ArtifactService
+    registry: RegistryService
 
     def close(self) -> None:
         self.db.dispose()
@@ -68,4 +74,23 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         access_ttl=settings.jwt_access_ttl,
         refresh_ttl=settings.jwt_refresh_ttl,
     )
-    return Services(settings, db, store, signer, identity, files, uploads, tasks, imports, catalogue, tokens)
+    tracking = TrackingService(db)
+    return Services(
+        settings,
+        db,
+        store,
+        signer,
+        identity,
+        files,
+        uploads,
+        tasks,
+        imports,
+        catalogue,
+        tokens,
+        tracking=tracking,
+        artifacts=ArtifactService(db, store, files, uploads, identity, signer),
+        registry=RegistryService(
+            db,
+            logged_model_run=lambda principal, model_id: tracking.get_logged_model(principal, model_id).source_run_id,
+        ),
+    )

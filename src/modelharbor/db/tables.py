@@ -218,3 +218,7 @@ class UserNumberRow(Base):
     __tablename__ = "user_numbers"
     number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+
+
+# Registry and tracking tables live in their own modules; importing them here puts them on Base.metadata.
+from modelharbor.db import tables_registry, tables_tracking  # noqa: E402, F401

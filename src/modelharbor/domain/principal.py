@@ -36,6 +36,10 @@ class Action(StrEnum):
     CATALOGUE_READ = "catalogue.read"
     CATALOGUE_WRITE = "catalogue.write"
     REFERENCE_WRITE = "reference.write"  # frameworks and licences, shared by every organisation
+    REGISTRY_READ = "registry.read"  # registered models, versions, aliases, projects
+    REGISTRY_WRITE = "registry.write"
+    TRACKING_READ = "tracking.read"  # MLflow experiments, runs, logged models and their artifacts
+    TRACKING_WRITE = "tracking.write"
 
 
 # The least role that may perform each action within its organisation.
@@ -53,6 +57,10 @@ MIN_ROLE: dict[Action, Role] = {
     Action.CATALOGUE_READ: Role.VIEWER,
     Action.CATALOGUE_WRITE: Role.ADMIN,
     Action.REFERENCE_WRITE: Role.OWNER,
+    Action.TRACKING_READ: Role.VIEWER,
+    Action.TRACKING_WRITE: Role.MEMBER,
+    Action.REGISTRY_READ: Role.VIEWER,
+    Action.REGISTRY_WRITE: Role.MEMBER,
 }
 
 # Actions on data every organisation shares: no organisation role is enough.

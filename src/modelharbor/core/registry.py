@@ -1,0 +1,1024 @@
+"""The model registry: projects, registered models, numbered versions, tags, aliases and stages.
+
+Everything belongs to an organisation: a registered model's name is unique within it, and another organisation's
+models are simply not found. Viewers may read, members may write (``REGISTRY_READ`` / ``REGISTRY_WRITE``).
+Versions are numbered 1, 2, 3… per model and numbers are never reused after a delete. Stages follow MLflow
+(None / Staging / Production / Archived); moving a version into Staging or Production may archive the versions
+already there. Search takes MLflow's filter strings (a small subset, see :func:`parse_filter`).
+Reviews (Domino) are not implemented yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import posixpath
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.db.engine import Database
+from modelharbor.db.tables_registry import (
+    ModelVersionRow,
+    ModelVersionTagRow,
+    RegisteredModelAliasRow,
+    RegisteredModelRow,
+    RegisteredModelTagRow,
+    RegistryProjectRow,
+)
+from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
+from modelharbor.domain.principal import Action, Principal, require
+
+STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED = "None", "Staging", "Production", "Archived"
+STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
+ACTIVE_STAGES = (STAGE_STAGING, STAGE_PRODUCTION)
+STATUS_READY = "READY"
+
+MAX_NAME = 256
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 100_000
+MAX_ALIAS = 255
+MAX_TEXT = 1_000_000
+MAX_MODELS_PAGE, DEFAULT_MODELS_PAGE = 1000, 100
+MAX_VERSIONS_PAGE, DEFAULT_VERSIONS_PAGE = 200_000, 10_000
+_ALIAS_RE = re.compile(r"^[\w\-]*$")
+_VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
+_UNSET: Any = object()
+
+
+# --- entities -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Project:
+    id: str
+    org_id: str
+    name: str
+    owner_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    creation_time: datetime
+    last_updated_time: datetime
+    current_stage: str
+    description: str
+    source: str
+    run_id: str | None
+    run_link: str | None
+    model_id: str | None
+    status: str
+    creator_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    org_id: str
+    description: str
+    creation_time: datetime
+    last_updated_time: datetime
+    project_id: str | None
+    discoverable: bool
+    creator_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[tuple[str, int], ...] = ()  # (alias, version), sorted by alias
+    latest_versions: tuple[ModelVersion, ...] = ()  # the newest version in each stage that has one
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple
+    next_page_token: str | None
+
+
+# --- validation ---------------------------------------------------------------------------------
+def _text(value: Any, what: str, *, max_len: int = MAX_TEXT, optional: bool = True) -> str | None:
+    if value is None:
+        if optional:
+            return None
+        raise InvalidInput(f"Missing value for required parameter '{what}'.")
+    if not isinstance(value, str):
+        raise InvalidInput(f"Parameter '{what}' must be a string, not {type(value).__name__}.")
+    if "\x00" in value:
+        raise InvalidInput(f"Parameter '{what}' must not contain NUL characters.")
+    if len(value) > max_len:
+        raise InvalidInput(f"Parameter '{what}' is {len(value)} characters long; the limit is {max_len}.")
+    return value
+
+
+def validate_name(name: Any, what: str = "name") -> str:
+    name = _text(name, what, max_len=MAX_NAME, optional=False)
+    if not name.strip():
+        raise InvalidInput(f"Missing value for required parameter '{what}'.")
+    if "/" in name or ":" in name:
+        raise InvalidInput(f"Invalid model name '{name}'. Names cannot contain '/' or ':'.")
+    if not name.isprintable():
+        raise InvalidInput(f"Invalid model name {name!r}. Names cannot contain control characters.")
+    norm = posixpath.normpath(name)
+    if norm != name or norm in (".", "..") or norm.startswith(".."):
+        raise InvalidInput(f"Invalid model name '{name}'. Names may not be '.' or '..' or start with '..'.")
+    return name
+
+
+def validate_version(version: Any) -> int:
+    if isinstance(version, bool) or version is None or version == "":
+        raise InvalidInput("Missing value for required parameter 'version'.")
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Parameter 'version' must be an integer, got {version!r}.") from None
+    if isinstance(version, float) and version != number:
+        raise InvalidInput(f"Parameter 'version' must be an integer, got {version!r}.")
+    if not 0 < number < 2**31:
+        raise NotFound(f"Model Version (version={version}) not found")
+    return number
+
+
+def validate_stage(stage: Any) -> str:
+    canonical = {s.lower(): s for s in STAGES}
+    if not isinstance(stage, str) or stage.lower() not in canonical:
+        raise InvalidInput(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}.")
+    return canonical[stage.lower()]
+
+
+def validate_alias(alias: Any) -> str:
+    alias = _text(alias, "alias", max_len=MAX_ALIAS)
+    if not alias:
+        raise InvalidInput("Registered model alias name cannot be empty.")
+    if not _ALIAS_RE.match(alias):
+        raise InvalidInput(
+            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), and dashes (-)."
+        )
+    return alias
+
+
+def _validate_alias_reserved(alias: str) -> None:
+    if alias.lower() == "latest":
+        raise InvalidInput("'latest' alias name (case insensitive) is reserved.")
+    if _VERSION_ALIAS_RE.match(alias):
+        raise InvalidInput(f"Version alias name '{alias}' is reserved.")
+
+
+def validate_tag(key: Any, value: Any) -> tuple[str, str]:
+    key = _text(key, "key", max_len=MAX_TAG_KEY, optional=False)
+    if not key or not re.fullmatch(r"[\w.\- /:]+", key) or posixpath.normpath(key) != key or key.startswith(".."):
+        raise InvalidInput(
+            f"Invalid tag key {key!r}: names may only contain alphanumerics, underscores (_), dashes (-), "
+            "periods (.), spaces ( ), colons (:) and slashes (/), and must be a normalised path."
+        )
+    value = _text(value, f"value of tag {key!r}", max_len=MAX_TAG_VALUE)
+    return key, value or ""
+
+
+def validate_tags(tags: Any) -> dict[str, str]:
+    """Tags as MLflow sends them (a list of ``{key, value}``) or a mapping."""
+    if tags is None:
+        return {}
+    if isinstance(tags, dict):
+        pairs: Iterable = tags.items()
+    elif isinstance(tags, list):
+        pairs = []
+        for t in tags:
+            if not isinstance(t, dict):
+                raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
+            pairs.append((t.get("key"), t.get("value")))
+    else:
+        raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        k, v = validate_tag(k, v)
+        out[k] = v
+    return out
+
+
+def _ms(dt: datetime) -> int:
+    return int(aware(dt).timestamp() * 1000)
+
+
+# --- the MLflow filter-string subset ------------------------------------------------------------
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<str>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
+     |(?P<num>-?\d+(?:\.\d+)?(?![\w.]))
+     |(?P<ident>`[^`]*`|[A-Za-z_][\w]*(?:\.(?:`[^`]*`|"[^"]*"|[\w\-]+))?)
+     |(?P<op>!=|<>|<=|>=|==|=|<|>|\(|\)|,)
+    )""",
+    re.X,
+)
+_KEYWORDS = {"AND", "LIKE", "ILIKE", "IN", "NOT", "OR"}
+
+
+@dataclass(frozen=True)
+class Clause:
+    key: str  # 'name', 'run_id', …, or 'tags.<key>'
+    op: str  # '=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN', '<', '<=', '>', '>='
+    value: Any  # str, int, or a tuple of str for IN
+
+
+def _unquote(s: str) -> str:
+    q = s[0]
+    body = s[1:-1]
+    if q == "'":
+        body = body.replace("''", "'")
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos, text = [], 0, text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise InvalidInput(f"Invalid filter string {text!r}: cannot parse from position {pos}: {text[pos:]!r}")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def parse_filter(text: Any) -> list[Clause]:
+    """Parse ``a = 'x' AND tags.k LIKE 'p%' AND run_id IN ('a','b')``: clauses joined by AND (no OR)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return []
+    if not isinstance(text, str):
+        raise InvalidInput("Parameter 'filter' must be a string.")
+    if "\x00" in text:
+        raise InvalidInput("Parameter 'filter' must not contain NUL characters.")
+    toks = _tokens(text)
+    clauses: list[Clause] = []
+    i = 0
+
+    def bad(why: str):
+        return InvalidInput(f"Invalid filter string {text!r}: {why}")
+
+    def peek() -> tuple[str, str] | None:
+        return toks[i] if i < len(toks) else None
+
+    while True:
+        t = peek()
+        if t is None or t[0] != "ident" or t[1].upper() in _KEYWORDS:
+            raise bad(f"expected an attribute such as name or tags.<key>, got {t[1] if t else 'the end'!r}")
+        key = t[1]
+        if key.startswith("`"):
+            key = key[1:-1]
+        elif "." in key:
+            prefix, _, sub = key.partition(".")
+            if sub[:1] in '`"':
+                sub = sub[1:-1]
+            key = f"{prefix.lower()}.{sub}"
+        i += 1
+        t = peek()
+        if t is None:
+            raise bad(f"expected a comparator after {key!r}")
+        word = t[1].upper()
+        if t[0] == "op" and t[1] in ("=", "==", "!=", "<>", "<", "<=", ">", ">="):
+            op = {"==": "=", "<>": "!="}.get(t[1], t[1])
+        elif t[0] == "ident" and word in ("LIKE", "ILIKE", "IN"):
+            op = word
+        elif t[0] == "ident" and word == "NOT" and i + 1 < len(toks) and toks[i + 1][1].upper() == "IN":
+            op = "NOT IN"
+            i += 1
+        else:
+            raise bad(f"expected a comparator (=, !=, LIKE, ILIKE, IN) after {key!r}, got {t[1]!r}")
+        i += 1
+        if op in ("IN", "NOT IN"):
+            if peek() != ("op", "("):
+                raise bad(f"{op} needs a parenthesised list of quoted strings")
+            i += 1
+            items = []
+            while True:
+                t = peek()
+                if t is None or t[0] != "str":
+                    raise bad(f"{op} needs a parenthesised list of quoted strings")
+                items.append(_unquote(t[1]))
+                i += 1
+                t = peek()
+                if t == ("op", ","):
+                    i += 1
+                    continue
+                if t == ("op", ")"):
+                    i += 1
+                    break
+                raise bad(f"unterminated {op} list")
+            value: Any = tuple(items)
+        else:
+            t = peek()
+            if t is None or t[0] not in ("str", "num"):
+                raise bad(f"expected a quoted string or a number after {key!r} {op}")
+            value = _unquote(t[1]) if t[0] == "str" else (float(t[1]) if "." in t[1] else int(t[1]))
+            i += 1
+        clauses.append(Clause(key, op, value))
+        t = peek()
+        if t is None:
+            return clauses
+        if t[0] == "ident" and t[1].upper() == "AND":
+            i += 1
+            continue
+        if t[0] == "ident" and t[1].upper() == "OR":
+            raise bad("OR is not supported; join conditions with AND")
+        raise bad(f"expected AND or the end, got {t[1]!r}")
+
+
+def _like(col, pattern: str, dialect: str):
+    if dialect == "sqlite":  # SQLite's LIKE ignores case: GLOB is the case-sensitive equivalent
+        glob = "".join({"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}.get(c, c) for c in pattern)
+        return col.op("GLOB")(glob)
+    return col.like(pattern)
+
+
+def _compare(col, clause: Clause, dialect: str, *, kind: str = "str"):
+    op, value = clause.op, clause.value
+    if kind == "int":
+        if op not in ("=", "!=", "<", "<=", ">", ">=") or isinstance(value, str) and not value.lstrip("-").isdigit():
+            raise InvalidInput(f"Invalid filter: {clause.key} takes a number and one of =, !=, <, <=, >, >=.")
+        value = int(value)
+        if not -(2**31) < value < 2**31:
+            raise InvalidInput(f"Invalid filter: {clause.key} {value} is out of range.")
+    elif op in ("IN", "NOT IN"):
+        if kind != "in":
+            raise InvalidInput(f"Invalid filter: {op} is only supported for run_id, not {clause.key!r}.")
+    elif not isinstance(value, str):
+        raise InvalidInput(f"Invalid filter: {clause.key!r} must be compared with a quoted string.")
+    elif op not in ("=", "!=", "LIKE", "ILIKE"):
+        raise InvalidInput(f"Invalid filter: {clause.key!r} supports =, !=, LIKE and ILIKE, not {op}.")
+    if op == "=":
+        return col == value
+    if op == "!=":
+        return col != value
+    if op == "LIKE":
+        return _like(col, value, dialect)
+    if op == "ILIKE":
+        return func.lower(col).like(value.lower())
+    if op == "IN":
+        return col.in_(value)
+    if op == "NOT IN":
+        return col.not_in(value)
+    return {"<": col < value, "<=": col <= value, ">": col > value, ">=": col >= value}[op]
+
+
+def _tag_condition(tag_table, owner_col, owner_pk_col, clause: Clause, dialect: str):
+    """``tags.k = 'v'`` (and LIKE/ILIKE): a tag k matches. ``tags.k != 'v'``: no tag k with value v — objects
+    without the tag match too, which is what the MLflow client relies on when it appends
+    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search."""
+    tag_key = clause.key.split(".", 1)[1]
+    if clause.op == "!=":
+        positive = Clause(clause.key, "=", clause.value)
+        return ~exists().where(
+            owner_col == owner_pk_col, tag_table.key == tag_key, _compare(tag_table.value, positive, dialect)
+        )
+    return exists().where(
+        owner_col == owner_pk_col,
+        tag_table.key == tag_key,
+        _compare(tag_table.value, clause, dialect),
+    )
+
+
+def _parse_order(order_by: Any, allowed: dict[str, Any]) -> list:
+    if order_by is None:
+        return []
+    if isinstance(order_by, str):
+        order_by = [order_by]
+    if not isinstance(order_by, list):
+        raise InvalidInput("Parameter 'order_by' must be a list of strings.")
+    out = []
+    for item in order_by:
+        if not isinstance(item, str):
+            raise InvalidInput("Parameter 'order_by' must be a list of strings.")
+        parts = item.split()
+        if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
+            raise InvalidInput(f"Invalid order_by clause {item!r}: expected '<attribute> [ASC|DESC]'.")
+        key = parts[0].strip("`")
+        if key not in allowed:
+            raise InvalidInput(f"Invalid order_by attribute {key!r}; expected one of {', '.join(sorted(allowed))}.")
+        col = allowed[key]
+        out.append(col.desc() if len(parts) == 2 and parts[1].upper() == "DESC" else col.asc())
+    return out
+
+
+def _page_args(max_results: Any, page_token: Any, *, default: int, limit: int) -> tuple[int, int]:
+    if max_results is None or max_results == "":
+        size = default
+    else:
+        try:
+            size = int(max_results)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"Parameter 'max_results' must be an integer, got {max_results!r}.") from None
+        if not 0 < size <= limit:
+            raise InvalidInput(f"Invalid value {max_results} for parameter 'max_results': it must be in 1..{limit}.")
+    offset = 0
+    if page_token:
+        try:
+            offset = int(json.loads(base64.urlsafe_b64decode(str(page_token).encode()))["offset"])
+            if offset < 0:
+                raise ValueError
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            raise InvalidInput(f"Invalid page token {page_token!r}.") from None
+    return size, offset
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+# --- the service --------------------------------------------------------------------------------
+class RegistryService:
+    def __init__(self, db: Database, *, logged_model_run: Callable[[Principal, str], str | None] | None = None):
+        self.db = db
+        # Finds the run a logged model came from: versions registered from ``models:/m-…`` carry that run.
+        self._logged_model_run = logged_model_run
+
+    @property
+    def _dialect(self) -> str:
+        return self.db.engine.dialect.name
+
+    # --- projects (Domino) ----------------------------------------------------------------------
+    def create_project(self, principal: Principal, name: Any) -> Project:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        name = validate_name(name)
+        with self.db.uow() as s:
+            if s.scalar(
+                select(RegistryProjectRow.id).where(
+                    _org(RegistryProjectRow, principal), RegistryProjectRow.name == name
+                )
+            ):
+                raise Conflict(f"Project (name={name}) already exists.")
+            row = RegistryProjectRow(
+                id=new_hex(12), org_id=principal.org_id, name=name, owner_id=principal.user_id, created_at=now()
+            )
+            s.add(row)
+            s.flush()
+            return _project(row)
+
+    def get_project(self, principal: Principal, project_id: Any) -> Project:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        with self.db.uow(readonly=True) as s:
+            return _project(self._project_row(s, principal, project_id))
+
+    def _project_row(self, s: Session, principal: Principal, project_id: Any) -> RegistryProjectRow:
+        if not isinstance(project_id, str) or not re.fullmatch(r"[0-9a-f]{24}", project_id):
+            raise NotFound(f"Project {project_id!r} not found")
+        row = s.get(RegistryProjectRow, project_id)
+        if row is None or row.org_id != principal.org_id:
+            raise NotFound(f"Project {project_id!r} not found")
+        return row
+
+    # --- registered models ----------------------------------------------------------------------
+    def create_model(
+        self,
+        principal: Principal,
+        name: Any,
+        *,
+        description: Any = None,
+        tags: Any = None,
+        project_id: Any = None,
+        discoverable: bool = False,
+    ) -> RegisteredModel:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        name = validate_name(name)
+        description = _text(description, "description") or ""
+        tags = validate_tags(tags)
+        with self.db.uow() as s:
+            if project_id is not None:
+                self._project_row(s, principal, project_id)
+            if self._find_model(s, principal, name) is not None:
+                raise Conflict(f"Registered Model (name={name}) already exists.")
+            t = now()
+            row = RegisteredModelRow(
+                org_id=principal.org_id,
+                name=name,
+                description=description,
+                project_id=project_id,
+                discoverable=bool(discoverable),
+                creator_id=principal.user_id,
+                next_version=1,
+                created_at=t,
+                updated_at=t,
+            )
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise Conflict(f"Registered Model (name={name}) already exists.") from None
+            for k, v in tags.items():
+                s.add(RegisteredModelTagRow(model_pk=row.pk, key=k, value=v))
+            s.flush()
+            return self._models(s, [row])[0]
+
+    def get_model(self, principal: Principal, name: Any) -> RegisteredModel:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        with self.db.uow(readonly=True) as s:
+            return self._models(s, [self._model_row(s, principal, name)])[0]
+
+    def rename_model(self, principal: Principal, name: Any, new_name: Any) -> RegisteredModel:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        new_name = validate_name(new_name, "new_name")
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            if new_name != row.name:
+                if self._find_model(s, principal, new_name) is not None:
+                    raise Conflict(f"Registered Model (name={new_name}) already exists.")
+                row.name = new_name
+                row.updated_at = now()
+                try:
+                    s.flush()
+                except IntegrityError:
+                    raise Conflict(f"Registered Model (name={new_name}) already exists.") from None
+            return self._models(s, [row])[0]
+
+    def update_model(
+        self, principal: Principal, name: Any, *, description: Any = _UNSET, discoverable: Any = _UNSET
+    ) -> RegisteredModel:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        if description is not _UNSET:
+            description = _text(description, "description") or ""
+        if discoverable is not _UNSET and not isinstance(discoverable, bool):
+            raise InvalidInput("Parameter 'discoverable' must be a boolean.")
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            if description is not _UNSET:
+                row.description = description
+            if discoverable is not _UNSET:
+                row.discoverable = discoverable
+            row.updated_at = now()
+            s.flush()
+            return self._models(s, [row])[0]
+
+    def delete_model(self, principal: Principal, name: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            vpks = select(ModelVersionRow.pk).where(ModelVersionRow.model_pk == row.pk)
+            # explicit deletes: SQLite only cascades when foreign keys are on, and order matters for PostgreSQL
+            s.execute(delete(RegisteredModelAliasRow).where(RegisteredModelAliasRow.model_pk == row.pk))
+            s.execute(delete(ModelVersionTagRow).where(ModelVersionTagRow.version_pk.in_(vpks)))
+            s.execute(delete(ModelVersionRow).where(ModelVersionRow.model_pk == row.pk))
+            s.execute(delete(RegisteredModelTagRow).where(RegisteredModelTagRow.model_pk == row.pk))
+            s.delete(row)
+            s.flush()
+
+    def search_models(
+        self,
+        principal: Principal,
+        filter_string: Any = None,
+        *,
+        max_results: Any = None,
+        order_by: Any = None,
+        page_token: Any = None,
+    ) -> Page:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        size, offset = _page_args(max_results, page_token, default=DEFAULT_MODELS_PAGE, limit=MAX_MODELS_PAGE)
+        where = [RegisteredModelRow.org_id == principal.org_id]
+        for c in parse_filter(filter_string):
+            if c.key == "name":
+                where.append(_compare(RegisteredModelRow.name, c, self._dialect))
+            elif c.key.startswith(("tags.", "tag.")):
+                where.append(
+                    _tag_condition(
+                        RegisteredModelTagRow, RegisteredModelTagRow.model_pk, RegisteredModelRow.pk, c, self._dialect
+                    )
+                )
+            else:
+                raise InvalidInput(f"Invalid filter attribute {c.key!r} for registered models: use name or tags.<key>.")
+        order = _parse_order(
+            order_by,
+            {
+                "name": RegisteredModelRow.name,
+                "timestamp": RegisteredModelRow.updated_at,
+                "last_updated_timestamp": RegisteredModelRow.updated_at,
+                "creation_timestamp": RegisteredModelRow.created_at,
+            },
+        )
+        q = (
+            select(RegisteredModelRow)
+            .where(*where)
+            .order_by(*order, RegisteredModelRow.name.asc(), RegisteredModelRow.pk)
+            .offset(offset)
+            .limit(size + 1)
+        )
+        with self.db.uow(readonly=True) as s:
+            rows = list(s.scalars(q))
+            more = len(rows) > size
+            return Page(tuple(self._models(s, rows[:size])), _token(offset + size) if more else None)
+
+    def latest_versions(self, principal: Principal, name: Any, stages: Any = None) -> list[ModelVersion]:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        if stages is None or stages == []:
+            wanted = list(STAGES)
+        elif isinstance(stages, list):
+            wanted = [validate_stage(x) for x in stages]
+        else:
+            raise InvalidInput("Parameter 'stages' must be a list of stage names.")
+        with self.db.uow(readonly=True) as s:
+            row = self._model_row(s, principal, name)
+            latest = self._latest(s, [row.pk]).get(row.pk, [])
+            return [v for v in latest if v.current_stage in wanted]
+
+    def set_model_tag(self, principal: Principal, name: Any, key: Any, value: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        key, value = validate_tag(key, value)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            tag = s.get(RegisteredModelTagRow, (row.pk, key))
+            if tag is None:
+                s.add(RegisteredModelTagRow(model_pk=row.pk, key=key, value=value))
+            else:
+                tag.value = value
+            row.updated_at = now()
+            s.flush()
+
+    def delete_model_tag(self, principal: Principal, name: Any, key: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        key = _text(key, "key", max_len=MAX_TAG_KEY, optional=False)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            s.execute(
+                delete(RegisteredModelTagRow).where(
+                    RegisteredModelTagRow.model_pk == row.pk, RegisteredModelTagRow.key == key
+                )
+            )
+
+    # --- aliases --------------------------------------------------------------------------------
+    def set_alias(self, principal: Principal, name: Any, alias: Any, version: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        alias = validate_alias(alias)
+        _validate_alias_reserved(alias)
+        number = validate_version(version)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            existing = s.get(RegisteredModelAliasRow, (row.pk, alias))
+            if existing is None:
+                s.add(RegisteredModelAliasRow(model_pk=row.pk, alias=alias, version_pk=v.pk))
+            else:
+                existing.version_pk = v.pk
+            row.updated_at = now()
+            s.flush()
+
+    def delete_alias(self, principal: Principal, name: Any, alias: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        alias = validate_alias(alias)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            s.execute(
+                delete(RegisteredModelAliasRow).where(
+                    RegisteredModelAliasRow.model_pk == row.pk, RegisteredModelAliasRow.alias == alias
+                )
+            )
+
+    def get_version_by_alias(self, principal: Principal, name: Any, alias: Any) -> ModelVersion:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        alias = validate_alias(alias)
+        with self.db.uow(readonly=True) as s:
+            row = self._model_row(s, principal, name)
+            a = s.get(RegisteredModelAliasRow, (row.pk, alias))
+            if a is None:
+                raise NotFound(f"Registered model alias {alias} not found.")
+            return self._versions(s, [(row.name, s.get(ModelVersionRow, a.version_pk))])[0]
+
+    # --- versions -------------------------------------------------------------------------------
+    def create_version(
+        self,
+        principal: Principal,
+        name: Any,
+        source: Any,
+        *,
+        run_id: Any = None,
+        tags: Any = None,
+        run_link: Any = None,
+        description: Any = None,
+        model_id: Any = None,
+    ) -> ModelVersion:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        source = _text(source, "source", optional=False)
+        run_id = _text(run_id, "run_id", max_len=64) or None
+        run_link = _text(run_link, "run_link") or None
+        model_id = _text(model_id, "model_id", max_len=64) or None
+        description = _text(description, "description") or ""
+        tags = validate_tags(tags)
+        if model_id and not run_id and self._logged_model_run is not None:
+            try:
+                run_id = self._logged_model_run(principal, model_id)
+            except NotFound:
+                raise InvalidInput(
+                    f"logged model {model_id!r} does not exist", code="RESOURCE_DOES_NOT_EXIST"
+                ) from None
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            number = row.next_version
+            t = now()
+            v = ModelVersionRow(
+                model_pk=row.pk,
+                version=number,
+                source=source,
+                run_id=run_id,
+                run_link=run_link,
+                model_id=model_id,
+                status=STATUS_READY,
+                description=description,
+                current_stage=STAGE_NONE,
+                creator_id=principal.user_id,
+                created_at=t,
+                updated_at=t,
+            )
+            s.add(v)
+            row.next_version = number + 1
+            row.updated_at = t
+            try:
+                s.flush()
+            except IntegrityError:  # a concurrent writer took the number (PostgreSQL without the lock)
+                raise Conflict(f"Model Version (name={row.name}, version={number}) already exists; retry.") from None
+            for k, val in tags.items():
+                s.add(ModelVersionTagRow(version_pk=v.pk, key=k, value=val))
+            s.flush()
+            return self._versions(s, [(row.name, v)])[0]
+
+    def get_version(self, principal: Principal, name: Any, version: Any) -> ModelVersion:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        number = validate_version(version)
+        with self.db.uow(readonly=True) as s:
+            row = self._model_row(s, principal, name)
+            return self._versions(s, [(row.name, self._version_row(s, row, number))])[0]
+
+    def download_uri(self, principal: Principal, name: Any, version: Any) -> str:
+        return self.get_version(principal, name, version).source
+
+    def update_version(self, principal: Principal, name: Any, version: Any, *, description: Any) -> ModelVersion:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        description = _text(description, "description") or ""
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            v.description = description
+            v.updated_at = now()
+            s.flush()
+            return self._versions(s, [(row.name, v)])[0]
+
+    def delete_version(self, principal: Principal, name: Any, version: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            s.execute(delete(RegisteredModelAliasRow).where(RegisteredModelAliasRow.version_pk == v.pk))
+            s.execute(delete(ModelVersionTagRow).where(ModelVersionTagRow.version_pk == v.pk))
+            s.delete(v)
+            row.updated_at = now()
+            s.flush()
+
+    def transition_stage(
+        self, principal: Principal, name: Any, version: Any, stage: Any, *, archive_existing_versions: Any = False
+    ) -> ModelVersion:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        stage = validate_stage(stage)
+        if archive_existing_versions in (None, ""):
+            archive_existing_versions = False
+        if isinstance(archive_existing_versions, str) and archive_existing_versions.lower() in ("true", "false"):
+            archive_existing_versions = archive_existing_versions.lower() == "true"
+        if not isinstance(archive_existing_versions, bool):
+            raise InvalidInput("Parameter 'archive_existing_versions' must be a boolean.")
+        if archive_existing_versions and stage not in ACTIVE_STAGES:
+            raise InvalidInput(
+                f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                f"Active stage. Valid stages are {', '.join(ACTIVE_STAGES)}."
+            )
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            t = now()
+            if archive_existing_versions:
+                for other in s.scalars(
+                    select(ModelVersionRow).where(
+                        ModelVersionRow.model_pk == row.pk,
+                        ModelVersionRow.version != number,
+                        ModelVersionRow.current_stage == stage,
+                    )
+                ):
+                    other.current_stage = STAGE_ARCHIVED
+                    other.updated_at = t
+            v.current_stage = stage
+            v.updated_at = t
+            row.updated_at = t
+            s.flush()
+            return self._versions(s, [(row.name, v)])[0]
+
+    def set_version_tag(self, principal: Principal, name: Any, version: Any, key: Any, value: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        key, value = validate_tag(key, value)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            tag = s.get(ModelVersionTagRow, (v.pk, key))
+            if tag is None:
+                s.add(ModelVersionTagRow(version_pk=v.pk, key=key, value=value))
+            else:
+                tag.value = value
+            v.updated_at = now()
+            s.flush()
+
+    def delete_version_tag(self, principal: Principal, name: Any, version: Any, key: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        key = _text(key, "key", max_len=MAX_TAG_KEY, optional=False)
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            s.execute(
+                delete(ModelVersionTagRow).where(ModelVersionTagRow.version_pk == v.pk, ModelVersionTagRow.key == key)
+            )
+
+    def search_versions(
+        self,
+        principal: Principal,
+        filter_string: Any = None,
+        *,
+        max_results: Any = None,
+        order_by: Any = None,
+        page_token: Any = None,
+    ) -> Page:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        size, offset = _page_args(max_results, page_token, default=DEFAULT_VERSIONS_PAGE, limit=MAX_VERSIONS_PAGE)
+        M, V = RegisteredModelRow, ModelVersionRow
+        where = [M.org_id == principal.org_id]
+        d = self._dialect
+        for c in parse_filter(filter_string):
+            if c.key == "name":
+                where.append(_compare(M.name, c, d))
+            elif c.key == "run_id":
+                where.append(_compare(V.run_id, c, d, kind="in"))
+            elif c.key in ("source_path", "source"):
+                where.append(_compare(V.source, c, d))
+            elif c.key in ("version_number", "version"):
+                where.append(_compare(V.version, c, d, kind="int"))
+            elif c.key in ("current_stage", "stage"):
+                where.append(_compare(V.current_stage, c, d))
+            elif c.key.startswith(("tags.", "tag.")):
+                where.append(_tag_condition(ModelVersionTagRow, ModelVersionTagRow.version_pk, V.pk, c, d))
+            else:
+                raise InvalidInput(
+                    f"Invalid filter attribute {c.key!r} for model versions: use name, run_id, source_path, "
+                    "version_number or tags.<key>."
+                )
+        order = _parse_order(
+            order_by,
+            {
+                "name": M.name,
+                "version_number": V.version,
+                "version": V.version,
+                "creation_timestamp": V.created_at,
+                "timestamp": V.created_at,
+                "last_updated_timestamp": V.updated_at,
+                "run_id": V.run_id,
+            },
+        )
+        q = (
+            select(M.name, V)
+            .join(M, M.pk == V.model_pk)
+            .where(*where)
+            .order_by(*order, M.name.asc(), V.version.desc())
+            .offset(offset)
+            .limit(size + 1)
+        )
+        with self.db.uow(readonly=True) as s:
+            rows = [(r[0], r[1]) for r in s.execute(q)]
+            more = len(rows) > size
+            return Page(tuple(self._versions(s, rows[:size])), _token(offset + size) if more else None)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _find_model(self, s: Session, principal: Principal, name: str) -> RegisteredModelRow | None:
+        return s.scalar(select(RegisteredModelRow).where(_org(RegisteredModelRow, principal), _eq_name(name)))
+
+    def _model_row(self, s: Session, principal: Principal, name: Any, *, lock: bool = False) -> RegisteredModelRow:
+        name = _text(name, "name", optional=False)
+        if not name or not name.strip():
+            raise InvalidInput("Missing value for required parameter 'name'.")
+        q = select(RegisteredModelRow).where(_org(RegisteredModelRow, principal), RegisteredModelRow.name == name)
+        row = s.scalar(q.with_for_update() if lock else q)
+        if row is None:
+            raise NotFound(f"Registered Model with name={name} not found")
+        return row
+
+    def _version_row(self, s: Session, model: RegisteredModelRow, number: int) -> ModelVersionRow:
+        v = s.scalar(
+            select(ModelVersionRow).where(ModelVersionRow.model_pk == model.pk, ModelVersionRow.version == number)
+        )
+        if v is None:
+            raise NotFound(f"Model Version (name={model.name}, version={number}) not found")
+        return v
+
+    def _latest(self, s: Session, model_pks: list[int]) -> dict[int, list[ModelVersion]]:
+        if not model_pks:
+            return {}
+        V = ModelVersionRow
+        sq = (
+            select(V.model_pk, func.max(V.version).label("v"))
+            .where(V.model_pk.in_(model_pks))
+            .group_by(V.model_pk, V.current_stage)
+            .subquery()
+        )
+        rows = list(
+            s.execute(
+                select(RegisteredModelRow.name, V)
+                .join(sq, and_(V.model_pk == sq.c.model_pk, V.version == sq.c.v))
+                .join(RegisteredModelRow, RegisteredModelRow.pk == V.model_pk)
+                .order_by(V.model_pk, V.version)
+            )
+        )
+        out: dict[int, list[ModelVersion]] = {}
+        for (_name, vrow), entity in zip(rows, self._versions(s, [(r[0], r[1]) for r in rows]), strict=True):
+            out.setdefault(vrow.model_pk, []).append(entity)
+        return out
+
+    def _versions(self, s: Session, rows: list[tuple[str, ModelVersionRow]]) -> list[ModelVersion]:
+        pks = [v.pk for _, v in rows]
+        tags: dict[int, dict[str, str]] = {}
+        aliases: dict[int, list[str]] = {}
+        if pks:
+            for t in s.scalars(select(ModelVersionTagRow).where(ModelVersionTagRow.version_pk.in_(pks))):
+                tags.setdefault(t.version_pk, {})[t.key] = t.value
+            for a in s.scalars(
+                select(RegisteredModelAliasRow)
+                .where(RegisteredModelAliasRow.version_pk.in_(pks))
+                .order_by(RegisteredModelAliasRow.alias)
+            ):
+                aliases.setdefault(a.version_pk, []).append(a.alias)
+        return [
+            ModelVersion(
+                name=name,
+                version=v.version,
+                creation_time=aware(v.created_at),
+                last_updated_time=aware(v.updated_at),
+                current_stage=v.current_stage,
+                description=v.description or "",
+                source=v.source,
+                run_id=v.run_id,
+                run_link=v.run_link,
+                model_id=v.model_id,
+                status=v.status,
+                creator_id=v.creator_id,
+                tags=dict(sorted(tags.get(v.pk, {}).items())),
+                aliases=tuple(aliases.get(v.pk, ())),
+            )
+            for name, v in rows
+        ]
+
+    def _models(self, s: Session, rows: list[RegisteredModelRow]) -> list[RegisteredModel]:
+        pks = [r.pk for r in rows]
+        tags: dict[int, dict[str, str]] = {}
+        aliases: dict[int, list[tuple[str, int]]] = {}
+        if pks:
+            for t in s.scalars(select(RegisteredModelTagRow).where(RegisteredModelTagRow.model_pk.in_(pks))):
+                tags.setdefault(t.model_pk, {})[t.key] = t.value
+            for a, number in s.execute(
+                select(RegisteredModelAliasRow, ModelVersionRow.version)
+                .join(ModelVersionRow, ModelVersionRow.pk == RegisteredModelAliasRow.version_pk)
+                .where(RegisteredModelAliasRow.model_pk.in_(pks))
+                .order_by(RegisteredModelAliasRow.alias)
+            ):
+                aliases.setdefault(a.model_pk, []).append((a.alias, number))
+        latest = self._latest(s, pks)
+        return [
+            RegisteredModel(
+                name=r.name,
+                org_id=r.org_id,
+                description=r.description or "",
+                creation_time=aware(r.created_at),
+                last_updated_time=aware(r.updated_at),
+                project_id=r.project_id,
+                discoverable=r.discoverable,
+                creator_id=r.creator_id,
+                tags=dict(sorted(tags.get(r.pk, {}).items())),
+                aliases=tuple(aliases.get(r.pk, ())),
+                latest_versions=tuple(latest.get(r.pk, ())),
+            )
+            for r in rows
+        ]
+
+
+def _org(table, principal: Principal):
+    return table.org_id == principal.org_id
+
+
+def _eq_name(name: str):
+    return RegisteredModelRow.name == name
+
+
+def _project(r: RegistryProjectRow) -> Project:
+    return Project(r.id, r.org_id, r.name, r.owner_id, aware(r.created_at))
+
+
+def ms(dt: datetime) -> int:
+    """A datetime as MLflow's milliseconds since the epoch."""
+    return _ms(dt)

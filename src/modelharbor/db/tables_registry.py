@@ -1,0 +1,81 @@
+"""Registry tables (projects, registered models, versions, tags, aliases, stages).
+
+Everything hangs off an organisation; a registered model's name is unique within its organisation. Versions are
+numbered per model from ``registered_models.next_version`` so numbers are never reused after a delete.
+Reviews (Domino) are not modelled yet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from modelharbor.db.tables import Base
+
+
+class RegistryProjectRow(Base):
+    """A project (Domino: 24-hex id) that registered models may belong to."""
+
+    __tablename__ = "registry_projects"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class RegisteredModelRow(Base):
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("registry_projects.id", ondelete="SET NULL"), index=True)
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    next_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RegisteredModelTagRow(Base):
+    __tablename__ = "registered_model_tags"
+    model_pk: Mapped[int] = mapped_column(ForeignKey("registered_models.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_pk", "version"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("registered_models.pk", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    run_link: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="READY")
+    description: Mapped[str] = mapped_column(Text, default="")
+    current_stage: Mapped[str] = mapped_column(String(20), default="None")
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ModelVersionTagRow(Base):
+    __tablename__ = "model_version_tags"
+    version_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class RegisteredModelAliasRow(Base):
+    __tablename__ = "registered_model_aliases"
+    model_pk: Mapped[int] = mapped_column(ForeignKey("registered_models.pk", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.pk", ondelete="CASCADE"), index=True)

@@ -1,0 +1,266 @@
+"""The model-registry core: names, versions, stages, aliases, tags, filters, paging, organisations, roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelharbor.core.clock import new_hex, now
+from modelharbor.core.registry import Clause, parse_filter
+from modelharbor.db.tables import MembershipRow, OrganisationRow, UserRow
+from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tests.factories import member_of_new_org
+
+
+def in_same_org(services, principal, role: str):
+    with services.db.uow() as db:
+        user = UserRow(id=new_hex(), username=f"u-{new_hex(4)}", is_superuser=False, created_at=now())
+        db.add(user)
+        db.flush()
+        db.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=role))
+        org_name = db.get(OrganisationRow, principal.org_id).name
+        name = user.username
+    return services.identity.principal_for(name, org_name)
+
+
+@pytest.fixture
+def reg(services):
+    return services.registry
+
+
+@pytest.fixture
+def owner(services):
+    return member_of_new_org(services, "owner")
+
+
+def test_create_get_rename_update_delete(reg, owner):
+    m = reg.create_model(owner, "iris", description="d", tags=[{"key": "team", "value": "ml"}])
+    assert (m.name, m.description, m.tags, m.latest_versions, m.aliases) == ("iris", "d", {"team": "ml"}, (), ())
+    assert reg.get_model(owner, "iris").creation_time == m.creation_time
+    with pytest.raises(Conflict):
+        reg.create_model(owner, "iris")
+    reg.create_model(owner, "other")
+    with pytest.raises(Conflict):
+        reg.rename_model(owner, "iris", "other")
+    r = reg.rename_model(owner, "iris", "iris2")
+    assert r.name == "iris2" and r.tags == {"team": "ml"}
+    with pytest.raises(NotFound):
+        reg.get_model(owner, "iris")
+    assert reg.update_model(owner, "iris2", description="new").description == "new"
+    reg.delete_model(owner, "iris2")
+    with pytest.raises(NotFound):
+        reg.get_model(owner, "iris2")
+    with pytest.raises(NotFound):
+        reg.delete_model(owner, "iris2")
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "a/b", "a:b", "x" * 257, None, 5, "..", "a\x00b", "a\nb"])
+def test_invalid_names(reg, owner, bad):
+    with pytest.raises(InvalidInput):
+        reg.create_model(owner, bad)
+
+
+def test_versions_numbering_and_no_reuse(reg, owner):
+    reg.create_model(owner, "m")
+    with pytest.raises(NotFound):
+        reg.create_version(owner, "nope", "s3://x")
+    vs = [reg.create_version(owner, "m", f"src{i}", run_id="r1" if i else None) for i in range(3)]
+    assert [v.version for v in vs] == [1, 2, 3]
+    assert vs[0].status == "READY" and vs[0].current_stage == "None" and vs[0].run_id is None
+    reg.delete_version(owner, "m", "3")
+    assert reg.create_version(owner, "m", "src").version == 4
+    with pytest.raises(NotFound):
+        reg.get_version(owner, "m", 3)
+    with pytest.raises(InvalidInput):
+        reg.get_version(owner, "m", "abc")
+    v = reg.update_version(owner, "m", "2", description="hello")
+    assert v.description == "hello" and reg.download_uri(owner, "m", 2) == "src1"
+    reg.create_model(owner, "n")
+    assert reg.create_version(owner, "n", "x").version == 1
+
+
+def test_stage_transitions_and_latest(reg, owner):
+    reg.create_model(owner, "m")
+    for _ in range(4):
+        reg.create_version(owner, "m", "s")
+    assert reg.transition_stage(owner, "m", 1, "production").current_stage == "Production"
+    reg.transition_stage(owner, "m", 2, "Staging")
+    reg.transition_stage(owner, "m", 3, "STAGING")
+    v = reg.transition_stage(owner, "m", 4, "Production", archive_existing_versions=True)
+    assert v.current_stage == "Production"
+    stages = {n: reg.get_version(owner, "m", n).current_stage for n in (1, 2, 3, 4)}
+    assert stages == {1: "Archived", 2: "Staging", 3: "Staging", 4: "Production"}
+    latest = {v.current_stage: v.version for v in reg.get_model(owner, "m").latest_versions}
+    assert latest == {"Archived": 1, "Staging": 3, "Production": 4}
+    assert [v.version for v in reg.latest_versions(owner, "m", ["Staging"])] == [3]
+    assert sorted(v.version for v in reg.latest_versions(owner, "m")) == [1, 3, 4]
+    with pytest.raises(InvalidInput, match="not an Active stage"):
+        reg.transition_stage(owner, "m", 2, "Archived", archive_existing_versions=True)
+    with pytest.raises(InvalidInput, match="stage"):
+        reg.transition_stage(owner, "m", 2, "Deployed")
+    with pytest.raises(InvalidInput):
+        reg.latest_versions(owner, "m", ["bogus"])
+    assert reg.get_version(owner, "m", 2).current_stage == "Staging"  # nothing half-written
+
+
+def test_aliases(reg, owner):
+    reg.create_model(owner, "m")
+    reg.create_version(owner, "m", "a")
+    reg.create_version(owner, "m", "b")
+    reg.set_alias(owner, "m", "champion", "1")
+    reg.set_alias(owner, "m", "challenger", 2)
+    assert reg.get_version_by_alias(owner, "m", "champion").version == 1
+    reg.set_alias(owner, "m", "champion", 2)  # moves
+    v = reg.get_version_by_alias(owner, "m", "champion")
+    assert v.version == 2 and v.aliases == ("challenger", "champion")
+    assert reg.get_model(owner, "m").aliases == (("challenger", 2), ("champion", 2))
+    for bad in ("latest", "v1", "a b", ""):
+        with pytest.raises(InvalidInput):
+            reg.set_alias(owner, "m", bad, 1)
+    with pytest.raises(NotFound):
+        reg.set_alias(owner, "m", "x", 9)
+    reg.delete_alias(owner, "m", "challenger")
+    with pytest.raises(NotFound):
+        reg.get_version_by_alias(owner, "m", "challenger")
+    reg.delete_version(owner, "m", 2)  # aliases of a deleted version go with it
+    with pytest.raises(NotFound):
+        reg.get_version_by_alias(owner, "m", "champion")
+
+
+def test_tags(reg, owner):
+    reg.create_model(owner, "m")
+    reg.create_version(owner, "m", "s", tags={"k": "v"})
+    reg.set_model_tag(owner, "m", "a", "1")
+    reg.set_model_tag(owner, "m", "a", "2")
+    reg.set_version_tag(owner, "m", 1, "x", "y")
+    assert reg.get_model(owner, "m").tags == {"a": "2"}
+    assert reg.get_version(owner, "m", 1).tags == {"k": "v", "x": "y"}
+    reg.delete_model_tag(owner, "m", "a")
+    reg.delete_model_tag(owner, "m", "missing")  # like MLflow: no error
+    reg.delete_version_tag(owner, "m", 1, "k")
+    assert reg.get_model(owner, "m").tags == {} and reg.get_version(owner, "m", 1).tags == {"x": "y"}
+    with pytest.raises(InvalidInput):
+        reg.set_model_tag(owner, "m", "", "v")
+    with pytest.raises(InvalidInput):
+        reg.set_model_tag(owner, "m", "../x", "v")
+
+
+def test_parse_filter():
+    assert parse_filter("name = 'a''b'") == [Clause("name", "=", "a'b")]
+    assert parse_filter("name LIKE \"p%\" and tags.`my key` != 'v'") == [
+        Clause("name", "LIKE", "p%"),
+        Clause("tags.my key", "!=", "v"),
+    ]
+    assert parse_filter("run_id IN ('a', 'b') AND version_number >= 2") == [
+        Clause("run_id", "IN", ("a", "b")),
+        Clause("version_number", ">=", 2),
+    ]
+    assert parse_filter("run_id NOT IN ('a')") == [Clause("run_id", "NOT IN", ("a",))]
+    assert parse_filter("") == [] and parse_filter(None) == []
+    for bad in ("name", "name =", "name = 'a' OR name = 'b'", "name = 'a' name", "= 'a'", "name ~ 'a'", "name = 'a"):
+        with pytest.raises(InvalidInput, match="filter"):
+            parse_filter(bad)
+
+
+def test_search_models_filters_order_paging(reg, owner):
+    for n in ["pear", "Peach", "plum", "apple", "p_x"]:
+        reg.create_model(owner, n)
+    reg.set_model_tag(owner, "plum", "colour", "purple")
+
+    def names(f=None, **kw):
+        return [m.name for m in reg.search_models(owner, f, **kw).items]
+
+    assert names() == ["Peach", "apple", "p_x", "pear", "plum"]
+    assert names("name LIKE 'p%'") == ["p_x", "pear", "plum"]  # LIKE is case-sensitive on every database
+    assert names("name ILIKE 'p%'") == ["Peach", "p_x", "pear", "plum"]
+    assert names("name LIKE 'p_a%'") == ["pear"]
+    assert names("name = 'apple'") == ["apple"]
+    assert names("name != 'apple' AND name LIKE '%e%'") == ["Peach", "pear"]
+    assert names("tags.colour = 'purple'") == ["plum"]
+    assert names("tags.colour LIKE 'pur%' AND name = 'pear'") == []
+    # '!=' on a tag also matches objects without it (the MLflow client appends this to every search)
+    assert names("tag.`colour` != 'purple'") == ["Peach", "apple", "p_x", "pear"]
+    assert names("tags.colour != 'red' AND name LIKE 'pl%'") == ["plum"]
+    assert names(order_by=["name DESC"])[:2] == ["plum", "pear"]
+    reg.set_model_tag(owner, "apple", "t", "1")  # touches last_updated
+    assert names(order_by=["last_updated_timestamp DESC"])[0] == "apple"
+    page1 = reg.search_models(owner, "name LIKE 'p%'", max_results=2)
+    assert [m.name for m in page1.items] == ["p_x", "pear"] and page1.next_page_token
+    page2 = reg.search_models(owner, "name LIKE 'p%'", max_results=2, page_token=page1.next_page_token)
+    assert [m.name for m in page2.items] == ["plum"] and page2.next_page_token is None
+    for bad in ({"filter_string": "run_id = 'x'"}, {"filter_string": "name = "}, {"order_by": ["colour"]}):
+        with pytest.raises(InvalidInput):
+            reg.search_models(owner, bad.get("filter_string"), order_by=bad.get("order_by"))
+    for kw in ({"max_results": 0}, {"max_results": 1001}, {"page_token": "garbage"}):
+        with pytest.raises(InvalidInput):
+            reg.search_models(owner, **kw)
+
+
+def test_search_versions(reg, owner):
+    reg.create_model(owner, "a")
+    reg.create_model(owner, "b")
+    reg.create_version(owner, "a", "s3://bucket/a1", run_id="r1")
+    reg.create_version(owner, "a", "s3://bucket/a2", run_id="r2", tags={"k": "v"})
+    reg.create_version(owner, "b", "s3://other/b1", run_id="r1")
+
+    def found(f=None, **kw):
+        return [(v.name, v.version) for v in reg.search_versions(owner, f, **kw).items]
+
+    assert found() == [("a", 2), ("a", 1), ("b", 1)]
+    assert found("name = 'a'") == [("a", 2), ("a", 1)]
+    assert found("run_id = 'r1'") == [("a", 1), ("b", 1)]
+    assert found("run_id IN ('r2', 'zz')") == [("a", 2)]
+    assert found("source_path LIKE 's3://bucket/%'") == [("a", 2), ("a", 1)]
+    assert found("tags.k = 'v'") == [("a", 2)]
+    assert found("name = 'a' AND version_number > 1") == [("a", 2)]
+    assert found(order_by=["version_number ASC", "name DESC"]) == [("b", 1), ("a", 1), ("a", 2)]
+    p = reg.search_versions(owner, max_results=2)
+    assert len(p.items) == 2 and p.next_page_token
+    assert [v.name for v in reg.search_versions(owner, page_token=p.next_page_token).items] == ["b"]
+    with pytest.raises(InvalidInput):
+        found("name IN ('a')")
+    with pytest.raises(InvalidInput):
+        found("colour = 'x'")
+
+
+def test_organisations_are_separate(services, reg, owner):
+    stranger = member_of_new_org(services, "owner")
+    reg.create_model(owner, "shared-name")
+    reg.create_version(owner, "shared-name", "s")
+    with pytest.raises(NotFound):
+        reg.get_model(stranger, "shared-name")
+    with pytest.raises(NotFound):
+        reg.create_version(stranger, "shared-name", "s")
+    assert reg.search_models(stranger).items == () and reg.search_versions(stranger).items == ()
+    reg.create_model(stranger, "shared-name")  # the same name in another organisation is fine
+    assert reg.create_version(stranger, "shared-name", "t").version == 1
+
+
+def test_roles(services, reg, owner):
+    viewer = in_same_org(services, owner, "viewer")
+    member = in_same_org(services, owner, "member")
+    reg.create_model(member, "m")
+    reg.create_version(member, "m", "s")
+    assert reg.get_model(viewer, "m").name == "m"
+    assert reg.get_version(viewer, "m", 1).version == 1
+    for call in (
+        lambda: reg.create_model(viewer, "x"),
+        lambda: reg.create_version(viewer, "m", "s"),
+        lambda: reg.transition_stage(viewer, "m", 1, "Production"),
+        lambda: reg.set_alias(viewer, "m", "a", 1),
+        lambda: reg.delete_model(viewer, "m"),
+    ):
+        with pytest.raises(Forbidden):
+            call()
+
+
+def test_projects(services, reg, owner):
+    p = reg.create_project(owner, "proj")
+    assert len(p.id) == 24 and reg.get_project(owner, p.id) == p
+    with pytest.raises(Conflict):
+        reg.create_project(owner, "proj")
+    m = reg.create_model(owner, "m", project_id=p.id)
+    assert m.project_id == p.id
+    with pytest.raises(NotFound):
+        reg.create_model(owner, "n", project_id="0" * 24)
+    with pytest.raises(NotFound):
+        reg.get_project(member_of_new_org(services), p.id)

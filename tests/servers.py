@@ -1,0 +1,67 @@
+"""A real ``modelharbor serve`` process for tests that drive it with real clients (SDK, mlflow, curl-like)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
+    """Start a server with its data under ``root`` and ``key`` as the admin key; yield its URL; stop it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
+    env.update(
+        MODELHARBOR_DATA_DIR=str(root / "data"),
+        MODELHARBOR_ADMIN_USER="admin",
+        MODELHARBOR_ADMIN_KEY=key,
+        MODELHARBOR_SECRET_KEY="x",
+        MODELHARBOR_LOG_LEVEL="warning",
+        **env_extra,
+    )
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelharbor", "serve", "--port", str(port)],
+        cwd=root,  # away from any .env of the checkout
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer /healthz in 30 s:\n{(root / 'server.log').read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
