@@ -32,8 +32,8 @@ def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
         MODELHARBOR_ADMIN_KEY=key,
         MODELHARBOR_SECRET_KEY="x",
         MODELHARBOR_LOG_LEVEL="warning",
-        **env_extra,
     )
+    env.update(env_extra)  # the caller's settings win
     log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelharbor", "serve", "--port", str(port)],

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
+
+from tests.servers import running_server
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
@@ -19,57 +17,11 @@ KEY = "mh_registry_test_admin_key_0123456789"
 SOURCE = "mlflow-artifacts:/0/abc/artifacts/model"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow-registry")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELHARBOR_", "MLFLOW_"))}
-    env.update(
-        MODELHARBOR_DATA_DIR=str(root / "data"),
-        MODELHARBOR_ADMIN_USER="admin",
-        MODELHARBOR_ADMIN_KEY=KEY,
-        MODELHARBOR_SECRET_KEY="x",
-        MODELHARBOR_LOG_LEVEL="warning",
-    )
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelharbor", "serve", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /healthz in 30 s:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.1)
+    root = tmp_path_factory.mktemp("mlflow-harbor")
+    with running_server(root, KEY, MODELHARBOR_LOG_LEVEL="info") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        text = (root / "server.log").read_text(errors="replace")
-        assert "Traceback" not in text, text  # never a 500
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import running_server
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException  # noqa: E402
@@ -20,55 +18,11 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 KEY = "mh_mlflow_test_admin_key_0123456789"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-harbor")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELHARBOR_", "MLFLOW_"))}
-    env.update(
-        MODELHARBOR_DATA_DIR=str(root / "data"),
-        MODELHARBOR_ADMIN_USER="admin",
-        MODELHARBOR_ADMIN_KEY=KEY,
-        MODELHARBOR_SECRET_KEY="x",
-        MODELHARBOR_LOG_LEVEL="info",
-    )
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelharbor", "serve", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no /healthz in 30 s:\n{(root / 'server.log').read_text()}")
-            time.sleep(0.1)
+    with running_server(root, KEY, MODELHARBOR_LOG_LEVEL="info") as url:
         yield url, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture
