@@ -54,6 +54,14 @@ def render(exc: HarborError) -> JSONResponse:
     return response
 
 
+def paged(page: Any, key: str, to_json) -> dict[str, Any]:
+    """MLflow's paged answer: ``{key: [...]}`` plus ``next_page_token`` when there is a next page."""
+    out: dict[str, Any] = {key: [to_json(item) for item in page.items]}
+    if page.next_page_token:
+        out["next_page_token"] = page.next_page_token
+    return out
+
+
 def get_principal(request: Request) -> Principal:
     """``Authorization: Bearer <API key>`` (MLFLOW_TRACKING_TOKEN) or Basic auth (MLFLOW_TRACKING_USERNAME /
     MLFLOW_TRACKING_PASSWORD: a user's password, or an API key as the password)."""

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body
+from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
 from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
 
 router = APIRouter()
@@ -119,10 +119,7 @@ async def search_registered_models(request: Request, principal: PrincipalDep, se
         order_by=p.get("order_by"),
         page_token=p.get("page_token"),
     )
-    out: dict[str, Any] = {"registered_models": [registered_model_json(m) for m in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
-    return out
+    return paged(page, "registered_models", registered_model_json)
 
 
 @router.api_route("/registered-models/get-latest-versions", methods=["GET", "POST"])
@@ -219,10 +216,7 @@ async def search_model_versions(request: Request, principal: PrincipalDep, servi
         order_by=p.get("order_by"),
         page_token=p.get("page_token"),
     )
-    out: dict[str, Any] = {"model_versions": [model_version_json(v) for v in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
-    return out
+    return paged(page, "model_versions", model_version_json)
 
 
 @router.get("/model-versions/get-download-uri")

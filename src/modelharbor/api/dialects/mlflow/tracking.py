@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body
+from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
 from modelharbor.core.tracking import ACTIVE, DELETED, Experiment, LoggedModel, Metric, Run, finite
 from modelharbor.domain.errors import InvalidInput
 
@@ -184,10 +184,7 @@ async def search_experiments(request: Request, principal: PrincipalDep, services
         order_by=_list(args.get("order_by")),
         page_token=args.get("page_token"),
     )
-    out: dict[str, Any] = {"experiments": [experiment_json(e) for e in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
-    return out
+    return paged(page, "experiments", experiment_json)
 
 
 @router.post("/experiments/update")
@@ -297,10 +294,7 @@ async def search_runs(request: Request, principal: PrincipalDep, services: Servi
         order_by=_list(args.get("order_by")),
         page_token=args.get("page_token"),
     )
-    out: dict[str, Any] = {"runs": [run_json(r) for r in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
-    return out
+    return paged(page, "runs", run_json)
 
 
 @router.post("/runs/log-metric")
@@ -394,10 +388,7 @@ async def metric_history(request: Request, principal: PrincipalDep, services: Se
         max_results=_int(args.get("max_results"), "max_results"),
         page_token=args.get("page_token"),
     )
-    out: dict[str, Any] = {"metrics": [metric_json(m) for m in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
-    return out
+    return paged(page, "metrics", metric_json)
 
 
 # --- logged models -----------------------------------------------------------------------------
@@ -433,10 +424,7 @@ async def search_logged_models(request: Request, principal: PrincipalDep, servic
         order_by=_list(args.get("order_by")),
         page_token=args.get("page_token"),
     )
-    out: dict[str, Any] = {"models": [model_json(m) for m in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
-    return out
+    return paged(page, "models", model_json)
 
 
 @router.get("/logged-models/{model_id}")
