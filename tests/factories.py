@@ -17,3 +17,15 @@ def member_of_new_org(services, role: str = "owner") -> Principal:
         db.add(MembershipRow(org_id=org.id, user_id=user.id, role=role))
         name, org_name = user.username, org.name
     return services.identity.principal_for(name, org_name)
+
+
+def in_same_org(services, principal: Principal, role: str) -> Principal:
+    """Another (non-superuser) member of ``principal``'s organisation, with ``role``."""
+    with services.db.uow() as db:
+        user = UserRow(id=new_hex(), username=f"u-{new_hex(4)}", is_superuser=False, created_at=now())
+        db.add(user)
+        db.flush()
+        db.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=role))
+        org_name = db.get(OrganisationRow, principal.org_id).name
+        name = user.username
+    return services.identity.principal_for(name, org_name)

@@ -6,20 +6,8 @@ import pytest
 
 from modelharbor.core.clock import new_hex, now
 from modelharbor.core.registry import Clause, parse_filter
-from modelharbor.db.tables import MembershipRow, OrganisationRow, UserRow
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tests.factories import member_of_new_org
-
-
-def in_same_org(services, principal, role: str):
-    with services.db.uow() as db:
-        user = UserRow(id=new_hex(), username=f"u-{new_hex(4)}", is_superuser=False, created_at=now())
-        db.add(user)
-        db.flush()
-        db.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=role))
-        org_name = db.get(OrganisationRow, principal.org_id).name
-        name = user.username
-    return services.identity.principal_for(name, org_name)
+from tests.factories import in_same_org, member_of_new_org
 
 
 @pytest.fixture
@@ -254,13 +242,14 @@ def test_roles(services, reg, owner):
 
 
 def test_projects(services, reg, owner):
-    p = reg.create_project(owner, "proj")
-    assert len(p.id) == 24 and reg.get_project(owner, p.id) == p
+    projects = services.projects
+    p = projects.create_project(owner, "proj")
+    assert len(p.id) == 24 and projects.get_project(owner, p.id) == p
     with pytest.raises(Conflict):
-        reg.create_project(owner, "proj")
+        projects.create_project(owner, "PROJ")
     m = reg.create_model(owner, "m", project_id=p.id)
     assert m.project_id == p.id
     with pytest.raises(NotFound):
         reg.create_model(owner, "n", project_id="0" * 24)
     with pytest.raises(NotFound):
-        reg.get_project(member_of_new_org(services), p.id)
+        projects.get_project(member_of_new_org(services), p.id)

@@ -5,7 +5,9 @@ models are simply not found. Viewers may read, members may write (``REGISTRY_REA
 Versions are numbered 1, 2, 3… per model and numbers are never reused after a delete. Stages follow MLflow
 (None / Staging / Production / Archived); moving a version into Staging or Production may archive the versions
 already there. Search takes MLflow's filter strings (a small subset, see :func:`parse_filter`).
-Reviews (Domino) are not implemented yet.
+A model may belong to a project (core/projects.py): then its versions take the project's stages, and changing it
+takes write access to the project. Reviews (core/reviews.py) move a version into a stage once every reviewer
+approved; while one is open the version's stage does not change any other way.
 """
 
 from __future__ import annotations
@@ -23,21 +25,33 @@ from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.clock import aware, now
+from modelharbor.core.projects import (
+    DEFAULT_STAGES,
+    STAGE_ARCHIVED,
+    STAGE_NONE,
+    STAGE_PRODUCTION,
+    STAGE_STAGING,
+    canonical_stage,
+    model_stages,
+    project_row,
+    require_model_write,
+    require_project_write,
+)
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_registry import (
+    ModelReviewerRow,
+    ModelReviewRow,
     ModelVersionRow,
     ModelVersionTagRow,
     RegisteredModelAliasRow,
     RegisteredModelRow,
     RegisteredModelTagRow,
-    RegistryProjectRow,
 )
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
-STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED = "None", "Staging", "Production", "Archived"
-STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
+STAGES = DEFAULT_STAGES
 ACTIVE_STAGES = (STAGE_STAGING, STAGE_PRODUCTION)
 STATUS_READY = "READY"
 
@@ -54,15 +68,6 @@ _UNSET: Any = object()
 
 
 # --- entities -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Project:
-    id: str
-    org_id: str
-    name: str
-    owner_id: str | None
-    created_at: datetime
-
-
 @dataclass(frozen=True)
 class ModelVersion:
     name: str
@@ -143,13 +148,6 @@ def validate_version(version: Any) -> int:
     if not 0 < number < 2**31:
         raise NotFound(f"Model Version (version={version}) not found")
     return number
-
-
-def validate_stage(stage: Any) -> str:
-    canonical = {s.lower(): s for s in STAGES}
-    if not isinstance(stage, str) or stage.lower() not in canonical:
-        raise InvalidInput(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}.")
-    return canonical[stage.lower()]
 
 
 def validate_alias(alias: Any) -> str:
@@ -441,37 +439,6 @@ class RegistryService:
     def _dialect(self) -> str:
         return self.db.engine.dialect.name
 
-    # --- projects (Domino) ----------------------------------------------------------------------
-    def create_project(self, principal: Principal, name: Any) -> Project:
-        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
-        name = validate_name(name)
-        with self.db.uow() as s:
-            if s.scalar(
-                select(RegistryProjectRow.id).where(
-                    _org(RegistryProjectRow, principal), RegistryProjectRow.name == name
-                )
-            ):
-                raise Conflict(f"Project (name={name}) already exists.")
-            row = RegistryProjectRow(
-                id=new_hex(12), org_id=principal.org_id, name=name, owner_id=principal.user_id, created_at=now()
-            )
-            s.add(row)
-            s.flush()
-            return _project(row)
-
-    def get_project(self, principal: Principal, project_id: Any) -> Project:
-        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        with self.db.uow(readonly=True) as s:
-            return _project(self._project_row(s, principal, project_id))
-
-    def _project_row(self, s: Session, principal: Principal, project_id: Any) -> RegistryProjectRow:
-        if not isinstance(project_id, str) or not re.fullmatch(r"[0-9a-f]{24}", project_id):
-            raise NotFound(f"Project {project_id!r} not found")
-        row = s.get(RegistryProjectRow, project_id)
-        if row is None or row.org_id != principal.org_id:
-            raise NotFound(f"Project {project_id!r} not found")
-        return row
-
     # --- registered models ----------------------------------------------------------------------
     def create_model(
         self,
@@ -489,7 +456,7 @@ class RegistryService:
         tags = validate_tags(tags)
         with self.db.uow() as s:
             if project_id is not None:
-                self._project_row(s, principal, project_id)
+                require_project_write(s, principal, project_row(s, principal, project_id))
             if self._find_model(s, principal, name) is not None:
                 raise Conflict(f"Registered Model (name={name}) already exists.")
             t = now()
@@ -561,6 +528,7 @@ class RegistryService:
             # explicit deletes: SQLite only cascades when foreign keys are on, and order matters for PostgreSQL
             s.execute(delete(RegisteredModelAliasRow).where(RegisteredModelAliasRow.model_pk == row.pk))
             s.execute(delete(ModelVersionTagRow).where(ModelVersionTagRow.version_pk.in_(vpks)))
+            _delete_reviews(s, select(ModelReviewRow.id).where(ModelReviewRow.version_pk.in_(vpks)))
             s.execute(delete(ModelVersionRow).where(ModelVersionRow.model_pk == row.pk))
             s.execute(delete(RegisteredModelTagRow).where(RegisteredModelTagRow.model_pk == row.pk))
             s.delete(row)
@@ -612,16 +580,49 @@ class RegistryService:
 
     def latest_versions(self, principal: Principal, name: Any, stages: Any = None) -> list[ModelVersion]:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        if stages is None or stages == []:
-            wanted = list(STAGES)
-        elif isinstance(stages, list):
-            wanted = [validate_stage(x) for x in stages]
-        else:
+        if stages is not None and not isinstance(stages, list):
             raise InvalidInput("Parameter 'stages' must be a list of stage names.")
         with self.db.uow(readonly=True) as s:
             row = self._model_row(s, principal, name)
+            known = model_stages(s, row)
+            wanted = [canonical_stage(known, x) for x in stages] if stages else list(known)
             latest = self._latest(s, [row.pk]).get(row.pk, [])
             return [v for v in latest if v.current_stage in wanted]
+
+    def list_models(
+        self,
+        principal: Principal,
+        *,
+        project_id: Any = None,
+        name_contains: Any = None,
+        discoverable: bool | None = None,
+        order: tuple[str, bool] | None = None,
+        max_results: Any = None,
+        page_token: Any = None,
+        default_page: int = 25,
+    ) -> Page:
+        """Domino's listing: optionally one project's models, names containing a pattern (any case), newest-first
+        or by name; ``order`` is (``name``/``created``/``updated``, descending)."""
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        size, offset = _page_args(max_results, page_token, default=default_page, limit=MAX_MODELS_PAGE)
+        M = RegisteredModelRow
+        where = [M.org_id == principal.org_id]
+        if project_id is not None:
+            with self.db.uow(readonly=True) as s:
+                project_row(s, principal, project_id)
+            where.append(M.project_id == project_id)
+        if name_contains:
+            pattern = _text(name_contains, "searchPattern", max_len=MAX_NAME)
+            where.append(func.lower(M.name).contains(pattern.lower(), autoescape=True))
+        if discoverable is not None:
+            where.append(M.discoverable.is_(discoverable))
+        key, desc = order or ("name", False)
+        col = {"name": M.name, "created": M.created_at, "updated": M.updated_at}[key]
+        q = select(M).where(*where).order_by(col.desc() if desc else col.asc(), M.pk).offset(offset).limit(size + 1)
+        with self.db.uow(readonly=True) as s:
+            rows = list(s.scalars(q))
+            more = len(rows) > size
+            return Page(tuple(self._models(s, rows[:size])), _token(offset + size) if more else None)
 
     def set_model_tag(self, principal: Principal, name: Any, key: Any, value: Any) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
@@ -764,6 +765,45 @@ class RegistryService:
             s.flush()
             return self._versions(s, [(row.name, v)])[0]
 
+    def update_version_fields(
+        self,
+        principal: Principal,
+        name: Any,
+        version: Any,
+        *,
+        description: Any = _UNSET,
+        stage: Any = _UNSET,
+        tags: Any = _UNSET,
+    ) -> ModelVersion:
+        """Domino's version update, in one transaction: description, stage (one of the project's stages; not while
+        a review is open) and tags (merged: each given key is set)."""
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        if description is _UNSET and stage is _UNSET and tags is _UNSET:
+            raise InvalidInput("Give at least one of modelVersionDescription, stage or tags.")
+        if description is not _UNSET:
+            description = _text(description, "modelVersionDescription") or ""
+        new_tags = validate_tags(tags) if tags is not _UNSET else {}
+        with self.db.uow() as s:
+            row = self._model_row(s, principal, name, lock=True)
+            v = self._version_row(s, row, number)
+            if stage is not _UNSET:
+                stage = canonical_stage(model_stages(s, row), stage)
+                if stage != v.current_stage:
+                    require_no_open_review(s, v)
+                    v.current_stage = stage
+            if description is not _UNSET:
+                v.description = description
+            for k, val in new_tags.items():
+                tag = s.get(ModelVersionTagRow, (v.pk, k))
+                if tag is None:
+                    s.add(ModelVersionTagRow(version_pk=v.pk, key=k, value=val))
+                else:
+                    tag.value = val
+            v.updated_at = row.updated_at = now()
+            s.flush()
+            return self._versions(s, [(row.name, v)])[0]
+
     def delete_version(self, principal: Principal, name: Any, version: Any) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
@@ -772,6 +812,7 @@ class RegistryService:
             v = self._version_row(s, row, number)
             s.execute(delete(RegisteredModelAliasRow).where(RegisteredModelAliasRow.version_pk == v.pk))
             s.execute(delete(ModelVersionTagRow).where(ModelVersionTagRow.version_pk == v.pk))
+            _delete_reviews(s, select(ModelReviewRow.id).where(ModelReviewRow.version_pk == v.pk))
             s.delete(v)
             row.updated_at = now()
             s.flush()
@@ -781,7 +822,6 @@ class RegistryService:
     ) -> ModelVersion:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
-        stage = validate_stage(stage)
         if archive_existing_versions in (None, ""):
             archive_existing_versions = False
         if isinstance(archive_existing_versions, str) and archive_existing_versions.lower() in ("true", "false"):
@@ -796,6 +836,11 @@ class RegistryService:
         with self.db.uow() as s:
             row = self._model_row(s, principal, name, lock=True)
             v = self._version_row(s, row, number)
+            stage = canonical_stage(model_stages(s, row), stage)
+            if archive_existing_versions and STAGE_ARCHIVED not in model_stages(s, row):
+                raise InvalidInput("This model's project has no 'Archived' stage to archive existing versions into.")
+            if stage != v.current_stage:
+                require_no_open_review(s, v)
             t = now()
             if archive_existing_versions:
                 for other in s.scalars(
@@ -805,6 +850,7 @@ class RegistryService:
                         ModelVersionRow.current_stage == stage,
                     )
                 ):
+                    require_no_open_review(s, other)
                     other.current_stage = STAGE_ARCHIVED
                     other.updated_at = t
             v.current_stage = stage
@@ -908,6 +954,8 @@ class RegistryService:
         row = s.scalar(q.with_for_update() if lock else q)
         if row is None:
             raise NotFound(f"Registered Model with name={name} not found")
+        if lock:  # a write: a model in a project also takes write access to the project
+            require_model_write(s, principal, row)
         return row
 
     def _version_row(self, s: Session, model: RegisteredModelRow, number: int) -> ModelVersionRow:
@@ -1015,8 +1063,20 @@ def _eq_name(name: str):
     return RegisteredModelRow.name == name
 
 
-def _project(r: RegistryProjectRow) -> Project:
-    return Project(r.id, r.org_id, r.name, r.owner_id, aware(r.created_at))
+def require_no_open_review(s: Session, v: ModelVersionRow) -> None:
+    open_review = s.scalar(
+        select(ModelReviewRow.id).where(ModelReviewRow.version_pk == v.pk, ModelReviewRow.status == "Open").limit(1)
+    )
+    if open_review:
+        raise InvalidInput(
+            f"Version {v.version} has an open review ({open_review}): its stage changes when the review is "
+            "approved; cancel the review to change the stage another way."
+        )
+
+
+def _delete_reviews(s: Session, review_ids) -> None:
+    s.execute(delete(ModelReviewerRow).where(ModelReviewerRow.review_id.in_(review_ids)))
+    s.execute(delete(ModelReviewRow).where(ModelReviewRow.id.in_(review_ids)))
 
 
 def ms(dt: datetime) -> int:

@@ -10,7 +10,9 @@ from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
+from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import RegistryService
+from modelharbor.core.reviews import ReviewService
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import TrackingService
@@ -36,6 +38,8 @@ class Services:
     tracking: TrackingService
     artifacts: ArtifactService
     registry: RegistryService
+    projects: ProjectService
+    reviews: ReviewService
 
     def close(self) -> None:
         self.db.dispose()
@@ -75,6 +79,10 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         refresh_ttl=settings.jwt_refresh_ttl,
     )
     tracking = TrackingService(db)
+    registry = RegistryService(
+        db,
+        logged_model_run=lambda principal, model_id: tracking.get_logged_model(principal, model_id).source_run_id,
+    )
     return Services(
         settings,
         db,
@@ -89,8 +97,7 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         tokens,
         tracking=tracking,
         artifacts=ArtifactService(db, store, files, uploads, identity, signer),
-        registry=RegistryService(
-            db,
-            logged_model_run=lambda principal, model_id: tracking.get_logged_model(principal, model_id).source_run_id,
-        ),
+        registry=registry,
+        projects=ProjectService(db),
+        reviews=ReviewService(db, registry),
     )

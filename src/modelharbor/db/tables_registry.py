@@ -2,7 +2,8 @@
 
 Everything hangs off an organisation; a registered model's name is unique within its organisation. Versions are
 numbered per model from ``registered_models.next_version`` so numbers are never reused after a delete.
-Reviews (Domino) are not modelled yet.
+A project may carry its own ordered list of stages (``stages``, JSON; NULL = the default MLflow list) and
+collaborators with Domino roles. Reviews ask named reviewers to approve moving a version into a stage.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ class RegistryProjectRow(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(256))
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    stages: Mapped[str | None] = mapped_column(Text)  # JSON list of stage names, NULL = the default list
     created_at: Mapped[datetime]
+
+
+class ProjectCollaboratorRow(Base):
+    __tablename__ = "registry_project_collaborators"
+    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
 
 
 class RegisteredModelRow(Base):
@@ -61,7 +71,7 @@ class ModelVersionRow(Base):
     model_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), default="READY")
     description: Mapped[str] = mapped_column(Text, default="")
-    current_stage: Mapped[str] = mapped_column(String(20), default="None")
+    current_stage: Mapped[str] = mapped_column(String(64), default="None")
     creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -79,3 +89,26 @@ class RegisteredModelAliasRow(Base):
     model_pk: Mapped[int] = mapped_column(ForeignKey("registered_models.pk", ondelete="CASCADE"), primary_key=True)
     alias: Mapped[str] = mapped_column(String(256), primary_key=True)
     version_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.pk", ondelete="CASCADE"), index=True)
+
+
+class ModelReviewRow(Base):
+    """A request that named reviewers approve moving one version into ``target_stage``."""
+
+    __tablename__ = "model_version_reviews"
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    version_pk: Mapped[int] = mapped_column(ForeignKey("model_versions.pk", ondelete="CASCADE"), index=True)
+    target_stage: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # Open | Approved | Rejected | Canceled
+    notes: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ModelReviewerRow(Base):
+    __tablename__ = "model_version_reviewers"
+    review_id: Mapped[str] = mapped_column(ForeignKey("model_version_reviews.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    decision: Mapped[str | None] = mapped_column(String(16))  # Approved | Rejected, NULL = not yet
+    notes: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime | None]

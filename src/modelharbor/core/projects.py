@@ -1,0 +1,340 @@
+"""Projects: the Domino-style container (24-hex id) that registered models may belong to.
+
+A project has an owner, collaborators with Domino's project roles and, optionally, its own ordered list of model
+version stages (Domino lets each project configure them; without a list a project uses MLflow's
+None / Staging / Production / Archived). Everyone in the organisation may read a project; changing it, or the
+models in it, takes the project's owner, a collaborator whose role may write (Owner, Contributor) or an admin
+of the organisation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.db.engine import Database
+from modelharbor.db.tables import MembershipRow, UserRow
+from modelharbor.db.tables_registry import (
+    ModelReviewRow,
+    ModelVersionRow,
+    ProjectCollaboratorRow,
+    RegisteredModelRow,
+    RegistryProjectRow,
+)
+from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from modelharbor.domain.principal import RANK, Action, Principal, Role, require
+
+STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED = "None", "Staging", "Production", "Archived"
+DEFAULT_STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
+MAX_STAGES = 20
+MAX_STAGE_NAME = 64
+MAX_PROJECT_NAME = 256
+MAX_COLLABORATORS = 500
+
+# Domino's project roles (v4 spelling); the first two may change the project and its models.
+PROJECT_ROLES = ("Owner", "Contributor", "ResultsConsumer", "LauncherUser", "ProjectImporter")
+WRITER_ROLES = frozenset({"Owner", "Contributor"})
+_PROJECT_ID = re.compile(r"[0-9a-f]{24}")
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+@dataclass(frozen=True)
+class Collaborator:
+    user_id: str
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    org_id: str
+    name: str
+    owner_id: str | None
+    created_at: datetime
+    description: str = ""
+    owner_username: str | None = None
+    stages: tuple[str, ...] | None = None  # None: the project uses DEFAULT_STAGES
+    collaborators: tuple[Collaborator, ...] = ()
+
+    @property
+    def effective_stages(self) -> tuple[str, ...]:
+        return self.stages or DEFAULT_STAGES
+
+
+# --- rules shared with the registry and reviews ---------------------------------------------------
+def is_org_admin(principal: Principal) -> bool:
+    return principal.is_superuser or RANK[principal.role] >= RANK[Role.ADMIN]
+
+
+def stages_of_row(row: RegistryProjectRow | None) -> tuple[str, ...]:
+    if row is None or not row.stages:
+        return DEFAULT_STAGES
+    return tuple(json.loads(row.stages))
+
+
+def model_stages(s: Session, model: RegisteredModelRow) -> tuple[str, ...]:
+    """The stages a version of ``model`` may be in: its project's list, or the default list."""
+    return stages_of_row(s.get(RegistryProjectRow, model.project_id) if model.project_id else None)
+
+
+def canonical_stage(stages: tuple[str, ...], stage: Any) -> str:
+    """``stage`` spelled as in ``stages`` (case-insensitive match), or InvalidInput naming the valid ones."""
+    if isinstance(stage, str):
+        for known in stages:
+            if known.lower() == stage.lower():
+                return known
+    raise InvalidInput(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(stages)}.")
+
+
+def may_write_project(s: Session, principal: Principal, row: RegistryProjectRow) -> bool:
+    if is_org_admin(principal) or row.owner_id == principal.user_id:
+        return True
+    collab = s.get(ProjectCollaboratorRow, (row.id, principal.user_id))
+    return collab is not None and collab.role in WRITER_ROLES
+
+
+def require_project_write(s: Session, principal: Principal, row: RegistryProjectRow) -> None:
+    require(principal, Action.REGISTRY_WRITE, row.org_id, what="project")
+    if not may_write_project(s, principal, row):
+        raise Forbidden(
+            f"you may not change project {row.name!r} or its models: ask its owner to add you as a "
+            "collaborator with the Contributor role"
+        )
+
+
+def require_model_write(s: Session, principal: Principal, model: RegisteredModelRow) -> None:
+    """Changing a model takes registry write in its organisation and, for a model in a project, project write."""
+    require(principal, Action.REGISTRY_WRITE, model.org_id, what="registered model")
+    if model.project_id:
+        project = s.get(RegistryProjectRow, model.project_id)
+        if project is not None:
+            require_project_write(s, principal, project)
+
+
+def project_row(s: Session, principal: Principal, project_id: Any, *, lock: bool = False) -> RegistryProjectRow:
+    if not isinstance(project_id, str) or not _PROJECT_ID.fullmatch(project_id):
+        raise NotFound(f"Project {project_id!r} not found")
+    q = select(RegistryProjectRow).where(RegistryProjectRow.id == project_id)
+    row = s.scalar(q.with_for_update() if lock else q)
+    if row is None or (row.org_id != principal.org_id and not principal.is_superuser):
+        raise NotFound(f"Project {project_id!r} not found")
+    return row
+
+
+def validate_stage_list(stages: Any) -> tuple[str, ...]:
+    if not isinstance(stages, list) or not stages:
+        raise InvalidInput("'stages' must be a non-empty list of stage names.")
+    if len(stages) > MAX_STAGES:
+        raise InvalidInput(f"A project may have at most {MAX_STAGES} stages, not {len(stages)}.")
+    out: list[str] = []
+    seen: set[str] = set()
+    for st in stages:
+        if not isinstance(st, str) or not st.strip() or st != st.strip():
+            raise InvalidInput(f"Invalid stage name {st!r}: a non-empty string without surrounding spaces.")
+        if len(st) > MAX_STAGE_NAME or not st.isprintable():
+            raise InvalidInput(f"Invalid stage name {st!r}: at most {MAX_STAGE_NAME} printable characters.")
+        if st.lower() in seen:
+            raise InvalidInput(f"Stage {st!r} appears twice (stage names are compared without case).")
+        seen.add(st.lower())
+        out.append(st)
+    if STAGE_NONE.lower() not in seen:
+        raise InvalidInput("The stage list must include 'None': every new model version starts in it.")
+    return tuple(out)
+
+
+# --- the service -----------------------------------------------------------------------------------
+class ProjectService:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create_project(
+        self, principal: Principal, name: Any, *, description: Any = None, owner_id: Any = None
+    ) -> Project:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="project")
+        if not isinstance(name, str) or not _PROJECT_NAME.fullmatch(name) or len(name) > MAX_PROJECT_NAME:
+            raise InvalidInput(
+                f"Invalid project name {name!r}: use 1 to {MAX_PROJECT_NAME} letters, digits, '_', '-' or '.'."
+            )
+        if description is not None and not isinstance(description, str):
+            raise InvalidInput("'description' must be a string.")
+        with self.db.uow() as s:
+            owner = principal.user_id
+            if owner_id not in (None, "", principal.user_id):
+                if not is_org_admin(principal):
+                    raise Forbidden("only an admin of the organisation may create a project for another user")
+                owner = self._member(s, principal, owner_id)
+            if s.scalar(
+                select(RegistryProjectRow.id).where(
+                    RegistryProjectRow.org_id == principal.org_id, func.lower(RegistryProjectRow.name) == name.lower()
+                )
+            ):
+                raise Conflict(f"Project (name={name}) already exists.")
+            row = RegistryProjectRow(
+                id=new_hex(12),
+                org_id=principal.org_id,
+                name=name,
+                owner_id=owner,
+                description=description or "",
+                stages=None,
+                created_at=now(),
+            )
+            s.add(row)
+            s.flush()
+            return self._entity(s, row)
+
+    def get_project(self, principal: Principal, project_id: Any) -> Project:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
+        with self.db.uow(readonly=True) as s:
+            return self._entity(s, project_row(s, principal, project_id))
+
+    def list_projects(self, principal: Principal) -> list[Project]:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
+        with self.db.uow(readonly=True) as s:
+            rows = s.scalars(
+                select(RegistryProjectRow)
+                .where(RegistryProjectRow.org_id == principal.org_id)
+                .order_by(RegistryProjectRow.name)
+            )
+            return [self._entity(s, r) for r in rows]
+
+    def find_by_owner_and_name(self, principal: Principal, owner_username: Any, name: Any) -> Project:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
+        with self.db.uow(readonly=True) as s:
+            row = s.scalar(
+                select(RegistryProjectRow)
+                .join(UserRow, UserRow.id == RegistryProjectRow.owner_id)
+                .where(
+                    RegistryProjectRow.org_id == principal.org_id,
+                    RegistryProjectRow.name == name,
+                    UserRow.username == owner_username,
+                )
+            )
+            if row is None:
+                raise NotFound(f"Project {owner_username}/{name} not found")
+            return self._entity(s, row)
+
+    def may_write(self, principal: Principal, project_id: str) -> bool:
+        with self.db.uow(readonly=True) as s:
+            row = project_row(s, principal, project_id)
+            return principal.can(Action.REGISTRY_WRITE, row.org_id) and may_write_project(s, principal, row)
+
+    def set_collaborator(self, principal: Principal, project_id: Any, user_id: Any, role: Any) -> Project:
+        canonical = {r.lower(): r for r in PROJECT_ROLES}
+        if not isinstance(role, str) or role.lower() not in canonical:
+            raise InvalidInput(f"Invalid project role {role!r}: use one of {', '.join(PROJECT_ROLES)}.")
+        with self.db.uow() as s:
+            row = project_row(s, principal, project_id, lock=True)
+            self._require_owner(principal, row)
+            user = self._member(s, principal, user_id)
+            existing = s.get(ProjectCollaboratorRow, (row.id, user))
+            if existing is None:
+                count = s.scalar(
+                    select(func.count())
+                    .select_from(ProjectCollaboratorRow)
+                    .where(ProjectCollaboratorRow.project_id == row.id)
+                )
+                if count >= MAX_COLLABORATORS:
+                    raise InvalidInput(f"A project may have at most {MAX_COLLABORATORS} collaborators.")
+                s.add(ProjectCollaboratorRow(project_id=row.id, user_id=user, role=canonical[role.lower()]))
+            else:
+                existing.role = canonical[role.lower()]
+            s.flush()
+            return self._entity(s, row)
+
+    def remove_collaborator(self, principal: Principal, project_id: Any, user_id: Any) -> Project:
+        with self.db.uow() as s:
+            row = project_row(s, principal, project_id, lock=True)
+            self._require_owner(principal, row)
+            existing = s.get(ProjectCollaboratorRow, (row.id, user_id)) if isinstance(user_id, str) else None
+            if existing is None:
+                raise NotFound(f"User {user_id!r} is not a collaborator of project {row.name!r}")
+            s.delete(existing)
+            s.flush()
+            return self._entity(s, row)
+
+    # --- stage lists ----------------------------------------------------------------------------
+    def get_stages(self, principal: Principal, project_id: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+        """(the project's own list or None, the list in force)."""
+        project = self.get_project(principal, project_id)
+        return project.stages, project.effective_stages
+
+    def set_stages(self, principal: Principal, project_id: Any, stages: Any) -> Project:
+        stages = validate_stage_list(stages)
+        with self.db.uow() as s:
+            row = project_row(s, principal, project_id, lock=True)
+            self._require_owner(principal, row)
+            known = {st.lower(): st for st in stages}
+            used = s.scalars(
+                select(ModelVersionRow.current_stage)
+                .join(RegisteredModelRow, RegisteredModelRow.pk == ModelVersionRow.model_pk)
+                .where(RegisteredModelRow.project_id == row.id)
+                .distinct()
+            ).all()
+            targets = s.scalars(
+                select(ModelReviewRow.target_stage)
+                .join(ModelVersionRow, ModelVersionRow.pk == ModelReviewRow.version_pk)
+                .join(RegisteredModelRow, RegisteredModelRow.pk == ModelVersionRow.model_pk)
+                .where(RegisteredModelRow.project_id == row.id, ModelReviewRow.status == "Open")
+                .distinct()
+            ).all()
+            missing = sorted({st for st in (*used, *targets) if st.lower() not in known})
+            if missing:
+                raise InvalidInput(
+                    f"Versions of models in this project are in (or under review for) stage(s) {', '.join(missing)}: "
+                    "keep those stages in the list, or move the versions out of them (or cancel the reviews) first."
+                )
+            # versions keep their stage, spelled as the new list spells it
+            for v in s.scalars(
+                select(ModelVersionRow)
+                .join(RegisteredModelRow, RegisteredModelRow.pk == ModelVersionRow.model_pk)
+                .where(RegisteredModelRow.project_id == row.id)
+            ):
+                if known[v.current_stage.lower()] != v.current_stage:
+                    v.current_stage = known[v.current_stage.lower()]
+            row.stages = None if stages == DEFAULT_STAGES else json.dumps(list(stages))
+            s.flush()
+            return self._entity(s, row)
+
+    # --- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _require_owner(principal: Principal, row: RegistryProjectRow) -> None:
+        require(principal, Action.REGISTRY_WRITE, row.org_id, what="project")
+        if not (is_org_admin(principal) or row.owner_id == principal.user_id):
+            raise Forbidden(f"only the owner of project {row.name!r} or an organisation admin may change it")
+
+    @staticmethod
+    def _member(s: Session, principal: Principal, user_id: Any) -> str:
+        if not isinstance(user_id, str) or not user_id.isalnum() or len(user_id) > 64:
+            raise InvalidInput(f"Unknown user id {user_id!r}.")
+        if s.get(MembershipRow, (principal.org_id, user_id)) is None:
+            raise InvalidInput(f"User {user_id!r} is not a member of this organisation.")
+        return user_id
+
+    @staticmethod
+    def _entity(s: Session, row: RegistryProjectRow) -> Project:
+        owner = s.get(UserRow, row.owner_id) if row.owner_id else None
+        collabs = s.execute(
+            select(ProjectCollaboratorRow, UserRow.username)
+            .join(UserRow, UserRow.id == ProjectCollaboratorRow.user_id)
+            .where(ProjectCollaboratorRow.project_id == row.id)
+            .order_by(UserRow.username)
+        ).all()
+        return Project(
+            id=row.id,
+            org_id=row.org_id,
+            name=row.name,
+            owner_id=row.owner_id,
+            created_at=aware(row.created_at),
+            description=row.description or "",
+            owner_username=owner.username if owner else None,
+            stages=tuple(json.loads(row.stages)) if row.stages else None,
+            collaborators=tuple(Collaborator(c.user_id, name, c.role) for c, name in collabs),
+        )
