@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Mount
 
 from modelharbor import __version__
-from modelharbor.api.dialects import kore, mlflow, ufdl
+from modelharbor.api.dialects import domino, kore, mlflow, ufdl
 from modelharbor.api.native import create_native_app
 from modelharbor.core.services import Services, build_services
 from modelharbor.settings import Settings
@@ -89,7 +89,9 @@ def create_app(
     mounts += kore.mounts(services)
     mounts += mlflow.mounts(services)
     mounts += ufdl.mounts(services)
+    mounts += domino.mounts(services)
     mounts.sort(key=lambda m: len(m.path), reverse=True)
+    app.router.routes.extend(domino.routes(services))  # GET /version (exact path, so not a mount)
     for m in mounts:
         app.router.routes.append(m)
     return app

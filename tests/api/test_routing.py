@@ -13,6 +13,7 @@ NATIVE = "/api/v1"
 KORE = ("/api/public", "/api/getMediaStream")
 UFDL = "/v1"
 MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
+DOMINO = "/api/registeredmodels"
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 
 
@@ -65,10 +66,10 @@ def is_native_envelope(body) -> bool:
 def test_mounts_are_the_dialects(client):
     app = client.app
     mounts = mounts_of(app)
-    assert set(mounts) == {NATIVE, *KORE, UFDL, *MLFLOW}
+    assert set(mounts) == {NATIVE, *KORE, UFDL, *MLFLOW, DOMINO}
     native = mounts[NATIVE].app
     assert native.openapi_url == "/openapi.json" and native.title == "ModelHarbor native API"
-    for path in (*KORE, UFDL, *MLFLOW):
+    for path in (*KORE, UFDL, *MLFLOW, DOMINO):
         assert mounts[path].app.openapi_url is None
         assert mounts[path].app is not native
     assert mounts[KORE[0]].app is not mounts[KORE[1]].app
@@ -93,6 +94,7 @@ def test_every_route_resolves_to_its_own_mount(client):
                 checked += 1
     assert checked >= 20
     assert resolve(app, "/healthz", "GET").path == "/healthz"
+    assert resolve(app, "/version", "GET").path == "/version"
 
 
 def test_every_route_answers_in_its_dialect(client):
@@ -114,6 +116,9 @@ def test_every_route_answers_in_its_dialect(client):
                         assert resp.status_code in (400, 403), (method, path, body)
                     else:
                         assert resp.status_code == 401 and body["error_code"] == "UNAUTHENTICATED", (method, path, body)
+                elif mount.path == DOMINO:
+                    assert set(body) == {"errors", "requestId"} and isinstance(body["errors"][0], str), (path, body)
+                    assert resp.status_code == 401, (method, path, body)
                 elif mount.path == UFDL:
                     assert (
                         isinstance(body, dict)
@@ -163,6 +168,8 @@ def test_native_openapi_operation_ids_are_unique(client):
         ("/api/v1/files/x/y/z", "native"),
         ("/api/v1/uploads/x/chunks", "native"),
         ("/api/v1x/files", "app"),
+        ("/api/registeredmodels/v3", "domino"),
+        ("/api/registeredmodelsx", "app"),
         ("/api/publicity", "app"),
         ("/api/getMediaStreamX/orgFiles/f-x.wav", "app"),
         ("/openapi.json", "app"),
@@ -176,6 +183,8 @@ def test_unknown_paths_answer_in_the_right_dialect(client, path, dialect):
     body = resp.json()
     if dialect == "kore":
         assert body == {"errors": [{"msg": "no such Kore.ai API route", "code": "NOT_FOUND"}]}
+    elif dialect == "domino":
+        assert set(body) == {"errors", "requestId"} and "docs/dialects/domino.md" in body["errors"][0]
     elif dialect == "native":
         assert is_native_envelope(body) and body["error"]["code"] == "NOT_FOUND"
         assert body["error"]["message"] == "no such route in the native API; see /api/v1/openapi.json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from modelharbor.core.clock import new_hex, now
 from modelharbor.core.registry import Clause, parse_filter
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.factories import in_same_org, member_of_new_org

@@ -599,12 +599,14 @@ class RegistryService:
         order: tuple[str, bool] | None = None,
         max_results: Any = None,
         page_token: Any = None,
+        offset: int | None = None,
         default_page: int = 25,
     ) -> Page:
         """Domino's listing: optionally one project's models, names containing a pattern (any case), newest-first
         or by name; ``order`` is (``name``/``created``/``updated``, descending)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        size, offset = _page_args(max_results, page_token, default=default_page, limit=MAX_MODELS_PAGE)
+        size, token_offset = _page_args(max_results, page_token, default=default_page, limit=MAX_MODELS_PAGE)
+        offset = token_offset if offset is None else offset
         M = RegisteredModelRow
         where = [M.org_id == principal.org_id]
         if project_id is not None:
@@ -884,6 +886,24 @@ class RegistryService:
             s.execute(
                 delete(ModelVersionTagRow).where(ModelVersionTagRow.version_pk == v.pk, ModelVersionTagRow.key == key)
             )
+
+    def list_versions(
+        self, principal: Principal, name: Any, *, offset: int = 0, limit: int = 20, newest_first: bool = True
+    ) -> tuple[list[ModelVersion], int]:
+        """One model's versions by number, offset-paged; also returns how many there are."""
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        V = ModelVersionRow
+        with self.db.uow(readonly=True) as s:
+            row = self._model_row(s, principal, name)
+            total = s.scalar(select(func.count()).select_from(V).where(V.model_pk == row.pk))
+            rows = s.scalars(
+                select(V)
+                .where(V.model_pk == row.pk)
+                .order_by(V.version.desc() if newest_first else V.version.asc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            return self._versions(s, [(row.name, v) for v in rows]), total
 
     def search_versions(
         self,

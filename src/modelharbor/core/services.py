@@ -13,6 +13,7 @@ from modelharbor.core.links import LinkSigner
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import RegistryService
 from modelharbor.core.reviews import ReviewService
+from modelharbor.core.run_registration import RunRegistration
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import TrackingService
@@ -40,6 +41,7 @@ class Services:
     registry: RegistryService
     projects: ProjectService
     reviews: ReviewService
+    run_registration: RunRegistration
 
     def close(self) -> None:
         self.db.dispose()
@@ -100,4 +102,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         registry=registry,
         projects=ProjectService(db),
         reviews=ReviewService(db, registry),
+        run_registration=RunRegistration(db, tracking, registry),
     )

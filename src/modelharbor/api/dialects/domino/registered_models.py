@@ -1,0 +1,423 @@
+"""Domino's registered-model API (mounted at ``/api/registeredmodels``): models, versions, stages, reviews.
+
+Each route checks its input's shape, makes one core call (registry, projects, reviews, run registration) and
+renders the answer; every rule lives in the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from modelharbor.api.dialects.domino.common import (
+    PrincipalDep,
+    ServicesDep,
+    bool_param,
+    failure,
+    field,
+    int_param,
+    json_body,
+    metadata,
+)
+from modelharbor.api.dialects.domino.mapping import View, latest_number
+from modelharbor.core.projects import DEFAULT_STAGES
+from modelharbor.core.registry import validate_version
+from modelharbor.domain.errors import InvalidInput
+
+router = APIRouter()
+ORDER_KEYS = {
+    "name": "name",
+    "createdat": "created",
+    "created": "created",
+    "updatedat": "updated",
+    "updated": "updated",
+    "lastmodified": "updated",
+}
+
+
+def _order(value: str | None) -> tuple[str, bool]:
+    """``orderBy``: ``name``, ``createdAt`` or ``updatedAt``; ``-x``, ``x desc`` or ``x:desc`` for descending."""
+    if not value:
+        return ("updated", True)
+    text = value.strip()
+    desc = text.startswith("-")
+    text = text.lstrip("-+")
+    for sep in (":", " "):
+        if sep in text:
+            text, _, direction = text.partition(sep)
+            if direction.strip().lower() not in ("asc", "desc"):
+                raise InvalidInput(f"orderBy direction must be asc or desc, not {direction!r}")
+            desc = direction.strip().lower() == "desc"
+    key = ORDER_KEYS.get(text.strip().lower())
+    if key is None:
+        raise InvalidInput(
+            f"orderBy must be one of name, createdAt, updatedAt (optionally '-' or ':desc'), not {value!r}"
+        )
+    return key, desc
+
+
+def _view(services, principal, request) -> View:
+    return View(services, principal, request)
+
+
+def _tags(value: Any, what: str = "tags") -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidInput(f"'{what}' must be an object of string values")
+    return value
+
+
+def _version_number(version: str) -> int:
+    if not version.isdigit():
+        raise InvalidInput(f"version must be a positive integer, not {version!r}")
+    return validate_version(int(version))
+
+
+def _listing(services, principal, request, *, ui: bool):
+    q = request.query_params
+    view = _view(services, principal, request)
+    page = services.registry.list_models(
+        principal,
+        project_id=q.get("projectId") or None,
+        name_contains=q.get("searchPattern") or None,
+        discoverable=True if ui and bool_param(q.get("globallyDiscoverable"), "globallyDiscoverable", None) else None,
+        order=_order(q.get("orderBy")),
+        max_results=int_param(q.get("maxResults"), "maxResults", 25, low=1, high=1000),
+        page_token=q.get("pageToken") or None,
+    )
+    view.preload(list(page.items))
+    if ui:
+        items = [
+            view.model_for_ui(m, max(m.latest_versions, key=lambda v: v.version, default=None)) for m in page.items
+        ]
+    else:
+        items = [view.model(m, latest_number(m)) for m in page.items]
+    return {"items": items, "metadata": metadata(request, nextPageToken=page.next_page_token)}
+
+
+# --- models -------------------------------------------------------------------------------------
+@router.get("/v1")
+def list_models(request: Request, principal: PrincipalDep, services: ServicesDep):
+    return _listing(services, principal, request, ui=False)
+
+
+@router.get("/v1/ui")
+def list_models_for_ui(request: Request, principal: PrincipalDep, services: ServicesDep):
+    return _listing(services, principal, request, ui=True)
+
+
+@router.get("/v1/names")
+def list_names(request: Request, principal: PrincipalDep, services: ServicesDep):
+    q = request.query_params
+    offset = int_param(q.get("offset"), "offset", 0, high=10**9)
+    limit = int_param(q.get("limit"), "limit", 10, low=1, high=1000)
+    category = q.get("modelCategory")
+    if category not in (None, "", "ml", "genai"):
+        raise InvalidInput(f"modelCategory must be genai or ml, not {category!r}")
+    if category == "genai":  # every model ModelHarbor holds is a classic ML model
+        return {"items": [], "metadata": metadata(request, offset=offset, limit=limit, totalCount=0)}
+    page = services.registry.list_models(
+        principal,
+        project_id=q.get("projectId") or None,
+        name_contains=q.get("search") or None,
+        order=("name", False),
+        max_results=limit,
+        offset=offset,
+    )
+    return {"items": [m.name for m in page.items], "metadata": metadata(request, offset=offset, limit=limit)}
+
+
+async def _create_v1(request: Request, principal, services):
+    body = await json_body(request)
+    model, version = services.run_registration.register(
+        principal,
+        field(body, "modelName", str, required=True),
+        field(body, "experimentRunId", str, required=True),
+        create=True,
+        description=field(body, "description", str),
+        discoverable=field(body, "discoverable", bool, required=True),
+        tags=_tags(body.get("tags")),
+        project_id=field(body, "projectId", str),
+        artifact=field(body, "artifact", str),
+    )
+    return _view(services, principal, request).model(model, version.version)
+
+
+@router.post("/v1")
+async def create_model(request: Request, principal: PrincipalDep, services: ServicesDep):
+    return await _create_v1(request, principal, services)
+
+
+@router.post("/v1/access/{project_id}")
+def request_access(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
+    services.projects.get_project(principal, project_id)  # 404 for projects the caller cannot see
+    return failure(
+        request,
+        501,
+        "Access requests are not supported by ModelHarbor: every member of the organisation can already see "
+        "its projects; ask the project's owner to add you as a collaborator to change them.",
+    )
+
+
+@router.get("/v1/stages")
+def default_stages(principal: PrincipalDep):
+    return {"stages": list(DEFAULT_STAGES)}
+
+
+@router.get("/v1/stages/projects/{project_id}")
+def project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
+    include_defaults = bool_param(request.query_params.get("includeDefaults"), "includeDefaults", True)
+    own, effective = services.projects.get_stages(principal, project_id)
+    if own is None and not include_defaults:
+        return {"stages": [], "projectId": project_id, "isDefault": False}
+    return {"stages": list(effective), "projectId": project_id, "isDefault": own is None}
+
+
+@router.put("/v1/stages/projects/{project_id}")
+async def set_project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
+    body = await json_body(request)
+    project = services.projects.set_stages(principal, project_id, field(body, "stages", list, required=True))
+    return {"stages": list(project.effective_stages), "projectId": project.id, "isDefault": project.stages is None}
+
+
+@router.get("/v1/{model_name}")
+def get_model(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    m = services.registry.get_model(principal, model_name)
+    return _view(services, principal, request).model(m, latest_number(m))
+
+
+@router.patch("/v1/{model_name}")
+async def update_model(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    body = await json_body(request)
+    changes: dict[str, Any] = {}
+    if "description" in body:
+        changes["description"] = field(body, "description", str) or ""
+    if body.get("discoverable") is not None:
+        changes["discoverable"] = field(body, "discoverable", bool)
+    if not changes:
+        raise InvalidInput("give description and/or discoverable to change")
+    m = services.registry.update_model(principal, model_name, **changes)
+    return _view(services, principal, request).model(m, latest_number(m))
+
+
+def _no_model_apis(request: Request, services, principal, model_name: str, version: str | None = None):
+    """Model APIs deployed from the model (or one version): ModelHarbor serves none yet, so the list is empty
+    once the model (and version) is known to exist."""
+    if version is None:
+        services.registry.get_model(principal, model_name)
+    else:
+        services.registry.get_version(principal, model_name, _version_number(version))
+    q = request.query_params
+    offset = int_param(q.get("offset"), "offset", 0, high=10**9)
+    limit = int_param(q.get("limit"), "limit", 10, low=1, high=1000)
+    return {"items": [], "metadata": metadata(request, offset=offset, limit=limit, totalCount=0)}
+
+
+@router.get("/v1/{model_name}/modelapis")
+def model_apis(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    return _no_model_apis(request, services, principal, model_name)
+
+
+# --- versions -----------------------------------------------------------------------------------
+@router.get("/v1/{model_name}/versions")
+def list_versions(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    q = request.query_params
+    offset = int_param(q.get("offset"), "offset", 0, high=10**9)
+    limit = int_param(q.get("limit"), "limit", 20, low=1, high=1000)
+    m = services.registry.get_model(principal, model_name)
+    versions, total = services.registry.list_versions(principal, model_name, offset=offset, limit=limit)
+    view = _view(services, principal, request)
+    return {
+        "items": [view.version_overview(m, v) for v in versions],
+        "metadata": metadata(request, offset=offset, limit=limit, totalCount=total),
+    }
+
+
+@router.post("/v1/{model_name}/versions")
+async def create_version(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    body = await json_body(request)
+    field(body, "description", str, required=True)
+    model, version = services.run_registration.register(
+        principal,
+        model_name,
+        field(body, "experimentRunId", str, required=True),
+        create=False,
+        artifact=field(body, "artifact", str, required=True),
+        description=body["description"],
+    )
+    return _view(services, principal, request).version_details(model, version)
+
+
+@router.get("/v1/{model_name}/versions/{version}")
+def get_version(request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
+    m = services.registry.get_model(principal, model_name)
+    v = services.registry.get_version(principal, model_name, _version_number(version))
+    return _view(services, principal, request).version_details(m, v)
+
+
+@router.patch("/v1/{model_name}/versions/{version}")
+async def update_version(
+    request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep
+):
+    number = _version_number(version)
+    body = await json_body(request)
+    changes: dict[str, Any] = {}
+    if body.get("modelVersionDescription") is not None:
+        changes["description"] = field(body, "modelVersionDescription", str)
+    if body.get("stage") is not None:
+        changes["stage"] = field(body, "stage", str)
+    if body.get("tags") is not None:
+        changes["tags"] = _tags(body["tags"])
+    v = services.registry.update_version_fields(principal, model_name, number, **changes)
+    m = services.registry.get_model(principal, model_name)
+    return _view(services, principal, request).version_details(m, v)
+
+
+@router.get("/v1/{model_name}/versions/{version}/modelapis")
+def version_model_apis(request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
+    return _no_model_apis(request, services, principal, model_name, version)
+
+
+@router.post("/v1/{model_name}/versions/{version}/stages/validate")
+async def validate_stage(
+    request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep
+):
+    number = _version_number(version)
+    body = await json_body(request)
+    target = field(body, "targetStage", str, required=True)
+    reasons = services.reviews.validate_transition(principal, model_name, number, target)
+    return {"isValid": not reasons, "reasons": reasons}
+
+
+# --- reviews ------------------------------------------------------------------------------------
+@router.get("/v1/{model_name}/versions/{version}/reviews/stages")
+def review_stages(model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
+    return {"stages": services.reviews.stages_for_review(principal, model_name, _version_number(version))}
+
+
+@router.get("/v1/{model_name}/versions/{version}/reviews")
+def list_reviews(request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
+    view = _view(services, principal, request)
+    reviews = services.reviews.list_reviews(principal, model_name, _version_number(version))
+    return {"items": [view.review(r) for r in reviews], "metadata": metadata(request)}
+
+
+@router.post("/v1/{model_name}/versions/{version}/reviews")
+async def create_review(
+    request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep
+):
+    number = _version_number(version)
+    body = await json_body(request)
+    review = services.reviews.create_review(
+        principal,
+        model_name,
+        number,
+        reviewer_ids=field(body, "reviewerIds", list, required=True),
+        target_stage=field(body, "targetStage", str, required=True),
+        notes=field(body, "notes", str),
+    )
+    return JSONResponse(_view(services, principal, request).review(review), status_code=201)
+
+
+@router.get("/v1/{model_name}/versions/{version}/reviews/{review_id}")
+def get_review(
+    request: Request, model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep
+):
+    review = services.reviews.get_review(principal, model_name, _version_number(version), review_id)
+    return _view(services, principal, request).review(review)
+
+
+@router.patch("/v1/{model_name}/versions/{version}/reviews/{review_id}")
+async def update_review(
+    request: Request, model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep
+):
+    number = _version_number(version)
+    body = await json_body(request)
+    services.reviews.update_review(
+        principal,
+        model_name,
+        number,
+        review_id,
+        add=field(body, "reviewerIdsToAdd", list),
+        remove=field(body, "reviewerIdsToRemove", list),
+        status=field(body, "status", str),
+        notes=field(body, "notes", str),
+    )
+    return Response(status_code=204)
+
+
+@router.post("/v1/{model_name}/versions/{version}/reviews/{review_id}/responses")
+async def respond(
+    request: Request, model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep
+):
+    number = _version_number(version)
+    body = await json_body(request)
+    review = services.reviews.respond(
+        principal,
+        model_name,
+        number,
+        review_id,
+        decision=field(body, "decision", str, required=True),
+        notes=field(body, "notes", str),
+    )
+    return JSONResponse(_view(services, principal, request).review(review), status_code=201)
+
+
+# --- v2 -----------------------------------------------------------------------------------------
+@router.get("/v2")
+def list_models_v2(request: Request, principal: PrincipalDep, services: ServicesDep):
+    return _listing(services, principal, request, ui=False)
+
+
+@router.post("/v2")
+async def register_v2(request: Request, principal: PrincipalDep, services: ServicesDep):
+    """``NewRegisteredModelV2``: ``create`` true = a new model, false = the next version of an existing one."""
+    body = await json_body(request)
+    create = field(body, "create", bool, required=True)
+    source = field(body, "modelSource", dict, required=True)
+    kind = source.get("sourceType")
+    if kind == "huggingface":
+        return failure(
+            request,
+            501,
+            "Hugging Face model sources are not supported: ModelHarbor does not download from the hub. "
+            "Log the model with MLflow and register the run (sourceType mlflow).",
+        )
+    if kind != "mlflow":
+        raise InvalidInput("modelSource.sourceType must be mlflow or huggingface")
+    mlflow_source = field(source, "mlflowSource", dict, required=True)
+    model, version = services.run_registration.register(
+        principal,
+        field(body, "modelName", str, required=True),
+        field(mlflow_source, "experimentRunId", str, required=True),
+        create=create,
+        artifact=field(mlflow_source, "artifactPath", str),
+        logged_model_id=field(mlflow_source, "loggedModelId", str),
+        description=field(body, "description", str),
+        discoverable=field(body, "discoverable", bool),
+        project_id=field(body, "projectId", str),
+    )
+    view = _view(services, principal, request)
+    return {"registeredModel": view.model(model, version.version), "modelVersion": view.version_details(model, version)}
+
+
+@router.get("/v2/{model_name}/versions")
+def list_versions_v2(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    q = request.query_params
+    offset = int_param(q.get("offset"), "offset", 0, high=10**9)
+    limit = int_param(q.get("limit"), "limit", 20, low=1, high=1000)
+    m = services.registry.get_model(principal, model_name)
+    versions, total = services.registry.list_versions(principal, model_name, offset=offset, limit=limit)
+    view = _view(services, principal, request)
+    return {
+        "items": [view.version_details(m, v) for v in versions],
+        "metadata": metadata(request, offset=offset, limit=limit, totalCount=total),
+    }
+
+
+@router.get("/v2/{model_name}/versions/{version}")
+def get_version_v2(request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
+    return get_version(request, model_name, version, principal, services)
