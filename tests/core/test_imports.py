@@ -115,3 +115,40 @@ def test_import_is_invisible_to_other_orgs(services, admin):
         services.imports.get(outsider, model.id)
     with pytest.raises(NotFound):
         services.tasks.get(outsider, task.id)
+
+
+def test_ready_imports_land_in_the_registry(services, admin):
+    model, task = import_archive(services, admin, tar_bytes(GOOD_TAR), "tar")
+    assert task.result["registered_model"] == "m.tar" and task.result["version"] == 1
+    version = services.registry.get_version(admin, "m.tar", 1)
+    assert version.source == f"modelharbor:/files/{model.file_id}"
+    assert version.tags == {"modelharbor.import_id": model.id, "modelharbor.is_adapter": "false"}
+    again, _ = import_archive(services, admin, zip_bytes(GOOD_TAR), "zip")
+    assert services.registry.get_model(admin, "m.zip").name == "m.zip"  # another name, another model
+
+
+def test_reimport_adds_a_version_and_a_retried_task_does_not(services, admin):
+    first, _ = import_archive(services, admin, tar_bytes(GOOD_TAR), "tar")
+    second, task = import_archive(services, admin, tar_bytes({"other": b"y"}), "tar")
+    assert task.result["version"] == 2
+    assert services.registry.get_version(admin, "m.tar", 2).tags["modelharbor.import_id"] == second.id
+    # the task runs again (e.g. its runner died after registering): no third version
+    from modelharbor.domain.entities import Task
+
+    replay = Task(**{**services.tasks.get(admin, task.id).__dict__})
+    assert services.imports.process(replay, lambda _pct: None)["version"] == 2
+    assert [v.version for v in services.registry.search_versions(admin, "name = 'm.tar'").items] == [2, 1]
+
+
+def test_failed_imports_register_nothing(services, admin):
+    model, _ = import_archive(services, admin, tar_bytes({"../evil": b"x"}), "tar")
+    assert model.status == "failed"
+    assert services.registry.search_models(admin).items == ()
+
+
+def test_registry_names_from_import_names():
+    from modelharbor.core.imports import registry_name
+
+    assert registry_name("meta-llama/Llama-3:8b", "abcdef1234") == "meta-llama-Llama-3-8b"
+    assert registry_name("..", "abcdef1234") == "import-abcdef12"
+    assert registry_name("   ", "abcdef1234") == "import-abcdef12"

@@ -3,7 +3,9 @@
 Flow: ``start`` reserves the model (status ``importing``) and opens an upload session of context ``model``;
 completing that session (hook below) attaches the file and enqueues a ``model_import`` task; the task reads
 the archive (tar/zip/gzip readable, no absolute or ``..`` paths, no links leaving the archive, entry count
-limited) and marks the model ``ready`` or ``failed`` with the reason.
+limited) and marks the model ``ready`` or ``failed`` with the reason. A ready model lands in the registry: a
+registered model of the same name (``/`` and ``:`` become ``-``) gains a version whose source is the archive
+(``modelharbor:/files/<file id>``), tagged with the import's id so a retried task never registers it twice.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.files import FileService
+from modelharbor.core.identity import IdentityService
 from modelharbor.core.ids import find
+from modelharbor.core.registry import RegistryService, validate_name
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.uploads import UploadService, session_entity
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, ImportedModelRow, UploadSessionRow
 from modelharbor.domain.entities import FileRecord, ImportedModel, Task, UploadSession
-from modelharbor.domain.errors import NotFound
+from modelharbor.domain.errors import HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
 CONTEXT = "model"
@@ -36,6 +40,23 @@ TAR_EXTENSIONS = {"tar", "tar.gz", "tgz", "tar.bz2", "tar.xz"}
 ARCHIVE_EXTENSIONS = TAR_EXTENSIONS | {"zip", "gz"}
 WEIGHT_EXTENSIONS = {"gguf", "safetensors", "bin", "pt", "onnx"}
 MODEL_EXTENSIONS = ARCHIVE_EXTENSIONS | WEIGHT_EXTENSIONS
+IMPORT_TAG = "modelharbor.import_id"
+ADAPTER_TAG = "modelharbor.is_adapter"
+
+
+def file_source(file_id: str) -> str:
+    """A registered version's source when its model is one file of the files service."""
+    return f"modelharbor:/files/{file_id}"
+
+
+def registry_name(name: str, model_id: str) -> str:
+    """The registered model an import lands in: its name with '/' and ':' (which registry names cannot hold)
+    replaced by '-', or ``import-<id>`` when nothing usable is left."""
+    candidate = name.replace("/", "-").replace(":", "-").strip()
+    try:
+        return validate_name(candidate)
+    except InvalidInput:
+        return f"import-{model_id[:8]}"
 
 
 class ArchiveRejected(Exception):
@@ -58,9 +79,19 @@ def _model(row: ImportedModelRow) -> ImportedModel:
 
 class ImportService:
     def __init__(
-        self, db: Database, files: FileService, uploads: UploadService, tasks: TaskService, *, max_entries: int
+        self,
+        db: Database,
+        files: FileService,
+        uploads: UploadService,
+        tasks: TaskService,
+        *,
+        max_entries: int,
+        registry: RegistryService,
+        identity: IdentityService,
     ):
         self.db = db
+        self.registry = registry
+        self.identity = identity
         self.files = files
         self.uploads = uploads
         self.tasks = tasks
@@ -130,13 +161,47 @@ class ImportService:
             row = find(s, ImportedModelRow, model_id)
             if row is None:
                 raise ArchiveRejected("the model was deleted before its import ran")
+            owner = (row.owner_id, row.org_id, row.name, row.is_adapter)
         try:
             summary = self.check_archive(file_id, progress)
+            registered = self._register(model_id, file_id, *owner)
         except ArchiveRejected as exc:
             self._set_status(model_id, "failed", str(exc))
             raise
         self._set_status(model_id, "ready", None)
-        return {"model_id": model_id, **summary}
+        return {"model_id": model_id, **summary, **registered}
+
+    def _register(
+        self, model_id: str, file_id: str, owner_id: str | None, org_id: str, name: str, is_adapter: bool
+    ) -> dict[str, Any]:
+        """Add the import to the registry as the next version of its model (once, even when retried)."""
+        try:
+            if owner_id is None:
+                raise ArchiveRejected("the user who started the import no longer exists")
+            principal = self.identity.principal_by_ids(owner_id, org_id)
+            reg_name = registry_name(name, model_id)
+            quoted = reg_name.replace("'", "''")
+            done = self.registry.search_versions(
+                principal, f"name = '{quoted}' AND tags.`{IMPORT_TAG}` = '{model_id}'"
+            ).items
+            if done:
+                return {"registered_model": reg_name, "version": done[0].version}
+            try:
+                self.registry.create_model(principal, reg_name, description=f"Imported through Kore.ai: {name}")
+            except HarborError as exc:
+                if exc.code != "CONFLICT":
+                    raise
+            version = self.registry.create_version(
+                principal,
+                reg_name,
+                file_source(file_id),
+                tags={IMPORT_TAG: model_id, ADAPTER_TAG: str(is_adapter).lower()},
+            )
+            return {"registered_model": reg_name, "version": version.version}
+        except ArchiveRejected:
+            raise
+        except HarborError as exc:
+            raise ArchiveRejected(f"the model could not be added to the registry: {exc.message}") from None
 
     def _set_status(self, model_id: str, status: str, error: str | None) -> None:
         with self.db.uow() as s:

@@ -72,7 +72,6 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         ),
     )
     tasks = TaskService(db)
-    imports = ImportService(db, files, uploads, tasks, max_entries=settings.max_archive_entries)
     catalogue = CatalogueService(db, files, max_data_size=settings.max_upload_size)
     tokens = TokenService(
         identity,
@@ -84,6 +83,9 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
     registry = RegistryService(
         db,
         logged_model_run=lambda principal, model_id: tracking.get_logged_model(principal, model_id).source_run_id,
+    )
+    imports = ImportService(
+        db, files, uploads, tasks, max_entries=settings.max_archive_entries, registry=registry, identity=identity
     )
     return Services(
         settings,
