@@ -253,7 +253,11 @@ class ProjectService:
         with self.db.uow() as s:
             row = project_row(s, principal, project_id, lock=True)
             self._require_owner(principal, row)
-            existing = s.get(ProjectCollaboratorRow, (row.id, user_id)) if isinstance(user_id, str) else None
+            try:
+                user = self._member(s, principal, user_id)
+            except InvalidInput:
+                user = None
+            existing = s.get(ProjectCollaboratorRow, (row.id, user)) if user else None
             if existing is None:
                 raise NotFound(f"User {user_id!r} is not a collaborator of project {row.name!r}")
             s.delete(existing)
@@ -311,12 +315,20 @@ class ProjectService:
             raise Forbidden(f"only the owner of project {row.name!r} or an organisation admin may change it")
 
     @staticmethod
-    def _member(s: Session, principal: Principal, user_id: Any) -> str:
-        if not isinstance(user_id, str) or not user_id.isalnum() or len(user_id) > 64:
-            raise InvalidInput(f"Unknown user id {user_id!r}.")
-        if s.get(MembershipRow, (principal.org_id, user_id)) is None:
-            raise InvalidInput(f"User {user_id!r} is not a member of this organisation.")
-        return user_id
+    def _member(s: Session, principal: Principal, user: Any) -> str:
+        """The id of a member of the caller's organisation, given by id or by username."""
+        if not isinstance(user, str) or not user or len(user) > 200 or not user.isprintable():
+            raise InvalidInput(f"Unknown user {user!r}.")
+        if s.get(MembershipRow, (principal.org_id, user)) is not None:
+            return user
+        by_name = s.scalar(
+            select(MembershipRow.user_id)
+            .join(UserRow, UserRow.id == MembershipRow.user_id)
+            .where(MembershipRow.org_id == principal.org_id, UserRow.username == user)
+        )
+        if by_name is None:
+            raise InvalidInput(f"User {user!r} is not a member of this organisation.")
+        return by_name
 
     @staticmethod
     def _entity(s: Session, row: RegistryProjectRow) -> Project:
