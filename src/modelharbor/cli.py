@@ -16,7 +16,9 @@ keys_app = typer.Typer(
     help="API keys (local admin commands; they act on the configured database).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="Users (local admin commands on the configured database).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 
 def _settings() -> Settings:
@@ -146,6 +148,36 @@ def keys_revoke(key_id: str, user: str = typer.Option(None), org: str = typer.Op
     services, principal = _admin_principal(user, org)
     services.identity.revoke_key(principal, key_id)
     typer.echo(f"revoked {key_id}")
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Argument(..., help="The new user's name."),
+    role: str = typer.Option("member", help="viewer, member, admin or owner."),
+    email: str = typer.Option(None),
+    org: str = typer.Option("default", help="Organisation the user joins."),
+    key: bool = typer.Option(True, "--key/--no-key", help="Also create an API key for the user and print it."),
+):
+    """Create a user in an organisation (and, by default, an API key for them)."""
+    from modelharbor.domain.principal import Role
+
+    services, admin = _admin_principal(None, org)
+    try:
+        role_value = Role(role.lower())
+    except ValueError:
+        typer.echo(f"unknown role {role!r}: use viewer, member, admin or owner", err=True)
+        raise typer.Exit(2) from None
+    from modelharbor.domain.errors import HarborError
+
+    try:
+        user = services.identity.create_user(admin, username, role=role_value, email=email)
+    except HarborError as exc:
+        typer.echo(f"cannot create {username!r}: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"user: {user.username}  id: {user.id}  role: {role_value}")
+    if key:
+        secret = services.identity.create_key(admin, f"{username} (created with the user)", username=username).secret
+        typer.echo(f"key: {secret}\n(store it now: it is never shown again)")
 
 
 def _redact(url: str) -> str:
