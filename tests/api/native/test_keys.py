@@ -251,7 +251,14 @@ def test_task_and_imported_model_status(client, auth, services, admin):
     assert run_pending(services) == 1
     task = client.get(f"/api/v1/tasks/{task_id}", headers=auth).json()
     assert (task["status"], task["percent"], task["error"]) == ("succeeded", 100, None)
-    assert task["result"] == {"model_id": model.id, "format": "tar", "entries": 2, "uncompressed_bytes": 3002}
+    assert task["result"] == {
+        "model_id": model.id,
+        "format": "tar",
+        "entries": 2,
+        "uncompressed_bytes": 3002,
+        "registered_model": "m.tar",
+        "version": 1,
+    }
     assert client.get(f"/api/v1/imports/{model.id}", headers=auth).json()["status"] == "ready"
 
     native_error(client.get(f"/api/v1/tasks/{uuid.uuid4()}", headers=auth), 404, "NOT_FOUND")
