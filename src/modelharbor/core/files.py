@@ -19,6 +19,8 @@ from modelharbor.core.ids import find
 from modelharbor.core.links import LinkSigner, SignedLink
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
+from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow
+from modelharbor.db.tables_tracking import ArtifactRow
 from modelharbor.domain.entities import FileRecord, Page
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
 from modelharbor.domain.principal import Action, Principal, require
@@ -344,15 +346,41 @@ class FileService:
             if row is None:
                 raise NotFound(f"file {file_id!r} not found")
             require(principal, Action.FILE_DELETE, row.org_id, what=f"file {file_id!r}")
-            for table, label in ((PretrainedModelRow, "pretrained model"), (ImportedModelRow, "imported model")):
-                user = s.scalar(select(table).where(table.file_id == file_id).limit(1))
-                if user is not None:
-                    ref = getattr(user, "pk", None) or getattr(user, "id", "")
-                    raise Conflict(
-                        f"file {file_id!r} is the data of {label} {ref}; change or delete that first",
-                        code="FILE_IN_USE",
-                    )
+            user = in_use_by(s, file_id)
+            if user is not None:
+                raise Conflict(
+                    f"file {file_id!r} is the data of {user}; change or delete that first", code="FILE_IN_USE"
+                )
             sha = row.sha256
             s.delete(row)
             s.flush()
             return blobs.release_blob_if_unused(s, sha)
+
+
+FILE_SOURCE = "modelharbor:/files/"  # a registered version whose model is one file of this service
+
+
+def in_use_by(s: Session, file_id: str) -> str | None:
+    """What a file record is the bytes of (``"artifact <path>"``, ``"pretrained model <pk>"``, …), or None.
+
+    A file that something depends on must not be deleted through the files API (``409 FILE_IN_USE``); the
+    owning service removes it.
+    """
+    path = s.scalar(select(ArtifactRow.path).where(ArtifactRow.file_id == file_id).limit(1))
+    if path is not None:
+        return f"artifact {path}"
+    pk = s.scalar(select(PretrainedModelRow.pk).where(PretrainedModelRow.file_id == file_id).limit(1))
+    if pk is not None:
+        return f"pretrained model {pk}"
+    imported = s.scalar(select(ImportedModelRow.id).where(ImportedModelRow.file_id == file_id).limit(1))
+    if imported is not None:
+        return f"imported model {imported}"
+    row = s.execute(
+        select(RegisteredModelRow.name, ModelVersionRow.version)
+        .join(RegisteredModelRow, RegisteredModelRow.pk == ModelVersionRow.model_pk)
+        .where(ModelVersionRow.source == FILE_SOURCE + file_id)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return f"version {row[1]} of registered model {row[0]!r}"
+    return None

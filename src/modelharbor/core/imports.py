@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
-from modelharbor.core.files import FileService
+from modelharbor.core.files import FILE_SOURCE, FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.ids import find
 from modelharbor.core.registry import RegistryService, validate_name
@@ -46,7 +46,7 @@ ADAPTER_TAG = "modelharbor.is_adapter"
 
 def file_source(file_id: str) -> str:
     """A registered version's source when its model is one file of the files service."""
-    return f"modelharbor:/files/{file_id}"
+    return FILE_SOURCE + file_id
 
 
 def registry_name(name: str, model_id: str) -> str:

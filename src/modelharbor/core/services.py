@@ -10,6 +10,7 @@ from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
+from modelharbor.core.model_files import ModelFileService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import RegistryService
 from modelharbor.core.reviews import ReviewService
@@ -42,6 +43,7 @@ class Services:
     projects: ProjectService
     reviews: ReviewService
     run_registration: RunRegistration
+    model_files: ModelFileService
 
     def close(self) -> None:
         self.db.dispose()
@@ -105,4 +107,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         projects=ProjectService(db),
         reviews=ReviewService(db, registry),
         run_registration=RunRegistration(db, tracking, registry),
+        model_files=ModelFileService(db, files, registry, tracking),
     )

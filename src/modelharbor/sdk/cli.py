@@ -1,5 +1,5 @@
-"""SDK commands of ``modelharbor``: upload, download, files (list, link, delete) and catalogue, against a running
-server.
+"""SDK commands of ``modelharbor``: upload, download, files (list, link, delete), catalogue and models (the
+registry), against a running server.
 
 The server and key come from ``--url``/``--key`` or ``MODELHARBOR_URL``/``MODELHARBOR_API_KEY``.
 """
@@ -471,12 +471,300 @@ def catalogue_frameworks(url: str = UrlOpt, key: str = KeyOpt):
     out.print(table)
 
 
+# --- the model registry ---------------------------------------------------------------------------
+models_app = typer.Typer(
+    help="The model registry: list, show, versions, register, alias, stage, download.",
+    no_args_is_help=True,
+)
+NameArg = typer.Argument(..., metavar="NAME", help="The registered model's name (quote names with spaces).")
+
+
+def _tags(items: list[str] | None, option: str = "--tag") -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
+        tags[key] = value
+    return tags
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _version_ref(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    if text.startswith("@") and len(text) > 1:
+        return text
+    if text.isdecimal() and int(text) > 0:
+        return int(text)
+    if text.lower() == "latest":
+        return None
+    raise typer.BadParameter(f"{text!r} is not a version number, @alias or 'latest'", param_hint="VERSION")
+
+
+def _version_line(v: dict[str, Any]) -> str:
+    aliases = f", aliases {', '.join(v['aliases'])}" if v["aliases"] else ""
+    return f"{v['name']} version {v['version']}: stage {v['current_stage']}{aliases}"
+
+
+def _versions_table(versions: list[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("version", no_wrap=True, justify="right")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("aliases", overflow="fold")
+    table.add_column("source", overflow="fold")
+    table.add_column("run", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for v in versions:
+        table.add_row(
+            str(v["version"]),
+            escape(v["current_stage"]),
+            escape(", ".join(v["aliases"])),
+            escape(v["source"]),
+            escape((v["run_id"] or "")[:12]),
+            _when(v["creation_time"]),
+            escape(_short(v["description"])),
+        )
+    return table
+
+
+@models_app.command("list")
+def models_list(
+    name: str = typer.Option(None, "--name", help="Only models whose name contains this (any case)."),
+    prefix: str = typer.Option(None, "--prefix", help="Only models whose name starts with this."),
+    tag: list[str] = typer.Option(None, "--tag", help="Only models with this tag: KEY=VALUE (repeatable)."),
+    limit: int = typer.Option(100, "--limit", min=1, help="Show at most this many."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """List the organisation's registered models."""
+    tags = _tags(tag)
+    with _errors(), _client(url, key) as client:
+        models = list(client.models_iter(limit=limit + 1, name_contains=name, name_prefix=prefix, tags=tags or None))
+    more = len(models) > limit
+    models = models[:limit]
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("name", min_width=8, overflow="fold")
+    table.add_column("latest", no_wrap=True, justify="right")
+    table.add_column("stages", overflow="fold")
+    table.add_column("aliases", overflow="fold")
+    table.add_column("updated", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for m in models:
+        latest = max((v["version"] for v in m["latest_versions"]), default=None)
+        stages = ", ".join(
+            f"{v['current_stage']}: {v['version']}" for v in m["latest_versions"] if v["current_stage"] != "None"
+        )
+        aliases = ", ".join(f"{a}: {n}" for a, n in m["aliases"].items())
+        table.add_row(
+            escape(m["name"]),
+            str(latest) if latest is not None else "-",
+            escape(stages),
+            escape(aliases),
+            _when(m["last_updated_time"]),
+            escape(_short(m["description"])),
+        )
+    out.print(table)
+    out.print(f"{len(models)} model(s)" + (f" (more: raise --limit above {limit})" if more else ""), highlight=False)
+
+
+@models_app.command("show")
+def models_show(name: str = NameArg, url: str = UrlOpt, key: str = KeyOpt):
+    """Show one registered model: description, tags, aliases and the latest version per stage."""
+    with _errors(), _client(url, key) as client:
+        m = client.model_get(name)
+    lines = [f"name: {m['name']}"]
+    if m["description"]:
+        lines.append(f"description: {m['description']}")
+    for k, v in m["tags"].items():
+        lines.append(f"tag: {k}={v}")
+    for a, n in m["aliases"].items():
+        lines.append(f"alias: {a} -> version {n}")
+    if m["project_id"]:
+        lines.append(f"project: {m['project_id']}")
+    lines += [f"created: {_when(m['creation_time'])}", f"updated: {_when(m['last_updated_time'])}"]
+    out.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+    if m["latest_versions"]:
+        out.print("latest versions:", highlight=False)
+        out.print(_versions_table(sorted(m["latest_versions"], key=lambda v: -v["version"])))
+    else:
+        out.print("no versions yet", highlight=False)
+
+
+@models_app.command("versions")
+def models_versions(
+    name: str = NameArg,
+    limit: int = typer.Option(100, "--limit", min=1, help="Show at most this many (newest first)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """List a model's versions, newest first."""
+    versions: list[dict[str, Any]] = []
+    more = False
+    with _errors(), _client(url, key) as client:
+        token = None
+        while True:
+            page = client.model_versions(name, max_results=min(limit + 1 - len(versions), 1000), page_token=token)
+            versions += page["versions"]
+            token = page["next_page_token"]
+            if len(versions) > limit:
+                more, versions = True, versions[:limit]
+                break
+            if not token:
+                break
+    out.print(_versions_table(versions))
+    out.print(
+        f"{len(versions)} version(s)" + (f" (more: raise --limit above {limit})" if more else ""), highlight=False
+    )
+
+
+@models_app.command("register")
+def models_register(
+    name: str = NameArg,
+    path: Path = typer.Argument(
+        ..., exists=True, readable=True, help="A file, or a directory such as an MLflow model."
+    ),
+    description: str = typer.Option(None, "--description", help="The version's description."),
+    tag: list[str] = typer.Option(None, "--tag", help="A tag of the version: KEY=VALUE (repeatable)."),
+    alias: list[str] = typer.Option(None, "--alias", help="Point this alias at the new version (repeatable)."),
+    run_id: str = typer.Option(None, "--run-id", help="The MLflow run the model came from."),
+    create: bool = typer.Option(True, "--create/--no-create", help="Create the registered model if it is new."),
+    chunk_size: str = typer.Option("64MiB", "--chunk-size", help="Upload chunk size: 64MiB, 8M, 1048576 …"),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Connections at once."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Upload PATH (resumable, parallel, SHA-256 checked) and register it as a new version of NAME."""
+    try:
+        size = parse_size(chunk_size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--chunk-size") from None
+    tags = _tags(tag)
+    client = _client(url, key)
+    with _errors(), client, _bar(path.name) as (update, progress):
+
+        def on_plan(count: int, total: int, reused: int) -> None:
+            note = f", {human(reused)} already uploaded by an earlier run" if reused else ""
+            progress.console.print(f"{count} file(s), {human(total)}{note}", highlight=False)
+
+        try:
+            v = client.model_register(
+                name,
+                path,
+                description=description,
+                tags=tags or None,
+                aliases=alias or None,
+                run_id=run_id,
+                create_model=create,
+                chunk_size=size,
+                parallel=parallel,
+                progress=update,
+                on_plan=on_plan,
+            )
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: run the same command again to resume (uploaded files are reused)")
+            raise typer.Exit(130) from None
+    out.print(
+        f"registered {v['name']} version {v['version']}\nsource: {v['source']}"
+        + (f"\naliases: {', '.join(v['aliases'])}" if v["aliases"] else ""),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@models_app.command("alias")
+def models_alias(
+    name: str = NameArg,
+    alias: str = typer.Argument(..., metavar="ALIAS", help="The alias, e.g. champion."),
+    version: str = typer.Argument(None, metavar="[VERSION]", help="Point the alias here (omit to show it)."),
+    delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Point ALIAS at VERSION, show where it points (no VERSION), or remove it (--delete)."""
+    if delete and version is not None:
+        raise typer.BadParameter("give VERSION or --delete, not both", param_hint="VERSION / --delete")
+    if version is not None and not version.isdecimal():
+        raise typer.BadParameter(f"{version!r} is not a version number", param_hint="VERSION")
+    with _errors(), _client(url, key) as client:
+        if delete:
+            client.model_delete_alias(name, alias)
+            out.print(f"removed alias {alias} of {name}", highlight=False, markup=False)
+            return
+        v = (
+            client.model_set_alias(name, alias, int(version))
+            if version is not None
+            else client.model_alias(name, alias)
+        )
+    out.print(_version_line(v), highlight=False, markup=False)
+
+
+@models_app.command("stage")
+def models_stage(
+    name: str = NameArg,
+    version: int = typer.Argument(..., metavar="VERSION", min=1, help="The version number."),
+    stage: str = typer.Argument(..., metavar="STAGE", help="None, Staging, Production or Archived (any case)."),
+    archive_existing: bool = typer.Option(
+        False, "--archive-existing", help="Archive the versions already in that stage (Staging/Production)."
+    ),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Move a version to a stage."""
+    with _errors(), _client(url, key) as client:
+        v = client.model_stage(name, version, stage, archive_existing=archive_existing)
+    out.print(_version_line(v), highlight=False, markup=False)
+
+
+@models_app.command("download")
+def models_download(
+    name: str = NameArg,
+    version: str = typer.Argument(None, metavar="[VERSION|@ALIAS]", help="Default: the newest version."),
+    output: Path = typer.Option(None, "-o", "--output", help="Destination directory (default: here)."),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Files fetched at once."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Download every file of a version into a directory (skips complete files, resumes partial ones)."""
+    ref = _version_ref(version)
+    client = _client(url, key)
+    with _errors(), client, _bar(name) as (update, progress):
+
+        def on_plan(v: dict[str, Any], count: int, total: int) -> None:
+            progress.console.print(
+                f"{v['name']} version {v['version']}: {count} file(s), {human(total)}", highlight=False, markup=False
+            )
+
+        try:
+            result = client.model_download(name, ref, output, parallel=parallel, progress=update, on_plan=on_plan)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("interrupted: run the same command again to resume the download")
+            raise typer.Exit(130) from None
+    skipped = f", {result['skipped']} already complete" if result["skipped"] else ""
+    out.print(
+        f"{result['root']}\n{result['files']} file(s), {human(result['bytes'])}: {result['downloaded']} downloaded"
+        + skipped,
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add upload, download, files and catalogue to the root ``modelharbor`` command."""
+    """Add upload, download, files, catalogue and models to the root ``modelharbor`` command."""
     app.command("upload")(upload)
     app.command("download")(download)
     app.add_typer(files_app, name="files")
     app.add_typer(catalogue_app, name="catalogue")
+    app.add_typer(models_app, name="models")
 
 
 __all__ = ["register", "parse_size", "DEFAULT_CHUNK_SIZE"]

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,8 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 STATE_DIR_ENV = "MODELHARBOR_STATE_DIR"
 RETRIES = 5  # attempts per chunk / request on connection errors and 5xx
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+REGISTER_CONTEXT = "registry-upload"  # files uploaded by model_register until the version takes them
+MAX_VERSION_FILES = 10_000  # the server's limit of files per version
 
 Progress = Callable[[int, int], None]  # (bytes_done, bytes_total)
 SessionCallback = Callable[[dict[str, Any], bool, list[int]], None]  # (upload, resumed, chunks to send)
@@ -400,13 +403,22 @@ class Client:
             target = target / _safe_name(record["name"], file_id)
         return self._fetch_verified(f"/files/{_seg(file_id)}/content", target, size, expected, progress)
 
-    def _fetch_verified(self, url: str, target: Path, size: int, expected: str, progress: Progress | None) -> Path:
+    def _fetch_verified(
+        self,
+        url: str,
+        target: Path,
+        size: int,
+        expected: str,
+        progress: Progress | None,
+        *,
+        http: httpx.Client | None = None,
+    ) -> Path:
         """Download ``url`` into ``<target>.part`` (resuming it), check the SHA-256, then rename to ``target``."""
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
         restarted = False
         while True:
-            digest = self._fetch_into(url, part, size, progress)
+            digest = self._fetch_into(url, part, size, progress, http=http)
             if digest == expected:
                 os.replace(part, target)
                 return target
@@ -419,9 +431,12 @@ class Client:
                 )
             restarted = True  # the old .part may have held other bytes: fetch everything once more
 
-    def _fetch_into(self, url: str, part: Path, size: int, progress: Progress | None) -> str:
+    def _fetch_into(
+        self, url: str, part: Path, size: int, progress: Progress | None, *, http: httpx.Client | None = None
+    ) -> str:
         """Bring ``part`` to the full ``size`` bytes of ``url`` (resuming it) and return the SHA-256 of its
         content."""
+        http = http or self._http
         for attempt in range(RETRIES):
             have = part.stat().st_size if part.exists() else 0
             if have > size:
@@ -437,7 +452,7 @@ class Client:
             if have:
                 headers["range"] = f"bytes={have}-"
             try:
-                with self._http.stream("GET", url, headers=headers) as resp:
+                with http.stream("GET", url, headers=headers) as resp:
                     if resp.status_code == 416 and have:
                         part.unlink()  # the server disagrees about what we have: start over
                         continue
@@ -614,6 +629,286 @@ class Client:
             target = target / _safe_name(name, fallback)
         url = f"/catalogue/models/{_pk(pk)}/data"
         return self._fetch_verified(url, target, int(data["size"]), data["sha256"], progress)
+
+    # --- the model registry ------------------------------------------------------------------------
+    def models_list(
+        self,
+        *,
+        name_contains: str | None = None,
+        name_prefix: str | None = None,
+        tags: dict[str, str | None] | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of registered models: ``{models, next_page_token}``. ``tags`` maps key → value (None: the
+        model has the tag with any value)."""
+        params: list[tuple[str, Any]] = []
+        for k, v in {
+            "name_contains": name_contains,
+            "name_prefix": name_prefix,
+            "max_results": max_results,
+            "page_token": page_token,
+        }.items():
+            if v is not None:
+                params.append((k, v))
+        for key, value in (tags or {}).items():
+            params.append(("tag", key if value is None else f"{key}={value}"))
+        return self._json("GET", "/models", params=params)
+
+    def models_iter(self, *, limit: int | None = None, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every registered model matching ``filters`` (see :meth:`models_list`), following the pages."""
+        token, seen = None, 0
+        while True:
+            page = self.models_list(**filters, page_token=token)
+            for m in page["models"]:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield m
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    def model_get(self, name: str) -> dict[str, Any]:
+        return self._json("GET", f"/models/{_name(name)}")
+
+    def model_create(
+        self, name: str, *, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        if tags:
+            body["tags"] = tags
+        return self._json("POST", "/models", json=body)
+
+    def model_update(self, name: str, *, description: str) -> dict[str, Any]:
+        return self._json("PATCH", f"/models/{_name(name)}", json={"description": description})
+
+    def model_delete(self, name: str) -> None:
+        self._request("DELETE", f"/models/{_name(name)}")
+
+    def model_versions(
+        self, name: str, *, max_results: int | None = None, page_token: str | None = None
+    ) -> dict[str, Any]:
+        """One page of a model's versions, newest first: ``{versions, next_page_token}``."""
+        params = {k: v for k, v in {"max_results": max_results, "page_token": page_token}.items() if v is not None}
+        return self._json("GET", f"/models/{_name(name)}/versions", params=params)
+
+    def model_version(self, name: str, version: int | str) -> dict[str, Any]:
+        return self._json("GET", f"/models/{_name(name)}/versions/{_version(version)}")
+
+    def model_version_update(self, name: str, version: int | str, *, description: str) -> dict[str, Any]:
+        return self._json(
+            "PATCH", f"/models/{_name(name)}/versions/{_version(version)}", json={"description": description}
+        )
+
+    def model_version_delete(self, name: str, version: int | str) -> None:
+        self._request("DELETE", f"/models/{_name(name)}/versions/{_version(version)}")
+
+    def model_alias(self, name: str, alias: str) -> dict[str, Any]:
+        """The version ``alias`` points at."""
+        return self._json("GET", f"/models/{_name(name)}/aliases/{_seg(alias)}")
+
+    def model_set_alias(self, name: str, alias: str, version: int | str) -> dict[str, Any]:
+        return self._json(
+            "PUT", f"/models/{_name(name)}/aliases/{_seg(alias)}", json={"version": int(_version(version))}
+        )
+
+    def model_delete_alias(self, name: str, alias: str) -> None:
+        self._request("DELETE", f"/models/{_name(name)}/aliases/{_seg(alias)}")
+
+    def model_stage(
+        self, name: str, version: int | str, stage: str, *, archive_existing: bool = False
+    ) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"/models/{_name(name)}/versions/{_version(version)}/stage",
+            json={"stage": stage, "archive_existing_versions": archive_existing},
+        )
+
+    def model_version_files(self, name: str, version: int | str) -> list[dict[str, Any]]:
+        """``[{path, size, sha256, file_id}]``: the version's files (download each with :meth:`download`)."""
+        return self._json("GET", f"/models/{_name(name)}/versions/{_version(version)}/files")
+
+    def resolve_version(self, name: str, ref: int | str | None = None) -> dict[str, Any]:
+        """A version by number (``3``), alias (``"@champion"``) or, for None / ``"latest"``, the newest one."""
+        if isinstance(ref, str) and ref.startswith("@"):
+            return self.model_alias(name, ref[1:])
+        if ref is None or (isinstance(ref, str) and ref.lower() == "latest"):
+            versions = self.model_versions(name, max_results=1)["versions"]
+            if not versions:
+                raise HarborClientError(404, "NOT_FOUND", f"registered model {name!r} has no versions yet")
+            return versions[0]
+        return self.model_version(name, ref)
+
+    def model_register(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        aliases: list[str] | None = None,
+        run_id: str | None = None,
+        create_model: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        parallel: int = 4,
+        progress: Progress | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        on_plan: Callable[[int, int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Register a new version of ``name`` from a file or a directory (e.g. an MLflow model directory).
+
+        Each file is uploaded with the resumable, parallel upload (small files several at a time), then the
+        version is created from the uploaded file ids; the server attaches them without copying bytes. A re-run
+        after an interruption or a failed registration reuses the files already uploaded. ``on_plan(files,
+        total_bytes, reused_bytes)`` is told what will be sent. Returns the new version.
+        """
+        if parallel < 1:
+            raise HarborClientError(0, "INVALID_INPUT", "parallel must be at least 1")
+        items = _local_files(Path(path).expanduser())
+        state = _RegisterState(Path(state_dir) if state_dir else default_state_dir(), self.base_url, path, name)
+        saved = state.load()
+        total = sum(st.st_size for _, _, st in items)
+        agg = _Aggregate(total, progress)
+        done: dict[str, str] = {}  # relative path → file id
+        to_send: list[tuple[str, Path, os.stat_result]] = []
+        for rel, src, st in items:
+            file_id = self._reusable(saved.get(rel), st)
+            if file_id:
+                done[rel] = file_id
+                agg.set(rel, st.st_size)
+            else:
+                to_send.append((rel, src, st))
+        if on_plan:
+            on_plan(len(items), total, sum(st.st_size for rel, _, st in items if rel in done))
+        agg.report()
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def send(rel: str, src: Path, st: os.stat_result, chunk_parallel: int) -> None:
+            record = self.upload(
+                src,
+                chunk_size=chunk_size,
+                parallel=chunk_parallel,
+                context=REGISTER_CONTEXT,
+                name=rel,
+                progress=lambda d, _t, rel=rel: agg.set(rel, d, stop),
+                state_dir=state_dir,
+            )
+            with lock:
+                done[rel] = record["id"]
+                saved[rel] = {
+                    "size": st.st_size,
+                    "mtime_ns": st.st_mtime_ns,
+                    "file_id": record["id"],
+                    "sha256": record["sha256"],
+                }
+                state.save(saved)
+
+        small = [x for x in to_send if x[2].st_size <= chunk_size]
+        big = [x for x in to_send if x[2].st_size > chunk_size]
+        for rel, src, st in big:  # one at a time, each with parallel chunks
+            send(rel, src, st, parallel)
+        # one chunk each: several files at a time
+        _run_parallel([partial(send, rel, src, st, 1) for rel, src, st in small], parallel, stop, "mh-register")
+        body: dict[str, Any] = {
+            "files": [{"path": rel, "file_id": done[rel]} for rel, _, _ in items],
+            "create_model": create_model,
+        }
+        for key, value in {"description": description, "tags": tags, "aliases": aliases, "run_id": run_id}.items():
+            if value:
+                body[key] = value
+        version = self._json("POST", f"/models/{_name(name)}/versions", json=body, retries=1)
+        state.delete()
+        return version
+
+    def _reusable(self, saved: Any, st: os.stat_result) -> str | None:
+        """The id of an upload an earlier run made of this very file, if the server still has it unattached."""
+        if not isinstance(saved, dict) or saved.get("size") != st.st_size or saved.get("mtime_ns") != st.st_mtime_ns:
+            return None
+        try:
+            record = self.get_file(str(saved.get("file_id")))
+        except HarborClientError:
+            return None
+        if (
+            record.get("size") == st.st_size
+            and record.get("sha256") == saved.get("sha256")
+            and record.get("context") == REGISTER_CONTEXT
+        ):
+            return record["id"]
+        return None
+
+    def model_download(
+        self,
+        name: str,
+        version: int | str | None = None,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        parallel: int = 4,
+        progress: Progress | None = None,
+        on_plan: Callable[[dict[str, Any], int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Download every file of a version (number, ``"@alias"``, or None for the newest) into ``dest`` (default:
+        the current directory), keeping relative paths. Files already there with the right size and SHA-256 are
+        skipped; ``.part`` files left by an interrupted run resume with ``Range``; every file's SHA-256 is
+        checked; ``parallel`` files at a time. ``on_plan(version, files, total_bytes)`` is told what comes.
+        Returns ``{version, root, files, downloaded, skipped, bytes}``."""
+        if parallel < 1:
+            raise HarborClientError(0, "INVALID_INPUT", "parallel must be at least 1")
+        v = self.resolve_version(name, version)
+        files = self.model_version_files(name, v["version"])
+        root = Path(dest).expanduser() if dest is not None else Path.cwd()
+        plan = [(f, root.joinpath(*_safe_relative(f["path"]))) for f in files]
+        total = sum(int(f["size"]) for f in files)
+        if on_plan:
+            on_plan(v, len(files), total)
+        agg = _Aggregate(total, progress)
+        agg.report()
+        skipped: list[str] = []
+        stop = threading.Event()
+        local = threading.local()
+        clients: list[httpx.Client] = []
+        lock = threading.Lock()
+
+        def http() -> httpx.Client:
+            c = getattr(local, "http", None)
+            if c is None:
+                c = local.http = self._new_http()
+                with lock:
+                    clients.append(c)
+            return c
+
+        def fetch(f: dict[str, Any], target: Path) -> None:
+            size, sha = int(f["size"]), f["sha256"]
+            if target.is_file() and target.stat().st_size == size and _sha256_of(target) == sha:
+                with lock:
+                    skipped.append(f["path"])
+                agg.set(f["path"], size)
+                return
+            self._fetch_verified(
+                f"/files/{_seg(f['file_id'])}/content",
+                target,
+                size,
+                sha,
+                lambda d, _t, key=f["path"]: agg.set(key, d, stop),
+                http=http(),
+            )
+
+        try:
+            _run_parallel([partial(fetch, f, target) for f, target in plan], parallel, stop, "mh-fetch")
+        finally:
+            for c in clients:
+                c.close()
+        return {
+            "version": v,
+            "root": root,
+            "files": len(plan),
+            "downloaded": len(plan) - len(skipped),
+            "skipped": len(skipped),
+            "bytes": total,
+        }
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -808,6 +1103,152 @@ class _StateFile:
             os.replace(tmp, self.path)
         except OSError:
             pass  # resuming is a convenience: the upload itself still works
+
+    def delete(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
+
+
+def _name(name: str) -> str:
+    """A registered model's name as one URL path segment (names may hold spaces, '%', '?', '#', …)."""
+    if not isinstance(name, str) or not name.strip():
+        raise HarborClientError(0, "INVALID_INPUT", "a registered model's name is required")
+    if "/" in name or name in (".", ".."):
+        raise HarborClientError(0, "INVALID_INPUT", f"invalid model name {name!r}: no '/', and not '.' or '..'")
+    return _seg(name)
+
+
+def _version(version: Any) -> str:
+    if isinstance(version, bool) or not isinstance(version, (int, str)) or not str(version).isdecimal():
+        raise HarborClientError(0, "INVALID_INPUT", f"a version is a positive whole number, not {version!r}")
+    return str(int(version))
+
+
+def _local_files(src: Path) -> list[tuple[str, Path, os.stat_result]]:
+    """(relative '/'-path, path, stat) of a file, or of every regular file under a directory, sorted by path."""
+    try:
+        st = src.stat()
+    except OSError as exc:
+        raise HarborClientError(0, "LOCAL_FILE", f"cannot read {src}: {exc.strerror or exc}") from None
+    if src.is_file():
+        found = [(src.name, src, st)]
+    elif src.is_dir():
+        found = []
+        for folder, dirs, names in os.walk(src):
+            dirs.sort()
+            for n in sorted(names):
+                p = Path(folder) / n
+                if p.is_file():
+                    found.append((p.relative_to(src).as_posix(), p, p.stat()))
+    else:
+        raise HarborClientError(0, "LOCAL_FILE", f"{src} is neither a file nor a directory")
+    if not found:
+        raise HarborClientError(0, "LOCAL_FILE", f"{src} holds no files to register")
+    if len(found) > MAX_VERSION_FILES:
+        raise HarborClientError(
+            0, "TOO_MANY_FILES", f"{src} holds {len(found)} files; a version holds at most {MAX_VERSION_FILES}"
+        )
+    for rel, _, _ in found:
+        if "\\" in rel or not rel.isprintable():
+            raise HarborClientError(
+                0, "LOCAL_FILE", f"cannot register {rel!r}: paths may not hold backslashes or control characters"
+            )
+    return found
+
+
+def _safe_relative(path: str) -> list[str]:
+    """The parts of a server-given relative path; refuses anything that could leave the destination folder."""
+    parts = str(path).split("/")
+    if (
+        not path
+        or "\\" in path
+        or "\x00" in path
+        or any(p in ("", ".", "..") for p in parts)
+        or re.match(r"^[A-Za-z]:", parts[0])
+    ):
+        raise HarborClientError(0, "UNSAFE_PATH", f"the server listed the unsafe path {path!r}; nothing written there")
+    return parts
+
+
+def _run_parallel(tasks: list[Callable[[], None]], parallel: int, stop: threading.Event, prefix: str) -> None:
+    """Run ``tasks`` on up to ``parallel`` threads. On the first failure (or Ctrl-C) ``stop`` is set, which the
+    tasks' progress reports turn into _Cancelled, and the failure is raised once every thread has ended."""
+    if not tasks:
+        return
+    pool = ThreadPoolExecutor(max_workers=min(parallel, len(tasks)), thread_name_prefix=prefix)
+    futures = [pool.submit(task) for task in tasks]
+    try:
+        wait(futures, return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in futures if f.done() and not f.cancelled() and f.exception()]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, _Cancelled)), errors[0])
+    finally:
+        stop.set()
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sha256_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class _Aggregate:
+    """Bytes done over many concurrent transfers, reported as one total."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total = total
+        self.progress = progress
+        self._done: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def set(self, key: str, done: int, stop: threading.Event | None = None) -> None:
+        """Record ``done`` bytes of transfer ``key``; raises _Cancelled once ``stop`` is set (another transfer
+        failed, or Ctrl-C), so the transfer ends at its next piece."""
+        if stop is not None and stop.is_set():
+            raise _Cancelled()
+        with self._lock:
+            self._done[key] = done
+            total_done = sum(self._done.values())
+        if self.progress:
+            self.progress(total_done, self.total)
+
+    def report(self) -> None:
+        if self.progress:
+            with self._lock:
+                total_done = sum(self._done.values())
+            self.progress(total_done, self.total)
+
+
+class _RegisterState:
+    """``<state_dir>/register-<key>.json``: the files an unfinished ``model_register`` of one path already
+    uploaded (relative path → size, mtime, file id, SHA-256), so a re-run sends only the rest."""
+
+    def __init__(self, directory: Path, base_url: str, src: str | os.PathLike[str], name: str):
+        ident = {"base_url": base_url, "path": str(Path(src).expanduser().resolve()), "name": name}
+        key = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
+        self.ident = ident
+        self.path = directory.expanduser() / f"register-{key}.json"
+
+    def load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or any(data.get(k) != v for k, v in self.ident.items()):
+            return {}
+        files = data.get("files")
+        return dict(files) if isinstance(files, dict) else {}
+
+    def save(self, files: dict[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps({**self.ident, "files": files}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # resuming is a convenience
 
     def delete(self) -> None:
         with contextlib.suppress(OSError):

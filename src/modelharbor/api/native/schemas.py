@@ -201,3 +201,89 @@ class FrameworkIn(BaseModel):
 class LicenceIn(BaseModel):
     name: str = Field(max_length=100)
     url: str = Field(max_length=200)
+
+
+# --- the model registry ----------------------------------------------------------------------------
+class ModelVersionOut(BaseModel):
+    name: str = Field(description="The registered model's name.")
+    version: int
+    description: str
+    source: str = Field(description="Where the files are: models:/m-…, runs:/…, mlflow-artifacts:/…, modelharbor:/…")
+    run_id: str | None
+    run_link: str | None
+    model_id: str | None = Field(description="The MLflow 3 logged model holding the files, if any.")
+    current_stage: str
+    status: str
+    tags: dict[str, str]
+    aliases: list[str]
+    creator_id: str | None
+    creation_time: datetime
+    last_updated_time: datetime
+
+
+class RegisteredModelOut(BaseModel):
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, int] = Field(description="Alias → version number.")
+    latest_versions: list[ModelVersionOut] = Field(description="The newest version in each stage that has one.")
+    project_id: str | None
+    creator_id: str | None
+    creation_time: datetime
+    last_updated_time: datetime
+
+
+class RegisteredModelPage(BaseModel):
+    models: list[RegisteredModelOut]
+    next_page_token: str | None = Field(description="Pass as page_token for the next page; null on the last.")
+
+
+class ModelVersionPage(BaseModel):
+    versions: list[ModelVersionOut]
+    next_page_token: str | None = Field(description="Pass as page_token for the next page; null on the last.")
+
+
+class VersionFileOut(BaseModel):
+    path: str = Field(description="Relative to the version's root, '/'-separated.")
+    size: int
+    sha256: str
+    file_id: str = Field(description="Download it from /api/v1/files/{file_id}/content (Range, signed links).")
+
+
+class RegisteredModelIn(Strict):
+    name: str
+    description: str | None = None
+    tags: dict[str, str] | None = None
+
+
+class RegisteredModelPatchIn(Strict):
+    description: str
+
+
+class VersionFileIn(Strict):
+    path: str = Field(description="Relative path inside the version, e.g. 'MLmodel' or 'weights/model.bin'.")
+    file_id: str = Field(description="An uploaded file of your organisation; its record is used, no bytes copied.")
+
+
+class ModelVersionIn(Strict):
+    files: list[VersionFileIn] | None = Field(None, description="The version's files (give these or source).")
+    source: str | None = Field(None, description="Or: a model URI this server holds, e.g. models:/m-… or runs:/….")
+    description: str | None = None
+    tags: dict[str, str] | None = None
+    run_id: str | None = Field(None, description="The MLflow run the model came from, if any.")
+    aliases: list[str] | None = Field(None, description="Aliases to point at the new version.")
+    create_model: bool = Field(False, description="Create the registered model if it does not exist.")
+    model_description: str | None = Field(None, description="The description of a model created here.")
+
+
+class ModelVersionPatchIn(Strict):
+    description: str
+
+
+class AliasIn(Strict):
+    version: int
+
+
+class StageIn(Strict):
+    stage: str
+    archive_existing_versions: bool = False
