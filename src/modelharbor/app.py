@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Mount
 
 from modelharbor import __version__
-from modelharbor.api.dialects import domino, kore, mlflow, ufdl
+from modelharbor.api.dialects import domino, kore, mlflow, ubiops, ufdl
 from modelharbor.api.native import create_native_app
 from modelharbor.core.services import Services, build_services
 from modelharbor.settings import Settings
@@ -71,6 +71,7 @@ def create_app(
         finally:
             if runner:
                 runner.stop()
+            services.serving.shutdown()  # stop the deployments' worker processes
 
     app = FastAPI(
         title="ModelHarbor", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
@@ -90,8 +91,10 @@ def create_app(
     mounts += mlflow.mounts(services)
     mounts += ufdl.mounts(services)
     mounts += domino.mounts(services)
+    mounts += ubiops.mounts(services)
     mounts.sort(key=lambda m: len(m.path), reverse=True)
     app.router.routes.extend(domino.routes(services))  # GET /version (exact path, so not a mount)
+    app.router.routes.extend(ubiops.routes(services))  # GET /status
     for m in mounts:
         app.router.routes.append(m)
     return app

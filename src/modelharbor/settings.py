@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     jwt_refresh_ttl: int = Field(8 * 3600, description="Seconds a UFDL refresh token (JWT) is valid.")
     sweep_interval: int = Field(300, description="Seconds between sweeps of expired upload sessions.")
     workers: bool = Field(True, description="Run the background task runner inside the server process.")
+    max_package_size: int = Field(8 * GiB, description="Largest deployment package (zip) an upload may send.")
+    build_timeout: int = Field(1800, description="Seconds an environment build (pip install) may take.")
     log_level: str = Field("info", description="Log level of the server.")
 
     # --- derived values ---------------------------------------------------------------

@@ -14,6 +14,7 @@ KORE = ("/api/public", "/api/getMediaStream")
 UFDL = "/v1"
 MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
 DOMINO = "/api/registeredmodels"
+UBIOPS = ("/v2", "/v2.1")
 DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 
 
@@ -66,13 +67,14 @@ def is_native_envelope(body) -> bool:
 def test_mounts_are_the_dialects(client):
     app = client.app
     mounts = mounts_of(app)
-    assert set(mounts) == {NATIVE, *KORE, UFDL, *MLFLOW, DOMINO}
+    assert set(mounts) == {NATIVE, *KORE, UFDL, *MLFLOW, DOMINO, *UBIOPS}
     native = mounts[NATIVE].app
     assert native.openapi_url == "/openapi.json" and native.title == "ModelHarbor native API"
-    for path in (*KORE, UFDL, *MLFLOW, DOMINO):
+    for path in (*KORE, UFDL, *MLFLOW, DOMINO, *UBIOPS):
         assert mounts[path].app.openapi_url is None
         assert mounts[path].app is not native
     assert mounts[KORE[0]].app is not mounts[KORE[1]].app
+    assert mounts[UBIOPS[0]].app is mounts[UBIOPS[1]].app  # one route tree under both versions
     # longest prefix first, and no mount is shadowed by an earlier one
     ordered = [r.path for r in app.router.routes if isinstance(r, Mount)]
     assert ordered == sorted(ordered, key=len, reverse=True)
@@ -95,6 +97,7 @@ def test_every_route_resolves_to_its_own_mount(client):
     assert checked >= 20
     assert resolve(app, "/healthz", "GET").path == "/healthz"
     assert resolve(app, "/version", "GET").path == "/version"
+    assert resolve(app, "/status", "GET").path == "/status"
 
 
 def test_every_route_answers_in_its_dialect(client):
@@ -116,6 +119,12 @@ def test_every_route_answers_in_its_dialect(client):
                         assert resp.status_code in (400, 403), (method, path, body)
                     else:
                         assert resp.status_code == 401 and body["error_code"] == "UNAUTHENTICATED", (method, path, body)
+                elif mount.path in UBIOPS:
+                    assert isinstance(body, dict) and set(body) <= {"error", "status", "reason"}, (path, body)
+                    if path.endswith("/status"):
+                        assert resp.status_code == 200 and body["status"] == "ok", (path, body)
+                    else:
+                        assert resp.status_code == 401, (method, path, body)
                 elif mount.path == DOMINO:
                     assert set(body) == {"errors", "requestId"} and isinstance(body["errors"][0], str), (path, body)
                     assert resp.status_code == 401, (method, path, body)
@@ -170,6 +179,8 @@ def test_native_openapi_operation_ids_are_unique(client):
         ("/api/v1x/files", "app"),
         ("/api/registeredmodels/v3", "domino"),
         ("/api/registeredmodelsx", "app"),
+        ("/v2/nothing-here", "ubiops"),
+        ("/v2.1/projects/x/nothing", "ubiops"),
         ("/api/publicity", "app"),
         ("/api/getMediaStreamX/orgFiles/f-x.wav", "app"),
         ("/openapi.json", "app"),
@@ -183,6 +194,8 @@ def test_unknown_paths_answer_in_the_right_dialect(client, path, dialect):
     body = resp.json()
     if dialect == "kore":
         assert body == {"errors": [{"msg": "no such Kore.ai API route", "code": "NOT_FOUND"}]}
+    elif dialect == "ubiops":
+        assert body == {"error": "no such UbiOps API route in ModelHarbor; see docs/dialects/ubiops.md"}
     elif dialect == "domino":
         assert set(body) == {"errors", "requestId"} and "docs/dialects/domino.md" in body["errors"][0]
     elif dialect == "native":

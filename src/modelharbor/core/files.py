@@ -20,6 +20,7 @@ from modelharbor.core.links import LinkSigner, SignedLink
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow
+from modelharbor.db.tables_serving import RevisionRow
 from modelharbor.db.tables_tracking import ArtifactRow
 from modelharbor.domain.entities import FileRecord, Page
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
@@ -383,4 +384,7 @@ def in_use_by(s: Session, file_id: str) -> str | None:
     ).first()
     if row is not None:
         return f"version {row[1]} of registered model {row[0]!r}"
+    revision = s.scalar(select(RevisionRow.id).where(RevisionRow.file_id == file_id).limit(1))
+    if revision is not None:
+        return f"deployment package revision {revision}"
     return None

@@ -286,6 +286,13 @@ class IdentityService:
             user, member = row
             return Principal(user.id, user.username, member.org_id, Role(member.role), user.is_superuser)
 
+    def org_name(self, org_id: str) -> str:
+        with self.db.uow(readonly=True) as s:
+            row = s.get(OrganisationRow, org_id)
+            if row is None:
+                raise NotFound(f"organisation {org_id!r} not found")
+            return row.name
+
     def usernames(self, user_ids) -> dict[str, str]:
         """Usernames of the given user ids (ids of users that no longer exist are left out)."""
         ids = {u for u in user_ids if u}

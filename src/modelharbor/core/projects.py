@@ -154,6 +154,7 @@ def validate_stage_list(stages: Any) -> tuple[str, ...]:
 class ProjectService:
     def __init__(self, db: Database):
         self.db = db
+        self.on_delete: list = []  # (session, project_id) callbacks of services owning objects in projects
 
     def create_project(
         self, principal: Principal, name: Any, *, description: Any = None, owner_id: Any = None
@@ -204,6 +205,40 @@ class ProjectService:
                 .order_by(RegistryProjectRow.name)
             )
             return [self._entity(s, r) for r in rows]
+
+    def get_by_name(self, principal: Principal, name: Any) -> Project:
+        """The caller's organisation's project called ``name`` (names are unique in an organisation, any case)."""
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
+        if not isinstance(name, str) or not name or len(name) > MAX_PROJECT_NAME:
+            raise NotFound(f"Project {name!r} not found")
+        with self.db.uow(readonly=True) as s:
+            row = s.scalar(
+                select(RegistryProjectRow).where(
+                    RegistryProjectRow.org_id == principal.org_id, RegistryProjectRow.name == name
+                )
+            )
+            if row is None:
+                raise NotFound(f"Project {name!r} not found")
+            return self._entity(s, row)
+
+    def delete_project(self, principal: Principal, project_id: Any) -> list[str]:
+        """Delete a project; its registered models stay (outside any project), what ``on_delete`` hooks own goes
+        (deployments, …). Returns the blob keys the hooks freed, to delete once committed."""
+        stale: list[str] = []
+        with self.db.uow() as s:
+            row = project_row(s, principal, project_id, lock=True)
+            self._require_owner(principal, row)
+            s.execute(
+                RegisteredModelRow.__table__.update()
+                .where(RegisteredModelRow.project_id == row.id)
+                .values(project_id=None)
+            )
+            for hook in self.on_delete:
+                stale += hook(s, row.id) or []
+            s.execute(ProjectCollaboratorRow.__table__.delete().where(ProjectCollaboratorRow.project_id == row.id))
+            s.delete(row)
+            s.flush()
+        return stale
 
     def find_by_owner_and_name(self, principal: Principal, owner_username: Any, name: Any) -> Project:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.artifacts import ArtifactService
 from modelharbor.core.catalogue import CatalogueService
 from modelharbor.core.files import FileService
@@ -11,10 +12,13 @@ from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
 from modelharbor.core.model_files import ModelFileService
+from modelharbor.core.model_jobs import ModelJobService
+from modelharbor.core.pipelines import PipelineService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import RegistryService
 from modelharbor.core.reviews import ReviewService
 from modelharbor.core.run_registration import RunRegistration
+from modelharbor.core.serving import ServingService
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import TrackingService
@@ -44,9 +48,19 @@ class Services:
     reviews: ReviewService
     run_registration: RunRegistration
     model_files: ModelFileService
+    serving: ServingService
+    pipelines: PipelineService
+    model_jobs: ModelJobService
 
     def close(self) -> None:
+        self.serving.shutdown()
         self.db.dispose()
+
+
+def _local_executor():
+    from modelharbor.compute.local import LocalExecutor
+
+    return LocalExecutor()
 
 
 def build_services(settings: Settings, *, db: Database | None = None, store: BlobStore | None = None) -> Services:
@@ -82,6 +96,20 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         refresh_ttl=settings.jwt_refresh_ttl,
     )
     tracking = TrackingService(db)
+    projects = ProjectService(db)
+    serving = ServingService(
+        db,
+        files,
+        tasks,
+        projects,
+        executor=_local_executor,
+        builder=LocalEnvironmentBuilder(
+            settings.data_dir.resolve() / "environments", timeout=float(settings.build_timeout)
+        ),
+        secret_key=settings.resolved_secret_key(),
+        work_dir=settings.data_dir.resolve() / "serving",
+        max_package_size=settings.max_package_size,
+    )
     registry = RegistryService(
         db,
         logged_model_run=lambda principal, model_id: tracking.get_logged_model(principal, model_id).source_run_id,
@@ -104,8 +132,11 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         tracking=tracking,
         artifacts=ArtifactService(db, store, files, uploads, identity, signer),
         registry=registry,
-        projects=ProjectService(db),
+        projects=projects,
         reviews=ReviewService(db, registry),
         run_registration=RunRegistration(db, tracking, registry),
         model_files=ModelFileService(db, files, registry, tracking),
+        serving=serving,
+        pipelines=PipelineService(db, serving),
+        model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity),
     )

@@ -40,6 +40,9 @@ class Action(StrEnum):
     REGISTRY_WRITE = "registry.write"
     TRACKING_READ = "tracking.read"  # MLflow experiments, runs, logged models and their artifacts
     TRACKING_WRITE = "tracking.write"
+    SERVING_READ = "serving.read"  # environments, deployments, versions, pipelines, env vars (never secret values)
+    SERVING_WRITE = "serving.write"  # …changing them (a project's writers only, see core/projects.py)
+    SERVING_REQUEST = "serving.request"  # asking a deployment or pipeline for a prediction
 
 
 # The least role that may perform each action within its organisation.
@@ -61,6 +64,9 @@ MIN_ROLE: dict[Action, Role] = {
     Action.TRACKING_WRITE: Role.MEMBER,
     Action.REGISTRY_READ: Role.VIEWER,
     Action.REGISTRY_WRITE: Role.MEMBER,
+    Action.SERVING_READ: Role.VIEWER,
+    Action.SERVING_WRITE: Role.MEMBER,
+    Action.SERVING_REQUEST: Role.MEMBER,
 }
 
 # Actions on data every organisation shares: no organisation role is enough.

@@ -15,7 +15,9 @@ from typing import Any
 
 from modelharbor.core.imports import TASK_KIND as MODEL_IMPORT
 from modelharbor.core.imports import ArchiveRejected
+from modelharbor.core.model_jobs import KINDS as MODEL_JOBS
 from modelharbor.core.services import Services
+from modelharbor.core.serving import BUILD_TASK as SERVING_BUILD
 from modelharbor.domain.entities import Task
 from modelharbor.domain.errors import HarborError
 
@@ -25,6 +27,10 @@ Handler = Callable[[Services, Task, Callable[[int], None]], dict[str, Any]]
 
 HANDLERS: dict[str, Handler] = {
     MODEL_IMPORT: lambda services, task, progress: services.imports.process(task, progress),
+    **{kind: lambda services, task, progress: services.model_jobs.process(task, progress) for kind in MODEL_JOBS},
+    SERVING_BUILD: lambda services, task, progress: services.serving.build_revision(
+        task.payload["revision_id"], progress
+    ),
 }
 
 EXPECTED_FAILURES = (ArchiveRejected, HarborError)

@@ -5,6 +5,7 @@ Single uploads, chunked sessions, GALE model import + dock status, signed media 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -1064,15 +1065,102 @@ def test_unknown_dock_status(kore, dock_id):
     kore_error(kore.dock(dock_id), 404, "NOT_FOUND")
 
 
+DEPLOYABLE = {
+    "my-llm/deployment.py": b"""
+import json
+import os
+
+
+class Deployment:
+    def __init__(self, base_directory, context):
+        self.temperature = float(os.environ["KORE_TEMPERATURE"])
+        self.stop = json.loads(os.environ["KORE_STOP_SEQUENCE"])
+
+    def request(self, data):
+        return f"echo({data}) t={self.temperature} stop={self.stop}"
+""",
+    "my-llm/weights.bin": b"\x00" * 100,
+}
+DEPLOY_BODY = {
+    "name": "my llm",
+    "isDeployedPreviouly": False,
+    "hyperParameters": {"temperature": 0.5, "maxTokens": 64, "topP": 0.9, "topK": 40, "stopSequence": ["###"]},
+    "scalingParameters": {"minReplicas": 1, "maxReplicas": 2, "scaleDownDelay": 60},
+    "deviceType": "g5.xlarge",
+}
+
+
+def test_model_deploy_export_undeploy(kore, services, admin):
+    done = import_model(kore, tar_of(DEPLOYABLE), chunks=1)
+    assert dock_result(kore, services, done)["status"] == "SUCCESS"
+    model = done["modelId"]
+    resp = kore.client.post(
+        f"/api/public/models/{model}/deploy?modelType=openSource", json=DEPLOY_BODY, headers=kore.headers()
+    )
+    assert resp.status_code == 200, resp.text
+    job = resp.json()
+    assert (job["action"], job["status"], job["modelId"]) == ("DEPLOY", "IN_PROGRESS", model)
+    assert job["dockStatusId"] == job["dock-statusId"]
+    try:
+        body = dock_result(kore, services, job)
+        assert (body["status"], body["action"]) == ("SUCCESS", "DEPLOY"), body
+        deployment = body["response"]["deployment"]
+        answer = asyncio.run(services.serving.request(admin, "kore-models", deployment, "hi"))
+        assert answer.result == "echo(hi) t=0.5 stop=['###']", answer.error_message
+        exported = kore.client.post(f"/api/public/models/{model}/export", headers=kore.headers()).json()
+        assert exported["action"] == "EXPORT"
+        url = dock_result(kore, services, exported)["response"]["downloadUrl"]
+        assert kore.download(url).content == tar_of(DEPLOYABLE)
+        undone = kore.client.post(f"/api/public/models/{model}/undeploy", headers=kore.headers()).json()
+        assert dock_result(kore, services, undone)["status"] == "SUCCESS"
+        assert deployment not in [d.name for d in services.serving.list_deployments(admin, "kore-models")]
+        again = kore.client.post(f"/api/public/models/{model}/undeploy", headers=kore.headers()).json()
+        failed = dock_result(kore, services, again)
+        assert failed["status"] == "FAILED" and "not deployed" in failed["error"]
+    finally:
+        services.serving.shutdown()
+
+
+def test_model_deploy_of_raw_weights_fails_with_a_reason(kore, services):
+    done = import_model(kore, b"GGUF" + b"\x00" * 100, ext="gguf", chunks=1)
+    assert dock_result(kore, services, done)["status"] == "SUCCESS"
+    job = kore.client.post(f"/api/public/models/{done['modelId']}/deploy", json=DEPLOY_BODY, headers=kore.headers())
+    body = dock_result(kore, services, job.json())
+    assert body["status"] == "FAILED" and "deployment.py" in body["error"]
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": None},
+        {"deviceType": None},
+        {"hyperParameters": None},
+        {"hyperParameters": {"temperature": 3, "maxTokens": 1, "topP": 0.5, "topK": 1}},
+        {"hyperParameters": {"temperature": 1, "maxTokens": 1000, "topP": 0.5, "topK": 1}},
+        {"scalingParameters": {"minReplicas": 5, "maxReplicas": 2}},
+        {"scalingParameters": {"maxBatchSize": 0}},
+    ],
+)
+def test_model_deploy_bad_body(kore, services, change):
+    done = import_model(kore, tar_of(DEPLOYABLE), chunks=1)
+    dock_result(kore, services, done)
+    body = {k: v for k, v in {**DEPLOY_BODY, **change}.items() if v is not None}
+    resp = kore.client.post(f"/api/public/models/{done['modelId']}/deploy", json=body, headers=kore.headers())
+    kore_error(resp, 400, "BAD_REQUEST")
+
+
 @sqlite_only
 @pytest.mark.parametrize("action", ["export", "deploy", "undeploy"])
-def test_model_actions_not_supported(kore, action):
-    model_id = f"cm-{uuid.uuid4()}"
+def test_model_actions_on_unknown_or_unready_models(kore, action):
+    resp = kore.client.post(f"/api/public/models/cm-{uuid.uuid4()}/{action}", json=DEPLOY_BODY, headers=kore.headers())
+    kore_error(resp, 404, "NOT_FOUND")
+    started = kore.started(size=10, chunks=1, context="model", ext="tar", name="m.tar")  # still importing
     resp = kore.client.post(
-        f"/api/public/models/{model_id}/{action}?modelType=openSource", json={}, headers=kore.headers()
+        f"/api/public/models/{started['modelId']}/{action}", json=DEPLOY_BODY, headers=kore.headers()
     )
-    kore_error(resp, 501, "NOT_SUPPORTED")
-    resp = kore.client.post(f"/api/public/models/{model_id}/{action}")
+    kore_error(resp, 400, "BAD_REQUEST")
+    resp = kore.client.post(f"/api/public/models/cm-{uuid.uuid4()}/{action}")
     kore_error(resp, 401, "UNAUTHENTICATED")
 
 

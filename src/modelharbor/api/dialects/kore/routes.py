@@ -16,6 +16,8 @@ from modelharbor.api.common import body_stream, file_response, public_base, serv
 from modelharbor.api.dialects.kore import mapping as m
 from modelharbor.api.multipart import MultipartError, Part, find_boundary, iter_parts
 from modelharbor.core.imports import MODEL_EXTENSIONS
+from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
+from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import (
     Conflict,
@@ -283,30 +285,63 @@ def _public_app(services: Services) -> FastAPI:
         if task_id is None:
             raise NotFound(f"dock status {dock_id!r} not found")
         task = await run_in_threadpool(services.tasks.get, principal, task_id)
-        body = {
-            "_id": dock_id,
-            "jobType": "MODELS",
-            "action": "IMPORT",
-            "status": m.TASK_STATUS[task.status],
-            "percentageComplete": task.percent,
-        }
-        if task.payload.get("model_id"):
-            body["modelId"] = m.model_id_out(task.payload["model_id"])
-        if task.status == "failed":
-            body["error"] = task.error
-        return body
+        return await run_in_threadpool(_dock, request, principal, dock_id, task)
 
-    for action in ("export", "deploy", "undeploy"):
-        app.add_api_route(f"/models/{{model_id}}/{action}", _not_supported(action), methods=["POST"])
+    for action, kind in (("export", EXPORT), ("deploy", DEPLOY), ("undeploy", UNDEPLOY)):
+        app.add_api_route(f"/models/{{model_id}}/{action}", _job(kind), methods=["POST"])
     return app
 
 
-def _not_supported(action: str):
+def _dock(request: Request, principal: Principal, dock_id: str, task) -> dict:
+    """A dock-status document for a task: an import, or an export/deploy/undeploy job."""
+    body = {
+        "_id": dock_id,
+        "jobType": "MODELS",
+        "action": JOB_ACTIONS.get(task.kind, "IMPORT"),
+        "status": m.TASK_STATUS[task.status],
+        "percentageComplete": task.percent,
+    }
+    if task.payload.get("model_id"):
+        body["modelId"] = m.model_id_out(task.payload["model_id"])
+    if task.status == "failed":
+        body["error"] = task.error
+    if task.status == "succeeded" and task.kind == EXPORT:
+        services = services_of(request)
+        record = services.files.get(principal, task.result["file_id"])
+        body["response"] = {"downloadUrl": _file_answer(request, record)["url"]}
+    elif task.status == "succeeded" and task.kind in (DEPLOY, UNDEPLOY):
+        body["response"] = {k: v for k, v in task.result.items() if k != "model_id"}
+    return body
+
+
+def _job(kind: str):
     async def handler(model_id: str, request: Request):
-        await _principal(request)
-        return m.error_response(
-            501, f"model {action} is not supported by this ModelHarbor yet (see docs/dialects/kore.md)", "NOT_SUPPORTED"
-        )
+        services = services_of(request)
+        principal = await _principal(request)
+        core_id = m.strip_prefix(model_id, m.MODEL_PREFIX)
+        if core_id is None:
+            raise NotFound(f"model {model_id!r} not found")
+        body = None
+        if kind == DEPLOY:
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                raise InvalidInput("the deploy body is not valid JSON") from None
+            if isinstance(body, dict) and "isDeployedPreviouly" in body:  # the vendor sample's spelling
+                body.setdefault("isDeployedPreviously", body.pop("isDeployedPreviouly"))
+            if kind == DEPLOY and request.query_params.get("modelType") not in (None, "openSource", "fineTune"):
+                raise InvalidInput("modelType must be openSource or fineTune")
+        task = await run_in_threadpool(services.model_jobs.start, principal, core_id, kind, body)
+        dock = m.dock_id_out(task.id)
+        return {
+            "dock-statusId": dock,
+            "dockStatusId": dock,
+            "modelId": model_id,
+            "jobType": "MODELS",
+            "action": JOB_ACTIONS[kind],
+            "status": m.TASK_STATUS[task.status],
+        }
 
     return handler
 

@@ -1,0 +1,137 @@
+"""UbiOps conventions: ``Authorization: Token <key>`` (or Bearer), ``{"error": "..."}`` bodies, Python-style
+booleans in query strings and form fields, no trailing-slash redirects, and the two mounts."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Mount, Route
+
+from modelharbor.api.common import bearer_token, services_of
+from modelharbor.api.multipart import MultipartError
+from modelharbor.core.services import Services
+from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
+from modelharbor.domain.principal import Principal
+
+MAX_JSON_BODY = 64 * 1024 * 1024
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def get_principal(request: Request) -> Principal:
+    """``Authorization: Token <API key>`` as the client sends it (``Bearer`` works too)."""
+    token = bearer_token(request)
+    if not token:
+        raise Unauthenticated("credentials required: send 'Authorization: Token <ModelHarbor API key>'")
+    identity = services_of(request).identity
+    cached = getattr(identity, "cached_key", None)
+    principal = cached(token) if cached else None
+    if principal is not None:
+        return principal
+    return await run_in_threadpool(identity.authenticate_key, token)
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def json_body(request: Request, *, required: bool = True) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BODY:
+        raise InvalidInput(f"the request body is larger than {MAX_JSON_BODY} bytes")
+    if not raw.strip():
+        if required:
+            raise InvalidInput("a JSON body is required")
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidInput("the request body is not valid JSON") from None
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return body
+
+
+def flag(value: str | None, name: str, default: bool | None = None) -> bool | None:
+    """``True``/``False`` as the client writes them (also true/false/1/0)."""
+    if value is None or value == "":
+        return default
+    low = value.strip().lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise InvalidInput(f"'{name}' must be True or False, not {value!r}")
+
+
+def sub_app(services: Services) -> FastAPI:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
+    app.state.services = services
+
+    @app.exception_handler(HarborError)
+    async def _harbor(_r: Request, exc: HarborError):
+        response = error(exc.status, exc.message)
+        if exc.status == 401:
+            response.headers["www-authenticate"] = "Token"
+        return response
+
+    @app.exception_handler(MultipartError)
+    async def _multipart(_r: Request, exc: MultipartError):
+        return error(400, f"malformed multipart body: {exc}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_r: Request, _exc: ClientDisconnect):
+        return error(400, "the client disconnected before the body arrived")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError):
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()]
+        return error(400, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return error(404, "no such UbiOps API route in ModelHarbor; see docs/dialects/ubiops.md")
+        if exc.status_code == 405:
+            return error(405, "method not allowed on this route")
+        return error(exc.status_code, str(exc.detail))
+
+    return app
+
+
+async def status(_request: Request) -> JSONResponse:
+    """``GET /status``: open, and ``fail`` when the database does not answer."""
+    services = services_of(_request)
+    ok = await run_in_threadpool(services.db.ping)
+    return JSONResponse({"status": "ok"} if ok else {"status": "fail", "reason": "database unreachable"})
+
+
+def routes(_services: Services) -> list[Route]:
+    return [Route("/status", status, methods=["GET"])]
+
+
+def mounts(services: Services) -> list[Mount]:
+    from modelharbor.api.dialects.ubiops import deployments, pipelines, projects
+
+    app = sub_app(services)
+    app.include_router(projects.router)
+    app.include_router(deployments.router)
+    app.include_router(pipelines.router)
+    return [Mount("/v2.1", app=app), Mount("/v2", app=app)]

@@ -1,0 +1,223 @@
+"""Core serving objects as UbiOps JSON (4.15 models): what the client requires is always present, empty
+strings the client would reject are null, times are ISO-8601, lists are bare arrays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from modelharbor.core.pipelines import Pipeline, PipelineVersion
+from modelharbor.core.projects import Project
+from modelharbor.core.serving import (
+    Deployment,
+    DeploymentVersion,
+    EnvironmentInfo,
+    EnvVar,
+    Field,
+    RequestResult,
+    Revision,
+    truncate,
+)
+
+
+def iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def project_json(p: Project, org_name: str) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "organization_name": org_name,
+        "creation_date": iso(p.created_at),
+        "advanced_permissions": False,
+        "credits": None,
+        "labels": {},
+        "suspended": False,
+        "suspended_reason": None,
+        "cors_origins": [],
+    }
+
+
+def environment_json(e: EnvironmentInfo) -> dict[str, Any]:
+    return {
+        "id": e.id or e.name,
+        "name": e.name,
+        "project": e.project,
+        "display_name": e.name,
+        "description": e.description or None,
+        "labels": e.labels,
+        "system": e.system,
+        "base_environment": e.base_environment if not e.system else None,
+        "creation_date": iso(e.created_at),
+        "last_updated": iso(e.updated_at),
+        "supports_request_format": True,
+        "implicit": False,
+        "hidden": False,
+        "deprecated": False,
+        "status": "active",
+    }
+
+
+def environment_tag_json(e: EnvironmentInfo) -> dict[str, Any]:
+    """The one tag every environment has: its base, ready to use (builds happen per package revision)."""
+    return {
+        "id": f"{e.name}:latest",
+        "name": "latest",
+        "environment": e.name,
+        "status": "success",
+        "creation_date": iso(e.created_at),
+        "supports_request_format": True,
+        "implicit": True,
+        "deprecated": False,
+        "size": None,
+        "error_message": None,
+        "base_environment_name": e.base_environment if not e.system else None,
+        "base_environment_tag": None,
+        "built": True,
+    }
+
+
+def _field(f: Field, *, widget: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "data_type": f.data_type}
+    if widget:
+        out["widget"] = f.widget or {}
+    return out
+
+
+def deployment_json(d: Deployment, *, detail: bool = True) -> dict[str, Any]:
+    out = {
+        "id": d.id,
+        "project": d.project,
+        "name": d.name,
+        "description": d.description or None,
+        "input_type": d.input_type,
+        "output_type": d.output_type,
+        "input_fields": [_field(f, widget=detail) for f in d.input_fields],
+        "output_fields": [_field(f, widget=detail) for f in d.output_fields],
+        "labels": d.labels,
+        "supports_request_format": d.supports_request_format,
+        "creation_date": iso(d.created_at),
+        "last_updated": iso(d.updated_at),
+    }
+    if detail:
+        out["default_version"] = d.default_version
+    return out
+
+
+def version_json(v: DeploymentVersion) -> dict[str, Any]:
+    settings = v.settings
+    return {
+        "id": v.id,
+        "deployment": v.deployment,
+        "version": v.version,
+        "default": v.is_default,
+        "description": v.description or None,
+        "labels": v.labels,
+        "environment": v.environment,
+        "environment_display_name": v.environment,
+        "environment_name": v.environment,
+        "environment_tag": None,
+        "status": v.status,
+        "active_revision": v.active_revision,
+        "latest_revision": v.latest_revision,
+        "minimum_instances": v.minimum_instances,
+        "maximum_instances": v.maximum_instances,
+        "maximum_idle_time": v.maximum_idle_time,
+        "request_retention_mode": v.request_retention_mode,
+        "request_retention_time": v.request_retention_time,
+        "maximum_queue_size": v.maximum_queue_size,
+        "instance_type_group_id": settings.get("instance_type_group_id"),
+        "instance_type_group_name": v.instance_type_group_name,
+        "instance_type": settings.get("instance_type"),
+        "scaling_strategy": settings.get("scaling_strategy") or "default",
+        "instance_processes": settings.get("instance_processes") or 1,
+        "restart_request_interruption": bool(settings.get("restart_request_interruption", False)),
+        "ports": settings.get("ports") or [],
+        "health_check": settings.get("health_check"),
+        "command": settings.get("command"),
+        "args": settings.get("args"),
+        "static_ip": False,
+        "has_request_method": v.has_request_method,
+        "has_requests_method": v.has_requests_method,
+        "last_file_upload": iso(v.last_file_upload),
+        "creation_date": iso(v.created_at),
+        "last_updated": iso(v.updated_at),
+    }
+
+
+def revision_json(r: Revision) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "version": r.version,
+        "creation_date": iso(r.created_at),
+        "created_by": r.created_by,
+        "status": r.status,
+        "error_message": truncate(r.error_message),
+        "has_request_method": r.has_request_method,
+        "has_requests_method": r.has_requests_method,
+        "empty": r.file_id is None,
+    }
+
+
+def request_json(r: RequestResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "deployment": r.deployment,
+        "version": r.version,
+        "status": r.status,
+        "success": r.status == "completed",
+        "result": r.result,
+        "error_message": truncate(r.error_message),
+        "timeout": r.timeout,
+        "creation_date": iso(r.created_at),
+    }
+
+
+def env_var_json(e: EnvVar, *, inherited_shape: bool) -> dict[str, Any]:
+    out = {"id": e.id, "name": e.name, "value": None if e.secret else e.value, "secret": e.secret}
+    if inherited_shape:
+        out["inheritance_type"] = e.inheritance_type
+        out["inheritance_name"] = e.inheritance_name
+    return out
+
+
+def pipeline_json(p: Pipeline, *, detail: bool = True) -> dict[str, Any]:
+    out = {
+        "id": p.id,
+        "project": p.project,
+        "name": p.name,
+        "description": p.description or None,
+        "input_type": p.input_type,
+        "output_type": p.output_type,
+        "input_fields": [_field(f, widget=detail) for f in p.input_fields],
+        "output_fields": [_field(f, widget=detail) for f in p.output_fields],
+        "labels": p.labels,
+        "creation_date": iso(p.created_at),
+        "last_updated": iso(p.updated_at),
+    }
+    if detail:
+        out["default_version"] = p.default_version
+    return out
+
+
+def pipeline_version_json(v: PipelineVersion, *, detail: bool = True) -> dict[str, Any]:
+    out = {
+        "id": v.id,
+        "pipeline": v.pipeline,
+        "version": v.version,
+        "default": v.is_default,
+        "description": v.description or None,
+        "labels": v.labels,
+        "request_retention_mode": v.request_retention_mode,
+        "request_retention_time": v.request_retention_time,
+        "metadata": v.metadata,
+        "creation_date": iso(v.created_at),
+        "last_updated": iso(v.updated_at),
+    }
+    if detail:
+        out["objects"] = [
+            {**o, "reference_version": o.get("version"), "input_type": None, "output_type": None} for o in v.objects
+        ]
+        out["attachments"] = list(v.attachments)
+    return out

@@ -1,0 +1,1 @@
+"""Where user code runs (see :mod:`modelharbor.compute.base`)."""

@@ -1,0 +1,1045 @@
+"""The embedded executor: every instance of a deployment version is one OS process on this machine.
+
+An instance is ``<environment python> -u worker_main.py --package DIR --fd N`` (see :mod:`worker_main`): it
+loads ``deployment.py`` once and then answers one request at a time over a socket pair (length-prefixed JSON
+frames) that stays open for its whole life, so a request costs two small socket writes, not a process start.
+
+Threads and loops:
+
+- ``request`` runs in the caller's event loop (uvicorn's) and talks to the instance's socket directly with the
+  loop's ``sock_sendall``/``sock_recv``: the hot path wakes no other thread and holds the executor lock only to
+  take an idle instance and to give it back.
+- One daemon thread, the supervisor, does everything else: starts processes, reads their stdout/stderr into
+  bounded in-memory logs, reads their start-up answer, reaps exits (health check), replaces dead instances,
+  backs off from crash loops, stops idle instances above the minimum, drains replaced revisions. Only it
+  touches its selector and closes instance sockets and pipes.
+- ``deploy``/``undeploy``/``status``/``logs``/``check``/``shutdown`` may be called from any thread.
+
+A request that waits for an instance holds a future of its own loop; whoever frees an instance (another
+request, the supervisor when a new instance is ready) hands it over directly (``call_soon_threadsafe`` across
+threads), so there is no thundering herd and no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from modelharbor.compute.base import InstanceStatus, LogLine, Result, WorkerSpec, WorkerStatus
+
+log = logging.getLogger(__name__)
+
+WORKER_MAIN = Path(__file__).with_name("worker_main.py")
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 1 << 30
+# What a worker inherits from the server's environment: enough to run, nothing of the server's configuration
+# or secrets (MODELHARBOR_*, cloud credentials). The spec's env_vars come on top.
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+LOG_LINE_CHARS = 16_384
+ERROR_LOG_LINES = 30
+
+
+class _Lost(Exception):
+    """The instance's connection ended in the middle of a request."""
+
+
+def _encode(obj: Any) -> bytes:
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(body) > MAX_FRAME:
+        raise ValueError(f"the request is larger than {MAX_FRAME} bytes")
+    return _HEADER.pack(len(body)) + body
+
+
+def _take_frame(buf: bytearray) -> bytes | None:
+    if len(buf) < 4:
+        return None
+    (size,) = _HEADER.unpack_from(buf)
+    if size > MAX_FRAME:
+        raise _Lost(f"the worker sent a frame of {size} bytes")
+    if len(buf) < 4 + size:
+        return None
+    body = bytes(buf[4 : 4 + size])
+    del buf[: 4 + size]
+    return body
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _killpg(pid: int | None, sig: int = signal.SIGKILL) -> None:
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # instances lead their own session: this reaches anything they started too
+
+
+class _LogBuffer:
+    """The newest lines of one instance, at most ``limit`` bytes (roughly)."""
+
+    __slots__ = ("lines", "size", "limit", "pending")
+
+    def __init__(self, limit: int):
+        self.lines: deque[LogLine] = deque()
+        self.size = 0
+        self.limit = limit
+        self.pending: dict[str, bytes] = {}
+
+    def add(self, line: LogLine) -> None:
+        self.lines.append(line)
+        self.size += len(line.text) + 48
+        while self.size > self.limit and len(self.lines) > 1:
+            self.size -= len(self.lines.popleft().text) + 48
+
+    def tail(self, n: int) -> list[str]:
+        return [f"[{line.stream}] {line.text}" for line in list(self.lines)[-n:]]
+
+
+class _Waiter:
+    __slots__ = ("loop", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.future: asyncio.Future = loop.create_future()
+
+
+class _Instance:
+    """One worker process. ``holder`` says who may use its socket: None (the pool or the supervisor),
+    "caller" (a request owns it), "drain" (the supervisor reads the answer of a request whose caller left)."""
+
+    def __init__(self, seq: int, spec: WorkerSpec, generation: int, dep: _Deployment | None, log_limit: int):
+        self.name = f"i{seq}"
+        self.spec = spec
+        self.generation = generation
+        self.dep = dep
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.sock: socket.socket | None = None
+        self.pipes: list[Any] = []
+        self.state = "starting"  # starting | ready | busy | stopping
+        self.holder: str | None = None
+        self.rbuf = bytearray()
+        self.requests = 0
+        self.started_at = time.time()
+        self.spawned_at = time.monotonic()
+        self.last_used = time.monotonic()
+        self.ready_at: float | None = None
+        self.deadline = 0.0  # starting: start-up deadline; draining: the request's deadline
+        self.kill_at: float | None = None  # stopping: when a graceful stop becomes SIGKILL
+        self.expected_exit = False  # the executor ended it (idle, undeploy, replaced, shut down)
+        self.broken: str | None = None  # why it must not serve again
+        self.failure: str | None = None  # the start-up error it reported
+        self.exit_code: int | None = None
+        self.finalized = threading.Event()
+        self.started = threading.Event()  # ready, or finalized before that (check() waits on it)
+        self.log = _LogBuffer(log_limit)
+        self.batch = False
+
+    def system(self, text: str) -> None:
+        self.log.add(LogLine(time.time(), self.name, self.pid, "system", text))
+
+    def status(self) -> InstanceStatus:
+        return InstanceStatus(
+            pid=self.pid,
+            state=self.state,
+            revision=self.spec.revision,
+            requests=self.requests,
+            started_at=self.started_at,
+            id=self.name,
+        )
+
+
+class _Deployment:
+    def __init__(self, spec: WorkerSpec):
+        self.spec = spec
+        self.generation = 0
+        self.instances: list[_Instance] = []
+        self.idle: list[_Instance] = []  # a stack: the most recently used serves first, the others age out
+        self.waiters: deque[_Waiter] = deque()
+        self.failures = 0  # start-up failures in a row
+        self.failed = False
+        self.error: str | None = None
+        self.restarts = 0
+        self.replace = 0  # instances to start in place of ones that ended unexpectedly
+        self.backoff_until = 0.0
+        self.old_logs: deque[_LogBuffer] = deque(maxlen=8)
+
+    def current(self) -> list[_Instance]:
+        """Instances of the current generation that serve or will serve."""
+        g = self.generation
+        return [i for i in self.instances if i.generation == g and i.state != "stopping" and i.broken is None]
+
+
+def _runs_differently(a: WorkerSpec, b: WorkerSpec) -> bool:
+    return (a.revision, a.package_dir, a.environment, a.env_vars, a.context) != (
+        b.revision,
+        b.package_dir,
+        b.environment,
+        b.env_vars,
+        b.context,
+    )
+
+
+class LocalExecutor:
+    """Runs deployment versions as local worker processes (see the module docstring and docs/compute.md).
+
+    ``startup_failures`` start-up failures in a row mark a version ``failed`` (until a different spec is
+    deployed); between them the executor waits ``backoff`` seconds, doubling up to ``backoff_max``.
+    ``stop_grace`` is how long a stopping instance may take to exit before SIGKILL. ``log_bytes`` bounds the
+    log kept per instance (the logs of the last 8 ended instances of a version are kept too).
+    """
+
+    def __init__(
+        self,
+        *,
+        startup_failures: int = 3,
+        backoff: float = 0.5,
+        backoff_max: float = 30.0,
+        stop_grace: float = 5.0,
+        log_bytes: int = 1 << 20,
+        tick: float = 0.1,
+        passed_env: tuple[str, ...] = PASSED_ENV,
+    ):
+        self._startup_failures = startup_failures
+        self._backoff = backoff
+        self._backoff_max = backoff_max
+        self._stop_grace = stop_grace
+        self._log_bytes = log_bytes
+        self._tick = tick
+        self._passed_env = passed_env
+        self._lock = threading.Lock()
+        self._deployments: dict[str, _Deployment] = {}
+        self._instances: set[_Instance] = set()  # every instance whose process may still run
+        self._commands: deque[tuple] = deque()  # work for the supervisor thread
+        self._seq = itertools.count(1)
+        self._closed = False
+        self._poll_now = False
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._supervise, name="modelharbor-compute", daemon=True)
+        self._thread.start()
+        atexit.register(self.shutdown)
+
+    # ------------------------------------------------------------------ the protocol
+
+    def deploy(self, spec: WorkerSpec) -> None:
+        _validate(spec)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the executor was shut down")
+            dep = self._deployments.get(spec.key)
+            if dep is None:
+                dep = self._deployments[spec.key] = _Deployment(spec)
+            elif dep.spec == spec:
+                return
+            else:
+                restart = _runs_differently(dep.spec, spec)
+                dep.spec = spec
+                dep.failed, dep.failures, dep.error, dep.backoff_until = False, 0, None, 0.0
+                if restart:
+                    dep.generation += 1
+                    dep.replace = 0
+                    for inst in list(dep.instances):
+                        if inst.holder is None:
+                            self._stop_locked(inst, f"replaced by revision {spec.revision}")
+            self._plan_locked(dep)
+        self._wake()
+
+    def check(self, spec: WorkerSpec, timeout: float = 60.0) -> WorkerStatus:
+        _validate(spec)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the executor was shut down")
+            inst = _Instance(next(self._seq), spec, 0, None, self._log_bytes)
+            inst.deadline = time.monotonic() + timeout
+            self._instances.add(inst)
+            self._commands.append(("spawn", inst))
+        self._wake()
+        inst.started.wait(timeout + 5.0)
+        with self._lock:
+            ok = inst.ready_at is not None and inst.exit_code is None
+            if inst.ready_at is None and inst.failure is None and inst.exit_code is None:
+                inst.failure = f"Deployment did not start within {timeout:g} s"
+            error = None if ok else self._failure_text(inst)
+            self._stop_locked(inst, "check finished")
+        self._wake()
+        inst.finalized.wait(self._stop_grace + 5.0)
+        lines = [f"[{line.stream}] {line.text}" for line in inst.log.lines if line.stream != "system"]
+        return WorkerStatus(
+            key=spec.key, state="stopped" if ok else "failed", error=error, restarts=0, log="\n".join(lines)
+        )
+
+    async def request(
+        self, key: str, data: Any, *, timeout: float | None = None, context: dict[str, Any] | None = None
+    ) -> Result:
+        t0 = time.monotonic()
+        message: dict[str, Any] = {"op": "batch" if isinstance(data, list) else "request", "data": data}
+        if context:
+            message["context"] = context
+        try:
+            frame = _encode(message)
+        except (TypeError, ValueError) as exc:
+            return _failed(t0, f"the request is not JSON-serialisable: {exc}")
+        loop = asyncio.get_running_loop()
+        for _attempt in range(3):
+            waiter = None
+            wake = False
+            with self._lock:
+                dep = self._deployments.get(key)
+                if dep is None or self._closed:
+                    return _failed(t0, f"deployment version {key!r} is not deployed")
+                if dep.failed:
+                    return _failed(t0, dep.error or "the deployment failed to start")
+                spec = dep.spec
+                inst = self._take_idle_locked(dep)
+                if inst is None:
+                    if len(dep.waiters) >= spec.maximum_queue:
+                        return _failed(t0, f"queue full: {len(dep.waiters)} requests are waiting for an instance")
+                    waiter = _Waiter(loop)
+                    dep.waiters.append(waiter)
+                    if len(dep.instances) < spec.maximum_instances or dep.replace:
+                        wake = self._plan_locked(dep)  # else the supervisor's next tick looks (after a rollout)
+            limit = spec.request_timeout if timeout is None else timeout
+            deadline = t0 + limit
+            if waiter is not None:
+                if wake:
+                    self._wake()
+                got = await self._wait(dep, waiter, deadline)
+                if isinstance(got, str):
+                    return _failed(t0, got if got != "timeout" else f"timed out after {limit:g} s in the queue")
+                inst = got
+            outcome = await self._exchange(loop, inst, frame, deadline, limit)
+            if outcome is not None:
+                return _answer(t0, outcome)
+            # The instance was dead before it read the request: nothing ran, another instance may take it.
+        return _failed(t0, "no instance could take the request (they kept exiting)")
+
+    def undeploy(self, key: str) -> None:
+        with self._lock:
+            dep = self._deployments.pop(key, None)
+            if dep is None:
+                return
+            deliveries = [(w, f"deployment version {key!r} was undeployed") for w in dep.waiters]
+            dep.waiters.clear()
+            waiting = []
+            for inst in list(dep.instances):
+                if inst.holder is None:
+                    self._stop_locked(inst, "undeployed")
+                    waiting.append(inst)
+        self._wake()
+        self._deliver_all(deliveries)
+        end = time.monotonic() + self._stop_grace + 2.0
+        for inst in waiting:
+            inst.finalized.wait(max(0.0, end - time.monotonic()))
+
+    def status(self, key: str) -> WorkerStatus:
+        with self._lock:
+            dep = self._deployments.get(key)
+            if dep is None:
+                return WorkerStatus(key=key, state="stopped")
+            current = dep.current()
+            if dep.failed:
+                state = "failed"
+            elif any(i.state in ("ready", "busy") for i in current):
+                state = "running"
+            elif current or dep.waiters or dep.backoff_until or dep.spec.minimum_instances:
+                state = "starting"
+            else:
+                state = "stopped"
+            return WorkerStatus(
+                key=key,
+                state=state,
+                instances=tuple(i.status() for i in dep.instances),
+                error=dep.error,
+                restarts=dep.restarts,
+                queued=len(dep.waiters),
+            )
+
+    def logs(self, key: str, since: float | None = None) -> list[LogLine]:
+        with self._lock:
+            dep = self._deployments.get(key)
+            if dep is None:
+                return []
+            buffers = [list(b.lines) for b in dep.old_logs] + [list(i.log.lines) for i in dep.instances]
+        merged = heapq.merge(*buffers, key=lambda line: line.time)
+        return [line for line in merged if since is None or line.time > since]
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            deliveries = []
+            for dep in self._deployments.values():
+                deliveries += [(w, "the executor was shut down") for w in dep.waiters]
+                dep.waiters.clear()
+            instances = list(self._instances)
+            for inst in instances:
+                inst.expected_exit = True
+        atexit.unregister(self.shutdown)
+        self._wake()
+        self._thread.join(10.0)
+        while self._commands:  # answers the supervisor did not hand out any more
+            command = self._commands.popleft()
+            if command[0] == "deliver":
+                deliveries += command[1]
+        self._deliver_all(deliveries)
+        for inst in instances:
+            _killpg(inst.pid, signal.SIGTERM)
+        end = time.monotonic() + min(self._stop_grace, 2.0)
+        for inst in instances:
+            if inst.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    inst.proc.wait(max(0.0, end - time.monotonic()))
+        for inst in instances:
+            _killpg(inst.pid)
+            if inst.proc is not None:
+                try:
+                    inst.proc.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    log.warning("worker %s (pid %s) did not exit after SIGKILL", inst.name, inst.pid)
+            if inst.holder != "caller":  # a request still reading it sees the end and lets go
+                self._close_io(inst)
+            inst.finalized.set()
+            inst.started.set()
+        with self._lock:
+            self._instances.clear()
+            self._deployments.clear()
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # ------------------------------------------------------------------ the hot path
+
+    def _take_idle_locked(self, dep: _Deployment) -> _Instance | None:
+        while dep.idle:
+            inst = dep.idle.pop()
+            if inst.state == "ready" and inst.broken is None and inst.exit_code is None:
+                inst.state = "busy"
+                inst.holder = "caller"
+                return inst
+        return None
+
+    async def _wait(self, dep: _Deployment, waiter: _Waiter, deadline: float) -> _Instance | str:
+        """An instance handed over to ``waiter``, or an error text ("timeout" when the deadline passed)."""
+        fut = waiter.future
+        timer = waiter.loop.call_later(max(0.0, deadline - time.monotonic()), _expire, fut)
+        try:
+            got = await fut
+        except BaseException:  # cancelled: a hand-over already on its way sees the cancelled future
+            self._forget_waiter(dep, waiter)
+            raise
+        finally:
+            timer.cancel()
+        if got == "timeout":
+            self._forget_waiter(dep, waiter)
+        return got
+
+    def _forget_waiter(self, dep: _Deployment, waiter: _Waiter) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            dep.waiters.remove(waiter)
+        fut = waiter.future
+        if fut.done() and not fut.cancelled():
+            got = fut.result()
+            if isinstance(got, _Instance):  # handed over just as the caller left
+                self._release(got, answered=False)
+        else:
+            fut.cancel()
+
+    async def _exchange(
+        self, loop: asyncio.AbstractEventLoop, inst: _Instance, frame: bytes, deadline: float, limit: float
+    ) -> dict | str | None:
+        """The instance's answer (a dict), an error text, or None when the request never reached it."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self._release(inst, answered=False)
+            return f"timed out after {limit:g} s in the queue"
+        sock = inst.sock
+        sent = False
+        try:
+            async with asyncio.timeout(remaining):
+                await loop.sock_sendall(sock, frame)
+                sent = True
+                buf = inst.rbuf
+                while True:
+                    body = _take_frame(buf)
+                    if body is not None:
+                        break
+                    chunk = await loop.sock_recv(sock, 1 << 18)
+                    if not chunk:
+                        raise _Lost("connection closed")
+                    buf += chunk
+        except TimeoutError:
+            self._end(inst, f"request timed out after {limit:g} s: killing the instance")
+            return f"request timed out after {limit:g} s (the instance was restarted)"
+        except (_Lost, OSError) as exc:
+            if not sent and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                self._end(inst, "its connection was closed before it read a request")
+                return None
+            self._end(inst, f"its connection broke during a request ({exc})")
+            return await self._crash_text(inst)
+        except BaseException:  # cancelled: the caller left
+            if sent:
+                self._drain(inst, deadline)
+            else:
+                self._end(inst, "a request was cancelled while it was being sent")
+            raise
+        self._release(inst)
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            return f"the worker sent an invalid answer: {exc}"
+
+    def _release(self, inst: _Instance, *, answered: bool = True) -> None:
+        """Give an instance back after a request: to the next waiter, to the pool, or to its end."""
+        handover = None
+        with self._lock:
+            if answered:
+                inst.requests += 1
+            inst.last_used = time.monotonic()
+            inst.holder = None
+            dep = inst.dep
+            if inst.broken is not None or inst.exit_code is not None:
+                inst.state = "stopping"
+                self._finalize_if_done_locked(inst)
+            elif (
+                self._closed
+                or dep is None
+                or self._deployments.get(dep.spec.key) is not dep
+                or inst.generation != dep.generation
+                or (len(dep.instances) > dep.spec.maximum_instances and len(dep.current()) > dep.spec.maximum_instances)
+            ):
+                self._stop_locked(inst, "no longer needed")
+            else:
+                while dep.waiters:
+                    waiter = dep.waiters.popleft()
+                    if not waiter.future.done():
+                        handover = waiter
+                        inst.holder = "caller"
+                        break
+                if handover is None:
+                    inst.state = "ready"
+                    dep.idle.append(inst)
+        if handover is not None:
+            self._deliver(handover, inst)
+        elif inst.state == "stopping":
+            self._wake()
+
+    def _deliver(self, waiter: _Waiter, item: _Instance | str) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is waiter.loop:
+            self._resolve(waiter, item)
+            return
+        try:
+            waiter.loop.call_soon_threadsafe(self._resolve, waiter, item)
+        except RuntimeError:  # that loop is closed: nobody waits any more
+            if isinstance(item, _Instance):
+                self._release(item, answered=False)
+
+    def _resolve(self, waiter: _Waiter, item: _Instance | str) -> None:
+        if waiter.future.done():
+            if isinstance(item, _Instance):
+                self._release(item, answered=False)
+        else:
+            waiter.future.set_result(item)
+
+    def _deliver_all(self, deliveries: list[tuple[_Waiter, _Instance | str]]) -> None:
+        for waiter, item in deliveries:
+            self._deliver(waiter, item)
+
+    def _end(self, inst: _Instance, reason: str) -> None:
+        """A request's instance must not serve again (timeout, broken connection): kill it, count it, replace."""
+        with self._lock:
+            if inst.broken is None:
+                inst.broken = reason
+                inst.system(reason)
+        _killpg(inst.pid)
+        self._release(inst, answered=False)
+
+    def _drain(self, inst: _Instance, deadline: float) -> None:
+        """The caller left after sending: the supervisor reads (and drops) the answer, then frees the instance."""
+        with self._lock:
+            inst.holder = "drain"
+            inst.deadline = deadline
+            self._commands.append(("drain", inst))
+        self._wake()
+
+    async def _crash_text(self, inst: _Instance) -> str:
+        for _ in range(20):
+            if inst.proc is None or inst.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
+        code = inst.proc.poll() if inst.proc is not None else None
+        with self._lock:
+            lines = inst.log.tail(10)
+        text = f"the instance exited while handling the request ({_exit_text(code)})"
+        return text + ("\n" + "\n".join(lines) if lines else "")
+
+    # ------------------------------------------------------------------ planning (under the lock)
+
+    def _plan_locked(self, dep: _Deployment) -> bool:
+        """Create the instances ``dep`` needs now (minimum, queued requests, replacements); True if any."""
+        if dep.failed or self._closed or self._deployments.get(dep.spec.key) is not dep:
+            return False
+        if dep.backoff_until and time.monotonic() < dep.backoff_until:
+            return False
+        dep.backoff_until = 0.0
+        spec = dep.spec
+        current = dep.current()
+        starting = sum(1 for i in current if i.state == "starting")
+        want = max(spec.minimum_instances - len(current), len(dep.waiters) - starting, dep.replace)
+        want = min(want, spec.maximum_instances - len(current))
+        if dep.failures and want > 0:  # after a failed start, probe with one instance at a time
+            want = 0 if starting else 1
+        if want <= 0:
+            return False
+        dep.replace = max(0, dep.replace - want)
+        for _ in range(want):
+            inst = _Instance(next(self._seq), spec, dep.generation, dep, self._log_bytes)
+            inst.deadline = time.monotonic() + spec.startup_timeout
+            dep.instances.append(inst)
+            self._instances.add(inst)
+            self._commands.append(("spawn", inst))
+        return True
+
+    def _stop_locked(self, inst: _Instance, reason: str) -> None:
+        """Stop an instance nobody holds: gracefully when it is ready, at once when it is still starting."""
+        if inst.state == "stopping" and inst.expected_exit:
+            return
+        inst.expected_exit = True
+        was = inst.state
+        inst.state = "stopping"
+        if inst.dep is not None and inst in inst.dep.idle:
+            inst.dep.idle.remove(inst)
+        inst.system(f"stopping: {reason}")
+        self._commands.append(("stop", inst, was == "ready" or was == "busy"))
+        self._finalize_if_done_locked(inst)
+
+    def _finalize_if_done_locked(self, inst: _Instance) -> None:
+        """Forget an instance once its process is gone and nobody holds it; account for why it ended."""
+        if inst.exit_code is None or inst.holder is not None or inst.finalized.is_set():
+            return
+        self._instances.discard(inst)
+        for pipe in inst.pipes:
+            self._read_log_locked(inst, pipe, _stream_of(inst, pipe), drain=True)
+        self._commands.append(("close", inst))
+        inst.system(f"exited ({_exit_text(inst.exit_code)})")
+        dep = inst.dep
+        deliveries: list[tuple[_Waiter, _Instance | str]] = []
+        if dep is not None:
+            if inst in dep.instances:
+                dep.instances.remove(inst)
+            if inst in dep.idle:
+                dep.idle.remove(inst)
+            dep.old_logs.append(inst.log)
+            live = self._deployments.get(dep.spec.key) is dep and inst.generation == dep.generation
+            if live and not inst.expected_exit:
+                dep.restarts += 1
+                if inst.ready_at is None:
+                    dep.failures += 1
+                    dep.error = self._failure_text(inst)
+                    if dep.failures >= self._startup_failures:
+                        dep.failed = True
+                        deliveries = [(w, dep.error) for w in dep.waiters]
+                        dep.waiters.clear()
+                    else:
+                        delay = min(self._backoff * 2 ** (dep.failures - 1), self._backoff_max)
+                        dep.backoff_until = time.monotonic() + delay
+                        inst.system(f"failed to start ({dep.failures} in a row): next try in {delay:g} s")
+                else:
+                    dep.replace += 1
+            if live:
+                self._plan_locked(dep)
+        inst.finalized.set()
+        inst.started.set()
+        if deliveries:
+            self._commands.append(("deliver", deliveries))
+
+    def _failure_text(self, inst: _Instance) -> str:
+        head = inst.failure or f"the worker exited before it was ready ({_exit_text(inst.exit_code)})"
+        lines = [line for line in inst.log.tail(ERROR_LOG_LINES)]
+        return head + ("\n\nLog tail:\n" + "\n".join(lines) if lines else "")
+
+    # ------------------------------------------------------------------ the supervisor thread
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+
+    def _supervise(self) -> None:
+        next_tick = 0.0
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+            while self._commands:
+                try:
+                    self._run_command(self._commands.popleft())
+                except Exception:  # noqa: BLE001 - the supervisor must survive anything
+                    log.exception("compute supervisor command failed")
+            now = time.monotonic()
+            if now >= next_tick or self._poll_now:
+                self._poll_now = False
+                try:
+                    self._housekeep(now)
+                except Exception:  # noqa: BLE001
+                    log.exception("compute housekeeping failed")
+                next_tick = now + self._tick
+                continue  # housekeeping may have queued commands
+            try:
+                events = self._selector.select(max(0.0, next_tick - now))
+            except OSError:
+                return
+            for key, _mask in events:
+                try:
+                    self._on_readable(key.data, key.fileobj)
+                except Exception:  # noqa: BLE001
+                    log.exception("compute supervisor read failed")
+
+    def _run_command(self, command: tuple) -> None:
+        what, *args = command
+        if what == "spawn":
+            self._spawn(args[0])
+        elif what == "stop":
+            inst, graceful = args
+            if inst.proc is None:
+                return
+            if graceful and inst.holder is None:
+                self._unwatch(inst.sock)
+                if inst.sock is not None:
+                    with contextlib.suppress(OSError):
+                        inst.sock.shutdown(socket.SHUT_RDWR)  # the worker reads EOF and exits
+                inst.kill_at = time.monotonic() + self._stop_grace
+            else:
+                _killpg(inst.pid)
+        elif what == "drain":
+            inst = args[0]
+            if inst.sock is not None and inst.holder == "drain":
+                self._watch(inst.sock, ("answer", inst))
+        elif what == "close":
+            self._close_io(args[0])
+        elif what == "deliver":
+            self._deliver_all(args[0])
+
+    def _spawn(self, inst: _Instance) -> None:
+        spec = inst.spec
+        if inst.state != "starting" or inst.expected_exit:
+            with self._lock:
+                inst.exit_code = inst.exit_code if inst.exit_code is not None else -int(signal.SIGKILL)
+                self._finalize_if_done_locked(inst)
+            return
+        env = {k: os.environ[k] for k in self._passed_env if k in os.environ}
+        env.update(spec.env_vars)
+        env["PYTHONUNBUFFERED"] = "1"
+        ours, theirs = socket.socketpair()
+        command = [
+            str(spec.environment.python),
+            "-u",
+            str(WORKER_MAIN),
+            "--package",
+            str(spec.package_dir),
+            "--fd",
+            str(theirs.fileno()),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        try:
+            proc = subprocess.Popen(
+                command,
+                cwd=str(spec.package_dir),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - a missing interpreter or package dir is a start-up failure
+            ours.close()
+            with self._lock:
+                inst.failure = f"could not start {spec.environment.python}: {exc}"
+                inst.exit_code = -1
+                self._finalize_if_done_locked(inst)
+            return
+        finally:
+            theirs.close()
+        try:
+            ours.settimeout(10.0)
+            ours.sendall(_encode({"op": "init", "context": spec.context}))
+        except OSError:
+            pass  # it died at once: its exit and output are reported as a start-up failure
+        ours.setblocking(False)
+        with self._lock:
+            inst.proc, inst.pid, inst.sock = proc, proc.pid, ours
+            inst.pipes = [proc.stdout, proc.stderr]
+            inst.system(f"started (pid {proc.pid}, revision {spec.revision})")
+        for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            os.set_blocking(pipe.fileno(), False)
+            self._selector.register(pipe, selectors.EVENT_READ, ("log", inst, stream))
+        self._watch(ours, ("startup", inst))
+
+    def _watch(self, fileobj: Any, data: tuple) -> None:
+        try:
+            self._selector.register(fileobj, selectors.EVENT_READ, data)
+        except KeyError:
+            self._selector.modify(fileobj, selectors.EVENT_READ, data)
+
+    def _unwatch(self, fileobj: Any) -> None:
+        if fileobj is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(fileobj)
+
+    def _close_io(self, inst: _Instance) -> None:
+        for obj in (*inst.pipes, inst.sock):
+            if obj is None:
+                continue
+            if obj is not inst.sock:
+                self._read_log(inst, obj, _stream_of(inst, obj), drain=True)
+            self._unwatch(obj)
+            with contextlib.suppress(OSError):
+                obj.close()
+        inst.pipes = []
+
+    def _on_readable(self, data: tuple | None, fileobj: Any) -> None:
+        if data is None:
+            try:
+                while self._wake_r.recv(4096):
+                    pass
+            except (BlockingIOError, OSError):
+                pass
+            return
+        what, inst, *rest = data
+        if what == "log":
+            if self._read_log(inst, fileobj, rest[0]):
+                self._unwatch(fileobj)
+                self._poll_now = True
+            return
+        try:
+            chunk = inst.sock.recv(1 << 18)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:  # the process is ending: its exit is reaped by the housekeeping
+            self._unwatch(inst.sock)
+            if what == "answer":
+                self._end(inst, "its connection closed before it answered a request whose caller left")
+            else:
+                _killpg(inst.pid)
+            return
+        inst.rbuf += chunk
+        try:
+            body = _take_frame(inst.rbuf)
+        except _Lost:
+            self._unwatch(inst.sock)
+            _killpg(inst.pid)
+            return
+        if body is None:
+            return
+        self._unwatch(inst.sock)
+        if what == "answer":
+            self._release(inst, answered=True)
+            return
+        try:
+            message = json.loads(body)
+        except ValueError:
+            message = {}
+        self._on_startup_message(inst, message)
+
+    def _on_startup_message(self, inst: _Instance, message: dict) -> None:
+        deliveries: list[tuple[_Waiter, _Instance | str]] = []
+        with self._lock:
+            if message.get("op") != "ready":
+                inst.failure = message.get("error") or "the worker sent an unexpected first answer"
+                last = (message.get("traceback") or "").strip().splitlines()[-1:]
+                if last and last[0] not in {line.text for line in inst.log.lines}:
+                    # user code took stderr away: the traceback is not in the log, so it goes into the error
+                    inst.failure += "\n" + message["traceback"]
+                inst.kill_at = time.monotonic() + 2.0  # it exits by itself; if it hangs, SIGKILL
+                return
+            inst.ready_at = time.monotonic()
+            inst.last_used = inst.ready_at
+            inst.batch = bool(message.get("batch"))
+            inst.system(f"ready after {inst.ready_at - inst.spawned_at:.2f} s")
+            inst.started.set()
+            dep = inst.dep
+            if inst.state != "starting":  # stopped while it started
+                self._commands.append(("stop", inst, True))
+                return
+            inst.state = "ready"
+            if dep is None:  # a check: it is stopped by check()
+                return
+            dep.failures = 0
+            dep.error = None
+            if self._deployments.get(dep.spec.key) is not dep or inst.generation != dep.generation:
+                self._stop_locked(inst, "no longer needed")
+                return
+            while dep.waiters:
+                waiter = dep.waiters.popleft()
+                if not waiter.future.done():
+                    inst.state, inst.holder = "busy", "caller"
+                    deliveries.append((waiter, inst))
+                    break
+            else:
+                dep.idle.append(inst)
+        self._deliver_all(deliveries)
+
+    def _read_log(self, inst: _Instance, pipe: Any, stream: str, *, drain: bool = False) -> bool:
+        """Move what ``pipe`` holds into the instance's log (everything when ``drain``); True at its end."""
+        with self._lock:
+            return self._read_log_locked(inst, pipe, stream, drain=drain)
+
+    def _read_log_locked(self, inst: _Instance, pipe: Any, stream: str, *, drain: bool = False) -> bool:
+        while True:
+            try:
+                chunk = os.read(pipe.fileno(), 1 << 16)
+            except BlockingIOError:
+                return False
+            except (OSError, ValueError):
+                chunk = b""
+            buf = inst.log.pending.get(stream, b"") + chunk
+            lines = buf.split(b"\n")
+            buf = lines.pop()
+            if buf and (not chunk or len(buf) > LOG_LINE_CHARS):
+                lines.append(buf)
+                buf = b""
+            inst.log.pending[stream] = buf
+            now = time.time()
+            for raw in lines:
+                text = raw.decode("utf-8", "replace").rstrip("\r")[:LOG_LINE_CHARS]
+                inst.log.add(LogLine(now, inst.name, inst.pid, stream, text))
+            if not chunk:
+                return True
+            if not drain:
+                return False
+
+    def _housekeep(self, now: float) -> None:
+        kills: list[_Instance] = []
+        with self._lock:
+            for inst in list(self._instances):
+                if inst.proc is None and inst.exit_code is None and now > inst.deadline:  # never got a process
+                    inst.failure = inst.failure or "the worker process could not be started"
+                    inst.exit_code = -1
+                    self._finalize_if_done_locked(inst)
+                    continue
+                if inst.proc is not None and inst.exit_code is None:
+                    code = inst.proc.poll()
+                    if code is not None:
+                        inst.exit_code = code
+                        _killpg(inst.pid)  # whatever it started goes with it, before anyone hears it ended
+                        if inst.holder == "drain":
+                            inst.holder = None
+                            inst.broken = inst.broken or "exited"
+                        self._finalize_if_done_locked(inst)
+                        continue
+                if inst.exit_code is not None:
+                    continue
+                if inst.state == "starting" and inst.ready_at is None and now > inst.deadline:
+                    if inst.failure is None:
+                        inst.failure = f"Deployment did not start within {now - inst.spawned_at:.0f} s"
+                    inst.system(inst.failure)
+                    kills.append(inst)
+                elif inst.kill_at is not None and now > inst.kill_at:
+                    kills.append(inst)
+                elif inst.holder == "drain" and now > inst.deadline:
+                    inst.broken = "request timed out after its caller left"
+                    kills.append(inst)
+            for dep in self._deployments.values():
+                spec = dep.spec
+                current = dep.current()
+                excess = len(current) - spec.minimum_instances
+                for inst in sorted(dep.idle, key=lambda i: i.last_used):
+                    idle_for = now - inst.last_used
+                    if excess > 0 and (idle_for > spec.maximum_idle_time or len(current) > spec.maximum_instances):
+                        self._stop_locked(inst, f"idle for {idle_for:.1f} s")
+                        excess -= 1
+                        current.remove(inst)
+                self._plan_locked(dep)
+        for inst in kills:
+            _killpg(inst.pid)
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result("timeout")
+
+
+def _stream_of(inst: _Instance, pipe: Any) -> str:
+    return "stdout" if inst.proc is not None and pipe is inst.proc.stdout else "stderr"
+
+
+def _validate(spec: WorkerSpec) -> None:
+    if spec.minimum_instances < 0 or spec.maximum_instances < 1 or spec.minimum_instances > spec.maximum_instances:
+        raise ValueError("need 0 <= minimum_instances <= maximum_instances and maximum_instances >= 1")
+    if spec.request_timeout <= 0 or spec.startup_timeout <= 0 or spec.maximum_idle_time < 0:
+        raise ValueError("timeouts must be positive")
+    if spec.maximum_queue < 0:
+        raise ValueError("maximum_queue must be >= 0")
+    if not all(isinstance(k, str) and isinstance(v, str) and k and "=" not in k for k, v in spec.env_vars.items()):
+        raise ValueError("env_vars must map names (without '=') to strings")
+
+
+def _failed(t0: float, error: str) -> Result:
+    return Result(ok=False, error=error, duration_ms=(time.monotonic() - t0) * 1000.0)
+
+
+def _answer(t0: float, reply: dict | str) -> Result:
+    duration = (time.monotonic() - t0) * 1000.0
+    if isinstance(reply, str):
+        return Result(ok=False, error=reply, duration_ms=duration)
+    if "items" in reply:
+        items = tuple(
+            Result(ok=bool(a.get("ok")), value=a.get("value"), error=a.get("error"), traceback=a.get("traceback"))
+            for a in reply["items"]
+        )
+        first = next(((n, a) for n, a in enumerate(items) if not a.ok), None)
+        return Result(
+            ok=first is None,
+            value=[a.value for a in items],
+            error=None if first is None else f"item {first[0]}: {first[1].error}",
+            traceback=None if first is None else first[1].traceback,
+            duration_ms=duration,
+            items=items,
+        )
+    if "values" in reply:
+        values = reply["values"]
+        return Result(
+            ok=True, value=values, duration_ms=duration, items=tuple(Result(ok=True, value=v) for v in values)
+        )
+    return Result(
+        ok=bool(reply.get("ok")),
+        value=reply.get("value"),
+        error=reply.get("error"),
+        traceback=reply.get("traceback"),
+        duration_ms=duration,
+    )

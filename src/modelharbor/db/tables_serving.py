@@ -1,0 +1,163 @@
+"""Serving tables: environments, deployments, their versions and package revisions, requests and environment
+variables. Everything hangs off a project (``registry_projects``), so one project holds registered models and
+the deployments that serve them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from modelharbor.db.tables import Base
+
+
+class EnvironmentRow(Base):
+    """A custom environment of a project: a base environment plus (later) built packages. The built-in base
+    environments (``python3-11`` …) are not rows."""
+
+    __tablename__ = "serving_environments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    base_environment: Mapped[str | None] = mapped_column(String(64))
+    requirements: Mapped[str | None] = mapped_column(Text)  # requirements.txt of the environment, if any
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeploymentRow(Base):
+    __tablename__ = "serving_deployments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    input_type: Mapped[str] = mapped_column(String(16))  # structured | plain
+    output_type: Mapped[str] = mapped_column(String(16))
+    input_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    output_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    supports_request_format: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_version_id: Mapped[str | None] = mapped_column(String(36))
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DeploymentVersionRow(Base):
+    __tablename__ = "serving_versions"
+    __table_args__ = (UniqueConstraint("deployment_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("serving_deployments.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    environment: Mapped[str] = mapped_column(String(256))  # a base environment name or a custom one's name
+    minimum_instances: Mapped[int] = mapped_column(Integer, default=0)
+    maximum_instances: Mapped[int] = mapped_column(Integer, default=5)
+    maximum_idle_time: Mapped[int] = mapped_column(Integer, default=300)
+    request_retention_mode: Mapped[str] = mapped_column(String(16), default="full")
+    request_retention_time: Mapped[int] = mapped_column(Integer, default=604800)
+    maximum_queue_size: Mapped[int] = mapped_column(Integer, default=100)
+    instance_type_group_name: Mapped[str | None] = mapped_column(String(256))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # other fields the client sends
+    active_revision_id: Mapped[str | None] = mapped_column(String(36))
+    latest_revision_id: Mapped[str | None] = mapped_column(String(36))
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RevisionRow(Base):
+    """One uploaded deployment package of a version, and its build."""
+
+    __tablename__ = "serving_revisions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("serving_versions.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | building | success | failed
+    error_message: Mapped[str | None] = mapped_column(Text)
+    build_log: Mapped[str] = mapped_column(Text, default="")
+    has_request_method: Mapped[bool | None] = mapped_column(Boolean)
+    has_requests_method: Mapped[bool | None] = mapped_column(Boolean)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class DeploymentRequestRow(Base):
+    """A request kept for later reading: batch (asynchronous) requests always; direct ones as the version's
+    retention mode says (``none``: not kept, ``metadata``: without data, ``full``: with data and result)."""
+
+    __tablename__ = "serving_requests"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("serving_deployments.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("serving_versions.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | processing | completed | failed
+    request_data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    timeout: Mapped[int] = mapped_column(Integer, default=300)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class EnvVarRow(Base):
+    """An environment variable of a project, deployment or version (the narrowest level wins). Values are
+    encrypted at rest with the server key; a secret's value is never returned."""
+
+    __tablename__ = "serving_env_vars"  # names are unique per level: the service checks under a project lock
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("serving_deployments.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[str | None] = mapped_column(ForeignKey("serving_versions.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted
+    secret: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class PipelineRow(Base):
+    __tablename__ = "serving_pipelines"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    input_type: Mapped[str] = mapped_column(String(16))
+    output_type: Mapped[str] = mapped_column(String(16))
+    input_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    output_fields: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    default_version_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PipelineVersionRow(Base):
+    """A version of a pipeline: its objects (deployments it calls) and the attachments between them, stored as
+    they were validated (each object and attachment with its own id)."""
+
+    __tablename__ = "serving_pipeline_versions"
+    __table_args__ = (UniqueConstraint("pipeline_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("serving_pipelines.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_retention_mode: Mapped[str] = mapped_column(String(16), default="full")
+    request_retention_time: Mapped[int] = mapped_column(Integer, default=604800)
+    objects: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    attachments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    meta: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
