@@ -97,6 +97,7 @@ def create_app(
     app.router.routes.extend(ubiops.routes(services))  # GET /status
     for m in mounts:
         app.router.routes.append(m)
+    app.add_middleware(ubiops.FastPath, services=services)  # the prediction hot path, ahead of FastAPI's layers
     return app
 
 

@@ -4,5 +4,6 @@ variables as the ``ubiops`` client (4.15; API v2, also v2.1) calls them. Mounted
 """
 
 from modelharbor.api.dialects.ubiops.common import mounts, routes
+from modelharbor.api.dialects.ubiops.fast import FastPath
 
-__all__ = ["mounts", "routes"]
+__all__ = ["FastPath", "mounts", "routes"]

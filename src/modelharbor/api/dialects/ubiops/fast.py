@@ -1,0 +1,109 @@
+"""The prediction hot path, as plain ASGI in front of the application.
+
+``POST /v2[.1]/projects/{p}/deployments/{d}[/versions/{v}]/requests`` is answered here, before FastAPI's
+middleware, routing and dependency layers (which cost more than the prediction itself). It does exactly what
+the routes in deployments.py do — same credentials, the same core call, the same answers and errors — and
+those routes stay (OpenAPI, docs); every other request passes straight through.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from modelharbor.api.dialects.ubiops.mapping import request_json
+from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
+
+_PATH = re.compile(
+    r"^/v2(?:\.1)?/projects/(?P<project>[^/]+)/deployments/(?P<deployment>[^/]+)(?:/versions/(?P<version>[^/]+))?"
+    r"/requests$"
+)
+MAX_BODY = 64 * 1024 * 1024
+
+
+class FastPath:
+    def __init__(self, app, services):
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        match = _PATH.match(scope["path"])
+        if match is None:
+            return await self.app(scope, receive, send)
+        try:
+            status, body = 200, await self._answer(scope, receive, match)
+        except HarborError as exc:
+            status, body = exc.status, {"error": exc.message}
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        if status == 401:
+            headers.append((b"www-authenticate", b"Token"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _answer(self, scope, receive, match) -> dict[str, Any]:
+        headers = dict(scope["headers"])
+        principal = await self._principal(headers.get(b"authorization", b"").decode("latin-1"))
+        raw = await _body(receive)
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        if "json" in ctype:
+            try:
+                data = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                raise InvalidInput("the request body is not valid JSON") from None
+        else:
+            try:
+                data = raw.decode()
+            except UnicodeDecodeError:
+                raise InvalidInput("plain input must be UTF-8 text") from None
+        timeout = None
+        if scope.get("query_string"):
+            values = parse_qs(scope["query_string"].decode("latin-1")).get("timeout")
+            if values and values[0]:
+                try:
+                    timeout = int(values[0])
+                except ValueError:
+                    raise InvalidInput(f"'timeout' must be a whole number of seconds, not {values[0]!r}") from None
+        version = match["version"]
+        result = await self.services.serving.request(
+            principal,
+            unquote(match["project"]),
+            unquote(match["deployment"]),
+            data,
+            version=unquote(version) if version else None,
+            timeout=timeout,
+        )
+        return request_json(result)
+
+    async def _principal(self, authorization: str):
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() not in ("token", "bearer") or not token:
+            raise Unauthenticated("credentials required: send 'Authorization: Token <ModelHarbor API key>'")
+        identity = self.services.identity
+        cached = getattr(identity, "cached_key", None)
+        principal = cached(token) if cached else None
+        if principal is not None:
+            return principal
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(identity.authenticate_key, token)
+
+
+async def _body(receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the client disconnected before the body arrived")
+        piece = message.get("body", b"")
+        size += len(piece)
+        if size > MAX_BODY:
+            raise InvalidInput(f"the request body is larger than {MAX_BODY} bytes")
+        chunks.append(piece)
+        if not message.get("more_body"):
+            return b"".join(chunks)
