@@ -161,6 +161,24 @@ def test_full_flow(api, served, tmp_path):
         api.deployment_requests_create("demo", "doubler", data={"x": "two"})
     assert e.value.status == 400 and "'x'" in e.value.body
 
+    # batch requests: answered in the background, polled one by one
+    queued = api.batch_deployment_requests_create("demo", "doubler", data=[{"x": 1}, {"x": -1}])
+    assert [q.status for q in queued] == ["pending", "pending"]
+    deadline = time.monotonic() + 60
+    while True:
+        got = [api.deployment_requests_get("demo", "doubler", q.id) for q in queued]
+        if all(g.status in ("completed", "failed") for g in got) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert got[0].status == "completed" and got[0].result["y"] == 3.0
+    assert got[1].status == "failed" and "negative" in got[1].error_message
+    listed = api.deployment_requests_list("demo", "doubler")
+    assert {q.id for q in queued} <= {r.id for r in listed}
+    with pytest.raises(ubiops.ApiException) as e:
+        api.batch_deployment_requests_create("demo", "doubler", data=[{"x": 1}, {"nope": 2}])
+    assert e.value.status == 400
+    api.deployment_requests_delete("demo", "doubler", queued[0].id)
+
     # a plain deployment beside it
     api.deployments_create("demo", ubiops.DeploymentCreate(name="echo", input_type="plain", output_type="plain"))
     api.deployment_versions_create("demo", "echo", ubiops.DeploymentVersionCreate(version="v1", environment=base))

@@ -34,6 +34,7 @@ from modelharbor.core.serving import (
     _name,
     _text,
     check_fields,
+    lookup_key,
     truncate,
 )
 from modelharbor.db.engine import Database
@@ -315,7 +316,7 @@ class PipelineService:
             ref = obj.get("reference_name")
             d = (
                 s.scalar(select(DeploymentRow).where(DeploymentRow.project_id == p.id, DeploymentRow.name == ref))
-                if isinstance(ref, str)
+                if lookup_key(ref)
                 else None
             )
             if d is None:
@@ -588,7 +589,7 @@ class PipelineService:
     def _pipeline_row(s: Session, p, name: Any) -> PipelineRow:
         row = (
             s.scalar(select(PipelineRow).where(PipelineRow.project_id == p.id, PipelineRow.name == name))
-            if isinstance(name, str)
+            if lookup_key(name)
             else None
         )
         if row is None:
@@ -603,7 +604,7 @@ class PipelineService:
                     PipelineVersionRow.pipeline_id == pl.id, PipelineVersionRow.version == version
                 )
             )
-            if isinstance(version, str)
+            if lookup_key(version)
             else None
         )
         if row is None:

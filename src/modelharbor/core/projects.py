@@ -209,7 +209,7 @@ class ProjectService:
     def get_by_name(self, principal: Principal, name: Any) -> Project:
         """The caller's organisation's project called ``name`` (names are unique in an organisation, any case)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
-        if not isinstance(name, str) or not name or len(name) > MAX_PROJECT_NAME:
+        if not isinstance(name, str) or not name or len(name) > MAX_PROJECT_NAME or not name.isprintable():
             raise NotFound(f"Project {name!r} not found")
         with self.db.uow(readonly=True) as s:
             row = s.scalar(

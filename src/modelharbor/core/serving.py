@@ -33,7 +33,7 @@ import zipfile
 import zlib
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -62,6 +62,8 @@ from modelharbor.domain.principal import Action, Principal, require
 log = logging.getLogger("modelharbor.serving")
 
 BUILD_TASK = "serving_build"
+BATCH_TASK = "serving_batch"
+MAX_BATCH = 250
 PACKAGE_CONTEXT = "deployment-package"
 IO_TYPES = ("structured", "plain")
 DATA_TYPES = (
@@ -185,6 +187,9 @@ class RequestResult:
     error_message: str | None
     timeout: int
     created_at: datetime | None = None
+    request_data: Any = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +216,12 @@ class _Route:
 
 
 # --- validation -----------------------------------------------------------------------------------
+def lookup_key(value: Any, limit: int = 256) -> bool:
+    """Whether ``value`` could name a row at all: a printable string without NUL of at most ``limit``
+    characters. Anything else is simply "not found" (PostgreSQL refuses NUL bytes with an error)."""
+    return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
+
+
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(
@@ -521,7 +532,7 @@ class ServingService:
     def _project(s: Session, principal: Principal, project: Any, *, write: bool = False) -> RegistryProjectRow:
         require(principal, Action.SERVING_WRITE if write else Action.SERVING_READ, principal.org_id, what="project")
         row = None
-        if isinstance(project, str) and 0 < len(project) <= 256:
+        if lookup_key(project, 256):
             q = select(RegistryProjectRow).where(
                 RegistryProjectRow.org_id == principal.org_id, RegistryProjectRow.name == project
             )
@@ -640,7 +651,7 @@ class ServingService:
     def _env_row(s: Session, p: RegistryProjectRow, name: Any) -> EnvironmentRow:
         row = (
             s.scalar(select(EnvironmentRow).where(EnvironmentRow.project_id == p.id, EnvironmentRow.name == name))
-            if isinstance(name, str)
+            if lookup_key(name)
             else None
         )
         if row is None:
@@ -804,7 +815,7 @@ class ServingService:
     def _deployment_row(s: Session, p: RegistryProjectRow, name: Any) -> DeploymentRow:
         row = (
             s.scalar(select(DeploymentRow).where(DeploymentRow.project_id == p.id, DeploymentRow.name == name))
-            if isinstance(name, str)
+            if lookup_key(name)
             else None
         )
         if row is None:
@@ -1014,7 +1025,7 @@ class ServingService:
                     DeploymentVersionRow.deployment_id == d.id, DeploymentVersionRow.version == version
                 )
             )
-            if isinstance(version, str)
+            if lookup_key(version)
             else None
         )
         if row is None:
@@ -1181,7 +1192,7 @@ class ServingService:
 
     @staticmethod
     def _revision_row(s: Session, v: DeploymentVersionRow, revision_id: Any) -> RevisionRow:
-        row = s.get(RevisionRow, revision_id) if isinstance(revision_id, str) and len(revision_id) <= 36 else None
+        row = s.get(RevisionRow, revision_id) if lookup_key(revision_id, 36) else None
         if row is None or row.version_id != v.id:
             raise NotFound(f"Revision {revision_id!r} not found")
         return row
@@ -1515,7 +1526,7 @@ class ServingService:
 
     @staticmethod
     def _env_var_row(s: Session, p, d, v, var_id: Any) -> EnvVarRow:
-        row = s.get(EnvVarRow, var_id) if isinstance(var_id, str) and len(var_id) <= 36 else None
+        row = s.get(EnvVarRow, var_id) if lookup_key(var_id, 36) else None
         if (
             row is None
             or row.project_id != p.id
@@ -1597,23 +1608,8 @@ class ServingService:
                     else "upload a deployment package first."
                 )
             )
-        await self._ensure_deployed(route)
         started = now()
-        result = await self.executor.request(v.id, data, timeout=timeout)
-        status, value, error = "completed", result.value, None
-        if not result.ok:
-            status, value, error = "failed", None, truncate(result.error)
-        elif d.output_type == "structured":
-            try:
-                check_fields(d.output_fields, value, what="output")
-            except InvalidInput as exc:
-                status, value, error = (
-                    "failed",
-                    None,
-                    truncate(f"The deployment answered a wrong output: {exc.message}"),
-                )
-        elif d.output_type == "plain" and not isinstance(value, str):
-            status, value, error = "failed", None, "The deployment is plain: request() must return a string."
+        status, value, error = await self._answer(route, data, timeout)
         request_id = new_uuid()
         if v.request_retention_mode != "none":
             keep = v.request_retention_mode == "full"
@@ -1631,6 +1627,27 @@ class ServingService:
                 started,
             )
         return RequestResult(request_id, d.name, v.version, status, value, error, timeout, started)
+
+    async def _answer(self, route: _Route, data: Any, timeout: int) -> tuple[str, Any, str | None]:
+        """(status, result, error) of one request — a list is a batch answered item by item — with the output
+        checked against the deployment's output fields."""
+        await self._ensure_deployed(route)
+        d = route.deployment
+        result = await self.executor.request(route.version.id, data, timeout=timeout)
+        if not result.ok:
+            return "failed", None, truncate(result.error)
+        values = result.value if isinstance(data, list) else [result.value]
+        if isinstance(data, list) and (not isinstance(values, list) or len(values) != len(data)):
+            return "failed", None, "The deployment answered a batch with a different number of results."
+        for value in values:
+            if d.output_type == "structured":
+                try:
+                    check_fields(d.output_fields, value, what="output")
+                except InvalidInput as exc:
+                    return "failed", None, truncate(f"The deployment answered a wrong output: {exc.message}")
+            elif not isinstance(value, str):
+                return "failed", None, "The deployment is plain: request() must return a string."
+        return "completed", result.value, None
 
     def _check_input(self, d: Deployment, data: Any) -> None:
         if d.input_type == "plain":
@@ -1689,21 +1706,181 @@ class ServingService:
                 )
             )
 
+    # --- batch (asynchronous) requests -----------------------------------------------------------
+    def submit_batch(
+        self,
+        principal: Principal,
+        project: Any,
+        deployment: Any,
+        items: Any,
+        *,
+        version: Any = None,
+        timeout: Any = None,
+    ) -> list[RequestResult]:
+        """Queue up to MAX_BATCH requests (each item one request) to be answered in the background; poll each with
+        :meth:`get_request`. Their data and results are kept until read or the retention time passes."""
+        require(principal, Action.SERVING_REQUEST, principal.org_id, what="deployment")
+        timeout = _int(timeout, "timeout", DEFAULT_TIMEOUT, 10, MAX_TIMEOUT)
+        if not isinstance(items, list) or not items:
+            raise InvalidInput("A batch request is a non-empty JSON array: one element per request.")
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(f"A batch may hold at most {MAX_BATCH} requests, not {len(items)}.")
+        route = self._route(principal, project, deployment, version)
+        for item in items:
+            if isinstance(item, list):
+                raise InvalidInput("Each element of a batch is one request (an object, or text for plain input).")
+            self._check_input(route.deployment, item)
+        t = now()
+        ids = [new_uuid() for _ in items]
+        with self.db.uow() as s:
+            for rid, item in zip(ids, items, strict=True):
+                s.add(
+                    DeploymentRequestRow(
+                        id=rid,
+                        deployment_id=route.deployment.id,
+                        version_id=route.version.id,
+                        status="pending",
+                        request_data=item,
+                        result=None,
+                        error_message=None,
+                        timeout=timeout,
+                        created_by=principal.user_id,
+                        created_at=t,
+                        started_at=None,
+                        finished_at=None,
+                    )
+                )
+            self.tasks.enqueue_in(
+                s, BATCH_TASK, {"request_ids": ids, "user_id": principal.user_id}, org_id=principal.org_id
+            )
+        return [
+            RequestResult(rid, route.deployment.name, route.version.version, "pending", None, None, timeout, t)
+            for rid in ids
+        ]
+
+    def process_batch(self, request_ids: list[str], progress: Callable[[int], None]) -> dict[str, Any]:
+        """Answer queued batch requests (a background task): each pending one becomes completed or failed."""
+        done = failed = 0
+        for n, rid in enumerate(request_ids):
+            with self.db.uow() as s:
+                row = s.get(DeploymentRequestRow, rid)
+                if row is None or row.status != "pending":
+                    continue
+                row.status, row.started_at = "processing", now()
+                v = s.get(DeploymentVersionRow, row.version_id)
+                d = s.get(DeploymentRow, v.deployment_id)
+                p = s.get(RegistryProjectRow, d.project_id)
+                route = _Route(
+                    expires=0.0,
+                    org_id=p.org_id,
+                    project=p.name,
+                    deployment=self._deployment_entity(s, p.name, d),
+                    version=self._version_entity(s, p.name, d, v),
+                    revision_id=v.active_revision_id,
+                    env_vars=self._effective_env(s, p.id, d.id, v.id),
+                )
+                data, timeout, mode = row.request_data, row.timeout, v.request_retention_mode
+            if route.revision_id is None:
+                status, value, error = "failed", None, "The version has no built package to answer with."
+            else:
+                try:
+                    status, value, error = asyncio.run(self._answer(route, data, timeout))
+                except HarborError as exc:
+                    status, value, error = "failed", None, truncate(exc.message)
+            with self.db.uow() as s:
+                row = s.get(DeploymentRequestRow, rid)
+                if row is not None:
+                    row.status, row.result, row.error_message, row.finished_at = status, value, error, now()
+                    if mode != "full":
+                        row.request_data = None
+            done += status == "completed"
+            failed += status == "failed"
+            progress(min(99, (n + 1) * 100 // len(request_ids)))
+        return {"completed": done, "failed": failed}
+
+    def list_requests(
+        self,
+        principal: Principal,
+        project: Any,
+        deployment: Any,
+        *,
+        status: Any = None,
+        limit: Any = None,
+        offset: Any = None,
+        version: Any = None,
+    ) -> list[RequestResult]:
+        limit = _int(limit, "limit", 50, 1, 1000)
+        offset = _int(offset, "offset", 0, 0, 10**9)
+        if status is not None and status not in ("pending", "processing", "completed", "failed"):
+            raise InvalidInput("'status' must be pending, processing, completed or failed.")
+        with self.db.uow(readonly=True) as s:
+            p = self._project(s, principal, project)
+            d = self._deployment_row(s, p, deployment)
+            q = (
+                select(DeploymentRequestRow, DeploymentVersionRow.version)
+                .join(DeploymentVersionRow, DeploymentVersionRow.id == DeploymentRequestRow.version_id)
+                .where(DeploymentRequestRow.deployment_id == d.id)
+            )
+            if version is not None:
+                q = q.where(DeploymentVersionRow.id == self._version_row(s, d, version).id)
+            if status is not None:
+                q = q.where(DeploymentRequestRow.status == status)
+            rows = s.execute(q.order_by(DeploymentRequestRow.created_at.desc()).offset(offset).limit(limit)).all()
+            return [self._request_entity(d, vname, r) for r, vname in rows]
+
+    def delete_request(self, principal: Principal, project: Any, deployment: Any, request_id: Any) -> None:
+        with self.db.uow() as s:
+            p = self._project(s, principal, project)
+            require(principal, Action.SERVING_REQUEST, principal.org_id, what="deployment")
+            d = self._deployment_row(s, p, deployment)
+            row = s.get(DeploymentRequestRow, request_id) if lookup_key(request_id, 36) else None
+            if row is None or row.deployment_id != d.id:
+                raise NotFound(f"Request {request_id!r} not found")
+            s.delete(row)
+
+    def sweep_requests(self) -> int:
+        """Delete kept requests older than their version's retention time; returns how many."""
+        removed = 0
+        with self.db.uow() as s:
+            for v in s.scalars(select(DeploymentVersionRow)):
+                cutoff = now() - timedelta(seconds=v.request_retention_time)
+                removed += (
+                    s.execute(
+                        delete(DeploymentRequestRow).where(
+                            DeploymentRequestRow.version_id == v.id,
+                            DeploymentRequestRow.created_at < cutoff,
+                            DeploymentRequestRow.status.in_(("completed", "failed")),
+                        )
+                    ).rowcount
+                    or 0
+                )
+        return removed
+
+    @staticmethod
+    def _request_entity(d: DeploymentRow, version: str, row: DeploymentRequestRow) -> RequestResult:
+        return RequestResult(
+            row.id,
+            d.name,
+            version,
+            row.status,
+            row.result,
+            row.error_message,
+            row.timeout,
+            aware(row.created_at),
+            request_data=row.request_data,
+            started_at=aware(row.started_at) if row.started_at else None,
+            finished_at=aware(row.finished_at) if row.finished_at else None,
+        )
+
     def get_request(self, principal: Principal, project: Any, deployment: Any, request_id: Any) -> RequestResult:
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project)
             d = self._deployment_row(s, p, deployment)
-            row = (
-                s.get(DeploymentRequestRow, request_id)
-                if isinstance(request_id, str) and len(request_id) <= 36
-                else None
-            )
+            row = s.get(DeploymentRequestRow, request_id) if lookup_key(request_id, 36) else None
             if row is None or row.deployment_id != d.id:
                 raise NotFound(f"Request {request_id!r} not found")
             v = s.get(DeploymentVersionRow, row.version_id)
-            return RequestResult(
-                row.id, d.name, v.version, row.status, row.result, row.error_message, row.timeout, aware(row.created_at)
-            )
+            return self._request_entity(d, v.version, row)
 
     def shutdown(self) -> None:
         if self._executor is not None:

@@ -1,11 +1,12 @@
-"""SDK commands of ``modelharbor``: upload, download, files (list, link, delete), catalogue and models (the
-registry), against a running server.
+"""SDK commands of ``modelharbor``: upload, download, files (list, link, delete), catalogue, models (the
+registry), and serving (deploy, predict, deployments, env), against a running server.
 
 The server and key come from ``--url``/``--key`` or ``MODELHARBOR_URL``/``MODELHARBOR_API_KEY``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -28,7 +29,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from modelharbor.sdk.client import DEFAULT_CHUNK_SIZE, DEFAULT_URL, Client, HarborClientError
+from modelharbor.sdk.client import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_URL,
+    LOG_TAIL_LINES,
+    Client,
+    HarborClientError,
+    field_list,
+    first_line,
+    log_tail,
+)
 
 URL_ENV, KEY_ENV = "MODELHARBOR_URL", "MODELHARBOR_API_KEY"
 
@@ -758,13 +768,369 @@ def models_download(
     )
 
 
+# --- serving: deploy, predict, deployments, env --------------------------------------------------
+deployments_app = typer.Typer(help="Deployments of a project: list, show, logs.", no_args_is_help=True)
+env_app = typer.Typer(
+    help="Environment variables of a project, deployment or version: set, list, delete.", no_args_is_help=True
+)
+ProjectArg = typer.Argument(..., metavar="PROJECT", help="The project's name (or id).")
+DeploymentArg = typer.Argument(..., metavar="DEPLOYMENT", help="The deployment's name.")
+ProjectOpt = typer.Option(..., "--project", "-p", help="The project's name (or id).")
+DeploymentOpt = typer.Option(..., "--deployment", "-d", help="The deployment's name.")
+
+
+def _io(d: dict[str, Any], side: str) -> str:
+    if d[f"{side}_type"] == "plain":
+        return "plain"
+    return ", ".join(f"{f['name']}:{f['data_type']}" for f in d[f"{side}_fields"]) or "-"
+
+
+@contextmanager
+def _build_status() -> Iterator[Callable[[dict[str, Any], float], None]]:
+    """``on_status`` for a build: a line per status change, and a live status line on a terminal."""
+    last: list[str | None] = [None]
+    live = err.status("build: waiting", spinner="dots") if err.is_terminal else None
+
+    def on_status(rev: dict[str, Any], elapsed: float) -> None:
+        status = rev["status"]
+        if status != last[0]:
+            last[0] = status
+            err.print(f"build: {status} ({elapsed:.0f} s)", highlight=False)
+        if live is not None:
+            live.update(f"build: {status} … {elapsed:.0f} s")
+
+    if live is None:
+        yield on_status
+        return
+    with live:
+        yield on_status
+
+
+def _print_build_failure(rev: dict[str, Any]) -> None:
+    err.print(f"[red]error:[/] the build failed: {escape(first_line(rev.get('error_message')))}", soft_wrap=True)
+    tail = log_tail(rev.get("build_log") or "")
+    if tail:
+        err.print(f"build log (last {LOG_TAIL_LINES} lines):", highlight=False)
+        err.print(tail, highlight=False, markup=False, soft_wrap=True)
+
+
+def deploy(
+    path: Path = typer.Argument(
+        ..., exists=True, readable=True, help="A directory holding deployment.py (zipped on the fly), or a .zip."
+    ),
+    project: str = ProjectOpt,
+    deployment: str = DeploymentOpt,
+    version: str = typer.Option("v1", "--version", help="The version to deploy to."),
+    inputs: list[str] = typer.Option(None, "--input", help="An input field NAME:TYPE, e.g. x:double (repeatable)."),
+    outputs: list[str] = typer.Option(None, "--output", help="An output field NAME:TYPE (repeatable)."),
+    plain: bool = typer.Option(False, "--plain", help="Plain text in and out (no fields)."),
+    environment: str = typer.Option(None, "--environment", help="e.g. python3-11 (default: the newest base)."),
+    min_instances: int = typer.Option(None, "--min-instances", min=0, max=20, help="Instances kept running."),
+    max_instances: int = typer.Option(None, "--max-instances", min=1, max=20, help="Instances at most."),
+    max_idle_time: int = typer.Option(None, "--max-idle-time", min=10, help="Seconds an idle instance lives."),
+    create: bool = typer.Option(True, "--create/--no-create", help="Create the project/deployment/version if new."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Follow the build until it ends."),
+    timeout: float = typer.Option(1800, "--timeout", min=1, help="Seconds to wait for the build."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Deploy PATH as a new revision of PROJECT/DEPLOYMENT/VERSION: upload it, then follow its build."""
+    if plain and (inputs or outputs):
+        raise typer.BadParameter("a plain deployment has no fields", param_hint="--plain / --input / --output")
+    try:
+        input_fields, output_fields = field_list(inputs or None), field_list(outputs or None)
+    except HarborClientError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--input / --output") from None
+    client = _client(url, key)
+    with _errors(), client:
+        with _bar(path.resolve().name or str(path)) as (update, progress):
+
+            def on_step(text: str) -> None:
+                progress.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+            try:
+                result = client.deploy(
+                    project,
+                    deployment,
+                    path,
+                    version=version,
+                    input_fields=input_fields,
+                    output_fields=output_fields,
+                    plain=plain,
+                    environment=environment,
+                    minimum_instances=min_instances,
+                    maximum_instances=max_instances,
+                    maximum_idle_time=max_idle_time,
+                    create=create,
+                    wait=False,
+                    progress=update,
+                    on_step=on_step,
+                )
+            except KeyboardInterrupt:
+                progress.stop()
+                err.print("interrupted before the package was uploaded: run the command again")
+                raise typer.Exit(130) from None
+        where = f"{result['project']}/{result['deployment']}/{result['version']}"
+        rev = result["revision"]
+        if not wait:
+            out.print(
+                f"{where}: revision {rev['id']} {rev['status']}; follow it with `modelharbor deployments logs "
+                f"{result['project']} {result['deployment']} {result['version']} {rev['id']}`",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            return
+        try:
+            with _build_status() as on_status:
+                rev = client.wait_for_revision(
+                    result["project"], result["deployment"], version, rev["id"], timeout=timeout, on_status=on_status
+                )
+        except KeyboardInterrupt:
+            err.print(
+                f"stopped waiting: the build goes on; see `modelharbor deployments logs {where.replace('/', ' ')}`"
+            )
+            raise typer.Exit(130) from None
+    if rev["status"] == "failed":
+        _print_build_failure(rev)
+        raise typer.Exit(1)
+    out.print(f"deployed {where}: revision {rev['id']} (success)", highlight=False, markup=False, soft_wrap=True)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _read_data(data: str, plain: bool) -> Any:
+    if data == "-":
+        raw = sys.stdin.read()
+    elif data.startswith("@") and len(data) > 1:
+        try:
+            raw = Path(data[1:]).expanduser().read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read {data[1:]}: {exc}", param_hint="DATA") from None
+    else:
+        raw = data
+    if plain:
+        return raw
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except ValueError:
+        raise typer.BadParameter(
+            "DATA is not valid JSON, e.g. '{\"x\": 1}' (use --plain for a plain deployment's text)", param_hint="DATA"
+        ) from None
+
+
+def predict(
+    data: str = typer.Argument(
+        ..., metavar="DATA", help="JSON text, @FILE, or - (stdin); with --plain the text itself (or @FILE, -)."
+    ),
+    project: str = ProjectOpt,
+    deployment: str = DeploymentOpt,
+    version: str = typer.Option(None, "--version", help="A version (default: the deployment's default)."),
+    plain: bool = typer.Option(False, "--plain", help="Send DATA as text (plain deployments); print the text back."),
+    timeout: int = typer.Option(None, "--timeout", min=10, max=3600, help="Seconds the deployment may take."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Ask a deployment for a prediction and print the result (JSON; text with --plain)."""
+    value = _read_data(data, plain)
+    with _errors(), _client(url, key) as client:
+        answer = client.predict(project, deployment, value, version=version, timeout=timeout, plain=plain)
+    if answer["status"] != "completed":
+        err.print(
+            f"[red]error:[/] the prediction failed ({escape(answer['version'])}): "
+            f"{escape(answer['error_message'] or answer['status'])}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    result = answer["result"]
+    if plain and isinstance(result, str):
+        typer.echo(result)
+    else:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@deployments_app.command("list")
+def deployments_list(project: str = ProjectOpt, url: str = UrlOpt, key: str = KeyOpt):
+    """Table of a project's deployments."""
+    with _errors(), _client(url, key) as client:
+        items = client.deployments_list(project)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("name", min_width=8, overflow="fold")
+    table.add_column("input", overflow="fold")
+    table.add_column("output", overflow="fold")
+    table.add_column("default", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for d in items:
+        table.add_row(
+            escape(d["name"]),
+            escape(_io(d, "input")),
+            escape(_io(d, "output")),
+            escape(d["default_version"] or "-"),
+            _when(d["updated_at"]),
+            escape(_short(d["description"])),
+        )
+    out.print(table)
+    out.print(f"{len(items)} deployment(s)", highlight=False)
+
+
+@deployments_app.command("show")
+def deployments_show(project: str = ProjectArg, deployment: str = DeploymentArg, url: str = UrlOpt, key: str = KeyOpt):
+    """One deployment: its fields and a table of its versions (status, active and latest revision)."""
+    with _errors(), _client(url, key) as client:
+        d = client.deployment_get(project, deployment)
+        versions = client.deployment_versions(project, deployment)
+        latest = {
+            v["version"]: client.revision_get(project, deployment, v["version"], v["latest_revision"])
+            for v in versions
+            if v["latest_revision"]
+        }
+    lines = [f"name: {d['name']}", f"project: {d['project']}"]
+    if d["description"]:
+        lines.append(f"description: {d['description']}")
+    lines += [f"input: {_io(d, 'input')}", f"output: {_io(d, 'output')}", f"default version: {d['default_version']}"]
+    out.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+    if not versions:
+        out.print("no versions yet", highlight=False)
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("version", "status", "environment", "instances", "idle", "active revision", "latest revision"):
+        table.add_column(column, no_wrap=column != "latest revision", overflow="fold")
+    for v in versions:
+        rev = latest.get(v["version"])
+        newest = "-" if rev is None else f"{rev['id'][:8]} {rev['status']}"
+        if rev is not None and rev["status"] == "failed" and rev["error_message"]:
+            newest += f": {_short(first_line(rev['error_message']), 60)}"
+        table.add_row(
+            escape(v["version"] + (" (default)" if v["is_default"] else "")),
+            escape(v["status"]),
+            escape(v["environment"]),
+            f"{v['minimum_instances']}–{v['maximum_instances']}",
+            f"{v['maximum_idle_time']} s",
+            (v["active_revision"] or "-")[:8],
+            escape(newest),
+        )
+    out.print(table)
+
+
+@deployments_app.command("logs")
+def deployments_logs(
+    project: str = ProjectArg,
+    deployment: str = DeploymentArg,
+    version: str = typer.Argument(..., metavar="VERSION", help="The version."),
+    revision: str = typer.Argument(None, metavar="[REVISION]", help="A revision id (default: the latest)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """The build log of a revision (default: the version's latest); its status goes to stderr."""
+    with _errors(), _client(url, key) as client:
+        if revision is None:
+            revision = client.deployment_version(project, deployment, version)["latest_revision"]
+            if revision is None:
+                raise HarborClientError(
+                    404, "NOT_FOUND", f"{project}/{deployment}/{version} has no revision yet: deploy a package first"
+                )
+        rev = client.revision_get(project, deployment, version, revision)
+    note = f": {first_line(rev['error_message'])}" if rev["error_message"] else ""
+    err.print(f"revision {rev['id']}: {rev['status']}{note}", highlight=False, markup=False, soft_wrap=True)
+    if rev["build_log"]:
+        typer.echo(rev["build_log"])
+
+
+def _level(deployment: str | None, version: str | None) -> None:
+    if version is not None and deployment is None:
+        raise typer.BadParameter("--version needs --deployment", param_hint="--version")
+
+
+def _where(project: str, deployment: str | None, version: str | None) -> str:
+    return "/".join(x for x in (project, deployment, version) if x)
+
+
+EnvDeploymentOpt = typer.Option(None, "--deployment", "-d", help="At deployment level.")
+EnvVersionOpt = typer.Option(None, "--version", help="At version level (with --deployment).")
+
+
+@env_app.command("set")
+def env_set(
+    project: str = ProjectArg,
+    name: str = typer.Argument(..., metavar="NAME", help="Letters, digits and _, starting with a letter."),
+    value: str = typer.Argument(None, metavar="[VALUE]", help="The value (omit it to be asked, hidden for secrets)."),
+    secret: bool = typer.Option(False, "--secret", help="Never show the value again (it is encrypted either way)."),
+    deployment: str = EnvDeploymentOpt,
+    version: str = EnvVersionOpt,
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Create or change an environment variable (project level unless --deployment / --version)."""
+    _level(deployment, version)
+    if value is None:
+        value = typer.prompt(f"value of {name}", hide_input=secret, err=True)
+    with _errors(), _client(url, key) as client:
+        e = client.env_set(project, name, value, secret=secret, deployment=deployment, version=version)
+    kind = "secret " if e["secret"] else ""
+    out.print(f"set {kind}{e['name']} at {_where(project, deployment, version)}", highlight=False, markup=False)
+
+
+@env_app.command("list")
+def env_list(
+    project: str = ProjectArg,
+    deployment: str = EnvDeploymentOpt,
+    version: str = EnvVersionOpt,
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Table of a level's variables, inherited ones first; secrets' values are never shown."""
+    _level(deployment, version)
+    with _errors(), _client(url, key) as client:
+        items = client.env_list(project, deployment=deployment, version=version)
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("name", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("level", overflow="fold")
+    for e in items:
+        value = "(secret)" if e["secret"] else _short(e["value"] or "", 60)
+        level = "this level" if e["inheritance_type"] is None else f"{e['inheritance_type']} {e['inheritance_name']}"
+        table.add_row(escape(e["name"]), escape(value), escape(level))
+    out.print(table)
+    out.print(f"{len(items)} variable(s) at {_where(project, deployment, version)}", highlight=False, markup=False)
+
+
+@env_app.command("delete")
+def env_delete(
+    project: str = ProjectArg,
+    name: str = typer.Argument(..., metavar="NAME"),
+    deployment: str = EnvDeploymentOpt,
+    version: str = EnvVersionOpt,
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Delete a variable of this level (inherited ones are deleted at their own level)."""
+    _level(deployment, version)
+    with _errors(), _client(url, key) as client:
+        client.env_unset(project, name, deployment=deployment, version=version)
+    out.print(f"deleted {name} at {_where(project, deployment, version)}", highlight=False, markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add upload, download, files, catalogue and models to the root ``modelharbor`` command."""
+    """Add upload, download, files, catalogue, models, deploy, predict, deployments and env to ``modelharbor``."""
     app.command("upload")(upload)
     app.command("download")(download)
     app.add_typer(files_app, name="files")
     app.add_typer(catalogue_app, name="catalogue")
     app.add_typer(models_app, name="models")
+    app.command("deploy")(deploy)
+    app.command("predict")(predict)
+    app.add_typer(deployments_app, name="deployments")
+    app.add_typer(env_app, name="env")
 
 
 __all__ = ["register", "parse_size", "DEFAULT_CHUNK_SIZE"]

@@ -16,8 +16,10 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
@@ -40,6 +42,10 @@ MAX_VERSION_FILES = 10_000  # the server's limit of files per version
 
 Progress = Callable[[int, int], None]  # (bytes_done, bytes_total)
 SessionCallback = Callable[[dict[str, Any], bool, list[int]], None]  # (upload, resumed, chunks to send)
+# deployment fields: {"x": "double"}, ["x:double"] or [{"name": "x", "data_type": "double"}]
+FieldSpec = dict[str, str] | list[str] | list[dict[str, Any]] | None
+PACKAGE_EXCLUDED = frozenset({"__pycache__", ".git"})  # folders left out when a directory is zipped
+LOG_TAIL_LINES = 20
 
 
 class HarborClientError(Exception):
@@ -910,6 +916,503 @@ class Client:
             "bytes": total,
         }
 
+    # --- projects ----------------------------------------------------------------------------------
+    def projects_list(self) -> list[dict[str, Any]]:
+        """The organisation's projects by name."""
+        return self._json("GET", "/projects")
+
+    def project_get(self, project_id: str) -> dict[str, Any]:
+        """One project by its 24-hex id."""
+        return self._json("GET", f"/projects/{_seg(project_id)}")
+
+    def project_find(self, project: str) -> dict[str, Any] | None:
+        """The project named ``project`` (or with that id), or None."""
+        for p in self.projects_list():
+            if project in (p["name"], p["id"]):
+                return p
+        return None
+
+    def project_create(self, name: str, *, description: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        return self._json("POST", "/projects", json=body)
+
+    # --- serving: deployments, versions, packages, predictions -----------------------------------
+    @staticmethod
+    def _sp(project: str, *parts: str) -> str:
+        """``/projects/{project}/…`` with every segment URL-encoded."""
+        return "/projects/" + "/".join(_seg(p) for p in (project, *parts))
+
+    def environments_list(self, project: str) -> list[dict[str, Any]]:
+        """Environments a version may use: base ones (``system``) and the project's custom ones."""
+        return self._json("GET", self._sp(project, "environments"))
+
+    def deployments_list(self, project: str) -> list[dict[str, Any]]:
+        return self._json("GET", self._sp(project, "deployments"))
+
+    def deployment_get(self, project: str, deployment: str) -> dict[str, Any]:
+        return self._json("GET", self._sp(project, "deployments", deployment))
+
+    def deployment_create(
+        self,
+        project: str,
+        name: str,
+        *,
+        input_fields: FieldSpec = None,
+        output_fields: FieldSpec = None,
+        plain: bool = False,
+        input_type: str | None = None,
+        output_type: str | None = None,
+        description: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a deployment. Fields are ``{"x": "double"}``, ``["x:double"]`` or ``[{"name", "data_type"}]``;
+        ``plain=True`` makes input and output plain text (or set ``input_type``/``output_type`` one by one)."""
+        body: dict[str, Any] = {
+            "name": name,
+            "input_type": input_type or ("plain" if plain else "structured"),
+            "output_type": output_type or ("plain" if plain else "structured"),
+            "input_fields": field_list(input_fields) or [],
+            "output_fields": field_list(output_fields) or [],
+        }
+        if description is not None:
+            body["description"] = description
+        if labels is not None:
+            body["labels"] = labels
+        return self._json("POST", self._sp(project, "deployments"), json=body)
+
+    def deployment_update(self, project: str, deployment: str, **fields: Any) -> dict[str, Any]:
+        """Change ``name``, ``description``, ``labels``, ``input_fields``, ``output_fields`` or ``default_version``."""
+        for key in ("input_fields", "output_fields"):
+            if fields.get(key) is not None:
+                fields[key] = field_list(fields[key])
+        return self._json("PATCH", self._sp(project, "deployments", deployment), json=fields)
+
+    def deployment_delete(self, project: str, deployment: str) -> None:
+        self._request("DELETE", self._sp(project, "deployments", deployment))
+
+    def deployment_versions(self, project: str, deployment: str) -> list[dict[str, Any]]:
+        return self._json("GET", self._sp(project, "deployments", deployment, "versions"))
+
+    def deployment_version(self, project: str, deployment: str, version: str) -> dict[str, Any]:
+        return self._json("GET", self._sp(project, "deployments", deployment, "versions", version))
+
+    def deployment_version_create(
+        self,
+        project: str,
+        deployment: str,
+        version: str,
+        *,
+        environment: str | None = None,
+        minimum_instances: int | None = None,
+        maximum_instances: int | None = None,
+        maximum_idle_time: int | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Create a version; also ``request_retention_mode``, ``description``, ``labels``, …"""
+        body = {
+            "version": version,
+            "environment": environment,
+            "minimum_instances": minimum_instances,
+            "maximum_instances": maximum_instances,
+            "maximum_idle_time": maximum_idle_time,
+            **fields,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._json("POST", self._sp(project, "deployments", deployment, "versions"), json=body)
+
+    def deployment_version_update(self, project: str, deployment: str, version: str, **fields: Any) -> dict[str, Any]:
+        return self._json("PATCH", self._sp(project, "deployments", deployment, "versions", version), json=fields)
+
+    def deployment_version_delete(self, project: str, deployment: str, version: str) -> None:
+        self._request("DELETE", self._sp(project, "deployments", deployment, "versions", version))
+
+    def package_upload(
+        self,
+        project: str,
+        deployment: str,
+        version: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Send a package (a .zip) as a new revision of the version, streamed from disk; returns the revision
+        (``queued``). Its build runs on the server: see :meth:`wait_for_revision`."""
+        src = Path(path).expanduser()
+        try:
+            size = src.stat().st_size
+        except OSError as exc:
+            raise HarborClientError(0, "LOCAL_FILE", f"cannot read {src}: {exc.strerror or exc}") from None
+        if not src.is_file():
+            raise HarborClientError(0, "LOCAL_FILE", f"{src} is not a regular file")
+        filename = src.name if src.name.lower().endswith(".zip") else "package.zip"
+
+        def body() -> dict[str, Any]:
+            counter = _Counter(size, progress)
+            counter.add(0)
+            return {"content": _read_hashed(src, size, hashlib.sha256(), counter)}
+
+        resp = self._request(
+            "PUT",
+            self._sp(project, "deployments", deployment, "versions", version, "package"),
+            params={"filename": filename},
+            headers={"content-length": str(size), "content-type": "application/zip"},
+            timeout=httpx.Timeout(self.timeout, read=None),
+            per_attempt=body,
+        )
+        return resp.json()
+
+    def revisions_list(self, project: str, deployment: str, version: str) -> list[dict[str, Any]]:
+        """The version's revisions, oldest first (without their logs)."""
+        return self._json("GET", self._sp(project, "deployments", deployment, "versions", version, "revisions"))
+
+    def revision_get(self, project: str, deployment: str, version: str, revision_id: str) -> dict[str, Any]:
+        """One revision: status, error_message and ``build_log``."""
+        return self._json(
+            "GET", self._sp(project, "deployments", deployment, "versions", version, "revisions", revision_id)
+        )
+
+    def wait_for_revision(
+        self,
+        project: str,
+        deployment: str,
+        version: str,
+        revision_id: str,
+        *,
+        timeout: float = 1800.0,
+        on_status: Callable[[dict[str, Any], float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll a revision until its build ends (``success`` or ``failed``) and return it (with its build log).
+        ``on_status(revision, elapsed_seconds)`` is called after every poll (about twice a second)."""
+        started = time.monotonic()
+        delay = 0.2
+        while True:
+            rev = self.revision_get(project, deployment, version, revision_id)
+            elapsed = time.monotonic() - started
+            if on_status is not None:
+                on_status(rev, elapsed)
+            if rev["status"] in ("success", "failed"):
+                return rev
+            if elapsed > timeout:
+                raise HarborClientError(
+                    0,
+                    "TIMEOUT",
+                    f"revision {revision_id} is still {rev['status']} after {int(elapsed)} s; see its log later with "
+                    f"`modelharbor deployments logs {project} {deployment} {version} {revision_id}`",
+                    {"revision": rev},
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def predict(
+        self,
+        project: str,
+        deployment: str,
+        data: Any,
+        *,
+        version: str | None = None,
+        timeout: int | None = None,
+        plain: bool | None = None,
+    ) -> dict[str, Any]:
+        """Ask a deployment (its default version, or ``version``) for a prediction → ``{id, deployment, version,
+        status, result, error_message}``. ``data`` is the input fields' object, or text for a plain deployment
+        (sent as ``text/plain``; ``plain`` defaults to "data is a str"). A failed prediction is ``status:
+        "failed"`` with the reason, not an exception."""
+        return self._predict(self._sp(project, "deployments", deployment, "predict"), data, version, timeout, plain)
+
+    def _predict(self, url: str, data: Any, version: str | None, timeout: int | None, plain: bool | None) -> Any:
+        params = {k: v for k, v in {"version": version, "timeout": timeout}.items() if v is not None}
+        if plain is None:
+            plain = isinstance(data, str)
+        if plain:
+            if not isinstance(data, str):
+                raise HarborClientError(0, "INVALID_INPUT", "plain input is text (a str)")
+            kw: dict[str, Any] = {"content": data.encode(), "headers": {"content-type": "text/plain; charset=utf-8"}}
+        else:
+            try:
+                body = json.dumps(data, allow_nan=False, ensure_ascii=False).encode()
+            except (TypeError, ValueError) as exc:
+                raise HarborClientError(0, "INVALID_INPUT", f"the input cannot be sent as JSON: {exc}") from None
+            kw = {"content": body, "headers": {"content-type": "application/json"}}
+        wait_for = float(timeout or 300) + 30.0
+        return self._json(
+            "POST", url, params=params, timeout=httpx.Timeout(self.timeout, read=wait_for), retries=1, **kw
+        )
+
+    # --- environment variables (project, deployment or version level) ------------------------------
+    def _env_path(self, project: str, deployment: str | None, version: str | None, *rest: str) -> str:
+        if version is not None and deployment is None:
+            raise HarborClientError(0, "INVALID_INPUT", "a version-level variable needs its deployment too")
+        parts: list[str] = []
+        if deployment is not None:
+            parts += ["deployments", deployment]
+        if version is not None:
+            parts += ["versions", version]
+        return self._sp(project, *parts, "environment-variables", *rest)
+
+    def env_list(
+        self, project: str, *, deployment: str | None = None, version: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A level's variables, inherited ones first (``inheritance_type`` project/deployment); secrets' values are
+        null."""
+        return self._json("GET", self._env_path(project, deployment, version))
+
+    def env_create(
+        self,
+        project: str,
+        name: str,
+        value: str,
+        *,
+        secret: bool = False,
+        deployment: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        body = {"name": name, "value": value, "secret": secret}
+        return self._json("POST", self._env_path(project, deployment, version), json=body)
+
+    def env_update(
+        self,
+        project: str,
+        var_id: str,
+        *,
+        deployment: str | None = None,
+        version: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Change ``name``, ``value`` or ``secret`` of a variable of this level."""
+        return self._json("PATCH", self._env_path(project, deployment, version, var_id), json=fields)
+
+    def env_delete(
+        self, project: str, var_id: str, *, deployment: str | None = None, version: str | None = None
+    ) -> None:
+        self._request("DELETE", self._env_path(project, deployment, version, var_id))
+
+    def _own_var(self, project: str, name: str, deployment: str | None, version: str | None) -> dict[str, Any] | None:
+        for e in self.env_list(project, deployment=deployment, version=version):
+            if e["name"] == name and e["inheritance_type"] is None:
+                return e
+        return None
+
+    def env_set(
+        self,
+        project: str,
+        name: str,
+        value: str,
+        *,
+        secret: bool = False,
+        deployment: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        """Create the variable at this level, or change its value (and secrecy) if it exists."""
+        existing = self._own_var(project, name, deployment, version)
+        if existing is None:
+            return self.env_create(project, name, value, secret=secret, deployment=deployment, version=version)
+        return self.env_update(
+            project, existing["id"], deployment=deployment, version=version, value=value, secret=secret
+        )
+
+    def env_unset(self, project: str, name: str, *, deployment: str | None = None, version: str | None = None) -> None:
+        """Delete the variable called ``name`` of this level (404 if this level has none)."""
+        existing = self._own_var(project, name, deployment, version)
+        if existing is None:
+            where = "/".join(x for x in (project, deployment, version) if x)
+            raise HarborClientError(404, "NOT_FOUND", f"no environment variable {name!r} at {where}")
+        self.env_delete(project, existing["id"], deployment=deployment, version=version)
+
+    # --- pipelines ---------------------------------------------------------------------------------
+    def pipelines_list(self, project: str) -> list[dict[str, Any]]:
+        return self._json("GET", self._sp(project, "pipelines"))
+
+    def pipeline_get(self, project: str, pipeline: str) -> dict[str, Any]:
+        return self._json("GET", self._sp(project, "pipelines", pipeline))
+
+    def pipeline_create(
+        self,
+        project: str,
+        name: str,
+        *,
+        input_fields: FieldSpec = None,
+        output_fields: FieldSpec = None,
+        plain: bool = False,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": name,
+            "input_type": "plain" if plain else "structured",
+            "output_type": "plain" if plain else "structured",
+            "input_fields": field_list(input_fields) or [],
+            "output_fields": field_list(output_fields) or [],
+        }
+        if description is not None:
+            body["description"] = description
+        return self._json("POST", self._sp(project, "pipelines"), json=body)
+
+    def pipeline_delete(self, project: str, pipeline: str) -> None:
+        self._request("DELETE", self._sp(project, "pipelines", pipeline))
+
+    def pipeline_versions(self, project: str, pipeline: str) -> list[dict[str, Any]]:
+        return self._json("GET", self._sp(project, "pipelines", pipeline, "versions"))
+
+    def pipeline_version(self, project: str, pipeline: str, version: str) -> dict[str, Any]:
+        return self._json("GET", self._sp(project, "pipelines", pipeline, "versions", version))
+
+    def pipeline_version_create(
+        self,
+        project: str,
+        pipeline: str,
+        version: str,
+        *,
+        objects: list[dict[str, Any]],
+        attachments: list[dict[str, Any]],
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``objects``: ``[{name, reference_name, version?}]``; ``attachments``: ``[{destination_name, sources:
+        [{source_name, mapping: [{source_field_name, destination_field_name}]}]}]``."""
+        body = {"version": version, "objects": objects, "attachments": attachments, **fields}
+        return self._json("POST", self._sp(project, "pipelines", pipeline, "versions"), json=body)
+
+    def pipeline_version_delete(self, project: str, pipeline: str, version: str) -> None:
+        self._request("DELETE", self._sp(project, "pipelines", pipeline, "versions", version))
+
+    def pipeline_predict(
+        self,
+        project: str,
+        pipeline: str,
+        data: Any,
+        *,
+        version: str | None = None,
+        timeout: int | None = None,
+        plain: bool | None = None,
+    ) -> dict[str, Any]:
+        """Run a pipeline → ``{id, pipeline, version, status, result, error_message, steps}``."""
+        return self._predict(self._sp(project, "pipelines", pipeline, "predict"), data, version, timeout, plain)
+
+    # --- deploy: package, create what is missing, upload, wait for the build -----------------------
+    def deploy(
+        self,
+        project: str,
+        deployment: str,
+        path: str | os.PathLike[str],
+        *,
+        version: str = "v1",
+        input_fields: FieldSpec = None,
+        output_fields: FieldSpec = None,
+        plain: bool = False,
+        environment: str | None = None,
+        minimum_instances: int | None = None,
+        maximum_instances: int | None = None,
+        maximum_idle_time: int | None = None,
+        create: bool = True,
+        wait: bool = True,
+        timeout: float = 1800.0,
+        progress: Progress | None = None,
+        on_status: Callable[[dict[str, Any], float], None] | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Deploy ``path`` (a directory holding ``deployment.py``, zipped on the fly without ``__pycache__`` and
+        ``.git``; or a ``.zip``) as a new revision of ``project/deployment/version``.
+
+        With ``create`` the project, deployment (with the given fields, or plain) and version (with the given
+        environment and scaling) are created when missing; existing ones get changed fields, environment or
+        scaling. The upload reports ``progress(done, total)``; with ``wait`` the build is followed
+        (``on_status(revision, elapsed)``) and a failed build raises ``HarborClientError`` (code
+        ``BUILD_FAILED``) whose message ends with the build log's tail. ``on_step(text)`` narrates.
+
+        Returns ``{project, deployment, version, revision, created}``: the revision as last seen (with its
+        ``build_log`` when waited for) and what was created."""
+        note = on_step or (lambda _text: None)
+        src = Path(path).expanduser()
+        package, temporary = _package_of(src)
+        created: list[str] = []
+        try:
+            p = self.project_find(project)
+            if p is None:
+                if not create:
+                    raise HarborClientError(404, "NOT_FOUND", f"no project {project!r} (create it, or pass create)")
+                p = self.project_create(project)
+                created.append(f"project {p['name']}")
+                note(f"created project {p['name']}")
+            name = p["name"]
+            d = self._ensure_deployment(name, deployment, input_fields, output_fields, plain, create, note, created)
+            scaling = {
+                "environment": environment,
+                "minimum_instances": minimum_instances,
+                "maximum_instances": maximum_instances,
+                "maximum_idle_time": maximum_idle_time,
+            }
+            self._ensure_version(name, d["name"], version, scaling, create, note, created)
+            size = package.stat().st_size
+            note(f"uploading {size} bytes to {name}/{d['name']}/{version}")
+            rev = self.package_upload(name, d["name"], version, package, progress=progress)
+            note(f"revision {rev['id']}: {rev['status']}")
+        finally:
+            if temporary:
+                package.unlink(missing_ok=True)
+        result = {"project": name, "deployment": d["name"], "version": version, "revision": rev, "created": created}
+        if not wait:
+            return result
+        rev = self.wait_for_revision(name, d["name"], version, rev["id"], timeout=timeout, on_status=on_status)
+        result["revision"] = rev
+        if rev["status"] == "failed":
+            tail = log_tail(rev.get("build_log") or "")
+            raise HarborClientError(
+                0,
+                "BUILD_FAILED",
+                f"the build of {name}/{d['name']}/{version} (revision {rev['id']}) failed: "
+                f"{first_line(rev.get('error_message'))}" + (f"\nbuild log (last lines):\n{tail}" if tail else ""),
+                result,
+            )
+        return result
+
+    def _ensure_deployment(self, project, deployment, input_fields, output_fields, plain, create, note, created):
+        inputs, outputs = field_list(input_fields), field_list(output_fields)
+        try:
+            d = self.deployment_get(project, deployment)
+        except HarborClientError as exc:
+            if exc.status != 404 or not create:
+                raise
+            d = self.deployment_create(project, deployment, input_fields=inputs, output_fields=outputs, plain=plain)
+            created.append(f"deployment {d['name']}")
+            note(f"created deployment {d['name']} ({_io_text(d)})")
+            return d
+        want = "plain" if plain else "structured"
+        if (plain or inputs or outputs) and (d["input_type"], d["output_type"]) != (want, want):
+            raise HarborClientError(
+                0,
+                "INVALID_INPUT",
+                f"deployment {deployment!r} exists with {d['input_type']} input and {d['output_type']} output; "
+                "deploy to it without --plain/fields, or choose another deployment",
+            )
+        change = {}
+        have_in = [{"name": f["name"], "data_type": f["data_type"]} for f in d["input_fields"]]
+        have_out = [{"name": f["name"], "data_type": f["data_type"]} for f in d["output_fields"]]
+        if inputs and [{"name": f["name"], "data_type": f["data_type"]} for f in inputs] != have_in:
+            change["input_fields"] = inputs
+        if outputs and [{"name": f["name"], "data_type": f["data_type"]} for f in outputs] != have_out:
+            change["output_fields"] = outputs
+        if change:
+            d = self.deployment_update(project, deployment, **change)
+            note(f"changed the fields of deployment {d['name']} ({_io_text(d)})")
+        return d
+
+    def _ensure_version(self, project, deployment, version, scaling, create, note, created):
+        wanted = {k: v for k, v in scaling.items() if v is not None}
+        try:
+            v = self.deployment_version(project, deployment, version)
+        except HarborClientError as exc:
+            if exc.status != 404 or not create:
+                raise
+            v = self.deployment_version_create(project, deployment, version, **wanted)
+            created.append(f"version {v['version']}")
+            note(f"created version {v['version']} (environment {v['environment']})")
+            return v
+        change = {k: value for k, value in wanted.items() if v.get(k) != value}
+        if change:
+            v = self.deployment_version_update(project, deployment, version, **change)
+            note("changed version " + v["version"] + ": " + ", ".join(f"{k} {value}" for k, value in change.items()))
+        return v
+
 
 # --- helpers -------------------------------------------------------------------------------------
 def _seg(value: str) -> str:
@@ -1253,3 +1756,82 @@ class _RegisterState:
     def delete(self) -> None:
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
+
+
+# --- serving helpers -----------------------------------------------------------------------------
+def field_list(spec: FieldSpec) -> list[dict[str, Any]] | None:
+    """Deployment fields as the API takes them, from ``{"x": "double"}``, ``["x:double"]`` or a list of
+    ``{name, data_type}``."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        return [{"name": str(k), "data_type": str(v)} for k, v in spec.items()]
+    out: list[dict[str, Any]] = []
+    for item in spec:
+        if isinstance(item, dict):
+            out.append(dict(item))
+            continue
+        name, colon, data_type = str(item).partition(":")
+        if not colon or not name.strip() or not data_type.strip():
+            raise HarborClientError(
+                0, "INVALID_INPUT", f"field {item!r} is not NAME:TYPE (types: int, double, string, bool, dict, …)"
+            )
+        out.append({"name": name.strip(), "data_type": data_type.strip()})
+    return out
+
+
+def first_line(text: str | None) -> str:
+    """The first line of an error message (a build's error may end with the instance's log tail)."""
+    return (text or "no reason given").strip().splitlines()[0] if (text or "").strip() else "no reason given"
+
+
+def log_tail(log: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(log.rstrip("\n").splitlines()[-lines:])
+
+
+def _io_text(d: dict[str, Any]) -> str:
+    def side(kind: str, fields: list[dict[str, Any]]) -> str:
+        if kind == "plain":
+            return "plain"
+        return ", ".join(f"{f['name']}:{f['data_type']}" for f in fields) or "no fields"
+
+    return f"in {side(d['input_type'], d['input_fields'])} → out {side(d['output_type'], d['output_fields'])}"
+
+
+def _package_of(src: Path) -> tuple[Path, bool]:
+    """(the zip to upload, whether it is a temporary file): a .zip as it is, a directory zipped."""
+    if src.is_dir():
+        top = src / "deployment.py"
+        if not top.is_file() and not any((d / "deployment.py").is_file() for d in src.iterdir() if d.is_dir()):
+            raise HarborClientError(
+                0, "LOCAL_FILE", f"{src} holds no deployment.py (at its top, or in one folder directly below it)"
+            )
+        return _zip_directory(src), True
+    if src.is_file():
+        if not zipfile.is_zipfile(src):
+            raise HarborClientError(0, "LOCAL_FILE", f"{src} is not a .zip file; pass a directory or a .zip")
+        return src, False
+    raise HarborClientError(0, "LOCAL_FILE", f"{src} does not exist")
+
+
+def _zip_directory(src: Path) -> Path:
+    """``src``'s files in a temporary zip, relative to ``src``, leaving out ``__pycache__`` and ``.git``."""
+    fd, name = tempfile.mkstemp(prefix="modelharbor-package-", suffix=".zip")
+    os.close(fd)
+    target = Path(name)
+    try:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for root, dirs, files in os.walk(src):
+                dirs[:] = sorted(d for d in dirs if d not in PACKAGE_EXCLUDED)
+                for f in sorted(files):
+                    path = Path(root) / f
+                    if path.suffix == ".pyc" or not path.is_file():
+                        continue
+                    zf.write(path, path.relative_to(src).as_posix())
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        raise HarborClientError(0, "LOCAL_FILE", f"cannot zip {src}: {exc.strerror or exc}") from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return target

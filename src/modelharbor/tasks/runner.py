@@ -17,6 +17,7 @@ from modelharbor.core.imports import TASK_KIND as MODEL_IMPORT
 from modelharbor.core.imports import ArchiveRejected
 from modelharbor.core.model_jobs import KINDS as MODEL_JOBS
 from modelharbor.core.services import Services
+from modelharbor.core.serving import BATCH_TASK as SERVING_BATCH
 from modelharbor.core.serving import BUILD_TASK as SERVING_BUILD
 from modelharbor.domain.entities import Task
 from modelharbor.domain.errors import HarborError
@@ -28,6 +29,9 @@ Handler = Callable[[Services, Task, Callable[[int], None]], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {
     MODEL_IMPORT: lambda services, task, progress: services.imports.process(task, progress),
     **{kind: lambda services, task, progress: services.model_jobs.process(task, progress) for kind in MODEL_JOBS},
+    SERVING_BATCH: lambda services, task, progress: services.serving.process_batch(
+        task.payload["request_ids"], progress
+    ),
     SERVING_BUILD: lambda services, task, progress: services.serving.build_revision(
         task.payload["revision_id"], progress
     ),
@@ -97,6 +101,7 @@ class Runner:
             try:
                 if time.monotonic() >= next_sweep:
                     swept = asyncio.run(self.services.uploads.sweep())
+                    self.services.serving.sweep_requests()
                     if swept:
                         log.info("swept %d expired upload sessions", swept)
                     next_sweep = time.monotonic() + self.services.settings.sweep_interval

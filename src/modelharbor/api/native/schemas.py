@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -287,3 +287,268 @@ class AliasIn(Strict):
 class StageIn(Strict):
     stage: str
     archive_existing_versions: bool = False
+
+
+# --- serving: deployments, versions, packages, predictions, environment variables, pipelines -----
+DataType = Literal[
+    "int", "string", "double", "bool", "dict", "file", "array_int", "array_double", "array_string", "array_file"
+]
+IoType = Literal["structured", "plain"]
+RetentionMode = Literal["none", "metadata", "full"]
+
+
+def _no_nul(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'a string'} must not contain NUL characters")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_nul(k, where)
+            _no_nul(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _no_nul(v, f"{where}.{i}")
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _no_nul(getattr(value, name), f"{where}.{name}" if where else name)
+
+
+class ServingIn(Strict):
+    """A request body of the serving routes: no NUL character anywhere (names end up in queries)."""
+
+    @model_validator(mode="after")
+    def _refuse_nul(self):
+        _no_nul(self, "")
+        return self
+
+
+class ServingFieldIn(ServingIn):
+    name: str = Field(min_length=1, max_length=64)
+    data_type: DataType
+    widget: dict[str, Any] | None = None
+
+
+class ServingFieldOut(BaseModel):
+    name: str
+    data_type: str
+    widget: dict[str, Any] | None = None
+
+
+class EnvironmentOut(BaseModel):
+    name: str
+    system: bool = Field(description="True for a base environment (an interpreter of the server).")
+    description: str
+    base_environment: str | None = Field(description="A custom environment's base; null for base environments.")
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    project: str = Field(description="The project's name.")
+    name: str
+    description: str
+    input_type: str = Field(description="structured (typed fields) or plain (text).")
+    output_type: str
+    input_fields: list[ServingFieldOut]
+    output_fields: list[ServingFieldOut]
+    labels: dict[str, str]
+    default_version: str | None = Field(description="The version requests without ?version= go to.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentIn(ServingIn):
+    name: str = Field(description="Lowercase letters, digits, '-' and '_' (at most 64), unique in the project.")
+    description: str | None = None
+    input_type: IoType = "structured"
+    output_type: IoType = "structured"
+    input_fields: list[ServingFieldIn] = Field([], description="Structured input only.")
+    output_fields: list[ServingFieldIn] = Field([], description="Structured output only.")
+    labels: dict[str, str] | None = None
+
+
+class DeploymentPatchIn(ServingIn):
+    name: str | None = None
+    description: str | None = None
+    input_fields: list[ServingFieldIn] | None = None
+    output_fields: list[ServingFieldIn] | None = None
+    labels: dict[str, str] | None = None
+    default_version: str | None = Field(None, description="Make this version the default.")
+
+
+class DeploymentVersionOut(BaseModel):
+    id: str
+    deployment: str
+    version: str
+    description: str
+    labels: dict[str, str]
+    environment: str
+    status: str = Field(description="available (a built revision serves), processing (building) or unavailable.")
+    is_default: bool
+    active_revision: str | None = Field(description="The revision that serves: the newest that built.")
+    latest_revision: str | None = Field(description="The newest uploaded revision (it may still be building).")
+    minimum_instances: int
+    maximum_instances: int
+    maximum_idle_time: int = Field(description="Seconds an idle instance above the minimum lives.")
+    request_retention_mode: str
+    request_retention_time: int
+    maximum_queue_size: int
+    has_request_method: bool | None
+    has_requests_method: bool | None
+    last_file_upload: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeploymentVersionIn(ServingIn):
+    version: str = Field(description="Lowercase letters, digits, '-' and '_' (at most 64), e.g. v1.")
+    description: str | None = None
+    environment: str | None = Field(None, description="A base environment (python3-11, …) or a custom one.")
+    minimum_instances: int | None = Field(None, ge=0, le=20)
+    maximum_instances: int | None = Field(None, ge=1, le=20)
+    maximum_idle_time: int | None = Field(None, ge=10, description="Seconds (default 300).")
+    request_retention_mode: RetentionMode | None = None
+    request_retention_time: int | None = Field(None, ge=0)
+    maximum_queue_size: int | None = Field(None, ge=1)
+    labels: dict[str, str] | None = None
+
+
+class DeploymentVersionPatchIn(DeploymentVersionIn):
+    version: str | None = Field(None, description="Rename the version.")
+
+
+class RevisionOut(BaseModel):
+    id: str
+    version: str
+    status: str = Field(description="queued, building, success or failed.")
+    error_message: str | None = Field(description="Why the build failed (at most 1,024 characters).")
+    created_by: str | None
+    created_at: datetime
+    has_request_method: bool | None
+    has_requests_method: bool | None
+    file_id: str | None = Field(description="The package (a file; download it from /api/v1/files/{id}/content).")
+
+
+class RevisionDetailOut(RevisionOut):
+    build_log: str = Field(description="What the build did, line by line (the tail of a long log).")
+
+
+class PredictionOut(BaseModel):
+    id: str
+    deployment: str
+    version: str
+    status: str = Field(description="completed or failed (a failed prediction is an answer, not an error).")
+    result: Any = Field(description="The output (an object, a list for a batch, or text for plain deployments).")
+    error_message: str | None
+
+
+class EnvVarOut(BaseModel):
+    id: str
+    name: str
+    value: str | None = Field(description="Null for secrets: their values are never returned.")
+    secret: bool
+    inheritance_type: str | None = Field(description="project or deployment when inherited; null for own ones.")
+    inheritance_name: str | None = Field(description="The name of the level it is inherited from.")
+
+
+class EnvVarIn(ServingIn):
+    name: str = Field(description="Letters, digits and '_', starting with a letter, not ending with '_', ≤ 64.")
+    value: str = Field(description="At most 64 KiB; encrypted at rest.")
+    secret: bool = Field(False, strict=True, description="A secret's value is never returned.")
+
+
+class EnvVarPatchIn(ServingIn):
+    name: str | None = None
+    value: str | None = None
+    secret: bool | None = Field(None, strict=True, description="Making a secret visible needs its value again.")
+
+
+class PipelineOut(BaseModel):
+    id: str
+    project: str
+    name: str
+    description: str
+    input_type: str
+    output_type: str
+    input_fields: list[ServingFieldOut]
+    output_fields: list[ServingFieldOut]
+    labels: dict[str, str]
+    default_version: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PipelineIn(ServingIn):
+    name: str
+    description: str | None = None
+    input_type: IoType = "structured"
+    output_type: IoType = "structured"
+    input_fields: list[ServingFieldIn] = []
+    output_fields: list[ServingFieldIn] = []
+    labels: dict[str, str] | None = None
+
+
+class PipelineObjectIn(ServingIn):
+    name: str = Field(description="The object's name within the version.")
+    reference_name: str = Field(description="The deployment it runs.")
+    version: str | None = Field(None, description="Pin a version of the deployment (default: its default).")
+    configuration: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class FieldMappingIn(ServingIn):
+    source_field_name: str
+    destination_field_name: str
+
+
+class AttachmentSourceIn(ServingIn):
+    source_name: str = Field(description="pipeline_start or an object's name.")
+    mapping: list[FieldMappingIn] = []
+
+
+class AttachmentIn(ServingIn):
+    destination_name: str = Field(description="pipeline_end or an object's name.")
+    sources: list[AttachmentSourceIn]
+
+
+class PipelineVersionOut(BaseModel):
+    id: str
+    pipeline: str
+    version: str
+    description: str
+    labels: dict[str, str]
+    is_default: bool
+    request_retention_mode: str
+    objects: list[dict[str, Any]]
+    attachments: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PipelineVersionIn(ServingIn):
+    version: str
+    description: str | None = None
+    objects: list[PipelineObjectIn] = []
+    attachments: list[AttachmentIn] = []
+    request_retention_mode: RetentionMode | None = None
+    labels: dict[str, str] | None = None
+
+
+class PipelineStepOut(BaseModel):
+    id: str
+    object_name: str
+    deployment: str
+    version: str
+    status: str
+    error_message: str | None
+    started_at: datetime
+    finished_at: datetime
+
+
+class PipelinePredictionOut(BaseModel):
+    id: str
+    pipeline: str
+    version: str
+    status: str = Field(description="completed or failed (naming the object that failed).")
+    result: Any
+    error_message: str | None
+    steps: list[PipelineStepOut] = Field(description="Each object's request, in the order they finished.")

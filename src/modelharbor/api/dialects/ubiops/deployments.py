@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import body_stream, file_response
-from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_object
+from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_body, json_object
 from modelharbor.api.dialects.ubiops.mapping import (
     deployment_json,
     env_var_json,
+    request_detail_json,
     request_json,
     revision_json,
     version_json,
@@ -266,12 +267,115 @@ async def version_request(
     return await _predict(request, services, principal, project_name, deployment_name, version)
 
 
+async def _batch(request, services, principal, project_name, deployment_name, version=None):
+    items = await json_body(request)
+    results = await run_in_threadpool(
+        lambda: services.serving.submit_batch(
+            principal, project_name, deployment_name, items, version=version, timeout=_timeout(request)
+        )
+    )
+    return JSONResponse([request_detail_json(r) for r in results], status_code=201)
+
+
+@router.post(D + "/requests/batch")
+async def deployment_batch(
+    project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
+):
+    return await _batch(request, services, principal, project_name, deployment_name)
+
+
+@router.post(V + "/requests/batch")
+async def version_batch(
+    project_name: str,
+    deployment_name: str,
+    version: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+):
+    return await _batch(request, services, principal, project_name, deployment_name, version)
+
+
+@router.get(D + "/requests")
+async def list_requests(
+    project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
+):
+    q = request.query_params
+    items = await run_in_threadpool(
+        lambda: services.serving.list_requests(
+            principal,
+            project_name,
+            deployment_name,
+            status=q.get("status") or None,
+            limit=_int_query(q.get("limit"), "limit"),
+            offset=_int_query(q.get("offset"), "offset"),
+        )
+    )
+    return [request_detail_json(r) for r in items]
+
+
+@router.get(V + "/requests")
+async def list_version_requests(
+    project_name: str,
+    deployment_name: str,
+    version: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+):
+    q = request.query_params
+    items = await run_in_threadpool(
+        lambda: services.serving.list_requests(
+            principal,
+            project_name,
+            deployment_name,
+            status=q.get("status") or None,
+            version=version,
+            limit=_int_query(q.get("limit"), "limit"),
+            offset=_int_query(q.get("offset"), "offset"),
+        )
+    )
+    return [request_detail_json(r) for r in items]
+
+
+def _int_query(value: str | None, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be a whole number, not {value!r}") from None
+
+
 @router.get(D + "/requests/{request_id}")
 async def get_request(
     project_name: str, deployment_name: str, request_id: str, principal: PrincipalDep, services: ServicesDep
 ):
     r = await run_in_threadpool(services.serving.get_request, principal, project_name, deployment_name, request_id)
-    return request_json(r)
+    return request_detail_json(r)
+
+
+@router.get(V + "/requests/{request_id}")
+async def get_version_request(
+    project_name: str,
+    deployment_name: str,
+    version: str,
+    request_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+):
+    r = await run_in_threadpool(services.serving.get_request, principal, project_name, deployment_name, request_id)
+    if r.version != version:
+        raise InvalidInput(f"Request {request_id!r} went to version {r.version!r}, not {version!r}.")
+    return request_detail_json(r)
+
+
+@router.delete(D + "/requests/{request_id}", status_code=204)
+async def delete_request(
+    project_name: str, deployment_name: str, request_id: str, principal: PrincipalDep, services: ServicesDep
+):
+    await run_in_threadpool(services.serving.delete_request, principal, project_name, deployment_name, request_id)
+    return Response(status_code=204)
 
 
 # --- deployment and version environment variables -----------------------------------------------

@@ -174,6 +174,20 @@ def request_json(r: RequestResult) -> dict[str, Any]:
     }
 
 
+def request_detail_json(r: RequestResult) -> dict[str, Any]:
+    """DeploymentRequestSingleDetail / DeploymentRequestList / DeploymentRequestBatchCreateResponse."""
+    return {
+        **request_json(r),
+        "time_created": iso(r.created_at),
+        "time_started": iso(r.started_at),
+        "time_completed": iso(r.finished_at),
+        "request_data": r.request_data,
+        "input_size": None,
+        "output_size": None,
+        "origin": {},
+    }
+
+
 def env_var_json(e: EnvVar, *, inherited_shape: bool) -> dict[str, Any]:
     out = {"id": e.id, "name": e.name, "value": None if e.secret else e.value, "secret": e.secret}
     if inherited_shape:
