@@ -215,11 +215,9 @@ async def download_revision(
 
 
 # --- requests -----------------------------------------------------------------------------------
-async def _request_data(request: Request) -> Any:
+def parse_input(raw: bytes, content_type: str) -> Any:
     """Structured input arrives as JSON; plain input as the raw text (the client sends text/plain)."""
-    ctype = request.headers.get("content-type", "")
-    raw = await request.body()
-    if "json" in ctype:
+    if "json" in content_type:
         try:
             return json.loads(raw) if raw.strip() else None
         except ValueError:
@@ -228,6 +226,10 @@ async def _request_data(request: Request) -> Any:
         return raw.decode()
     except UnicodeDecodeError:
         raise InvalidInput("plain input must be UTF-8 text") from None
+
+
+async def _request_data(request: Request) -> Any:
+    return parse_input(await request.body(), request.headers.get("content-type", ""))
 
 
 async def _predict(request, services, principal, project_name, deployment_name, version=None):

@@ -13,6 +13,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from modelharbor.api.dialects.ubiops.deployments import parse_input
 from modelharbor.api.dialects.ubiops.mapping import request_json
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 
@@ -48,18 +49,7 @@ class FastPath:
     async def _answer(self, scope, receive, match) -> dict[str, Any]:
         headers = dict(scope["headers"])
         principal = await self._principal(headers.get(b"authorization", b"").decode("latin-1"))
-        raw = await _body(receive)
-        ctype = headers.get(b"content-type", b"").decode("latin-1")
-        if "json" in ctype:
-            try:
-                data = json.loads(raw) if raw.strip() else None
-            except ValueError:
-                raise InvalidInput("the request body is not valid JSON") from None
-        else:
-            try:
-                data = raw.decode()
-            except UnicodeDecodeError:
-                raise InvalidInput("plain input must be UTF-8 text") from None
+        data = parse_input(await _body(receive), headers.get(b"content-type", b"").decode("latin-1"))
         timeout = None
         if scope.get("query_string"):
             values = parse_qs(scope["query_string"].decode("latin-1")).get("timeout")
