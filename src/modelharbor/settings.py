@@ -61,6 +61,16 @@ class Settings(BaseSettings):
     workers: bool = Field(True, description="Run the background task runner inside the server process.")
     max_package_size: int = Field(8 * GiB, description="Largest deployment package (zip) an upload may send.")
     build_timeout: int = Field(1800, description="Seconds an environment build (pip install) may take.")
+    max_import_size: int = Field(8 * GiB, description="Largest project import zip (upload, link or export) in bytes.")
+    max_import_entries: int = Field(10_000, description="Most entries a project import zip may hold.")
+    max_import_unpacked_size: int = Field(
+        16 * GiB, description="Most bytes a project import zip may unpack to (counted while reading)."
+    )
+    allow_private_import_links: bool = Field(
+        False, description="Let import links point at loopback, private, link-local or reserved addresses."
+    )
+    allow_http_import_links: bool = Field(False, description="Let import links use plain http (default: https only).")
+    import_link_timeout: int = Field(600, description="Seconds the download of an import link may take in all.")
     log_level: str = Field("info", description="Log level of the server.")
 
     # --- derived values ---------------------------------------------------------------

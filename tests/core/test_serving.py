@@ -391,3 +391,26 @@ def test_no_worker_processes_left(services):
     assert [
         c for c in psutil.Process(os.getpid()).children(recursive=True) if "worker_main" in " ".join(c.cmdline())
     ] == []
+
+
+def test_custom_environments(sv, owner, project):
+    base = sv.list_environments(owner, "serve", system=True)[0].name
+    env = sv.create_environment(owner, "serve", name="science", description="numpy and friends", base_environment=base)
+    assert (env.system, env.base_environment) == (False, base)
+    with pytest.raises(Conflict):
+        sv.create_environment(owner, "serve", name="science")
+    with pytest.raises(Conflict):  # base names are taken
+        sv.create_environment(owner, "serve", name=base)
+    with pytest.raises(InvalidInput):
+        sv.create_environment(owner, "serve", name="x", base_environment="python0-1")
+    assert sv.update_environment(owner, "serve", "science", labels={"team": "a"}).labels == {"team": "a"}
+    with pytest.raises(InvalidInput):
+        sv.update_environment(owner, "serve", base, description="no")
+    make_deployment(sv, owner)
+    sv.create_version(owner, "serve", "adder", {"version": "v2", "environment": "science"})
+    with pytest.raises(InvalidInput) as e:  # in use
+        sv.delete_environment(owner, "serve", "science")
+    assert "adder/v2" in e.value.message
+    sv.delete_version(owner, "serve", "adder", "v2")
+    sv.delete_environment(owner, "serve", "science")
+    assert [x.name for x in sv.list_environments(owner, "serve", system=False)] == []

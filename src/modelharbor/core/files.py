@@ -22,6 +22,7 @@ from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, Pretrained
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow
 from modelharbor.db.tables_serving import RevisionRow
 from modelharbor.db.tables_tracking import ArtifactRow
+from modelharbor.db.tables_transfer import ProjectExportRow, ProjectImportRow
 from modelharbor.domain.entities import FileRecord, Page
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
 from modelharbor.domain.principal import Action, Principal, require
@@ -387,4 +388,8 @@ def in_use_by(s: Session, file_id: str) -> str | None:
     revision = s.scalar(select(RevisionRow.id).where(RevisionRow.file_id == file_id).limit(1))
     if revision is not None:
         return f"deployment package revision {revision}"
+    for table, label in ((ProjectExportRow, "project export"), (ProjectImportRow, "project import")):
+        ref = s.scalar(select(table.id).where(table.file_id == file_id).limit(1))
+        if ref is not None:
+            return f"{label} {ref} (delete it through the UbiOps API)"
     return None

@@ -22,6 +22,7 @@ from modelharbor.core.serving import ServingService
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import TrackingService
+from modelharbor.core.transfer import TransferService
 from modelharbor.core.uploads import UploadLimits, UploadService
 from modelharbor.db.engine import Database
 from modelharbor.settings import Settings
@@ -50,6 +51,7 @@ class Services:
     model_files: ModelFileService
     serving: ServingService
     pipelines: PipelineService
+    transfer: TransferService
     model_jobs: ModelJobService
 
     def close(self) -> None:
@@ -138,5 +140,6 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         model_files=ModelFileService(db, files, registry, tracking),
         serving=serving,
         pipelines=PipelineService(db, serving),
+        transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity),
     )

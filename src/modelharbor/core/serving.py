@@ -638,11 +638,15 @@ class ServingService:
             if name in self._system_envs():
                 raise InvalidInput(f"{name!r} is a base environment: it cannot be deleted.")
             row = self._env_row(s, p, name)
-            users = s.scalars(
-                select(DeploymentRow.name + "/" + DeploymentVersionRow.version)
-                .join(DeploymentRow, DeploymentRow.id == DeploymentVersionRow.deployment_id)
-                .where(DeploymentRow.project_id == p.id, DeploymentVersionRow.environment == row.name)
-            ).all()
+            users = [
+                f"{d}/{v}"
+                for d, v in s.execute(
+                    select(DeploymentRow.name, DeploymentVersionRow.version)
+                    .select_from(DeploymentVersionRow)
+                    .join(DeploymentRow, DeploymentRow.id == DeploymentVersionRow.deployment_id)
+                    .where(DeploymentRow.project_id == p.id, DeploymentVersionRow.environment == row.name)
+                )
+            ]
             if users:
                 raise InvalidInput(f"Environment {row.name!r} is used by {', '.join(users)}; change those first.")
             s.delete(row)

@@ -221,4 +221,4 @@ class UserNumberRow(Base):
 
 
 # Registry and tracking tables live in their own modules; importing them here puts them on Base.metadata.
-from modelharbor.db import tables_registry, tables_serving, tables_tracking  # noqa: E402, F401
+from modelharbor.db import tables_registry, tables_serving, tables_tracking, tables_transfer  # noqa: E402, F401

@@ -19,6 +19,7 @@ from modelharbor.core.model_jobs import KINDS as MODEL_JOBS
 from modelharbor.core.services import Services
 from modelharbor.core.serving import BATCH_TASK as SERVING_BATCH
 from modelharbor.core.serving import BUILD_TASK as SERVING_BUILD
+from modelharbor.core.transfer import EXPORT_TASK, IMPORT_TASK
 from modelharbor.domain.entities import Task
 from modelharbor.domain.errors import HarborError
 
@@ -34,6 +35,10 @@ HANDLERS: dict[str, Handler] = {
     ),
     SERVING_BUILD: lambda services, task, progress: services.serving.build_revision(
         task.payload["revision_id"], progress
+    ),
+    EXPORT_TASK: lambda services, task, progress: services.transfer.build_export(task.payload["export_id"], progress),
+    IMPORT_TASK: lambda services, task, progress: services.transfer.run_import(
+        task.payload, progress, services.pipelines
     ),
 }
 
