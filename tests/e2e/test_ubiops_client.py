@@ -179,6 +179,22 @@ def test_full_flow(api, served, tmp_path):
     assert e.value.status == 400
     api.deployment_requests_delete("demo", "doubler", queued[0].id)
 
+    # a worker that crashes is replaced: kill the instance's process, the next request still answers
+    import psutil
+
+    server_proc = next(
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if f"--port {served[0].rsplit(':', 1)[1]}" in " ".join(p.info["cmdline"] or [])
+    )
+    workers = [c for c in server_proc.children(recursive=True) if "worker_main" in " ".join(c.cmdline())]
+    assert workers, "the deployment should be running in a worker process"
+    for w in workers:
+        w.kill()
+    psutil.wait_procs(workers, timeout=10)
+    again = api.deployment_requests_create("demo", "doubler", data={"x": 4})
+    assert again.status == "completed" and again.result["y"] == 12.0, again.error_message
+
     # a plain deployment beside it
     api.deployments_create("demo", ubiops.DeploymentCreate(name="echo", input_type="plain", output_type="plain"))
     api.deployment_versions_create("demo", "echo", ubiops.DeploymentVersionCreate(version="v1", environment=base))
