@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from modelharbor.app import bootstrap
+from modelharbor.core import identity
 from modelharbor.core.clock import now
-from modelharbor.core.identity import hash_key
+from modelharbor.core.identity import IdentityService, hash_key
 from modelharbor.db.tables import ApiKeyRow, UserRow
 from modelharbor.domain.errors import Forbidden, NotFound, Unauthenticated
 from modelharbor.domain.principal import Role
@@ -108,3 +109,88 @@ def test_last_used_is_recorded(services, admin):
     services.identity.authenticate_key(key.secret)
     used = {k.id: k.last_used_at for k in services.identity.list_keys(admin)}[key.id]
     assert used is not None and (now() - used).total_seconds() < 60
+
+
+def test_verified_keys_are_remembered_briefly(services, admin, monkeypatch):
+    key = services.identity.create_key(admin, "busy")
+    p = services.identity.authenticate_key(key.secret)
+    assert services.identity.cached_key(key.secret) == p
+    reads = []
+    monkeypatch.setattr(services.identity.db, "uow", lambda **kw: reads.append(kw) or pytest.fail("read the row"))
+    assert services.identity.authenticate_key(key.secret) == p  # no database read
+    monkeypatch.undo()
+    clock = [identity.time.monotonic()]
+    monkeypatch.setattr(identity.time, "monotonic", lambda: clock[0])
+    clock[0] += identity.KEY_CACHE_SECONDS + 0.1
+    assert services.identity.cached_key(key.secret) is None  # stale: the next request reads the row again
+    assert services.identity.authenticate_key(key.secret) == p
+    assert services.identity.cached_key("mh_unknown") is None and services.identity.cached_key("") is None
+
+
+def test_revocation_takes_effect_at_once_in_this_process(services, admin):
+    key = services.identity.create_key(admin, "soon-revoked")
+    services.identity.authenticate_key(key.secret)
+    services.identity.revoke_key(admin, key.id)
+    assert services.identity.cached_key(key.secret) is None
+    with pytest.raises(Unauthenticated, match="revoked"):
+        services.identity.authenticate_key(key.secret)
+
+
+def test_revocation_by_another_process_takes_effect_within_the_cache_time(services, admin, monkeypatch):
+    key = services.identity.create_key(admin, "replicas")
+    other = IdentityService(services.db)  # another replica (or the CLI) on the same database
+    services.identity.authenticate_key(key.secret)
+    other.revoke_key(admin, key.id)
+    services.identity.authenticate_key(key.secret)  # still remembered here, for at most KEY_CACHE_SECONDS
+    clock = [identity.time.monotonic() + identity.KEY_CACHE_SECONDS + 0.1]
+    monkeypatch.setattr(identity.time, "monotonic", lambda: clock[0])
+    with pytest.raises(Unauthenticated, match="revoked"):
+        services.identity.authenticate_key(key.secret)
+
+
+def test_remembered_key_still_expires_on_time(services, admin, monkeypatch):
+    key = services.identity.create_key(admin, "short", expires_in_days=1)
+    services.identity.authenticate_key(key.secret)
+    later = now() + timedelta(days=1, seconds=1)
+    monkeypatch.setattr(identity, "now", lambda: later)
+    assert services.identity.cached_key(key.secret) is None
+    with pytest.raises(Unauthenticated, match="expired"):
+        services.identity.authenticate_key(key.secret)
+
+
+def test_row_read_before_a_revocation_is_not_remembered(services, admin, monkeypatch):
+    """A request that read the key's row just before a revocation committed must not cache it as valid."""
+    key = services.identity.create_key(admin, "race")
+    real_uow = services.db.uow
+
+    def uow_then_revoke(**kw):  # the revocation commits while this request holds the row it read
+        class Wrapper:
+            def __enter__(self):
+                self.cm = real_uow(**kw)
+                return self.cm.__enter__()
+
+            def __exit__(self, *exc):
+                out = self.cm.__exit__(*exc)
+                monkeypatch.setattr(services.db, "uow", real_uow)
+                services.identity.revoke_key(admin, key.id)
+                return out
+
+        return Wrapper()
+
+    monkeypatch.setattr(services.db, "uow", uow_then_revoke)
+    services.identity.authenticate_key(key.secret)  # it read the row while the key was still valid
+    assert services.identity.cached_key(key.secret) is None
+    with pytest.raises(Unauthenticated, match="revoked"):
+        services.identity.authenticate_key(key.secret)
+
+
+def test_last_used_is_still_recorded_for_remembered_keys(services, admin, monkeypatch):
+    key = services.identity.create_key(admin, "touch")
+    services.identity.authenticate_key(key.secret)
+    first = {k.id: k.last_used_at for k in services.identity.list_keys(admin)}[key.id]
+    clock = [identity.time.monotonic() + identity.TOUCH_EVERY.total_seconds() + 1]
+    monkeypatch.setattr(identity.time, "monotonic", lambda: clock[0])
+    later = now() + identity.TOUCH_EVERY + timedelta(seconds=1)
+    monkeypatch.setattr(identity, "now", lambda: later)
+    services.identity.authenticate_key(key.secret)
+    assert {k.id: k.last_used_at for k in services.identity.list_keys(admin)}[key.id] > first

@@ -252,3 +252,34 @@ def test_projects(services, reg, owner):
         reg.create_model(owner, "n", project_id="0" * 24)
     with pytest.raises(NotFound):
         projects.get_project(member_of_new_org(services), p.id)
+
+
+def test_reads_join_tags_aliases_and_latest_versions(reg, owner):
+    """get, search and the create answers carry everything the read path gathers: the model's tags and aliases, and
+    the newest version in each stage with that version's own tags and aliases."""
+    m = reg.create_model(owner, "full", tags={"b": "2", "a": "1"})
+    assert (m.tags, m.aliases, m.latest_versions) == ({"a": "1", "b": "2"}, (), ())
+    v1 = reg.create_version(owner, "full", "s1", tags={"t": "1"}, description="first")
+    assert (v1.version, v1.tags, v1.aliases, v1.current_stage, v1.description) == (1, {"t": "1"}, (), "None", "first")
+    assert reg.get_version(owner, "full", 1) == v1
+    reg.create_version(owner, "full", "s2")
+    reg.create_version(owner, "full", "s3", tags={"z": "9", "y": "8"})
+    reg.transition_stage(owner, "full", 1, "Production")
+    for alias, version in (("zeta", 3), ("alpha", 1), ("mid", 3)):
+        reg.set_alias(owner, "full", alias, version)
+    reg.create_model(owner, "bare")
+    reg.create_model(owner, "tagged", tags={"o": "x"})
+    for got in (reg.get_model(owner, "full"), reg.search_models(owner, "name = 'full'").items[0]):
+        assert got.tags == {"a": "1", "b": "2"}
+        assert got.aliases == (("alpha", 1), ("mid", 3), ("zeta", 3))
+        assert [(v.version, v.current_stage) for v in got.latest_versions] == [(1, "Production"), (3, "None")]
+        prod, none = got.latest_versions
+        assert (prod.tags, prod.aliases, prod.source, prod.description) == ({"t": "1"}, ("alpha",), "s1", "first")
+        assert (none.tags, none.aliases, none.source) == ({"y": "8", "z": "9"}, ("mid", "zeta"), "s3")
+    page = reg.search_models(owner, "name LIKE '%'")
+    assert [(x.name, x.tags, len(x.latest_versions)) for x in page.items] == [
+        ("bare", {}, 0),
+        ("full", {"a": "1", "b": "2"}, 2),
+        ("tagged", {"o": "x"}, 0),
+    ]
+    assert page.items[1] == reg.get_model(owner, "full")

@@ -2,6 +2,11 @@
 
 Passwords are hashed with Argon2id. API keys are 256-bit random secrets, stored as SHA-256 (a KDF adds
 nothing for keys of that entropy and would make every request slow); they are shown once, on creation.
+
+A verified key is remembered in-process for at most :data:`KEY_CACHE_SECONDS` (by its SHA-256, never the
+secret), so a busy client costs no database read per request. Revoking a key through this process drops it at
+once; a revocation made by another process (another replica, the CLI) takes effect here within that time, as do
+changes of the key owner's role or membership. Expiry is checked on every request.
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +35,16 @@ _hasher = PasswordHasher()
 KEY_PREFIX = "mh_"
 DEFAULT_ORG = "default"
 TOUCH_EVERY = timedelta(minutes=1)
+KEY_CACHE_SECONDS = 5.0  # how long a verified key is trusted without reading its row again
+KEY_CACHE_MAX = 10_000  # entries; the cache is emptied when full (keys are few, callers reuse them)
+
+
+@dataclass(frozen=True)
+class _CachedKey:
+    principal: Principal
+    expires_at: datetime | None  # the key's own expiry
+    until: float  # time.monotonic() after which the row is read again
+    touched: float  # time.monotonic() of the last last_used_at update (or of the read that saw a fresh one)
 
 
 def hash_key(secret: str) -> str:
@@ -59,6 +77,22 @@ def _key(row: ApiKeyRow, secret: str | None = None) -> ApiKey:
 class IdentityService:
     def __init__(self, db: Database):
         self.db = db
+        self._key_cache: dict[str, _CachedKey] = {}
+        self._key_cache_lock = threading.Lock()
+        # bumped by every forget: a row read before a revocation committed is never remembered after it
+        self._key_cache_generation = 0
+
+    def forget_keys(self) -> None:
+        """Drop every remembered key: the next request with any key reads its row again."""
+        with self._key_cache_lock:
+            self._key_cache.clear()
+            self._key_cache_generation += 1
+
+    def _forget_key(self, key_id: str | None) -> None:
+        with self._key_cache_lock:
+            for digest in [d for d, c in self._key_cache.items() if c.principal.key_id == key_id]:
+                del self._key_cache[digest]
+            self._key_cache_generation += 1
 
     # --- bootstrap (no principal: runs from the CLI / server start) ----------------------
     def ensure_org(self, name: str) -> Organisation:
@@ -107,7 +141,9 @@ class IdentityService:
             elif s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.user_id == user.id)) is None:
                 generated = KEY_PREFIX + secrets.token_urlsafe(32)
                 s.add(_new_key_row(user.id, org.id, "initial admin key", generated))
-            return _user(user), generated
+            out = _user(user), generated
+        self.forget_keys()  # the admin's role and membership may have changed
+        return out
 
     def create_user(
         self,
@@ -150,11 +186,40 @@ class IdentityService:
             return _org(row)
 
     # --- authentication ------------------------------------------------------------------
+    def cached_key(self, secret: str) -> Principal | None:
+        """The principal of a key verified within the last :data:`KEY_CACHE_SECONDS`, without any I/O (for the
+        event loop); None when :meth:`authenticate_key` has to run (unknown, stale, expired, or due a touch)."""
+        cached = self._key_cache.get(hash_key(secret)) if secret and len(secret) <= 512 else None
+        if cached is None:
+            return None
+        clock = time.monotonic()
+        if clock >= cached.until or clock - cached.touched > TOUCH_EVERY.total_seconds():
+            return None
+        if cached.expires_at is not None and cached.expires_at <= now():
+            return None
+        return cached.principal
+
     def authenticate_key(self, secret: str) -> Principal:
         """The principal an API key acts as; raises Unauthenticated for unknown, revoked or expired keys."""
         if not secret or len(secret) > 512:
             raise Unauthenticated("missing or malformed API key")
         digest = hash_key(secret)
+        cached = self._key_cache.get(digest)
+        if cached is not None:
+            clock = time.monotonic()
+            if clock < cached.until:
+                if cached.expires_at is not None and cached.expires_at <= now():
+                    self._forget_key(cached.principal.key_id)
+                    raise Unauthenticated("this API key has expired; create a new one")
+                if clock - cached.touched > TOUCH_EVERY.total_seconds():
+                    self.touch_key(cached.principal.key_id)
+                    with self._key_cache_lock:
+                        if self._key_cache.get(digest) is cached:
+                            self._key_cache[digest] = _CachedKey(
+                                cached.principal, cached.expires_at, cached.until, clock
+                            )
+                return cached.principal
+        generation = self._key_cache_generation
         with self.db.uow(readonly=True) as s:
             row = s.execute(
                 select(ApiKeyRow, UserRow, MembershipRow)
@@ -174,9 +239,13 @@ class IdentityService:
             raise Unauthenticated("this API key was revoked; create a new one with `modelharbor keys create`")
         if key.expires_at is not None and aware(key.expires_at) <= now():
             raise Unauthenticated("this API key has expired; create a new one")
+        clock = time.monotonic()
+        touched = clock
         if key.last_used_at is None or now() - aware(key.last_used_at) > TOUCH_EVERY:
             self.touch_key(key.id)  # at most once a minute per key, so requests stay read-only
-        return Principal(
+        else:
+            touched = clock - (now() - aware(key.last_used_at)).total_seconds()
+        principal = Principal(
             user_id=user.id,
             username=user.username,
             org_id=key.org_id,
@@ -184,6 +253,14 @@ class IdentityService:
             is_superuser=user.is_superuser,
             key_id=key.id,
         )
+        expires_at = aware(key.expires_at) if key.expires_at is not None else None
+        entry = _CachedKey(principal, expires_at, clock + KEY_CACHE_SECONDS, touched)
+        with self._key_cache_lock:
+            if generation == self._key_cache_generation:  # no revocation since the row was read
+                if len(self._key_cache) >= KEY_CACHE_MAX:
+                    self._key_cache.clear()
+                self._key_cache[digest] = entry
+        return principal
 
     def authenticate_password(self, username: str, password: str, org_name: str | None = None) -> Principal:
         with self.db.uow(readonly=True) as s:
@@ -254,7 +331,9 @@ class IdentityService:
                 require(principal, Action.KEY_MANAGE_ANY, row.org_id, what="key")
             if row.revoked_at is None:
                 row.revoked_at = now()
-            return _key(row)
+            out = _key(row)
+        self._forget_key(out.id)  # after the commit, so no request can remember the row as it was before
+        return out
 
     def touch_key(self, key_id: str) -> None:
         with self.db.uow() as s:

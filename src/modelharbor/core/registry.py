@@ -21,7 +21,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy import (
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -460,31 +474,43 @@ class RegistryService:
             if self._find_model(s, principal, name) is not None:
                 raise Conflict(f"Registered Model (name={name}) already exists.")
             t = now()
-            row = RegisteredModelRow(
-                org_id=principal.org_id,
+            c = s.connection()  # Core inserts of prebuilt statements: a create is a hot path (bench/registry.py)
+            try:
+                pk = c.execute(
+                    _INSERT_MODEL,
+                    {
+                        "org_id": principal.org_id,
+                        "name": name,
+                        "description": description,
+                        "project_id": project_id,
+                        "discoverable": bool(discoverable),
+                        "creator_id": principal.user_id,
+                        "next_version": 1,
+                        "created_at": t,
+                        "updated_at": t,
+                    },
+                ).inserted_primary_key[0]
+            except IntegrityError:
+                raise Conflict(f"Registered Model (name={name}) already exists.") from None
+            if tags:
+                c.execute(_INSERT_MODEL_TAG, [{"model_pk": pk, "key": k, "value": v} for k, v in tags.items()])
+            # a new model has these tags and nothing else: no aliases, no versions
+            return RegisteredModel(
                 name=name,
+                org_id=principal.org_id,
                 description=description,
+                creation_time=aware(t),
+                last_updated_time=aware(t),
                 project_id=project_id,
                 discoverable=bool(discoverable),
                 creator_id=principal.user_id,
-                next_version=1,
-                created_at=t,
-                updated_at=t,
+                tags=dict(sorted(tags.items())),
             )
-            s.add(row)
-            try:
-                s.flush()
-            except IntegrityError:
-                raise Conflict(f"Registered Model (name={name}) already exists.") from None
-            for k, v in tags.items():
-                s.add(RegisteredModelTagRow(model_pk=row.pk, key=k, value=v))
-            s.flush()
-            return self._models(s, [row])[0]
 
     def get_model(self, principal: Principal, name: Any) -> RegisteredModel:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         with self.db.uow(readonly=True) as s:
-            return self._models(s, [self._model_row(s, principal, name)])[0]
+            return self._models(s, [self._model_row(s, principal, name, core=True)])[0]
 
     def rename_model(self, principal: Principal, name: Any, new_name: Any) -> RegisteredModel:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
@@ -567,14 +593,14 @@ class RegistryService:
             },
         )
         q = (
-            select(RegisteredModelRow)
+            select(*_M.c)  # Core rows: no ORM objects to build for a page of up to 1000 models
             .where(*where)
             .order_by(*order, RegisteredModelRow.name.asc(), RegisteredModelRow.pk)
             .offset(offset)
             .limit(size + 1)
         )
         with self.db.uow(readonly=True) as s:
-            rows = list(s.scalars(q))
+            rows = s.execute(q).all()
             more = len(rows) > size
             return Page(tuple(self._models(s, rows[:size])), _token(offset + size) if more else None)
 
@@ -716,34 +742,51 @@ class RegistryService:
                     f"logged model {model_id!r} does not exist", code="RESOURCE_DOES_NOT_EXIST"
                 ) from None
         with self.db.uow() as s:
-            row = self._model_row(s, principal, name, lock=True)
+            row = self._model_row(s, principal, name, lock=True, core=True)
             number = row.next_version
             t = now()
-            v = ModelVersionRow(
-                model_pk=row.pk,
+            c = s.connection()  # Core statements, prebuilt: a create is a hot path (bench/registry.py)
+            try:
+                version_pk = c.execute(
+                    _INSERT_VERSION,
+                    {
+                        "model_pk": row.pk,
+                        "version": number,
+                        "source": source,
+                        "run_id": run_id,
+                        "run_link": run_link,
+                        "model_id": model_id,
+                        "status": STATUS_READY,
+                        "description": description,
+                        "current_stage": STAGE_NONE,
+                        "creator_id": principal.user_id,
+                        "created_at": t,
+                        "updated_at": t,
+                    },
+                ).inserted_primary_key[0]
+            except IntegrityError:  # a concurrent writer took the number (PostgreSQL without the lock)
+                raise Conflict(f"Model Version (name={row.name}, version={number}) already exists; retry.") from None
+            c.execute(_NEXT_VERSION, {"model_pk": row.pk, "next_number": number + 1, "at": t})
+            if tags:
+                c.execute(
+                    _INSERT_VERSION_TAG, [{"version_pk": version_pk, "key": k, "value": v} for k, v in tags.items()]
+                )
+            # a new version has these tags and no aliases yet
+            return ModelVersion(
+                name=row.name,
                 version=number,
+                creation_time=aware(t),
+                last_updated_time=aware(t),
+                current_stage=STAGE_NONE,
+                description=description,
                 source=source,
                 run_id=run_id,
                 run_link=run_link,
                 model_id=model_id,
                 status=STATUS_READY,
-                description=description,
-                current_stage=STAGE_NONE,
                 creator_id=principal.user_id,
-                created_at=t,
-                updated_at=t,
+                tags=dict(sorted(tags.items())),
             )
-            s.add(v)
-            row.next_version = number + 1
-            row.updated_at = t
-            try:
-                s.flush()
-            except IntegrityError:  # a concurrent writer took the number (PostgreSQL without the lock)
-                raise Conflict(f"Model Version (name={row.name}, version={number}) already exists; retry.") from None
-            for k, val in tags.items():
-                s.add(ModelVersionTagRow(version_pk=v.pk, key=k, value=val))
-            s.flush()
-            return self._versions(s, [(row.name, v)])[0]
 
     def get_version(self, principal: Principal, name: Any, version: Any) -> ModelVersion:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
@@ -963,15 +1006,26 @@ class RegistryService:
             return Page(tuple(self._versions(s, rows[:size])), _token(offset + size) if more else None)
 
     # --- helpers --------------------------------------------------------------------------------
-    def _find_model(self, s: Session, principal: Principal, name: str) -> RegisteredModelRow | None:
-        return s.scalar(select(RegisteredModelRow).where(_org(RegisteredModelRow, principal), _eq_name(name)))
+    def _find_model(self, s: Session, principal: Principal, name: str) -> int | None:
+        """The pk of the organisation's model called ``name``, or None."""
+        s.flush()  # the statement below runs on the connection, past the session's autoflush
+        return s.connection().execute(_Q_MODEL_PK, {"org": principal.org_id, "name": name}).scalar()
 
-    def _model_row(self, s: Session, principal: Principal, name: Any, *, lock: bool = False) -> RegisteredModelRow:
+    def _model_row(
+        self, s: Session, principal: Principal, name: Any, *, lock: bool = False, core: bool = False
+    ) -> RegisteredModelRow:
+        """The model called ``name`` (locked for a write, which also checks write access). ``core``: a read-only
+        Core row with the same attributes instead of an ORM row, which is cheaper; for callers that change nothing
+        through it."""
         name = _text(name, "name", optional=False)
         if not name or not name.strip():
             raise InvalidInput("Missing value for required parameter 'name'.")
-        q = select(RegisteredModelRow).where(_org(RegisteredModelRow, principal), RegisteredModelRow.name == name)
-        row = s.scalar(q.with_for_update() if lock else q)
+        params = {"org": principal.org_id, "name": name}
+        if core:
+            s.flush()
+            row = s.connection().execute(_Q_MODEL_LOCKED if lock else _Q_MODEL, params).first()
+        else:
+            row = s.scalar(_Q_MODEL_ROW_LOCKED if lock else _Q_MODEL_ROW, params)
         if row is None:
             raise NotFound(f"Registered Model with name={name} not found")
         if lock:  # a write: a model in a project also takes write access to the project
@@ -986,42 +1040,50 @@ class RegistryService:
             raise NotFound(f"Model Version (name={model.name}, version={number}) not found")
         return v
 
-    def _latest(self, s: Session, model_pks: list[int]) -> dict[int, list[ModelVersion]]:
+    def _latest(
+        self, s: Session, model_pks: list[int], *, aliases: dict[int, list[str]] | None = None
+    ) -> dict[int, list[ModelVersion]]:
+        """The newest version in each stage of each model. ``aliases``: each version pk's aliases, when the caller
+        has already read them (saves a query)."""
         if not model_pks:
             return {}
-        V = ModelVersionRow
-        sq = (
-            select(V.model_pk, func.max(V.version).label("v"))
-            .where(V.model_pk.in_(model_pks))
-            .group_by(V.model_pk, V.current_stage)
-            .subquery()
-        )
-        rows = list(
-            s.execute(
-                select(RegisteredModelRow.name, V)
-                .join(sq, and_(V.model_pk == sq.c.model_pk, V.version == sq.c.v))
-                .join(RegisteredModelRow, RegisteredModelRow.pk == V.model_pk)
-                .order_by(V.model_pk, V.version)
-            )
-        )
+        s.flush()  # the statements run on the connection, past the session's autoflush
+        rows: dict[int, Any] = {}  # version pk -> its row, in model and version order
+        tags: dict[int, dict[str, str]] = {}
+        for r in s.connection().execute(*_by_pks(_Q_LATEST, model_pks)):
+            rows.setdefault(r.pk, r)
+            if r.tag_key is not None:
+                tags.setdefault(r.pk, {})[r.tag_key] = r.tag_value
+        versions = [(r.name, r) for r in rows.values()]
         out: dict[int, list[ModelVersion]] = {}
-        for (_name, vrow), entity in zip(rows, self._versions(s, [(r[0], r[1]) for r in rows]), strict=True):
-            out.setdefault(vrow.model_pk, []).append(entity)
+        for (_, r), entity in zip(versions, self._versions(s, versions, tags=tags, aliases=aliases), strict=True):
+            out.setdefault(r.model_pk, []).append(entity)
         return out
 
-    def _versions(self, s: Session, rows: list[tuple[str, ModelVersionRow]]) -> list[ModelVersion]:
+    def _versions(
+        self,
+        s: Session,
+        rows: list[tuple[str, ModelVersionRow]],
+        *,
+        tags: dict[int, dict[str, str]] | None = None,
+        aliases: dict[int, list[str]] | None = None,
+    ) -> list[ModelVersion]:
+        """Entities for (model name, version row) pairs (ORM or Core rows), with their tags and aliases, read here
+        unless the caller has them (version pk -> tags; version pk -> aliases sorted by name)."""
         pks = [v.pk for _, v in rows]
-        tags: dict[int, dict[str, str]] = {}
-        aliases: dict[int, list[str]] = {}
-        if pks:
-            for t in s.scalars(select(ModelVersionTagRow).where(ModelVersionTagRow.version_pk.in_(pks))):
-                tags.setdefault(t.version_pk, {})[t.key] = t.value
-            for a in s.scalars(
-                select(RegisteredModelAliasRow)
-                .where(RegisteredModelAliasRow.version_pk.in_(pks))
-                .order_by(RegisteredModelAliasRow.alias)
-            ):
-                aliases.setdefault(a.version_pk, []).append(a.alias)
+        if pks and (tags is None or aliases is None):
+            s.flush()
+            c = s.connection()
+            if tags is None:
+                tags = {}
+                for version_pk, key, value in c.execute(_Q_VERSION_TAGS, {"pks": pks}):
+                    tags.setdefault(version_pk, {})[key] = value
+            if aliases is None:
+                aliases = {}
+                for version_pk, alias in c.execute(_Q_VERSION_ALIASES, {"pks": pks}):
+                    aliases.setdefault(version_pk, []).append(alias)
+        tags = tags or {}
+        aliases = aliases or {}
         return [
             ModelVersion(
                 name=name,
@@ -1043,20 +1105,24 @@ class RegistryService:
         ]
 
     def _models(self, s: Session, rows: list[RegisteredModelRow]) -> list[RegisteredModel]:
+        """Entities for model rows (ORM or Core rows) with their tags, aliases and latest versions."""
         pks = [r.pk for r in rows]
         tags: dict[int, dict[str, str]] = {}
         aliases: dict[int, list[tuple[str, int]]] = {}
+        version_aliases: dict[int, list[str]] = {}  # every alias of these models is on one of their versions
         if pks:
-            for t in s.scalars(select(RegisteredModelTagRow).where(RegisteredModelTagRow.model_pk.in_(pks))):
-                tags.setdefault(t.model_pk, {})[t.key] = t.value
-            for a, number in s.execute(
-                select(RegisteredModelAliasRow, ModelVersionRow.version)
-                .join(ModelVersionRow, ModelVersionRow.pk == RegisteredModelAliasRow.version_pk)
-                .where(RegisteredModelAliasRow.model_pk.in_(pks))
-                .order_by(RegisteredModelAliasRow.alias)
+            s.flush()  # the statements run on the connection, past the session's autoflush
+            for model_pk, key, value, version_pk, number in s.connection().execute(
+                *_by_pks(_Q_MODEL_TAGS_AND_ALIASES, pks)
             ):
-                aliases.setdefault(a.model_pk, []).append((a.alias, number))
-        latest = self._latest(s, pks)
+                if version_pk is None:
+                    tags.setdefault(model_pk, {})[key] = value
+                else:
+                    aliases.setdefault(model_pk, []).append((key, number))
+                    version_aliases.setdefault(version_pk, []).append(key)
+            for found in (*aliases.values(), *version_aliases.values()):
+                found.sort()
+        latest = self._latest(s, pks, aliases=version_aliases)
         return [
             RegisteredModel(
                 name=r.name,
@@ -1102,3 +1168,88 @@ def _delete_reviews(s: Session, review_ids) -> None:
 def ms(dt: datetime) -> int:
     """A datetime as MLflow's milliseconds since the epoch."""
     return _ms(dt)
+
+
+# --- prebuilt statements of the hot paths (get, search, create) ---------------------------------------------------
+# Built once, so SQLAlchemy reuses their cache key and compiled SQL: on SQLite, building and keying a statement costs
+# several times more than running it (bench/registry.py). They return Core rows, whose attributes are named like the
+# ORM rows' (pk, name, version, …), and run on the unit of work's connection.
+_M = RegisteredModelRow.__table__
+_V = ModelVersionRow.__table__
+_MT = RegisteredModelTagRow.__table__
+_VT = ModelVersionTagRow.__table__
+_AL = RegisteredModelAliasRow.__table__
+_BY_NAME = (RegisteredModelRow.org_id == bindparam("org"), RegisteredModelRow.name == bindparam("name"))
+_Q_MODEL_ROW = select(RegisteredModelRow).where(*_BY_NAME)
+_Q_MODEL_ROW_LOCKED = _Q_MODEL_ROW.with_for_update()
+_Q_MODEL = select(_M).where(_M.c.org_id == bindparam("org"), _M.c.name == bindparam("name"))
+_Q_MODEL_LOCKED = _Q_MODEL.with_for_update()
+_Q_MODEL_PK = select(_M.c.pk).where(_M.c.org_id == bindparam("org"), _M.c.name == bindparam("name"))
+
+
+def _one(col):
+    return col == bindparam("pks")
+
+
+def _many(col):
+    return col.in_(bindparam("pks", expanding=True))
+
+
+def _tags_and_aliases(match):
+    """The models' tags (version_pk NULL) and aliases (with their version's pk and number), in one round trip."""
+    return union_all(
+        select(
+            _MT.c.model_pk,
+            _MT.c.key.label("key"),
+            _MT.c.value,
+            cast(null(), Integer).label("version_pk"),
+            cast(null(), Integer).label("version"),
+        ).where(match(_MT.c.model_pk)),
+        select(_AL.c.model_pk, _AL.c.alias, cast(null(), Text), _AL.c.version_pk, _V.c.version)
+        .select_from(_AL.join(_V, _V.c.pk == _AL.c.version_pk))
+        .where(match(_AL.c.model_pk)),
+    )
+
+
+def _latest_with_tags(match):
+    """The newest version in each stage of each model, one row per tag of it (tag_key NULL: no tags)."""
+    newest = (
+        select(_V.c.model_pk, func.max(_V.c.version).label("v"))
+        .where(match(_V.c.model_pk))
+        .group_by(_V.c.model_pk, _V.c.current_stage)
+        .subquery()
+    )
+    return (
+        select(_M.c.name, *_V.c, _VT.c.key.label("tag_key"), _VT.c.value.label("tag_value"))
+        .select_from(
+            _V.join(newest, and_(_V.c.model_pk == newest.c.model_pk, _V.c.version == newest.c.v))
+            .join(_M, _M.c.pk == _V.c.model_pk)
+            .outerjoin(_VT, _VT.c.version_pk == _V.c.pk)
+        )
+        .order_by(_V.c.model_pk, _V.c.version)
+    )
+
+
+# (statement for one pk, statement for a list): an IN list costs more to run, and most reads are of one model
+_Q_MODEL_TAGS_AND_ALIASES = (_tags_and_aliases(_one), _tags_and_aliases(_many))
+_Q_LATEST = (_latest_with_tags(_one), _latest_with_tags(_many))
+_Q_VERSION_TAGS = select(_VT.c.version_pk, _VT.c.key, _VT.c.value).where(_many(_VT.c.version_pk))
+_Q_VERSION_ALIASES = select(_AL.c.version_pk, _AL.c.alias).where(_many(_AL.c.version_pk)).order_by(_AL.c.alias)
+
+
+def _by_pks(statements: tuple, pks: list[int]) -> tuple[Any, dict[str, Any]]:
+    """The statement of a (one pk, many pks) pair that fits ``pks``, with its parameters."""
+    if len(pks) == 1:
+        return statements[0], {"pks": pks[0]}
+    return statements[1], {"pks": list(pks)}
+
+
+_INSERT_MODEL = insert(_M)
+_INSERT_MODEL_TAG = insert(_MT)
+_INSERT_VERSION = insert(_V)
+_INSERT_VERSION_TAG = insert(_VT)
+_NEXT_VERSION = (
+    update(_M)
+    .where(_M.c.pk == bindparam("model_pk"))
+    .values(next_version=bindparam("next_number"), updated_at=bindparam("at"))
+)

@@ -7,15 +7,39 @@ parameters in the query string (repeated keys for lists); other methods carry a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
+from modelharbor.api.common import bearer_token, services_of
+from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
 from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
+from modelharbor.core.services import Services
+from modelharbor.domain.principal import Principal
 
 router = APIRouter()
+
+
+# Both dependencies are async: FastAPI runs a plain ``def`` dependency in a worker thread, and on a busy box handing a
+# request to a thread and back costs more than these lookups (bench/registry.py).
+async def _principal(request: Request) -> Principal:
+    """:func:`get_principal`, answered on the event loop when the key was verified a moment ago."""
+    token = bearer_token(request)
+    if token:
+        principal = services_of(request).identity.cached_key(token)
+        if principal is not None:
+            return principal
+    return await run_in_threadpool(get_principal, request)
+
+
+async def _services(request: Request) -> Services:
+    return services_of(request)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+ServicesDep = Annotated[Services, Depends(_services)]
 
 LIST_PARAMS = {"order_by", "stages"}
 
@@ -27,6 +51,12 @@ async def _params(request: Request) -> dict[str, Any]:
         values = request.query_params.getlist(key)
         params[key] = values if key in LIST_PARAMS else values[-1]
     return params
+
+
+def _json(content: dict[str, Any]) -> JSONResponse:
+    """The answer rendered straight to JSON. It holds only dicts, lists, strings and numbers, so FastAPI's
+    ``jsonable_encoder`` pass over it (milliseconds for a page of models) is skipped."""
+    return JSONResponse(content)
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -75,21 +105,21 @@ async def create_registered_model(request: Request, principal: PrincipalDep, ser
         description=p.get("description"),
         tags=p.get("tags"),
     )
-    return {"registered_model": registered_model_json(m)}
+    return _json({"registered_model": registered_model_json(m)})
 
 
 @router.get("/registered-models/get")
 async def get_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     m = await run_in_threadpool(services.registry.get_model, principal, p.get("name"))
-    return {"registered_model": registered_model_json(m)}
+    return _json({"registered_model": registered_model_json(m)})
 
 
 @router.post("/registered-models/rename")
 async def rename_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     m = await run_in_threadpool(services.registry.rename_model, principal, p.get("name"), p.get("new_name"))
-    return {"registered_model": registered_model_json(m)}
+    return _json({"registered_model": registered_model_json(m)})
 
 
 @router.patch("/registered-models/update")
@@ -98,14 +128,14 @@ async def update_registered_model(request: Request, principal: PrincipalDep, ser
     m = await run_in_threadpool(
         services.registry.update_model, principal, p.get("name"), description=p.get("description")
     )
-    return {"registered_model": registered_model_json(m)}
+    return _json({"registered_model": registered_model_json(m)})
 
 
 @router.delete("/registered-models/delete")
 async def delete_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     await run_in_threadpool(services.registry.delete_model, principal, p.get("name"))
-    return {}
+    return _json({})
 
 
 @router.get("/registered-models/search")
@@ -119,49 +149,49 @@ async def search_registered_models(request: Request, principal: PrincipalDep, se
         order_by=p.get("order_by"),
         page_token=p.get("page_token"),
     )
-    return paged(page, "registered_models", registered_model_json)
+    return _json(paged(page, "registered_models", registered_model_json))
 
 
 @router.api_route("/registered-models/get-latest-versions", methods=["GET", "POST"])
 async def get_latest_versions(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     versions = await run_in_threadpool(services.registry.latest_versions, principal, p.get("name"), p.get("stages"))
-    return {"model_versions": [model_version_json(v) for v in versions]}
+    return _json({"model_versions": [model_version_json(v) for v in versions]})
 
 
 @router.post("/registered-models/set-tag")
 async def set_registered_model_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     await run_in_threadpool(services.registry.set_model_tag, principal, p.get("name"), p.get("key"), p.get("value"))
-    return {}
+    return _json({})
 
 
 @router.delete("/registered-models/delete-tag")
 async def delete_registered_model_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     await run_in_threadpool(services.registry.delete_model_tag, principal, p.get("name"), p.get("key"))
-    return {}
+    return _json({})
 
 
 @router.post("/registered-models/alias")
 async def set_registered_model_alias(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     await run_in_threadpool(services.registry.set_alias, principal, p.get("name"), p.get("alias"), p.get("version"))
-    return {}
+    return _json({})
 
 
 @router.delete("/registered-models/alias")
 async def delete_registered_model_alias(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     await run_in_threadpool(services.registry.delete_alias, principal, p.get("name"), p.get("alias"))
-    return {}
+    return _json({})
 
 
 @router.get("/registered-models/alias")
 async def get_model_version_by_alias(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     v = await run_in_threadpool(services.registry.get_version_by_alias, principal, p.get("name"), p.get("alias"))
-    return {"model_version": model_version_json(v)}
+    return _json({"model_version": model_version_json(v)})
 
 
 # --- model versions ---------------------------------------------------------------------------------
@@ -179,14 +209,14 @@ async def create_model_version(request: Request, principal: PrincipalDep, servic
         description=p.get("description"),
         model_id=p.get("model_id"),
     )
-    return {"model_version": model_version_json(v)}
+    return _json({"model_version": model_version_json(v)})
 
 
 @router.get("/model-versions/get")
 async def get_model_version(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     v = await run_in_threadpool(services.registry.get_version, principal, p.get("name"), p.get("version"))
-    return {"model_version": model_version_json(v)}
+    return _json({"model_version": model_version_json(v)})
 
 
 @router.patch("/model-versions/update")
@@ -195,14 +225,14 @@ async def update_model_version(request: Request, principal: PrincipalDep, servic
     v = await run_in_threadpool(
         services.registry.update_version, principal, p.get("name"), p.get("version"), description=p.get("description")
     )
-    return {"model_version": model_version_json(v)}
+    return _json({"model_version": model_version_json(v)})
 
 
 @router.delete("/model-versions/delete")
 async def delete_model_version(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     await run_in_threadpool(services.registry.delete_version, principal, p.get("name"), p.get("version"))
-    return {}
+    return _json({})
 
 
 @router.get("/model-versions/search")
@@ -216,14 +246,14 @@ async def search_model_versions(request: Request, principal: PrincipalDep, servi
         order_by=p.get("order_by"),
         page_token=p.get("page_token"),
     )
-    return paged(page, "model_versions", model_version_json)
+    return _json(paged(page, "model_versions", model_version_json))
 
 
 @router.get("/model-versions/get-download-uri")
 async def get_model_version_download_uri(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
     uri = await run_in_threadpool(services.registry.download_uri, principal, p.get("name"), p.get("version"))
-    return {"artifact_uri": uri}
+    return _json({"artifact_uri": uri})
 
 
 @router.post("/model-versions/transition-stage")
@@ -237,7 +267,7 @@ async def transition_model_version_stage(request: Request, principal: PrincipalD
         p.get("stage"),
         archive_existing_versions=p.get("archive_existing_versions", False),
     )
-    return {"model_version": model_version_json(v)}
+    return _json({"model_version": model_version_json(v)})
 
 
 @router.post("/model-versions/set-tag")
@@ -246,7 +276,7 @@ async def set_model_version_tag(request: Request, principal: PrincipalDep, servi
     await run_in_threadpool(
         services.registry.set_version_tag, principal, p.get("name"), p.get("version"), p.get("key"), p.get("value")
     )
-    return {}
+    return _json({})
 
 
 @router.delete("/model-versions/delete-tag")
@@ -255,4 +285,4 @@ async def delete_model_version_tag(request: Request, principal: PrincipalDep, se
     await run_in_threadpool(
         services.registry.delete_version_tag, principal, p.get("name"), p.get("version"), p.get("key")
     )
-    return {}
+    return _json({})
