@@ -244,6 +244,7 @@ def bench_mlflow(args, workdir: Path) -> Load:
     subprocess.run([str(py), "-c", SAVE_MLFLOW_MODEL, str(model_dir)], check=True, timeout=300)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{exe.parent}{os.pathsep}{env.get('PATH', '')}"  # mlflow runs `uvicorn` from its own venv
     proc = Proc(
         [
             str(exe),

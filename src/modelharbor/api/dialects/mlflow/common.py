@@ -139,8 +139,8 @@ def mounts(services: Services) -> list[Mount]:
     from modelharbor.api.dialects.mlflow import artifacts, registry, tracking
 
     api = _sub_app(services)
+    api.include_router(registry.router)  # first: the registry's routes are the hot ones (bench/registry.py)
     api.include_router(tracking.router)
-    api.include_router(registry.router)
     files = _sub_app(services)
     files.include_router(artifacts.router)
     return [Mount("/api/2.0/mlflow-artifacts", app=files), Mount("/api/2.0/mlflow", app=api)]
