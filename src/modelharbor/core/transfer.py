@@ -11,33 +11,37 @@ The zip follows format ``v1.0`` of UbiOps' import template (docs/dialects/ubiops
     <root>/environments/environment_<e>/environment_<e>.yaml  (ModelHarbor convention)
     <root>/project_environment_variables.yaml                 (ModelHarbor convention)
 
-**Exports** (task ``project_export``): ``pending`` → ``processing`` → ``completed`` | ``failed``. The zip is
-written to a temporary file (packages streamed into it from the blob store), then streamed into the files
-service. A secret's value is never written, whatever the selection says.
+**Exports** (task ``project_export``): ``pending`` → ``processing`` → ``completed`` | ``failed``. A thread writes
+the zip (packages streamed into it from the blob store) straight into the files service's upload, which hashes and
+stores it meanwhile — no temporary file. A secret's value is never written, whatever the selection says.
 
 **Imports** (task ``project_import``): ``pending`` → ``scanning`` (fetched if it is a link, every entry checked
-and read once, counting the bytes) → ``confirmation`` (``content`` describes the zip in the shape of the
-confirmation) → after the confirmation ``confirmation_pending`` → ``processing`` → ``completed``; with
-``skip_confirmation`` straight from ``scanning`` to ``processing``. Any step may end ``failed``. Objects are
-created through the serving and pipeline services (packages become revisions whose builds run as usual). The
-whole selection is checked against the project first; if a creation still fails, what this import created is
-deleted again — an import lands whole or not at all.
+and read once, counting the bytes; a zip in a local store is read in place, one in S3 copied to a temporary file)
+→ ``confirmation`` (``content`` describes the zip in the shape of the confirmation) → after the confirmation
+``confirmation_pending`` → ``processing`` → ``completed``; with ``skip_confirmation`` straight from ``scanning`` to
+``processing``. Any step may end ``failed``. Objects are created through the serving and pipeline services
+(packages become revisions whose builds run as usual; a thread reads each from the zip while its upload hashes and
+stores it). The whole selection is checked against the project first; if a creation still fails, what this import
+created is deleted again — an import lands whole or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import ipaddress
 import json
 import logging
 import os
+import queue
 import re
 import socket
 import ssl
 import stat
 import struct
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
@@ -45,7 +49,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
 
 from sqlalchemy import func, select
@@ -71,7 +75,7 @@ from modelharbor.core.serving import (
 )
 from modelharbor.core.tasks import TaskService
 from modelharbor.db.engine import Database
-from modelharbor.db.tables import UserRow
+from modelharbor.db.tables import TaskRow, UserRow
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import (
     DeploymentRow,
@@ -84,7 +88,7 @@ from modelharbor.db.tables_serving import (
 )
 from modelharbor.db.tables_transfer import ProjectExportRow, ProjectImportRow
 from modelharbor.domain.entities import FileRecord
-from modelharbor.domain.errors import HarborError, InvalidInput, NotFound
+from modelharbor.domain.errors import HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
 
 if TYPE_CHECKING:
@@ -102,6 +106,9 @@ IMPORT_STATUSES = ("pending", "scanning", "confirmation", "confirmation_pending"
 KINDS = ("deployments", "pipelines", "environment_variables", "environments")
 FORMAT_SPEC = "v1.0"
 CHUNK = 1 << 20
+IMPORT_READ = 4 << 20  # reads of an import's entries (scanned, then stored): fewer, larger pieces
+PIPE_PIECE = CHUNK  # pieces a _Pipe gathers small writes into (larger ones pass through)
+PIPE_DEPTH = 16  # pieces it holds at most (the memory one streamed export or package may take)
 MAX_YAML = 1 << 20  # one yaml file of the layout
 MAX_YAML_TOTAL = 64 << 20  # all of them together
 MAX_YAML_NODES = 200_000  # values in one yaml document, aliases counted each time they are used
@@ -527,12 +534,12 @@ def missing_values(selection: dict[str, Any]) -> list[str]:
 
 
 # --- zips -------------------------------------------------------------------------------------------
-def _check_end_record(path: Path, max_entries: int) -> None:
+def _check_end_record(src: Path | BinaryIO, max_entries: int) -> None:
     """Read the entry count from the end of the zip before ``zipfile`` loads its whole directory."""
-    size = path.stat().st_size
-    if size < 22:
-        raise Rejected("The import is not a zip file (it is too short).")
-    with open(path, "rb") as f:
+    with open(src, "rb") if isinstance(src, Path) else contextlib.nullcontext(src) as f:
+        size = f.seek(0, os.SEEK_END)
+        if size < 22:
+            raise Rejected("The import is not a zip file (it is too short).")
         tail_len = min(size, 65536 + 22)
         f.seek(size - tail_len)
         tail = f.read(tail_len)
@@ -662,6 +669,109 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self.sock = socket.create_connection((self._address, self.port), self.timeout)
 
 
+# --- streaming between a writing thread and an upload -------------------------------------------------
+class _PipeClosed(Exception):
+    """The reading side of a _Pipe stopped (its upload failed): the writer stops too."""
+
+
+class _Pipe:
+    """A bounded, write-only byte stream whose pieces an async upload reads (``chunks()``) while a thread writes
+    them — a zip written by ``zipfile`` (unseekable: it adds data descriptors) goes straight into the files service,
+    hashed and stored while the next pieces are produced, without a temporary file. Small writes are gathered into
+    pieces of at least ``piece`` bytes; large ones pass through without a copy."""
+
+    _END = object()
+
+    def __init__(self, piece: int = PIPE_PIECE, depth: int = PIPE_DEPTH):
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._buf = bytearray()
+        self._piece = piece
+        self._closed = threading.Event()
+
+    def _put(self, item: Any) -> None:
+        while not self._closed.is_set():
+            try:
+                self._q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise _PipeClosed("the upload stopped reading")
+
+    def write(self, data) -> int:
+        n = len(data)
+        if n >= self._piece:
+            if self._buf:  # what was gathered goes first
+                self._put(bytes(self._buf))
+                self._buf.clear()
+            self._put(data if isinstance(data, bytes) else bytes(data))
+        else:
+            self._buf += data
+            if len(self._buf) >= self._piece:
+                self._put(bytes(self._buf))
+                self._buf.clear()
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The writer is done (``error``: it failed; the reader raises it)."""
+        with contextlib.suppress(_PipeClosed):
+            if error is None and self._buf:
+                self._put(bytes(self._buf))
+            self._buf.clear()
+            self._put(error if error is not None else self._END)
+
+    def close(self) -> None:
+        """The reader gives up: a blocked writer gets _PipeClosed."""
+        self._closed.set()
+
+    def _get(self) -> Any:
+        while True:
+            try:
+                return self._q.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed.is_set():  # nobody waits for this piece any more
+                    return self._END
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                item = await loop.run_in_executor(None, self._get)
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+async def _stream_from_thread(
+    produce: Callable[[_Pipe], None], consume: Callable[[AsyncIterator[bytes]], Any], *, depth: int = PIPE_DEPTH
+):
+    """Run ``produce(pipe)`` in a thread while ``consume(pipe.chunks())`` reads what it writes; the producer's
+    error is raised by the reading side (so the consumer cleans up as for any failed stream)."""
+    pipe = _Pipe(depth=depth)
+
+    def run() -> None:
+        try:
+            produce(pipe)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            pipe.finish(exc)
+        else:
+            pipe.finish()
+
+    thread = threading.Thread(target=run, name="modelharbor-transfer-pipe", daemon=True)
+    thread.start()
+    try:
+        return await consume(pipe.chunks())
+    finally:
+        pipe.close()
+        await asyncio.to_thread(thread.join)
+
+
 # --- the service ------------------------------------------------------------------------------------
 class TransferService:
     def __init__(
@@ -706,6 +816,14 @@ class TransferService:
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=".zip", dir=folder)
         os.close(fd)
         return Path(name)
+
+    def _zip_source(self, file_id: str | None, tmp: Path) -> Path | BinaryIO:
+        """The import's zip to read: the stored file itself (read in place) when the store is local, else a copy in
+        ``tmp`` (reading a zip seeks: better from a local file than by ranges from S3)."""
+        if file_id is not None and self.files.store.kind in ("local", "memory"):
+            return self.files.open_reader(file_id)
+        self._copy_file(file_id, tmp)
+        return tmp
 
     def _copy_file(self, file_id: str | None, dest: Path) -> None:
         if file_id is None:
@@ -757,6 +875,24 @@ class TransferService:
     def check_write(self, principal: Principal, project: Any) -> None:
         with self.db.uow(readonly=True) as s:
             self._project(s, principal, project, write=True)
+
+    def percent(self, item: Export | Import) -> int | None:
+        """How far the background task now working on an export or import is (0–100): 100 once completed,
+        None when no task works on it (waiting for the confirmation, failed)."""
+        if item.status == "completed":
+            return 100
+        if item.status in ("confirmation", "failed"):
+            return None
+        kind, key = (EXPORT_TASK, "export_id") if isinstance(item, Export) else (IMPORT_TASK, "import_id")
+        with self.db.uow(readonly=True) as s:  # the few tasks of this kind queued or running now
+            for payload, pct in s.execute(
+                select(TaskRow.payload, TaskRow.percent).where(
+                    TaskRow.kind == kind, TaskRow.status.in_(("queued", "running"))
+                )
+            ):
+                if isinstance(payload, dict) and payload.get(key) == item.id:
+                    return int(pct or 0)
+        return None
 
     # --- exports ------------------------------------------------------------------------------------
     def create_export(
@@ -990,19 +1126,16 @@ class TransferService:
             row.status, row.updated_at = "processing", now()
             p = s.get(RegistryProjectRow, row.project_id)
             org_id, user_id, project = p.org_id, row.created_by, p.name
-        path = None
         try:
             principal = self._principal(user_id, org_id)
-            path = self._tmp("export-")
-            self._write_export(export_id, path, progress)
-            progress(90)
+            name = _root_name(project, export_id) + ".zip"
+            # the zip is written by a thread straight into the upload (no temporary file, no second pass)
             record = asyncio.run(
-                self._upload_path(
-                    principal,
-                    path,
-                    _root_name(project, export_id) + ".zip",
-                    EXPORT_CONTEXT,
-                    self.limits.max_export_size,
+                _stream_from_thread(
+                    lambda pipe: self._write_export(export_id, pipe, progress),
+                    lambda data: self.files.upload(
+                        principal, name=name, data=data, context=EXPORT_CONTEXT, max_size=self.limits.max_export_size
+                    ),
                 )
             )
         except Exception as exc:  # noqa: BLE001 - any failure fails the export, with its reason
@@ -1012,9 +1145,6 @@ class TransferService:
                 if row is not None:
                     row.status, row.error_message, row.updated_at = "failed", truncate(message), now()
             return {"export_id": export_id, "status": "failed", "error": truncate(message)}
-        finally:
-            if path is not None:
-                path.unlink(missing_ok=True)
         stale: list[str] = []
         with self.db.uow() as s:
             row = s.get(ProjectExportRow, export_id)
@@ -1052,8 +1182,9 @@ class TransferService:
             out.append({"name": name, "value": value, "secret": bool(r.secret)})
         return out
 
-    def _write_export(self, export_id: str, path: Path, progress: Callable[[int], None]) -> None:
-        """Write the zip: yaml files from one consistent read, then the packages streamed from the store."""
+    def _write_export(self, export_id: str, path: Path | _Pipe, progress: Callable[[int], None]) -> None:
+        """Write the zip (to a file, or a _Pipe): yaml files from one consistent read, then the packages streamed
+        from the store."""
         files: list[tuple[str, dict[str, Any]]] = []
         packages: list[tuple[str, str]] = []
         with self.db.uow(readonly=True) as s:
@@ -1260,16 +1391,25 @@ class TransferService:
         import_link: str | None = None,
         export_id: str | None = None,
         skip_confirmation: bool = False,
+        file_id: str | None = None,
     ) -> Import:
-        if sum(x is not None and x != "" for x in (file, import_link, export_id)) != 1:
-            raise InvalidInput("Give exactly one of 'file' (a zip), 'import_link' or 'export_id'.")
+        """``file`` is a zip stored for this import; ``file_id`` an already-uploaded file of the organisation (e.g.
+        through a resumable chunked upload), which the import uses through its own record (no bytes copied)."""
+        if sum(x is not None and x != "" for x in (file, import_link, export_id, file_id)) != 1:
+            raise InvalidInput("Give exactly one of 'file' (a zip), 'file_id', 'import_link' or 'export_id'.")
         if import_link:
             self._check_link(import_link)
+        uploaded, file_id = file_id, None
         with self.db.uow() as s:
             p = self._project(s, principal, project, write=True)
-            file_id, size, source = None, None, "link"
+            size, source = None, "link"
             if file is not None:
                 file_id, size, source = file.id, file.size, "file"
+            elif uploaded:
+                clone = self.files.clone_in(s, principal, uploaded, context=IMPORT_CONTEXT)
+                if clone.size > self.limits.max_import_size:
+                    raise TooLarge(f"An import zip may be at most {self.limits.max_import_size} bytes.")
+                file_id, size, source = clone.id, clone.size, "file"
             elif export_id:
                 exp = s.get(ProjectExportRow, export_id) if _is_id(export_id) else None
                 if exp is None or exp.project_id != p.id:
@@ -1587,9 +1727,9 @@ class TransferService:
             skip = row.skip_confirmation
         if resume:
             return self._process(import_id, progress, pipelines)
-        path = None
+        path = zip_src = None
         try:
-            path = self._tmp("import-")
+            path = zip_src = self._tmp("import-")
             if source == "link" and file_id is None:
                 principal = self._principal(user_id, org_id)
                 self.fetch_link(link, path, lambda: self._touch(import_id))
@@ -1609,9 +1749,9 @@ class TransferService:
                     self.serving._drop_blobs(stale)
                     return {"import_id": import_id, "status": "gone"}
             else:
-                self._copy_file(file_id, path)
+                zip_src = self._zip_source(file_id, path)
             progress(20)
-            scan = self._read_zip(path)
+            scan = self._read_zip(zip_src)
             progress(50)
             missing = missing_values(scan.content) if skip else []
             with self.db.uow() as s:
@@ -1629,15 +1769,17 @@ class TransferService:
                     + ". Import without skip_confirmation and give them in the confirmation."
                 )
             if skip:
-                return self._process(import_id, progress, pipelines, zip_path=path)
+                return self._process(import_id, progress, pipelines, zip_path=zip_src)
             return {"import_id": import_id, "status": "confirmation"}
         except Exception as exc:  # noqa: BLE001 - anything wrong with the zip fails the import, with the reason
             return self._fail(import_id, exc)
         finally:
+            if zip_src is not None and not isinstance(zip_src, Path):
+                zip_src.close()
             if path is not None:
                 path.unlink(missing_ok=True)
 
-    def _read_zip(self, path: Path) -> _Scan:
+    def _read_zip(self, path: Path | BinaryIO) -> _Scan:
         """Check every entry, read each once (counting what it unpacks to), and describe the content."""
         _check_end_record(path, self.limits.max_entries)
         try:
@@ -1663,7 +1805,7 @@ class TransferService:
                     buf = bytearray() if is_yaml else None
                     size = 0
                     with zf.open(info) as src:
-                        while chunk := src.read(CHUNK):
+                        while chunk := src.read(IMPORT_READ):
                             size += len(chunk)
                             total += len(chunk)
                             if size > limit:
@@ -1850,7 +1992,7 @@ class TransferService:
         progress: Callable[[int], None],
         pipelines: PipelineService,
         *,
-        zip_path: Path | None = None,
+        zip_path: Path | BinaryIO | None = None,
     ) -> dict[str, Any]:
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, import_id)
@@ -1863,15 +2005,15 @@ class TransferService:
             project, org_id, user_id, file_id, root = p.name, p.org_id, row.created_by, row.file_id, row.root
             sealed, content, leftovers = row.confirmed, row.content, list(row.created or [])
         own_path = zip_path is None
-        path = zip_path
+        path, tmp = zip_path, None
         try:
             principal = self._principal(user_id, org_id)
             if leftovers:  # an earlier attempt died half-way: undo it, then start again
                 self._undo(principal, project, leftovers, pipelines, import_id)
             selection = json.loads(self.box.open(sealed)) if sealed else normalise_selection(content)
             if own_path:
-                path = self._tmp("import-")
-                self._copy_file(file_id, path)
+                tmp = self._tmp("import-")
+                path = self._zip_source(file_id, tmp)
             self._prevalidate(principal, project, selection)
             progress(60)
             with zipfile.ZipFile(path) as zf:
@@ -1879,8 +2021,10 @@ class TransferService:
         except Exception as exc:  # noqa: BLE001 - the import fails with the reason; nothing of it stays
             return self._fail(import_id, exc)
         finally:
-            if own_path and path is not None:
-                path.unlink(missing_ok=True)
+            if own_path and path is not None and not isinstance(path, Path):
+                path.close()
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, import_id)
             if row is not None:
@@ -2087,17 +2231,23 @@ class TransferService:
     def _upload_package(self, principal: Principal, project: str, deployment: str, version: str, zf, member: str):
         limit = self.limits.max_member
 
-        async def chunks() -> AsyncIterator[bytes]:
+        def produce(pipe: _Pipe) -> None:  # a thread reads (and CRC-checks) while the upload hashes and stores
             size = 0
             with zf.open(member) as src:
-                while chunk := src.read(CHUNK):
+                while chunk := src.read(IMPORT_READ):
                     size += len(chunk)
                     if size > limit:
                         raise Rejected(f"{member!r} unpacks to more than {limit} bytes.")
-                    yield chunk
+                    pipe.write(chunk)
 
         filename = member.rsplit("/", 1)[-1]
-        asyncio.run(self.serving.upload_revision(principal, project, deployment, version, chunks(), filename))
+        asyncio.run(
+            _stream_from_thread(
+                produce,
+                lambda data: self.serving.upload_revision(principal, project, deployment, version, data, filename),
+                depth=max(1, PIPE_DEPTH * CHUNK // IMPORT_READ),  # the same bytes in flight as an export
+            )
+        )
 
     def _undo(
         self,

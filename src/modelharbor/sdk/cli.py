@@ -1,11 +1,13 @@
 """SDK commands of ``modelharbor``: upload, download, files (list, link, delete), catalogue, models (the
-registry), and serving (deploy, predict, deployments, env), against a running server.
+registry), serving (deploy, predict, deployments, env) and project transfer (export, import, exports, imports),
+against a running server.
 
 The server and key come from ``--url``/``--key`` or ``MODELHARBOR_URL``/``MODELHARBOR_API_KEY``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -32,12 +34,17 @@ from rich.table import Table
 from modelharbor.sdk.client import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_URL,
+    IMPORT_DONE,
+    IMPORT_UPLOAD_CONTEXT,
+    IMPORT_WAITS,
     LOG_TAIL_LINES,
     Client,
     HarborClientError,
+    confirmation_body,
     field_list,
     first_line,
     log_tail,
+    missing_values,
 )
 
 URL_ENV, KEY_ENV = "MODELHARBOR_URL", "MODELHARBOR_API_KEY"
@@ -1120,8 +1127,410 @@ def env_delete(
     out.print(f"deleted {name} at {_where(project, deployment, version)}", highlight=False, markup=False)
 
 
+# --- project exports and imports ---------------------------------------------------------------
+exports_app = typer.Typer(help="Exports of a project: list, download, delete.", no_args_is_help=True)
+imports_app = typer.Typer(help="Imports into a project: list, delete.", no_args_is_help=True)
+ExportIdArg = typer.Argument(..., metavar="EXPORT_ID", help="The export's id.")
+ImportIdArg = typer.Argument(..., metavar="IMPORT_ID", help="The import's id.")
+_SECRET_KEY = re.compile(r"^[^/=\s]+(?:/[^/=\s]+){0,2}$")
+
+
+@contextmanager
+def _task_status(what: str) -> Iterator[Callable[[dict[str, Any], float], None]]:
+    """``on_status`` for an export or import: a line per status change, and a live status line (with the task's
+    percent) on a terminal."""
+    last: list[str | None] = [None]
+    live = err.status(f"{what}: waiting", spinner="dots") if err.is_terminal else None
+
+    def on_status(item: dict[str, Any], elapsed: float) -> None:
+        status = item["status"]
+        if status != last[0]:
+            last[0] = status
+            err.print(f"{what}: {status} ({elapsed:.0f} s)", highlight=False, markup=False)
+        if live is not None:
+            pct = f" {item['percent']}%" if item.get("percent") is not None else ""
+            live.update(escape(f"{what}: {status}{pct} … {elapsed:.0f} s"))
+
+    if live is None:
+        yield on_status
+        return
+    with live:
+        yield on_status
+
+
+def _named_versions(items: list[str] | None, option: str) -> dict[str, list[str] | None]:
+    """``NAME`` (every version) or ``NAME:V,V…`` per item."""
+    out: dict[str, list[str] | None] = {}
+    for item in items or []:
+        name, colon, versions = item.partition(":")
+        chosen = [v.strip() for v in versions.split(",") if v.strip()]
+        if not name.strip() or (colon and not chosen):
+            raise typer.BadParameter(f"{item!r} is not NAME or NAME:VERSION,VERSION…", param_hint=option)
+        if name.strip() in out:
+            raise typer.BadParameter(f"{name.strip()!r} is given twice", param_hint=option)
+        out[name.strip()] = chosen if colon else None
+    return out
+
+
+def export(
+    project: str = ProjectArg,
+    output: str = typer.Option(
+        None, "-o", "--output", help="The zip to write, or a directory (default: here, the server's name)."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Everything, with values (the default with no selection)."),
+    deployments: list[str] = typer.Option(
+        None, "--deployment", "-d", help="D (all its versions) or D:V,V… (repeatable)."
+    ),
+    pipelines: list[str] = typer.Option(None, "--pipeline", help="P (all its versions) or P:V,V… (repeatable)."),
+    packages: bool = typer.Option(True, "--packages/--no-packages", help="Include each version's package."),
+    timeout: float = typer.Option(3600, "--timeout", min=1, help="Seconds to wait for the zip to be built."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Export PROJECT (everything, or the deployments and pipelines named) as a zip: wait while the server builds
+    it, then download it with a progress bar (resumable) and check its SHA-256."""
+    chosen_d = _named_versions(deployments, "--deployment")
+    chosen_p = _named_versions(pipelines, "--pipeline")
+    if everything and (chosen_d or chosen_p):
+        raise typer.BadParameter("--all exports everything: leave out --deployment/--pipeline", param_hint="--all")
+    everything = everything or not (chosen_d or chosen_p)
+    client = _client(url, key)
+    with _errors(), client:
+        selection = None if everything else client.export_selection(project, chosen_d, chosen_p)
+        e = client.export_create(project, selection, everything=everything, packages=packages)
+        err.print(f"export {e['id']} of {e['project']}", highlight=False, markup=False)
+        try:
+            with _task_status("export") as on_status:
+                e = client.wait_for_export(project, e["id"], timeout=timeout, on_status=on_status)
+        except KeyboardInterrupt:
+            err.print(
+                f"stopped waiting: the export goes on; fetch it with `modelharbor exports download {project} {e['id']}`"
+            )
+            raise typer.Exit(130) from None
+        if e["status"] == "failed":
+            err.print(
+                f"[red]error:[/] export {e['id']} failed: {escape(e['error_message'] or 'no reason given')}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+        path = _download_export(client, project, e, output)
+    out.print(f"{path}\nsha256: {e['sha256']}\nsize: {e['size']}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _download_export(client: Client, project: str, e: dict[str, Any], output: str | None) -> Path:
+    with _bar(f"export {e['id'][:8]}") as (update, progress):
+        try:
+            return client.export_download(project, e["id"], output, progress=update)
+        except KeyboardInterrupt:
+            progress.stop()
+            where = f" -o {output}" if output else ""
+            err.print(f"interrupted: resume with `modelharbor exports download {project} {e['id']}{where}`")
+            raise typer.Exit(130) from None
+
+
+@exports_app.command("list")
+def exports_list(
+    project: str = ProjectArg,
+    status: str = typer.Option(None, "--status", help="pending, processing, completed or failed."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Table of a project's exports, newest first."""
+    with _errors(), _client(url, key) as client:
+        items = client.exports_list(project, status=status)
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("id", "status", "size", "packages", "created", "by", "error"):
+        table.add_column(column, no_wrap=column not in ("error", "by"), overflow="fold")
+    for e in items:
+        state = e["status"] + (f" {e['percent']}%" if e["status"] in ("pending", "processing") else "")
+        table.add_row(
+            e["id"],
+            escape(state),
+            human(e["size"]) if e["size"] is not None else "-",
+            "yes" if e["packages"] else "no",
+            _when(e["created_at"]),
+            escape(e["created_by"] or "-"),
+            escape(_short(first_line(e["error_message"]), 60) if e["error_message"] else ""),
+        )
+    out.print(table)
+    out.print(f"{len(items)} export(s)", highlight=False)
+
+
+@exports_app.command("download")
+def exports_download(
+    project: str = ProjectArg,
+    export_id: str = ExportIdArg,
+    output: str = typer.Option(None, "-o", "--output", help="The zip to write, or a directory (default: here)."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Download a completed export (resumes a .part left by an interrupted run; checks the SHA-256)."""
+    client = _client(url, key)
+    with _errors(), client:
+        e = client.export_get(project, export_id)
+        path = _download_export(client, project, e, output)
+    out.print(f"{path}\nsha256: {e['sha256']}\nsize: {e['size']}", highlight=False, markup=False, soft_wrap=True)
+
+
+@exports_app.command("delete")
+def exports_delete(project: str = ProjectArg, export_id: str = ExportIdArg, url: str = UrlOpt, key: str = KeyOpt):
+    """Delete an export and its zip."""
+    with _errors(), _client(url, key) as client:
+        client.export_delete(project, export_id)
+    out.print(f"deleted export {export_id}", highlight=False, markup=False)
+
+
+def _secret_values(items: list[str] | None) -> dict[str, str]:
+    """``--secret NAME=VALUE`` (every level), ``D/NAME=VALUE`` (deployment D and its versions), ``D/V/NAME=VALUE``."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        if not eq or not _SECRET_KEY.match(name):
+            raise typer.BadParameter(
+                "expected NAME=VALUE, DEPLOYMENT/NAME=VALUE or DEPLOYMENT/VERSION/NAME=VALUE (the value is not shown)",
+                param_hint="--secret",
+            )
+        out[name] = value
+    return out
+
+
+def _level_text(var: dict[str, Any]) -> str:
+    if var["version"] is not None:
+        return f"deployment {var['deployment']} version {var['version']}"
+    return f"deployment {var['deployment']}" if var["deployment"] is not None else "project"
+
+
+def _describe_import(imp: dict[str, Any], needed: list[dict[str, Any]]) -> list[str]:
+    """What an import's zip holds (or what it imported), a line per object."""
+    lacking = {(v["deployment"], v["version"], v["name"]) for v in needed}
+
+    def variables(raw: dict[str, Any] | None, d: str | None = None, v: str | None = None) -> str:
+        names = []
+        for name, var in (raw or {}).items():
+            notes = [
+                x
+                for x in ("secret" if var.get("secret") else "", "needs a value" if (d, v, name) in lacking else "")
+                if x
+            ]
+            names.append(name + (f" ({', '.join(notes)})" if notes else ""))
+        return ", ".join(names)
+
+    lines = []
+    for dname, d in (imp.get("deployments") or {}).items():
+        lines.append(
+            f"deployment {dname}"
+            + (
+                f": variables {variables(d.get('environment_variables'), dname)}"
+                if d.get("environment_variables")
+                else ""
+            )
+        )
+        for vname, v in (d.get("versions") or {}).items():
+            facts = [f"environment {v.get('environment') or 'default'}", "package" if v.get("zip") else "no package"]
+            if v.get("environment_variables"):
+                facts.append("variables " + variables(v["environment_variables"], dname, vname))
+            lines.append(f"  version {vname}: " + "; ".join(facts))
+    for pname, pl in (imp.get("pipelines") or {}).items():
+        versions = ", ".join(pl.get("versions") or {}) or "none"
+        lines.append(f"pipeline {pname}: versions {versions}")
+    for ename, env in (imp.get("environments") or {}).items():
+        lines.append(
+            f"environment {ename}" + (f" (base {env['base_environment']})" if env.get("base_environment") else "")
+        )
+    if imp.get("environment_variables"):
+        lines.append("project variables: " + variables(imp["environment_variables"]))
+    return lines or ["nothing"]
+
+
+def _values_for(needed: list[dict[str, Any]], given: dict[str, str], interactive: bool) -> dict[tuple, str]:
+    """A value for each variable that needs one: the most specific ``--secret``, else asked (hidden for secrets)."""
+    values: dict[tuple, str] = {}
+    used: set[str] = set()
+    missing = []
+    for var in needed:
+        d, v, name = var["deployment"], var["version"], var["name"]
+        keys = [f"{d}/{v}/{name}", f"{d}/{name}", name] if v is not None else [f"{d}/{name}", name] if d else [name]
+        found = next((k for k in keys if k in given), None)
+        if found is not None:
+            values[(d, v, name)] = given[found]
+            used.add(found)
+        elif interactive:
+            kind = "secret" if var["secret"] else "variable"
+            values[(d, v, name)] = typer.prompt(
+                f"value of {kind} {name} ({_level_text(var)})", hide_input=var["secret"], err=True
+            )
+        else:
+            missing.append(var)
+    for k in sorted(set(given) - used):
+        err.print(f"warning: --secret {k}=… matches no variable that needs a value", highlight=False, markup=False)
+    if missing:
+        names = ", ".join(f"{x['name']} ({_level_text(x)})" for x in missing)
+        raise HarborClientError(
+            0,
+            "VALUES_NEEDED",
+            f"these variables need a value: {names}; pass each with --secret NAME=VALUE (or DEPLOYMENT/NAME=VALUE)",
+        )
+    return values
+
+
+def import_(
+    project: str = ProjectArg,
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, metavar="FILE.zip", help="The zip (an export)."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Import everything the zip holds without asking."),
+    secrets: list[str] = typer.Option(
+        None, "--secret", help="NAME=VALUE for a variable that needs a value (repeatable; never shown)."
+    ),
+    chunk_size: str = typer.Option("64MiB", "--chunk-size", help="Upload chunk size: 64MiB, 8M …"),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Chunks sent at once."),
+    timeout: float = typer.Option(3600, "--timeout", min=1, help="Seconds to wait for each stage."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Import FILE.zip into PROJECT: upload it (resumable), let the server check it, show what it holds, ask
+    (unless --yes) and for the values secrets need (unless given with --secret), then create it all."""
+    try:
+        size = parse_size(chunk_size)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--chunk-size") from None
+    given = _secret_values(secrets)
+    interactive = sys.stdin.isatty()
+    client = _client(url, key)
+    with _errors(), client:
+        with _bar(file.name) as (update, progress):
+
+            def on_session(session: dict[str, Any], resumed: bool, to_send: list[int]) -> None:
+                if resumed:
+                    total = session["total_chunks"]
+                    progress.console.print(
+                        f"resuming upload {session['id']}: {total - len(to_send)} of {total} chunks already on the server",
+                        soft_wrap=True,
+                    )
+
+            try:
+                record = client.upload(
+                    file,
+                    chunk_size=size,
+                    parallel=parallel,
+                    context=IMPORT_UPLOAD_CONTEXT,
+                    progress=update,
+                    on_session=on_session,
+                )
+            except KeyboardInterrupt:
+                progress.stop()
+                err.print("interrupted: run the same command again to resume the upload")
+                raise typer.Exit(130) from None
+        try:
+            imp = client.import_create(project, file_id=record["id"])
+        finally:
+            with contextlib.suppress(HarborClientError):
+                client.delete_file(record["id"])  # the import keeps its own record of the bytes
+        err.print(f"import {imp['id']} into {imp['project']}", highlight=False, markup=False)
+        imp = _follow(client, project, imp, IMPORT_WAITS, timeout)
+        if imp["status"] == "confirmation":
+            needed = missing_values(imp)
+            out.print(f"{file.name} holds:", highlight=False, markup=False)
+            out.print(
+                "\n".join("  " + line for line in _describe_import(imp, needed)),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            try:
+                values = _values_for(needed, given, interactive)
+                if not yes:
+                    if not interactive:
+                        raise HarborClientError(
+                            0, "NOT_CONFIRMED", "not confirmed: pass --yes to import without asking"
+                        )
+                    if not typer.confirm(f"import all this into {imp['project']}?", default=False, err=True):
+                        raise HarborClientError(0, "NOT_CONFIRMED", "not confirmed")
+            except (HarborClientError, KeyboardInterrupt, typer.Abort) as exc:
+                with contextlib.suppress(HarborClientError):
+                    client.import_delete(project, imp["id"])
+                if isinstance(exc, HarborClientError):
+                    raise HarborClientError(exc.status, exc.code, f"{exc.message}; nothing was imported") from None
+                err.print("nothing was imported")
+                raise typer.Exit(130) from None
+            client.import_confirm(project, imp["id"], confirmation_body(imp, values))
+            imp = _follow(client, project, imp, IMPORT_DONE, timeout)
+        if imp["status"] == "failed":
+            err.print(
+                f"[red]error:[/] import {imp['id']} failed: {escape(imp['error_message'] or 'no reason given')}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+    counts = {
+        kind: len(imp.get(kind) or {}) for kind in ("deployments", "pipelines", "environments", "environment_variables")
+    }
+    versions = sum(len(d.get("versions") or {}) for d in (imp.get("deployments") or {}).values())
+    out.print(
+        f"imported into {imp['project']}: {counts['deployments']} deployment(s) with {versions} version(s), "
+        f"{counts['pipelines']} pipeline(s), {counts['environments']} environment(s), "
+        f"{counts['environment_variables']} project variable(s)",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if versions:
+        err.print(
+            f"packages build in the background: see `modelharbor deployments show {imp['project']} DEPLOYMENT`",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _follow(
+    client: Client, project: str, imp: dict[str, Any], until: tuple[str, ...], timeout: float
+) -> dict[str, Any]:
+    try:
+        with _task_status("import") as on_status:
+            return client.wait_for_import(project, imp["id"], until=until, timeout=timeout, on_status=on_status)
+    except KeyboardInterrupt:
+        err.print(f"stopped waiting: import {imp['id']} goes on; see `modelharbor imports list {project}`")
+        raise typer.Exit(130) from None
+
+
+@imports_app.command("list")
+def imports_list(
+    project: str = ProjectArg,
+    status: str = typer.Option(None, "--status", help="pending, scanning, confirmation, …, completed or failed."),
+    url: str = UrlOpt,
+    key: str = KeyOpt,
+):
+    """Table of a project's imports, newest first."""
+    with _errors(), _client(url, key) as client:
+        items = client.imports_list(project, status=status)
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("id", "status", "source", "size", "created", "by", "error"):
+        table.add_column(column, no_wrap=column not in ("error", "by"), overflow="fold")
+    for i in items:
+        state = i["status"] + (f" {i['percent']}%" if i["percent"] is not None and i["status"] != "completed" else "")
+        table.add_row(
+            i["id"],
+            escape(state),
+            escape(i["source"]),
+            human(i["size"]) if i["size"] is not None else "-",
+            _when(i["created_at"]),
+            escape(i["created_by"] or "-"),
+            escape(_short(first_line(i["error_message"]), 60) if i["error_message"] else ""),
+        )
+    out.print(table)
+    out.print(f"{len(items)} import(s)", highlight=False)
+
+
+@imports_app.command("delete")
+def imports_delete(project: str = ProjectArg, import_id: str = ImportIdArg, url: str = UrlOpt, key: str = KeyOpt):
+    """Delete an import and its zip (the objects it created stay)."""
+    with _errors(), _client(url, key) as client:
+        client.import_delete(project, import_id)
+    out.print(f"deleted import {import_id}", highlight=False, markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add upload, download, files, catalogue, models, deploy, predict, deployments and env to ``modelharbor``."""
+    """Add upload, download, files, catalogue, models, deploy, predict, deployments, env, export, import, exports
+    and imports to ``modelharbor``."""
     app.command("upload")(upload)
     app.command("download")(download)
     app.add_typer(files_app, name="files")
@@ -1131,6 +1540,10 @@ def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
     app.add_typer(deployments_app, name="deployments")
     app.add_typer(env_app, name="env")
+    app.command("export")(export)
+    app.command("import")(import_)
+    app.add_typer(exports_app, name="exports")
+    app.add_typer(imports_app, name="imports")
 
 
 __all__ = ["register", "parse_size", "DEFAULT_CHUNK_SIZE"]

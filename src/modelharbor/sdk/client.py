@@ -46,6 +46,10 @@ SessionCallback = Callable[[dict[str, Any], bool, list[int]], None]  # (upload, 
 FieldSpec = dict[str, str] | list[str] | list[dict[str, Any]] | None
 PACKAGE_EXCLUDED = frozenset({"__pycache__", ".git"})  # folders left out when a directory is zipped
 LOG_TAIL_LINES = 20
+IMPORT_UPLOAD_CONTEXT = "project-import-upload"  # a zip uploaded for an import (deleted once the import has it)
+EXPORT_DONE = ("completed", "failed")
+IMPORT_DONE = ("completed", "failed")
+IMPORT_WAITS = ("confirmation", "completed", "failed")
 
 
 class HarborClientError(Exception):
@@ -1413,6 +1417,233 @@ class Client:
             note("changed version " + v["version"] + ": " + ", ".join(f"{k} {value}" for k, value in change.items()))
         return v
 
+    # --- project exports and imports ---------------------------------------------------------------
+    def export_create(
+        self,
+        project: str,
+        selection: dict[str, Any] | None = None,
+        *,
+        everything: bool = False,
+        packages: bool = True,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Start an export of ``selection`` (``{deployments, pipelines, environment_variables, environments}`` in
+        the API's shape), or of everything (with values); returns the export (``pending``)."""
+        body: dict[str, Any] = {**(selection or {}), "all": everything, "packages": packages}
+        if description is not None:
+            body["description"] = description
+        return self._json("POST", self._sp(project, "exports"), json=body)
+
+    def export_selection(
+        self,
+        project: str,
+        deployments: dict[str, list[str] | None] | None = None,
+        pipelines: dict[str, list[str] | None] | None = None,
+    ) -> dict[str, Any]:
+        """A selection for :meth:`export_create`: each deployment with all its versions (or the listed ones), its
+        and those versions' own variables with their values (a secret's value is never exported) and the custom
+        environments those versions use; each pipeline with all its versions (or the listed ones)."""
+        system = {e["name"] for e in self.environments_list(project) if e["system"]}
+        out: dict[str, Any] = {"deployments": {}, "pipelines": {}, "environments": {}}
+
+        def own(deployment: str, version: str | None = None) -> dict[str, Any]:
+            found = self.env_list(project, deployment=deployment, version=version)
+            return {e["name"]: {"include_value": True} for e in found if e["inheritance_type"] is None}
+
+        for name, wanted in (deployments or {}).items():
+            versions = {v["version"]: v for v in self.deployment_versions(project, name)}
+            chosen = list(versions) if wanted is None else list(wanted)
+            unknown = [v for v in chosen if v not in versions]
+            if unknown:
+                raise HarborClientError(
+                    404, "NOT_FOUND", f"deployment {name!r} has no version {', '.join(map(repr, unknown))}"
+                )
+            out["deployments"][name] = {
+                "environment_variables": own(name),
+                "versions": {v: {"environment_variables": own(name, v)} for v in chosen},
+            }
+            for v in chosen:
+                if versions[v]["environment"] not in system:
+                    out["environments"][versions[v]["environment"]] = {}
+        for name, wanted in (pipelines or {}).items():
+            versions = [v["version"] for v in self.pipeline_versions(project, name)]
+            chosen = versions if wanted is None else list(wanted)
+            unknown = [v for v in chosen if v not in versions]
+            if unknown:
+                raise HarborClientError(
+                    404, "NOT_FOUND", f"pipeline {name!r} has no version {', '.join(map(repr, unknown))}"
+                )
+            out["pipelines"][name] = {"versions": {v: {} for v in chosen}}
+        return out
+
+    def exports_list(self, project: str, *, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        return self._json("GET", self._sp(project, "exports"), params=params)
+
+    def export_get(self, project: str, export_id: str) -> dict[str, Any]:
+        """One export with its selection; once completed also the zip's ``file_id`` and ``sha256``."""
+        return self._json("GET", self._sp(project, "exports", export_id))
+
+    def export_delete(self, project: str, export_id: str) -> None:
+        self._request("DELETE", self._sp(project, "exports", export_id))
+
+    def wait_for_export(
+        self,
+        project: str,
+        export_id: str,
+        *,
+        timeout: float = 3600.0,
+        on_status: Callable[[dict[str, Any], float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll an export until it is ``completed`` or ``failed`` and return it (``on_status(export, elapsed)``
+        after every poll)."""
+        return _poll(
+            lambda: self.export_get(project, export_id), EXPORT_DONE, timeout, on_status, f"export {export_id}"
+        )
+
+    def export_download(
+        self,
+        project: str,
+        export_id: str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Download a completed export's zip to ``dest`` (a path, or a directory for the server's name
+        ``export_<project>_<id8>.zip``; default: here). Resumes ``<dest>.part``; verifies the SHA-256."""
+        e = self.export_get(project, export_id)
+        if e["status"] != "completed" or not e.get("sha256"):
+            raise HarborClientError(
+                0, "NOT_READY", f"export {export_id} is {e['status']}: it can be downloaded once completed"
+            )
+        target = Path(dest).expanduser() if dest is not None else Path.cwd()
+        if target.is_dir() or str(dest).endswith(("/", os.sep)):
+            target = target / f"export_{_safe_name(e['project'], 'project')}_{e['id'][:8]}.zip"
+        url = self._sp(project, "exports", export_id, "download")
+        return self._fetch_verified(url, target, int(e["size"]), e["sha256"], progress)
+
+    def export(
+        self,
+        project: str,
+        dest: str | os.PathLike[str] | None = None,
+        selection: dict[str, Any] | None = None,
+        *,
+        everything: bool = False,
+        packages: bool = True,
+        timeout: float = 3600.0,
+        progress: Progress | None = None,
+        on_status: Callable[[dict[str, Any], float], None] | None = None,
+        on_created: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[dict[str, Any], Path]:
+        """Export, wait until the zip is built, download it (resumable, SHA-256 checked): ``(export, path)``.
+        A failed export raises ``HarborClientError`` (code ``EXPORT_FAILED``) with the server's reason."""
+        e = self.export_create(project, selection, everything=everything, packages=packages)
+        if on_created:
+            on_created(e)
+        e = self.wait_for_export(project, e["id"], timeout=timeout, on_status=on_status)
+        if e["status"] == "failed":
+            raise HarborClientError(
+                0, "EXPORT_FAILED", f"export {e['id']} failed: {e['error_message'] or 'no reason given'}", e
+            )
+        return e, self.export_download(project, e["id"], dest, progress=progress)
+
+    def import_create(
+        self,
+        project: str,
+        *,
+        file_id: str | None = None,
+        export_id: str | None = None,
+        import_link: str | None = None,
+        skip_confirmation: bool = False,
+    ) -> dict[str, Any]:
+        """Start an import from an uploaded file, an export of the project or a link (exactly one)."""
+        body: dict[str, Any] = {
+            k: v
+            for k, v in {"file_id": file_id, "export_id": export_id, "import_link": import_link}.items()
+            if v is not None
+        }
+        body["skip_confirmation"] = skip_confirmation
+        return self._json("POST", self._sp(project, "imports"), json=body)
+
+    def imports_list(self, project: str, *, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        return self._json("GET", self._sp(project, "imports"), params=params)
+
+    def import_get(self, project: str, import_id: str) -> dict[str, Any]:
+        """One import with what its zip holds (the confirmation's shape)."""
+        return self._json("GET", self._sp(project, "imports", import_id))
+
+    def import_confirm(self, project: str, import_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The confirmation: the objects to create (see :func:`confirmation_body`)."""
+        return self._json("PATCH", self._sp(project, "imports", import_id), json=body)
+
+    def import_delete(self, project: str, import_id: str) -> None:
+        self._request("DELETE", self._sp(project, "imports", import_id))
+
+    def wait_for_import(
+        self,
+        project: str,
+        import_id: str,
+        *,
+        until: tuple[str, ...] = IMPORT_WAITS,
+        timeout: float = 3600.0,
+        on_status: Callable[[dict[str, Any], float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll an import until its status is one of ``until`` (default: ``confirmation``, ``completed``,
+        ``failed``) and return it."""
+        return _poll(lambda: self.import_get(project, import_id), until, timeout, on_status, f"import {import_id}")
+
+    def import_zip(
+        self,
+        project: str,
+        path: str | os.PathLike[str],
+        *,
+        skip_confirmation: bool = False,
+        confirm: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        parallel: int = 4,
+        timeout: float = 3600.0,
+        progress: Progress | None = None,
+        on_session: SessionCallback | None = None,
+        on_created: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[dict[str, Any], float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Import a zip (an export) into ``project``: a resumable chunked upload (re-run after a crash: only the
+        missing chunks are sent), the import from that file (the uploaded file record is deleted then; the import
+        keeps the bytes), the scan, and then — unless ``skip_confirmation`` — ``confirm(import)``, which returns
+        the confirmation's body (default :func:`confirmation_body`: everything as in the zip) or None to stop
+        there (the import is deleted). Returns the completed import; a failed one raises ``HarborClientError``
+        (code ``IMPORT_FAILED``) with the server's reason."""
+        record = self.upload(
+            path,
+            chunk_size=chunk_size,
+            parallel=parallel,
+            context=IMPORT_UPLOAD_CONTEXT,
+            progress=progress,
+            on_session=on_session,
+        )
+        try:
+            imp = self.import_create(project, file_id=record["id"], skip_confirmation=skip_confirmation)
+        finally:
+            with contextlib.suppress(HarborClientError):
+                self.delete_file(record["id"])
+        if on_created:
+            on_created(imp)
+        imp = self.wait_for_import(project, imp["id"], timeout=timeout, on_status=on_status)
+        if imp["status"] == "confirmation":
+            body = confirm(imp) if confirm is not None else confirmation_body(imp)
+            if body is None:
+                with contextlib.suppress(HarborClientError):
+                    self.import_delete(project, imp["id"])
+                raise HarborClientError(0, "IMPORT_DECLINED", f"import {imp['id']} not confirmed: nothing imported")
+            self.import_confirm(project, imp["id"], body)
+            imp = self.wait_for_import(project, imp["id"], until=IMPORT_DONE, timeout=timeout, on_status=on_status)
+        if imp["status"] == "failed":
+            raise HarborClientError(
+                0, "IMPORT_FAILED", f"import {imp['id']} failed: {imp['error_message'] or 'no reason given'}", imp
+            )
+        return imp
+
 
 # --- helpers -------------------------------------------------------------------------------------
 def _seg(value: str) -> str:
@@ -1756,6 +1987,95 @@ class _RegisterState:
     def delete(self) -> None:
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
+
+
+# --- export and import helpers -------------------------------------------------------------------
+def _poll(
+    fetch: Callable[[], dict[str, Any]],
+    until: tuple[str, ...],
+    timeout: float,
+    on_status: Callable[[dict[str, Any], float], None] | None,
+    what: str,
+) -> dict[str, Any]:
+    started = time.monotonic()
+    delay = 0.2
+    while True:
+        item = fetch()
+        elapsed = time.monotonic() - started
+        if on_status is not None:
+            on_status(item, elapsed)
+        if item["status"] in until:
+            return item
+        if elapsed > timeout:
+            raise HarborClientError(
+                0, "TIMEOUT", f"{what} is still {item['status']} after {int(elapsed)} s; it goes on on the server", item
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+def missing_values(imp: dict[str, Any]) -> list[dict[str, Any]]:
+    """The variables of an import (at ``confirmation``) that need a value: every secret, and those exported without
+    theirs. Each ``{name, secret, deployment, version}`` (deployment/version None at the levels above)."""
+    out: list[dict[str, Any]] = []
+
+    def check(variables: dict[str, Any] | None, deployment: str | None = None, version: str | None = None) -> None:
+        for name, var in (variables or {}).items():
+            if var.get("value") is None:
+                out.append(
+                    {"name": name, "secret": bool(var.get("secret")), "deployment": deployment, "version": version}
+                )
+
+    check(imp.get("environment_variables"))
+    for dname, d in (imp.get("deployments") or {}).items():
+        check(d.get("environment_variables"), dname)
+        for vname, v in (d.get("versions") or {}).items():
+            check(v.get("environment_variables"), dname, vname)
+    return out
+
+
+def confirmation_body(
+    imp: dict[str, Any], values: dict[tuple[str | None, str | None, str], str] | None = None
+) -> dict[str, Any]:
+    """The confirmation that imports everything as the zip holds it, with ``values[(deployment, version, name)]``
+    for the variables that need one (see :func:`missing_values`; a level's key has None for deployment/version
+    above it). A variable still without a value makes the server answer 400 naming it."""
+    values = values or {}
+
+    def level(variables: dict[str, Any] | None, d: str | None = None, v: str | None = None) -> dict[str, Any] | None:
+        variables = variables or {}
+        if all(var.get("value") is not None for var in variables.values()):
+            return None  # as in the zip
+        return {
+            name: (
+                {"value": values[(d, v, name)], "secret": bool(var.get("secret"))}
+                if var.get("value") is None and (d, v, name) in values
+                else {}
+            )
+            for name, var in variables.items()
+        }
+
+    body: dict[str, Any] = {
+        "deployments": {},
+        "pipelines": {name: {} for name in imp.get("pipelines") or {}},
+        "environments": {name: {} for name in imp.get("environments") or {}},
+        "environment_variables": level(imp.get("environment_variables"))
+        or {name: {} for name in imp.get("environment_variables") or {}},
+    }
+    for dname, d in (imp.get("deployments") or {}).items():
+        entry: dict[str, Any] = {}
+        own = level(d.get("environment_variables"), dname)
+        if own is not None:
+            entry["environment_variables"] = own
+        versions = {
+            vname: level(v.get("environment_variables"), dname, vname) for vname, v in (d.get("versions") or {}).items()
+        }
+        if any(x is not None for x in versions.values()):
+            entry["versions"] = {
+                vname: ({"environment_variables": x} if x is not None else {}) for vname, x in versions.items()
+            }
+        body["deployments"][dname] = entry
+    return body
 
 
 # --- serving helpers -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from modelharbor.api.native import catalogue, files, keys, models, projects, serving, uploads
+from modelharbor.api.native import catalogue, files, keys, models, projects, serving, transfer, uploads
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
 
@@ -58,4 +58,5 @@ def create_native_app(services: Services) -> FastAPI:
     app.include_router(models.router)
     app.include_router(projects.router)
     app.include_router(serving.router)
+    app.include_router(transfer.router)
     return app

@@ -552,3 +552,82 @@ class PipelinePredictionOut(BaseModel):
     result: Any
     error_message: str | None
     steps: list[PipelineStepOut] = Field(description="Each object's request, in the order they finished.")
+
+
+# --- project exports and imports -----------------------------------------------------------------
+class ExportIn(Strict):
+    """What to export: a selection (the UbiOps dialect's shape), or ``all``."""
+
+    all: bool = Field(False, strict=True, description="Everything, with values (the selection is ignored).")
+    packages: bool = Field(True, strict=True, description="Each version's package (the one it serves, else newest).")
+    description: str | None = None
+    deployments: dict[str, Any] = Field(
+        {},
+        description='{"<d>": {"versions": {"<v>": {"environment_variables": {"<NAME>": {"include_value": true}}}}, '
+        '"environment_variables": {...}}}',
+    )
+    pipelines: dict[str, Any] = Field({}, description='{"<p>": {"versions": {"<v>": {}}}}')
+    environment_variables: dict[str, Any] = Field({}, description='Project level: {"<NAME>": {"include_value": true}}')
+    environments: dict[str, Any] = Field({}, description='Custom environments: {"<e>": {}}')
+
+
+class ExportOut(BaseModel):
+    id: str
+    project: str
+    status: str = Field(description="pending, processing, completed or failed.")
+    percent: int | None = Field(description="How far the export's task is (100 once completed; null when failed).")
+    error_message: str | None
+    description: str
+    size: int | None = Field(description="Bytes of the zip, once completed.")
+    packages: bool
+    created_by: str | None = Field(description="The username.")
+    created_at: datetime
+
+
+class ExportDetailOut(ExportOut):
+    deployments: dict[str, Any]
+    pipelines: dict[str, Any]
+    environment_variables: dict[str, Any]
+    environments: dict[str, Any]
+    file_id: str | None = Field(description="The zip (a file; signed links work on it), once completed.")
+    sha256: str | None = Field(description="The zip's SHA-256, once completed.")
+
+
+class ImportIn(Strict):
+    """Exactly one of ``file_id``, ``export_id`` or ``import_link``."""
+
+    file_id: str | None = Field(None, description="An uploaded zip (e.g. through a chunked upload); not copied.")
+    export_id: str | None = Field(None, description="A completed export of the same project.")
+    import_link: str | None = Field(None, description="An https:// URL the server downloads.")
+    skip_confirmation: bool = Field(False, strict=True, description="Import everything without the confirmation.")
+
+
+class ImportOut(BaseModel):
+    id: str
+    project: str
+    status: str = Field(
+        description="pending, scanning, confirmation, confirmation_pending, processing, completed or failed."
+    )
+    percent: int | None = Field(description="How far the import's task is (null at confirmation and when failed).")
+    error_message: str | None
+    size: int | None
+    source: str = Field(description="file, export or link.")
+    skip_confirmation: bool
+    created_by: str | None
+    created_at: datetime
+
+
+class ImportDetailOut(ImportOut):
+    deployments: dict[str, Any] = Field(description="What the zip holds (once scanned), in the confirmation's shape.")
+    pipelines: dict[str, Any]
+    environment_variables: dict[str, Any]
+    environments: dict[str, Any]
+
+
+class ImportConfirmIn(Strict):
+    """The objects to create, keyed by name, in the detail's shape; entries left out are not imported."""
+
+    deployments: dict[str, Any] = {}
+    pipelines: dict[str, Any] = {}
+    environment_variables: dict[str, Any] = {}
+    environments: dict[str, Any] = {}
