@@ -565,6 +565,6 @@ def test_garbage_never_answers_5xx(client, services, project):
         r = client.request(method, url, content=body, headers=headers)
         if r.status_code >= 500:
             failures.append((method, url[:100], r.status_code, r.text[:100]))
-        elif r.status_code >= 400:
+        elif r.status_code >= 400 and method != "HEAD":  # a HEAD answer has no body
             assert set(r.json()) == {"error"}, (method, url, r.text)
     assert not failures, failures[:10]
