@@ -2,16 +2,32 @@
 
 SQLite runs in WAL mode with a busy timeout, and write transactions start with ``BEGIN IMMEDIATE``
 so concurrent writers queue instead of failing on lock upgrades.
+
+:func:`run_db` runs a service call's units of work on the event loop when that cannot make it wait — SQLite,
+where readers never wait in WAL mode and a writer takes the write lock at once or not at all (then the call runs
+in a worker thread like any other). Handing a short call to a thread and back costs more than the call itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 30_000
+# set by run_db around a call on the event loop: its first write transaction must not wait for the lock
+_NO_WAIT: ContextVar[bool] = ContextVar("modelharbor_sqlite_no_wait", default=False)
+
+
+class WouldWait(Exception):
+    """The write lock is taken: the call must run where it may wait (raised before anything was done)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -28,20 +44,52 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
             # read-only units of work take a deferred (shared) transaction, writers an immediate one; sent straight
             # to sqlite3 (exec_driver_sql's bookkeeping costs several times the statement, on every unit of work)
-            sql = "BEGIN" if conn.get_execution_options().get("mh_readonly") else "BEGIN IMMEDIATE"
-            conn.connection.driver_connection.execute(sql)
+            raw = conn.connection.driver_connection
+            if conn.get_execution_options().get("mh_readonly"):
+                raw.execute("BEGIN")  # WAL: a reader never waits
+            elif _NO_WAIT.get():
+                # on the event loop: take the write lock now or give the call back; later transactions of the same
+                # call (rare: none of the calls run this way has two writes) wait as usual
+                _NO_WAIT.set(False)
+                raw.execute("PRAGMA busy_timeout=0")
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        raise WouldWait from None
+                    raise
+                finally:
+                    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            else:
+                raw.execute("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+async def run_db(db: Database, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)``, a call whose only blocking work is this database's units of work: on the event loop
+    when it need not wait (SQLite), else in a worker thread."""
+    if db.is_sqlite:
+        token = _NO_WAIT.set(True)
+        try:
+            return fn(*args, **kwargs)
+        except WouldWait:
+            pass
+        finally:
+            _NO_WAIT.reset(token)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 class Database:
@@ -50,6 +98,10 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.engine.execution_options(mh_readonly=True), expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
 
     @property
     def is_postgres(self) -> bool:

@@ -182,3 +182,33 @@ def test_raw_error_shapes(server):
     assert r.status_code == 400 and "tags" in r.json()["message"]
     r = httpx.get(api + "/registered-models/get", params={"name": "t"}, headers=h)
     assert r.status_code == 404  # nothing half-written
+
+
+def test_registry_calls_take_the_exact_path_dispatch_and_answer_like_fastapi(server):
+    """Every registry route is answered by api/exact.py's table; errors keep MLflow's shapes there and past it."""
+    from fastapi.routing import APIRoute
+
+    from modelharbor.api.dialects.mlflow import registry
+    from modelharbor.api.exact import ExactRoutes
+
+    routes = [r for r in registry.router.routes if isinstance(r, APIRoute)]
+    table = ExactRoutes(None, routes, services=None, principal=None, render=None).table
+    assert len(routes) == 21 and set(table) == {(m, r.path) for r in routes for m in r.methods}
+
+    base = f"{server}/api/2.0/mlflow"
+    auth = {"authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=base, timeout=30) as c:
+        r = c.post("/registered-models/create", json={"name": unique("exact")})  # no credentials
+        assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+        r = c.post("/registered-models/create", json={"name": ""}, headers=auth)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        r = c.post("/registered-models/create", content=b"{not json", headers=auth)
+        assert r.status_code == 400 and r.json()["error_code"] == "MALFORMED_REQUEST"
+        r = c.get("/registered-models/get", params={"name": unique("absent")}, headers=auth)
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        # a method the route does not take falls through to FastAPI: 405 in MLflow's shape
+        r = c.put("/registered-models/create", json={}, headers=auth)
+        assert r.status_code == 405 and r.json()["error_code"] == "BAD_REQUEST"
+        # tracking routes are FastAPI's as before
+        r = c.get("/experiments/get-by-name", params={"experiment_name": "Default"}, headers=auth)
+        assert r.status_code == 200 and r.json()["experiment"]["name"] == "Default"

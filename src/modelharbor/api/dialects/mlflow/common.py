@@ -137,10 +137,13 @@ def _sub_app(services: Services) -> FastAPI:
 
 def mounts(services: Services) -> list[Mount]:
     from modelharbor.api.dialects.mlflow import artifacts, registry, tracking
+    from modelharbor.api.exact import ExactRoutes
 
     api = _sub_app(services)
     api.include_router(registry.router)  # first: the registry's routes are the hot ones (bench/registry.py)
     api.include_router(tracking.router)
+    # the registry's calls skip FastAPI's layers (same endpoints, same errors): api/exact.py
+    hot = ExactRoutes(api, registry.router.routes, services=services, principal=registry.principal, render=render)
     files = _sub_app(services)
     files.include_router(artifacts.router)
-    return [Mount("/api/2.0/mlflow-artifacts", app=files), Mount("/api/2.0/mlflow", app=api)]
+    return [Mount("/api/2.0/mlflow-artifacts", app=files), Mount("/api/2.0/mlflow", app=hot)]

@@ -17,6 +17,7 @@ from modelharbor.api.common import bearer_token, services_of
 from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
 from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
 from modelharbor.core.services import Services
+from modelharbor.db.engine import run_db
 from modelharbor.domain.principal import Principal
 
 router = APIRouter()
@@ -24,7 +25,7 @@ router = APIRouter()
 
 # Both dependencies are async: FastAPI runs a plain ``def`` dependency in a worker thread, and on a busy box handing a
 # request to a thread and back costs more than these lookups (bench/registry.py).
-async def _principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     """:func:`get_principal`, answered on the event loop when the key was verified a moment ago."""
     token = bearer_token(request)
     if token:
@@ -38,7 +39,7 @@ async def _services(request: Request) -> Services:
     return services_of(request)
 
 
-PrincipalDep = Annotated[Principal, Depends(_principal)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
 ServicesDep = Annotated[Services, Depends(_services)]
 
 LIST_PARAMS = {"order_by", "stages"}
@@ -98,7 +99,8 @@ def registered_model_json(m: RegisteredModel) -> dict[str, Any]:
 @router.post("/registered-models/create")
 async def create_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    m = await run_in_threadpool(
+    m = await run_db(
+        services.db,
         services.registry.create_model,
         principal,
         p.get("name"),
@@ -111,22 +113,22 @@ async def create_registered_model(request: Request, principal: PrincipalDep, ser
 @router.get("/registered-models/get")
 async def get_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    m = await run_in_threadpool(services.registry.get_model, principal, p.get("name"))
+    m = await run_db(services.db, services.registry.get_model, principal, p.get("name"))
     return _json({"registered_model": registered_model_json(m)})
 
 
 @router.post("/registered-models/rename")
 async def rename_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    m = await run_in_threadpool(services.registry.rename_model, principal, p.get("name"), p.get("new_name"))
+    m = await run_db(services.db, services.registry.rename_model, principal, p.get("name"), p.get("new_name"))
     return _json({"registered_model": registered_model_json(m)})
 
 
 @router.patch("/registered-models/update")
 async def update_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    m = await run_in_threadpool(
-        services.registry.update_model, principal, p.get("name"), description=p.get("description")
+    m = await run_db(
+        services.db, services.registry.update_model, principal, p.get("name"), description=p.get("description")
     )
     return _json({"registered_model": registered_model_json(m)})
 
@@ -134,14 +136,15 @@ async def update_registered_model(request: Request, principal: PrincipalDep, ser
 @router.delete("/registered-models/delete")
 async def delete_registered_model(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(services.registry.delete_model, principal, p.get("name"))
+    await run_db(services.db, services.registry.delete_model, principal, p.get("name"))
     return _json({})
 
 
 @router.get("/registered-models/search")
 async def search_registered_models(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    page = await run_in_threadpool(
+    page = await run_db(
+        services.db,
         services.registry.search_models,
         principal,
         p.get("filter"),
@@ -155,42 +158,42 @@ async def search_registered_models(request: Request, principal: PrincipalDep, se
 @router.api_route("/registered-models/get-latest-versions", methods=["GET", "POST"])
 async def get_latest_versions(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    versions = await run_in_threadpool(services.registry.latest_versions, principal, p.get("name"), p.get("stages"))
+    versions = await run_db(services.db, services.registry.latest_versions, principal, p.get("name"), p.get("stages"))
     return _json({"model_versions": [model_version_json(v) for v in versions]})
 
 
 @router.post("/registered-models/set-tag")
 async def set_registered_model_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(services.registry.set_model_tag, principal, p.get("name"), p.get("key"), p.get("value"))
+    await run_db(services.db, services.registry.set_model_tag, principal, p.get("name"), p.get("key"), p.get("value"))
     return _json({})
 
 
 @router.delete("/registered-models/delete-tag")
 async def delete_registered_model_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(services.registry.delete_model_tag, principal, p.get("name"), p.get("key"))
+    await run_db(services.db, services.registry.delete_model_tag, principal, p.get("name"), p.get("key"))
     return _json({})
 
 
 @router.post("/registered-models/alias")
 async def set_registered_model_alias(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(services.registry.set_alias, principal, p.get("name"), p.get("alias"), p.get("version"))
+    await run_db(services.db, services.registry.set_alias, principal, p.get("name"), p.get("alias"), p.get("version"))
     return _json({})
 
 
 @router.delete("/registered-models/alias")
 async def delete_registered_model_alias(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(services.registry.delete_alias, principal, p.get("name"), p.get("alias"))
+    await run_db(services.db, services.registry.delete_alias, principal, p.get("name"), p.get("alias"))
     return _json({})
 
 
 @router.get("/registered-models/alias")
 async def get_model_version_by_alias(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    v = await run_in_threadpool(services.registry.get_version_by_alias, principal, p.get("name"), p.get("alias"))
+    v = await run_db(services.db, services.registry.get_version_by_alias, principal, p.get("name"), p.get("alias"))
     return _json({"model_version": model_version_json(v)})
 
 
@@ -198,7 +201,8 @@ async def get_model_version_by_alias(request: Request, principal: PrincipalDep, 
 @router.post("/model-versions/create")
 async def create_model_version(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    v = await run_in_threadpool(
+    v = await run_db(
+        services.db,
         services.registry.create_version,
         principal,
         p.get("name"),
@@ -215,15 +219,20 @@ async def create_model_version(request: Request, principal: PrincipalDep, servic
 @router.get("/model-versions/get")
 async def get_model_version(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    v = await run_in_threadpool(services.registry.get_version, principal, p.get("name"), p.get("version"))
+    v = await run_db(services.db, services.registry.get_version, principal, p.get("name"), p.get("version"))
     return _json({"model_version": model_version_json(v)})
 
 
 @router.patch("/model-versions/update")
 async def update_model_version(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    v = await run_in_threadpool(
-        services.registry.update_version, principal, p.get("name"), p.get("version"), description=p.get("description")
+    v = await run_db(
+        services.db,
+        services.registry.update_version,
+        principal,
+        p.get("name"),
+        p.get("version"),
+        description=p.get("description"),
     )
     return _json({"model_version": model_version_json(v)})
 
@@ -231,14 +240,15 @@ async def update_model_version(request: Request, principal: PrincipalDep, servic
 @router.delete("/model-versions/delete")
 async def delete_model_version(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(services.registry.delete_version, principal, p.get("name"), p.get("version"))
+    await run_db(services.db, services.registry.delete_version, principal, p.get("name"), p.get("version"))
     return _json({})
 
 
 @router.get("/model-versions/search")
 async def search_model_versions(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    page = await run_in_threadpool(
+    page = await run_db(
+        services.db,
         services.registry.search_versions,
         principal,
         p.get("filter"),
@@ -252,14 +262,15 @@ async def search_model_versions(request: Request, principal: PrincipalDep, servi
 @router.get("/model-versions/get-download-uri")
 async def get_model_version_download_uri(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    uri = await run_in_threadpool(services.registry.download_uri, principal, p.get("name"), p.get("version"))
+    uri = await run_db(services.db, services.registry.download_uri, principal, p.get("name"), p.get("version"))
     return _json({"artifact_uri": uri})
 
 
 @router.post("/model-versions/transition-stage")
 async def transition_model_version_stage(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    v = await run_in_threadpool(
+    v = await run_db(
+        services.db,
         services.registry.transition_stage,
         principal,
         p.get("name"),
@@ -273,8 +284,14 @@ async def transition_model_version_stage(request: Request, principal: PrincipalD
 @router.post("/model-versions/set-tag")
 async def set_model_version_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(
-        services.registry.set_version_tag, principal, p.get("name"), p.get("version"), p.get("key"), p.get("value")
+    await run_db(
+        services.db,
+        services.registry.set_version_tag,
+        principal,
+        p.get("name"),
+        p.get("version"),
+        p.get("key"),
+        p.get("value"),
     )
     return _json({})
 
@@ -282,7 +299,7 @@ async def set_model_version_tag(request: Request, principal: PrincipalDep, servi
 @router.delete("/model-versions/delete-tag")
 async def delete_model_version_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
     p = await _params(request)
-    await run_in_threadpool(
-        services.registry.delete_version_tag, principal, p.get("name"), p.get("version"), p.get("key")
+    await run_db(
+        services.db, services.registry.delete_version_tag, principal, p.get("name"), p.get("version"), p.get("key")
     )
     return _json({})
