@@ -209,6 +209,43 @@ def test_search_versions(reg, owner):
         found("colour = 'x'")
 
 
+def test_a_versions_page_larger_than_a_statements_parameter_limit(services, reg, owner):
+    """A page may hold more versions than a statement takes parameters (PostgreSQL: 65,535; SQLite as usually
+    built: 32,766 — lowered to that here, this machine's SQLite takes 250,000): tags and aliases are read in
+    slices."""
+    import sqlite3
+
+    from sqlalchemy import event, insert, select
+
+    from modelharbor.core.clock import now
+    from modelharbor.db.tables_registry import ModelVersionRow, ModelVersionTagRow, RegisteredModelRow
+
+    if not services.db.is_sqlite:
+        pytest.skip("the slices are checked against SQLite's lowered limit (PostgreSQL's needs > 65,535 versions)")
+
+    @event.listens_for(services.db.engine, "connect")
+    def _limit(dbapi_conn, _record):
+        dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32_766)
+
+    services.db.engine.dispose()  # new connections take the limit
+    reg.create_model(owner, "many")
+    n = 40_000
+    with services.db.uow() as s:
+        pk = s.scalar(select(RegisteredModelRow.pk).where(RegisteredModelRow.name == "many"))
+        t = now()
+        rows = [
+            {"model_pk": pk, "version": i, "source": f"s3://b/{i}", "created_at": t, "updated_at": t}
+            for i in range(1, n + 1)
+        ]
+        for i in range(0, n, 5000):
+            s.execute(insert(ModelVersionRow), rows[i : i + 5000])
+        last = s.scalar(select(ModelVersionRow.pk).where(ModelVersionRow.model_pk == pk, ModelVersionRow.version == n))
+        s.execute(insert(ModelVersionTagRow), [{"version_pk": last, "key": "k", "value": "v"}])
+    page = reg.search_versions(owner, "name = 'many'", max_results=n)
+    assert len(page.items) == n and page.next_page_token is None
+    assert page.items[0].version == n and page.items[0].tags == {"k": "v"}
+
+
 def test_organisations_are_separate(services, reg, owner):
     stranger = member_of_new_org(services, "owner")
     reg.create_model(owner, "shared-name")

@@ -76,6 +76,7 @@ MAX_ALIAS = 255
 MAX_TEXT = 1_000_000
 MAX_MODELS_PAGE, DEFAULT_MODELS_PAGE = 1000, 100
 MAX_VERSIONS_PAGE, DEFAULT_VERSIONS_PAGE = 200_000, 10_000
+MAX_IN = 10_000  # values per IN (…) list
 _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
 _UNSET: Any = object()
@@ -1074,14 +1075,18 @@ class RegistryService:
         if pks and (tags is None or aliases is None):
             s.flush()
             c = s.connection()
+            # a page may hold more versions than a statement may take parameters (SQLite: 32,766): in slices
+            slices = [pks[i : i + MAX_IN] for i in range(0, len(pks), MAX_IN)]
             if tags is None:
                 tags = {}
-                for version_pk, key, value in c.execute(_Q_VERSION_TAGS, {"pks": pks}):
-                    tags.setdefault(version_pk, {})[key] = value
+                for part in slices:
+                    for version_pk, key, value in c.execute(_Q_VERSION_TAGS, {"pks": part}):
+                        tags.setdefault(version_pk, {})[key] = value
             if aliases is None:
                 aliases = {}
-                for version_pk, alias in c.execute(_Q_VERSION_ALIASES, {"pks": pks}):
-                    aliases.setdefault(version_pk, []).append(alias)
+                for part in slices:
+                    for version_pk, alias in c.execute(_Q_VERSION_ALIASES, {"pks": part}):
+                        aliases.setdefault(version_pk, []).append(alias)
         tags = tags or {}
         aliases = aliases or {}
         return [
@@ -1139,14 +1144,6 @@ class RegistryService:
             )
             for r in rows
         ]
-
-
-def _org(table, principal: Principal):
-    return table.org_id == principal.org_id
-
-
-def _eq_name(name: str):
-    return RegisteredModelRow.name == name
 
 
 def require_no_open_review(s: Session, v: ModelVersionRow) -> None:
