@@ -338,6 +338,63 @@ def test_cli_deploy_predict_show_and_logs(cli, tmp_path):
     assert "NAME:TYPE" in cli("deploy", str(src), *base, "--input", "n", code=2).stderr
 
 
+CHATTY = """
+import sys
+
+
+class Deployment:
+    def __init__(self, base_directory, context):
+        print("model loaded", flush=True)
+
+    def request(self, data):
+        print(f"asked for {data['n']}", flush=True)
+        if data["n"] < 0:
+            print("negative input", file=sys.stderr, flush=True)
+        return {"m": data["n"]}
+"""
+
+
+def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
+    project = unique("logs")
+    base = ["--project", project, "--deployment", "chatty"]
+    cli("deploy", str(package_dir(tmp_path / "chatty", CHATTY)), *base, "--input", "n:int", "--output", "m:int")
+    for n in (1, -1, 2):
+        assert json.loads(cli("predict", *base, json.dumps({"n": n})).stdout) == {"m": n}
+
+    def texts(**kw) -> list[str]:
+        return [e["text"] for e in client.deployment_logs(project, "chatty", **kw)]
+
+    lines = texts()
+    assert [t for t in lines if t.startswith(("model", "asked"))] == [
+        "model loaded",
+        "asked for 1",
+        "asked for -1",
+        "asked for 2",
+    ]
+    assert texts(level="error") == ["negative input"]
+    assert texts(contains="asked", limit=2) == ["asked for -1", "asked for 2"]
+    assert texts(version="v1") == lines
+    items = client.deployment_logs(project, "chatty", contains="asked for 2")
+    assert items[0]["version"] == "v1" and items[0]["stream"] == "stdout" and items[0]["level"] == "info"
+    later = texts(since=items[0]["time"])  # inclusive
+    assert later[0] == "asked for 2" and "asked for -1" not in later
+    for bad in ({"level": "debug"}, {"limit": 0}, {"limit": 5001}, {"since": "yesterday"}):
+        with pytest.raises(HarborClientError) as exc:
+            client.deployment_logs(project, "chatty", **bad)
+        assert exc.value.status in (400, 422), bad
+    with pytest.raises(HarborClientError) as exc:
+        client.deployment_logs(project, "nope")
+    assert exc.value.status == 404
+
+    out = cli("deployments", "logs", project, "chatty", "--runtime").stdout
+    assert "model loaded" in out and "asked for 2" in out and "v1 stdout: asked for 1" in out
+    out = cli("deployments", "logs", project, "chatty", "v1", "--runtime", "--level", "error").stdout
+    assert out.strip().endswith("stderr: negative input") and "asked" not in out
+    assert cli("deployments", "logs", project, "chatty", "-r", "--grep", "asked", "-n", "1").stdout.count("\n") == 1
+    assert "--runtime" in cli("deployments", "logs", project, "chatty", "v1", "--grep", "x", code=2).stderr
+    assert "VERSION" in cli("deployments", "logs", project, "chatty", code=2).stderr
+
+
 def test_cli_env_secrets_are_never_printed(cli, tmp_path):
     project = unique("env")
     src = package_dir(tmp_path / "doubler", DOUBLER, **{"note.txt": "n"})

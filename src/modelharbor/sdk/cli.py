@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -1033,12 +1034,26 @@ def deployments_show(project: str = ProjectArg, deployment: str = DeploymentArg,
 def deployments_logs(
     project: str = ProjectArg,
     deployment: str = DeploymentArg,
-    version: str = typer.Argument(..., metavar="VERSION", help="The version."),
+    version: str = typer.Argument(None, metavar="[VERSION]", help="The version (needed for build logs)."),
     revision: str = typer.Argument(None, metavar="[REVISION]", help="A revision id (default: the latest)."),
+    runtime: bool = typer.Option(
+        False, "--runtime", "-r", help="What the instances print while they run, instead of a build log."
+    ),
+    follow: bool = typer.Option(False, "--follow", "-f", help="With --runtime: keep printing new lines (Ctrl-C ends)."),
+    level: str = typer.Option(None, "--level", help="With --runtime: info (stdout) or error (stderr)."),
+    grep: str = typer.Option(None, "--grep", help="With --runtime: only lines containing this text."),
+    lines: int = typer.Option(100, "--lines", "-n", min=1, max=5000, help="With --runtime: the newest N lines."),
     url: str = UrlOpt,
     key: str = KeyOpt,
 ):
-    """The build log of a revision (default: the version's latest); its status goes to stderr."""
+    """The build log of a revision (default: the version's latest; its status goes to stderr), or with --runtime
+    the lines the deployment's instances wrote (all versions unless VERSION is given)."""
+    if runtime:
+        return _runtime_logs(project, deployment, version, follow, level, grep, lines, url, key)
+    if follow or level or grep:
+        raise typer.BadParameter("--follow, --level and --grep go with --runtime", param_hint="--runtime")
+    if version is None:
+        raise typer.BadParameter("give the VERSION whose build log to show (or --runtime)", param_hint="VERSION")
     with _errors(), _client(url, key) as client:
         if revision is None:
             revision = client.deployment_version(project, deployment, version)["latest_revision"]
@@ -1051,6 +1066,32 @@ def deployments_logs(
     err.print(f"revision {rev['id']}: {rev['status']}{note}", highlight=False, markup=False, soft_wrap=True)
     if rev["build_log"]:
         typer.echo(rev["build_log"])
+
+
+def _runtime_logs(project, deployment, version, follow, level, grep, lines, url, key) -> None:
+    seen: set[tuple] = set()
+    since = None
+    with _errors(), _client(url, key) as client:
+        while True:
+            got = client.deployment_logs(
+                project, deployment, version=version, since=since, level=level, contains=grep, limit=lines
+            )
+            for e in got:
+                ident = (e["time"], e["instance"], e["stream"], e["text"])
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                where = e["version"] if version is None else e["instance"]
+                typer.echo(f"{e['time']} {where} {e['stream']}: {e['text']}")
+            if not follow:
+                return
+            if got:
+                since = got[-1]["time"]  # inclusive: lines of that same instant come again and are skipped
+                seen = {s for s in seen if s[0] == since}
+            try:
+                time.sleep(1.0)
+            except KeyboardInterrupt:  # Ctrl-C ends a --follow
+                return
 
 
 def _level(deployment: str | None, version: str | None) -> None:

@@ -1071,6 +1071,22 @@ class Client:
         """The version's revisions, oldest first (without their logs)."""
         return self._json("GET", self._sp(project, "deployments", deployment, "versions", version, "revisions"))
 
+    def deployment_logs(
+        self,
+        project: str,
+        deployment: str,
+        *,
+        version: str | None = None,
+        since: str | None = None,
+        level: str | None = None,
+        contains: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runtime log lines of the deployment's instances, oldest first (``since``: ISO 8601, inclusive)."""
+        params = {"version": version, "since": since, "level": level, "contains": contains, "limit": limit}
+        params = {k: v for k, v in params.items() if v is not None}
+        return self._json("GET", self._sp(project, "deployments", deployment, "logs"), params=params)["items"]
+
     def revision_get(self, project: str, deployment: str, version: str, revision_id: str) -> dict[str, Any]:
         """One revision: status, error_message and ``build_log``."""
         return self._json(

@@ -416,6 +416,21 @@ class DeploymentVersionPatchIn(DeploymentVersionIn):
     version: str | None = Field(None, description="Rename the version.")
 
 
+class LogLineOut(BaseModel):
+    time: datetime
+    deployment: str
+    version: str
+    instance: str = Field(description="The instance (worker process) that wrote it.")
+    pid: int | None
+    stream: str = Field(description="stdout, stderr, or system (the executor's own notes on the instance).")
+    level: str = Field(description="info (stdout and system) or error (stderr).")
+    text: str
+
+
+class LogsOut(BaseModel):
+    items: list[LogLineOut] = Field(description="Oldest first: the newest `limit` lines that match.")
+
+
 class RevisionOut(BaseModel):
     id: str
     version: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -21,6 +22,7 @@ from modelharbor.api.common import body_stream, services_of
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
+from modelharbor.core import serving_logs
 from modelharbor.core.pipelines import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.core.services import Services
 from modelharbor.core.serving import Deployment, DeploymentVersion, EnvironmentInfo, EnvVar, Revision
@@ -390,6 +392,58 @@ async def upload_package(
         filename,
     )
     return revision_out(revision)
+
+
+@router.get(D + "/logs", response_model=schemas.LogsOut, summary="What the deployment's instances wrote")
+def deployment_logs(
+    deployment: str,
+    project: ProjectDep,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    version: str | None = Query(None, description="Only this version."),
+    since: datetime | None = Query(None, description="Lines from this time on (ISO 8601; inclusive)."),
+    until: datetime | None = Query(None, description="Lines before this time (exclusive)."),
+    level: str | None = Query(None, description="info (stdout and system lines) or error (stderr)."),
+    contains: str | None = Query(None, max_length=1024, description="Only lines containing this text."),
+    limit: int = Query(serving_logs.DEFAULT_LIMIT, ge=1, le=serving_logs.MAX_LIMIT, description="At most this many."),
+):
+    """Runtime logs: what `Deployment.__init__` and `request()` printed (stdout, stderr) and the executor's notes on
+    the instances (starts, exits, restarts), kept in memory for the versions this server runs. Build logs are on
+    the revisions."""
+    if level not in (None, "info", "error"):
+        raise InvalidInput("level must be info or error")
+    labels = () if level is None else (serving_logs.LabelMatch("level", "=", level),)
+    lines = () if not contains else (serving_logs.LineFilter("|=", contains),)
+    entries = serving_logs.deployment_logs(
+        services.serving,
+        principal,
+        project,
+        query=serving_logs.LogQuery(labels, lines),
+        deployment=_name_of(deployment, "Deployment"),
+        version=None if version is None else _name_of(version, "Version"),
+        start=None if since is None else _epoch(since),
+        end=None if until is None else _epoch(until),
+        limit=limit,
+    )
+    return {
+        "items": [
+            {
+                "time": datetime.fromtimestamp(e.time, tz=UTC),
+                "deployment": e.deployment,
+                "version": e.version,
+                "instance": e.instance,
+                "pid": e.pid,
+                "stream": e.stream,
+                "level": e.level,
+                "text": e.text,
+            }
+            for e in entries
+        ]
+    }
+
+
+def _epoch(t: datetime) -> float:
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
 @router.get(V + "/revisions", response_model=list[schemas.RevisionOut], summary="A version's revisions, oldest first")
