@@ -22,7 +22,7 @@ from modelharbor.domain.principal import Principal
 
 MAX_LIMIT, DEFAULT_LIMIT = 5000, 1000
 MAX_QUERY = 4096
-LABELS = ("deployment_name", "deployment_version", "instance_id", "process_id", "level", "stream")
+LABELS = ("deployment_name", "deployment_version", "instance_id", "process_id", "level", "stream", "system")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class LogEntry:
             "process_id": "" if self.pid is None else str(self.pid),
             "level": self.level,
             "stream": self.stream,
+            "system": "true" if self.stream == "system" else "false",
         }[name]
 
 

@@ -128,11 +128,12 @@ def routes(_services: Services) -> list[Route]:
 
 
 def mounts(services: Services) -> list[Mount]:
-    from modelharbor.api.dialects.ubiops import deployments, pipelines, projects, transfer
+    from modelharbor.api.dialects.ubiops import deployments, logs, pipelines, projects, transfer
 
     app = sub_app(services)
     app.include_router(projects.router)
     app.include_router(deployments.router)
     app.include_router(pipelines.router)
     app.include_router(transfer.router)
+    app.include_router(logs.router)
     return [Mount("/v2.1", app=app), Mount("/v2", app=app)]
