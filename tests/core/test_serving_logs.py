@@ -18,13 +18,13 @@ import sys
 
 class Deployment:
     def __init__(self, base_directory, context):
-        print("loading the model", flush=True)
+        print("model loaded", flush=True)
 
     def request(self, data):
         print(f"asked for {data['n']}", flush=True)
         if data["n"] < 0:
             print(f"negative input {data['n']}", file=sys.stderr, flush=True)
-        return {"m": data["n"] * 2}
+        return {"m": data["n"]}
 """
 
 
@@ -84,8 +84,8 @@ def test_what_deployments_print_is_read_back_filtered(services):
                     return got
 
         everything = texts(want=5)
-        assert [t for t in everything if t.startswith(("loading", "asked"))] == [
-            "loading the model",
+        assert [t for t in everything if t.startswith(("model", "asked"))] == [
+            "model loaded",
             "asked for 1",
             "asked for -2",
             "asked for 3",

@@ -8,26 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.core.test_serving_logs import CHATTY
 from tests.e2e.test_ubiops_client import package, wait_built
 from tests.servers import running_server
 
 ubiops = pytest.importorskip("ubiops")
 
 KEY = "mh_e2e_ubiops_logs_key_0123456789"
-CHATTY = """
-import sys
-
-
-class Deployment:
-    def __init__(self, base_directory, context):
-        print("model loaded", flush=True)
-
-    def request(self, data):
-        print(f"asked for {data['n']}", flush=True)
-        if data["n"] < 0:
-            print(f"negative input {data['n']}", file=sys.stderr, flush=True)
-        return {"m": data["n"]}
-"""
 
 
 @pytest.fixture(scope="module")

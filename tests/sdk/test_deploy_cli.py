@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from modelharbor.cli import app
 from modelharbor.sdk import Client, HarborClientError
 from tests.conftest import _PG_PROBLEM, PG_ADMIN_URL
+from tests.core.test_serving_logs import CHATTY
 from tests.sdk.conftest import Harbor
 from tests.servers import running_server
 
@@ -338,22 +339,6 @@ def test_cli_deploy_predict_show_and_logs(cli, tmp_path):
     assert "NAME:TYPE" in cli("deploy", str(src), *base, "--input", "n", code=2).stderr
 
 
-CHATTY = """
-import sys
-
-
-class Deployment:
-    def __init__(self, base_directory, context):
-        print("model loaded", flush=True)
-
-    def request(self, data):
-        print(f"asked for {data['n']}", flush=True)
-        if data["n"] < 0:
-            print("negative input", file=sys.stderr, flush=True)
-        return {"m": data["n"]}
-"""
-
-
 def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
     project = unique("logs")
     base = ["--project", project, "--deployment", "chatty"]
@@ -371,7 +356,7 @@ def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
         "asked for -1",
         "asked for 2",
     ]
-    assert texts(level="error") == ["negative input"]
+    assert texts(level="error") == ["negative input -1"]
     assert texts(contains="asked", limit=2) == ["asked for -1", "asked for 2"]
     assert texts(version="v1") == lines
     items = client.deployment_logs(project, "chatty", contains="asked for 2")
@@ -389,7 +374,7 @@ def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
     out = cli("deployments", "logs", project, "chatty", "--runtime").stdout
     assert "model loaded" in out and "asked for 2" in out and "v1 stdout: asked for 1" in out
     out = cli("deployments", "logs", project, "chatty", "v1", "--runtime", "--level", "error").stdout
-    assert out.strip().endswith("stderr: negative input") and "asked" not in out
+    assert out.strip().endswith("stderr: negative input -1") and "asked" not in out
     assert cli("deployments", "logs", project, "chatty", "-r", "--grep", "asked", "-n", "1").stdout.count("\n") == 1
     assert "--runtime" in cli("deployments", "logs", project, "chatty", "v1", "--grep", "x", code=2).stderr
     assert "VERSION" in cli("deployments", "logs", project, "chatty", code=2).stderr
