@@ -3,24 +3,27 @@
     .venv/bin/python bench/transfer.py [--versions 4] [--package-mib 256] [--rounds 3] [--workdir DIR]
                                        [--py-spy DIR] [--server-env K=V …] [--max-minutes 30] [--keep]
 
-Starts ``modelharbor serve`` (fresh data dir, SQLite, local blobs) on a free loopback port and fills project
-``src`` with one deployment whose ``--versions`` versions each get a real package revision of ``--package-mib``
-MiB (a tiny environment-free ``deployment.py`` plus random, incompressible bytes, stored uncompressed; every build
-is waited for). Then, ``--rounds`` times:
+Starts two ``modelharbor serve`` (each a fresh data dir, SQLite, local blobs) on free loopback ports and fills
+project ``src`` of the first with one deployment whose ``--versions`` versions each get a real package revision of
+``--package-mib`` MiB (a tiny environment-free ``deployment.py`` plus random, incompressible bytes, stored
+uncompressed; every build is waited for). Then, ``--rounds`` times:
 
-1. ``dd if=/dev/zero bs=8M count=128 conv=fsync`` (1 GiB written and fsync'd) next to the server's data dir;
+1. ``dd if=/dev/zero bs=8M count=128 conv=fsync`` (1 GiB written and fsync'd) next to the servers' data dirs;
 2. **export**: ``POST /api/v1/projects/src/exports {"all": true, "packages": true}`` until ``completed``; dd;
-3. **download** of the zip (the SDK's resumable download, SHA-256 checked) and **upload** of it for the import
-   (the SDK's chunked upload) — for information;
-4. dd; **import**: ``POST /api/v1/projects/dstN/imports {"file_id", "skip_confirmation": true}`` until
-   ``completed`` (every package is a revision of the new project then); dd; then, untimed, the imported packages'
-   builds are waited for (each must succeed) before the next round.
+3. **download** of the zip (the SDK's resumable download, SHA-256 checked) and **upload** of it to both servers
+   for the imports (the SDK's chunked upload) — for information;
+4. dd; **import, same server**: ``POST /api/v1/projects/dstN/imports {"file_id", "skip_confirmation": true}``
+   until ``completed`` (every package is a revision of the new project then; the organisation already holds the
+   packages' bytes, so they are linked, not stored again); dd;
+5. **import, other server**: the same on the second server, which holds none of the packages (every one is
+   written and fsync'd); dd; then, untimed, the imported packages' builds are waited for on both (each must
+   succeed), and the second server's imported deployment is deleted (so the next round's packages are new to it).
 
 Each timed phase is compared with the mean of the dd runs just before and after it (the disk of a shared machine
 varies by a factor of five from one minute to the next); the table shows every round, the server's CPU seconds
 per phase and the medians. Issue 5's target: export and import ≥ 0.5× the disk's sequential write speed.
-``--py-spy DIR`` records the server during the first export and import and prints the top functions. Loopback
-only; bounded by ``--max-minutes``; the temp dir and the server go at exit (also on Ctrl-C). See bench/README.md.
+``--py-spy DIR`` records the servers during the first export and imports and prints the top functions. Loopback
+only; bounded by ``--max-minutes``; the temp dir and the servers go at exit (also on Ctrl-C). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -168,24 +171,31 @@ def run(args: argparse.Namespace, workdir: Path, res: Results) -> None:
         if not Path(pyspy_exe).exists():
             raise SystemExit("--py-spy: py-spy not found (.venv/bin/pip install py-spy)")
         args.py_spy.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    server = GroupServer(
-        "ModelHarbor",
-        [*modelharbor_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        server_env(workdir / "mh-data", args.server_env),
-        workdir,  # no stray .env from the repo
-        workdir / "modelharbor.log",
-        port,
-    )
+    servers: list[GroupServer] = []
     try:
-        log(f"ModelHarbor pid {server.pid} on {server.base}; healthy after {server.wait_healthy():.1f} s")
-        with Client(server.base, ADMIN_KEY, timeout=600) as client:
+        for name in ("mh", "mh-other"):
+            port = free_port()
+            servers.append(
+                GroupServer(
+                    "ModelHarbor" if name == "mh" else "ModelHarbor (other)",
+                    [*modelharbor_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    server_env(workdir / f"{name}-data", args.server_env),
+                    workdir,  # no stray .env from the repo
+                    workdir / f"{name}.log",
+                    port,
+                )
+            )
+        for server in servers:
+            log(f"{server.name} pid {server.pid} on {server.base}; healthy after {server.wait_healthy():.1f} s")
+        server, other = servers
+        with Client(server.base, ADMIN_KEY, timeout=600) as client, Client(other.base, ADMIN_KEY, timeout=600) as oc:
             _fill(args, client, workdir, deadline)
             for r in range(args.rounds):
-                res.rounds.append(_round(args, res, client, server, workdir, deadline, pyspy_exe, r))
+                res.rounds.append(_round(args, res, (client, server), (oc, other), workdir, deadline, pyspy_exe, r))
     finally:
         with shielded():
-            server.stop()
+            for server in servers:
+                server.stop()
 
 
 def dd(res: Results, workdir: Path) -> float | None:
@@ -225,8 +235,9 @@ def _fill(args, client: Client, workdir: Path, deadline: Deadline) -> None:
     time.sleep(1)  # let the build checks' instances settle
 
 
-def _round(args, res: Results, client: Client, server: GroupServer, workdir: Path, deadline: Deadline, spy, r: int):
-    """dd, export, dd, download, upload, dd, import, dd."""
+def _round(args, res: Results, main, other, workdir: Path, deadline: Deadline, spy, r: int):
+    """dd, export, dd, download, uploads, dd, import (same server), dd, import (other server), dd."""
+    (client, server), (oc, oserver) = main, other
     phases: list[Phase] = []
     profile = args.py_spy if args.py_spy and r == 0 else None
     before = dd(res, workdir)
@@ -248,53 +259,69 @@ def _round(args, res: Results, client: Client, server: GroupServer, workdir: Pat
     phases.append(Phase("export (create → completed)", e["size"], t_export, cpu_export, mean(before, middle), True))
     log(f"  export: {e['size'] / MiB:.0f} MiB zip in {t_export:.2f} s; dd {middle or 0:.0f} MiB/s")
 
-    # 2. download, 3. upload it for the import (not targets: the client's side, for information)
+    # 2. download, 3. upload it to both servers for the imports (not targets: the client's side, for information)
     target = workdir / "export.zip"
     cpu0, t0 = server.cpu(), time.perf_counter()
     client.export_download("src", e["id"], target)
     phases.append(
         Phase("download (resumable, SHA-256 checked)", e["size"], time.perf_counter() - t0, server.cpu() - cpu0)
     )
-    os.sync()
-    cpu0, t0 = server.cpu(), time.perf_counter()
-    record = client.upload(target, context="project-import-upload", state_dir=workdir / "state")
-    phases.append(Phase("upload (chunked, 4 parallel)", record["size"], time.perf_counter() - t0, server.cpu() - cpu0))
+    records = []
+    for c, srv in ((client, server), (oc, oserver)):
+        os.sync()
+        cpu0, t0 = srv.cpu(), time.perf_counter()
+        records.append(c.upload(target, context="project-import-upload", state_dir=workdir / f"state-{srv.port}"))
+        if c is client:
+            phases.append(
+                Phase("upload (chunked, 4 parallel)", records[0]["size"], time.perf_counter() - t0, srv.cpu() - cpu0)
+            )
     target.unlink()
     before = dd(res, workdir)
-    log(f"  download and upload done; dd {before or 0:.0f} MiB/s")
+    log(f"  download and uploads done; dd {before or 0:.0f} MiB/s")
 
-    # 4. import into a project of its own
+    # 4. import into a project of its own on the same server (its packages' bytes already held), then 5. on the
+    # other server (none held: every package written)
     dst = f"dst{r + 1}"
-    client.project_create(dst)
-    cpu0 = server.cpu()
-    with PySpy(spy, server.pid, profile / "import.txt" if profile else None):
-        t0 = time.perf_counter()
-        imp = client.import_create(dst, file_id=record["id"], skip_confirmation=True)
-        imp, _ = wait_status(
-            lambda: client.import_get(dst, imp["id"]), ("completed", "failed", "confirmation"), deadline, "the import"
-        )
-        t_import = time.perf_counter() - t0
-    cpu_import = server.cpu() - cpu0
-    if imp["status"] != "completed":
-        raise RuntimeError(f"the import ended {imp['status']}: {imp['error_message']}")
-    if profile:
-        res.profiles["import"] = profile / "import.txt"
-    after = dd(res, workdir)
-    phases.append(Phase("import (create → completed)", imp["size"], t_import, cpu_import, mean(before, after), True))
-    log(f"  import: {imp['size'] / MiB:.0f} MiB in {t_import:.2f} s; dd {after or 0:.0f} MiB/s")
-    made = [v for v in client.deployment_versions(dst, "blob") if v["latest_revision"]]
-    if len(made) != args.versions:
-        raise RuntimeError(f"the import made {len(made)} revisions, not {args.versions}")
-    for v in made:  # untimed: the imported packages build like any upload (and the next round starts after)
-        left = max(60, deadline.end - time.monotonic())
-        rev = client.wait_for_revision(dst, "blob", v["version"], v["latest_revision"], timeout=left)
-        if rev["status"] != "success":
-            raise RuntimeError(f"the imported package of {v['version']} did not build: {rev['error_message']}")
+    for kind, c, srv, record in (("same", client, server, records[0]), ("other", oc, oserver, records[1])):
+        c.project_create(dst)
+        name = "import, same server (packages held)" if kind == "same" else "import, other server (all written)"
+        cpu0 = srv.cpu()
+        with PySpy(spy, srv.pid, profile / f"import-{kind}.txt" if profile else None):
+            t0 = time.perf_counter()
+            imp = c.import_create(dst, file_id=record["id"], skip_confirmation=True)
+            imp, _ = wait_status(
+                lambda c=c, imp=imp: c.import_get(dst, imp["id"]),
+                ("completed", "failed", "confirmation"),
+                deadline,
+                "the import",
+            )
+            t_import = time.perf_counter() - t0
+        cpu_import = srv.cpu() - cpu0
+        if imp["status"] != "completed":
+            raise RuntimeError(f"the import ({kind}) ended {imp['status']}: {imp['error_message']}")
+        if profile:
+            res.profiles[f"import ({kind} server)"] = profile / f"import-{kind}.txt"
+        after = dd(res, workdir)
+        phases.append(Phase(name, imp["size"], t_import, cpu_import, mean(before, after), True))
+        log(f"  {name}: {imp['size'] / MiB:.0f} MiB in {t_import:.2f} s; dd {after or 0:.0f} MiB/s")
+        before = after
+    for c in (client, oc):
+        made = [v for v in c.deployment_versions(dst, "blob") if v["latest_revision"]]
+        if len(made) != args.versions:
+            raise RuntimeError(f"the import made {len(made)} revisions, not {args.versions}")
+        for v in made:  # untimed: the imported packages build like any upload (and the next round starts after)
+            left = max(60, deadline.end - time.monotonic())
+            rev = c.wait_for_revision(dst, "blob", v["version"], v["latest_revision"], timeout=left)
+            if rev["status"] != "success":
+                raise RuntimeError(f"the imported package of {v['version']} did not build: {rev['error_message']}")
     if r == 0:
         res.notes.append(
-            f"each import created {len(made)} versions with a package revision each (dst1, dst2, …); all built"
+            f"each import created {args.versions} versions with a package revision each (dst1, dst2, … on both "
+            "servers); all built"
         )
-    client.delete_file(record["id"])
+    client.delete_file(records[0]["id"])
+    oc.delete_file(records[1]["id"])
+    oc.deployment_delete(dst, "blob")  # the other server forgets the packages again: the next round writes them
     client.export_delete("src", e["id"])
     deadline.check("the round")
     return phases
@@ -373,8 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     parent = args.workdir or Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
     total = args.versions * args.package_mib * MiB
-    # packages + export zip (+ a temporary copy) + download + import upload + the import's copy and revisions + dd
-    need = 6 * total + GiB + 512 * MiB
+    # packages + export zip + download + 2 import uploads + the other server's revisions + dd
+    need = 7 * total + GiB + 512 * MiB
     free = shutil.disk_usage(parent).free
     if free < need:
         log(f"refusing to run: {free / GiB:.1f} GiB free in {parent}, this run needs about {need / GiB:.1f} GiB")

@@ -4,6 +4,7 @@ confirmation, name clashes and undo (nothing partly imported), hostile zips, and
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import random
@@ -500,6 +501,160 @@ def test_project_deletion_takes_exports_and_imports(services, source, tr):
         assert s.scalar(select(func.count()).select_from(ProjectExportRow)) == 0
         assert s.scalar(select(func.count()).select_from(ProjectImportRow)) == 0
         assert all(s.get(FileRow, f) is None for f in files)
+
+
+# --- packages the organisation already holds ----------------------------------------------------------
+def package_sha(services, principal, project: str, deployment="adder", version="v1") -> str:
+    v = services.serving.get_version(principal, project, deployment, version)
+    rev = services.serving.get_revision(principal, project, deployment, version, v.latest_revision)
+    return services.files.get(principal, rev.file_id).sha256
+
+
+@pytest.fixture
+def puts(services, monkeypatch):
+    """The sizes of the objects written to the store (every put_stream), in order."""
+    written: list[int] = []
+    original = services.files.store.put_stream
+
+    async def counting(key, data):
+        n = await original(key, data)
+        written.append(n)
+        return n
+
+    monkeypatch.setattr(services.files.store, "put_stream", counting)
+    return written
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_packages_the_organisation_holds_are_linked_not_stored_again(services, source, tr, puts, skip, monkeypatch):
+    body = {
+        "deployments": {
+            "adder": {"versions": {"v1": {}}, "environment_variables": {"OFFSET": {"include_value": True}}}
+        },
+        "environments": {NASTY_ENV: {}},
+    }
+    _, data = export_zip(services, source, body=body)
+    package = members(data)[next(n for n in members(data) if n.endswith(PACKAGE))]
+    held = package_sha(services, source, "src")
+    with services.db.uow(readonly=True) as s:
+        blobs_before = s.scalar(select(func.count()).select_from(FileRow.__table__.metadata.tables["blobs"]))
+    imp = import_bytes(services, source, "dst", data, skip=skip, run=False)
+    written_before = len(puts)
+    if skip:  # hashed while scanning: not read again
+
+        def read_again(*args):
+            raise AssertionError("the package was read a second time")
+
+        monkeypatch.setattr(tr, "_hash_member", read_again)
+        monkeypatch.setattr(tr, "_upload_package", read_again)
+    run_pending(services)
+    if not skip:  # hashed before storing, after the confirmation
+        imp = tr.get_import(source, "dst", imp.id)
+        assert imp.status == "confirmation", imp.error_message
+        tr.confirm_import(source, "dst", imp.id, json.loads(json.dumps(imp.content)))
+        run_pending(services)
+    imp = tr.get_import(source, "dst", imp.id)
+    assert imp.status == "completed", imp.error_message
+    assert puts[written_before:] == []  # the package was neither written nor copied
+    assert package_sha(services, source, "dst") == held == hashlib.sha256(package).hexdigest()
+    with services.db.uow(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(FileRow.__table__.metadata.tables["blobs"])) == blobs_before
+    assert services.serving.get_version(source, "dst", "adder", "v1").status == "available"  # it built
+    assert asyncio.run(services.serving.request(source, "dst", "adder", {"n": 1})).result == {"m": 6}
+    # the new revision's file is a record of its own: deleting the source keeps the bytes
+    services.pipelines.delete_pipeline(source, "src", "pipe")
+    services.serving.delete_deployment(source, "src", "adder")
+    v = services.serving.get_version(source, "dst", "adder", "v1")
+    rev = services.serving.get_revision(source, "dst", "adder", "v1", v.latest_revision)
+    reader = services.files.open_reader(rev.file_id)
+    assert reader.read() == package
+    reader.close()
+
+
+def test_held_content_of_another_organisation_is_stored_again(services, source, tr, puts):
+    """Whether another organisation holds some bytes must not show (e.g. in how fast an import runs)."""
+    body = {
+        "deployments": {
+            "adder": {"versions": {"v1": {}}, "environment_variables": {"OFFSET": {"include_value": True}}}
+        },
+        "environments": {NASTY_ENV: {}},
+    }
+    _, data = export_zip(services, source, body=body)
+    package = members(data)[next(n for n in members(data) if n.endswith(PACKAGE))]
+    stranger = member_of_new_org(services, "owner")
+    services.projects.create_project(stranger, "mine")
+    written_before = len(puts)
+    imp = import_bytes(services, stranger, "mine", data, skip=True)
+    assert imp.status == "completed", imp.error_message
+    assert len(package) in puts[written_before + 1 :]  # after the zip itself: the package, written again
+    assert package_sha(services, stranger, "mine") == hashlib.sha256(package).hexdigest()
+    assert services.serving.get_version(stranger, "mine", "adder", "v1").status == "available"
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_a_package_of_a_held_size_but_other_bytes_is_stored(services, owner, tr, puts, skip):
+    """Same size as a file of the organisation, other content: hashed, not found, stored like any package."""
+    services.projects.create_project(owner, "dst")
+    package = zip_of({"deployment.py": GOOD})
+    decoy = asyncio.run(services.files.upload(owner, name="decoy.bin", data=chunks(b"\0" * len(package))))
+    data = crafted(
+        [
+            ("exp/info.yaml", INFO),
+            ("exp/deployments/deployment_d1/deployment_d1.yaml", DEPLOYMENT),
+            ("exp/deployments/deployment_d1/versions/deployment_d1_version_v1.yaml", "version_name: v1\n"),
+            ("exp/deployments/deployment_d1/versions/deployment_d1_version_v1.zip", package),
+        ]
+    )
+    imp = import_bytes(services, owner, "dst", data, skip=skip)
+    if not skip:
+        assert imp.status == "confirmation", imp.error_message
+        tr.confirm_import(owner, "dst", imp.id, json.loads(json.dumps(imp.content)))
+        run_pending(services)
+        imp = tr.get_import(owner, "dst", imp.id)
+    assert imp.status == "completed", imp.error_message
+    assert len(package) in puts
+    assert package_sha(services, owner, "dst", "d1", "v1") == hashlib.sha256(package).hexdigest() != decoy.sha256
+    assert services.serving.get_version(owner, "dst", "d1", "v1").status == "available"
+
+
+def test_a_damaged_package_of_a_held_size_fails_the_scan(services, owner, tr):
+    services.projects.create_project(owner, "dst")
+    noise = random.Random(7).randbytes(50_000)
+    asyncio.run(services.files.upload(owner, name="same-size.bin", data=chunks(noise)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # stored: changing the bytes breaks the CRC, not the directory
+        zf.writestr("exp/info.yaml", INFO)
+        zf.writestr("exp/deployments/deployment_d1/deployment_d1.yaml", DEPLOYMENT)
+        zf.writestr("exp/deployments/deployment_d1/versions/deployment_d1_version_v1.yaml", "version_name: v1\n")
+        zf.writestr("exp/deployments/deployment_d1/versions/deployment_d1_version_v1.zip", noise)
+    data = bytearray(buf.getvalue())
+    at = data.find(noise[:64]) + 20_000
+    data[at : at + 100] = b"\xff" * 100
+    imp = import_bytes(services, owner, "dst", bytes(data), skip=True)
+    assert imp.status == "failed" and "damaged" in imp.error_message, imp.error_message
+    assert counts(services, "dst") == (0, 0, 0, 0)
+
+
+def test_link_held_needs_the_organisations_own_matching_content(services, owner):
+    files = services.files
+    rec = asyncio.run(files.upload(owner, name="a.bin", data=chunks(b"held bytes")))
+    linked = files.link_held(owner, sha256=rec.sha256, size=rec.size, name="b.zip", context="deployment-package")
+    assert linked is not None and linked.id != rec.id and (linked.sha256, linked.size) == (rec.sha256, rec.size)
+    assert linked.name == "b.zip" and linked.extension == "zip" and linked.context == "deployment-package"
+    assert files.link_held(owner, sha256=rec.sha256, size=rec.size + 1, name="c.zip", context="x") is None
+    assert files.link_held(owner, sha256="0" * 64, size=rec.size, name="c.zip", context="x") is None
+    stranger = member_of_new_org(services, "owner")
+    assert files.link_held(stranger, sha256=rec.sha256, size=rec.size, name="c.zip", context="x") is None
+    viewer = in_same_org(services, owner, "viewer")
+    with pytest.raises(Forbidden):
+        files.link_held(viewer, sha256=rec.sha256, size=rec.size, name="c.zip", context="x")
+    assert files.held_sizes(owner.org_id, {rec.size, rec.size + 1}) == {rec.size}
+    assert files.held_sizes(stranger.org_id, {rec.size}) == set()
+    # the blob stays while either record uses it
+    asyncio.run(files.delete(owner, rec.id))
+    reader = files.open_reader(linked.id)
+    assert reader.read() == b"held bytes"
+    reader.close()
 
 
 # --- hostile and broken zips ------------------------------------------------------------------------

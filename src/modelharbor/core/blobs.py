@@ -138,9 +138,7 @@ class SegmentedReader(io.RawIOBase):
             self._open[idx] = reader
         reader.seek(self._pos - self._starts[idx])  # type: ignore[attr-defined]
         want = min(len(b), self._starts[idx] + self._segments[idx][1] - self._pos)
-        data = reader.read(want)  # type: ignore[attr-defined]
-        n = len(data)
-        b[:n] = data
+        n = reader.readinto(memoryview(b).cast("B")[:want])  # type: ignore[attr-defined]
         self._pos += n
         return n
 

@@ -324,6 +324,58 @@ class FileService:
         s.flush()
         return to_record(row)
 
+    def held_sizes(self, org_id: str, sizes: set[int]) -> set[int]:
+        """Which of ``sizes`` some file of the organisation has: content of another size cannot already be held, so
+        a caller that can skip storing held content (:meth:`link_held`) hashes only content of these sizes first."""
+        wanted, found = sorted(sizes), set()
+        if not wanted:
+            return found
+        with self.db.uow(readonly=True) as s:
+            for i in range(0, len(wanted), 500):
+                found.update(
+                    s.scalars(
+                        select(FileRow.size)
+                        .where(FileRow.org_id == org_id, FileRow.size.in_(wanted[i : i + 500]))
+                        .distinct()
+                    )
+                )
+        return found
+
+    def link_held(self, principal: Principal, *, sha256: str, size: int, name: str, context: str) -> FileRecord | None:
+        """A new file record over content the organisation already holds — the SHA-256 the caller computed itself
+        from the bytes, never one it was told — without storing the bytes again; None if it holds none (then store
+        them as usual).
+
+        Only the organisation's own files count: whether another organisation holds some content must not show
+        (as it would in how fast this answers). The blob row is locked like :meth:`record_in` locks it, so a
+        concurrent delete of its last other file either sees this new file or ran first (then None).
+        """
+        require(principal, Action.FILE_WRITE, principal.org_id, what="file")
+        check_name(name)
+        check_context(context)
+        with self.db.uow() as s:
+            blob = blobs.lock_blob(s, sha256)
+            if blob is None or blob.size != size:
+                return None
+            own = select(FileRow.id).where(FileRow.org_id == principal.org_id, FileRow.sha256 == sha256).limit(1)
+            if s.scalar(own) is None:
+                return None
+            row = FileRow(
+                id=new_hex(12),
+                org_id=principal.org_id,
+                owner_id=principal.user_id,
+                name=name,
+                extension=extension_of(name),
+                size=size,
+                sha256=sha256,
+                content_type=content_type_of(name),
+                context=context,
+                created_at=now(),
+            )
+            s.add(row)
+            s.flush()
+            return to_record(row)
+
     def drop_in(self, s: Session, file_id: str) -> list[str]:
         """Within the caller's transaction, for services that own a file record: delete it.
 

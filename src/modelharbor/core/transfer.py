@@ -21,14 +21,17 @@ and read once, counting the bytes; a zip in a local store is read in place, one 
 ``confirmation_pending`` → ``processing`` → ``completed``; with ``skip_confirmation`` straight from ``scanning`` to
 ``processing``. Any step may end ``failed``. Objects are created through the serving and pipeline services
 (packages become revisions whose builds run as usual; a thread reads each from the zip while its upload hashes and
-stores it). The whole selection is checked against the project first; if a creation still fails, what this import
-created is deleted again — an import lands whole or not at all.
+stores it — unless the organisation already holds the package's bytes: then the revision points at them and nothing
+is read or stored again; such packages are hashed while scanning, or before storing, and linked by that SHA-256). The
+whole selection is checked against the project first; if a creation still fails, what this import created is
+deleted again — an import lands whole or not at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -46,7 +49,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -63,6 +66,7 @@ from modelharbor.core.serving import (
     MAX_ENV_VALUE,
     MAX_ENV_VARS,
     MAX_INSTANCES,
+    PACKAGE_CONTEXT,
     RETENTION_MODES,
     ServingService,
     _env_name,
@@ -644,6 +648,7 @@ class _Scan:
     root: str
     content: dict[str, Any]
     packages: list[str]
+    hashes: dict[str, tuple[str, int]] = field(default_factory=dict)  # entry → (SHA-256, size), hashed while scanning
 
 
 # --- links ------------------------------------------------------------------------------------------
@@ -1751,7 +1756,9 @@ class TransferService:
             else:
                 zip_src = self._zip_source(file_id, path)
             progress(20)
-            scan = self._read_zip(zip_src)
+            # an import without confirmation hands the scan to the processing at once: hash the packages the
+            # organisation may already hold while scanning, so those are neither read again nor stored again
+            scan = self._read_zip(zip_src, hash_for=org_id if skip else None)
             progress(50)
             missing = missing_values(scan.content) if skip else []
             with self.db.uow() as s:
@@ -1769,7 +1776,7 @@ class TransferService:
                     + ". Import without skip_confirmation and give them in the confirmation."
                 )
             if skip:
-                return self._process(import_id, progress, pipelines, zip_path=zip_src)
+                return self._process(import_id, progress, pipelines, zip_path=zip_src, hashes=scan.hashes)
             return {"import_id": import_id, "status": "confirmation"}
         except Exception as exc:  # noqa: BLE001 - anything wrong with the zip fails the import, with the reason
             return self._fail(import_id, exc)
@@ -1779,8 +1786,10 @@ class TransferService:
             if path is not None:
                 path.unlink(missing_ok=True)
 
-    def _read_zip(self, path: Path | BinaryIO) -> _Scan:
-        """Check every entry, read each once (counting what it unpacks to), and describe the content."""
+    def _read_zip(self, path: Path | BinaryIO, *, hash_for: str | None = None) -> _Scan:
+        """Check every entry, read each once (counting what it unpacks to), and describe the content. With
+        ``hash_for`` (an organisation id), the packages of a size some file of that organisation has are hashed on
+        the way (:meth:`_create_all` links those it holds instead of storing them again)."""
         _check_end_record(path, self.limits.max_entries)
         try:
             zf = zipfile.ZipFile(path)
@@ -1797,12 +1806,16 @@ class TransferService:
             root = self._find_root(files)
             layout = {name: kind for name in files if (kind := _layout_kind(name, root)) is not None}
             texts: dict[str, bytes] = {}
+            hashes: dict[str, tuple[str, int]] = {}
+            packages = {n: i.file_size for n, i in files.items() if layout.get(n, ("",))[0] == "package"}
+            held = self.files.held_sizes(hash_for, set(packages.values())) if hash_for and packages else set()
             total = yaml_total = 0
             try:
                 for name, info in files.items():
                     is_yaml = layout.get(name, ("",))[0] in YAML_KINDS
                     limit = MAX_YAML if is_yaml else self.limits.max_member
                     buf = bytearray() if is_yaml else None
+                    hasher = hashlib.sha256() if packages.get(name, -1) in held else None
                     size = 0
                     with zf.open(info) as src:
                         while chunk := src.read(IMPORT_READ):
@@ -1820,6 +1833,11 @@ class TransferService:
                                 if yaml_total > MAX_YAML_TOTAL:
                                     raise Rejected(f"The zip's yaml files hold more than {MAX_YAML_TOTAL} bytes.")
                                 buf += chunk
+                            if hasher is not None:
+                                hasher.update(chunk)
+                    # the whole entry was read: zipfile checked its CRC at the end
+                    if hasher is not None:
+                        hashes[name] = (hasher.hexdigest(), size)
                     if buf is not None:
                         texts[name] = bytes(buf)
             except (
@@ -1833,7 +1851,9 @@ class TransferService:
                 struct.error,
             ) as exc:
                 raise Rejected(f"The zip is damaged: {exc}") from None
-        return self._describe(root, layout, texts)
+        scan = self._describe(root, layout, texts)
+        scan.hashes = hashes
+        return scan
 
     @staticmethod
     def _find_root(files: dict[str, zipfile.ZipInfo]) -> str:
@@ -1993,6 +2013,7 @@ class TransferService:
         pipelines: PipelineService,
         *,
         zip_path: Path | BinaryIO | None = None,
+        hashes: dict[str, tuple[str, int]] | None = None,
     ) -> dict[str, Any]:
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, import_id)
@@ -2017,7 +2038,7 @@ class TransferService:
             self._prevalidate(principal, project, selection)
             progress(60)
             with zipfile.ZipFile(path) as zf:
-                self._create_all(principal, project, import_id, selection, zf, root, pipelines, progress)
+                self._create_all(principal, project, import_id, selection, zf, root, pipelines, progress, hashes or {})
         except Exception as exc:  # noqa: BLE001 - the import fails with the reason; nothing of it stays
             return self._fail(import_id, exc)
         finally:
@@ -2108,9 +2129,17 @@ class TransferService:
         root: str,
         pipelines: PipelineService,
         progress: Callable[[int], None],
+        hashes: dict[str, tuple[str, int]],
     ) -> None:
         created: list[dict[str, Any]] = []
         serving = self.serving
+        members = [
+            root + v["zip"] for d in selection["deployments"].values() for v in d["versions"].values() if v["zip"]
+        ]
+        # packages the scan did not hash, of a size some file of the organisation has, are hashed before storing
+        names = set(zf.namelist())
+        unhashed = {zf.getinfo(m).file_size for m in members if m not in hashes and m in names}
+        held = self.files.held_sizes(principal.org_id, unhashed) if unhashed else set()
 
         def done(kind: str, name: str, ident: str | None = None) -> None:
             created.append({"kind": kind, "name": name, "id": ident})
@@ -2177,7 +2206,12 @@ class TransferService:
                     first = first or vname
                     add_vars(v["environment_variables"], deployment=dname, version=vname)
                     if v["zip"] is not None:
-                        self._upload_package(principal, project, dname, vname, zf, root + v["zip"])
+                        member = root + v["zip"]
+                        known = hashes.get(member)
+                        if known is None and zf.getinfo(member).file_size in held:
+                            known = self._hash_member(zf, member)
+                        if known is None or not self._link_package(principal, project, dname, vname, member, *known):
+                            self._upload_package(principal, project, dname, vname, zf, member)
                 if d["default_version"] in d["versions"] and d["default_version"] != first:
                     serving.update_deployment(principal, project, dname, {"default_version": d["default_version"]})
                 advance()
@@ -2227,6 +2261,41 @@ class TransferService:
         except BaseException:
             self._undo(principal, project, created, pipelines, import_id)
             raise
+
+    def _hash_member(self, zf: zipfile.ZipFile, member: str) -> tuple[str, int]:
+        """(SHA-256, size) of an entry, read (and CRC-checked) once without storing it."""
+        limit, size, hasher = self.limits.max_member, 0, hashlib.sha256()
+        with zf.open(member) as src:
+            while chunk := src.read(IMPORT_READ):
+                size += len(chunk)
+                if size > limit:
+                    raise Rejected(f"{member!r} unpacks to more than {limit} bytes.")
+                hasher.update(chunk)
+            return hasher.hexdigest(), size
+
+    def _link_package(
+        self, principal: Principal, project: str, deployment: str, version: str, member: str, sha256: str, size: int
+    ) -> bool:
+        """Make a package the organisation already holds (the SHA-256 of the entry's bytes, as this server read
+        them) a revision without storing it again — the checks of ``upload_revision`` included; False when it is not
+        held (then it is stored as usual)."""
+        if size > self.serving.max_package_size:
+            raise TooLarge(f"A deployment package may be at most {self.serving.max_package_size} bytes.")
+        filename = member.rsplit("/", 1)[-1]
+        if not filename.lower().endswith(".zip"):  # pragma: no cover - the layout only has .zip packages
+            raise InvalidInput(f"A deployment package must be a .zip file, not {filename!r}.")
+        self.serving.get_version(principal, project, deployment, version)  # exists, readable
+        record = self.files.link_held(principal, sha256=sha256, size=size, name=filename, context=PACKAGE_CONTEXT)
+        if record is None:
+            return False
+        try:
+            self.serving.new_revision_from_file(principal, project, deployment, version, record.id)
+        except BaseException:
+            with self.db.uow() as s:
+                stale = self.files.drop_in(s, record.id)
+            self.serving._drop_blobs(stale)
+            raise
+        return True
 
     def _upload_package(self, principal: Principal, project: str, deployment: str, version: str, zf, member: str):
         limit = self.limits.max_member
