@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.common import bearer_token, services_of
+from modelharbor.api.common import bearer_token, principal_of_key, services_of
 from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
 from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
 from modelharbor.core.services import Services
@@ -29,10 +29,8 @@ async def principal(request: Request) -> Principal:
     """:func:`get_principal`, answered on the event loop when the key was verified a moment ago."""
     token = bearer_token(request)
     if token:
-        principal = services_of(request).identity.cached_key(token)
-        if principal is not None:
-            return principal
-    return await run_in_threadpool(get_principal, request)
+        return await principal_of_key(services_of(request), token)
+    return await run_in_threadpool(get_principal, request)  # Basic auth, or none
 
 
 async def _services(request: Request) -> Services:

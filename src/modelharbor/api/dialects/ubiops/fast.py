@@ -13,9 +13,10 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from modelharbor.api.dialects.ubiops.common import principal_of
 from modelharbor.api.dialects.ubiops.deployments import parse_input
 from modelharbor.api.dialects.ubiops.mapping import request_json
-from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
+from modelharbor.domain.errors import HarborError, InvalidInput
 
 _PATH = re.compile(
     r"^/v2(?:\.1)?/projects/(?P<project>[^/]+)/deployments/(?P<deployment>[^/]+)(?:/versions/(?P<version>[^/]+))?"
@@ -48,7 +49,7 @@ class FastPath:
 
     async def _answer(self, scope, receive, match) -> dict[str, Any]:
         headers = dict(scope["headers"])
-        principal = await self._principal(headers.get(b"authorization", b"").decode("latin-1"))
+        principal = await principal_of(self.services, headers.get(b"authorization", b"").decode("latin-1"))
         data = parse_input(await _body(receive), headers.get(b"content-type", b"").decode("latin-1"))
         timeout = None
         if scope.get("query_string"):
@@ -68,20 +69,6 @@ class FastPath:
             timeout=timeout,
         )
         return request_json(result)
-
-    async def _principal(self, authorization: str):
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() not in ("token", "bearer") or not token:
-            raise Unauthenticated("credentials required: send 'Authorization: Token <ModelHarbor API key>'")
-        identity = self.services.identity
-        cached = getattr(identity, "cached_key", None)
-        principal = cached(token) if cached else None
-        if principal is not None:
-            return principal
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(identity.authenticate_key, token)
 
 
 async def _body(receive) -> bytes:
