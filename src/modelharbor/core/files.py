@@ -20,7 +20,7 @@ from modelharbor.core.links import LinkSigner, SignedLink
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow
-from modelharbor.db.tables_serving import RevisionRow
+from modelharbor.db.tables_serving import EnvironmentBuildRow, RevisionRow
 from modelharbor.db.tables_tracking import ArtifactRow
 from modelharbor.db.tables_transfer import ProjectExportRow, ProjectImportRow
 from modelharbor.domain.entities import FileRecord, Page
@@ -440,6 +440,9 @@ def in_use_by(s: Session, file_id: str) -> str | None:
     revision = s.scalar(select(RevisionRow.id).where(RevisionRow.file_id == file_id).limit(1))
     if revision is not None:
         return f"deployment package revision {revision}"
+    build = s.scalar(select(EnvironmentBuildRow.id).where(EnvironmentBuildRow.file_id == file_id).limit(1))
+    if build is not None:
+        return f"environment package of build {build} (delete its tag through the UbiOps API)"
     for table, label in ((ProjectExportRow, "project export"), (ProjectImportRow, "project import")):
         ref = s.scalar(select(table.id).where(table.file_id == file_id).limit(1))
         if ref is not None:

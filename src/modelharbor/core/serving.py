@@ -1,12 +1,15 @@
 """Serving: environments, deployments with versions, package revisions and their builds, requests, and
 environment variables (with secrets) — all inside a project.
 
+- An **environment** is a base environment (the interpreters this machine has, ``python3-11`` …) or a custom one
+  of the project: tags built from environment packages (core/environment_builds.py).
 - A **deployment** declares its input and output (``structured`` with typed fields, or ``plain`` text); a
-  **version** of it says where and how it runs (environment, instances, idle time, request retention); a
+  **version** of it says where and how it runs (environment and tag, instances, idle time, request retention); a
   **revision** is an uploaded package (a zip holding ``deployment.py`` with a ``Deployment`` class whose
   ``request(data)`` answers). Each upload is built in the background (task ``serving_build``): unpacked safely,
   checked, its environment built, one instance started to prove it initialises. A version serves its newest
-  revision that built.
+  revision that built, in the environment that build used; a rebuild (asked for, or after the version's
+  environment tag was built or the version moved to another environment) builds the same package again.
 - **Requests** are validated against the input fields, answered by the executor (``compute/``), and the output
   checked against the output fields. A failed prediction is an answer with status ``failed``, not an error.
   The route to a version is cached for a moment so a request costs no database round trip.
@@ -35,7 +38,7 @@ from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -58,6 +61,9 @@ from modelharbor.db.tables_serving import (
 )
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Action, Principal, require
+
+if TYPE_CHECKING:
+    from modelharbor.core.environment_builds import EnvironmentChoice
 
 log = logging.getLogger("modelharbor.serving")
 
@@ -93,6 +99,7 @@ MAX_ENV_VARS = 500
 PACKAGE_MAX_ENTRIES = 10_000
 PACKAGE_MAX_FILE = 2 * 1024**3
 PACKAGE_MAX_TOTAL = 8 * 1024**3
+MAX_UBIOPS_YAML = 1 << 20
 ROUTE_TTL = 2.0  # seconds a cached route may be stale (another server changed the version)
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9_]{0,62}[A-Za-z0-9])?")
@@ -117,6 +124,11 @@ class EnvironmentInfo:
     id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # API v2.1's view of a custom environment's tag ``latest``: its newest and newest successful build
+    latest_revision: str | None = None
+    latest_build: str | None = None
+    active_revision: str | None = None
+    active_build: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,7 @@ class DeploymentVersion:
     description: str
     labels: dict[str, str]
     environment: str
+    environment_tag: str | None  # the custom environment's tag it runs on (None: a base environment)
     status: str  # available | unavailable | processing
     is_default: bool
     active_revision: str | None
@@ -212,6 +225,7 @@ class _Route:
     deployment: Deployment
     version: DeploymentVersion
     revision_id: str | None
+    environment: tuple[str | None, str | None]  # what the revision's last build ran in: (base, environment build)
     env_vars: dict[str, str]
 
 
@@ -351,6 +365,15 @@ def truncate(message: str | None, limit: int = MAX_ERROR) -> str | None:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
+def build_error(message: str, limit: int = MAX_ERROR) -> str:
+    """A build's error for ``error_message`` (at most ``limit``): its first line and as much of its end (where
+    pip says what went wrong) as fits."""
+    if len(message) <= limit:
+        return message
+    head = message.split("\n", 1)[0][: limit // 2]
+    return head + "\n…\n" + message[-(limit - len(head) - 3) :]
+
+
 # --- packages -------------------------------------------------------------------------------------
 class PackageRejected(HarborError):
     code = "PACKAGE_REJECTED"
@@ -365,6 +388,12 @@ def unpack_package(archive: Path, dest: Path) -> Path:
     file over PACKAGE_MAX_FILE or a total over PACKAGE_MAX_TOTAL (uncompressed, counted as it is written, never
     trusted from a header), no ``deployment.py`` at the top or in one top-level folder (``deployment_package``
     wins)."""
+    return unpack_archive(archive, dest, _package_root)
+
+
+def unpack_archive(archive: Path, dest: Path, find_root: Callable[[Path], Path]) -> Path:
+    """Unpack an archive as :func:`unpack_package` does; ``find_root(top)`` names the folder that matters (or
+    raises PackageRejected)."""
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -375,7 +404,7 @@ def unpack_package(archive: Path, dest: Path) -> Path:
             _untar(archive, tmp)
         else:
             raise PackageRejected("The package is not a readable zip (or tar) file.")
-        root = _package_root(tmp)
+        root = find_root(tmp)
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
         return dest / root.relative_to(tmp)
@@ -470,6 +499,54 @@ def _package_root(top: Path) -> Path:
     )
 
 
+def check_ubiops_yaml(text: str, where: str) -> list[str]:
+    """Read a package's ``ubiops.yaml``; PackageRejected for what cannot be honoured here: ``apt`` packages (keys,
+    sources), build-time ``environment_variables``. Returns notes about keys that are ignored."""
+    import yaml  # a dependency; imported here as only builds need it
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        doc = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PackageRejected(f"{where} is not valid YAML: {first}") from None
+    except (ValueError, RecursionError) as exc:
+        raise PackageRejected(f"{where} cannot be read: {exc}") from None
+    if doc is None:
+        return []
+    if not isinstance(doc, dict):
+        raise PackageRejected(f"{where} must hold a mapping (apt, environment_variables).")
+    apt = doc.get("apt")
+    if apt:
+        wanted: list[str] = []
+        parts = apt.items() if isinstance(apt, dict) else [("packages", apt)]
+        for key, value in parts:
+            key = str(key)[:64]
+            if isinstance(value, dict):
+                value = [x for v in value.values() for x in (v if isinstance(v, list) else [v]) if x]
+            items = value if isinstance(value, list) else [value]
+            # names only: a value that is not text (maybe an alias of a huge structure) is never printed
+            names = [item[:100] if isinstance(item, str) else f"<{type(item).__name__}>" for item in items if item]
+            wanted += [f"{key}: {name}" if key != "packages" else name for name in names]
+        if wanted:
+            shown = ", ".join(wanted[:10]) + (", …" if len(wanted) > 10 else "")
+            raise PackageRejected(
+                f"{where} asks for apt packages ({shown}): system packages are not supported here — environments "
+                "are Python virtual environments; list Python packages in requirements.txt and leave 'apt' out."
+            )
+    if doc.get("environment_variables"):
+        raise PackageRejected(
+            f"{where} sets environment_variables for the build: not supported here — pip uses the server's own "
+            "configuration (index, certificates); leave 'environment_variables' out."
+        )
+    return [f"{where}: {str(key)[:64]!r} is ignored" for key in doc if key not in ("apt", "environment_variables")]
+
+
+def environment_key(base: str, requirements: str | None) -> str:
+    """The builder's key of the environment ``base`` + ``requirements``: one is built per distinct pair."""
+    return "env-" + hashlib.sha256(f"{base}\n{requirements or ''}".encode()).hexdigest()[:24]
+
+
 def inspect_deployment(root: Path) -> tuple[bool, bool]:
     """(has request, has requests) of the Deployment class in deployment.py, read without running it."""
     source = (root / "deployment.py").read_text(errors="replace")
@@ -517,7 +594,11 @@ class ServingService:
         self.on_delete_deployment: list[Callable[[Session, DeploymentRow], None]] = []
         self.on_delete_version: list[Callable[[Session, DeploymentVersionRow], None]] = []
         self._deployed: dict[str, WorkerSpec] = {}
+        self._deployed_env: dict[str, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
+        from modelharbor.core.environment_builds import EnvironmentTagService  # it builds on this module
+
+        self.environment_tags = EnvironmentTagService(self)
 
     @property
     def executor(self) -> Executor:
@@ -567,7 +648,7 @@ class ServingService:
                     for name in self._system_envs()
                 ]
             if system in (None, False):
-                out += [self._env_entity(p.name, r) for r in sorted(custom, key=lambda r: r.name)]
+                out += [self._env_entity(s, p.name, r) for r in sorted(custom, key=lambda r: r.name)]
             return out
 
     def get_environment(self, principal: Principal, project: Any, name: Any) -> EnvironmentInfo:
@@ -575,7 +656,7 @@ class ServingService:
             p = self._project(s, principal, project)
             if name in self._system_envs():
                 return EnvironmentInfo(name, p.name, True, f"Python {name[6:].replace('-', '.')}")
-            return self._env_entity(p.name, self._env_row(s, p, name))
+            return self._env_entity(s, p.name, self._env_row(s, p, name))
 
     def create_environment(
         self,
@@ -608,13 +689,13 @@ class ServingService:
                 description=_text(description, "description"),
                 labels=_labels(labels),
                 base_environment=base,
-                requirements=None,
                 created_at=t,
                 updated_at=t,
             )
             s.add(row)
             s.flush()
-            return self._env_entity(p.name, row)
+            self.environment_tags.create_default_in(s, row)
+            return self._env_entity(s, p.name, row)
 
     def update_environment(
         self, principal: Principal, project: Any, name: Any, *, description: Any = None, labels: Any = None
@@ -630,7 +711,7 @@ class ServingService:
                 row.labels = _labels(labels)
             row.updated_at = now()
             s.flush()
-            return self._env_entity(p.name, row)
+            return self._env_entity(s, p.name, row)
 
     def delete_environment(self, principal: Principal, project: Any, name: Any) -> None:
         with self.db.uow() as s:
@@ -649,7 +730,10 @@ class ServingService:
             ]
             if users:
                 raise InvalidInput(f"Environment {row.name!r} is used by {', '.join(users)}; change those first.")
+            stale = self.environment_tags.drop_in(s, [row.id])
             s.delete(row)
+            s.flush()
+        self._drop_blobs(stale)
 
     @staticmethod
     def _env_row(s: Session, p: RegistryProjectRow, name: Any) -> EnvironmentRow:
@@ -662,8 +746,7 @@ class ServingService:
             raise NotFound(f"Environment {name!r} not found in project {p.name!r}")
         return row
 
-    @staticmethod
-    def _env_entity(project: str, r: EnvironmentRow) -> EnvironmentInfo:
+    def _env_entity(self, s: Session, project: str, r: EnvironmentRow) -> EnvironmentInfo:
         return EnvironmentInfo(
             r.name,
             project,
@@ -674,6 +757,7 @@ class ServingService:
             r.id,
             aware(r.created_at),
             aware(r.updated_at),
+            **self.environment_tags.revision_summary(s, r),
         )
 
     # --- deployments ----------------------------------------------------------------------------
@@ -766,8 +850,8 @@ class ServingService:
         self._undeploy(version_ids)
 
     def delete_project_objects(self, s: Session, project_id: str) -> list[str]:
-        """A project is being deleted: its deployments, environments and variables go with it (returns the blob
-        keys to delete once the transaction committed)."""
+        """A project is being deleted: its deployments, environments (with their tags and packages) and variables
+        go with it (returns the blob keys to delete once the transaction committed)."""
         deps = list(s.scalars(select(DeploymentRow.id).where(DeploymentRow.project_id == project_id)))
         version_ids = list(
             s.scalars(select(DeploymentVersionRow.id).where(DeploymentVersionRow.deployment_id.in_(deps)))
@@ -776,6 +860,8 @@ class ServingService:
         s.execute(delete(EnvVarRow).where(EnvVarRow.project_id == project_id))
         s.execute(delete(DeploymentRequestRow).where(DeploymentRequestRow.deployment_id.in_(deps)))
         s.execute(delete(DeploymentRow).where(DeploymentRow.project_id == project_id))
+        env_ids = list(s.scalars(select(EnvironmentRow.id).where(EnvironmentRow.project_id == project_id)))
+        stale += self.environment_tags.drop_in(s, env_ids)
         s.execute(delete(EnvironmentRow).where(EnvironmentRow.project_id == project_id))
         self._undeploy(version_ids)
         return stale
@@ -808,6 +894,7 @@ class ServingService:
         for vid in version_ids:
             with self._lock:
                 self._deployed.pop(vid, None)
+                self._deployed_env.pop(vid, None)
             if self._executor is None:
                 continue
             try:
@@ -885,6 +972,7 @@ class ServingService:
                 settings={},
                 description="",
                 environment="",
+                environment_tag=None,
             )
             self._apply_version(s, p, row, body, creating=True)
             s.add(row)
@@ -896,13 +984,20 @@ class ServingService:
 
     def _apply_version(
         self, s: Session, p: RegistryProjectRow, row: DeploymentVersionRow, body: dict[str, Any], *, creating: bool
-    ) -> None:
+    ) -> bool:
+        """Apply a version body; whether the environment (or its tag) changed."""
+        before = (row.environment, row.environment_tag)
         env = body.get("environment_name") or body.get("environment")
+        tag = body.get("environment_tag")
         if env is not None or creating:
             env = env or self._system_envs()[-1]
+            if not isinstance(env, str):
+                raise InvalidInput("'environment_name' must be a string.")
             if env not in self._system_envs():
                 self._env_row(s, p, env)
             row.environment = env
+        if env is not None or tag is not None or creating:
+            row.environment_tag = self.environment_tags.check_version_tag(s, p, row.environment, tag)
         if creating or "description" in body:
             row.description = _text(body.get("description"), "description")
         if creating or body.get("labels") is not None:
@@ -958,6 +1053,7 @@ class ServingService:
             if body.get(key) is not None:
                 settings[key] = body[key]
         row.settings = settings
+        return (row.environment, row.environment_tag) != before
 
     def list_versions(self, principal: Principal, project: Any, deployment: Any) -> list[DeploymentVersion]:
         with self.db.uow(readonly=True) as s:
@@ -992,8 +1088,11 @@ class ServingService:
                 ):
                     raise Conflict(f"Version {new!r} of deployment {d.name!r} already exists.")
                 row.version = new
-            self._apply_version(s, p, row, body, creating=False)
+            moved = self._apply_version(s, p, row, body, creating=False)
             row.updated_at = now()
+            latest = s.get(RevisionRow, row.latest_revision_id) if row.latest_revision_id else None
+            if moved and latest is not None and latest.file_id is not None:
+                self._queue_build(s, latest, p.org_id)  # the package builds again in its new environment
             s.flush()
             self._changed()
             return self._version_entity(s, p.name, d, row)
@@ -1055,6 +1154,7 @@ class ServingService:
             description=r.description or "",
             labels=dict(r.labels or {}),
             environment=r.environment,
+            environment_tag=r.environment_tag,
             status=status,
             is_default=d.default_version_id == r.id,
             active_revision=r.active_revision_id,
@@ -1155,6 +1255,7 @@ class ServingService:
                 build_log="",
                 has_request_method=None,
                 has_requests_method=None,
+                build_id=new_uuid(),
                 created_by=principal.user_id,
                 created_at=now(),
             )
@@ -1163,9 +1264,57 @@ class ServingService:
             v.updated_at = now()
             s.flush()
             if enqueue:
-                self.tasks.enqueue_in(s, BUILD_TASK, {"revision_id": row.id}, org_id=principal.org_id)
+                self.tasks.enqueue_in(
+                    s, BUILD_TASK, {"revision_id": row.id, "build_id": row.build_id}, org_id=principal.org_id
+                )
             self._changed()
             return self._revision_entity(v, row)
+
+    def rebuild_revision(
+        self, principal: Principal, project: Any, deployment: Any, version: Any, revision_id: Any
+    ) -> Revision:
+        """Build a revision's package again (in the version's environment as it is now): its status goes back to
+        ``queued``; until the new build succeeds the revision keeps serving as it was built before."""
+        with self.db.uow() as s:
+            p = self._project(s, principal, project, write=True)
+            v = self._version_row(s, self._deployment_row(s, p, deployment), version)
+            row = self._revision_row(s, v, revision_id)
+            if row.file_id is None:
+                raise InvalidInput(f"Revision {row.id!r} has no package to rebuild.")
+            if row.status in ("queued", "building"):
+                raise InvalidInput(f"Revision {row.id!r} is {row.status} already: wait for its build to finish.")
+            self._queue_build(s, row, p.org_id)
+            s.flush()
+            self._changed()
+            return self._revision_entity(v, row)
+
+    def _queue_build(self, s: Session, rev: RevisionRow, org_id: str | None) -> None:
+        """A new build of ``rev``: any build of it still queued or running stands down."""
+        rev.status, rev.error_message, rev.build_id = "queued", None, new_uuid()
+        self.tasks.enqueue_in(s, BUILD_TASK, {"revision_id": rev.id, "build_id": rev.build_id}, org_id=org_id)
+
+    def environment_built(self, s: Session, env: EnvironmentRow, tag: Any, *, success: bool) -> int:
+        """An environment tag's build finished: every version on the tag builds its latest revision again (after a
+        failure only those waiting for the tag, which then fail with its reason). How many were queued."""
+        p = s.get(RegistryProjectRow, env.project_id)
+        versions = s.scalars(
+            select(DeploymentVersionRow)
+            .join(DeploymentRow, DeploymentRow.id == DeploymentVersionRow.deployment_id)
+            .where(
+                DeploymentRow.project_id == env.project_id,
+                DeploymentVersionRow.environment == env.name,
+                DeploymentVersionRow.environment_tag == tag.name,
+            )
+        ).all()
+        queued = 0
+        for v in versions:
+            rev = s.get(RevisionRow, v.latest_revision_id) if v.latest_revision_id else None
+            if rev is None or rev.file_id is None or not (success or rev.status == "queued"):
+                continue
+            self._queue_build(s, rev, p.org_id)
+            queued += 1
+        self._changed()
+        return queued
 
     def list_revisions(self, principal: Principal, project: Any, deployment: Any, version: Any) -> list[Revision]:
         with self.db.uow(readonly=True) as s:
@@ -1216,7 +1365,14 @@ class ServingService:
         )
 
     # --- building (a background task) -----------------------------------------------------------
-    def build_revision(self, revision_id: str, progress: Callable[[int], None]) -> dict[str, Any]:
+    def build_revision(
+        self, revision_id: str, progress: Callable[[int], None], *, build_id: str | None = None
+    ) -> dict[str, Any]:
+        """Build a revision (task ``serving_build``). ``build_id``: the build this task was queued for; when the
+        revision was queued again since, this task stands down. A revision whose environment tag is still building
+        stays ``queued``: it is built again when the tag's build finishes."""
+        from modelharbor.core.environment_builds import EnvironmentNotReady
+
         lines: list[str] = []
 
         def note(line: str) -> None:
@@ -1228,37 +1384,64 @@ class ServingService:
             rev = s.get(RevisionRow, revision_id)
             if rev is None:
                 return {"revision_id": revision_id, "status": "gone"}
+            if build_id is not None and rev.build_id not in (None, build_id):
+                return {"revision_id": revision_id, "status": "superseded"}
+            v = s.get(DeploymentVersionRow, rev.version_id)
+            p = s.get(RegistryProjectRow, s.get(DeploymentRow, v.deployment_id).project_id)
+            try:
+                self.environment_tags.resolve(s, p, v)
+            except EnvironmentNotReady as exc:
+                rev.status, rev.build_log = "queued", f"waiting: {exc.message}; the build starts when it is done"
+                return {"revision_id": revision_id, "status": "waiting"}
+            except PackageRejected:
+                pass  # the build below fails with the reason
             rev.status = "building"
         try:
             progress(10)
-            spec, has_request, has_requests = self._prepare(revision_id, note)
+            spec, has_request, has_requests, choice = self._prepare(revision_id, note, build=True)
             progress(60)
             note("starting one instance to check that the deployment initialises")
             check = self.executor.check(spec)
             if check.state == "failed":
                 raise PackageRejected(f"The deployment failed to start: {check.error}")
             note("the deployment initialised")
+        except EnvironmentNotReady as exc:  # the tag was rebuilt meanwhile: its end queues this build again
+            note(f"waiting: {exc.message}")
+            self._finish(revision_id, "queued", None, lines, build_id=build_id)
+            return {"revision_id": revision_id, "status": "waiting"}
         except (PackageRejected, BuildFailed, HarborError) as exc:
             message = exc.message if isinstance(exc, HarborError) else str(exc)
             note(f"build failed: {message}")
-            self._finish(revision_id, "failed", truncate(message), lines)
-            return {"revision_id": revision_id, "status": "failed", "error": truncate(message)}
-        self._finish(revision_id, "success", None, lines, has_request, has_requests)
+            self._finish(revision_id, "failed", build_error(message), lines, build_id=build_id)
+            return {"revision_id": revision_id, "status": "failed", "error": build_error(message)}
+        self._finish(revision_id, "success", None, lines, has_request, has_requests, choice=choice, build_id=build_id)
         progress(100)
         return {"revision_id": revision_id, "status": "success"}
 
     def _finish(
-        self, revision_id: str, status: str, error: str | None, lines: list[str], has_request=None, has_requests=None
+        self,
+        revision_id: str,
+        status: str,
+        error: str | None,
+        lines: list[str],
+        has_request=None,
+        has_requests=None,
+        *,
+        choice: EnvironmentChoice | None = None,
+        build_id: str | None = None,
     ) -> None:
         with self.db.uow() as s:
             rev = s.get(RevisionRow, revision_id)
-            if rev is None:
-                return
+            if rev is None or (build_id is not None and rev.build_id not in (None, build_id)):
+                return  # gone, or queued again meanwhile: that build reports
             rev.status, rev.error_message = status, error
             rev.build_log = "\n".join(lines)[-200_000:]
             if has_request is not None:
                 rev.has_request_method, rev.has_requests_method = has_request, has_requests
             if status == "success":
+                if choice is not None:  # what it serves with from now on
+                    rev.environment_base, rev.environment_requirements = choice.base, choice.requirements
+                    rev.environment_build_id = choice.build_id
                 v = s.get(DeploymentVersionRow, rev.version_id)
                 current = s.get(RevisionRow, v.active_revision_id) if v.active_revision_id else None
                 if current is None or aware(current.created_at) <= aware(rev.created_at):
@@ -1266,24 +1449,32 @@ class ServingService:
                     v.updated_at = now()
         self._changed()
 
-    def _prepare(self, revision_id: str, note: Callable[[str], None]) -> tuple[WorkerSpec, bool, bool]:
-        """Unpack the package, inspect it, build its environment; the spec that runs it."""
+    def _prepare(
+        self, revision_id: str, note: Callable[[str], None], *, build: bool = False
+    ) -> tuple[WorkerSpec, bool, bool, EnvironmentChoice]:
+        """Unpack the package, inspect it, build its environment; the spec that runs it. Building, the environment
+        is the version's now (core/environment_builds.py); serving, the one the revision's last build used."""
+        from modelharbor.core.environment_builds import EnvironmentChoice
+
         with self.db.uow(readonly=True) as s:
             rev = s.get(RevisionRow, revision_id)
             v = s.get(DeploymentVersionRow, rev.version_id)
             d = s.get(DeploymentRow, v.deployment_id)
             p = s.get(RegistryProjectRow, d.project_id)
-            env_row = (
-                None
-                if v.environment in self._system_envs()
-                else s.scalar(
+            if build:
+                choice = self.environment_tags.resolve(s, p, v)
+            elif rev.environment_base is not None:
+                choice = EnvironmentChoice(
+                    rev.environment_base, rev.environment_requirements, rev.environment_build_id, rev.environment_base
+                )
+            else:  # built before environments had tags: the base alone (custom environments had no packages)
+                env_row = s.scalar(
                     select(EnvironmentRow).where(
                         EnvironmentRow.project_id == p.id, EnvironmentRow.name == v.environment
                     )
                 )
-            )
-            base = env_row.base_environment if env_row else v.environment
-            extra_requirements = env_row.requirements if env_row else None
+                base = env_row.base_environment if env_row is not None else v.environment
+                choice = EnvironmentChoice(base or v.environment, None, None, v.environment)
             env_vars = self._effective_env(s, p.id, d.id, v.id)
             file_id = rev.file_id
             spec_base = (v.id, v.minimum_instances, v.maximum_instances, v.maximum_idle_time, p.name, d.name, v.version)
@@ -1292,23 +1483,23 @@ class ServingService:
         note(
             f"deployment.py defines Deployment with {'request' if has_request else ''}{' and ' if has_request and has_requests else ''}{'requests' if has_requests else ''}"
         )
-        requirements = (
-            "\n".join(
-                x
-                for x in (
-                    extra_requirements,
-                    (root / "requirements.txt").read_text(errors="replace")
-                    if (root / "requirements.txt").is_file()
-                    else None,
-                )
-                if x
-            ).strip()
-            or None
-        )
+        if build and (root / "ubiops.yaml").is_file():
+            if (root / "ubiops.yaml").stat().st_size > MAX_UBIOPS_YAML:
+                raise PackageRejected(f"ubiops.yaml is larger than {MAX_UBIOPS_YAML} bytes.")
+            for line in check_ubiops_yaml((root / "ubiops.yaml").read_text(errors="replace"), "ubiops.yaml"):
+                note(line)
+        own = (root / "requirements.txt").read_text(errors="replace") if (root / "requirements.txt").is_file() else None
+        requirements = "\n".join(x for x in (choice.requirements, own) if x).strip() or None
+        base = choice.base
         if base not in self._system_envs():
             raise PackageRejected(f"Unknown base environment {base!r}.")
-        env_key = "env-" + hashlib.sha256(f"{base}\n{requirements or ''}".encode()).hexdigest()[:24]
-        note(f"environment {base}" + (" with requirements.txt" if requirements else "") + f" ({env_key})")
+        env_key = environment_key(base, requirements)
+        note(
+            f"environment {choice.label}"
+            + (f" on {base}" if choice.label != base else "")
+            + (" with the package's requirements.txt" if own and own.strip() else "")
+            + f" ({env_key})"
+        )
         environment = self.builder.build(env_key, base, requirements, note)
         vid, lo, hi, idle, project, deployment, version = spec_base
         spec = WorkerSpec(
@@ -1323,7 +1514,7 @@ class ServingService:
             request_timeout=float(MAX_TIMEOUT),
             context={"project": project, "deployment": deployment, "version": version, "revision": revision_id},
         )
-        return spec, has_request, has_requests
+        return spec, has_request, has_requests, choice
 
     def _package_dir(self, revision_id: str, file_id: str | None, note: Callable[[str], None]) -> Path:
         """The unpacked package of a revision on this machine (fetched from the blob store once)."""
@@ -1573,11 +1764,18 @@ class ServingService:
                 deployment=self._deployment_entity(s, p.name, d),
                 version=self._version_entity(s, p.name, d, v),
                 revision_id=v.active_revision_id,
+                environment=self._built_in(s, v),
                 env_vars=self._effective_env(s, p.id, d.id, v.id),
             )
         with self._lock:
             self._routes[key] = route
         return route
+
+    @staticmethod
+    def _built_in(s: Session, v: DeploymentVersionRow) -> tuple[str | None, str | None]:
+        """(base, environment build) the version's serving revision was last built in."""
+        rev = s.get(RevisionRow, v.active_revision_id) if v.active_revision_id else None
+        return (rev.environment_base, rev.environment_build_id) if rev is not None else (None, None)
 
     async def request(
         self,
@@ -1671,6 +1869,7 @@ class ServingService:
         if (
             current is not None
             and current.revision == route.revision_id
+            and self._deployed_env.get(vid) == route.environment
             and current.env_vars == route.env_vars
             and (current.minimum_instances, current.maximum_instances, current.maximum_idle_time)
             == (
@@ -1683,10 +1882,11 @@ class ServingService:
         spec = await asyncio.to_thread(self._spec_for, route)
         with self._lock:
             self._deployed[vid] = spec
+            self._deployed_env[vid] = route.environment
         await asyncio.to_thread(self.executor.deploy, spec)
 
     def _spec_for(self, route: _Route) -> WorkerSpec:
-        spec, _, _ = self._prepare(route.revision_id, lambda _line: None)
+        spec, _, _, _ = self._prepare(route.revision_id, lambda _line: None)
         return replace(spec, env_vars=route.env_vars)
 
     def _keep(
@@ -1781,6 +1981,7 @@ class ServingService:
                     deployment=self._deployment_entity(s, p.name, d),
                     version=self._version_entity(s, p.name, d, v),
                     revision_id=v.active_revision_id,
+                    environment=self._built_in(s, v),
                     env_vars=self._effective_env(s, p.id, d.id, v.id),
                 )
                 data, timeout, mode = row.request_data, row.timeout, v.request_retention_mode
@@ -1892,3 +2093,4 @@ class ServingService:
             self._executor = None
         with self._lock:
             self._deployed.clear()
+            self._deployed_env.clear()

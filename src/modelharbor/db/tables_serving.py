@@ -1,5 +1,5 @@
-"""Serving tables: environments, deployments, their versions and package revisions, requests and environment
-variables. Everything hangs off a project (``registry_projects``), so one project holds registered models and
+"""Serving tables: environments with their tags and builds, deployments, their versions and package revisions,
+requests and environment variables. Everything hangs off a project (``registry_projects``), so one project holds registered models and
 the deployments that serve them.
 """
 
@@ -8,15 +8,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
 
 
 class EnvironmentRow(Base):
-    """A custom environment of a project: a base environment plus (later) built packages. The built-in base
-    environments (``python3-11`` …) are not rows."""
+    """A custom environment of a project: a named set of tags, each built from a base environment plus an
+    environment package. The built-in base environments (``python3-11`` …) are not rows."""
 
     __tablename__ = "serving_environments"
     __table_args__ = (UniqueConstraint("project_id", "name"),)
@@ -25,10 +25,45 @@ class EnvironmentRow(Base):
     name: Mapped[str] = mapped_column(String(256))
     description: Mapped[str] = mapped_column(Text, default="")
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    base_environment: Mapped[str | None] = mapped_column(String(64))
-    requirements: Mapped[str | None] = mapped_column(Text)  # requirements.txt of the environment, if any
+    base_environment: Mapped[str | None] = mapped_column(String(64))  # of tags built without naming one
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class EnvironmentTagRow(Base):
+    """A tag of a custom environment: what a deployment version names (``environment_tag``). Its state is that
+    of its newest build (none yet: the environment's base environment as it is)."""
+
+    __tablename__ = "serving_environment_tags"
+    __table_args__ = (UniqueConstraint("environment_id", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(ForeignKey("serving_environments.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    supports_request_format: Mapped[bool] = mapped_column(Boolean, default=True)
+    latest_build_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EnvironmentBuildRow(Base):
+    """One build of an environment tag: an environment package (requirements.txt, ubiops.yaml) on a base."""
+
+    __tablename__ = "serving_environment_builds"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tag_id: Mapped[str] = mapped_column(ForeignKey("serving_environment_tags.id", ondelete="CASCADE"), index=True)
+    # the package it builds, as API v2.1 calls it (an "environment revision"): its first build's id, shared by rebuilds
+    revision_id: Mapped[str] = mapped_column(String(36))
+    file_id: Mapped[str | None] = mapped_column(ForeignKey("files.id", ondelete="RESTRICT"), index=True)
+    base_environment: Mapped[str] = mapped_column(String(64))
+    requirements: Mapped[str | None] = mapped_column(Text)  # requirements.txt of the package, once read
+    dependency_files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name -> text, once read
+    status: Mapped[str] = mapped_column(String(16))  # queued | building | success | failed
+    error_message: Mapped[str | None] = mapped_column(Text)
+    build_log: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int | None] = mapped_column(BigInteger)  # bytes of the package
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
 
 
 class DeploymentRow(Base):
@@ -59,6 +94,7 @@ class DeploymentVersionRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     environment: Mapped[str] = mapped_column(String(256))  # a base environment name or a custom one's name
+    environment_tag: Mapped[str | None] = mapped_column(String(128))  # a custom environment's tag (base: None)
     minimum_instances: Mapped[int] = mapped_column(Integer, default=0)
     maximum_instances: Mapped[int] = mapped_column(Integer, default=5)
     maximum_idle_time: Mapped[int] = mapped_column(Integer, default=300)
@@ -86,6 +122,12 @@ class RevisionRow(Base):
     build_log: Mapped[str] = mapped_column(Text, default="")
     has_request_method: Mapped[bool | None] = mapped_column(Boolean)
     has_requests_method: Mapped[bool | None] = mapped_column(Boolean)
+    build_id: Mapped[str | None] = mapped_column(String(36))  # the build asked for last; older tasks stand down
+    # the environment the last successful build ran in (what the revision serves with): base, the environment
+    # tag's requirements and the environment build they came from; None before the first successful build
+    environment_base: Mapped[str | None] = mapped_column(String(64))
+    environment_requirements: Mapped[str | None] = mapped_column(Text)
+    environment_build_id: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelharbor.core.environment_builds import ENV_BUILD_TASK as SERVING_ENVIRONMENT_BUILD
 from modelharbor.core.imports import TASK_KIND as MODEL_IMPORT
 from modelharbor.core.imports import ArchiveRejected
 from modelharbor.core.model_jobs import KINDS as MODEL_JOBS
@@ -34,7 +35,10 @@ HANDLERS: dict[str, Handler] = {
         task.payload["request_ids"], progress
     ),
     SERVING_BUILD: lambda services, task, progress: services.serving.build_revision(
-        task.payload["revision_id"], progress
+        task.payload["revision_id"], progress, build_id=task.payload.get("build_id")
+    ),
+    SERVING_ENVIRONMENT_BUILD: lambda services, task, progress: services.serving.environment_tags.run_build(
+        task.payload["build_id"], progress
     ),
     EXPORT_TASK: lambda services, task, progress: services.transfer.build_export(task.payload["export_id"], progress),
     IMPORT_TASK: lambda services, task, progress: services.transfer.run_import(

@@ -128,10 +128,11 @@ def routes(_services: Services) -> list[Route]:
 
 
 def mounts(services: Services) -> list[Mount]:
-    from modelharbor.api.dialects.ubiops import deployments, logs, pipelines, projects, transfer
+    from modelharbor.api.dialects.ubiops import deployments, environments, logs, pipelines, projects, transfer
 
     app = sub_app(services)
     app.include_router(projects.router)
+    app.include_router(environments.router)
     app.include_router(deployments.router)
     app.include_router(pipelines.router)
     app.include_router(transfer.router)

@@ -194,6 +194,26 @@ async def get_revision(
     return revision_json(r)
 
 
+@router.post(V + "/revisions/{revision_id}/rebuild")
+async def rebuild_revision(
+    project_name: str,
+    deployment_name: str,
+    version: str,
+    revision_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    services: ServicesDep,
+):
+    """Build the revision's package again (the client sends a JSON object, e.g. ``{}``; nothing in it is read)."""
+    body = await json_body(request, required=False)
+    if not isinstance(body, dict):
+        raise InvalidInput("the request body must be a JSON object (e.g. {})")
+    r = await run_in_threadpool(
+        services.serving.rebuild_revision, principal, project_name, deployment_name, version, revision_id
+    )
+    return revision_json(r)
+
+
 @router.get(V + "/revisions/{revision_id}/download")
 async def download_revision(
     project_name: str,

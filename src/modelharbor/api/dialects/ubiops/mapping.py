@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from modelharbor.core.environment_builds import EnvironmentBuild, EnvironmentRevision, EnvironmentTag, TagUsage
 from modelharbor.core.pipelines import Pipeline, PipelineVersion
 from modelharbor.core.projects import Project
 from modelharbor.core.serving import (
@@ -56,25 +57,69 @@ def environment_json(e: EnvironmentInfo) -> dict[str, Any]:
         "hidden": False,
         "deprecated": False,
         "status": "active",
+        # API v2.1 (clients <= 4.12): the tag 'latest''s newest and newest successful build
+        "latest_revision": e.latest_revision,
+        "latest_build": e.latest_build,
+        "active_revision": e.active_revision,
+        "active_build": e.active_build,
     }
 
 
-def environment_tag_json(e: EnvironmentInfo) -> dict[str, Any]:
-    """The one tag every environment has: its base, ready to use (builds happen per package revision)."""
-    return {
-        "id": f"{e.name}:latest",
-        "name": "latest",
-        "environment": e.name,
-        "status": "success",
-        "creation_date": iso(e.created_at),
-        "supports_request_format": True,
-        "implicit": True,
+def environment_tag_json(t: EnvironmentTag, *, build_log: str | None = None) -> dict[str, Any]:
+    """EnvironmentTagList. ``build_log`` (the newest build's log) is a ModelHarbor addition of the tag detail."""
+    out = {
+        "id": t.id,
+        "name": t.name,
+        "environment": t.environment,
+        "status": t.status,
+        "creation_date": iso(t.created_at),
+        "last_updated": iso(t.updated_at),
+        "supports_request_format": t.supports_request_format,
+        "implicit": t.system,
         "deprecated": False,
-        "size": None,
-        "error_message": None,
-        "base_environment_name": e.base_environment if not e.system else None,
-        "base_environment_tag": None,
-        "built": True,
+        "size": t.size,
+        "error_message": truncate(t.error_message),
+        "base_environment_name": t.base_environment,
+        "base_environment_tag": "latest" if t.base_environment else None,
+        "built": t.built,
+    }
+    if build_log is not None:
+        out["build_log"] = build_log
+    return out
+
+
+def environment_revision_json(r: EnvironmentRevision) -> dict[str, Any]:
+    """EnvironmentRevisionDetail (API v2.1)."""
+    return {
+        "id": r.id,
+        "environment": r.environment,
+        "creation_date": iso(r.created_at),
+        "created_by": r.created_by,
+        "expired": False,
+    }
+
+
+def environment_build_json(b: EnvironmentBuild) -> dict[str, Any]:
+    """EnvironmentBuildList (API v2.1)."""
+    return {
+        "id": b.id,
+        "revision": b.revision,
+        "creation_date": iso(b.created_at),
+        "status": b.status,
+        "error_message": truncate(b.error_message),
+        "trigger": b.trigger,
+    }
+
+
+def tag_usage_json(u: TagUsage) -> dict[str, Any]:
+    """EnvironmentTagUsage."""
+    return {
+        "id": u.id,
+        "deployment": u.deployment,
+        "version": u.version,
+        "environment_name": u.environment,
+        "environment_tag": u.tag,
+        "status": u.status,
     }
 
 
@@ -117,7 +162,7 @@ def version_json(v: DeploymentVersion) -> dict[str, Any]:
         "environment": v.environment,
         "environment_display_name": v.environment,
         "environment_name": v.environment,
-        "environment_tag": None,
+        "environment_tag": v.environment_tag,
         "status": v.status,
         "active_revision": v.active_revision,
         "latest_revision": v.latest_revision,

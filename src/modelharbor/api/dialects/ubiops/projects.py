@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, flag, json_object, status
-from modelharbor.api.dialects.ubiops.mapping import env_var_json, environment_json, environment_tag_json, project_json
+from modelharbor.api.dialects.ubiops.mapping import env_var_json, environment_json, project_json
 from modelharbor.domain.errors import InvalidInput, NotFound
 
 router = APIRouter()
@@ -135,24 +135,6 @@ async def update_environment(
 async def delete_environment(project_name: str, environment_name: str, principal: PrincipalDep, services: ServicesDep):
     await run_in_threadpool(services.serving.delete_environment, principal, project_name, environment_name)
     return Response(status_code=204)
-
-
-@router.get("/projects/{project_name}/environments/{environment_name}/tags")
-async def list_environment_tags(
-    project_name: str, environment_name: str, principal: PrincipalDep, services: ServicesDep
-):
-    env = await run_in_threadpool(services.serving.get_environment, principal, project_name, environment_name)
-    return [environment_tag_json(env)]
-
-
-@router.get("/projects/{project_name}/environments/{environment_name}/tags/{tag}")
-async def get_environment_tag(
-    project_name: str, environment_name: str, tag: str, principal: PrincipalDep, services: ServicesDep
-):
-    env = await run_in_threadpool(services.serving.get_environment, principal, project_name, environment_name)
-    if tag != "latest":
-        raise NotFound(f"Environment {environment_name!r} has no tag {tag!r} (it has 'latest').")
-    return environment_tag_json(env)
 
 
 # --- project environment variables ---------------------------------------------------------------
