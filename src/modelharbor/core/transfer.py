@@ -50,16 +50,16 @@ import zipfile
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urljoin, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
-from modelharbor.core.files import FileService
+from modelharbor.core.files import FileService, check_name
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.secretbox import SecretBox, SecretUnreadable
 from modelharbor.core.serving import (
@@ -79,7 +79,7 @@ from modelharbor.core.serving import (
 )
 from modelharbor.core.tasks import TaskService
 from modelharbor.db.engine import Database
-from modelharbor.db.tables import TaskRow, UserRow
+from modelharbor.db.tables import BlobRow, TaskRow, UserRow
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import (
     DeploymentRow,
@@ -93,7 +93,8 @@ from modelharbor.db.tables_serving import (
 from modelharbor.db.tables_transfer import ProjectExportRow, ProjectImportRow
 from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound, TooLarge
-from modelharbor.domain.principal import Principal
+from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.storage import BlobStore
 
 if TYPE_CHECKING:
     from modelharbor.core.pipelines import PipelineService
@@ -777,6 +778,150 @@ async def _stream_from_thread(
         await asyncio.to_thread(thread.join)
 
 
+# --- packages written while the zip is read ----------------------------------------------------------
+STAGED = "staged"  # kind of the ``created`` entry naming a prefix this import writes packages under
+STAGE_ROOT = "imports/"  # store keys imports/<import id>/<attempt>/<n>: invisible until a file row points at one
+
+
+def _staged_prefixes(created: Any) -> list[str]:
+    return [x["name"] for x in created or [] if isinstance(x, dict) and x.get("kind") == STAGED and x.get("name")]
+
+
+def _run_coro(make: Callable[[], Any]) -> Any:
+    """Run ``make()`` (a coroutine) to completion from synchronous code, inside an event loop or not."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = asyncio.run(make())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, name="modelharbor-transfer-io", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+class _Sink:
+    """One package being written to its store key while it is read: SHA-256 of the same buffer the zip's reader
+    returned (already CRC-checked by zipfile at the end) and written on — one pass over the bytes."""
+
+    def __init__(self, store: BlobStore, key: str):
+        self.key = key
+        self.size = 0
+        self._h = hashlib.sha256()
+        self._store = store
+        self._path = store.local_path(key)
+        self._fd: int | None = None
+        self._pipe: _Pipe | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if self._path is not None:  # a local file, written straight (fsync'd by _Stager.sync before any commit)
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+        else:  # S3 / memory: the store's streamed put, fed from this thread
+            self._pipe = _Pipe(depth=max(1, PIPE_DEPTH * CHUNK // IMPORT_READ))
+            self._thread = threading.Thread(target=self._put, name="modelharbor-transfer-put", daemon=True)
+            self._thread.start()
+
+    def _put(self) -> None:
+        try:
+            asyncio.run(self._store.put_stream(self.key, self._pipe.chunks()))  # type: ignore[union-attr]
+        except BaseException as exc:  # noqa: BLE001 - raised by finish()
+            self._error = exc
+            self._pipe.close()  # type: ignore[union-attr]
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._h.update(chunk)
+        if self._fd is not None:
+            view, done = memoryview(chunk), 0
+            while done < len(view):
+                done += os.write(self._fd, view[done:])
+        else:
+            self._pipe.write(chunk)  # type: ignore[union-attr]
+
+    def finish(self) -> tuple[str, int]:
+        """All bytes were written: (SHA-256, size)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        else:
+            self._pipe.finish()  # type: ignore[union-attr]
+            self._thread.join()  # type: ignore[union-attr]
+            if self._error is not None:
+                raise self._error
+        return self._h.hexdigest(), self.size
+
+    def abort(self) -> None:
+        """Nothing of the key stays."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()  # type: ignore[union-attr]
+        elif self._thread is not None:
+            self._pipe.finish(Rejected("the package was not stored"))  # type: ignore[union-attr]
+            self._thread.join()  # put_stream leaves nothing at the key when its stream fails
+            _run_coro(lambda: self._store.delete(self.key))
+
+
+class _Stager:
+    """Packages of one attempt of one import written under ``imports/<import id>/<attempt>/`` — a prefix named in
+    the import's ``created`` list before the first byte is written, so whatever a crash leaves there is found
+    again (:meth:`TransferService.sweep_staged`). Nothing there is visible until a file row points at a key."""
+
+    def __init__(self, store: BlobStore, import_id: str):
+        self.store = store
+        self.import_id = import_id
+        self.prefix = f"{STAGE_ROOT}{import_id}/{new_uuid()}/"
+        self.entries: dict[str, tuple[str, str, int]] = {}  # zip entry → (key, SHA-256, size)
+        self.committed: set[str] = set()  # keys a file row points at (or deduplication already deleted)
+        self._unsynced: list[str] = []
+        self._n = 0
+
+    def open(self) -> _Sink:
+        self._n += 1
+        return _Sink(self.store, f"{self.prefix}{self._n}")
+
+    def store_entry(self, name: str, sink: _Sink) -> None:
+        sha, size = sink.finish()
+        self.entries[name] = (sink.key, sha, size)
+        self._unsynced.append(sink.key)
+
+    def sync(self) -> None:
+        """Make what was written durable before a row may point at it: one fsync per file (after all of them were
+        written, so the disk writes back meanwhile), then the new directories."""
+        if self.store.kind != "local" or not self._unsynced:
+            self._unsynced.clear()
+            return
+        for key in self._unsynced:
+            _fsync_path(self.store.local_path(key))  # type: ignore[arg-type]
+        self._unsynced.clear()
+        folder = self.store.local_path(self.prefix)
+        assert folder is not None and self.store.root is not None
+        while True:  # <attempt>/, <import id>/, imports/, the store's root
+            _fsync_path(folder)
+            if folder == self.store.root or self.store.root not in folder.parents:
+                break
+            folder = folder.parent
+
+    def leftover(self) -> list[str]:
+        """The keys written that no file row points at."""
+        return [key for key, _, _ in self.entries.values() if key not in self.committed]
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 # --- the service ------------------------------------------------------------------------------------
 class TransferService:
     def __init__(
@@ -866,6 +1011,8 @@ class TransferService:
         for model in (ProjectExportRow, ProjectImportRow):
             for row in list(s.scalars(select(model).where(model.project_id == project_id))):
                 file_id = row.file_id
+                if isinstance(row, ProjectImportRow):  # packages an interrupted import wrote (no worker can
+                    stale += self._staged_garbage(_staged_prefixes(row.created), s)  # commit them: no row)
                 s.delete(row)
                 s.flush()
                 if file_id:
@@ -1488,11 +1635,13 @@ class TransferService:
             row = self._import_row(s, p, import_id)
             if row.status in ("scanning", "processing") and (now() - aware(row.updated_at)).total_seconds() < STALE:
                 raise InvalidInput(f"Import {row.id} is {row.status}: delete it once it finished.")
-            file_id = row.file_id
+            file_id, prefixes = row.file_id, _staged_prefixes(row.created)
             s.delete(row)
             s.flush()
             stale = self.files.drop_in(s, file_id) if file_id else []
         self.serving._drop_blobs(stale)
+        if prefixes:  # packages it wrote that no file points at (its worker can no longer commit them: no row)
+            self._drop_keys(self._staged_garbage(prefixes))
 
     def confirm_import(self, principal: Principal, project: Any, import_id: Any, body: Any) -> Import:
         """The confirmation: the objects to create keyed by name, in the shape the detail shows. Fields an entry
@@ -1715,6 +1864,166 @@ class TransferService:
                 row.status, row.error_message, row.confirmed, row.updated_at = "failed", message, None, now()
         return {"import_id": import_id, "status": "failed", "error": message}
 
+    # --- packages written before the import commits ------------------------------------------------
+    def _begin_staging(self, import_id: str) -> _Stager:
+        """A new prefix for this attempt's packages, named in the import's row before any byte goes there."""
+        stager = _Stager(self.files.store, import_id)
+        with self.db.uow() as s:
+            row = s.get(ProjectImportRow, import_id, with_for_update=True)
+            if row is None:
+                raise InvalidInput("The import was deleted while it ran.")
+            row.created = [*(row.created or []), {"kind": STAGED, "name": stager.prefix}]
+            row.updated_at = now()
+        return stager
+
+    def _staged_garbage(self, prefixes: list[str], s: Session | None = None) -> list[str]:
+        """The keys under ``prefixes`` that no blob points at: what an import wrote and did not (or not any more)
+        make a file of."""
+        keys = [k for prefix in prefixes for k in _run_coro(lambda prefix=prefix: self.files.store.list(prefix))]
+        if not keys:
+            return []
+        used: set[str] = set()
+        with contextlib.nullcontext(s) if s is not None else self.db.uow(readonly=True) as q:
+            for prefix in prefixes:
+                like = cast(BlobRow.segments, Text).like(f'%"{prefix}%')
+                for segments in q.scalars(select(BlobRow.segments).where(like)):
+                    used.update(k for k, _ in segments)
+        return [k for k in keys if k not in used]
+
+    def _drop_keys(self, keys: list[str]) -> None:
+        if keys:
+            _run_coro(lambda: self.files.store.delete(keys))
+
+    def _clean_staged(self, import_id: str, only: set[str] | None = None) -> None:
+        """Delete what the import's staged prefixes (``only`` those) hold that no file points at, then forget them.
+        The prefixes are retired first (a worker still running commits nothing under a retired prefix), so a
+        crash half-way leaves them for the next clean-up."""
+        with self.db.uow() as s:
+            row = s.get(ProjectImportRow, import_id, with_for_update=True)
+            prefixes = [p for p in _staged_prefixes(row.created if row else []) if only is None or p in only]
+            if not prefixes:
+                return
+            row.created = [
+                {**x, "retired": True}
+                if isinstance(x, dict) and x.get("kind") == STAGED and x.get("name") in prefixes
+                else x
+                for x in row.created
+            ]
+        self._drop_keys(self._staged_garbage(prefixes))
+        with self.db.uow() as s:
+            row = s.get(ProjectImportRow, import_id, with_for_update=True)
+            if row is not None:
+                row.created = [
+                    x
+                    for x in row.created or []
+                    if not (isinstance(x, dict) and x.get("kind") == STAGED and x.get("name") in prefixes)
+                ]
+
+    def _abandon(self, import_id: str, stagers: list[_Stager]) -> None:
+        """A failed attempt: nothing it wrote stays (written keys no file points at, whatever its prefixes hold)."""
+        try:
+            for stager in stagers:
+                self._drop_keys(stager.leftover())
+            self._clean_staged(import_id)
+        except Exception:  # noqa: BLE001 - the sweep retries what is still named in the row
+            log.exception("could not remove the packages import %s wrote", import_id)
+
+    def sweep_staged(self) -> int:
+        """Remove what imports that no longer run (failed, deleted half-way, or whose worker died) left under their
+        staged prefixes; returns how many imports were cleaned. Called with the upload sweep."""
+        cutoff = now() - timedelta(seconds=STALE)
+        with self.db.uow(readonly=True) as s:
+            rows = list(
+                s.execute(
+                    select(
+                        ProjectImportRow.id,
+                        ProjectImportRow.status,
+                        ProjectImportRow.updated_at,
+                        ProjectImportRow.created,
+                    )
+                    .where(cast(ProjectImportRow.created, Text).like(f'%"{STAGED}"%'))
+                    .limit(500)
+                )
+            )
+        cleaned = 0
+        for import_id, status, updated_at, created in rows:
+            markers = [x for x in created or [] if isinstance(x, dict) and x.get("kind") == STAGED]
+            if not markers:
+                continue
+            running = status in ("scanning", "processing") and aware(updated_at) > cutoff
+            retired = {x.get("name") for x in markers if x.get("retired")}
+            if running and not retired:
+                continue
+            self._clean_staged(import_id, retired if running else None)
+            cleaned += 1
+        return cleaned
+
+    def _stage_member(self, stager: _Stager, zf: zipfile.ZipFile, member: str) -> None:
+        """Write one package (read, CRC-checked, hashed and written in one pass) and make it durable."""
+        info = zf.getinfo(member)
+        self._check_package_size(info.file_size)
+        limit = self.limits.max_member
+        sink = stager.open()
+        try:
+            with zf.open(info) as src:
+                while chunk := src.read(IMPORT_READ):
+                    if sink.size + len(chunk) > limit:
+                        raise Rejected(f"{member!r} unpacks to more than {limit} bytes.")
+                    sink.write(chunk)
+                    self._check_package_size(sink.size)
+            stager.store_entry(member, sink)
+        except BaseException:
+            sink.abort()
+            raise
+        stager.sync()
+        self._touch(stager.import_id)
+
+    def _check_package_size(self, size: int) -> None:
+        """The limits an uploaded package has (``upload_revision``, then the files service)."""
+        if size > self.serving.max_package_size:
+            raise TooLarge(f"A deployment package may be at most {self.serving.max_package_size} bytes.")
+        limit = self.files.max_single_upload
+        if size > limit:
+            raise TooLarge(f"the file is larger than the limit of {limit} bytes", code="FILE_TOO_LARGE", limit=limit)
+
+    def _commit_staged(
+        self, principal: Principal, project: str, deployment: str, version: str, stager: _Stager, member: str
+    ) -> None:
+        """Make a written package a revision: its file row points at the key (or, if the bytes are held already,
+        at the held blob; the key goes) — the checks of ``upload_revision`` included."""
+        key, sha256, size = stager.entries[member]
+        self._check_package_size(size)
+        filename = member.rsplit("/", 1)[-1]
+        if not filename.lower().endswith(".zip"):  # pragma: no cover - the layout only has .zip packages
+            raise InvalidInput(f"A deployment package must be a .zip file, not {filename!r}.")
+        check_name(filename)
+        require(principal, Action.FILE_WRITE, principal.org_id, what="file")
+        self.serving.get_version(principal, project, deployment, version)  # exists, readable
+        with self.db.uow() as s:
+            row = s.get(ProjectImportRow, stager.import_id, with_for_update=True)
+            live = {"kind": STAGED, "name": stager.prefix}
+            if row is None or live not in (row.created or []):  # deleted, or its prefix retired by a clean-up
+                raise InvalidInput("The import was deleted while it ran.")
+            record, stale = self.files.record_in(
+                s,
+                principal,
+                name=filename,
+                context=PACKAGE_CONTEXT,
+                extension=None,
+                sha256=sha256,
+                size=size,
+                segments=[(key, size)],
+            )
+        stager.committed.add(key)
+        self.serving._drop_blobs(stale)
+        try:
+            self.serving.new_revision_from_file(principal, project, deployment, version, record.id)
+        except BaseException:
+            with self.db.uow() as s:
+                stale = self.files.drop_in(s, record.id)
+            self.serving._drop_blobs(stale)
+            raise
+
     def _scan(self, import_id: str, progress: Callable[[int], None], pipelines: PipelineService) -> dict[str, Any]:
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, import_id)
@@ -1733,6 +2042,7 @@ class TransferService:
         if resume:
             return self._process(import_id, progress, pipelines)
         path = zip_src = None
+        stagers: list[_Stager] = []
         try:
             path = zip_src = self._tmp("import-")
             if source == "link" and file_id is None:
@@ -1757,13 +2067,22 @@ class TransferService:
                 zip_src = self._zip_source(file_id, path)
             progress(20)
             # an import without confirmation hands the scan to the processing at once: hash the packages the
-            # organisation may already hold while scanning, so those are neither read again nor stored again
-            scan = self._read_zip(zip_src, hash_for=org_id if skip else None)
+            # organisation may already hold while scanning, so those are neither read again nor stored again, and
+            # write the others on the way (one read of the zip); the processing makes them files, or they go
+            stager = None
+            if skip:
+                self._clean_staged(import_id)  # what an interrupted scan of this import wrote
+                stager = self._begin_staging(import_id)
+                stagers.append(stager)
+            scan = self._read_zip(zip_src, hash_for=org_id if skip else None, stage=stager)
+            if stager is not None:
+                stager.sync()
             progress(50)
             missing = missing_values(scan.content) if skip else []
             with self.db.uow() as s:
                 row = s.get(ProjectImportRow, import_id)
                 if row is None:
+                    self._abandon(import_id, stagers)
                     return {"import_id": import_id, "status": "gone"}
                 row.content, row.packages, row.root = scan.content, scan.packages, scan.root
                 if not missing:
@@ -1776,9 +2095,12 @@ class TransferService:
                     + ". Import without skip_confirmation and give them in the confirmation."
                 )
             if skip:
-                return self._process(import_id, progress, pipelines, zip_path=zip_src, hashes=scan.hashes)
+                return self._process(
+                    import_id, progress, pipelines, zip_path=zip_src, hashes=scan.hashes, stager=stager
+                )
             return {"import_id": import_id, "status": "confirmation"}
         except Exception as exc:  # noqa: BLE001 - anything wrong with the zip fails the import, with the reason
+            self._abandon(import_id, stagers)
             return self._fail(import_id, exc)
         finally:
             if zip_src is not None and not isinstance(zip_src, Path):
@@ -1786,10 +2108,11 @@ class TransferService:
             if path is not None:
                 path.unlink(missing_ok=True)
 
-    def _read_zip(self, path: Path | BinaryIO, *, hash_for: str | None = None) -> _Scan:
+    def _read_zip(self, path: Path | BinaryIO, *, hash_for: str | None = None, stage: _Stager | None = None) -> _Scan:
         """Check every entry, read each once (counting what it unpacks to), and describe the content. With
         ``hash_for`` (an organisation id), the packages of a size some file of that organisation has are hashed on
-        the way (:meth:`_create_all` links those it holds instead of storing them again)."""
+        the way (:meth:`_create_all` links those it holds instead of storing them again); with ``stage``, the
+        other packages (within the package limits) are written to it on the way, hashed from the same buffers."""
         _check_end_record(path, self.limits.max_entries)
         try:
             zf = zipfile.ZipFile(path)
@@ -1810,12 +2133,16 @@ class TransferService:
             packages = {n: i.file_size for n, i in files.items() if layout.get(n, ("",))[0] == "package"}
             held = self.files.held_sizes(hash_for, set(packages.values())) if hash_for and packages else set()
             total = yaml_total = 0
+            stage_limit = min(self.serving.max_package_size, self.files.max_single_upload)
+            sink: _Sink | None = None
             try:
                 for name, info in files.items():
                     is_yaml = layout.get(name, ("",))[0] in YAML_KINDS
                     limit = MAX_YAML if is_yaml else self.limits.max_member
                     buf = bytearray() if is_yaml else None
                     hasher = hashlib.sha256() if packages.get(name, -1) in held else None
+                    if stage is not None and hasher is None and name in packages and info.file_size <= stage_limit:
+                        sink = stage.open()
                     size = 0
                     with zf.open(info) as src:
                         while chunk := src.read(IMPORT_READ):
@@ -1835,9 +2162,15 @@ class TransferService:
                                 buf += chunk
                             if hasher is not None:
                                 hasher.update(chunk)
+                            if sink is not None:
+                                sink.write(chunk)
                     # the whole entry was read: zipfile checked its CRC at the end
                     if hasher is not None:
                         hashes[name] = (hasher.hexdigest(), size)
+                    if sink is not None:
+                        stage.store_entry(name, sink)  # type: ignore[union-attr]
+                        sink = None
+                        self._touch(stage.import_id)  # type: ignore[union-attr]
                     if buf is not None:
                         texts[name] = bytes(buf)
             except (
@@ -1851,6 +2184,9 @@ class TransferService:
                 struct.error,
             ) as exc:
                 raise Rejected(f"The zip is damaged: {exc}") from None
+            finally:
+                if sink is not None:  # this entry failed half-way: nothing of it stays
+                    sink.abort()
         scan = self._describe(root, layout, texts)
         scan.hashes = hashes
         return scan
@@ -2014,6 +2350,7 @@ class TransferService:
         *,
         zip_path: Path | BinaryIO | None = None,
         hashes: dict[str, tuple[str, int]] | None = None,
+        stager: _Stager | None = None,
     ) -> dict[str, Any]:
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, import_id)
@@ -2024,13 +2361,24 @@ class TransferService:
             row.status, row.updated_at = "processing", now()
             p = s.get(RegistryProjectRow, row.project_id)
             project, org_id, user_id, file_id, root = p.name, p.org_id, row.created_by, row.file_id, row.root
-            sealed, content, leftovers = row.confirmed, row.content, list(row.created or [])
+            sealed, content, created = row.confirmed, row.content, list(row.created or [])
+        leftovers = [x for x in created if not (isinstance(x, dict) and x.get("kind") == STAGED)]
+        earlier = set(_staged_prefixes(created)) - ({stager.prefix} if stager is not None else set())
         own_path = zip_path is None
         path, tmp = zip_path, None
+        stagers = [stager] if stager is not None else []
+
+        def staging() -> _Stager:  # where the packages not written by the scan go (made once one is needed)
+            if not stagers:
+                stagers.append(self._begin_staging(import_id))
+            return stagers[0]
+
         try:
             principal = self._principal(user_id, org_id)
             if leftovers:  # an earlier attempt died half-way: undo it, then start again
-                self._undo(principal, project, leftovers, pipelines, import_id)
+                self._undo(principal, project, leftovers, pipelines, import_id, keep=stager)
+            elif earlier:  # what an earlier attempt wrote before it died
+                self._clean_staged(import_id, earlier)
             selection = json.loads(self.box.open(sealed)) if sealed else normalise_selection(content)
             if own_path:
                 tmp = self._tmp("import-")
@@ -2038,8 +2386,13 @@ class TransferService:
             self._prevalidate(principal, project, selection)
             progress(60)
             with zipfile.ZipFile(path) as zf:
-                self._create_all(principal, project, import_id, selection, zf, root, pipelines, progress, hashes or {})
+                self._create_all(
+                    principal, project, import_id, selection, zf, root, pipelines, progress, hashes or {}, staging
+                )
+            for st in stagers:  # packages written but not imported (not selected, or linked instead)
+                self._drop_keys(st.leftover())
         except Exception as exc:  # noqa: BLE001 - the import fails with the reason; nothing of it stays
+            self._abandon(import_id, stagers)
             return self._fail(import_id, exc)
         finally:
             if own_path and path is not None and not isinstance(path, Path):
@@ -2130,6 +2483,7 @@ class TransferService:
         pipelines: PipelineService,
         progress: Callable[[int], None],
         hashes: dict[str, tuple[str, int]],
+        staging: Callable[[], _Stager],
     ) -> None:
         created: list[dict[str, Any]] = []
         serving = self.serving
@@ -2147,7 +2501,8 @@ class TransferService:
                 row = s.get(ProjectImportRow, import_id)
                 if row is None:
                     raise InvalidInput("The import was deleted while it ran.")
-                row.created, row.updated_at = list(created), now()
+                staged = [x for x in row.created or [] if isinstance(x, dict) and x.get("kind") == STAGED]
+                row.created, row.updated_at = staged + list(created), now()
 
         def add_vars(raw: dict[str, Any], **level: Any) -> None:
             for name, var in raw.items():
@@ -2211,7 +2566,10 @@ class TransferService:
                         if known is None and zf.getinfo(member).file_size in held:
                             known = self._hash_member(zf, member)
                         if known is None or not self._link_package(principal, project, dname, vname, member, *known):
-                            self._upload_package(principal, project, dname, vname, zf, member)
+                            stager = staging()
+                            if member not in stager.entries:  # not written by the scan: written now, in one pass
+                                self._stage_member(stager, zf, member)
+                            self._commit_staged(principal, project, dname, vname, stager, member)
                 if d["default_version"] in d["versions"] and d["default_version"] != first:
                     serving.update_deployment(principal, project, dname, {"default_version": d["default_version"]})
                 advance()
@@ -2297,27 +2655,6 @@ class TransferService:
             raise
         return True
 
-    def _upload_package(self, principal: Principal, project: str, deployment: str, version: str, zf, member: str):
-        limit = self.limits.max_member
-
-        def produce(pipe: _Pipe) -> None:  # a thread reads (and CRC-checks) while the upload hashes and stores
-            size = 0
-            with zf.open(member) as src:
-                while chunk := src.read(IMPORT_READ):
-                    size += len(chunk)
-                    if size > limit:
-                        raise Rejected(f"{member!r} unpacks to more than {limit} bytes.")
-                    pipe.write(chunk)
-
-        filename = member.rsplit("/", 1)[-1]
-        asyncio.run(
-            _stream_from_thread(
-                produce,
-                lambda data: self.serving.upload_revision(principal, project, deployment, version, data, filename),
-                depth=max(1, PIPE_DEPTH * CHUNK // IMPORT_READ),  # the same bytes in flight as an export
-            )
-        )
-
     def _undo(
         self,
         principal: Principal,
@@ -2325,8 +2662,11 @@ class TransferService:
         created: list[dict[str, Any]],
         pipelines: PipelineService,
         import_id: str,
+        *,
+        keep: _Stager | None = None,
     ) -> None:
-        """Delete what an import created, newest first (a deployment takes its versions and variables along)."""
+        """Delete what an import created, newest first (a deployment takes its versions and variables along), and
+        the packages it wrote (those of ``keep``, this attempt's scan, excepted)."""
         for item in reversed(created):
             kind, name = item.get("kind"), item.get("name")
             try:
@@ -2342,10 +2682,14 @@ class TransferService:
                 pass
             except Exception:  # noqa: BLE001 - keep undoing the rest
                 log.exception("could not remove %s %r created by import %s", kind, name, import_id)
+        with self.db.uow(readonly=True) as s:
+            row = s.get(ProjectImportRow, import_id)
+            prefixes = set(_staged_prefixes(row.created if row is not None else []))
+        self._clean_staged(import_id, prefixes - ({keep.prefix} if keep is not None else set()))
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, import_id)
-            if row is not None:
-                row.created = []
+            if row is not None:  # what the processing created is gone; this attempt's packages stay named
+                row.created = [{"kind": STAGED, "name": keep.prefix}] if keep is not None else []
 
     def _drop_environment(self, principal: Principal, project: str, name: str) -> None:
         """Remove a custom environment this import created (once no version uses it)."""

@@ -111,6 +111,7 @@ class Runner:
                 if time.monotonic() >= next_sweep:
                     swept = asyncio.run(self.services.uploads.sweep())
                     self.services.serving.sweep_requests()
+                    self.services.transfer.sweep_staged()  # packages interrupted imports wrote
                     if swept:
                         log.info("swept %d expired upload sessions", swept)
                     next_sweep = time.monotonic() + self.services.settings.sweep_interval
