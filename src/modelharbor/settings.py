@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     jwt_access_ttl: int = Field(300, description="Seconds a UFDL access token (JWT) is valid.")
     jwt_refresh_ttl: int = Field(8 * 3600, description="Seconds a UFDL refresh token (JWT) is valid.")
     sweep_interval: int = Field(300, description="Seconds between sweeps of expired upload sessions.")
+    pending_object_grace: int = Field(
+        3600, ge=1, description="Seconds before the sweep deletes bytes a writer left unreferenced (crash orphans)."
+    )
     workers: bool = Field(True, description="Run the background task runner inside the server process.")
     max_package_size: int = Field(8 * GiB, description="Largest deployment package (zip) an upload may send.")
     build_timeout: int = Field(1800, description="Seconds an environment build (pip install) may take.")

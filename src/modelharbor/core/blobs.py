@@ -1,7 +1,8 @@
 """Content-addressed blobs: one row per distinct SHA-256, made of one or more store segments.
 
 Files point at blobs; identical content is kept once. Bytes are written before the row is committed,
-so a crash leaves at worst an unreferenced object (removed by the sweep), never a row without bytes.
+so a crash leaves at worst an unreferenced object (named by an intent, removed by the sweep: ``core/pending.py``),
+never a row without bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from modelharbor.core import pending
 from modelharbor.core.clock import now
 from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.storage import BlobStore
@@ -37,7 +39,10 @@ def lock_blob(s: Session, sha256: str) -> BlobRow | None:
 
 
 def release_blob_if_unused(s: Session, sha256: str) -> list[str]:
-    """Drop the blob row if no file uses it any more; return the store keys to delete after commit."""
+    """Drop the blob row if no file uses it any more; return the store keys to delete after commit.
+
+    The same transaction records them as released (``pending_objects``), so if the caller dies before deleting them
+    the next sweep does."""
     blob = lock_blob(s, sha256)
     if blob is None:
         return []
@@ -46,6 +51,7 @@ def release_blob_if_unused(s: Session, sha256: str) -> list[str]:
         return []
     keys = [k for k, _ in blob.segments]
     s.delete(blob)
+    pending.release_in(s, keys)
     return keys
 
 

@@ -17,6 +17,7 @@ from modelharbor.core.blobs import Segment
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
 from modelharbor.core.ids import find
 from modelharbor.core.links import LinkSigner, SignedLink
+from modelharbor.core.pending import PendingObjects
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow
@@ -123,11 +124,14 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 class FileService:
-    def __init__(self, db: Database, store: BlobStore, signer: LinkSigner, *, max_single_upload: int):
+    def __init__(
+        self, db: Database, store: BlobStore, signer: LinkSigner, *, max_single_upload: int, pending_grace: int = 3600
+    ):
         self.db = db
         self.store = store
         self.signer = signer
         self.max_single_upload = max_single_upload
+        self.pending = PendingObjects(db, store, grace=pending_grace)
 
     # --- create ----------------------------------------------------------------------------
     async def upload(
@@ -158,22 +162,29 @@ class FileService:
                 yield piece
 
         key = f"objects/{new_uuid()}"
-        size = await self.store.put_stream(key, hashed())
+        # The intent is committed before the first byte: a crash from here to the commit leaves bytes the sweep finds.
+        await asyncio.to_thread(self.pending.announce, key, "file upload")
         try:
-            if not isinstance(context, str):
-                context = check_context(await context())
-            record, stale = await asyncio.to_thread(
-                self._record, principal, name, context, extension, h.hexdigest(), size, [(key, size)]
-            )
+            async with self.pending.alive(key):
+                size = await self.store.put_stream(key, hashed())
+                if not isinstance(context, str):
+                    context = check_context(await context())
+                record, stale = await asyncio.to_thread(
+                    self._record, principal, name, context, extension, h.hexdigest(), size, [(key, size)], [key]
+                )
         except BaseException:
             await self.store.delete(key)
+            await self.pending.forget([key])
             raise
-        await self.store.delete(stale)
+        if stale:  # deduplicated: the fresh object goes, then its intent (kept until now in case we die first)
+            await self.store.delete(stale)
+            await self.pending.forget(stale)
         return record
 
-    def _record(self, principal, name, context, extension, sha256, size, segments):
+    def _record(self, principal, name, context, extension, sha256, size, segments, fresh=()):
+        """Commit the file; ``fresh`` keys' intents go in the same transaction unless deduplication drops them."""
         with self.db.uow() as s:
-            return self.record_in(
+            record, stale = self.record_in(
                 s,
                 principal,
                 name=name,
@@ -183,6 +194,8 @@ class FileService:
                 size=size,
                 segments=segments,
             )
+            self.pending.settle_in(s, [k for k in fresh if k not in stale])
+            return record, stale
 
     def record_in(
         self,

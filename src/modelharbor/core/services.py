@@ -77,7 +77,13 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
     )
     signer = LinkSigner(settings.resolved_secret_key())
     identity = IdentityService(db)
-    files = FileService(db, store, signer, max_single_upload=settings.max_single_upload_size)
+    files = FileService(
+        db,
+        store,
+        signer,
+        max_single_upload=settings.max_single_upload_size,
+        pending_grace=settings.pending_object_grace,
+    )
     uploads = UploadService(
         db,
         store,

@@ -10,7 +10,9 @@ Invariants
 - Completing does not copy bytes: the chunks, in numeric order, become the segments of the blob.
   The SHA-256 is computed by reading the chunks once. Identical content is kept once (dedup).
 - ``complete`` is idempotent: a completed session answers with the same file (and hook result).
-- Expired open sessions and their objects are removed by :meth:`UploadService.sweep`.
+- Expired open sessions and their objects are removed by :meth:`UploadService.sweep`. Completing, aborting or
+  expiring a session records its prefix in ``pending_objects`` (``core/pending.py``): after the grace period the
+  sweep deletes what no blob references under it (chunks a crashed writer left, or that arrived too late).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from modelharbor.core import blobs
+from modelharbor.core import blobs, pending
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
 from modelharbor.core.files import FileService, check_context, check_name, extension_of, limited, to_record
 from modelharbor.core.ids import find, well_formed
@@ -57,6 +59,11 @@ class Completed:
     session: UploadSession
     file: FileRecord
     result: dict[str, Any] = field(default_factory=dict)
+
+
+def prefix_of(session_id: str) -> str:
+    """Where a session's chunks live; a chunk's bytes are written before its row (a closed prefix is swept)."""
+    return f"uploads/{session_id}/"
 
 
 def session_entity(row: UploadSessionRow, chunks: list[UploadChunkRow] | None = None) -> UploadSession:
@@ -233,7 +240,7 @@ class UploadService:
         limit = min(max_size or self.limits.max_chunk_size, self.limits.max_chunk_size)
         if size is not None:
             limit = min(limit, size)
-        key = f"uploads/{session_id}/{new_hex(8)}"
+        key = prefix_of(session_id) + new_hex(8)
         nbytes = await self.store.put_stream(key, limited(data, limit, "the chunk"))
         try:
             if number is None:
@@ -441,6 +448,8 @@ class UploadService:
                 segments=snap,
             )
             row.state, row.file_id, row.completed_at = COMPLETED, record.id, now()
+            # chunks a crashed writer left, or that arrive while completing, are removed by the sweep after the grace
+            pending.close_prefix_in(s, prefix_of(session_id), "completed upload", keep_blob=sha)
             hook = self._hooks.get(row.context)
             result = hook(s, row, record) if hook else {}
             row.meta = {**(row.meta or {}), "result": result}
@@ -466,12 +475,14 @@ class UploadService:
         keys = [c.key for c in s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == row.id))]
         s.execute(delete(UploadChunkRow).where(UploadChunkRow.session_id == row.id))
         row.state = ABORTED
+        # deleted at once after the commit; chunk writes still in flight are caught by the sweep after the grace
+        pending.close_prefix_in(s, prefix_of(row.id), "aborted upload")
         return keys
 
     async def _delete_prefix(self, session_id: str, keys: list[str]) -> None:
         await self.store.delete(keys)
         # objects written but never committed (a crash between write and commit) live under the same prefix
-        await self.store.delete(await self.store.list(f"uploads/{session_id}/"))
+        await self.store.delete(await self.store.list(prefix_of(session_id)))
 
     async def sweep(self) -> int:
         """Abort expired open sessions and delete their objects; returns how many sessions were swept."""

@@ -86,6 +86,23 @@ class BlobRow(Base):
     created_at: Mapped[datetime]
 
 
+class PendingObjectRow(Base):
+    """An intent: a store key (or, ending in ``/``, a key prefix) whose bytes may be referenced by no blob.
+
+    A fresh object's row is committed before its first byte is written and deleted by the commit that makes a blob
+    point at it; the sweep (``core/pending.py``) deletes the bytes of rows older than the grace period that no blob
+    references, then the rows. ``claimed_at`` is set once the sweep (or a deletion that needs no grace) owns the
+    row: from then on no commit may reference the key. ``blob_sha256`` names a blob whose segments a prefix keeps.
+    """
+
+    __tablename__ = "pending_objects"
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    context: Mapped[str] = mapped_column(String(64))
+    blob_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class FileRow(Base):
     __tablename__ = "files"
     id: Mapped[str] = mapped_column(String(24), primary_key=True)

@@ -1,4 +1,4 @@
-"""The task runner: claims queued tasks and calls their handler; also sweeps expired uploads.
+"""The task runner: claims queued tasks and calls their handler; also sweeps expired uploads and unreferenced bytes.
 
 Runs as a thread inside ``modelharbor serve`` (the embedded default) or alone as ``modelharbor worker``;
 any number of runners can share one database. Tests call :func:`run_pending` to drain synchronously.
@@ -110,10 +110,13 @@ class Runner:
             try:
                 if time.monotonic() >= next_sweep:
                     swept = asyncio.run(self.services.uploads.sweep())
+                    orphans = asyncio.run(self.services.files.pending.sweep())  # bytes crashed writers left
                     self.services.serving.sweep_requests()
                     self.services.transfer.sweep_staged()  # packages interrupted imports wrote
                     if swept:
                         log.info("swept %d expired upload sessions", swept)
+                    if orphans:
+                        log.info("swept %d pending objects", orphans)
                     next_sweep = time.monotonic() + self.services.settings.sweep_interval
                 while not self._stop.is_set() and run_one(self.services) is not None:
                     pass

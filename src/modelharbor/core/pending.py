@@ -1,0 +1,207 @@
+"""Intents: crash-safe records of store objects that may be referenced by no blob (``pending_objects``).
+
+Bytes are written before the row that references them is committed ("bytes before rows"), so a process that dies in
+between leaves bytes nothing points at. Every such window is named by a row here, committed before it opens:
+
+- **A fresh object** (a single upload's ``objects/<uuid>``): :meth:`PendingObjects.announce` commits the row before
+  the first byte; while the writer lives, :meth:`PendingObjects.alive` refreshes ``created_at`` every third of the
+  grace period (one small transaction each time, however long the upload takes); the commit that makes a blob point
+  at the key deletes the row in the same transaction (:meth:`PendingObjects.settle_in`, which fails if the sweep has
+  claimed it). A failed write deletes the object and the row at once; so does deduplication, after its commit.
+- **A closed prefix** (a chunked session's ``uploads/<session>/`` once completed, aborted or expired): the closing
+  transaction adds a row for the prefix (:func:`close_prefix_in`), naming the blob whose segments it keeps; after the
+  grace period (when chunk writes still in flight have ended) the sweep deletes every other object under it.
+- **Released keys** (a blob's segments once its last file went, deleted after the commit): the releasing
+  transaction adds rows already claimed (:func:`release_in`); the next sweep deletes whatever the caller did not.
+
+The sweep (:meth:`PendingObjects.sweep`, run by the task runner with the upload sweep) first *claims* rows older than
+the grace period in one committed statement; a claimed row is never settled, so no blob can reference its key later.
+Only then are the bytes deleted, then the rows — a sweeper that dies half-way leaves claimed rows the next one
+finishes. Any number of servers may sweep at once (deleting twice is harmless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
+
+from sqlalchemy import String, cast, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from modelharbor.core.clock import now
+from modelharbor.db.engine import Database
+from modelharbor.db.tables import BlobRow, PendingObjectRow
+from modelharbor.domain.errors import Conflict
+from modelharbor.storage import BlobStore
+
+log = logging.getLogger("modelharbor.pending")
+
+SWEEP_BATCH = 200
+RELEASED = "released"
+
+
+def _insert(s: Session):
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def close_prefix_in(s: Session, prefix: str, context: str, *, keep_blob: str | None = None) -> None:
+    """Within the caller's transaction: after the grace period, delete every object under ``prefix`` (ending in
+    ``/``) except the segments of blob ``keep_blob``."""
+    assert prefix.endswith("/")
+    stmt = _insert(s)(PendingObjectRow).values(
+        key=prefix, context=context, blob_sha256=keep_blob, created_at=now(), claimed_at=None
+    )
+    s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key"], set_=dict(context=context, blob_sha256=keep_blob, created_at=now())
+        )
+    )
+
+
+def release_in(s: Session, keys: Iterable[str], context: str = RELEASED) -> None:
+    """Within the caller's transaction: ``keys`` are no blob's any more; the next sweep deletes what is left."""
+    for key in dict.fromkeys(keys):
+        stmt = _insert(s)(PendingObjectRow).values(
+            key=key, context=context, blob_sha256=None, created_at=now(), claimed_at=now()
+        )
+        s.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=dict(claimed_at=now())))
+
+
+class PendingObjects:
+    def __init__(self, db: Database, store: BlobStore, *, grace: int):
+        self.db = db
+        self.store = store
+        self.grace = grace
+
+    # --- fresh objects ------------------------------------------------------------------------
+    def announce(self, key: str, context: str) -> None:
+        """Commit the intent for ``key`` (before its first byte is written)."""
+        with self.db.uow() as s:
+            s.add(PendingObjectRow(key=key, context=context[:64], blob_sha256=None, created_at=now(), claimed_at=None))
+
+    def refresh(self, key: str) -> bool:
+        """The writer of ``key`` is alive: restart its grace period. False if the row is gone or claimed."""
+        with self.db.uow() as s:
+            return (
+                s.execute(
+                    update(PendingObjectRow)
+                    .where(PendingObjectRow.key == key, PendingObjectRow.claimed_at.is_(None))
+                    .values(created_at=now())
+                ).rowcount
+                == 1
+            )
+
+    @contextlib.asynccontextmanager
+    async def alive(self, key: str) -> AsyncIterator[None]:
+        """While the body runs, refresh the intent every third of the grace period (a write of any length)."""
+        task = asyncio.get_running_loop().create_task(self._heartbeat(key))
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    async def _heartbeat(self, key: str) -> None:
+        interval = max(self.grace / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.refresh, key)
+            except Exception:  # the database is briefly unreachable: try again next time
+                log.warning("could not refresh the intent of %s", key, exc_info=True)
+
+    @staticmethod
+    def settle_in(s: Session, keys: Iterable[str]) -> None:
+        """Within the transaction that makes a blob point at ``keys``: drop their intents.
+
+        Raises Conflict (and so rolls the commit back) if an intent is missing or claimed by the sweep — its bytes
+        may already be gone.
+        """
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        n = s.execute(
+            delete(PendingObjectRow).where(PendingObjectRow.key.in_(keys), PendingObjectRow.claimed_at.is_(None))
+        ).rowcount
+        if n != len(keys):
+            raise Conflict("the upload was interrupted for too long and its bytes were discarded; upload it again")
+
+    async def forget(self, keys: Iterable[str]) -> None:
+        """Drop the intents of objects already deleted (best effort: the sweep removes what remains)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return
+        try:
+            await asyncio.to_thread(self._forget, keys)
+        except Exception:
+            log.warning("could not drop the intents of %d deleted objects; the sweep will", len(keys), exc_info=True)
+
+    def _forget(self, keys: list[str]) -> None:
+        with self.db.uow() as s:
+            s.execute(delete(PendingObjectRow).where(PendingObjectRow.key.in_(keys)))
+
+    # --- the sweep ----------------------------------------------------------------------------
+    async def sweep(self, *, batches: int = 50) -> int:
+        """Delete the bytes no blob references of intents past their grace period; returns how many intents went."""
+        await asyncio.to_thread(self._claim)
+        done = 0
+        for _ in range(batches):
+            rows = await asyncio.to_thread(self._claimed)
+            if not rows:
+                break
+            for key, context, keep_blob in rows:
+                keep = await asyncio.to_thread(self._referenced, key, context, keep_blob)
+                if key.endswith("/"):
+                    victims = [k for k in await self.store.list(key) if k not in keep]
+                else:
+                    victims = [] if key in keep else [key]
+                if victims:
+                    await self.store.delete(victims)
+            await asyncio.to_thread(self._forget, [k for k, _, _ in rows])
+            done += len(rows)
+        return done
+
+    def _claim(self) -> None:
+        with self.db.uow() as s:
+            s.execute(
+                update(PendingObjectRow)
+                .where(
+                    PendingObjectRow.claimed_at.is_(None),
+                    PendingObjectRow.created_at < now() - timedelta(seconds=self.grace),
+                )
+                .values(claimed_at=now())
+            )
+
+    def _claimed(self) -> list[tuple[str, str, str | None]]:
+        with self.db.uow(readonly=True) as s:
+            rows = s.execute(
+                select(PendingObjectRow.key, PendingObjectRow.context, PendingObjectRow.blob_sha256)
+                .where(PendingObjectRow.claimed_at.is_not(None))
+                .order_by(PendingObjectRow.claimed_at, PendingObjectRow.key)
+                .limit(SWEEP_BATCH)
+            ).all()
+            return [(k, c, b) for k, c, b in rows]
+
+    def _referenced(self, key: str, context: str, keep_blob: str | None) -> set[str]:
+        """Store keys under ``key`` (a key or a prefix) some blob points at.
+
+        A claimed fresh key cannot be referenced (its commit would have failed), and released keys belonged to a
+        blob row that is gone (keys are never reused); a fresh key is nevertheless checked against every blob's
+        segments (a text search, run only for crash orphans), a prefix against the blob it names.
+        """
+        if key.endswith("/"):
+            if keep_blob is None:
+                return set()
+            with self.db.uow(readonly=True) as s:
+                blob = s.get(BlobRow, keep_blob)
+                return {k for k, _ in blob.segments if k.startswith(key)} if blob is not None else set()
+        if context == RELEASED:
+            return set()
+        with self.db.uow(readonly=True) as s:
+            segments = s.scalars(
+                select(BlobRow.segments).where(cast(BlobRow.segments, String).contains(key, autoescape=True))
+            )
+            return {key} if any(k == key for seg in segments for k, _ in seg) else set()
