@@ -242,3 +242,87 @@ def test_refusals(api, tmp_path):
     with pytest.raises(ubiops.ApiException) as e:
         api.imports_get("no-such-project", imp.id)
     assert e.value.status == 404
+
+
+USES_APPDIRS = """
+import appdirs
+
+
+class Deployment:
+    def __init__(self, base_directory, context):
+        pass
+
+    def request(self, data):
+        return {"y": data["x"] * 2, "appdirs": appdirs.__version__}
+"""
+
+
+def test_environment_tags_travel_with_their_packages(api, tmp_path):
+    """A version on a custom environment's built tag: exported with the tag's environment package, imported into
+    another project, where the tag is built again from it and the version runs on it."""
+    _project(api, "tags-src")
+    _project(api, "tags-dst")
+    base = next(e.name for e in api.environments_list("tags-src") if e.system)
+    api.environments_create("tags-src", ubiops.EnvironmentCreate(name="science", description="with appdirs"))
+    api.environment_tags_create("tags-src", "science", ubiops.EnvironmentTagCreate(name="gpu-v2"))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("environment_package/requirements.txt", "appdirs==1.4.4\n")
+    env_package = tmp_path / "science.zip"
+    env_package.write_bytes(buf.getvalue())
+    api.environment_tags_build("tags-src", "science", "gpu-v2", file=str(env_package), base_environment_name=base)
+    ubiops.utils.wait_for_environment(api.api_client, "tags-src", "science", "gpu-v2", timeout=180, quiet=True)
+    api.deployments_create(
+        "tags-src",
+        ubiops.DeploymentCreate(
+            name="doubler",
+            input_type="structured",
+            output_type="structured",
+            input_fields=[ubiops.DeploymentInputFieldCreate(name="x", data_type="int")],
+            output_fields=[
+                ubiops.DeploymentOutputFieldCreate(name="y", data_type="int"),
+                ubiops.DeploymentOutputFieldCreate(name="appdirs", data_type="string"),
+            ],
+        ),
+    )
+    api.deployment_versions_create(
+        "tags-src",
+        "doubler",
+        ubiops.DeploymentVersionCreate(
+            version="v1", environment_name="science", environment_tag="gpu-v2", maximum_idle_time=60
+        ),
+    )
+    api.revisions_file_upload("tags-src", "doubler", "v1", file=package(tmp_path / "d.zip", USES_APPDIRS))
+    wait_built(api, "tags-src", "doubler")
+
+    export = api.exports_create("tags-src", ubiops.ExportCreate(), all=True)
+    ubiops.utils.wait_for_export(api.api_client, "tags-src", export.id, quiet=True)
+    path = api.exports_download("tags-src", export.id, _preload_content=True)
+    with zipfile.ZipFile(path) as zf:
+        tag_zip = next(
+            n
+            for n in zf.namelist()
+            if n.endswith("environments/environment_science/tags/environment_science_tag_gpu-v2.zip")
+        )
+        assert zf.read(tag_zip) == env_package.read_bytes()
+
+    imp = api.imports_create("tags-dst", file=path)
+    assert wait_status(api, "tags-dst", imp.id, "confirmation").status == "confirmation"
+    found = api.imports_get("tags-dst", imp.id)
+    assert found.environments["science"]["tags"]["gpu-v2"]["zip"].endswith("environment_science_tag_gpu-v2.zip")
+    assert found.deployments["doubler"]["versions"]["v1"]["environment_tag"] == "gpu-v2"
+    api.imports_update(
+        "tags-dst", imp.id, ubiops.ImportUpdate(deployments=found.deployments, environments={"science": {}})
+    )
+    done = wait_status(api, "tags-dst", imp.id, "completed")
+    assert done.status == "completed", done.error_message
+    assert [t.name for t in api.environment_tags_list("tags-dst", "science")] == ["latest", "gpu-v2"]
+    ubiops.utils.wait_for_environment(api.api_client, "tags-dst", "science", "gpu-v2", timeout=180, quiet=True)
+    tag = api.environment_tags_get("tags-dst", "science", "gpu-v2")
+    assert (tag.status, tag.built, tag.base_environment_name) == ("success", True, base)
+    version = api.deployment_versions_get("tags-dst", "doubler", "v1")
+    assert (version.environment_name, version.environment_tag) == ("science", "gpu-v2")
+    wait_built(api, "tags-dst", "doubler")
+    answer = api.deployment_requests_create("tags-dst", "doubler", data={"x": 21})
+    assert answer.status == "completed", answer.error_message
+    assert answer.result == {"y": 42, "appdirs": "1.4.4"}

@@ -137,7 +137,7 @@ class EnvironmentNotReady(HarborError):
     status = 400
 
 
-def _tag_name(value: Any) -> str:
+def tag_name(value: Any) -> str:
     if not isinstance(value, str) or not _TAG.fullmatch(value):
         raise InvalidInput(
             f"Invalid tag name {value!r}: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit."
@@ -318,7 +318,7 @@ class EnvironmentTagService:
             if body.get("name") is None:
                 name = next(f"v{n}" for n in range(1, MAX_TAGS + 2) if f"v{n}" not in names)
             else:
-                name = _tag_name(body["name"])
+                name = tag_name(body["name"])
             if name in names:
                 raise Conflict(f"Environment {env.name!r} already has a tag {name!r}.")
             self._status_unchanged(body.get("status"), "success")
@@ -539,7 +539,7 @@ class EnvironmentTagService:
         try:
             size = (await asyncio.to_thread(self.serving.files.get, principal, file_id)).size
             return await asyncio.to_thread(
-                self._new_build,
+                self.new_build,
                 principal,
                 project,
                 environment,
@@ -578,7 +578,7 @@ class EnvironmentTagService:
                     f"Tag {source_tag!r} of environment {source_environment!r} has no environment package to copy."
                 )
             file_id, size, base = src.file_id, src.size, src.base_environment
-        return self._new_build(
+        return self.new_build(
             principal,
             project,
             environment,
@@ -600,7 +600,7 @@ class EnvironmentTagService:
             if latest.status in ("queued", "building"):
                 raise InvalidInput(f"Tag {tag!r} is {latest.status} already: wait for the build to finish.")
             file_id, size, base, revision = latest.file_id, latest.size, latest.base_environment, latest.revision_id
-        return self._new_build(
+        return self.new_build(
             principal,
             project,
             environment,
@@ -611,7 +611,7 @@ class EnvironmentTagService:
             revision_id=revision,
         )
 
-    def _new_build(
+    def new_build(
         self,
         principal: Principal,
         project: Any,
@@ -803,7 +803,7 @@ class EnvironmentTagService:
             if first.file_id is None:
                 raise InvalidInput(f"Environment revision {revision_id!r} has no package to rebuild.")
             file_id, size, base = first.file_id, first.size, first.base_environment
-        return self._new_build(
+        return self.new_build(
             principal,
             project,
             environment,

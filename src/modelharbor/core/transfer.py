@@ -8,7 +8,8 @@ The zip follows format ``v1.0`` of UbiOps' import template (docs/dialects/ubiops
     <root>/deployments/deployment_<d>/versions/deployment_<d>_version_<v>.yaml (+ .zip, the package)
     <root>/pipelines/pipeline_<p>/pipeline_<p>.yaml
     <root>/pipelines/pipeline_<p>/versions/pipeline_<p>_version_<v>.yaml
-    <root>/environments/environment_<e>/environment_<e>.yaml  (ModelHarbor convention)
+    <root>/environments/environment_<e>/environment_<e>.yaml  (ModelHarbor convention; lists the tags)
+    <root>/environments/environment_<e>/tags/environment_<e>_tag_<t>.zip  (a tag's environment package)
     <root>/project_environment_variables.yaml                 (ModelHarbor convention)
 
 **Exports** (task ``project_export``): ``pending`` → ``processing`` → ``completed`` | ``failed``. A thread writes
@@ -59,6 +60,7 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
+from modelharbor.core.environment_builds import DEFAULT_TAG, ENV_PACKAGE_CONTEXT, MAX_TAGS, tag_name
 from modelharbor.core.files import FileService, check_name
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.secretbox import SecretBox, SecretUnreadable
@@ -84,7 +86,9 @@ from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import (
     DeploymentRow,
     DeploymentVersionRow,
+    EnvironmentBuildRow,
     EnvironmentRow,
+    EnvironmentTagRow,
     EnvVarRow,
     PipelineRow,
     PipelineVersionRow,
@@ -128,6 +132,7 @@ MAX_PIPELINE_ATTACHMENTS = 500
 _UNSAFE_SLUG = re.compile(r"[^A-Za-z0-9_-]")
 _LANGUAGE = re.compile(r"python(\d)\.(\d+)")
 YAML_KINDS = frozenset({"info", "deployment", "version", "pipeline", "pversion", "environment", "project_vars"})
+PACKAGE_KINDS = frozenset({"package", "envpackage"})  # deployment packages, environment packages: read alike
 
 
 class Rejected(InvalidInput):
@@ -333,6 +338,7 @@ def _norm_version(raw: Any, where: str) -> dict[str, Any]:
         "description": _within(where, lambda: _text(raw.get("description"), "description")),
         "labels": _within(where, lambda: _labels(raw.get("labels"))),
         "environment": _within(where, lambda: _opt_str(raw.get("environment"), "environment")),
+        "environment_tag": _within(where, lambda: _opt_str(raw.get("environment_tag"), "environment_tag", 128)),
         "instance_type_group_name": _within(
             where, lambda: _opt_str(raw.get("instance_type_group_name"), "instance_type_group_name")
         ),
@@ -471,16 +477,36 @@ def _norm_pipeline(name: str, raw: Any) -> dict[str, Any]:
     }
 
 
+def _norm_tag(raw: Any, where: str) -> dict[str, Any]:
+    raw = _obj(raw, where)
+    supports = raw.get("supports_request_format")
+    if supports is not None and not isinstance(supports, bool):
+        raise InvalidInput(f"{where}: 'supports_request_format' must be true or false.")
+    return {
+        "zip": _within(where, lambda: _opt_str(raw.get("zip"), "zip", 1024)),
+        "base_environment": _within(where, lambda: _opt_str(raw.get("base_environment"), "base_environment")),
+        "supports_request_format": True if supports is None else supports,
+    }
+
+
 def _norm_environment(name: str, raw: Any) -> dict[str, Any]:
     where = f"environment {name!r}"
     if not isinstance(name, str) or not 0 < len(name) <= 256 or not name.isprintable():
         raise InvalidInput(f"Invalid environment name {name!r}: 1 to 256 printable characters.")
     raw = _obj(raw, where)
+    given = _obj(raw.get("tags"), f"{where} tags")
+    if len(given) > MAX_TAGS:
+        raise InvalidInput(f"{where}: an environment may have at most {MAX_TAGS} tags.")
+    tags = {}
+    for tname, spec in given.items():
+        tname = _within(where, lambda n=tname: tag_name(n))
+        tags[tname] = _norm_tag(spec, f"tag {tname!r} of environment {name!r}")
     return {
         "display_name": _within(where, lambda: _opt_str(raw.get("display_name"), "display_name")),
         "description": _within(where, lambda: _text(raw.get("description"), "description")),
         "labels": _within(where, lambda: _labels(raw.get("labels"))),
         "base_environment": _within(where, lambda: _opt_str(raw.get("base_environment"), "base_environment")),
+        "tags": tags,  # latest first, then as the zip lists them (``latest`` is made with the environment anyway)
     }
 
 
@@ -501,7 +527,7 @@ CHILDREN: dict[str, dict[str, Any]] = {
     "deployments": {"versions": {"environment_variables": {}}, "environment_variables": {}},
     "pipelines": {"versions": {}},
     "environment_variables": {},
-    "environments": {},
+    "environments": {"tags": {}},
 }
 
 
@@ -1350,7 +1376,7 @@ class TransferService:
                 self._deployment_files(s, p, name, spec, row.packages, files, packages)
             for name, spec in selection["pipelines"].items():
                 self._pipeline_files(s, p, name, spec, files)
-            self._environment_files(s, p, selection["environments"], files)
+            self._environment_files(s, p, selection["environments"], row.packages, files, packages)
             if selection["environment_variables"]:
                 variables = self._vars_for_export(s, p, None, None, selection["environment_variables"], "the project")
                 files.append(("project_environment_variables.yaml", {"project_environment_variables": variables}))
@@ -1414,6 +1440,7 @@ class TransferService:
                         "version_description": v.description or "",
                         "version_labels": dict(v.labels or {}),
                         "environment": v.environment,
+                        **({"environment_tag": v.environment_tag} if v.environment_tag else {}),
                         "instance_type_group_name": v.instance_type_group_name,
                         "instance_type": (v.settings or {}).get("instance_type"),
                         "minimum_instances": v.minimum_instances,
@@ -1500,7 +1527,12 @@ class TransferService:
             )
 
     @staticmethod
-    def _environment_files(s: Session, p, names: dict[str, Any], files: list) -> None:
+    def _environment_files(
+        s: Session, p, names: dict[str, Any], with_packages: bool, files: list, packages: list
+    ) -> None:
+        """Each environment's yaml (its tags listed, ``latest`` first, then oldest first) and, with packages, each
+        tag's environment package: that of its newest successful build, else of its newest build (as for versions:
+        the package it serves, else its newest), whose base environment the yaml names for the tag."""
         used: set[str] = set()
         for name in names:
             e = s.scalar(select(EnvironmentRow).where(EnvironmentRow.project_id == p.id, EnvironmentRow.name == name))
@@ -1511,14 +1543,45 @@ class TransferService:
                 n += 1
                 slug = f"{_slug(name)}_{n}"
             used.add(slug)
+            folder = f"environments/environment_{slug}/"
+            tag_rows = sorted(
+                s.scalars(select(EnvironmentTagRow).where(EnvironmentTagRow.environment_id == e.id)),
+                key=lambda t: (t.name != DEFAULT_TAG, aware(t.created_at), t.name),
+            )
+            tags = []
+            for t in tag_rows:
+                build = s.scalar(
+                    select(EnvironmentBuildRow)
+                    .where(
+                        EnvironmentBuildRow.tag_id == t.id,
+                        EnvironmentBuildRow.status == "success",
+                        EnvironmentBuildRow.file_id.is_not(None),
+                    )
+                    .order_by(EnvironmentBuildRow.created_at.desc(), EnvironmentBuildRow.id.desc())
+                    .limit(1)
+                )
+                if build is None and t.latest_build_id:
+                    build = s.get(EnvironmentBuildRow, t.latest_build_id)
+                if build is not None and build.file_id is None:
+                    build = None
+                tags.append(
+                    {
+                        "tag_name": t.name,
+                        "supports_request_format": bool(t.supports_request_format),
+                        "base_environment": build.base_environment if build is not None else None,
+                    }
+                )
+                if with_packages and build is not None:
+                    packages.append((f"{folder}tags/environment_{slug}_tag_{t.name}.zip", build.file_id))
             files.append(
                 (
-                    f"environments/environment_{slug}/environment_{slug}.yaml",
+                    f"{folder}environment_{slug}.yaml",
                     {
                         "environment_name": e.name,
                         "environment_description": e.description or "",
                         "environment_labels": dict(e.labels or {}),
                         "base_environment": e.base_environment,
+                        "environment_tags": tags,
                     },
                 )
             )
@@ -1675,6 +1738,13 @@ class TransferService:
                     if v["zip"] is not None and v["zip"] not in known:
                         raise InvalidInput(
                             f"Version {vname!r} of {dname!r}: the zip holds no package {v['zip']!r}"
+                            + (f" (it holds {', '.join(sorted(known))})." if known else " (it holds none).")
+                        )
+            for ename, env in selection["environments"].items():
+                for tname, t in env["tags"].items():
+                    if t["zip"] is not None and t["zip"] not in known:
+                        raise InvalidInput(
+                            f"Tag {tname!r} of environment {ename!r}: the zip holds no package {t['zip']!r}"
                             + (f" (it holds {', '.join(sorted(known))})." if known else " (it holds none).")
                         )
             missing = missing_values(selection)
@@ -1981,24 +2051,26 @@ class TransferService:
     def _check_package_size(self, size: int) -> None:
         """The limits an uploaded package has (``upload_revision``, then the files service)."""
         if size > self.serving.max_package_size:
-            raise TooLarge(f"A deployment package may be at most {self.serving.max_package_size} bytes.")
+            raise TooLarge(
+                f"A package (of a deployment or an environment) may be at most {self.serving.max_package_size} bytes."
+            )
         limit = self.files.max_single_upload
         if size > limit:
             raise TooLarge(f"the file is larger than the limit of {limit} bytes", code="FILE_TOO_LARGE", limit=limit)
 
     def _commit_staged(
-        self, principal: Principal, project: str, deployment: str, version: str, stager: _Stager, member: str
+        self, principal: Principal, stager: _Stager, member: str, context: str, attach: Callable[[str, int], Any]
     ) -> None:
-        """Make a written package a revision: its file row points at the key (or, if the bytes are held already,
-        at the held blob; the key goes) — the checks of ``upload_revision`` included."""
+        """Make a written package a file — its row points at the key (or, if the bytes are held already, at the held
+        blob; the key goes) — and hand it to ``attach`` (file id, size: a revision, or an environment tag's build),
+        the checks of an upload included; the file goes again if ``attach`` fails."""
         key, sha256, size = stager.entries[member]
         self._check_package_size(size)
         filename = member.rsplit("/", 1)[-1]
         if not filename.lower().endswith(".zip"):  # pragma: no cover - the layout only has .zip packages
-            raise InvalidInput(f"A deployment package must be a .zip file, not {filename!r}.")
+            raise InvalidInput(f"A package must be a .zip file, not {filename!r}.")
         check_name(filename)
         require(principal, Action.FILE_WRITE, principal.org_id, what="file")
-        self.serving.get_version(principal, project, deployment, version)  # exists, readable
         with self.db.uow() as s:
             row = s.get(ProjectImportRow, stager.import_id, with_for_update=True)
             live = {"kind": STAGED, "name": stager.prefix}
@@ -2008,7 +2080,7 @@ class TransferService:
                 s,
                 principal,
                 name=filename,
-                context=PACKAGE_CONTEXT,
+                context=context,
                 extension=None,
                 sha256=sha256,
                 size=size,
@@ -2017,7 +2089,7 @@ class TransferService:
         stager.committed.add(key)
         self.serving._drop_blobs(stale)
         try:
-            self.serving.new_revision_from_file(principal, project, deployment, version, record.id)
+            attach(record.id, size)
         except BaseException:
             with self.db.uow() as s:
                 stale = self.files.drop_in(s, record.id)
@@ -2130,7 +2202,7 @@ class TransferService:
             layout = {name: kind for name in files if (kind := _layout_kind(name, root)) is not None}
             texts: dict[str, bytes] = {}
             hashes: dict[str, tuple[str, int]] = {}
-            packages = {n: i.file_size for n, i in files.items() if layout.get(n, ("",))[0] == "package"}
+            packages = {n: i.file_size for n, i in files.items() if layout.get(n, ("",))[0] in PACKAGE_KINDS}
             held = self.files.held_sizes(hash_for, set(packages.values())) if hash_for and packages else set()
             total = yaml_total = 0
             stage_limit = min(self.serving.max_package_size, self.files.max_single_upload)
@@ -2220,8 +2292,9 @@ class TransferService:
         pipe_dirs: dict[str, str] = {}
         versions: list[tuple[str, str, str]] = []
         pversions: list[tuple[str, str, str]] = []
-        package_paths = {n[len(root) :] for n, k in layout.items() if k[0] == "package"}
+        package_paths = {n[len(root) :] for n, k in layout.items() if k[0] in PACKAGE_KINDS}
         used: set[str] = set()
+        env_dirs: set[str] = set()
         for name in sorted(layout):
             kind, *rest = layout[name]
             rel = name[len(root) :]
@@ -2273,11 +2346,17 @@ class TransferService:
                     raise Rejected(f"{rel} has no environment_name.")
                 if ename in content["environments"]:
                     raise Rejected(f"Environment {ename!r} appears twice in the zip ({rel}).")
+                if rest[0] in env_dirs:
+                    raise Rejected(f"The folder environments/{rest[0]} holds two environment files.")
+                env_dirs.add(rest[0])
+                tags = self._tags_from_yaml(y.get("environment_tags"), rest[0], package_paths, rel)
+                used.update(t["zip"] for t in tags.values() if t["zip"])
                 content["environments"][ename] = {
                     "display_name": y.get("environment_display_name") or y.get("display_name"),
                     "description": y.get("environment_description"),
                     "labels": y.get("environment_labels"),
                     "base_environment": y.get("base_environment") or y.get("environment_base_environment"),
+                    "tags": tags,
                 }
             elif kind == "project_vars":
                 y = _parse_yaml(texts[name], rel)
@@ -2301,6 +2380,7 @@ class TransferService:
                 "description": y.get("version_description"),
                 "labels": y.get("version_labels"),
                 "environment": _environment_of(y),
+                "environment_tag": y.get("environment_tag"),
                 "instance_type_group_name": y.get("instance_type_group_name"),
                 "instance_type": y.get("instance_type"),
                 "minimum_instances": y.get("minimum_instances"),
@@ -2332,6 +2412,35 @@ class TransferService:
         except InvalidInput as exc:
             raise Rejected(f"The zip describes an object ModelHarbor cannot create: {exc.message}") from None
         return _Scan(root, normalised, sorted(used))
+
+    @staticmethod
+    def _tags_from_yaml(raw: Any, folder: str, package_paths: set[str], rel: str) -> dict[str, Any]:
+        """An environment yaml's ``environment_tags`` (older exports have none: the environment gets ``latest``
+        only), each paired with its package ``environments/<folder>/tags/<folder>_tag_<tag>.zip`` if the zip has it."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, list):
+            raise Rejected(f"{rel}: environment_tags must be a list of {{tag_name, base_environment, ...}}.")
+        out: dict[str, Any] = {}
+        for item in raw:
+            if not isinstance(item, dict):
+                raise Rejected(f"{rel}: each environment tag must be an object {{tag_name, base_environment, ...}}.")
+            name = item.get("tag_name") if item.get("tag_name") is not None else item.get("name")
+            if isinstance(name, int | float) and not isinstance(name, bool):
+                name = str(name)
+            if not isinstance(name, str) or not name:
+                raise Rejected(f"{rel}: an environment tag has no tag_name.")
+            if name in out:
+                raise Rejected(f"{rel} lists tag {name!r} twice.")
+            package = f"environments/{folder}/tags/{folder}_tag_{name}.zip"
+            out[name] = {
+                "zip": package if package in package_paths else None,
+                "base_environment": item.get("base_environment"),
+                "supports_request_format": item.get("supports_request_format"),
+            }
+        if DEFAULT_TAG in out:  # made with the environment: first
+            out = {DEFAULT_TAG: out.pop(DEFAULT_TAG), **out}
+        return out
 
     @staticmethod
     def _yaml_name(y: dict[str, Any], key: str, rel: str) -> str:
@@ -2428,6 +2537,12 @@ class TransferService:
                         f"environment {name!r}: unknown base environment {env['base_environment']!r} "
                         f"(this server has {', '.join(sorted(base))})"
                     )
+                for tname, t in env["tags"].items():
+                    if t["base_environment"] is not None and t["base_environment"] not in base:
+                        problems.append(
+                            f"tag {tname!r} of environment {name!r}: unknown base environment "
+                            f"{t['base_environment']!r} (this server has {', '.join(sorted(base))})"
+                        )
             clashes += [
                 f"project environment variable {n!r}" for n in selection["environment_variables"] if n in project_vars
             ]
@@ -2449,6 +2564,10 @@ class TransferService:
                             f"version {vname!r} of {dname!r}: unknown environment {v['environment']!r} (this server "
                             f"has {', '.join(sorted(available))}; change it in the confirmation)"
                         )
+                    elif v.get("environment_tag") not in (None, DEFAULT_TAG):
+                        problem = self._tag_problem(s, p, selection, base, v["environment"], v["environment_tag"])
+                        if problem:
+                            problems.append(f"version {vname!r} of {dname!r}: {problem}")
             if var_count + new_vars > MAX_ENV_VARS:
                 problems.append(f"a project may hold at most {MAX_ENV_VARS} environment variables")
             for pname, pl in selection["pipelines"].items():
@@ -2472,6 +2591,32 @@ class TransferService:
             if problems:
                 raise InvalidInput("Nothing was imported: " + "; ".join(problems) + ".")
 
+    @staticmethod
+    def _tag_problem(
+        s: Session, p: RegistryProjectRow, selection: dict[str, Any], base: set[str], env: str | None, tag: str
+    ) -> str | None:
+        """Why a version cannot run on ``env``'s tag ``tag`` (not ``latest``, which every custom environment has)
+        after the import — neither the imported environment nor the project's has it — or None."""
+        if env is None or env in base:
+            return f"environment tag {tag!r}: a base environment has one tag, 'latest'"
+        if env in selection["environments"]:
+            tags = selection["environments"][env]["tags"]
+            if tag not in tags:
+                listed = ", ".join(sorted({DEFAULT_TAG, *tags}))
+                return (
+                    f"unknown environment tag {tag!r} of environment {env!r} (the import gives it {listed}; "
+                    "add the tag to the environment, or change the version's tag in the confirmation)"
+                )
+            return None
+        row = s.scalar(select(EnvironmentRow).where(EnvironmentRow.project_id == p.id, EnvironmentRow.name == env))
+        names = set(s.scalars(select(EnvironmentTagRow.name).where(EnvironmentTagRow.environment_id == row.id)))
+        if tag not in names:
+            return (
+                f"unknown environment tag {tag!r} of environment {env!r} (the project's environment has "
+                f"{', '.join(sorted(names))}; change the version's tag in the confirmation)"
+            )
+        return None
+
     def _create_all(
         self,
         principal: Principal,
@@ -2489,7 +2634,7 @@ class TransferService:
         serving = self.serving
         members = [
             root + v["zip"] for d in selection["deployments"].values() for v in d["versions"].values() if v["zip"]
-        ]
+        ] + [root + t["zip"] for e in selection["environments"].values() for t in e["tags"].values() if t["zip"]]
         # packages the scan did not hash, of a size some file of the organisation has, are hashed before storing
         names = set(zf.namelist())
         unhashed = {zf.getinfo(m).file_size for m in members if m not in hashes and m in names}
@@ -2510,6 +2655,19 @@ class TransferService:
                     principal, project, {"name": name, "value": var["value"], "secret": var["secret"]}, **level
                 )
 
+        def place(member: str, context: str, attach: Callable[[str, int], Any]) -> None:
+            """A package of the zip made a file handed to ``attach``: linked to bytes the organisation holds, else
+            written once (by the scan already, or now) and committed."""
+            known = hashes.get(member)
+            if known is None and zf.getinfo(member).file_size in held:
+                known = self._hash_member(zf, member)
+            if known is None or not self._link_package(principal, member, *known, context, attach):
+                stager = staging()
+                if member not in stager.entries:  # not written by the scan: written now, in one pass
+                    self._stage_member(stager, zf, member)
+                self._commit_staged(principal, stager, member, context, attach)
+
+        tags = serving.environment_tags
         steps = max(1, sum(len(selection[k]) for k in KINDS))
         step = 0
 
@@ -2529,6 +2687,31 @@ class TransferService:
                     base_environment=env["base_environment"],
                 )
                 done("environment", name)
+                ordered = sorted(env["tags"].items(), key=lambda item: item[0] != DEFAULT_TAG)  # latest first
+                for tname, t in ordered:
+                    if tname != DEFAULT_TAG:
+                        tags.create_tag(
+                            principal,
+                            project,
+                            name,
+                            {"name": tname, "supports_request_format": t["supports_request_format"]},
+                        )
+                    elif not t["supports_request_format"]:
+                        tags.update_tag(principal, project, name, tname, {"supports_request_format": False})
+                    if t["zip"] is not None:  # built like …/tags/{tag}/build: in the background
+
+                        def build(file_id: str, size: int, env_name: str = name, tag: str = tname, spec=t) -> None:
+                            tags.new_build(
+                                principal,
+                                project,
+                                env_name,
+                                tag,
+                                file_id=file_id,
+                                size=size,
+                                base_environment=spec["base_environment"],
+                            )
+
+                        place(root + t["zip"], ENV_PACKAGE_CONTEXT, build)
                 advance()
             for name, var in selection["environment_variables"].items():
                 e = serving.create_env_var(
@@ -2561,15 +2744,11 @@ class TransferService:
                     first = first or vname
                     add_vars(v["environment_variables"], deployment=dname, version=vname)
                     if v["zip"] is not None:
-                        member = root + v["zip"]
-                        known = hashes.get(member)
-                        if known is None and zf.getinfo(member).file_size in held:
-                            known = self._hash_member(zf, member)
-                        if known is None or not self._link_package(principal, project, dname, vname, member, *known):
-                            stager = staging()
-                            if member not in stager.entries:  # not written by the scan: written now, in one pass
-                                self._stage_member(stager, zf, member)
-                            self._commit_staged(principal, project, dname, vname, stager, member)
+
+                        def revision(file_id: str, size: int, d_name: str = dname, v_name: str = vname) -> None:
+                            serving.new_revision_from_file(principal, project, d_name, v_name, file_id)
+
+                        place(root + v["zip"], PACKAGE_CONTEXT, revision)
                 if d["default_version"] in d["versions"] and d["default_version"] != first:
                     serving.update_deployment(principal, project, dname, {"default_version": d["default_version"]})
                 advance()
@@ -2632,22 +2811,26 @@ class TransferService:
             return hasher.hexdigest(), size
 
     def _link_package(
-        self, principal: Principal, project: str, deployment: str, version: str, member: str, sha256: str, size: int
+        self,
+        principal: Principal,
+        member: str,
+        sha256: str,
+        size: int,
+        context: str,
+        attach: Callable[[str, int], Any],
     ) -> bool:
         """Make a package the organisation already holds (the SHA-256 of the entry's bytes, as this server read
-        them) a revision without storing it again — the checks of ``upload_revision`` included; False when it is not
-        held (then it is stored as usual)."""
-        if size > self.serving.max_package_size:
-            raise TooLarge(f"A deployment package may be at most {self.serving.max_package_size} bytes.")
+        them) a file without storing it again and hand it to ``attach`` — the checks of an upload included; False
+        when it is not held (then it is stored as usual)."""
+        self._check_package_size(size)
         filename = member.rsplit("/", 1)[-1]
         if not filename.lower().endswith(".zip"):  # pragma: no cover - the layout only has .zip packages
-            raise InvalidInput(f"A deployment package must be a .zip file, not {filename!r}.")
-        self.serving.get_version(principal, project, deployment, version)  # exists, readable
-        record = self.files.link_held(principal, sha256=sha256, size=size, name=filename, context=PACKAGE_CONTEXT)
+            raise InvalidInput(f"A package must be a .zip file, not {filename!r}.")
+        record = self.files.link_held(principal, sha256=sha256, size=size, name=filename, context=context)
         if record is None:
             return False
         try:
-            self.serving.new_revision_from_file(principal, project, deployment, version, record.id)
+            attach(record.id, size)
         except BaseException:
             with self.db.uow() as s:
                 stale = self.files.drop_in(s, record.id)
@@ -2706,7 +2889,10 @@ class TransferService:
             )
             if used:
                 raise InvalidInput(f"Environment {name!r} is in use by {used} version(s).")
+            stale = self.serving.environment_tags.drop_in(s, [row.id])  # its tags, builds and their packages
             s.delete(row)
+            s.flush()
+        self.serving._drop_blobs(stale)
 
 
 def _field_yaml(f: dict[str, Any]) -> dict[str, Any]:
@@ -2743,6 +2929,9 @@ def _layout_kind(name: str, root: str) -> tuple[str, ...] | None:
             return ("pipeline", parts[1])
         if len(parts) == 4 and parts[2] == "versions" and yaml_file:
             return ("pversion", parts[1])
-    elif top == "environments" and len(parts) == 3 and yaml_file:
-        return ("environment", parts[1])
+    elif top == "environments":
+        if len(parts) == 3 and yaml_file:
+            return ("environment", parts[1])
+        if len(parts) == 4 and parts[2] == "tags" and lower.endswith(".zip"):
+            return ("envpackage", parts[1])
     return None
