@@ -138,3 +138,38 @@ def test_names_validated(services, admin):
 )
 def test_extension_of(name, ext):
     assert extension_of(name) == ext
+
+
+def test_an_upload_cancelled_while_it_commits_keeps_the_bytes_of_what_it_committed(services, admin):
+    """The commit runs in a thread that a cancelled caller cannot stop: when it commits, the file keeps its bytes
+    (no row without bytes); the caller still sees the cancellation."""
+    import threading
+    import time
+
+    files = services.files
+    real = files._record
+    entered = threading.Event()
+
+    def slow_record(*a, **kw):
+        entered.set()
+        time.sleep(0.4)
+        return real(*a, **kw)
+
+    files._record = slow_record
+    data = b"committed while cancelled " * 1000
+
+    async def go():
+        task = asyncio.create_task(files.upload(admin, name="c.bin", data=agen(data, 4096)))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(go())
+    finally:
+        files._record = real
+    found = [r for r in files.list(admin, limit=1000).items if r.name == "c.bin"]
+    assert len(found) == 1
+    assert read(services, admin, found[0].id)[2] == data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import mimetypes
@@ -164,17 +165,30 @@ class FileService:
         key = f"objects/{new_uuid()}"
         # The intent is committed before the first byte: a crash from here to the commit leaves bytes the sweep finds.
         await asyncio.to_thread(self.pending.announce, key, "file upload")
+        committed = None
         try:
             async with self.pending.alive(key):
                 size = await self.store.put_stream(key, hashed())
                 if not isinstance(context, str):
                     context = check_context(await context())
-                record, stale = await asyncio.to_thread(
-                    self._record, principal, name, context, extension, h.hexdigest(), size, [(key, size)], [key]
+                call = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        self._record, principal, name, context, extension, h.hexdigest(), size, [(key, size)], [key]
+                    )
                 )
+                try:
+                    committed = await asyncio.shield(call)
+                except asyncio.CancelledError:
+                    # the commit goes on in its thread: learn how it ended, so a committed file keeps its bytes
+                    # (a deduplicated upload's fresh object is then left to the sweep, its intent still stands)
+                    with contextlib.suppress(BaseException):
+                        committed = await call
+                    raise
+            record, stale = committed
         except BaseException:
-            await self.store.delete(key)
-            await self.pending.forget([key])
+            if committed is None:
+                await self.store.delete(key)
+                await self.pending.forget([key])
             raise
         if stale:  # deduplicated: the fresh object goes, then its intent (kept until now in case we die first)
             await self.store.delete(stale)
