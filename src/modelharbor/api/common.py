@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from modelharbor.api.multipart import Part, find_boundary, iter_parts
 from modelharbor.core.files import ByteRange
 from modelharbor.core.services import Services
 from modelharbor.domain.entities import FileRecord
@@ -44,6 +45,27 @@ async def body_stream(request: Request) -> AsyncIterator[bytes]:
     async for piece in request.stream():
         if piece:
             yield piece
+
+
+async def request_parts(request: Request) -> AsyncIterator[Part] | None:
+    """The body's multipart parts, streamed, whatever Content-Type claims (the boundary may also be found in the
+    body's first bytes); None when the body is not multipart."""
+    body = body_stream(request)
+    first = b""
+    async for piece in body:
+        first = piece
+        break
+    boundary = find_boundary(request.headers.get("content-type"), first)
+    if boundary is None:
+        return None
+
+    async def replay():
+        if first:
+            yield first
+        async for piece in body:
+            yield piece
+
+    return iter_parts(replay(), boundary)
 
 
 def public_base(request: Request) -> str:

@@ -1232,16 +1232,7 @@ class TransferService:
         return out
 
     def list_exports(self, principal: Principal, project: Any, *, status: str | None = None) -> list[Export]:
-        if status is not None and status not in EXPORT_STATUSES:
-            raise InvalidInput(f"'status' must be one of {', '.join(EXPORT_STATUSES)}, not {status!r}.")
-        with self.db.uow(readonly=True) as s:
-            p = self._project(s, principal, project)
-            q = select(ProjectExportRow).where(ProjectExportRow.project_id == p.id)
-            if status is not None:
-                q = q.where(ProjectExportRow.status == status)
-            rows = list(s.scalars(q.order_by(ProjectExportRow.created_at.desc(), ProjectExportRow.id)))
-            names = self._usernames(s, {r.created_by for r in rows})
-            return [self._export_entity(s, p.name, r, names) for r in rows]
+        return self._listing(principal, project, ProjectExportRow, EXPORT_STATUSES, status, self._export_entity)
 
     def get_export(self, principal: Principal, project: Any, export_id: Any) -> Export:
         with self.db.uow(readonly=True) as s:
@@ -1664,16 +1655,20 @@ class TransferService:
             return self._import_entity(s, p.name, row)
 
     def list_imports(self, principal: Principal, project: Any, *, status: str | None = None) -> list[Import]:
-        if status is not None and status not in IMPORT_STATUSES:
-            raise InvalidInput(f"'status' must be one of {', '.join(IMPORT_STATUSES)}, not {status!r}.")
+        return self._listing(principal, project, ProjectImportRow, IMPORT_STATUSES, status, self._import_entity)
+
+    def _listing(self, principal: Principal, project: Any, table, statuses, status: str | None, entity) -> list:
+        """The project's exports or imports (``table``), newest first, optionally of one status."""
+        if status is not None and status not in statuses:
+            raise InvalidInput(f"'status' must be one of {', '.join(statuses)}, not {status!r}.")
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project)
-            q = select(ProjectImportRow).where(ProjectImportRow.project_id == p.id)
+            q = select(table).where(table.project_id == p.id)
             if status is not None:
-                q = q.where(ProjectImportRow.status == status)
-            rows = list(s.scalars(q.order_by(ProjectImportRow.created_at.desc(), ProjectImportRow.id)))
+                q = q.where(table.status == status)
+            rows = list(s.scalars(q.order_by(table.created_at.desc(), table.id)))
             names = self._usernames(s, {r.created_by for r in rows})
-            return [self._import_entity(s, p.name, r, names) for r in rows]
+            return [entity(s, p.name, r, names) for r in rows]
 
     def get_import(self, principal: Principal, project: Any, import_id: Any) -> Import:
         with self.db.uow(readonly=True) as s:

@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
-from modelharbor.api.common import body_stream, file_response, public_base, services_of
+from modelharbor.api.common import body_stream, file_response, public_base, request_parts, services_of
 from modelharbor.api.dialects.kore import mapping as m
-from modelharbor.api.multipart import MultipartError, Part, find_boundary, iter_parts
+from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.core.imports import MODEL_EXTENSIONS
 from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
 from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
@@ -81,24 +81,10 @@ async def _principal(request: Request) -> Principal:
 async def _form(request: Request, *, required: bool = True) -> AsyncIterator[Part] | None:
     """The request's parts, whatever Content-Type claims (the vendor's sample sends application/json with a
     multipart body). None when the body is not multipart and ``required`` is False."""
-    body = body_stream(request)
-    first = b""
-    async for piece in body:
-        first = piece
-        break
-    boundary = find_boundary(request.headers.get("content-type"), first)
-    if boundary is None:
-        if required:
-            raise MultipartError("expected multipart form data with a 'file' part")
-        return None
-
-    async def replay():
-        if first:
-            yield first
-        async for piece in body:
-            yield piece
-
-    return iter_parts(replay(), boundary)
+    parts = await request_parts(request)
+    if parts is None and required:
+        raise MultipartError("expected multipart form data with a 'file' part")
+    return parts
 
 
 async def _field(part: Part) -> str:

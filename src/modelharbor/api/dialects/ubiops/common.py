@@ -4,6 +4,7 @@ booleans in query strings and form fields, no trailing-slash redirects, and the 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -14,8 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route
 
-from modelharbor.api.common import principal_of_key, services_of, token_of
-from modelharbor.api.multipart import MultipartError
+from modelharbor.api.common import principal_of_key, request_parts, services_of, token_of
+from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 from modelharbor.domain.principal import Principal
@@ -38,6 +39,41 @@ async def principal_of(services: Services, authorization: str) -> Principal:
     if not token:
         raise Unauthenticated("credentials required: send 'Authorization: Token <ModelHarbor API key>'")
     return await principal_of_key(services, token)
+
+
+async def read_form(
+    request: Request,
+    on_file: Callable[[Part], Awaitable[Any]],
+    *,
+    missing: str,
+    discard: Callable[[Any], Awaitable[None]] | None = None,
+    field_limit: int = 4096,
+    file_needs_filename: bool = True,
+) -> tuple[Any, dict[str, str]]:
+    """A multipart form: ``on_file(part)`` takes the one ``file`` part (its result is returned), the other parts
+    are text fields. Not multipart → InvalidInput(``missing``). On any failure after the file was taken,
+    ``discard(result)`` drops it again."""
+    parts = await request_parts(request)
+    if parts is None:
+        raise InvalidInput(missing)
+    fields: dict[str, str] = {}
+    taken = None
+    try:
+        async for part in parts:
+            if part.name == "file" and (part.filename is not None or not file_needs_filename):
+                if taken is not None:
+                    raise InvalidInput("Send one 'file' part.")
+                taken = await on_file(part)
+            else:
+                try:
+                    fields[part.name or ""] = (await part.read_all(field_limit)).decode().strip()
+                except UnicodeDecodeError:
+                    raise MultipartError(f"form field {part.name!r} is not UTF-8 text") from None
+    except BaseException:
+        if taken is not None and discard is not None:
+            await discard(taken)
+        raise
+    return taken, fields
 
 
 async def get_services(request: Request) -> Services:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.common import body_stream, file_response
-from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_body, json_object
+from modelharbor.api.common import file_response
+from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_body, json_object, read_form
 from modelharbor.api.dialects.ubiops.mapping import (
     deployment_json,
     env_var_json,
@@ -19,7 +19,6 @@ from modelharbor.api.dialects.ubiops.mapping import (
     revision_json,
     version_json,
 )
-from modelharbor.api.multipart import MultipartError, find_boundary, iter_parts
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -124,35 +123,14 @@ async def upload_revision(
     services: ServicesDep,
 ):
     """Multipart: a ``file`` part (the zip), or ``source_deployment`` + ``source_version`` text parts."""
-    body = body_stream(request)
-    first = b""
-    async for piece in body:
-        first = piece
-        break
-    boundary = find_boundary(request.headers.get("content-type"), first)
-    if boundary is None:
-        raise InvalidInput("Send the package as multipart form data with a 'file' part (a .zip).")
-
-    async def replay():
-        if first:
-            yield first
-        async for piece in body:
-            yield piece
-
-    fields: dict[str, str] = {}
-    revision = None
-    async for part in iter_parts(replay(), boundary):
-        if part.name == "file" and part.filename is not None:
-            if revision is not None:
-                raise InvalidInput("Send one 'file' part.")
-            revision = await services.serving.upload_revision(
-                principal, project_name, deployment_name, version, part.stream(), part.filename or "package.zip"
-            )
-        else:
-            try:
-                fields[part.name or ""] = (await part.read_all(FIELD_LIMIT)).decode().strip()
-            except UnicodeDecodeError:
-                raise MultipartError(f"form field {part.name!r} is not UTF-8 text") from None
+    revision, fields = await read_form(
+        request,
+        lambda part: services.serving.upload_revision(
+            principal, project_name, deployment_name, version, part.stream(), part.filename or "package.zip"
+        ),
+        missing="Send the package as multipart form data with a 'file' part (a .zip).",
+        field_limit=FIELD_LIMIT,
+    )
     if revision is None:
         source_deployment, source_version = fields.get("source_deployment"), fields.get("source_version")
         if fields.get("template_deployment_id"):

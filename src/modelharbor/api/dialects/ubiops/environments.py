@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.common import body_stream, file_response
+from modelharbor.api.common import file_response
 from modelharbor.api.dialects.ubiops.common import (
     PrincipalDep,
     ServicesDep,
     flag,
     json_body,
     json_object,
+    read_form,
 )
 from modelharbor.api.dialects.ubiops.mapping import (
     environment_build_json,
@@ -22,7 +23,6 @@ from modelharbor.api.dialects.ubiops.mapping import (
     environment_tag_json,
     tag_usage_json,
 )
-from modelharbor.api.multipart import MultipartError, find_boundary, iter_parts
 from modelharbor.core.environment_builds import DEFAULT_TAG
 from modelharbor.domain.errors import InvalidInput
 
@@ -93,39 +93,13 @@ async def delete_tag(
 async def _package_form(request: Request, store, discard) -> tuple[str | None, dict[str, str]]:
     """Read a multipart build request: the ``file`` part is stored with ``store(stream, filename)`` (its file id),
     text parts are returned. On any failure a stored file is dropped again (``discard(file_id)``)."""
-    body = body_stream(request)
-    first = b""
-    async for piece in body:
-        first = piece
-        break
-    boundary = find_boundary(request.headers.get("content-type"), first)
-    if boundary is None:
-        raise InvalidInput("Send multipart form data: a 'file' part (the environment package, a .zip), or the source.")
-
-    async def replay():
-        if first:
-            yield first
-        async for piece in body:
-            yield piece
-
-    fields: dict[str, str] = {}
-    file_id = None
-    try:
-        async for part in iter_parts(replay(), boundary):
-            if part.name == "file" and part.filename is not None:
-                if file_id is not None:
-                    raise InvalidInput("Send one 'file' part.")
-                file_id = await store(part.stream(), part.filename or "package.zip")
-            else:
-                try:
-                    fields[part.name or ""] = (await part.read_all(FIELD_LIMIT)).decode().strip()
-                except UnicodeDecodeError:
-                    raise MultipartError(f"form field {part.name!r} is not UTF-8 text") from None
-        return file_id, fields
-    except BaseException:
-        if file_id is not None:
-            await discard(file_id)
-        raise
+    return await read_form(
+        request,
+        lambda part: store(part.stream(), part.filename or "package.zip"),
+        missing="Send multipart form data: a 'file' part (the environment package, a .zip), or the source.",
+        discard=discard,
+        field_limit=FIELD_LIMIT,
+    )
 
 
 @router.post(T + "/build")

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.common import body_stream, file_response
-from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, flag, json_body, json_object
+from modelharbor.api.common import file_response
+from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, flag, json_body, json_object, read_form
 from modelharbor.api.dialects.ubiops.mapping import iso
-from modelharbor.api.multipart import MultipartError, find_boundary, iter_parts
 from modelharbor.core.serving import truncate
 from modelharbor.core.transfer import Export, Import
 from modelharbor.domain.errors import InvalidInput
@@ -118,34 +117,15 @@ async def create_import(project_name: str, request: Request, principal: Principa
     """Multipart: a ``file`` part (the zip), or an ``import_link`` or ``export_id`` text part; optionally
     ``skip_confirmation`` (``True``/``False``)."""
     await run_in_threadpool(services.transfer.check_write, principal, project_name)  # before any byte is kept
-    body = body_stream(request)
-    first = b""
-    async for piece in body:
-        first = piece
-        break
-    boundary = find_boundary(request.headers.get("content-type"), first)
-    if boundary is None:
-        raise InvalidInput("Send multipart form data with a 'file' part (a zip), 'import_link' or 'export_id'.")
-
-    async def replay():
-        if first:
-            yield first
-        async for piece in body:
-            yield piece
-
-    fields: dict[str, str] = {}
-    record = None
+    record, fields = await read_form(
+        request,
+        lambda part: services.transfer.store_import_file(principal, part.stream(), part.filename),
+        missing="Send multipart form data with a 'file' part (a zip), 'import_link' or 'export_id'.",
+        discard=lambda record: services.files.delete(principal, record.id),
+        field_limit=FIELD_LIMIT,
+        file_needs_filename=False,
+    )
     try:
-        async for part in iter_parts(replay(), boundary):
-            if part.name == "file":
-                if record is not None:
-                    raise InvalidInput("Send one 'file' part.")
-                record = await services.transfer.store_import_file(principal, part.stream(), part.filename)
-            else:
-                try:
-                    fields[part.name or ""] = (await part.read_all(FIELD_LIMIT)).decode().strip()
-                except UnicodeDecodeError:
-                    raise MultipartError(f"form field {part.name!r} is not UTF-8 text") from None
         skip = flag(fields.get("skip_confirmation"), "skip_confirmation", False)
         imp = await run_in_threadpool(
             lambda: services.transfer.create_import(
