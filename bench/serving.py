@@ -16,6 +16,7 @@ ModelHarbor ≥ 6× MLflow's throughput and p99 ≤ 20 ms at 16 connections.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pickle
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import httpx
 from registry import ADMIN_KEY, GroupServer, mlflow_executable, start_modelharbor
-from upload import free_port, log
+from upload import PySpy, _descendants, cpu_seconds, free_port, log, summarize_profile
 
 HERE = Path(__file__).resolve().parent
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -92,6 +93,7 @@ class Load:
     p99_ms: float
     errors: int
     requests: int
+    cpu_us: tuple[float, float] = (0.0, 0.0)  # CPU per request: (the server process, its child processes)
 
 
 def fitted_model():
@@ -138,11 +140,33 @@ def run_wrk(url: str, body: dict, headers: dict[str, str], *, connections: int, 
     return Load(rps, p50, p99, errors, total)
 
 
-def measure(name: str, url: str, body: dict, headers: dict[str, str], args, workdir: Path) -> Load:
+def _cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of ``pid`` and of all its descendants (workers, uvicorn's children)."""
+    return cpu_seconds(pid), sum(cpu_seconds(child) for child in _descendants(pid))
+
+
+def measure(name: str, url: str, body: dict, headers: dict[str, str], args, workdir: Path, pid: int) -> Load:
     log(f"{name}: warm-up {args.warmup} s, then {args.connections} connections for {args.duration} s …")
     run_wrk(url, body, headers, connections=args.connections, duration=args.warmup, workdir=workdir)
-    load = run_wrk(url, body, headers, connections=args.connections, duration=args.duration, workdir=workdir)
-    log(f"{name}: {load.rps:.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, errors {load.errors}")
+    children = _descendants(pid)
+    before = cpu_seconds(pid), sum(cpu_seconds(c) for c in children)
+    profiles = []
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"\W+", "-", name.lower())
+        profiles = [(f"{name} (pid {p})", args.profile / f"{slug}-{p}.txt") for p in [pid, *children]]
+    with contextlib.ExitStack() as stack:
+        for (_, out), p in zip(profiles, [pid, *children], strict=False):
+            stack.enter_context(PySpy(args.py_spy, p, out))
+        load = run_wrk(url, body, headers, connections=args.connections, duration=args.duration, workdir=workdir)
+    after = cpu_seconds(pid), sum(cpu_seconds(c) for c in children)
+    load.cpu_us = tuple((b - a) / max(1, load.requests) * 1e6 for a, b in zip(before, after, strict=True))
+    log(
+        f"{name}: {load.rps:.0f} requests/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, errors {load.errors}; "
+        f"CPU per request: server {load.cpu_us[0]:.0f} µs, its child processes {load.cpu_us[1]:.0f} µs"
+    )
+    for title, out in profiles:
+        print(f"{title}:\n{summarize_profile(out)}")
     return load
 
 
@@ -232,7 +256,7 @@ def bench_modelharbor(args, workdir: Path, model_pkl: Path) -> Load:
         url = f"{base}/v2/projects/bench/deployments/iris/requests"
         headers = {"Content-Type": "application/json", "Authorization": f"Token {ADMIN_KEY}"}
         check_once(url, {"features": ROW}, headers)
-        return measure("ModelHarbor", url, {"features": ROW}, headers, args, workdir)
+        return measure("ModelHarbor", url, {"features": ROW}, headers, args, workdir, srv.pid)
     finally:
         srv.stop()
 
@@ -270,7 +294,9 @@ def bench_mlflow(args, workdir: Path) -> Load:
         check = httpx.post(url, json={"inputs": [ROW]}, timeout=60)
         if check.status_code != 200:
             raise SystemExit(f"mlflow answered {check.status_code}: {check.text[:300]}")
-        return measure("MLflow", url, {"inputs": [ROW]}, {"Content-Type": "application/json"}, args, workdir)
+        return measure(
+            "MLflow", url, {"inputs": [ROW]}, {"Content-Type": "application/json"}, args, workdir, proc.proc.pid
+        )
     finally:
         proc.stop()
 
@@ -300,7 +326,9 @@ def bench_starlette(args, workdir: Path, model_pkl: Path) -> Load:
         wait_http(f"http://127.0.0.1:{port}/")
         url = f"http://127.0.0.1:{port}/predict"
         check_once(url, {"features": ROW}, {})
-        return measure("bare Starlette", url, {"features": ROW}, {"Content-Type": "application/json"}, args, workdir)
+        return measure(
+            "bare Starlette", url, {"features": ROW}, {"Content-Type": "application/json"}, args, workdir, proc.proc.pid
+        )
     finally:
         proc.stop()
 
@@ -314,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mlflow-bin", help="an existing mlflow executable (default: bench/.mlflow-venv)")
     ap.add_argument("--skip-mlflow", action="store_true", help="measure ModelHarbor and Starlette only")
     ap.add_argument("--quick", action="store_true", help="3 s runs, for a smoke test")
+    ap.add_argument("--profile", type=Path, help="py-spy each server process during its run; stacks go to this folder")
+    ap.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")))
     args = ap.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 3, 1
@@ -339,9 +369,10 @@ def report(args, results: dict[str, Load]) -> None:
         f"serving one LogisticRegression (iris), single-row JSON, {args.connections} connections, "
         f"{args.duration} s each, wrk"
     )
-    print(f"{'server':<16}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(f"{'server':<16}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'CPU µs/request':>22}")
     for name, r in results.items():
-        print(f"{name:<16}{r.rps:>12.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}")
+        cpu = f"{r.cpu_us[0]:.0f} + {r.cpu_us[1]:.0f} children"
+        print(f"{name:<16}{r.rps:>12.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}{cpu:>22}")
     mh = results["ModelHarbor"]
     bare = results["bare Starlette"]
     print(f"ModelHarbor / bare Starlette throughput: {mh.rps / bare.rps:.2f}×")

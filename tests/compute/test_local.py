@@ -15,7 +15,7 @@ import pytest
 
 from modelharbor.compute.base import Environment
 from modelharbor.compute.local import LocalExecutor
-from tests.compute.helpers import ECHO, live_children, pid_alive, wait_until
+from tests.compute.helpers import ECHO, SERVER_ENV, live_children, pid_alive, wait_until
 
 
 def run(coro):
@@ -542,3 +542,153 @@ def test_large_payloads_round_trip(executor, make_package, make_spec):
     result = run(executor.request("v1", {"blob": blob}))
     assert result.ok and result.value["echo"]["blob"] == blob
     assert run(executor.request("v1", {"small": 1})).value["echo"] == {"small": 1}
+
+
+# ---------------------------------------------------------------- pipelining: requests sent ahead to a busy instance
+
+
+def ran(path: Path) -> list[str]:
+    """The pids that ran the requests which append to ``path``, one line per run."""
+    return path.read_text().split() if path.exists() else []
+
+
+def test_requests_sent_ahead_each_get_their_own_answer(executor, make_package, make_spec):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1))
+    wait_until(lambda: ready_pids(executor), what="an instance")
+
+    async def load():
+        return await asyncio.gather(*[executor.request("v1", {"i": i}) for i in range(200)])
+
+    results = run(load())
+    assert all(r.ok for r in results)
+    assert [r.value["echo"]["i"] for r in results] == list(range(200))
+    assert executor.sent_ahead > 100  # most of them waited on the connection, not in the queue
+    assert len({r.value["pid"] for r in results}) == 1 and executor.status("v1").restarts == 0
+
+
+def test_nothing_is_sent_ahead_while_more_instances_may_start(executor, make_package, make_spec):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1, maximum_instances=2))
+    wait_until(lambda: ready_pids(executor), what="an instance")
+
+    async def two():
+        return await asyncio.gather(*[executor.request("v1", {"sleep": 0.5}) for _ in range(2)])
+
+    results = run(two())
+    assert all(r.ok for r in results)
+    assert len({r.value["pid"] for r in results}) == 2  # the second started an instance instead of waiting
+    assert executor.sent_ahead == 0
+
+
+def test_request_behind_a_timed_out_one_runs_once_on_a_fresh_instance(executor, make_package, make_spec, tmp_path):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1))
+    pid = run(executor.request("v1", {})).value["pid"]
+    marks = tmp_path / "marks"
+
+    async def load():
+        slow = asyncio.create_task(executor.request("v1", {"sleep": 30}, timeout=0.5))
+        await asyncio.sleep(0.1)
+        behind = await executor.request("v1", {"append": str(marks)})
+        return await slow, behind
+
+    slow, behind = run(load())
+    assert executor.sent_ahead == 1
+    assert not slow.ok and "timed out after 0.5 s" in slow.error
+    assert behind.ok and behind.value["pid"] != pid
+    assert ran(marks) == [str(behind.value["pid"])]  # it never started on the killed instance: it ran once
+    wait_until(lambda: executor.status("v1").restarts == 1, what="the restart counted")
+
+
+def test_request_behind_a_crashed_one_is_retried(executor, make_package, make_spec, tmp_path):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1))
+    pid = run(executor.request("v1", {})).value["pid"]
+    marks = tmp_path / "marks"
+
+    async def load():
+        doomed = asyncio.create_task(executor.request("v1", {"sleep": 10}))
+        await asyncio.sleep(0.1)
+        behind = asyncio.create_task(executor.request("v1", {"append": str(marks)}))
+        await asyncio.sleep(0.2)
+        assert executor.status("v1").queued == 1
+        os.kill(pid, signal.SIGKILL)
+        return await doomed, await behind
+
+    doomed, behind = run(load())
+    assert executor.sent_ahead == 1
+    assert not doomed.ok and "killed by SIGKILL" in doomed.error
+    assert behind.ok and behind.value["pid"] != pid and ran(marks) == [str(behind.value["pid"])]
+
+
+def test_caller_leaving_a_request_sent_ahead_does_not_shift_answers(executor, make_package, make_spec, tmp_path):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1))
+    pid = run(executor.request("v1", {})).value["pid"]
+    marks = tmp_path / "marks"
+
+    async def load():
+        head = asyncio.create_task(executor.request("v1", {"sleep": 0.3, "i": "head"}))
+        await asyncio.sleep(0.05)
+        left = asyncio.create_task(executor.request("v1", {"append": str(marks), "i": "left"}))
+        await asyncio.sleep(0.05)
+        later = [asyncio.create_task(executor.request("v1", {"i": n})) for n in range(3)]
+        await asyncio.sleep(0.05)
+        left.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await left
+        return await head, await asyncio.gather(*later)
+
+    head, later = run(load())
+    assert head.ok and head.value["echo"]["i"] == "head"
+    assert [r.value["echo"]["i"] for r in later] == [0, 1, 2]  # nobody got the dropped answer
+    assert ran(marks) == [str(pid)]  # it was on the connection already: it ran, and its answer was dropped
+    assert executor.sent_ahead >= 2 and executor.status("v1").restarts == 0
+
+
+def test_a_request_with_an_earlier_deadline_is_not_sent_ahead(executor, make_package, make_spec, tmp_path):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1))
+    run(executor.request("v1", {}))
+    marks = tmp_path / "marks"
+
+    async def load():
+        slow = asyncio.create_task(executor.request("v1", {"sleep": 0.6}))
+        await asyncio.sleep(0.05)
+        short = await executor.request("v1", {"append": str(marks)}, timeout=0.2)
+        return await slow, short
+
+    slow, short = run(load())
+    assert slow.ok and not short.ok and "in the queue" in short.error
+    assert executor.sent_ahead == 0 and ran(marks) == []  # it timed out in the queue without running
+
+
+def test_settling_a_pipe_after_the_instance_ended():
+    from modelharbor.compute.base import WorkerSpec
+    from modelharbor.compute.local import _RETRY, _Instance, _Slot
+
+    loop = asyncio.new_event_loop()
+    ex = LocalExecutor()
+    try:
+        spec = WorkerSpec(key="k", revision="r", package_dir=Path("."), environment=SERVER_ENV)
+
+        def pipe(n: int) -> _Instance:
+            inst = _Instance(1, spec, 0, None, 1024)
+            inst.broken = "killed"
+            inst.pipe.extend(_Slot(loop, inst, 0.0, b"") for _ in range(n))
+            return inst
+
+        def outcomes(inst, head_done, frames=()):
+            return [item for _, item in ex._settle_pipe_locked(inst, head_done, list(frames))]
+
+        # the running request never finished: nothing behind it started
+        assert outcomes(pipe(2), False) == [_RETRY, _RETRY]
+        # it finished: the next one may have started (it failed with the instance), the rest did not
+        first, rest = outcomes(pipe(2), True)
+        assert "ended while it handled the request (killed)" in first and rest is _RETRY
+        # answers written before the end are delivered
+        got = outcomes(pipe(3), True, [b'{"ok": true, "value": 1}'])
+        assert got[0] == {"ok": True, "value": 1} and "ended while" in got[1] and got[2] is _RETRY
+        # a slot whose caller left gets nothing
+        inst = pipe(2)
+        inst.pipe[0].abandoned = True
+        assert outcomes(inst, False) == [_RETRY]
+        assert not inst.pipe
+    finally:
+        ex.shutdown()
+        loop.close()

@@ -18,6 +18,16 @@ Threads and loops:
 A request that waits for an instance holds a future of its own loop; whoever frees an instance (another
 request, the supervisor when a new instance is ready) hands it over directly (``call_soon_threadsafe`` across
 threads), so there is no thundering herd and no polling.
+
+Pipelining: when every instance a version may have is busy, the next request is sent ahead to a busy instance's
+connection (``PIPELINE_DEPTH``: the one it runs and one more), so the worker starts it the moment it answered the
+one before instead of sleeping until the server has read that answer and sent the next — on a loaded machine the
+worker's wake-ups cost more than the model. The worker still runs one request at a time, in order, and answers
+in order; the request sent ahead waits its turn to read (``_Slot``). Only small frames whose deadline is no
+earlier than the ones before them are sent ahead, so a request never times out behind another on the
+connection. When an instance dies or is killed while a request waits on its connection, what the worker wrote
+before it died says what ran: a request behind one that never finished did not start and is retried on another
+instance; one whose answer arrived gets it; the one in between ran and failed with the instance.
 """
 
 from __future__ import annotations
@@ -53,6 +63,11 @@ MAX_FRAME = 1 << 30
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 LOG_LINE_CHARS = 16_384
 ERROR_LOG_LINES = 30
+PIPELINE_DEPTH = 2  # requests on one instance's connection at once: the one it runs and the one sent ahead
+PIPELINE_FRAME = 64 * 1024  # only requests this small are sent ahead
+SALVAGE_SECONDS = 2.0  # after killing an instance, how long to read what it wrote before it died
+_TURN = "turn"  # delivered to a request sent ahead: the answers before it were read, its own is next
+_RETRY = "retry"  # delivered to a request sent ahead: the instance ended before it started; try another
 
 
 class _Lost(Exception):
@@ -119,11 +134,31 @@ class _LogBuffer:
 
 
 class _Waiter:
-    __slots__ = ("loop", "future")
+    """A request waiting for an instance: its future gets an instance to use, a ``_Slot`` (it was sent ahead to a
+    busy instance's connection on its behalf) or an error text."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    __slots__ = ("loop", "future", "frame", "deadline")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, frame: bytes = b"", deadline: float = float("inf")):
         self.loop = loop
         self.future: asyncio.Future = loop.create_future()
+        self.frame = frame
+        self.deadline = deadline
+
+
+class _Slot:
+    """A request sent ahead to a busy instance: its future gets ``_TURN`` (read your answer now), ``_RETRY``, the
+    answer itself (a dict, read off a dead instance's connection) or an error text."""
+
+    __slots__ = ("loop", "future", "inst", "deadline", "rest", "abandoned")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, inst: _Instance, deadline: float, rest: bytes):
+        self.loop = loop
+        self.future: asyncio.Future = loop.create_future()
+        self.inst = inst
+        self.deadline = deadline
+        self.rest = rest  # what the non-blocking send left of the frame: the request sends it before anything else
+        self.abandoned = False  # its caller left: its answer is read and dropped when its turn comes
 
 
 class _Instance:
@@ -141,6 +176,9 @@ class _Instance:
         self.pipes: list[Any] = []
         self.state = "starting"  # starting | ready | busy | stopping
         self.holder: str | None = None
+        self.pipe: deque[_Slot] = deque()  # requests sent ahead, behind the holder's, in the order sent
+        self.sending = False  # the holder's frame is not all sent yet: nothing may be sent ahead
+        self.head_deadline = 0.0  # the deadline of the request the holder reads the answer of
         self.rbuf = bytearray()
         self.requests = 0
         self.started_at = time.time()
@@ -237,6 +275,7 @@ class LocalExecutor:
         self._seq = itertools.count(1)
         self._closed = False
         self._poll_now = False
+        self.sent_ahead = 0  # requests sent ahead to a busy instance so far (a statistic; see PIPELINE_DEPTH)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -308,7 +347,7 @@ class LocalExecutor:
             return _failed(t0, f"the request is not JSON-serialisable: {exc}")
         loop = asyncio.get_running_loop()
         for _attempt in range(3):
-            waiter = None
+            waiter = slot = None
             wake = False
             with self._lock:
                 dep = self._deployments.get(key)
@@ -317,27 +356,37 @@ class LocalExecutor:
                 if dep.failed:
                     return _failed(t0, dep.error or "the deployment failed to start")
                 spec = dep.spec
-                inst = self._take_idle_locked(dep)
+                limit = spec.request_timeout if timeout is None else timeout
+                deadline = t0 + limit
+                inst = self._take_idle_locked(dep, deadline)
                 if inst is None:
-                    if len(dep.waiters) >= spec.maximum_queue:
-                        return _failed(t0, f"queue full: {len(dep.waiters)} requests are waiting for an instance")
-                    waiter = _Waiter(loop)
-                    dep.waiters.append(waiter)
-                    if len(dep.instances) < spec.maximum_instances or dep.replace:
-                        wake = self._plan_locked(dep)  # else the supervisor's next tick looks (after a rollout)
-            limit = spec.request_timeout if timeout is None else timeout
-            deadline = t0 + limit
+                    queued = len(dep.waiters) + sum(len(i.pipe) for i in dep.instances)
+                    if queued >= spec.maximum_queue:
+                        return _failed(t0, f"queue full: {queued} requests are waiting for an instance")
+                    if not dep.waiters:
+                        slot = self._send_ahead_locked(dep, loop, frame, deadline)
+                    if slot is None:
+                        waiter = _Waiter(loop, frame, deadline)
+                        dep.waiters.append(waiter)
+                        if len(dep.instances) < spec.maximum_instances or dep.replace:
+                            wake = self._plan_locked(dep)  # else the supervisor's next tick looks (after a rollout)
             if waiter is not None:
                 if wake:
                     self._wake()
                 got = await self._wait(dep, waiter, deadline)
                 if isinstance(got, str):
                     return _failed(t0, got if got != "timeout" else f"timed out after {limit:g} s in the queue")
-                inst = got
-            outcome = await self._exchange(loop, inst, frame, deadline, limit)
-            if outcome is not None:
+                if isinstance(got, _Slot):
+                    slot = got
+                else:
+                    inst = got
+            if slot is not None:
+                outcome = await self._take_turn(loop, slot, limit)
+            else:
+                outcome = await self._exchange(loop, inst, frame, deadline, limit)
+            if outcome is not None and outcome is not _RETRY:
                 return _answer(t0, outcome)
-            # The instance was dead before it read the request: nothing ran, another instance may take it.
+            # The instance ended before it started the request: nothing ran, another instance may take it.
         return _failed(t0, "no instance could take the request (they kept exiting)")
 
     def undeploy(self, key: str) -> None:
@@ -378,7 +427,7 @@ class LocalExecutor:
                 instances=tuple(i.status() for i in dep.instances),
                 error=dep.error,
                 restarts=dep.restarts,
-                queued=len(dep.waiters),
+                queued=len(dep.waiters) + sum(len(i.pipe) for i in dep.instances),
             )
 
     def logs(self, key: str, since: float | None = None) -> list[LogLine]:
@@ -437,17 +486,94 @@ class LocalExecutor:
 
     # ------------------------------------------------------------------ the hot path
 
-    def _take_idle_locked(self, dep: _Deployment) -> _Instance | None:
+    def _take_idle_locked(self, dep: _Deployment, deadline: float) -> _Instance | None:
         while dep.idle:
             inst = dep.idle.pop()
             if inst.state == "ready" and inst.broken is None and inst.exit_code is None:
-                inst.state = "busy"
-                inst.holder = "caller"
+                self._hold_locked(inst, deadline)
                 return inst
         return None
 
-    async def _wait(self, dep: _Deployment, waiter: _Waiter, deadline: float) -> _Instance | str:
-        """An instance handed over to ``waiter``, or an error text ("timeout" when the deadline passed)."""
+    @staticmethod
+    def _hold_locked(inst: _Instance, deadline: float) -> None:
+        inst.state = "busy"
+        inst.holder = "caller"
+        inst.sending = True
+        inst.head_deadline = deadline
+
+    def _send_ahead_locked(
+        self, dep: _Deployment, loop: asyncio.AbstractEventLoop, frame: bytes, deadline: float
+    ) -> _Slot | None:
+        """Send ``frame`` to a busy instance's connection behind the request it runs (see the module docstring), or
+        None when none can take it now: the version may still start instances, the frame is large, or every
+        busy instance has a full pipe or a request with a later deadline on it."""
+        if len(frame) > PIPELINE_FRAME or self._deployments.get(dep.spec.key) is not dep:
+            return None
+        current = dep.current()
+        if len(current) < dep.spec.maximum_instances:
+            return None  # more instances may start: a waiting request is what makes them start
+        for inst in current:
+            if self._can_take_ahead_locked(inst, deadline):
+                return self._put_ahead_locked(inst, loop, frame, deadline)
+        return None
+
+    @staticmethod
+    def _can_take_ahead_locked(inst: _Instance, deadline: float) -> bool:
+        if (
+            inst.state != "busy"
+            or inst.holder != "caller"
+            or inst.sending
+            or inst.broken is not None
+            or inst.exit_code is not None
+            or inst.sock is None
+            or len(inst.pipe) >= PIPELINE_DEPTH - 1
+        ):
+            return False
+        return deadline >= (inst.pipe[-1].deadline if inst.pipe else inst.head_deadline)
+
+    def _put_ahead_locked(
+        self, inst: _Instance, loop: asyncio.AbstractEventLoop, frame: bytes, deadline: float
+    ) -> _Slot | None:
+        try:
+            sent = inst.sock.send(frame)
+        except OSError:  # full (BlockingIOError) or gone: the request waits for an instance the usual way
+            return None
+        slot = _Slot(loop, inst, deadline, frame[sent:])
+        if slot.rest:
+            inst.sending = True  # the rest goes first: nothing else may be sent ahead until it is out
+        inst.pipe.append(slot)
+        self.sent_ahead += 1
+        return slot
+
+    def _feed_locked(self, inst: _Instance) -> list[tuple[Any, Any]]:
+        """Send waiting requests ahead to ``inst`` while its pipe has room; the deliveries that tell them."""
+        dep = inst.dep
+        deliveries: list[tuple[Any, Any]] = []
+        if (
+            dep is None
+            or self._closed
+            or self._deployments.get(dep.spec.key) is not dep
+            or inst.generation != dep.generation
+            or len(dep.current()) < dep.spec.maximum_instances
+        ):
+            return deliveries
+        while dep.waiters:
+            waiter = dep.waiters[0]
+            if waiter.future.done():
+                dep.waiters.popleft()
+                continue
+            if len(waiter.frame) > PIPELINE_FRAME or not self._can_take_ahead_locked(inst, waiter.deadline):
+                break
+            slot = self._put_ahead_locked(inst, waiter.loop, waiter.frame, waiter.deadline)
+            if slot is None:
+                break
+            dep.waiters.popleft()
+            deliveries.append((waiter, slot))
+        return deliveries
+
+    async def _wait(self, dep: _Deployment, waiter: _Waiter, deadline: float) -> _Instance | _Slot | str:
+        """An instance handed over to ``waiter``, a slot it was sent ahead in, or an error text ("timeout" when the
+        deadline passed)."""
         fut = waiter.future
         timer = waiter.loop.call_later(max(0.0, deadline - time.monotonic()), _expire, fut)
         try:
@@ -469,6 +595,8 @@ class LocalExecutor:
             got = fut.result()
             if isinstance(got, _Instance):  # handed over just as the caller left
                 self._release(got, answered=False)
+            elif isinstance(got, _Slot):  # sent ahead just as the caller left
+                self._abandon(got)
         else:
             fut.cancel()
 
@@ -478,14 +606,81 @@ class LocalExecutor:
         """The instance's answer (a dict), an error text, or None when the request never reached it."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
+            inst.sending = False
             self._release(inst, answered=False)
             return f"timed out after {limit:g} s in the queue"
-        sock = inst.sock
-        sent = False
         try:
             async with asyncio.timeout(remaining):
-                await loop.sock_sendall(sock, frame)
-                sent = True
+                await loop.sock_sendall(inst.sock, frame)
+        except TimeoutError:
+            self._end(inst, f"request timed out after {limit:g} s while it was sent: killing the instance")
+            return f"request timed out after {limit:g} s (the instance was restarted)"
+        except OSError as exc:
+            if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                self._end(inst, "its connection was closed before it read a request")
+                return None
+            self._end(inst, f"its connection broke during a request ({exc})")
+            return await self._crash_text(inst)
+        except BaseException:  # cancelled: the caller left
+            self._end(inst, "a request was cancelled while it was being sent")
+            raise
+        inst.sending = False
+        if inst.dep is not None and inst.dep.waiters:
+            with self._lock:
+                deliveries = self._feed_locked(inst)
+            self._deliver_all(deliveries)
+        return await self._read_answer(loop, inst, deadline, limit)
+
+    async def _take_turn(self, loop: asyncio.AbstractEventLoop, slot: _Slot, limit: float) -> dict | str | None:
+        """A request sent ahead: send what was left of its frame, wait until the answers before it were read, then
+        read its own (or take what the instance's end left it)."""
+        inst = slot.inst
+        if slot.rest:
+            try:
+                async with asyncio.timeout(max(0.0, slot.deadline - time.monotonic())):
+                    await loop.sock_sendall(inst.sock, slot.rest)
+            except BaseException as exc:  # half a frame on the wire: the instance cannot serve on
+                # the holder sees the end of the connection and retries this request elsewhere (it never started)
+                self._break(inst, f"a request sent ahead could not be sent whole ({type(exc).__name__})")
+                if not isinstance(exc, Exception):  # cancelled
+                    self._abandon(slot)
+                    raise
+            else:
+                slot.rest = b""
+                inst.sending = False
+        fut = slot.future
+        timer = loop.call_later(max(0.0, slot.deadline - time.monotonic()), _expire, fut)
+        try:
+            got = await fut
+        except BaseException:  # cancelled: the caller left; its answer is read and dropped in its turn
+            self._abandon(slot)
+            raise
+        finally:
+            timer.cancel()
+        if got == "timeout":
+            self._abandon(slot)
+            return f"timed out after {limit:g} s waiting on the instance"
+        if got is _TURN:
+            return await self._read_answer(loop, inst, slot.deadline, limit)
+        return got  # _RETRY, an error text or the answer salvaged from the instance's end
+
+    def _abandon(self, slot: _Slot) -> None:
+        """The caller of a request sent ahead left: its answer will be read and dropped when its turn comes."""
+        inst = slot.inst
+        with self._lock:
+            if slot in inst.pipe:
+                slot.abandoned = True
+                return
+        fut = slot.future
+        if fut.done() and not fut.cancelled() and fut.result() is _TURN:  # its turn came just as it left
+            self._drain(inst, slot.deadline)
+
+    async def _read_answer(
+        self, loop: asyncio.AbstractEventLoop, inst: _Instance, deadline: float, limit: float
+    ) -> dict | str:
+        sock = inst.sock
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 buf = inst.rbuf
                 while True:
                     body = _take_frame(buf)
@@ -496,19 +691,16 @@ class LocalExecutor:
                         raise _Lost("connection closed")
                     buf += chunk
         except TimeoutError:
-            self._end(inst, f"request timed out after {limit:g} s: killing the instance")
+            reason = f"request timed out after {limit:g} s: killing the instance"
+            self._break(inst, reason)
+            frames = await self._salvage(loop, inst) if inst.pipe else []
+            self._end(inst, reason, head_done=bool(frames), frames=frames[1:])
             return f"request timed out after {limit:g} s (the instance was restarted)"
         except (_Lost, OSError) as exc:
-            if not sent and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
-                self._end(inst, "its connection was closed before it read a request")
-                return None
             self._end(inst, f"its connection broke during a request ({exc})")
             return await self._crash_text(inst)
         except BaseException:  # cancelled: the caller left
-            if sent:
-                self._drain(inst, deadline)
-            else:
-                self._end(inst, "a request was cancelled while it was being sent")
+            self._drain(inst, deadline)
             raise
         self._release(inst)
         try:
@@ -516,42 +708,102 @@ class LocalExecutor:
         except ValueError as exc:
             return f"the worker sent an invalid answer: {exc}"
 
+    async def _salvage(self, loop: asyncio.AbstractEventLoop, inst: _Instance) -> list[bytes]:
+        """The whole frames a killed instance wrote before it died (read until its connection ends)."""
+        frames: list[bytes] = []
+        buf = inst.rbuf
+        with contextlib.suppress(TimeoutError, OSError, _Lost):
+            async with asyncio.timeout(SALVAGE_SECONDS):
+                while True:
+                    while (body := _take_frame(buf)) is not None:
+                        frames.append(body)
+                    chunk = await loop.sock_recv(inst.sock, 1 << 18)
+                    if not chunk:
+                        break
+                    buf += chunk
+        return frames
+
+    def _settle_pipe_locked(
+        self, inst: _Instance, head_done: bool, frames: list[bytes] | tuple = ()
+    ) -> list[tuple[Any, Any]]:
+        """The requests sent ahead to an instance that ended: each gets what it is owed (see the docstring)."""
+        deliveries: list[tuple[Any, Any]] = []
+        ran = head_done  # the request before this one finished, so this one may have started
+        for n, slot in enumerate(inst.pipe):
+            if n < len(frames):
+                try:
+                    outcome: Any = json.loads(frames[n])
+                except ValueError as exc:
+                    outcome = f"the worker sent an invalid answer: {exc}"
+                ran = True
+            elif ran:
+                outcome = f"the instance ended while it handled the request ({inst.broken or 'it exited'})"
+                ran = False
+            else:
+                outcome = _RETRY
+            if not slot.abandoned:
+                deliveries.append((slot, outcome))
+        inst.pipe.clear()
+        inst.sending = False
+        return deliveries
+
     def _release(self, inst: _Instance, *, answered: bool = True) -> None:
-        """Give an instance back after a request: to the next waiter, to the pool, or to its end."""
+        """Give an instance back after a request: to the request sent ahead on it, to the next waiter, to the pool,
+        or to its end."""
         handover = None
+        deliveries: list[tuple[Any, Any]] = []
+        wake = False
         with self._lock:
             if answered:
                 inst.requests += 1
             inst.last_used = time.monotonic()
-            inst.holder = None
             dep = inst.dep
-            if inst.broken is not None or inst.exit_code is not None:
-                inst.state = "stopping"
-                self._finalize_if_done_locked(inst)
-            elif (
-                self._closed
-                or dep is None
-                or self._deployments.get(dep.spec.key) is not dep
-                or inst.generation != dep.generation
-                or (len(dep.instances) > dep.spec.maximum_instances and len(dep.current()) > dep.spec.maximum_instances)
-            ):
-                self._stop_locked(inst, "no longer needed")
+            if inst.pipe and inst.broken is None and inst.exit_code is None:
+                slot = inst.pipe.popleft()
+                inst.head_deadline = slot.deadline
+                if slot.abandoned:
+                    inst.holder = "drain"
+                    inst.deadline = slot.deadline
+                    self._commands.append(("drain", inst))
+                    wake = True
+                else:
+                    inst.holder = "caller"
+                    deliveries.append((slot, _TURN))
+                deliveries += self._feed_locked(inst)
             else:
-                while dep.waiters:
-                    waiter = dep.waiters.popleft()
-                    if not waiter.future.done():
-                        handover = waiter
-                        inst.holder = "caller"
-                        break
-                if handover is None:
-                    inst.state = "ready"
-                    dep.idle.append(inst)
+                deliveries += self._settle_pipe_locked(inst, head_done=answered)
+                inst.holder = None
+                if inst.broken is not None or inst.exit_code is not None:
+                    inst.state = "stopping"
+                    self._finalize_if_done_locked(inst)
+                elif (
+                    self._closed
+                    or dep is None
+                    or self._deployments.get(dep.spec.key) is not dep
+                    or inst.generation != dep.generation
+                    or (
+                        len(dep.instances) > dep.spec.maximum_instances
+                        and len(dep.current()) > dep.spec.maximum_instances
+                    )
+                ):
+                    self._stop_locked(inst, "no longer needed")
+                else:
+                    while dep.waiters:
+                        waiter = dep.waiters.popleft()
+                        if not waiter.future.done():
+                            handover = waiter
+                            self._hold_locked(inst, waiter.deadline)
+                            break
+                    if handover is None:
+                        inst.state = "ready"
+                        dep.idle.append(inst)
         if handover is not None:
             self._deliver(handover, inst)
-        elif inst.state == "stopping":
+        elif inst.state == "stopping" or wake:
             self._wake()
+        self._deliver_all(deliveries)
 
-    def _deliver(self, waiter: _Waiter, item: _Instance | str) -> None:
+    def _deliver(self, waiter: _Waiter | _Slot, item: Any) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -562,28 +814,44 @@ class LocalExecutor:
         try:
             waiter.loop.call_soon_threadsafe(self._resolve, waiter, item)
         except RuntimeError:  # that loop is closed: nobody waits any more
-            if isinstance(item, _Instance):
-                self._release(item, answered=False)
+            self._unclaimed(waiter, item)
 
-    def _resolve(self, waiter: _Waiter, item: _Instance | str) -> None:
+    def _resolve(self, waiter: _Waiter | _Slot, item: Any) -> None:
         if waiter.future.done():
-            if isinstance(item, _Instance):
-                self._release(item, answered=False)
+            self._unclaimed(waiter, item)
         else:
             waiter.future.set_result(item)
 
-    def _deliver_all(self, deliveries: list[tuple[_Waiter, _Instance | str]]) -> None:
+    def _unclaimed(self, waiter: _Waiter | _Slot, item: Any) -> None:
+        """Nobody took ``item``: give back what it holds (an instance, a place on a connection, a turn)."""
+        if isinstance(item, _Instance):
+            self._release(item, answered=False)
+        elif isinstance(item, _Slot):
+            self._abandon(item)
+        elif item is _TURN and isinstance(waiter, _Slot):
+            self._drain(waiter.inst, waiter.deadline)
+
+    def _deliver_all(self, deliveries: list[tuple[Any, Any]]) -> None:
         for waiter, item in deliveries:
             self._deliver(waiter, item)
 
-    def _end(self, inst: _Instance, reason: str) -> None:
-        """A request's instance must not serve again (timeout, broken connection): kill it, count it, replace."""
+    def _break(self, inst: _Instance, reason: str) -> None:
+        """Mark an instance as one that must not serve again and kill it."""
         with self._lock:
             if inst.broken is None:
                 inst.broken = reason
                 inst.system(reason)
         _killpg(inst.pid)
+
+    def _end(self, inst: _Instance, reason: str, *, head_done: bool = False, frames: list[bytes] | tuple = ()) -> None:
+        """A request's instance must not serve again (timeout, broken connection): kill it, count it, replace; the
+        requests sent ahead to it get what its end left them (``head_done``: the holder's request finished;
+        ``frames``: the answers read after that one's)."""
+        self._break(inst, reason)
+        with self._lock:
+            deliveries = self._settle_pipe_locked(inst, head_done, frames)
         self._release(inst, answered=False)
+        self._deliver_all(deliveries)
 
     def _drain(self, inst: _Instance, deadline: float) -> None:
         """The caller left after sending: the supervisor reads (and drops) the answer, then frees the instance."""
@@ -907,7 +1175,7 @@ class LocalExecutor:
             while dep.waiters:
                 waiter = dep.waiters.popleft()
                 if not waiter.future.done():
-                    inst.state, inst.holder = "busy", "caller"
+                    self._hold_locked(inst, waiter.deadline)
                     deliveries.append((waiter, inst))
                     break
             else:
@@ -945,6 +1213,7 @@ class LocalExecutor:
 
     def _housekeep(self, now: float) -> None:
         kills: list[_Instance] = []
+        deliveries: list[tuple[Any, Any]] = []
         with self._lock:
             for inst in list(self._instances):
                 if inst.proc is None and inst.exit_code is None and now > inst.deadline:  # never got a process
@@ -960,6 +1229,7 @@ class LocalExecutor:
                         if inst.holder == "drain":
                             inst.holder = None
                             inst.broken = inst.broken or "exited"
+                            deliveries += self._settle_pipe_locked(inst, head_done=False)
                         self._finalize_if_done_locked(inst)
                         continue
                 if inst.exit_code is not None:
@@ -987,6 +1257,7 @@ class LocalExecutor:
                 self._plan_locked(dep)
         for inst in kills:
             _killpg(inst.pid)
+        self._deliver_all(deliveries)
 
 
 def _expire(fut: asyncio.Future) -> None:
