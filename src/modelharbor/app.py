@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -21,6 +22,22 @@ from modelharbor.tasks.runner import Runner
 log = logging.getLogger("modelharbor")
 
 ADMIN_KEY_FILE = "initial-admin-key"
+
+
+class HarborApp(FastAPI):
+    """The FastAPI application, with a front handler that sees every HTTP request first.
+
+    The prediction hot path (``ubiops.FastPath``) answers its own requests there, ahead of all of FastAPI's
+    layers (telemetry, middleware, routing); everything else passes to FastAPI unchanged.
+    """
+
+    front = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.front is not None and scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def bootstrap(services: Services) -> str | None:
@@ -73,7 +90,7 @@ def create_app(
                 runner.stop()
             services.serving.shutdown()  # stop the deployments' worker processes
 
-    app = FastAPI(
+    app = HarborApp(
         title="ModelHarbor", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.services = services
@@ -97,7 +114,7 @@ def create_app(
     app.router.routes.extend(ubiops.routes(services))  # GET /status
     for m in mounts:
         app.router.routes.append(m)
-    app.add_middleware(ubiops.FastPath, services=services)  # the prediction hot path, ahead of FastAPI's layers
+    app.front = ubiops.FastPath(partial(FastAPI.__call__, app), services)  # the prediction hot path
     return app
 
 

@@ -7,8 +7,8 @@ frames) that stays open for its whole life, so a request costs two small socket 
 Threads and loops:
 
 - ``request`` runs in the caller's event loop (uvicorn's) and talks to the instance's socket directly with the
-  loop's ``sock_sendall``/``sock_recv``: the hot path wakes no other thread and holds the executor lock only to
-  take an idle instance and to give it back.
+  loop's ``sock_sendall`` and a readiness wait (``_recv``): the hot path wakes no other thread and holds the
+  executor lock only to take an idle instance and to give it back.
 - One daemon thread, the supervisor, does everything else: starts processes, reads their stdout/stderr into
   bounded in-memory logs, reads their start-up answer, reaps exits (health check), replaces dead instances,
   backs off from crash loops, stops idle instances above the minimum, drains replaced revisions. Only it
@@ -20,7 +20,7 @@ request, the supervisor when a new instance is ready) hands it over directly (``
 threads), so there is no thundering herd and no polling.
 
 Pipelining: when every instance a version may have is busy, the next request is sent ahead to a busy instance's
-connection (``PIPELINE_DEPTH``: the one it runs and one more), so the worker starts it the moment it answered the
+connection (``PIPELINE_DEPTH``: the one it runs and up to 3 more), so the worker starts it the moment it answered the
 one before instead of sleeping until the server has read that answer and sent the next — on a loaded machine the
 worker's wake-ups cost more than the model. The worker still runs one request at a time, in order, and answers
 in order; the request sent ahead waits its turn to read (``_Slot``). Only small frames whose deadline is no
@@ -39,6 +39,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import os
 import selectors
 import signal
@@ -63,8 +64,12 @@ MAX_FRAME = 1 << 30
 PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 LOG_LINE_CHARS = 16_384
 ERROR_LOG_LINES = 30
-PIPELINE_DEPTH = 2  # requests on one instance's connection at once: the one it runs and the one sent ahead
+PIPELINE_DEPTH = 4  # requests on one instance's connection at once: the one it runs and up to 3 sent ahead
 PIPELINE_FRAME = 64 * 1024  # only requests this small are sent ahead
+# With more than one instance, only to an instance whose requests take at most this long (moving average): a request
+# waiting on one instance's connection cannot go to another that frees up first, which costs little behind fast
+# requests and a lot behind slow ones — and pipelining only pays when a request is about as cheap as a hand-off.
+PIPELINE_MAX_SERVICE = 0.005
 SALVAGE_SECONDS = 2.0  # after killing an instance, how long to read what it wrote before it died
 _TURN = "turn"  # delivered to a request sent ahead: the answers before it were read, its own is next
 _RETRY = "retry"  # delivered to a request sent ahead: the instance ended before it started; try another
@@ -150,13 +155,14 @@ class _Slot:
     """A request sent ahead to a busy instance: its future gets ``_TURN`` (read your answer now), ``_RETRY``, the
     answer itself (a dict, read off a dead instance's connection) or an error text."""
 
-    __slots__ = ("loop", "future", "inst", "deadline", "rest", "abandoned")
+    __slots__ = ("loop", "future", "inst", "deadline", "rest", "abandoned", "sent_at")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, inst: _Instance, deadline: float, rest: bytes):
         self.loop = loop
         self.future: asyncio.Future = loop.create_future()
         self.inst = inst
         self.deadline = deadline
+        self.sent_at = time.monotonic()
         self.rest = rest  # what the non-blocking send left of the frame: the request sends it before anything else
         self.abandoned = False  # its caller left: its answer is read and dropped when its turn comes
 
@@ -179,6 +185,9 @@ class _Instance:
         self.pipe: deque[_Slot] = deque()  # requests sent ahead, behind the holder's, in the order sent
         self.sending = False  # the holder's frame is not all sent yet: nothing may be sent ahead
         self.head_deadline = 0.0  # the deadline of the request the holder reads the answer of
+        self.head_sent = 0.0  # when that request was sent
+        self.answered_at = 0.0  # when the last answer was read
+        self.service = math.inf  # moving average of how long its requests take (unknown until one answered)
         self.rbuf = bytearray()
         self.requests = 0
         self.started_at = time.time()
@@ -500,6 +509,7 @@ class LocalExecutor:
         inst.holder = "caller"
         inst.sending = True
         inst.head_deadline = deadline
+        inst.head_sent = time.monotonic()
 
     def _send_ahead_locked(
         self, dep: _Deployment, loop: asyncio.AbstractEventLoop, frame: bytes, deadline: float
@@ -512,10 +522,10 @@ class LocalExecutor:
         current = dep.current()
         if len(current) < dep.spec.maximum_instances:
             return None  # more instances may start: a waiting request is what makes them start
-        for inst in current:
-            if self._can_take_ahead_locked(inst, deadline):
-                return self._put_ahead_locked(inst, loop, frame, deadline)
-        return None
+        takers = [inst for inst in current if self._can_take_ahead_locked(inst, deadline)]
+        if not takers:
+            return None
+        return self._put_ahead_locked(min(takers, key=lambda inst: len(inst.pipe)), loop, frame, deadline)
 
     @staticmethod
     def _can_take_ahead_locked(inst: _Instance, deadline: float) -> bool:
@@ -528,6 +538,8 @@ class LocalExecutor:
             or inst.sock is None
             or len(inst.pipe) >= PIPELINE_DEPTH - 1
         ):
+            return False
+        if (inst.dep.spec if inst.dep else inst.spec).maximum_instances > 1 and inst.service > PIPELINE_MAX_SERVICE:
             return False
         return deadline >= (inst.pipe[-1].deadline if inst.pipe else inst.head_deadline)
 
@@ -686,7 +698,7 @@ class LocalExecutor:
                     body = _take_frame(buf)
                     if body is not None:
                         break
-                    chunk = await loop.sock_recv(sock, 1 << 18)
+                    chunk = await _recv(loop, sock)
                     if not chunk:
                         raise _Lost("connection closed")
                     buf += chunk
@@ -717,7 +729,7 @@ class LocalExecutor:
                 while True:
                     while (body := _take_frame(buf)) is not None:
                         frames.append(body)
-                    chunk = await loop.sock_recv(inst.sock, 1 << 18)
+                    chunk = await _recv(loop, inst.sock)
                     if not chunk:
                         break
                     buf += chunk
@@ -754,13 +766,18 @@ class LocalExecutor:
         deliveries: list[tuple[Any, Any]] = []
         wake = False
         with self._lock:
+            t = time.monotonic()
             if answered:
                 inst.requests += 1
-            inst.last_used = time.monotonic()
+                took = t - max(inst.head_sent, inst.answered_at)  # it ran one request at a time, in order
+                inst.service = took if inst.service == math.inf else 0.7 * inst.service + 0.3 * took
+                inst.answered_at = t
+            inst.last_used = t
             dep = inst.dep
             if inst.pipe and inst.broken is None and inst.exit_code is None:
                 slot = inst.pipe.popleft()
                 inst.head_deadline = slot.deadline
+                inst.head_sent = slot.sent_at
                 if slot.abandoned:
                     inst.holder = "drain"
                     inst.deadline = slot.deadline
@@ -1012,7 +1029,15 @@ class LocalExecutor:
         elif what == "drain":
             inst = args[0]
             if inst.sock is not None and inst.holder == "drain":
-                self._watch(inst.sock, ("answer", inst))
+                try:
+                    body = _take_frame(inst.rbuf)  # a pipelined answer may have been read with the one before it
+                except _Lost:
+                    _killpg(inst.pid)
+                    return
+                if body is not None:
+                    self._release(inst, answered=True)
+                else:
+                    self._watch(inst.sock, ("answer", inst))
         elif what == "close":
             self._close_io(args[0])
         elif what == "deliver":
@@ -1258,6 +1283,29 @@ class LocalExecutor:
         for inst in kills:
             _killpg(inst.pid)
         self._deliver_all(deliveries)
+
+
+async def _recv(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    """What the socket has (b"" at its end), waiting until it has something. Unlike ``loop.sock_recv``, a
+    cancellation can only come while nothing was read, so no answer is lost from the stream when a caller leaves
+    (the next reader finds the stream where this one left it)."""
+    while True:
+        try:
+            return sock.recv(1 << 18)
+        except (BlockingIOError, InterruptedError):
+            pass
+        readable = loop.create_future()
+        fd = sock.fileno()
+        loop.add_reader(fd, _set_done, readable)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+
+
+def _set_done(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _expire(fut: asyncio.Future) -> None:

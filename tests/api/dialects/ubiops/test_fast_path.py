@@ -72,3 +72,23 @@ def test_answers_and_errors(deployed):
     listed = c.get(f"{BASE}/requests", headers=AUTH)  # the FastAPI route (listing), not the hot path
     assert listed.status_code == 200 and isinstance(listed.json(), list)
     assert c.get("/v2/status").json() == {"status": "ok"}
+
+
+def test_runs_ahead_of_fastapi_and_answers_500_on_the_unexpected(deployed, services, monkeypatch):
+    c = deployed
+    app = c.app
+    assert app.front is not None and app.user_middleware == []  # no middleware layer in front of it
+
+    def fastapi_not_called(*args, **kwargs):
+        raise AssertionError("the hot path went through FastAPI")
+
+    monkeypatch.setattr(app, "build_middleware_stack", fastapi_not_called)
+    app.middleware_stack = None
+    assert c.post(f"{BASE}/requests", json={"x": 2}, headers=AUTH).json()["result"] == {"y": 4}
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services.serving, "request", broken)
+    r = c.post(f"{BASE}/requests", json={"x": 2}, headers=AUTH)
+    assert r.status_code == 500 and set(r.json()) == {"error"} and "server log" in r.json()["error"]

@@ -1,14 +1,15 @@
 """The prediction hot path, as plain ASGI in front of the application.
 
 ``POST /v2[.1]/projects/{p}/deployments/{d}[/versions/{v}]/requests`` is answered here, before FastAPI's
-middleware, routing and dependency layers (which cost more than the prediction itself). It does exactly what
-the routes in deployments.py do — same credentials, the same core call, the same answers and errors — and
-those routes stay (OpenAPI, docs); every other request passes straight through.
+telemetry, middleware, routing and dependency layers (which cost more than the prediction itself; app.HarborApp
+calls this first). It does exactly what the routes in deployments.py do — same credentials, the same core call,
+the same answers and errors — and those routes stay (OpenAPI, docs); every other request passes straight through.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -23,6 +24,7 @@ _PATH = re.compile(
     r"/requests$"
 )
 MAX_BODY = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 class FastPath:
@@ -40,6 +42,9 @@ class FastPath:
             status, body = 200, await self._answer(scope, receive, match)
         except HarborError as exc:
             status, body = exc.status, {"error": exc.message}
+        except Exception:  # what FastAPI's error middleware would do, since this runs ahead of it
+            log.exception("prediction request %s failed", scope["path"])
+            status, body = 500, {"error": "Internal server error; the server log has the details."}
         payload = json.dumps(body, separators=(",", ":")).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if status == 401:
