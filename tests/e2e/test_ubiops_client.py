@@ -1,10 +1,15 @@
 """The real ``ubiops`` client (4.15) against a running ModelHarbor: projects, deployments, versions, package
-uploads and builds, requests (structured, plain, batch), environment variables with secrets, failures."""
+uploads and builds, requests (structured, plain, batch), environment variables with secrets, failures; pipeline
+requests (direct and batch) kept, read, listed, filtered and deleted."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -255,3 +260,182 @@ def test_auth_and_unknown_objects(api, served):
     with pytest.raises(ubiops.ApiException) as e:
         api.projects_create(ubiops.ProjectCreate(name="Bad_Name", organization_name="default"))
     assert e.value.status == 400
+
+
+INC = """
+class Deployment:
+    def __init__(self, base_directory, context):
+        pass
+
+    def request(self, data):
+        return {"y": data["x"] + 1}
+"""
+
+DBL = """
+class Deployment:
+    def __init__(self, base_directory, context):
+        pass
+
+    def request(self, data):
+        if data["x"] < 0:
+            raise ValueError("cannot double a negative number")
+        return {"y": data["x"] * 2}
+"""
+
+
+def create_user(root: Path, name: str, role: str) -> str:
+    """``modelharbor users create`` on the server's own data directory; returns the user's API key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
+    env["MODELHARBOR_DATA_DIR"] = str(root / "data")
+    out = subprocess.run(
+        [sys.executable, "-m", "modelharbor", "users", "create", name, "--role", role],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        check=True,
+        timeout=60,
+    ).stdout
+    return next(line.split()[1] for line in out.splitlines() if line.startswith("key: "))
+
+
+def poll_pipeline(api, project, pipeline, ids, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [api.pipeline_requests_get(project, pipeline, i) for i in ids]
+        if all(g.status in ("completed", "failed") for g in got) or time.monotonic() > deadline:
+            return got
+        time.sleep(0.3)
+
+
+def test_pipeline_requests(api, served, tmp_path):
+    url, root = served
+    api.projects_create(ubiops.ProjectCreate(name="pipes", organization_name="default"))
+    base = next(e.name for e in api.environments_list("pipes") if e.system)
+    fields = {
+        "input_type": "structured",
+        "output_type": "structured",
+        "input_fields": [ubiops.DeploymentInputFieldCreate(name="x", data_type="double")],
+        "output_fields": [ubiops.DeploymentOutputFieldCreate(name="y", data_type="double")],
+    }
+    for name, code in (("inc", INC), ("dbl", DBL)):
+        api.deployments_create("pipes", ubiops.DeploymentCreate(name=name, **fields))
+        api.deployment_versions_create(
+            "pipes", name, ubiops.DeploymentVersionCreate(version="v1", environment=base, maximum_idle_time=60)
+        )
+        api.revisions_file_upload("pipes", name, "v1", file=package(tmp_path / f"{name}.zip", {"deployment.py": code}))
+    for name in ("inc", "dbl"):
+        assert wait_built(api, "pipes", name, "v1").status == "available"
+
+    api.pipelines_create(
+        "pipes",
+        ubiops.PipelineCreate(
+            name="chain",
+            input_type="structured",
+            input_fields=[ubiops.PipelineInputFieldCreate(name="x", data_type="double")],
+            output_type="structured",
+            output_fields=[ubiops.PipelineOutputFieldCreate(name="y", data_type="double")],
+        ),
+    )
+
+    def feed(source, source_field, dest, dest_field):
+        mapping = [ubiops.AttachmentFieldsList(source_field_name=source_field, destination_field_name=dest_field)]
+        return ubiops.AttachmentsCreate(
+            destination_name=dest, sources=[ubiops.AttachmentSourcesList(source_name=source, mapping=mapping)]
+        )
+
+    graph = {
+        "objects": [
+            ubiops.PipelineVersionObjectCreate(name="plus", reference_name="inc"),
+            ubiops.PipelineVersionObjectCreate(name="times", reference_name="dbl"),
+        ],
+        "attachments": [
+            feed("pipeline_start", "x", "plus", "x"),
+            feed("plus", "y", "times", "x"),
+            feed("times", "y", "pipeline_end", "y"),
+        ],
+    }
+    for version, mode in (("v1", "full"), ("meta", "metadata")):
+        made = api.pipeline_versions_create(
+            "pipes", "chain", ubiops.PipelineVersionCreate(version=version, request_retention_mode=mode, **graph)
+        )
+        assert made.request_retention_mode == mode
+
+    # a direct request (the default version, retention full): answered, kept with data, result and its steps
+    answer = api.pipeline_requests_create("pipes", "chain", data={"x": 1})
+    assert (answer.status, answer.result, answer.version) == ("completed", {"y": 4.0}, "v1"), answer.error_message
+    assert [d.pipeline_object for d in answer.deployment_requests] == ["plus", "times"]
+    kept = api.pipeline_requests_get("pipes", "chain", answer.id)
+    assert (kept.status, kept.success, kept.request_data, kept.result) == ("completed", True, {"x": 1}, {"y": 4.0})
+    assert kept.time_created and kept.time_completed and kept.pipeline_timeout == 3600
+    assert [(d.id, d.deployment, d.status) for d in kept.deployment_requests] == [
+        (d.id, d.deployment, "completed") for d in answer.deployment_requests
+    ]
+    step = api.deployment_requests_get("pipes", "inc", kept.deployment_requests[0].id)  # the step's own request
+    assert (step.request_data, step.result) == ({"x": 1}, {"y": 2.0})
+    assert api.pipeline_version_requests_get("pipes", "chain", answer.id, "v1").id == answer.id
+    assert api.pipeline_requests_get("pipes", "chain", answer.id, metadata_only=True).result is None
+    assert json.loads(api.pipeline_requests_input_get("pipes", "chain", answer.id).read()) == {"x": 1}
+    assert json.loads(api.pipeline_version_requests_output_get("pipes", "chain", answer.id, "v1").read()) == {"y": 4.0}
+    failed = api.pipeline_requests_create("pipes", "chain", data={"x": -5})
+    assert failed.status == "failed" and "negative" in failed.error_message
+
+    # batch requests: queued, answered in the background, polled with get
+    queued = api.batch_pipeline_requests_create("pipes", "chain", data=[{"x": 2}, {"x": -9}])
+    assert [(q.status, q.version) for q in queued] == [("pending", "v1"), ("pending", "v1")]
+    got = poll_pipeline(api, "pipes", "chain", [q.id for q in queued])
+    assert (got[0].status, got[0].result, got[0].request_data) == ("completed", {"y": 6.0}, {"x": 2})
+    assert got[1].status == "failed" and "negative" in got[1].error_message
+    assert len(got[0].deployment_requests) == 2
+    collected = api.pipeline_requests_batch_get("pipes", "chain", data=[queued[1].id, answer.id])
+    assert [c.id for c in collected] == [queued[1].id, answer.id]
+    with pytest.raises(ubiops.ApiException) as e:
+        api.batch_pipeline_requests_create("pipes", "chain", data=[{"x": 1}, {"nope": 2}])
+    assert e.value.status == 400 and "error" in json.loads(e.value.body)
+
+    # retention metadata: kept without data or result
+    meta = api.pipeline_version_requests_create("pipes", "chain", "meta", data={"x": 3})
+    assert meta.result == {"y": 8.0}
+    kept_meta = api.pipeline_version_requests_get("pipes", "chain", meta.id, "meta")
+    assert (kept_meta.status, kept_meta.request_data, kept_meta.result) == ("completed", None, None)
+    with pytest.raises(ubiops.ApiException) as e:
+        api.pipeline_requests_input_get("pipes", "chain", meta.id)
+    assert e.value.status == 404
+
+    # lists and their filters
+    every = {r.id for r in api.pipeline_requests_list("pipes", "chain")}
+    assert every == {answer.id, failed.id, meta.id, *(q.id for q in queued)}
+    assert {r.id for r in api.pipeline_requests_list("pipes", "chain", status="failed")} == {failed.id, queued[1].id}
+    assert [r.id for r in api.pipeline_version_requests_list("pipes", "chain", "meta")] == [meta.id]
+    assert len(api.pipeline_requests_list("pipes", "chain", limit=2)) == 2
+    assert api.pipeline_requests_list("pipes", "chain", start_date="2999-01-01T00:00:00Z") == []
+    assert len(api.pipeline_requests_list("pipes", "chain", end_date="2999-01-01T00:00:00Z")) == len(every)
+    for bad in ({"status": "finished"}, {"start_date": "soon"}, {"limit": 0}):
+        with pytest.raises(ubiops.ApiException) as e:
+            api.pipeline_requests_list("pipes", "chain", **bad)
+        assert e.value.status == 400 and json.loads(e.value.body)["error"]
+
+    # a user without access: a viewer reads, but may not make (or delete) requests
+    config = ubiops.Configuration(host=f"{url}/v2", api_key={"Authorization": create_user(root, "vera", "viewer")})
+    with ubiops.ApiClient(config) as client:
+        viewer = ubiops.CoreApi(client)
+        assert viewer.pipeline_requests_get("pipes", "chain", answer.id).id == answer.id
+        for call in (
+            lambda: viewer.pipeline_requests_create("pipes", "chain", data={"x": 1}),
+            lambda: viewer.batch_pipeline_requests_create("pipes", "chain", data=[{"x": 1}]),
+            lambda: viewer.pipeline_requests_delete("pipes", "chain", answer.id),
+        ):
+            with pytest.raises(ubiops.ApiException) as e:
+                call()
+            assert e.value.status == 403 and json.loads(e.value.body)["error"]
+
+    # deletes: one, several, then the pipeline with what it kept
+    api.pipeline_requests_delete("pipes", "chain", failed.id)
+    with pytest.raises(ubiops.ApiException) as e:
+        api.pipeline_requests_get("pipes", "chain", failed.id)
+    assert e.value.status == 404 and json.loads(e.value.body)["error"]
+    assert api.pipeline_requests_batch_delete("pipes", "chain", data=[q.id for q in queued])["deleted"] == 2
+    assert {r.id for r in api.pipeline_requests_list("pipes", "chain")} == {answer.id, meta.id}
+    api.pipeline_version_requests_delete("pipes", "chain", meta.id, "meta")
+    api.pipelines_delete("pipes", "chain")
+    api.projects_delete("pipes")

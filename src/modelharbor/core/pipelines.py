@@ -8,20 +8,33 @@ whose sources are ready run concurrently, and the first failure fails the pipeli
 
 Validated when a version is saved: known deployments and versions, field mappings between declared fields of
 matching types, every object fed, ``pipeline_end`` fed, and no cycles.
+
+**Requests** mirror deployment requests (core/serving.py): a direct request is kept as the version's
+``request_retention_mode`` says (``none``: not kept; ``metadata``: status, error, times and what each object did;
+``full``: also the request data and result); each object's call is a deployment request of its own (kept as *its*
+version says), and its id, status and times are kept under the pipeline request (``deployment_requests``). Batch
+(asynchronous) requests are queued (task ``pipeline_batch``) and answered by the background workers; they are kept
+whatever the mode (their result is how they are read; their input only with ``full``), can be cancelled while
+pending or processing, and are polled with :meth:`PipelineService.get_request`. Kept requests older than the
+version's ``request_retention_time`` are deleted by the serving sweep (``ServingService.sweep_requests``).
+
+Permission: reading requests takes ``SERVING_READ``; creating, cancelling and deleting them ``SERVING_REQUEST``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving import (
+    MAX_BATCH,
     MAX_TIMEOUT,
     RETENTION_MODES,
     Field,
@@ -38,13 +51,28 @@ from modelharbor.core.serving import (
     truncate,
 )
 from modelharbor.db.engine import Database
-from modelharbor.db.tables_serving import DeploymentRow, DeploymentVersionRow, PipelineRow, PipelineVersionRow
-from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
+from modelharbor.db.tables_registry import RegistryProjectRow
+from modelharbor.db.tables_serving import (
+    DeploymentRow,
+    DeploymentVersionRow,
+    PipelineRequestRow,
+    PipelineRow,
+    PipelineVersionRow,
+)
+from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+
+if TYPE_CHECKING:
+    from modelharbor.core.identity import IdentityService
 
 START, END = "pipeline_start", "pipeline_end"
 MAX_OBJECTS = 100
 MAX_ATTACHMENTS = 500
+BATCH_TASK = "pipeline_batch"
+DEFAULT_PIPELINE_TIMEOUT = MAX_TIMEOUT  # seconds for the whole pipeline; each object gets what remains
+MAX_PIPELINE_TIMEOUT = 2 * MAX_TIMEOUT
+REQUEST_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+FINISHED = ("completed", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -92,30 +120,63 @@ class StepResult:
     started_at: datetime
     finished_at: datetime
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "pipeline_object": self.object_name,
+            "deployment": self.deployment,
+            "version": self.version,
+            "status": self.status,
+            "error_message": self.error_message,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+        }
+
+    @staticmethod
+    def of_json(raw: dict[str, Any]) -> StepResult:
+        return StepResult(
+            raw["id"],
+            raw["pipeline_object"],
+            raw["deployment"],
+            raw.get("version") or "",
+            raw["status"],
+            raw.get("error_message"),
+            aware(datetime.fromisoformat(raw["started_at"])),
+            aware(datetime.fromisoformat(raw["finished_at"])),
+        )
+
 
 @dataclass(frozen=True)
 class PipelineResult:
     id: str
     pipeline: str
     version: str
-    status: str  # completed | failed
+    status: str  # completed | failed (direct); pending | processing | completed | failed | cancelled (kept)
     result: Any
     error_message: str | None
     steps: tuple[StepResult, ...]
     timeout: int
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    request_data: Any = None  # kept with retention 'full' (and batch requests until answered)
+    created_by: str | None = None
 
 
 class PipelineService:
-    def __init__(self, db: Database, serving: ServingService):
+    def __init__(self, db: Database, serving: ServingService, identity: IdentityService | None = None):
         self.db = db
         self.serving = serving
+        self.identity = identity  # to act as a batch request's creator in the background
         serving.on_delete_deployment.append(self._refuse_if_used)
         serving.on_delete_version.append(self._refuse_if_version_used)
+        serving.on_sweep_requests.append(self._sweep_requests)
         serving.projects.on_delete.append(self._delete_project_pipelines)
 
     @staticmethod
     def _delete_project_pipelines(s: Session, project_id: str) -> list[str]:
         ids = select(PipelineRow.id).where(PipelineRow.project_id == project_id)
+        s.execute(delete(PipelineRequestRow).where(PipelineRequestRow.pipeline_id.in_(ids)))
         s.execute(delete(PipelineVersionRow).where(PipelineVersionRow.pipeline_id.in_(ids)))
         s.execute(delete(PipelineRow).where(PipelineRow.project_id == project_id))
         return []
@@ -189,6 +250,7 @@ class PipelineService:
         with self.db.uow() as s:
             p = self.serving._project(s, principal, project, write=True)
             row = self._pipeline_row(s, p, name)
+            s.execute(delete(PipelineRequestRow).where(PipelineRequestRow.pipeline_id == row.id))
             s.execute(delete(PipelineVersionRow).where(PipelineVersionRow.pipeline_id == row.id))
             s.delete(row)
 
@@ -261,6 +323,7 @@ class PipelineService:
             row = self._version_row(s, pl, version)
             if pl.default_version_id == row.id:
                 pl.default_version_id = None
+            s.execute(delete(PipelineRequestRow).where(PipelineRequestRow.version_id == row.id))
             s.delete(row)
             s.flush()
             if pl.default_version_id is None:
@@ -438,22 +501,78 @@ class PipelineService:
     async def request(
         self, principal: Principal, project: Any, pipeline: Any, data: Any, *, version: Any = None, timeout: Any = None
     ) -> PipelineResult:
+        """One direct request: validated, run object by object, and kept as the version's retention mode says."""
         require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
-        timeout = _int(timeout, "timeout", MAX_TIMEOUT, 10, 2 * MAX_TIMEOUT)
+        timeout = _int(timeout, "timeout", DEFAULT_PIPELINE_TIMEOUT, 10, MAX_PIPELINE_TIMEOUT)
         pl, v = await asyncio.to_thread(self._for_request, principal, project, pipeline, version)
+        self._check_input(pl, data)
+        started = now()
+        status, result, error, steps = await self._execute(principal, pl, v, data, timeout)
+        finished = now()
+        request_id = new_uuid()
+        if v.request_retention_mode != "none":
+            full = v.request_retention_mode == "full"
+            row = PipelineRequestRow(
+                id=request_id,
+                pipeline_id=pl.id,
+                version_id=v.id,
+                status=status,
+                request_data=data if full else None,
+                result=result if full else None,
+                error_message=error,
+                timeout=timeout,
+                deployment_requests=[step.to_json() for step in steps],
+                created_by=principal.user_id,
+                created_at=started,
+                started_at=started,
+                finished_at=finished,
+            )
+            await asyncio.to_thread(self._keep, row)
+        return PipelineResult(
+            request_id,
+            pl.name,
+            v.version,
+            status,
+            result,
+            error,
+            steps,
+            timeout,
+            started,
+            started,
+            finished,
+            data,
+            principal.user_id,
+        )
+
+    def _keep(self, row: PipelineRequestRow) -> None:
+        with self.db.uow() as s:
+            # the version may have gone while the request ran: then there is nothing to keep it under
+            if s.get(PipelineVersionRow, row.version_id) is not None:
+                s.add(row)
+
+    @staticmethod
+    def _check_input(pl: Pipeline, data: Any) -> None:
         if pl.input_type == "plain":
             if not isinstance(data, str):
                 raise InvalidInput(f"Pipeline {pl.name!r} takes plain text input.")
         else:
             check_fields(pl.input_fields, data, what="input")
+
+    async def _execute(
+        self, principal: Principal, pl: Pipeline, v: PipelineVersion, data: Any, timeout: int
+    ) -> tuple[str, Any, str | None, tuple[StepResult, ...]]:
+        """Run the version's objects in dependency order: (status, result, error, steps). Each object's request
+        gets the time the pipeline has left (at most a deployment request's maximum)."""
         objects = {o["name"]: o for o in v.objects}
         fed = {a["destination_name"]: a["sources"] for a in v.attachments}
         if END not in fed:  # an empty pipeline answers its input
-            return PipelineResult(new_uuid(), pl.name, v.version, "completed", data, None, (), timeout)
+            return "completed", data, None, ()
         outputs: dict[str, Any] = {START: data}
         steps: list[StepResult] = []
         done: dict[str, asyncio.Future] = {}
         failure: list[str] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
 
         def gather_input(dest: str) -> Any:
             sources = fed[dest]
@@ -473,14 +592,15 @@ class PipelineService:
                 return
             obj = objects[name]
             started = now()
+            left = max(10, min(MAX_TIMEOUT, int(deadline - loop.time())))
             try:
                 answer = await self.serving.request(
                     principal,
-                    project,
+                    pl.project,
                     obj["reference_name"],
                     gather_input(name),
                     version=obj.get("version"),
-                    timeout=timeout,
+                    timeout=left,
                 )
             except Exception as exc:  # noqa: BLE001 - any failure of a step fails the pipeline, reported
                 message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -515,7 +635,6 @@ class PipelineService:
                 return
             outputs[name] = answer.result
 
-        loop = asyncio.get_running_loop()
         for name in objects:
             done[name] = loop.create_future()
 
@@ -530,30 +649,366 @@ class PipelineService:
         except TimeoutError:
             failure.append(f"The pipeline took longer than {timeout} s.")
         if failure:
-            return PipelineResult(
-                new_uuid(), pl.name, v.version, "failed", None, truncate(failure[0]), tuple(steps), timeout
-            )
+            return "failed", None, truncate(failure[0]), tuple(steps)
         result = gather_input(END)
         if pl.output_type == "structured":
             try:
                 check_fields(pl.output_fields, result, what="output")
             except InvalidInput as exc:
-                return PipelineResult(
-                    new_uuid(), pl.name, v.version, "failed", None, exc.message, tuple(steps), timeout
-                )
-        return PipelineResult(new_uuid(), pl.name, v.version, "completed", result, None, tuple(steps), timeout)
+                return "failed", None, truncate(exc.message), tuple(steps)
+        return "completed", result, None, tuple(steps)
 
     def _for_request(self, principal: Principal, project: Any, pipeline: Any, version: Any):
         with self.db.uow(readonly=True) as s:
+            p, pl, row = self._resolve(s, principal, project, pipeline, version)
+            return self._pipeline_entity(s, p.name, pl), self._version_entity(p.name, pl, row)
+
+    def _resolve(self, s: Session, principal: Principal, project: Any, pipeline: Any, version: Any):
+        p = self.serving._project(s, principal, project)
+        pl = self._pipeline_row(s, p, pipeline)
+        if version is None:
+            if pl.default_version_id is None:
+                raise InvalidInput(f"Pipeline {pl.name!r} has no versions yet.")
+            row = s.get(PipelineVersionRow, pl.default_version_id)
+        else:
+            row = self._version_row(s, pl, version)
+        return p, pl, row
+
+    # --- batch (asynchronous) requests -----------------------------------------------------------
+    def submit_batch(
+        self,
+        principal: Principal,
+        project: Any,
+        pipeline: Any,
+        items: Any,
+        *,
+        version: Any = None,
+        timeout: Any = None,
+    ) -> list[PipelineResult]:
+        """Queue up to MAX_BATCH pipeline requests (each item one request), answered in the background; poll each
+        with :meth:`get_request`."""
+        require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
+        timeout = _int(timeout, "timeout", DEFAULT_PIPELINE_TIMEOUT, 10, MAX_PIPELINE_TIMEOUT)
+        if not isinstance(items, list) or not items:
+            raise InvalidInput("A batch request is a non-empty JSON array: one element per request.")
+        if len(items) > MAX_BATCH:
+            raise InvalidInput(f"A batch may hold at most {MAX_BATCH} requests, not {len(items)}.")
+        t = now()
+        ids = [new_uuid() for _ in items]
+        with self.db.uow() as s:
+            p, plrow, vrow = self._resolve(s, principal, project, pipeline, version)
+            pl = self._pipeline_entity(s, p.name, plrow)
+            for item in items:
+                self._check_input(pl, item)
+            for rid, item in zip(ids, items, strict=True):
+                s.add(
+                    PipelineRequestRow(
+                        id=rid,
+                        pipeline_id=plrow.id,
+                        version_id=vrow.id,
+                        status="pending",
+                        request_data=item,
+                        result=None,
+                        error_message=None,
+                        timeout=timeout,
+                        deployment_requests=[],
+                        created_by=principal.user_id,
+                        created_at=t,
+                        started_at=None,
+                        finished_at=None,
+                    )
+                )
+            self.serving.tasks.enqueue_in(
+                s, BATCH_TASK, {"request_ids": ids, "user_id": principal.user_id}, org_id=principal.org_id
+            )
+            version_name = vrow.version
+        return [PipelineResult(rid, pl.name, version_name, "pending", None, None, (), timeout, t) for rid in ids]
+
+    def process_batch(
+        self, request_ids: list[str], user_id: str, org_id: str, progress: Callable[[int], None]
+    ) -> dict[str, Any]:
+        """Answer queued batch requests (a background task) as their creator: each pending one becomes completed
+        or failed (one cancelled meanwhile stays cancelled)."""
+        done = failed = 0
+        for n, rid in enumerate(request_ids):
+            with self.db.uow() as s:
+                row = s.scalar(select(PipelineRequestRow).where(PipelineRequestRow.id == rid).with_for_update())
+                if row is None or row.status != "pending":
+                    continue
+                row.status, row.started_at = "processing", now()
+                vrow = s.get(PipelineVersionRow, row.version_id)
+                plrow = s.get(PipelineRow, row.pipeline_id)
+                p = s.get(RegistryProjectRow, plrow.project_id)
+                pl, v = self._pipeline_entity(s, p.name, plrow), self._version_entity(p.name, plrow, vrow)
+                data, timeout, mode = row.request_data, row.timeout, vrow.request_retention_mode
+            try:
+                if self.identity is None:
+                    raise InvalidInput("This server cannot answer batch pipeline requests (no identity service).")
+                principal = self.identity.principal_by_ids(user_id, org_id)
+                status, value, error, steps = asyncio.run(self._execute(principal, pl, v, data, timeout))
+            except HarborError as exc:
+                status, value, error, steps = "failed", None, truncate(exc.message), ()
+            with self.db.uow() as s:
+                row = s.scalar(select(PipelineRequestRow).where(PipelineRequestRow.id == rid).with_for_update())
+                if row is not None and row.status == "processing":
+                    row.status, row.result, row.error_message, row.finished_at = status, value, error, now()
+                    row.deployment_requests = [step.to_json() for step in steps]
+                    if mode != "full":
+                        row.request_data = None
+            done += status == "completed"
+            failed += status == "failed"
+            progress(min(99, (n + 1) * 100 // len(request_ids)))
+        return {"completed": done, "failed": failed}
+
+    # --- kept requests ---------------------------------------------------------------------------
+    def get_request(
+        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
+    ) -> PipelineResult:
+        with self.db.uow(readonly=True) as s:
             p = self.serving._project(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
-            if version is None:
-                if pl.default_version_id is None:
-                    raise InvalidInput(f"Pipeline {pl.name!r} has no versions yet.")
-                row = s.get(PipelineVersionRow, pl.default_version_id)
-            else:
-                row = self._version_row(s, pl, version)
-            return self._pipeline_entity(s, p.name, pl), self._version_entity(p.name, pl, row)
+            row = self._request_row(s, pl, request_id, version)
+            return self._request_entity(pl, s.get(PipelineVersionRow, row.version_id).version, row)
+
+    def get_requests(
+        self, principal: Principal, project: Any, pipeline: Any, request_ids: Any, *, version: Any = None
+    ) -> list[PipelineResult]:
+        """Several kept requests at once, in the order asked (ids of no request here are left out)."""
+        ids = self._ids(request_ids)
+        with self.db.uow(readonly=True) as s:
+            p = self.serving._project(s, principal, project)
+            pl = self._pipeline_row(s, p, pipeline)
+            q = (
+                select(PipelineRequestRow, PipelineVersionRow.version)
+                .join(PipelineVersionRow, PipelineVersionRow.id == PipelineRequestRow.version_id)
+                .where(PipelineRequestRow.pipeline_id == pl.id, PipelineRequestRow.id.in_(ids))
+            )
+            if version is not None:
+                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
+            found = {r.id: self._request_entity(pl, vname, r) for r, vname in s.execute(q).all()}
+            return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def list_requests(
+        self,
+        principal: Principal,
+        project: Any,
+        pipeline: Any,
+        *,
+        version: Any = None,
+        status: Any = None,
+        limit: Any = None,
+        offset: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        search_id: Any = None,
+    ) -> list[PipelineResult]:
+        """Kept requests, newest first. ``status``: one or more (comma-separated) of REQUEST_STATUSES;
+        ``start_date``/``end_date``: ISO 8601, on the creation time (inclusive); ``search_id``: part of the id."""
+        limit = _int(limit, "limit", 50, 1, 1000)
+        offset = _int(offset, "offset", 0, 0, 10**9)
+        statuses = None
+        if status is not None:
+            statuses = [x.strip() for x in status.split(",")] if isinstance(status, str) else None
+            if not statuses or any(x not in REQUEST_STATUSES for x in statuses):
+                raise InvalidInput(f"'status' must be one or more (comma-separated) of {', '.join(REQUEST_STATUSES)}.")
+        start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
+        if start is not None and end is not None and start > end:
+            raise InvalidInput("'start_date' is after 'end_date'.")
+        if search_id is not None and (not isinstance(search_id, str) or not lookup_key(search_id, 36)):
+            raise InvalidInput("'search_id' must be (part of) a request id: at most 36 characters.")
+        with self.db.uow(readonly=True) as s:
+            p = self.serving._project(s, principal, project)
+            pl = self._pipeline_row(s, p, pipeline)
+            q = (
+                select(PipelineRequestRow, PipelineVersionRow.version)
+                .join(PipelineVersionRow, PipelineVersionRow.id == PipelineRequestRow.version_id)
+                .where(PipelineRequestRow.pipeline_id == pl.id)
+            )
+            if version is not None:
+                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
+            if statuses is not None:
+                q = q.where(PipelineRequestRow.status.in_(statuses))
+            if start is not None:
+                q = q.where(PipelineRequestRow.created_at >= start)
+            if end is not None:
+                q = q.where(PipelineRequestRow.created_at <= end)
+            if search_id:
+                q = q.where(PipelineRequestRow.id.contains(search_id, autoescape=True))
+            q = q.order_by(PipelineRequestRow.created_at.desc(), PipelineRequestRow.id.desc())
+            rows = s.execute(q.offset(offset).limit(limit)).all()
+            return [self._request_entity(pl, vname, r) for r, vname in rows]
+
+    def request_io(
+        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, which: str, *, version: Any = None
+    ) -> tuple[Any, str]:
+        """A kept request's input (``which='input'``) or output: (value, 'structured' | 'plain'). Not kept
+        (retention ``metadata``/``none``, or no output yet) → not found."""
+        with self.db.uow(readonly=True) as s:
+            p = self.serving._project(s, principal, project)
+            pl = self._pipeline_row(s, p, pipeline)
+            row = self._request_row(s, pl, request_id, version)
+            if which == "input":
+                if row.request_data is None:
+                    raise NotFound(f"Request {row.id!r} has no kept input (kept only with retention mode 'full').")
+                return row.request_data, pl.input_type
+            if row.status != "completed" or row.result is None:
+                raise NotFound(f"Request {row.id!r} has no kept output (status {row.status!r}).")
+            return row.result, pl.output_type
+
+    def cancel_request(
+        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
+    ) -> PipelineResult:
+        """Cancel a batch request that is pending or processing (a running object finishes, its answer is dropped)."""
+        with self.db.uow() as s:
+            p = self.serving._project(s, principal, project)
+            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
+            pl = self._pipeline_row(s, p, pipeline)
+            row = self._request_row(s, pl, request_id, version, lock=True)
+            if row.status not in ("pending", "processing"):
+                raise InvalidInput(
+                    f"Request {row.id!r} is {row.status}: only pending or processing ones can be cancelled."
+                )
+            self._cancel(s, row)
+            return self._request_entity(pl, s.get(PipelineVersionRow, row.version_id).version, row)
+
+    def cancel_requests(
+        self,
+        principal: Principal,
+        project: Any,
+        pipeline: Any,
+        request_ids: Any,
+        *,
+        version: Any = None,
+        status: Any = None,
+    ) -> int:
+        """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
+        ids = self._ids(request_ids)
+        if status is not None and status not in ("pending", "processing"):
+            raise InvalidInput("'status' must be pending or processing: only those requests can be cancelled.")
+        wanted = (status,) if status else ("pending", "processing")
+        with self.db.uow() as s:
+            p = self.serving._project(s, principal, project)
+            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
+            pl = self._pipeline_row(s, p, pipeline)
+            q = select(PipelineRequestRow).where(
+                PipelineRequestRow.pipeline_id == pl.id,
+                PipelineRequestRow.id.in_(ids),
+                PipelineRequestRow.status.in_(wanted),
+            )
+            if version is not None:
+                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
+            rows = list(s.scalars(q.with_for_update()))
+            for row in rows:
+                self._cancel(s, row)
+            return len(rows)
+
+    @staticmethod
+    def _cancel(s: Session, row: PipelineRequestRow) -> None:
+        row.status, row.finished_at = "cancelled", now()
+        if s.get(PipelineVersionRow, row.version_id).request_retention_mode != "full":
+            row.request_data = None
+
+    def update_request(
+        self,
+        principal: Principal,
+        project: Any,
+        pipeline: Any,
+        request_id: Any,
+        body: dict[str, Any],
+        *,
+        version: Any = None,
+    ) -> PipelineResult:
+        """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
+        if body.get("status") != "cancelled" or set(body) - {"status"}:
+            raise InvalidInput("A request can only be changed to {'status': 'cancelled'} (to cancel it).")
+        return self.cancel_request(principal, project, pipeline, request_id, version=version)
+
+    def delete_request(
+        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
+    ) -> None:
+        with self.db.uow() as s:
+            p = self.serving._project(s, principal, project)
+            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
+            pl = self._pipeline_row(s, p, pipeline)
+            s.delete(self._request_row(s, pl, request_id, version))
+
+    def delete_requests(
+        self, principal: Principal, project: Any, pipeline: Any, request_ids: Any, *, version: Any = None
+    ) -> int:
+        """Delete several kept requests (ids of no request here are ignored); returns how many went."""
+        ids = self._ids(request_ids)
+        with self.db.uow() as s:
+            p = self.serving._project(s, principal, project)
+            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
+            pl = self._pipeline_row(s, p, pipeline)
+            q = delete(PipelineRequestRow).where(
+                PipelineRequestRow.pipeline_id == pl.id, PipelineRequestRow.id.in_(ids)
+            )
+            if version is not None:
+                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
+            return s.execute(q).rowcount or 0
+
+    @staticmethod
+    def _sweep_requests(s: Session) -> int:
+        """Part of the serving sweep: delete finished pipeline requests older than their version's retention."""
+        removed = 0
+        for vid, seconds in s.execute(select(PipelineVersionRow.id, PipelineVersionRow.request_retention_time)):
+            removed += (
+                s.execute(
+                    delete(PipelineRequestRow).where(
+                        PipelineRequestRow.version_id == vid,
+                        PipelineRequestRow.created_at < now() - timedelta(seconds=seconds),
+                        PipelineRequestRow.status.in_(FINISHED),
+                    )
+                ).rowcount
+                or 0
+            )
+        return removed
+
+    @staticmethod
+    def _ids(request_ids: Any) -> list[str]:
+        if (
+            not isinstance(request_ids, list)
+            or not request_ids
+            or len(request_ids) > MAX_BATCH
+            or not all(isinstance(i, str) for i in request_ids)
+        ):
+            raise InvalidInput(f"Send a JSON array of 1 to {MAX_BATCH} request ids.")
+        return [i for i in request_ids if lookup_key(i, 36)]
+
+    def _request_row(
+        self, s: Session, pl: PipelineRow, request_id: Any, version: Any, *, lock: bool = False
+    ) -> PipelineRequestRow:
+        row = None
+        if lookup_key(request_id, 36):
+            q = select(PipelineRequestRow).where(
+                PipelineRequestRow.id == request_id, PipelineRequestRow.pipeline_id == pl.id
+            )
+            row = s.scalar(q.with_for_update() if lock else q)
+        if row is not None and version is not None and row.version_id != self._version_row(s, pl, version).id:
+            row = None
+        if row is None:
+            where = f"version {version!r} of pipeline {pl.name!r}" if version is not None else f"pipeline {pl.name!r}"
+            raise NotFound(f"Request {request_id!r} not found in {where}")
+        return row
+
+    @staticmethod
+    def _request_entity(pl: PipelineRow, version: str, row: PipelineRequestRow) -> PipelineResult:
+        return PipelineResult(
+            row.id,
+            pl.name,
+            version,
+            row.status,
+            row.result,
+            row.error_message,
+            tuple(StepResult.of_json(x) for x in row.deployment_requests or ()),
+            row.timeout,
+            aware(row.created_at),
+            aware(row.started_at) if row.started_at else None,
+            aware(row.finished_at) if row.finished_at else None,
+            row.request_data,
+            row.created_by,
+        )
 
     # --- references from deployments -------------------------------------------------------------
     @staticmethod
@@ -647,3 +1102,18 @@ class PipelineService:
             aware(r.created_at),
             aware(r.updated_at),
         )
+
+
+def _date(value: Any, what: str) -> datetime | None:
+    """An ISO 8601 date or time (a bare date is its midnight; no zone is UTC) → aware datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return aware(value)
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidInput(f"'{what}' must be an ISO 8601 date or time, like 2024-01-31T12:00:00Z, not {value!r}.")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

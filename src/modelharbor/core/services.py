@@ -145,7 +145,7 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         run_registration=RunRegistration(db, tracking, registry),
         model_files=ModelFileService(db, files, registry, tracking),
         serving=serving,
-        pipelines=PipelineService(db, serving),
+        pipelines=PipelineService(db, serving, identity),
         transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity),
     )

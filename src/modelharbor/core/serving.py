@@ -593,6 +593,8 @@ class ServingService:
         # (session, row) callbacks of services that refer to deployments/versions (pipelines): raise to refuse
         self.on_delete_deployment: list[Callable[[Session, DeploymentRow], None]] = []
         self.on_delete_version: list[Callable[[Session, DeploymentVersionRow], None]] = []
+        # (session) -> rows removed: other kept requests (pipelines') swept with the deployment requests
+        self.on_sweep_requests: list[Callable[[Session], int]] = []
         self._deployed: dict[str, WorkerSpec] = {}
         self._deployed_env: dict[str, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
@@ -2044,7 +2046,8 @@ class ServingService:
             s.delete(row)
 
     def sweep_requests(self) -> int:
-        """Delete kept requests older than their version's retention time; returns how many."""
+        """Delete kept requests older than their version's retention time (with those of the services in
+        ``on_sweep_requests``: pipeline requests); returns how many."""
         removed = 0
         with self.db.uow() as s:
             for v in s.scalars(select(DeploymentVersionRow)):
@@ -2059,6 +2062,8 @@ class ServingService:
                     ).rowcount
                     or 0
                 )
+            for hook in self.on_sweep_requests:
+                removed += hook(s)
         return removed
 
     @staticmethod

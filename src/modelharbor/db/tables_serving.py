@@ -203,3 +203,25 @@ class PipelineVersionRow(Base):
     meta: Mapped[Any] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class PipelineRequestRow(Base):
+    """A pipeline request kept for later reading: batch (asynchronous) ones always; direct ones as the pipeline
+    version's retention mode says (``none``: not kept, ``metadata``: without data and result, ``full``: with
+    them). ``deployment_requests`` is what each object did, in the order they finished: ``[{id, pipeline_object,
+    deployment, version, status, error_message, started_at, finished_at}]`` (ids of the deployment requests)."""
+
+    __tablename__ = "serving_pipeline_requests"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("serving_pipelines.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("serving_pipeline_versions.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | processing | completed | failed | cancelled
+    request_data: Mapped[Any] = mapped_column(JSON, nullable=True)
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    timeout: Mapped[int] = mapped_column(Integer, default=3600)
+    deployment_requests: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -17,6 +17,7 @@ from modelharbor.core.environment_builds import ENV_BUILD_TASK as SERVING_ENVIRO
 from modelharbor.core.imports import TASK_KIND as MODEL_IMPORT
 from modelharbor.core.imports import ArchiveRejected
 from modelharbor.core.model_jobs import KINDS as MODEL_JOBS
+from modelharbor.core.pipelines import BATCH_TASK as PIPELINE_BATCH
 from modelharbor.core.services import Services
 from modelharbor.core.serving import BATCH_TASK as SERVING_BATCH
 from modelharbor.core.serving import BUILD_TASK as SERVING_BUILD
@@ -33,6 +34,9 @@ HANDLERS: dict[str, Handler] = {
     **{kind: lambda services, task, progress: services.model_jobs.process(task, progress) for kind in MODEL_JOBS},
     SERVING_BATCH: lambda services, task, progress: services.serving.process_batch(
         task.payload["request_ids"], progress
+    ),
+    PIPELINE_BATCH: lambda services, task, progress: services.pipelines.process_batch(
+        task.payload["request_ids"], task.payload["user_id"], task.org_id, progress
     ),
     SERVING_BUILD: lambda services, task, progress: services.serving.build_revision(
         task.payload["revision_id"], progress, build_id=task.payload.get("build_id")
@@ -111,7 +115,7 @@ class Runner:
                 if time.monotonic() >= next_sweep:
                     swept = asyncio.run(self.services.uploads.sweep())
                     orphans = asyncio.run(self.services.files.pending.sweep())  # bytes crashed writers left
-                    self.services.serving.sweep_requests()
+                    self.services.serving.sweep_requests()  # deployment and pipeline requests
                     self.services.transfer.sweep_staged()  # packages interrupted imports wrote
                     if swept:
                         log.info("swept %d expired upload sessions", swept)

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelharbor.core.environment_builds import EnvironmentBuild, EnvironmentRevision, EnvironmentTag, TagUsage
-from modelharbor.core.pipelines import Pipeline, PipelineVersion
+from modelharbor.core.pipelines import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.core.projects import Project
 from modelharbor.core.serving import (
+    MAX_TIMEOUT,
     Deployment,
     DeploymentVersion,
     EnvironmentInfo,
@@ -280,3 +281,75 @@ def pipeline_version_json(v: PipelineVersion, *, detail: bool = True) -> dict[st
         ]
         out["attachments"] = list(v.attachments)
     return out
+
+
+def pipeline_steps_json(r: PipelineResult) -> list[dict[str, Any]]:
+    """PipelineRequestDeploymentRequest: what each object did (its deployment request), in finishing order."""
+    return [
+        {
+            "id": step.id,
+            "pipeline_object": step.object_name,
+            "deployment": step.deployment,
+            "version": step.version,
+            "status": step.status,
+            "success": step.status == "completed",
+            "error_message": truncate(step.error_message),
+            "sequence_id": str(i),
+            "time_created": iso(step.started_at),
+            "time_started": iso(step.started_at),
+            "time_completed": iso(step.finished_at),
+            "input_size": None,
+            "output_size": None,
+        }
+        for i, step in enumerate(r.steps)
+    ]
+
+
+def pipeline_request_json(r: PipelineResult) -> dict[str, Any]:
+    """PipelineRequestCreateResponse (a direct request's answer)."""
+    return {
+        "id": r.id,
+        "pipeline": r.pipeline,
+        "version": r.version,
+        "status": r.status,
+        "success": r.status == "completed",
+        "result": r.result,
+        "error_message": truncate(r.error_message),
+        "pipeline_timeout": r.timeout,
+        "deployment_timeout": min(r.timeout, MAX_TIMEOUT),
+        "deployment_requests": pipeline_steps_json(r),
+        "operator_requests": [],
+        "pipeline_requests": [],
+    }
+
+
+def pipeline_request_list_json(r: PipelineResult) -> dict[str, Any]:
+    """PipelineRequestList / PipelineRequestBatchCreateResponse (both need id, status, time_created)."""
+    return {
+        "id": r.id,
+        "pipeline": r.pipeline,
+        "version": r.version,
+        "status": r.status,
+        "success": r.status == "completed",
+        "time_created": iso(r.created_at),
+        "time_started": iso(r.started_at),
+        "time_completed": iso(r.finished_at),
+        "input_size": None,
+        "output_size": None,
+    }
+
+
+def pipeline_request_detail_json(r: PipelineResult, *, metadata_only: bool = False) -> dict[str, Any]:
+    """PipelineRequestSingleDetail / PipelineRequestDetail: a kept request (data and result with retention full)."""
+    return {
+        **pipeline_request_list_json(r),
+        "request_data": None if metadata_only else r.request_data,
+        "result": None if metadata_only else r.result,
+        "error_message": truncate(r.error_message),
+        "pipeline_timeout": r.timeout,
+        "deployment_timeout": min(r.timeout, MAX_TIMEOUT),
+        "deployment_requests": pipeline_steps_json(r),
+        "operator_requests": [],
+        "pipeline_requests": [],
+        "origin": {},
+    }

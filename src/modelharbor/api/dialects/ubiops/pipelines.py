@@ -1,17 +1,27 @@
-"""UbiOps pipelines, pipeline versions and pipeline requests."""
+"""UbiOps pipelines, pipeline versions and pipeline requests (direct, batch, kept: read, list, cancel, delete).
+
+The request routes exist twice — ``…/pipelines/{p}/requests…`` (the default version) and
+``…/pipelines/{p}/versions/{v}/requests…`` — with the same handlers; core/pipelines.py does the work."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_object
-from modelharbor.api.dialects.ubiops.deployments import _request_data, _timeout
-from modelharbor.api.dialects.ubiops.mapping import iso, pipeline_json, pipeline_version_json
-from modelharbor.core.pipelines import PipelineResult
+from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, flag, json_body, json_object
+from modelharbor.api.dialects.ubiops.deployments import _int_query, _request_data, _timeout
+from modelharbor.api.dialects.ubiops.mapping import (
+    pipeline_json,
+    pipeline_request_detail_json,
+    pipeline_request_json,
+    pipeline_request_list_json,
+    pipeline_version_json,
+)
+from modelharbor.domain.errors import NotFound
 
 router = APIRouter()
 PL = "/projects/{project_name}/pipelines"
@@ -105,58 +115,141 @@ async def delete_pipeline_version(
     return Response(status_code=204)
 
 
-def _result_json(r: PipelineResult) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "pipeline": r.pipeline,
-        "version": r.version,
-        "status": r.status,
-        "success": r.status == "completed",
-        "result": r.result,
-        "error_message": r.error_message,
-        "pipeline_timeout": r.timeout,
-        "deployment_timeout": r.timeout,
-        "deployment_requests": [
-            {
-                "id": s.id,
-                "pipeline_object": s.object_name,
-                "deployment": s.deployment,
-                "version": s.version,
-                "status": s.status,
-                "success": s.status == "completed",
-                "error_message": s.error_message,
-                "sequence_id": str(i),
-                "time_created": iso(s.started_at),
-                "time_started": iso(s.started_at),
-                "time_completed": iso(s.finished_at),
-            }
-            for i, s in enumerate(r.steps)
-        ],
-        "operator_requests": [],
-        "pipeline_requests": [],
-    }
+# --- requests -----------------------------------------------------------------------------------
+def _where(request: Request) -> tuple[str, str, dict[str, Any]]:
+    """(project, pipeline, {'version': …}) from the path: the version only on the versions/{v} routes."""
+    path = request.path_params
+    return path["project_name"], path["pipeline_name"], {"version": path.get("version")}
 
 
-@router.post(ONE + "/requests")
-async def pipeline_request(
-    project_name: str, pipeline_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
-):
+async def _direct(request: Request, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
     data = await _request_data(request)
-    r = await services.pipelines.request(principal, project_name, pipeline_name, data, timeout=_timeout(request))
-    return _result_json(r)
+    r = await services.pipelines.request(principal, project, pipeline, data, timeout=_timeout(request), **version)
+    return pipeline_request_json(r)
 
 
-@router.post(PV + "/requests")
-async def pipeline_version_request(
-    project_name: str,
-    pipeline_name: str,
-    version: str,
-    request: Request,
-    principal: PrincipalDep,
-    services: ServicesDep,
-):
-    data = await _request_data(request)
-    r = await services.pipelines.request(
-        principal, project_name, pipeline_name, data, version=version, timeout=_timeout(request)
+async def _batch(request: Request, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    items = await json_body(request)
+    timeout = _timeout(request)
+    results = await run_in_threadpool(
+        lambda: services.pipelines.submit_batch(principal, project, pipeline, items, timeout=timeout, **version)
     )
-    return _result_json(r)
+    return JSONResponse([pipeline_request_list_json(r) for r in results], status_code=201)
+
+
+async def _list(request: Request, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    q = request.query_params
+    items = await run_in_threadpool(
+        lambda: services.pipelines.list_requests(
+            principal,
+            project,
+            pipeline,
+            status=q.get("status") or None,
+            limit=_int_query(q.get("limit"), "limit"),
+            offset=_int_query(q.get("offset"), "offset"),
+            start_date=q.get("start_date") or None,
+            end_date=q.get("end_date") or None,
+            search_id=q.get("search_id") or None,
+            **version,
+        )
+    )
+    return [pipeline_request_list_json(r) for r in items]
+
+
+async def _collect(request: Request, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    ids = await json_body(request)
+    items = await run_in_threadpool(
+        lambda: services.pipelines.get_requests(principal, project, pipeline, ids, **version)
+    )
+    return [pipeline_request_detail_json(r) for r in items]
+
+
+async def _delete_many(request: Request, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    ids = await json_body(request)
+    n = await run_in_threadpool(
+        lambda: services.pipelines.delete_requests(principal, project, pipeline, ids, **version)
+    )
+    return {"success": True, "deleted": n}
+
+
+async def _cancel_many(request: Request, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    ids = await json_body(request)
+    status = request.query_params.get("status") or None
+    n = await run_in_threadpool(
+        lambda: services.pipelines.cancel_requests(principal, project, pipeline, ids, status=status, **version)
+    )
+    return {"success": True, "cancelled": n}
+
+
+async def _get(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    metadata_only = flag(request.query_params.get("metadata_only"), "metadata_only", False)
+    r = await run_in_threadpool(
+        lambda: services.pipelines.get_request(principal, project, pipeline, request_id, **version)
+    )
+    return pipeline_request_detail_json(r, metadata_only=bool(metadata_only))
+
+
+async def _update(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    body = await json_object(request)
+    r = await run_in_threadpool(
+        lambda: services.pipelines.update_request(principal, project, pipeline, request_id, body, **version)
+    )
+    return pipeline_request_detail_json(r)
+
+
+async def _delete(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
+    project, pipeline, version = _where(request)
+    await run_in_threadpool(
+        lambda: services.pipelines.delete_request(principal, project, pipeline, request_id, **version)
+    )
+    return Response(status_code=204)
+
+
+def _io(which: str):
+    async def handler(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
+        project, pipeline, version = _where(request)
+        value, kind = await run_in_threadpool(
+            lambda: services.pipelines.request_io(principal, project, pipeline, request_id, which, **version)
+        )
+        if kind == "plain" and isinstance(value, str):
+            body, media, ext = value.encode(), "text/plain; charset=utf-8", "txt"
+        else:
+            body, media, ext = json.dumps(value).encode(), "application/json", "json"
+        name = f"{request_id}_{which}.{ext}"
+        return Response(body, media_type=media, headers={"Content-Disposition": f"attachment; filename={name}"})
+
+    return handler
+
+
+for _base in (ONE, PV):
+    router.add_api_route(_base + "/requests", _direct, methods=["POST"])
+    router.add_api_route(_base + "/requests/batch", _batch, methods=["POST"])
+    router.add_api_route(_base + "/requests", _list, methods=["GET"])
+    router.add_api_route(_base + "/requests/collect", _collect, methods=["POST"])
+    router.add_api_route(_base + "/requests/delete", _delete_many, methods=["POST"])
+    router.add_api_route(_base + "/requests/cancel", _cancel_many, methods=["POST"])
+    router.add_api_route(_base + "/requests/{request_id}", _get, methods=["GET"])
+    router.add_api_route(_base + "/requests/{request_id}", _update, methods=["PATCH"])
+    router.add_api_route(_base + "/requests/{request_id}", _delete, methods=["DELETE"], status_code=204)
+    router.add_api_route(_base + "/requests/{request_id}/input", _io("input"), methods=["GET"])
+    router.add_api_route(_base + "/requests/{request_id}/output", _io("output"), methods=["GET"])
+
+
+@router.get(PV + "/object-requests/{request_id}")
+@router.get(PV + "/object-requests/{request_id}/input")
+@router.get(PV + "/object-requests/{request_id}/output")
+async def object_request(request_id: str):
+    """Operator requests: pipelines here hold only deployment objects (read those with the deployment's
+    requests API, by the ids under ``deployment_requests``)."""
+    raise NotFound(
+        f"Object request {request_id!r} not found: ModelHarbor pipelines have no operator objects; a deployment "
+        "object's request is read with GET …/deployments/{deployment}/requests/{id} (ids in 'deployment_requests')."
+    )
