@@ -636,6 +636,26 @@ def test_request_behind_a_crashed_one_is_retried(executor, make_package, make_sp
     assert behind.ok and behind.value["pid"] != pid and ran(marks) == [str(behind.value["pid"])]
 
 
+def test_an_instance_dying_mid_pipe_answers_what_ran_and_retries_the_rest(executor, make_package, make_spec, tmp_path):
+    executor.deploy(make_spec(make_package(ECHO), minimum_instances=1))
+    pid = run(executor.request("v1", {})).value["pid"]
+    marks = tmp_path / "marks"
+
+    async def load():
+        head = asyncio.create_task(executor.request("v1", {"sleep": 0.3}))
+        await asyncio.sleep(0.05)
+        ahead = [asyncio.create_task(executor.request("v1", body)) for body in ({"i": "a"}, {"exit": True})]
+        await asyncio.sleep(0.05)
+        last = asyncio.create_task(executor.request("v1", {"append": str(marks)}))
+        return await head, *(await asyncio.gather(*ahead)), await last
+
+    head, a, dies, last = run(load())
+    assert executor.sent_ahead == 3
+    assert head.ok and a.ok and a.value["echo"] == {"i": "a"} and a.value["pid"] == pid  # answered before the end
+    assert not dies.ok and "exit code 3" in dies.error
+    assert last.ok and last.value["pid"] != pid and ran(marks) == [str(last.value["pid"])]  # retried, ran once
+
+
 def test_caller_leaving_a_request_sent_ahead_does_not_shift_answers(executor, make_package, make_spec, tmp_path):
     executor.deploy(make_spec(make_package(ECHO), minimum_instances=1, request_timeout=20))
     pid = run(executor.request("v1", {})).value["pid"]

@@ -774,7 +774,7 @@ class LocalExecutor:
                 inst.answered_at = t
             inst.last_used = t
             dep = inst.dep
-            if inst.pipe and inst.broken is None and inst.exit_code is None:
+            if inst.pipe and inst.broken is None:  # exited: the next reader takes an answer it left, or its end
                 slot = inst.pipe.popleft()
                 inst.head_deadline = slot.deadline
                 inst.head_sent = slot.sent_at
