@@ -246,9 +246,18 @@ for _base in (ONE, PV):
 @router.get(PV + "/object-requests/{request_id}")
 @router.get(PV + "/object-requests/{request_id}/input")
 @router.get(PV + "/object-requests/{request_id}/output")
-async def object_request(request_id: str):
+async def object_request(
+    project_name: str,
+    pipeline_name: str,
+    version: str,
+    request_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+):
     """Operator requests: pipelines here hold only deployment objects (read those with the deployment's
-    requests API, by the ids under ``deployment_requests``)."""
+    requests API, by the ids under ``deployment_requests``). Credentials and access to the version are checked
+    first, like every other route."""
+    await run_in_threadpool(services.pipelines.get_version, principal, project_name, pipeline_name, version)
     raise NotFound(
         f"Object request {request_id!r} not found: ModelHarbor pipelines have no operator objects; a deployment "
         "object's request is read with GET …/deployments/{deployment}/requests/{id} (ids in 'deployment_requests')."
