@@ -144,7 +144,7 @@ class _Waiter:
 
     __slots__ = ("loop", "future", "frame", "deadline")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, frame: bytes = b"", deadline: float = float("inf")):
+    def __init__(self, loop: asyncio.AbstractEventLoop, frame: bytes, deadline: float):
         self.loop = loop
         self.future: asyncio.Future = loop.create_future()
         self.frame = frame
@@ -233,6 +233,10 @@ class _Deployment:
         self.replace = 0  # instances to start in place of ones that ended unexpectedly
         self.backoff_until = 0.0
         self.old_logs: deque[_LogBuffer] = deque(maxlen=8)
+
+    def queued(self) -> int:
+        """Requests waiting: in the queue and sent ahead on busy instances' connections."""
+        return len(self.waiters) + sum(len(i.pipe) for i in self.instances)
 
     def current(self) -> list[_Instance]:
         """Instances of the current generation that serve or will serve."""
@@ -369,7 +373,7 @@ class LocalExecutor:
                 deadline = t0 + limit
                 inst = self._take_idle_locked(dep, deadline)
                 if inst is None:
-                    queued = len(dep.waiters) + sum(len(i.pipe) for i in dep.instances)
+                    queued = dep.queued()
                     if queued >= spec.maximum_queue:
                         return _failed(t0, f"queue full: {queued} requests are waiting for an instance")
                     if not dep.waiters:
@@ -436,7 +440,7 @@ class LocalExecutor:
                 instances=tuple(i.status() for i in dep.instances),
                 error=dep.error,
                 restarts=dep.restarts,
-                queued=len(dep.waiters) + sum(len(i.pipe) for i in dep.instances),
+                queued=dep.queued(),
             )
 
     def logs(self, key: str, since: float | None = None) -> list[LogLine]:
@@ -517,15 +521,21 @@ class LocalExecutor:
         """Send ``frame`` to a busy instance's connection behind the request it runs (see the module docstring), or
         None when none can take it now: the version may still start instances, the frame is large, or every
         busy instance has a full pipe or a request with a later deadline on it."""
-        if len(frame) > PIPELINE_FRAME or self._deployments.get(dep.spec.key) is not dep:
+        current = self._pipelining_locked(dep)
+        if current is None or len(frame) > PIPELINE_FRAME:
             return None
-        current = dep.current()
-        if len(current) < dep.spec.maximum_instances:
-            return None  # more instances may start: a waiting request is what makes them start
         takers = [inst for inst in current if self._can_take_ahead_locked(inst, deadline)]
         if not takers:
             return None
         return self._put_ahead_locked(min(takers, key=lambda inst: len(inst.pipe)), loop, frame, deadline)
+
+    def _pipelining_locked(self, dep: _Deployment) -> list[_Instance] | None:
+        """The instances of a live deployment that runs every instance it may (requests can be sent ahead to
+        them), or None: more instances may start (a waiting request is what makes them start) or it is gone."""
+        if self._closed or self._deployments.get(dep.spec.key) is not dep:
+            return None
+        current = dep.current()
+        return current if len(current) >= dep.spec.maximum_instances else None
 
     @staticmethod
     def _can_take_ahead_locked(inst: _Instance, deadline: float) -> bool:
@@ -561,13 +571,7 @@ class LocalExecutor:
         """Send waiting requests ahead to ``inst`` while its pipe has room; the deliveries that tell them."""
         dep = inst.dep
         deliveries: list[tuple[Any, Any]] = []
-        if (
-            dep is None
-            or self._closed
-            or self._deployments.get(dep.spec.key) is not dep
-            or inst.generation != dep.generation
-            or len(dep.current()) < dep.spec.maximum_instances
-        ):
+        if dep is None or inst.generation != dep.generation or self._pipelining_locked(dep) is None:
             return deliveries
         while dep.waiters:
             waiter = dep.waiters[0]

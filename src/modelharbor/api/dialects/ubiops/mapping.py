@@ -342,14 +342,9 @@ def pipeline_request_list_json(r: PipelineResult) -> dict[str, Any]:
 def pipeline_request_detail_json(r: PipelineResult, *, metadata_only: bool = False) -> dict[str, Any]:
     """PipelineRequestSingleDetail / PipelineRequestDetail: a kept request (data and result with retention full)."""
     return {
+        **pipeline_request_json(r),
         **pipeline_request_list_json(r),
         "request_data": None if metadata_only else r.request_data,
         "result": None if metadata_only else r.result,
-        "error_message": truncate(r.error_message),
-        "pipeline_timeout": r.timeout,
-        "deployment_timeout": min(r.timeout, MAX_TIMEOUT),
-        "deployment_requests": pipeline_steps_json(r),
-        "operator_requests": [],
-        "pipeline_requests": [],
         "origin": {},
     }
