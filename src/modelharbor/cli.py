@@ -34,6 +34,7 @@ def serve(
     """Serve the API (and run background tasks in-process unless MODELHARBOR_WORKERS=false)."""
     import uvicorn
 
+    from modelharbor.api.http import HarborHttpProtocol
     from modelharbor.app import create_app
     from modelharbor.db.migrate import upgrade
 
@@ -47,6 +48,9 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # access lines are logged at info: below that level, uvicorn need not build them
+        access_log=settings.log_level.lower() in ("trace", "debug", "info"),
+        http=HarborHttpProtocol,
         timeout_keep_alive=30,
         h11_max_incomplete_event_size=64 * 1024,
     )

@@ -28,9 +28,13 @@ log = logging.getLogger(__name__)
 
 
 class FastPath:
+    """Answers prediction requests: as ASGI (``__call__``) or, from ``api.http``'s protocol, as plain bytes."""
+
     def __init__(self, app, services):
         self.app = app
         self.services = services
+
+    match = staticmethod(_PATH.match)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -38,27 +42,33 @@ class FastPath:
         match = _PATH.match(scope["path"])
         if match is None:
             return await self.app(scope, receive, send)
-        try:
-            status, body = 200, await self._answer(scope, receive, match)
-        except HarborError as exc:
-            status, body = exc.status, {"error": exc.message}
-        except Exception:  # what FastAPI's error middleware would do, since this runs ahead of it
-            log.exception("prediction request %s failed", scope["path"])
-            status, body = 500, {"error": "Internal server error; the server log has the details."}
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        status, payload = await self.respond(match, scope.get("query_string"), dict(scope["headers"]), receive)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if status == 401:
             headers.append((b"www-authenticate", b"Token"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    async def _answer(self, scope, receive, match) -> dict[str, Any]:
-        headers = dict(scope["headers"])
+    async def respond(self, match, query: bytes | None, headers: dict[bytes, bytes], body) -> tuple[int, bytes]:
+        """(status, JSON payload) for one request; ``body`` is the request body (bytes) or an ASGI ``receive``
+        to read it from (after the credentials were checked)."""
+        try:
+            status, answer = 200, await self._answer(match, query, headers, body)
+        except HarborError as exc:
+            status, answer = exc.status, {"error": exc.message}
+        except Exception:  # what FastAPI's error middleware would do, since this runs ahead of it
+            log.exception("prediction request %s failed", match.group(0))
+            status, answer = 500, {"error": "Internal server error; the server log has the details."}
+        return status, json.dumps(answer, separators=(",", ":")).encode()
+
+    async def _answer(self, match, query, headers, body) -> dict[str, Any]:
         principal = await principal_of(self.services, headers.get(b"authorization", b"").decode("latin-1"))
-        data = parse_input(await _body(receive), headers.get(b"content-type", b"").decode("latin-1"))
+        if not isinstance(body, bytes):
+            body = await _body(body)
+        data = parse_input(body, headers.get(b"content-type", b"").decode("latin-1"))
         timeout = None
-        if scope.get("query_string"):
-            values = parse_qs(scope["query_string"].decode("latin-1")).get("timeout")
+        if query:
+            values = parse_qs(query.decode("latin-1")).get("timeout")
             if values and values[0]:
                 try:
                     timeout = int(values[0])
