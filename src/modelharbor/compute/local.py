@@ -79,8 +79,11 @@ class _Lost(Exception):
     """The instance's connection ended in the middle of a request."""
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _encode(obj: Any) -> bytes:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = _JSON(obj).encode("utf-8")
     if len(body) > MAX_FRAME:
         raise ValueError(f"the request is larger than {MAX_FRAME} bytes")
     return _HEADER.pack(len(body)) + body
@@ -695,17 +698,19 @@ class LocalExecutor:
         self, loop: asyncio.AbstractEventLoop, inst: _Instance, deadline: float, limit: float
     ) -> dict | str:
         sock = inst.sock
+        buf = inst.rbuf
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                buf = inst.rbuf
-                while True:
-                    body = _take_frame(buf)
-                    if body is not None:
-                        break
-                    chunk = await _recv(loop, sock)
-                    if not chunk:
-                        raise _Lost("connection closed")
-                    buf += chunk
+            body = _take_frame(buf)  # often read already, with the answer before it
+            if body is None:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    while True:
+                        chunk = await _recv(loop, sock)
+                        if not chunk:
+                            raise _Lost("connection closed")
+                        buf += chunk
+                        body = _take_frame(buf)
+                        if body is not None:
+                            break
         except TimeoutError:
             reason = f"request timed out after {limit:g} s: killing the instance"
             self._break(inst, reason)

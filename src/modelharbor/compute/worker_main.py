@@ -50,8 +50,11 @@ def _default(obj):
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+
+
 def encode(obj) -> bytes:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=_default).encode("utf-8")
+    body = _JSON(obj).encode("utf-8")
     return _HEADER.pack(len(body)) + body
 
 

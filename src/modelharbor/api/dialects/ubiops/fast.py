@@ -24,6 +24,7 @@ _PATH = re.compile(
     r"/requests$"
 )
 MAX_BODY = 64 * 1024 * 1024
+_JSON = json.JSONEncoder(separators=(",", ":")).encode
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +60,7 @@ class FastPath:
         except Exception:  # what FastAPI's error middleware would do, since this runs ahead of it
             log.exception("prediction request %s failed", match.group(0))
             status, answer = 500, {"error": "Internal server error; the server log has the details."}
-        return status, json.dumps(answer, separators=(",", ":")).encode()
+        return status, _JSON(answer).encode()
 
     async def _answer(self, match, query, headers, body) -> dict[str, Any]:
         principal = await principal_of(self.services, headers.get(b"authorization", b"").decode("latin-1"))
