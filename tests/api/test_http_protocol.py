@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 
 import pytest
@@ -355,5 +356,38 @@ def test_the_fast_path_is_off_when_a_concurrency_limit_is_set():
     async def main():
         proto = HarborHttpProtocol(config=config, server_state=ServerState(), app_state={})
         assert proto.front is None
+
+    run(main())
+
+
+def test_the_fast_path_writes_uvicorns_access_line_when_access_lines_are_on():
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    async def main():
+        app = App()
+        config = uvicorn.Config(app, http=HarborHttpProtocol, log_level="info")
+        config.load()
+        keep = Keep()
+        logging.getLogger("uvicorn.access").addHandler(keep)
+        try:
+            proto = HarborHttpProtocol(config=config, server_state=ServerState(), app_state={})
+            proto.connection_made(Transport())
+            proto.data_received(post("/v2/echo/a"))
+            await settle(proto)
+            proto.data_received(post("/v2/echo/b?timeout=3"))
+            await settle(proto)
+        finally:
+            logging.getLogger("uvicorn.access").removeHandler(keep)
+        assert app.front.calls == ["fast:a", "fast:b"]
+        assert keep.lines == [
+            '127.0.0.1:50000 - "POST /v2/echo/a HTTP/1.1" 200',
+            '127.0.0.1:50000 - "POST /v2/echo/b?timeout=3 HTTP/1.1" 200',
+        ]
 
     run(main())

@@ -211,7 +211,8 @@ class HarborHttpProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
-            self.access_logger.info('%s - "POST %s HTTP/1.1" %d', client, route.group(0), status)
+            target = route.group(0) + ("?" + query.decode("latin-1") if query else "")
+            self.access_logger.info('%s - "POST %s HTTP/1.1" %d', client, target, status)
         if self.close_after:
             self.transport.close()
             return
