@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from modelharbor.core.serving import PackageRejected, check_fields, inspect_deployment, unpack_package
-from modelharbor.db.tables_serving import EnvVarRow
+from modelharbor.db.tables_serving import DeploymentRequestRow, EnvVarRow
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelharbor.tasks.runner import run_pending
 from tests.factories import in_same_org, member_of_new_org
@@ -414,3 +414,55 @@ def test_custom_environments(sv, owner, project):
     sv.delete_version(owner, "serve", "adder", "v2")
     sv.delete_environment(owner, "serve", "science")
     assert [x.name for x in sv.list_environments(owner, "serve", system=False)] == []
+
+
+def test_a_batch_for_a_version_deleted_under_a_cached_route_is_404_and_stores_nothing(sv, owner, project, services):
+    make_deployment(sv, owner)
+    first = sv.submit_batch(owner, "serve", "adder", [{"n": 1}], version="v1")
+    cached = dict(sv._routes)  # the route as another server process (or a request racing the delete) still has it
+    assert cached
+    sv.delete_version(owner, "serve", "adder", "v1")
+    sv._routes.update(cached)
+    with pytest.raises(NotFound, match="v1"):
+        sv.submit_batch(owner, "serve", "adder", [{"n": 2}, {"n": 3}], version="v1")
+    with services.db.uow(readonly=True) as s:
+        assert s.scalars(select(DeploymentRequestRow.id)).all() == []  # the first went with its version
+    assert first[0].status == "pending"
+
+
+def test_a_request_kept_for_a_version_deleted_meanwhile_is_answered_and_not_stored(sv, owner, project, services):
+    make_deployment(sv, owner)
+    assert upload(services, owner, zip_bytes({"deployment.py": GOOD})).status == "success"
+    try:
+        assert asyncio.run(sv.request(owner, "serve", "adder", {"n": 1})).status == "completed"
+        cached = dict(sv._routes)
+        sv.delete_version(owner, "serve", "adder", "v1")
+        sv._routes.update(cached)  # a route cached before the delete (another process, or a request in flight)
+        with pytest.raises(NotFound, match="deleted"):  # not a 500: the instance went with the version
+            asyncio.run(sv.request(owner, "serve", "adder", {"n": 2}))
+        with services.db.uow(readonly=True) as s:
+            assert s.scalars(select(DeploymentRequestRow.id)).all() == []
+    finally:
+        sv.shutdown()
+
+
+SLOW = "import time\nclass Deployment:\n    def __init__(self, b, c):\n        pass\n    def request(self, d):\n        time.sleep(0.6)\n        return {'m': d['n']}\n"
+
+
+def test_a_version_deleted_while_its_request_runs_answers_it_and_keeps_nothing(sv, owner, project, services):
+    make_deployment(sv, owner)  # retention 'full' by default: the answer would be stored
+    assert upload(services, owner, zip_bytes({"deployment.py": SLOW})).status == "success"
+
+    async def scenario():
+        running = asyncio.ensure_future(sv.request(owner, "serve", "adder", {"n": 5}))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(sv.delete_version, owner, "serve", "adder", "v1")
+        return await running
+
+    try:
+        late = asyncio.run(scenario())
+        assert late.status in ("completed", "failed")  # answered (or failed with its instance), never a 500
+        with services.db.uow(readonly=True) as s:
+            assert s.scalars(select(DeploymentRequestRow.id)).all() == []
+    finally:
+        sv.shutdown()

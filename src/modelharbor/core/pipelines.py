@@ -47,6 +47,7 @@ from modelharbor.core.serving import (
     _name,
     _text,
     check_fields,
+    held_if_present,
     lookup_key,
     truncate,
 )
@@ -547,7 +548,7 @@ class PipelineService:
     def _keep(self, row: PipelineRequestRow) -> None:
         with self.db.uow() as s:
             # the version may have gone while the request ran: then there is nothing to keep it under
-            if s.get(PipelineVersionRow, row.version_id) is not None:
+            if held_if_present(s, PipelineVersionRow, row.version_id):
                 s.add(row)
 
     @staticmethod

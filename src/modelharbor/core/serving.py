@@ -564,6 +564,16 @@ def inspect_deployment(root: Path) -> tuple[bool, bool]:
 
 
 # --- the service ----------------------------------------------------------------------------------
+
+
+def held_if_present(s: Session, table: Any, row_id: str) -> bool:
+    """Whether the row still exists, held so (share lock) until the transaction ends. Routes and versions are read
+    before a request runs and may be deleted meanwhile (or by another server process): what a request stores
+    under a version is stored only under this check, so a deletion cannot pass between it and the commit (on
+    SQLite the write transaction keeps other writers out)."""
+    return s.scalar(select(table.id).where(table.id == row_id).with_for_update(read=True)) is not None
+
+
 class ServingService:
     def __init__(
         self,
@@ -1460,7 +1470,9 @@ class ServingService:
 
         with self.db.uow(readonly=True) as s:
             rev = s.get(RevisionRow, revision_id)
-            v = s.get(DeploymentVersionRow, rev.version_id)
+            v = s.get(DeploymentVersionRow, rev.version_id) if rev is not None else None
+            if v is None:  # deleted after the caller's route was read (routes are cached)
+                raise NotFound("Deployment version not found: it was deleted")
             d = s.get(DeploymentRow, v.deployment_id)
             p = s.get(RegistryProjectRow, d.project_id)
             if build:
@@ -1895,6 +1907,8 @@ class ServingService:
         self, request_id, deployment_id, version_id, user_id, status, data, result, error, timeout, started
     ) -> None:
         with self.db.uow() as s:
+            if not held_if_present(s, DeploymentVersionRow, version_id):
+                return  # deleted while the request ran: its requests went with it
             s.add(
                 DeploymentRequestRow(
                     id=request_id,
@@ -1939,6 +1953,8 @@ class ServingService:
         t = now()
         ids = [new_uuid() for _ in items]
         with self.db.uow() as s:
+            if not held_if_present(s, DeploymentVersionRow, route.version.id):
+                raise NotFound(f"Version {route.version.version!r} of deployment {route.deployment.name!r} not found")
             for rid, item in zip(ids, items, strict=True):
                 s.add(
                     DeploymentRequestRow(
