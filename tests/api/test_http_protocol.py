@@ -11,6 +11,7 @@ import re
 
 import pytest
 import uvicorn
+from uvicorn.logging import AccessFormatter
 from uvicorn.server import ServerState
 
 from modelharbor.api.http import MAX_FAST_BODY, HarborHttpProtocol, plain_request
@@ -367,13 +368,14 @@ def test_the_fast_path_writes_uvicorns_access_line_when_access_lines_are_on():
             self.lines: list[str] = []
 
         def emit(self, record):
-            self.lines.append(record.getMessage())
+            self.lines.append(self.format(record))
 
     async def main():
         app = App()
         config = uvicorn.Config(app, http=HarborHttpProtocol, log_level="info")
         config.load()
         keep = Keep()
+        keep.setFormatter(AccessFormatter("%(client_addr)s - %(request_line)s %(status_code)s", use_colors=False))
         logging.getLogger("uvicorn.access").addHandler(keep)
         try:
             proto = HarborHttpProtocol(config=config, server_state=ServerState(), app_state={})
@@ -386,8 +388,8 @@ def test_the_fast_path_writes_uvicorns_access_line_when_access_lines_are_on():
             logging.getLogger("uvicorn.access").removeHandler(keep)
         assert app.front.calls == ["fast:a", "fast:b"]
         assert keep.lines == [
-            '127.0.0.1:50000 - "POST /v2/echo/a HTTP/1.1" 200',
-            '127.0.0.1:50000 - "POST /v2/echo/b?timeout=3 HTTP/1.1" 200',
+            "127.0.0.1:50000 - POST /v2/echo/a HTTP/1.1 200 OK",  # uvicorn's formatter takes the fields apart
+            "127.0.0.1:50000 - POST /v2/echo/b?timeout=3 HTTP/1.1 200 OK",
         ]
 
     run(main())

@@ -212,7 +212,7 @@ class HarborHttpProtocol(HttpToolsProtocol):
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
             target = route.group(0) + ("?" + query.decode("latin-1") if query else "")
-            self.access_logger.info('%s - "POST %s HTTP/1.1" %d', client, target, status)
+            self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, "POST", target, "1.1", status)  # its format
         if self.close_after:
             self.transport.close()
             return
