@@ -166,19 +166,32 @@ def test_full_flow(api, served, tmp_path):
         api.deployment_requests_create("demo", "doubler", data={"x": "two"})
     assert e.value.status == 400 and "'x'" in e.value.body
 
-    # batch requests: answered in the background, polled one by one
+    # batch requests: answered in the background, polled one by one and all at once (collect)
     queued = api.batch_deployment_requests_create("demo", "doubler", data=[{"x": 1}, {"x": -1}])
     assert [q.status for q in queued] == ["pending", "pending"]
     deadline = time.monotonic() + 60
     while True:
-        got = [api.deployment_requests_get("demo", "doubler", q.id) for q in queued]
+        got = api.deployment_requests_batch_get("demo", "doubler", data=[q.id for q in queued])
         if all(g.status in ("completed", "failed") for g in got) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
+    assert [g.id for g in got] == [q.id for q in queued]
     assert got[0].status == "completed" and got[0].result["y"] == 3.0
     assert got[1].status == "failed" and "negative" in got[1].error_message
+    assert api.deployment_requests_get("demo", "doubler", queued[0].id).result["y"] == 3.0
     listed = api.deployment_requests_list("demo", "doubler")
     assert {q.id for q in queued} <= {r.id for r in listed}
+    assert {r.id for r in api.deployment_requests_list("demo", "doubler", status="failed")} >= {queued[1].id}
+    assert api.deployment_requests_output_get("demo", "doubler", queued[0].id).json()["y"] == 3.0  # a file
+    # finished ones cannot be cancelled; the batch cancel and delete answer counts
+    with pytest.raises(ubiops.ApiException) as e:
+        api.deployment_requests_update("demo", "doubler", queued[0].id, data={"status": "cancelled"})
+    assert e.value.status == 400 and "completed" in e.value.body
+    assert api.deployment_requests_batch_cancel("demo", "doubler", data=[q.id for q in queued]) == {
+        "success": True,
+        "cancelled": 0,
+    }
+    assert api.deployment_version_requests_batch_delete("demo", "doubler", "v1", data=[queued[1].id])["deleted"] == 1
     with pytest.raises(ubiops.ApiException) as e:
         api.batch_deployment_requests_create("demo", "doubler", data=[{"x": 1}, {"nope": 2}])
     assert e.value.status == 400

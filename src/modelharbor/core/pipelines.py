@@ -26,12 +26,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from modelharbor.core import kept_requests as kept
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving import (
     MAX_BATCH,
@@ -72,8 +73,7 @@ MAX_ATTACHMENTS = 500
 BATCH_TASK = "pipeline_batch"
 DEFAULT_PIPELINE_TIMEOUT = MAX_TIMEOUT  # seconds for the whole pipeline; each object gets what remains
 MAX_PIPELINE_TIMEOUT = 2 * MAX_TIMEOUT
-REQUEST_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
-FINISHED = ("completed", "failed", "cancelled")
+REQUEST_STATUSES, FINISHED = kept.REQUEST_STATUSES, kept.FINISHED
 
 
 @dataclass(frozen=True)
@@ -768,26 +768,19 @@ class PipelineService:
         with self.db.uow(readonly=True) as s:
             p = self.serving._project(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
-            row = self._request_row(s, pl, request_id, version)
-            return self._request_entity(pl, s.get(PipelineVersionRow, row.version_id).version, row)
+            return self._entity_of(s, pl, self._request_row(s, pl, request_id, version))
 
     def get_requests(
         self, principal: Principal, project: Any, pipeline: Any, request_ids: Any, *, version: Any = None
     ) -> list[PipelineResult]:
         """Several kept requests at once, in the order asked (ids of no request here are left out)."""
-        ids = self._ids(request_ids)
+        ids = kept.request_ids(request_ids)
         with self.db.uow(readonly=True) as s:
             p = self.serving._project(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
-            q = (
-                select(PipelineRequestRow, PipelineVersionRow.version)
-                .join(PipelineVersionRow, PipelineVersionRow.id == PipelineRequestRow.version_id)
-                .where(PipelineRequestRow.pipeline_id == pl.id, PipelineRequestRow.id.in_(ids))
-            )
-            if version is not None:
-                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
-            found = {r.id: self._request_entity(pl, vname, r) for r, vname in s.execute(q).all()}
-            return [found[i] for i in dict.fromkeys(ids) if i in found]
+            vid = self._version_row(s, pl, version).id if version is not None else None
+            rows = kept.many(s, PipelineRequestRow, PipelineRequestRow.pipeline_id == pl.id, ids, vid)
+            return [self._entity_of(s, pl, r) for r in kept.in_order(rows, ids)]
 
     def list_requests(
         self,
@@ -803,20 +796,10 @@ class PipelineService:
         end_date: Any = None,
         search_id: Any = None,
     ) -> list[PipelineResult]:
-        """Kept requests, newest first. ``status``: one or more (comma-separated) of REQUEST_STATUSES;
-        ``start_date``/``end_date``: ISO 8601, on the creation time (inclusive); ``search_id``: part of the id."""
-        limit = _int(limit, "limit", 50, 1, 1000)
-        offset = _int(offset, "offset", 0, 0, 10**9)
-        statuses = None
-        if status is not None:
-            statuses = [x.strip() for x in status.split(",")] if isinstance(status, str) else None
-            if not statuses or any(x not in REQUEST_STATUSES for x in statuses):
-                raise InvalidInput(f"'status' must be one or more (comma-separated) of {', '.join(REQUEST_STATUSES)}.")
-        start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
-        if start is not None and end is not None and start > end:
-            raise InvalidInput("'start_date' is after 'end_date'.")
-        if search_id is not None and (not isinstance(search_id, str) or not lookup_key(search_id, 36)):
-            raise InvalidInput("'search_id' must be (part of) a request id: at most 36 characters.")
+        """Kept requests, newest first, filtered as ``kept_requests.Filters`` says."""
+        filters = kept.Filters.of(
+            status=status, start_date=start_date, end_date=end_date, search_id=search_id, limit=limit, offset=offset
+        )
         with self.db.uow(readonly=True) as s:
             p = self.serving._project(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
@@ -827,34 +810,17 @@ class PipelineService:
             )
             if version is not None:
                 q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
-            if statuses is not None:
-                q = q.where(PipelineRequestRow.status.in_(statuses))
-            if start is not None:
-                q = q.where(PipelineRequestRow.created_at >= start)
-            if end is not None:
-                q = q.where(PipelineRequestRow.created_at <= end)
-            if search_id:
-                q = q.where(PipelineRequestRow.id.contains(search_id, autoescape=True))
-            q = q.order_by(PipelineRequestRow.created_at.desc(), PipelineRequestRow.id.desc())
-            rows = s.execute(q.offset(offset).limit(limit)).all()
+            rows = s.execute(filters.apply(q, PipelineRequestRow)).all()
             return [self._request_entity(pl, vname, r) for r, vname in rows]
 
     def request_io(
         self, principal: Principal, project: Any, pipeline: Any, request_id: Any, which: str, *, version: Any = None
     ) -> tuple[Any, str]:
-        """A kept request's input (``which='input'``) or output: (value, 'structured' | 'plain'). Not kept
-        (retention ``metadata``/``none``, or no output yet) → not found."""
+        """A kept request's input or output: (value, 'structured' | 'plain'); see ``kept_requests.io_of``."""
         with self.db.uow(readonly=True) as s:
             p = self.serving._project(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
-            row = self._request_row(s, pl, request_id, version)
-            if which == "input":
-                if row.request_data is None:
-                    raise NotFound(f"Request {row.id!r} has no kept input (kept only with retention mode 'full').")
-                return row.request_data, pl.input_type
-            if row.status != "completed" or row.result is None:
-                raise NotFound(f"Request {row.id!r} has no kept output (status {row.status!r}).")
-            return row.result, pl.output_type
+            return kept.io_of(self._request_row(s, pl, request_id, version), which, pl.input_type, pl.output_type)
 
     def cancel_request(
         self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
@@ -865,12 +831,9 @@ class PipelineService:
             require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
             pl = self._pipeline_row(s, p, pipeline)
             row = self._request_row(s, pl, request_id, version, lock=True)
-            if row.status not in ("pending", "processing"):
-                raise InvalidInput(
-                    f"Request {row.id!r} is {row.status}: only pending or processing ones can be cancelled."
-                )
+            kept.check_cancellable(row)
             self._cancel(s, row)
-            return self._request_entity(pl, s.get(PipelineVersionRow, row.version_id).version, row)
+            return self._entity_of(s, pl, row)
 
     def cancel_requests(
         self,
@@ -883,31 +846,21 @@ class PipelineService:
         status: Any = None,
     ) -> int:
         """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
-        ids = self._ids(request_ids)
-        if status is not None and status not in ("pending", "processing"):
-            raise InvalidInput("'status' must be pending or processing: only those requests can be cancelled.")
-        wanted = (status,) if status else ("pending", "processing")
+        ids, wanted = kept.request_ids(request_ids), kept.cancel_status(status)
         with self.db.uow() as s:
             p = self.serving._project(s, principal, project)
             require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
             pl = self._pipeline_row(s, p, pipeline)
-            q = select(PipelineRequestRow).where(
-                PipelineRequestRow.pipeline_id == pl.id,
-                PipelineRequestRow.id.in_(ids),
-                PipelineRequestRow.status.in_(wanted),
-            )
-            if version is not None:
-                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
-            rows = list(s.scalars(q.with_for_update()))
+            vid = self._version_row(s, pl, version).id if version is not None else None
+            owner = PipelineRequestRow.pipeline_id == pl.id
+            rows = kept.many(s, PipelineRequestRow, owner, ids, vid, statuses=wanted, lock=True)
             for row in rows:
                 self._cancel(s, row)
             return len(rows)
 
     @staticmethod
     def _cancel(s: Session, row: PipelineRequestRow) -> None:
-        row.status, row.finished_at = "cancelled", now()
-        if s.get(PipelineVersionRow, row.version_id).request_retention_mode != "full":
-            row.request_data = None
+        kept.cancel(row, s.get(PipelineVersionRow, row.version_id).request_retention_mode)
 
     def update_request(
         self,
@@ -920,8 +873,7 @@ class PipelineService:
         version: Any = None,
     ) -> PipelineResult:
         """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
-        if body.get("status") != "cancelled" or set(body) - {"status"}:
-            raise InvalidInput("A request can only be changed to {'status': 'cancelled'} (to cancel it).")
+        kept.check_update(body)
         return self.cancel_request(principal, project, pipeline, request_id, version=version)
 
     def delete_request(
@@ -937,17 +889,13 @@ class PipelineService:
         self, principal: Principal, project: Any, pipeline: Any, request_ids: Any, *, version: Any = None
     ) -> int:
         """Delete several kept requests (ids of no request here are ignored); returns how many went."""
-        ids = self._ids(request_ids)
+        ids = kept.request_ids(request_ids)
         with self.db.uow() as s:
             p = self.serving._project(s, principal, project)
             require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
             pl = self._pipeline_row(s, p, pipeline)
-            q = delete(PipelineRequestRow).where(
-                PipelineRequestRow.pipeline_id == pl.id, PipelineRequestRow.id.in_(ids)
-            )
-            if version is not None:
-                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
-            return s.execute(q).rowcount or 0
+            vid = self._version_row(s, pl, version).id if version is not None else None
+            return kept.delete_many(s, PipelineRequestRow, PipelineRequestRow.pipeline_id == pl.id, ids, vid)
 
     @staticmethod
     def _sweep_requests(s: Session) -> int:
@@ -966,32 +914,18 @@ class PipelineService:
             )
         return removed
 
-    @staticmethod
-    def _ids(request_ids: Any) -> list[str]:
-        if (
-            not isinstance(request_ids, list)
-            or not request_ids
-            or len(request_ids) > MAX_BATCH
-            or not all(isinstance(i, str) for i in request_ids)
-        ):
-            raise InvalidInput(f"Send a JSON array of 1 to {MAX_BATCH} request ids.")
-        return [i for i in request_ids if lookup_key(i, 36)]
-
     def _request_row(
         self, s: Session, pl: PipelineRow, request_id: Any, version: Any, *, lock: bool = False
     ) -> PipelineRequestRow:
-        row = None
-        if lookup_key(request_id, 36):
-            q = select(PipelineRequestRow).where(
-                PipelineRequestRow.id == request_id, PipelineRequestRow.pipeline_id == pl.id
-            )
-            row = s.scalar(q.with_for_update() if lock else q)
-        if row is not None and version is not None and row.version_id != self._version_row(s, pl, version).id:
-            row = None
+        vid = self._version_row(s, pl, version).id if version is not None else None
+        row = kept.one(s, PipelineRequestRow, PipelineRequestRow.pipeline_id == pl.id, request_id, vid, lock=lock)
         if row is None:
             where = f"version {version!r} of pipeline {pl.name!r}" if version is not None else f"pipeline {pl.name!r}"
             raise NotFound(f"Request {request_id!r} not found in {where}")
         return row
+
+    def _entity_of(self, s: Session, pl: PipelineRow, row: PipelineRequestRow) -> PipelineResult:
+        return self._request_entity(pl, s.get(PipelineVersionRow, row.version_id).version, row)
 
     @staticmethod
     def _request_entity(pl: PipelineRow, version: str, row: PipelineRequestRow) -> PipelineResult:
@@ -1103,18 +1037,3 @@ class PipelineService:
             aware(r.created_at),
             aware(r.updated_at),
         )
-
-
-def _date(value: Any, what: str) -> datetime | None:
-    """An ISO 8601 date or time (a bare date is its midnight; no zone is UTC) → aware datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return aware(value)
-    try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise InvalidInput(f"'{what}' must be an ISO 8601 date or time, like 2024-01-31T12:00:00Z, not {value!r}.")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -44,8 +44,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.compute.base import BuildFailed, EnvironmentBuilder, Executor, WorkerSpec
+from modelharbor.core import kept_requests as kept
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.files import FileService
+from modelharbor.core.kept_requests import bounded_int as _int
+from modelharbor.core.kept_requests import lookup_key
 from modelharbor.core.projects import ProjectService, require_project_write
 from modelharbor.core.secretbox import SecretBox, SecretUnreadable
 from modelharbor.core.tasks import TaskService
@@ -195,7 +198,7 @@ class RequestResult:
     id: str
     deployment: str
     version: str
-    status: str  # completed | failed | pending | processing
+    status: str  # completed | failed | pending | processing | cancelled
     result: Any
     error_message: str | None
     timeout: int
@@ -230,12 +233,6 @@ class _Route:
 
 
 # --- validation -----------------------------------------------------------------------------------
-def lookup_key(value: Any, limit: int = 256) -> bool:
-    """Whether ``value`` could name a row at all: a printable string without NUL of at most ``limit``
-    characters. Anything else is simply "not found" (PostgreSQL refuses NUL bytes with an error)."""
-    return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
-
-
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(
@@ -264,14 +261,6 @@ def _labels(value: Any) -> dict[str, str]:
             raise InvalidInput(f"Invalid label {k!r}: keys and values are 1 to 64 characters.")
         out[k] = "" if v is None else str(v)
     return out
-
-
-def _int(value: Any, what: str, default: int, low: int, high: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"'{what}' must be an integer from {low} to {high}.")
-    return value
 
 
 def _io_type(value: Any, what: str) -> str:
@@ -1981,11 +1970,12 @@ class ServingService:
         ]
 
     def process_batch(self, request_ids: list[str], progress: Callable[[int], None]) -> dict[str, Any]:
-        """Answer queued batch requests (a background task): each pending one becomes completed or failed."""
+        """Answer queued batch requests (a background task): each pending one becomes completed or failed (one
+        cancelled meanwhile stays cancelled)."""
         done = failed = 0
         for n, rid in enumerate(request_ids):
             with self.db.uow() as s:
-                row = s.get(DeploymentRequestRow, rid)
+                row = s.scalar(select(DeploymentRequestRow).where(DeploymentRequestRow.id == rid).with_for_update())
                 if row is None or row.status != "pending":
                     continue
                 row.status, row.started_at = "processing", now()
@@ -2011,8 +2001,8 @@ class ServingService:
                 except HarborError as exc:
                     status, value, error = "failed", None, truncate(exc.message)
             with self.db.uow() as s:
-                row = s.get(DeploymentRequestRow, rid)
-                if row is not None:
+                row = s.scalar(select(DeploymentRequestRow).where(DeploymentRequestRow.id == rid).with_for_update())
+                if row is not None and row.status == "processing":  # one cancelled meanwhile stays cancelled
                     row.status, row.result, row.error_message, row.finished_at = status, value, error, now()
                     if mode != "full":
                         row.request_data = None
@@ -2027,39 +2017,140 @@ class ServingService:
         project: Any,
         deployment: Any,
         *,
+        version: Any = None,
         status: Any = None,
         limit: Any = None,
         offset: Any = None,
-        version: Any = None,
+        start_date: Any = None,
+        end_date: Any = None,
+        search_id: Any = None,
     ) -> list[RequestResult]:
-        limit = _int(limit, "limit", 50, 1, 1000)
-        offset = _int(offset, "offset", 0, 0, 10**9)
-        if status is not None and status not in ("pending", "processing", "completed", "failed"):
-            raise InvalidInput("'status' must be pending, processing, completed or failed.")
+        """Kept requests, newest first, filtered as ``kept_requests.Filters`` says."""
+        filters = kept.Filters.of(
+            status=status, start_date=start_date, end_date=end_date, search_id=search_id, limit=limit, offset=offset
+        )
         with self.db.uow(readonly=True) as s:
-            p = self._project(s, principal, project)
-            d = self._deployment_row(s, p, deployment)
+            d, vid = self._requests_of(s, principal, project, deployment, version)
             q = (
                 select(DeploymentRequestRow, DeploymentVersionRow.version)
                 .join(DeploymentVersionRow, DeploymentVersionRow.id == DeploymentRequestRow.version_id)
                 .where(DeploymentRequestRow.deployment_id == d.id)
             )
-            if version is not None:
-                q = q.where(DeploymentVersionRow.id == self._version_row(s, d, version).id)
-            if status is not None:
-                q = q.where(DeploymentRequestRow.status == status)
-            rows = s.execute(q.order_by(DeploymentRequestRow.created_at.desc()).offset(offset).limit(limit)).all()
+            if vid is not None:
+                q = q.where(DeploymentRequestRow.version_id == vid)
+            rows = s.execute(filters.apply(q, DeploymentRequestRow)).all()
             return [self._request_entity(d, vname, r) for r, vname in rows]
 
-    def delete_request(self, principal: Principal, project: Any, deployment: Any, request_id: Any) -> None:
-        with self.db.uow() as s:
-            p = self._project(s, principal, project)
+    def _requests_of(
+        self, s: Session, principal: Principal, project: Any, deployment: Any, version: Any, *, write: bool = False
+    ) -> tuple[DeploymentRow, str | None]:
+        """(deployment, version id or None) whose kept requests are asked for; changing them takes request rights."""
+        p = self._project(s, principal, project)
+        if write:
             require(principal, Action.SERVING_REQUEST, principal.org_id, what="deployment")
-            d = self._deployment_row(s, p, deployment)
-            row = s.get(DeploymentRequestRow, request_id) if lookup_key(request_id, 36) else None
-            if row is None or row.deployment_id != d.id:
-                raise NotFound(f"Request {request_id!r} not found")
-            s.delete(row)
+        d = self._deployment_row(s, p, deployment)
+        return d, (self._version_row(s, d, version).id if version is not None else None)
+
+    def _request_row(
+        self, s: Session, d: DeploymentRow, request_id: Any, version_id: str | None, version: Any, *, lock=False
+    ) -> DeploymentRequestRow:
+        row = kept.one(
+            s, DeploymentRequestRow, DeploymentRequestRow.deployment_id == d.id, request_id, version_id, lock=lock
+        )
+        if row is None:
+            where = f"version {version!r} of deployment {d.name!r}" if version is not None else f"deployment {d.name!r}"
+            raise NotFound(f"Request {request_id!r} not found in {where}")
+        return row
+
+    def _entity_of(self, s: Session, d: DeploymentRow, row: DeploymentRequestRow) -> RequestResult:
+        return self._request_entity(d, s.get(DeploymentVersionRow, row.version_id).version, row)
+
+    def get_request(
+        self, principal: Principal, project: Any, deployment: Any, request_id: Any, *, version: Any = None
+    ) -> RequestResult:
+        with self.db.uow(readonly=True) as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version)
+            return self._entity_of(s, d, self._request_row(s, d, request_id, vid, version))
+
+    def get_requests(
+        self, principal: Principal, project: Any, deployment: Any, request_ids: Any, *, version: Any = None
+    ) -> list[RequestResult]:
+        """Several kept requests at once, in the order asked (ids of no request here are left out)."""
+        ids = kept.request_ids(request_ids)
+        with self.db.uow(readonly=True) as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version)
+            rows = kept.many(s, DeploymentRequestRow, DeploymentRequestRow.deployment_id == d.id, ids, vid)
+            return [self._entity_of(s, d, r) for r in kept.in_order(rows, ids)]
+
+    def request_io(
+        self, principal: Principal, project: Any, deployment: Any, request_id: Any, which: str, *, version: Any = None
+    ) -> tuple[Any, str]:
+        """A kept request's input or output: (value, 'structured' | 'plain'); see ``kept_requests.io_of``."""
+        with self.db.uow(readonly=True) as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version)
+            row = self._request_row(s, d, request_id, vid, version)
+            return kept.io_of(row, which, d.input_type, d.output_type)
+
+    def cancel_request(
+        self, principal: Principal, project: Any, deployment: Any, request_id: Any, *, version: Any = None
+    ) -> RequestResult:
+        """Cancel a batch request that is pending or processing (a running one finishes; its answer is dropped)."""
+        with self.db.uow() as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
+            row = self._request_row(s, d, request_id, vid, version, lock=True)
+            kept.check_cancellable(row)
+            kept.cancel(row, s.get(DeploymentVersionRow, row.version_id).request_retention_mode)
+            return self._entity_of(s, d, row)
+
+    def cancel_requests(
+        self,
+        principal: Principal,
+        project: Any,
+        deployment: Any,
+        request_ids: Any,
+        *,
+        version: Any = None,
+        status: Any = None,
+    ) -> int:
+        """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
+        ids, wanted = kept.request_ids(request_ids), kept.cancel_status(status)
+        with self.db.uow() as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
+            owner = DeploymentRequestRow.deployment_id == d.id
+            rows = kept.many(s, DeploymentRequestRow, owner, ids, vid, statuses=wanted, lock=True)
+            for row in rows:
+                kept.cancel(row, s.get(DeploymentVersionRow, row.version_id).request_retention_mode)
+            return len(rows)
+
+    def update_request(
+        self,
+        principal: Principal,
+        project: Any,
+        deployment: Any,
+        request_id: Any,
+        body: dict[str, Any],
+        *,
+        version: Any = None,
+    ) -> RequestResult:
+        """The vendor's PATCH of a request: only ``{"status": "cancelled"}``."""
+        kept.check_update(body)
+        return self.cancel_request(principal, project, deployment, request_id, version=version)
+
+    def delete_request(
+        self, principal: Principal, project: Any, deployment: Any, request_id: Any, *, version: Any = None
+    ) -> None:
+        with self.db.uow() as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
+            s.delete(self._request_row(s, d, request_id, vid, version))
+
+    def delete_requests(
+        self, principal: Principal, project: Any, deployment: Any, request_ids: Any, *, version: Any = None
+    ) -> int:
+        """Delete several kept requests (ids of no request here are ignored); returns how many went."""
+        ids = kept.request_ids(request_ids)
+        with self.db.uow() as s:
+            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
+            return kept.delete_many(s, DeploymentRequestRow, DeploymentRequestRow.deployment_id == d.id, ids, vid)
 
     def sweep_requests(self) -> int:
         """Delete kept requests older than their version's retention time (with those of the services in
@@ -2073,7 +2164,7 @@ class ServingService:
                         delete(DeploymentRequestRow).where(
                             DeploymentRequestRow.version_id == v.id,
                             DeploymentRequestRow.created_at < cutoff,
-                            DeploymentRequestRow.status.in_(("completed", "failed")),
+                            DeploymentRequestRow.status.in_(kept.FINISHED),
                         )
                     ).rowcount
                     or 0
@@ -2097,16 +2188,6 @@ class ServingService:
             started_at=aware(row.started_at) if row.started_at else None,
             finished_at=aware(row.finished_at) if row.finished_at else None,
         )
-
-    def get_request(self, principal: Principal, project: Any, deployment: Any, request_id: Any) -> RequestResult:
-        with self.db.uow(readonly=True) as s:
-            p = self._project(s, principal, project)
-            d = self._deployment_row(s, p, deployment)
-            row = s.get(DeploymentRequestRow, request_id) if lookup_key(request_id, 36) else None
-            if row is None or row.deployment_id != d.id:
-                raise NotFound(f"Request {request_id!r} not found")
-            v = s.get(DeploymentVersionRow, row.version_id)
-            return self._request_entity(d, v.version, row)
 
     def shutdown(self) -> None:
         if self._executor is not None:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import file_response
+from modelharbor.api.dialects.ubiops import kept
 from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_body, json_object, read_form
 from modelharbor.api.dialects.ubiops.mapping import (
     deployment_json,
@@ -296,86 +297,14 @@ async def version_batch(
     return await _batch(request, services, principal, project_name, deployment_name, version)
 
 
-@router.get(D + "/requests")
-async def list_requests(
-    project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
-):
-    q = request.query_params
-    items = await run_in_threadpool(
-        lambda: services.serving.list_requests(
-            principal,
-            project_name,
-            deployment_name,
-            status=q.get("status") or None,
-            limit=_int_query(q.get("limit"), "limit"),
-            offset=_int_query(q.get("offset"), "offset"),
-        )
-    )
-    return [request_detail_json(r) for r in items]
-
-
-@router.get(V + "/requests")
-async def list_version_requests(
-    project_name: str,
-    deployment_name: str,
-    version: str,
-    request: Request,
-    principal: PrincipalDep,
-    services: ServicesDep,
-):
-    q = request.query_params
-    items = await run_in_threadpool(
-        lambda: services.serving.list_requests(
-            principal,
-            project_name,
-            deployment_name,
-            status=q.get("status") or None,
-            version=version,
-            limit=_int_query(q.get("limit"), "limit"),
-            offset=_int_query(q.get("offset"), "offset"),
-        )
-    )
-    return [request_detail_json(r) for r in items]
-
-
-def _int_query(value: str | None, name: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be a whole number, not {value!r}") from None
-
-
-@router.get(D + "/requests/{request_id}")
-async def get_request(
-    project_name: str, deployment_name: str, request_id: str, principal: PrincipalDep, services: ServicesDep
-):
-    r = await run_in_threadpool(services.serving.get_request, principal, project_name, deployment_name, request_id)
-    return request_detail_json(r)
-
-
-@router.get(V + "/requests/{request_id}")
-async def get_version_request(
-    project_name: str,
-    deployment_name: str,
-    version: str,
-    request_id: str,
-    principal: PrincipalDep,
-    services: ServicesDep,
-):
-    r = await run_in_threadpool(services.serving.get_request, principal, project_name, deployment_name, request_id)
-    if r.version != version:
-        raise InvalidInput(f"Request {request_id!r} went to version {r.version!r}, not {version!r}.")
-    return request_detail_json(r)
-
-
-@router.delete(D + "/requests/{request_id}", status_code=204)
-async def delete_request(
-    project_name: str, deployment_name: str, request_id: str, principal: PrincipalDep, services: ServicesDep
-):
-    await run_in_threadpool(services.serving.delete_request, principal, project_name, deployment_name, request_id)
-    return Response(status_code=204)
+kept.add_routes(
+    router,
+    (D, V),
+    owner="deployment_name",
+    service=lambda services: services.serving,
+    listed=request_detail_json,
+    detail=request_detail_json,
+)
 
 
 # --- deployment and version environment variables -----------------------------------------------

@@ -220,14 +220,16 @@ def request_json(r: RequestResult) -> dict[str, Any]:
     }
 
 
-def request_detail_json(r: RequestResult) -> dict[str, Any]:
-    """DeploymentRequestSingleDetail / DeploymentRequestList / DeploymentRequestBatchCreateResponse."""
+def request_detail_json(r: RequestResult, *, metadata_only: bool = False) -> dict[str, Any]:
+    """DeploymentRequestSingleDetail / DeploymentRequestDetail / DeploymentRequestList /
+    DeploymentRequestBatchCreateResponse (``metadata_only``: without data and result)."""
     return {
         **request_json(r),
+        "result": None if metadata_only else r.result,
         "time_created": iso(r.created_at),
         "time_started": iso(r.started_at),
         "time_completed": iso(r.finished_at),
-        "request_data": r.request_data,
+        "request_data": None if metadata_only else r.request_data,
         "input_size": None,
         "output_size": None,
         "origin": {},

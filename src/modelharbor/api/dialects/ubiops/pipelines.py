@@ -5,15 +5,15 @@ The request routes exist twice — ``…/pipelines/{p}/requests…`` (the defaul
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, flag, json_body, json_object
-from modelharbor.api.dialects.ubiops.deployments import _int_query, _request_data, _timeout
+from modelharbor.api.dialects.ubiops import kept
+from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep, json_body, json_object
+from modelharbor.api.dialects.ubiops.deployments import _request_data, _timeout
 from modelharbor.api.dialects.ubiops.mapping import (
     pipeline_json,
     pipeline_request_detail_json,
@@ -139,108 +139,17 @@ async def _batch(request: Request, principal: PrincipalDep, services: ServicesDe
     return JSONResponse([pipeline_request_list_json(r) for r in results], status_code=201)
 
 
-async def _list(request: Request, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    q = request.query_params
-    items = await run_in_threadpool(
-        lambda: services.pipelines.list_requests(
-            principal,
-            project,
-            pipeline,
-            status=q.get("status") or None,
-            limit=_int_query(q.get("limit"), "limit"),
-            offset=_int_query(q.get("offset"), "offset"),
-            start_date=q.get("start_date") or None,
-            end_date=q.get("end_date") or None,
-            search_id=q.get("search_id") or None,
-            **version,
-        )
-    )
-    return [pipeline_request_list_json(r) for r in items]
-
-
-async def _collect(request: Request, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    ids = await json_body(request)
-    items = await run_in_threadpool(
-        lambda: services.pipelines.get_requests(principal, project, pipeline, ids, **version)
-    )
-    return [pipeline_request_detail_json(r) for r in items]
-
-
-async def _delete_many(request: Request, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    ids = await json_body(request)
-    n = await run_in_threadpool(
-        lambda: services.pipelines.delete_requests(principal, project, pipeline, ids, **version)
-    )
-    return {"success": True, "deleted": n}
-
-
-async def _cancel_many(request: Request, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    ids = await json_body(request)
-    status = request.query_params.get("status") or None
-    n = await run_in_threadpool(
-        lambda: services.pipelines.cancel_requests(principal, project, pipeline, ids, status=status, **version)
-    )
-    return {"success": True, "cancelled": n}
-
-
-async def _get(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    metadata_only = flag(request.query_params.get("metadata_only"), "metadata_only", False)
-    r = await run_in_threadpool(
-        lambda: services.pipelines.get_request(principal, project, pipeline, request_id, **version)
-    )
-    return pipeline_request_detail_json(r, metadata_only=bool(metadata_only))
-
-
-async def _update(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    body = await json_object(request)
-    r = await run_in_threadpool(
-        lambda: services.pipelines.update_request(principal, project, pipeline, request_id, body, **version)
-    )
-    return pipeline_request_detail_json(r)
-
-
-async def _delete(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
-    project, pipeline, version = _where(request)
-    await run_in_threadpool(
-        lambda: services.pipelines.delete_request(principal, project, pipeline, request_id, **version)
-    )
-    return Response(status_code=204)
-
-
-def _io(which: str):
-    async def handler(request: Request, request_id: str, principal: PrincipalDep, services: ServicesDep):
-        project, pipeline, version = _where(request)
-        value, kind = await run_in_threadpool(
-            lambda: services.pipelines.request_io(principal, project, pipeline, request_id, which, **version)
-        )
-        if kind == "plain" and isinstance(value, str):
-            body, media, ext = value.encode(), "text/plain; charset=utf-8", "txt"
-        else:
-            body, media, ext = json.dumps(value).encode(), "application/json", "json"
-        name = f"{request_id}_{which}.{ext}"
-        return Response(body, media_type=media, headers={"Content-Disposition": f"attachment; filename={name}"})
-
-    return handler
-
-
 for _base in (ONE, PV):
     router.add_api_route(_base + "/requests", _direct, methods=["POST"])
     router.add_api_route(_base + "/requests/batch", _batch, methods=["POST"])
-    router.add_api_route(_base + "/requests", _list, methods=["GET"])
-    router.add_api_route(_base + "/requests/collect", _collect, methods=["POST"])
-    router.add_api_route(_base + "/requests/delete", _delete_many, methods=["POST"])
-    router.add_api_route(_base + "/requests/cancel", _cancel_many, methods=["POST"])
-    router.add_api_route(_base + "/requests/{request_id}", _get, methods=["GET"])
-    router.add_api_route(_base + "/requests/{request_id}", _update, methods=["PATCH"])
-    router.add_api_route(_base + "/requests/{request_id}", _delete, methods=["DELETE"], status_code=204)
-    router.add_api_route(_base + "/requests/{request_id}/input", _io("input"), methods=["GET"])
-    router.add_api_route(_base + "/requests/{request_id}/output", _io("output"), methods=["GET"])
+kept.add_routes(
+    router,
+    (ONE, PV),
+    owner="pipeline_name",
+    service=lambda services: services.pipelines,
+    listed=pipeline_request_list_json,
+    detail=pipeline_request_detail_json,
+)
 
 
 @router.get(PV + "/object-requests/{request_id}")

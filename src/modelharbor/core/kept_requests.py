@@ -1,0 +1,183 @@
+"""Kept requests of deployments and of pipelines: one set of operations over either table.
+
+Both tables (``serving_requests``, ``serving_pipeline_requests``) hold the same columns — id, version_id, status,
+request_data, result, error_message, timeout, created_by, created_at, started_at, finished_at — under an owner
+column (``deployment_id`` / ``pipeline_id``). The services resolve the owner and the version (and check
+permission); what is done to the rows, and how the callers' values are validated, is here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.orm import Session
+
+from modelharbor.core.clock import aware, now
+from modelharbor.domain.errors import InvalidInput, NotFound
+
+REQUEST_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+FINISHED = ("completed", "failed", "cancelled")
+CANCELLABLE = ("pending", "processing")
+MAX_IDS = 250  # ids in one collect / delete / cancel (as many as a batch holds)
+
+
+def bounded_int(value: Any, what: str, default: int, low: int, high: int) -> int:
+    """``value`` if an integer in [low, high], ``default`` if None; else InvalidInput (the serving layer's check)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"'{what}' must be an integer from {low} to {high}.")
+    return value
+
+
+def lookup_key(value: Any, limit: int = 256) -> bool:
+    """Whether ``value`` could name a row at all: a printable string without NUL of at most ``limit``
+    characters. Anything else is simply "not found" (PostgreSQL refuses NUL bytes with an error)."""
+    return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
+
+
+def request_ids(values: Any) -> list[str]:
+    """The ids of a collect / delete / cancel body (a JSON array of 1..MAX_IDS strings); ones that cannot be
+    request ids are dropped (they match nothing)."""
+    if (
+        not isinstance(values, list)
+        or not values
+        or len(values) > MAX_IDS
+        or not all(isinstance(i, str) for i in values)
+    ):
+        raise InvalidInput(f"Send a JSON array of 1 to {MAX_IDS} request ids.")
+    return [i for i in values if lookup_key(i, 36)]
+
+
+def _date(value: Any, what: str) -> datetime | None:
+    """An ISO 8601 date or time (a bare date is its midnight; no zone is UTC) → aware datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return aware(value)
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidInput(f"'{what}' must be an ISO 8601 date or time, like 2024-01-31T12:00:00Z, not {value!r}.")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A validated list query: ``status`` one or more (comma-separated) of REQUEST_STATUSES; dates ISO 8601 on the
+    creation time (inclusive); ``search_id`` part of the id; ``limit`` 1–1000 (50); ``offset`` ≥ 0."""
+
+    statuses: tuple[str, ...] | None
+    start: datetime | None
+    end: datetime | None
+    search_id: str | None
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, *, status=None, start_date=None, end_date=None, search_id=None, limit=None, offset=None) -> Filters:
+        statuses = None
+        if status is not None:
+            statuses = tuple(x.strip() for x in status.split(",")) if isinstance(status, str) else ()
+            if not statuses or any(x not in REQUEST_STATUSES for x in statuses):
+                raise InvalidInput(f"'status' must be one or more (comma-separated) of {', '.join(REQUEST_STATUSES)}.")
+        start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
+        if start is not None and end is not None and start > end:
+            raise InvalidInput("'start_date' is after 'end_date'.")
+        if search_id is not None and not lookup_key(search_id, 36):
+            raise InvalidInput("'search_id' must be (part of) a request id: at most 36 characters.")
+        return cls(
+            statuses,
+            start,
+            end,
+            search_id or None,
+            bounded_int(limit, "limit", 50, 1, 1000),
+            bounded_int(offset, "offset", 0, 0, 10**9),
+        )
+
+    def apply(self, q: Select, table: Any) -> Select:
+        """``q`` (selecting from ``table``) filtered, newest first, one page."""
+        if self.statuses is not None:
+            q = q.where(table.status.in_(self.statuses))
+        if self.start is not None:
+            q = q.where(table.created_at >= self.start)
+        if self.end is not None:
+            q = q.where(table.created_at <= self.end)
+        if self.search_id:
+            q = q.where(table.id.contains(self.search_id, autoescape=True))
+        return q.order_by(table.created_at.desc(), table.id.desc()).offset(self.offset).limit(self.limit)
+
+
+def one(s: Session, table: Any, owner: Any, request_id: Any, version_id: str | None, *, lock: bool = False) -> Any:
+    """The row of ``request_id`` under ``owner`` (a column == id condition), in that version if given; None."""
+    if not lookup_key(request_id, 36):
+        return None
+    q = select(table).where(table.id == request_id, owner)
+    if version_id is not None:
+        q = q.where(table.version_id == version_id)
+    return s.scalar(q.with_for_update() if lock else q)
+
+
+def many(s: Session, table: Any, owner: Any, ids: list[str], version_id: str | None, *, statuses=None, lock=False):
+    """The rows of ``ids`` under ``owner`` (and version, and statuses, if given), in no particular order."""
+    q = select(table).where(owner, table.id.in_(ids))
+    if version_id is not None:
+        q = q.where(table.version_id == version_id)
+    if statuses is not None:
+        q = q.where(table.status.in_(statuses))
+    return list(s.scalars(q.with_for_update() if lock else q))
+
+
+def in_order(rows: list[Any], ids: list[str]) -> list[Any]:
+    """``rows`` in the order their ids were asked for (each once)."""
+    by_id = {r.id: r for r in rows}
+    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+
+def delete_many(s: Session, table: Any, owner: Any, ids: list[str], version_id: str | None) -> int:
+    q = delete(table).where(owner, table.id.in_(ids))
+    if version_id is not None:
+        q = q.where(table.version_id == version_id)
+    return s.execute(q).rowcount or 0
+
+
+def cancel_status(status: Any) -> tuple[str, ...]:
+    """Which statuses a batch cancel takes (its ``status`` filter, if any)."""
+    if status is not None and status not in CANCELLABLE:
+        raise InvalidInput("'status' must be pending or processing: only those requests can be cancelled.")
+    return (status,) if status else CANCELLABLE
+
+
+def check_cancellable(row: Any) -> None:
+    if row.status not in CANCELLABLE:
+        raise InvalidInput(f"Request {row.id!r} is {row.status}: only pending or processing ones can be cancelled.")
+
+
+def cancel(row: Any, retention_mode: str) -> None:
+    """A pending or processing request becomes cancelled (a running one finishes; its answer is dropped)."""
+    row.status, row.finished_at = "cancelled", now()
+    if retention_mode != "full":
+        row.request_data = None
+
+
+def check_update(body: dict[str, Any]) -> None:
+    """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
+    if body.get("status") != "cancelled" or set(body) - {"status"}:
+        raise InvalidInput("A request can only be changed to {'status': 'cancelled'} (to cancel it).")
+
+
+def io_of(row: Any, which: str, input_type: str, output_type: str) -> tuple[Any, str]:
+    """A kept request's input (``which='input'``) or output: (value, 'structured' | 'plain'). Not kept (retention
+    ``metadata``/``none``, or no output yet) → not found."""
+    if which == "input":
+        if row.request_data is None:
+            raise NotFound(f"Request {row.id!r} has no kept input (kept only with retention mode 'full').")
+        return row.request_data, input_type
+    if row.status != "completed" or row.result is None:
+        raise NotFound(f"Request {row.id!r} has no kept output (status {row.status!r}).")
+    return row.result, output_type
