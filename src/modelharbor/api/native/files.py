@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from modelharbor.api.common import bearer_token, body_stream, file_response, public_base, services_of
+from modelharbor.api.common import bearer_token, body_stream, file_response, principal_of_key, public_base, services_of
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep, get_principal
 from modelharbor.api.native.mapping import file_out
@@ -110,8 +110,7 @@ def create_link(
 
 async def _principal(request: Request):
     """Authenticate inside an async route (streaming routes cannot use the sync dependency)."""
-    from starlette.concurrency import run_in_threadpool
-
-    if bearer_token(request) is None:
+    token = bearer_token(request)
+    if token is None:
         return get_principal(request)  # raises the 401 with guidance
-    return await run_in_threadpool(get_principal, request)
+    return await principal_of_key(services_of(request), token)  # on the loop when verified a moment ago

@@ -86,8 +86,9 @@ async def _resolve(request: Request, project: str) -> tuple[Services, Principal,
     """For async routes: (services, principal, project name)."""
     services = services_of(request)
     principal = await _principal(request)
-    name = await run_in_threadpool(_project_name, services, principal, project)
-    return services, principal, name
+    if _PROJECT_ID.fullmatch(project):  # perhaps an id: a database read
+        return services, principal, await run_in_threadpool(_project_name, services, principal, project)
+    return services, principal, _project_name(services, principal, project)  # a name: nothing to look up
 
 
 def _body(model: Any) -> dict[str, Any]:
