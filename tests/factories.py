@@ -29,3 +29,31 @@ def in_same_org(services, principal: Principal, role: str) -> Principal:
         org_name = db.get(OrganisationRow, principal.org_id).name
         name = user.username
     return services.identity.principal_for(name, org_name)
+
+
+def two_step_attachments() -> list[dict]:
+    """Attachments of a pipeline ``pipeline_start → first → second → pipeline_end`` over deployments that take
+    ``n`` and answer ``m`` (each object's ``m`` is the next one's ``n``). A fresh list each call."""
+    return [
+        {
+            "destination_name": "first",
+            "sources": [
+                {
+                    "source_name": "pipeline_start",
+                    "mapping": [{"source_field_name": "n", "destination_field_name": "n"}],
+                }
+            ],
+        },
+        {
+            "destination_name": "second",
+            "sources": [
+                {"source_name": "first", "mapping": [{"source_field_name": "m", "destination_field_name": "n"}]}
+            ],
+        },
+        {
+            "destination_name": "pipeline_end",
+            "sources": [
+                {"source_name": "second", "mapping": [{"source_field_name": "m", "destination_field_name": "m"}]}
+            ],
+        },
+    ]

@@ -65,3 +65,20 @@ def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def create_user(root: Path, name: str, role: str = "member") -> str:
+    """``modelharbor users create`` on a running server's own data directory (``root`` of ``running_server``);
+    returns the user's API key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
+    env["MODELHARBOR_DATA_DIR"] = str(root / "data")
+    out = subprocess.run(
+        [sys.executable, "-m", "modelharbor", "users", "create", name, "--role", role],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        check=True,
+        timeout=60,
+    ).stdout
+    return next(line.split()[1] for line in out.splitlines() if line.startswith("key: "))

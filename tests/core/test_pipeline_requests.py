@@ -15,33 +15,11 @@ from modelharbor.db.tables_serving import PipelineRequestRow
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
 from modelharbor.tasks.runner import run_pending
 from tests.core.test_serving import GOOD, make_deployment, upload, zip_bytes
-from tests.factories import in_same_org, member_of_new_org
+from tests.factories import in_same_org, member_of_new_org, two_step_attachments
 
 TWO_STEPS = {
     "objects": [{"name": "first", "reference_name": "adder"}, {"name": "second", "reference_name": "adder"}],
-    "attachments": [
-        {
-            "destination_name": "first",
-            "sources": [
-                {
-                    "source_name": "pipeline_start",
-                    "mapping": [{"source_field_name": "n", "destination_field_name": "n"}],
-                }
-            ],
-        },
-        {
-            "destination_name": "second",
-            "sources": [
-                {"source_name": "first", "mapping": [{"source_field_name": "m", "destination_field_name": "n"}]}
-            ],
-        },
-        {
-            "destination_name": "pipeline_end",
-            "sources": [
-                {"source_name": "second", "mapping": [{"source_field_name": "m", "destination_field_name": "m"}]}
-            ],
-        },
-    ],
+    "attachments": two_step_attachments(),
 }
 
 

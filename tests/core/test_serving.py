@@ -15,7 +15,7 @@ from modelharbor.core.serving import PackageRejected, check_fields, inspect_depl
 from modelharbor.db.tables_serving import DeploymentRequestRow, EnvVarRow
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelharbor.tasks.runner import run_pending
-from tests.factories import in_same_org, member_of_new_org
+from tests.factories import in_same_org, member_of_new_org, two_step_attachments
 
 GOOD = """
 import os
@@ -299,29 +299,7 @@ def test_pipeline_chains_deployments(sv, owner, project, services):
         },
     )
     objects = [{"name": "first", "reference_name": "adder"}, {"name": "second", "reference_name": "adder"}]
-    attachments = [
-        {
-            "destination_name": "first",
-            "sources": [
-                {
-                    "source_name": "pipeline_start",
-                    "mapping": [{"source_field_name": "n", "destination_field_name": "n"}],
-                }
-            ],
-        },
-        {
-            "destination_name": "second",
-            "sources": [
-                {"source_name": "first", "mapping": [{"source_field_name": "m", "destination_field_name": "n"}]}
-            ],
-        },
-        {
-            "destination_name": "pipeline_end",
-            "sources": [
-                {"source_name": "second", "mapping": [{"source_field_name": "m", "destination_field_name": "m"}]}
-            ],
-        },
-    ]
+    attachments = two_step_attachments()
     v = pipes.create_version(owner, "serve", "twice", {"version": "v1", "objects": objects, "attachments": attachments})
     assert all(o["id"] for o in v.objects) and all(a["id"] for a in v.attachments)
     for bad in (

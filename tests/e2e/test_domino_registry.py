@@ -3,15 +3,11 @@ reviews it into Production, and ``mlflow`` then loads ``models:/<name>/Productio
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import httpx
 import numpy as np
 import pytest
 
-from tests.servers import running_server
+from tests.servers import create_user, running_server
 
 KEY = "mh_e2e_domino_key_0123456789"
 mlflow = pytest.importorskip("mlflow")
@@ -22,22 +18,6 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("domino-e2e")
     with running_server(root, KEY) as url:
         yield url, root
-
-
-def create_user(root, name: str) -> str:
-    """``modelharbor users create`` on the server's own data directory; returns the user's API key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
-    env["MODELHARBOR_DATA_DIR"] = str(root / "data")
-    out = subprocess.run(
-        [sys.executable, "-m", "modelharbor", "users", "create", name, "--role", "member"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        check=True,
-        timeout=60,
-    ).stdout
-    return next(line.split()[1] for line in out.splitlines() if line.startswith("key: "))
 
 
 def test_mlflow_run_registered_and_reviewed_through_domino(served, monkeypatch, tmp_path):

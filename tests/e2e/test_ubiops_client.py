@@ -7,16 +7,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.servers import running_server
+from tests.servers import create_user, running_server
 
 ubiops = pytest.importorskip("ubiops")
 KEY = "mh_e2e_ubiops_key_0123456789"
@@ -294,22 +291,6 @@ class Deployment:
             raise ValueError("cannot double a negative number")
         return {"y": data["x"] * 2}
 """
-
-
-def create_user(root: Path, name: str, role: str) -> str:
-    """``modelharbor users create`` on the server's own data directory; returns the user's API key."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
-    env["MODELHARBOR_DATA_DIR"] = str(root / "data")
-    out = subprocess.run(
-        [sys.executable, "-m", "modelharbor", "users", "create", name, "--role", role],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        check=True,
-        timeout=60,
-    ).stdout
-    return next(line.split()[1] for line in out.splitlines() if line.startswith("key: "))
 
 
 def poll_pipeline(api, project, pipeline, ids, timeout=60):

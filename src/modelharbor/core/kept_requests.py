@@ -2,8 +2,10 @@
 
 Both tables (``serving_requests``, ``serving_pipeline_requests``) hold the same columns — id, version_id, status,
 request_data, result, error_message, timeout, created_by, created_at, started_at, finished_at — under an owner
-column (``deployment_id`` / ``pipeline_id``). The services resolve the owner and the version (and check
-permission); what is done to the rows, and how the callers' values are validated, is here once.
+column (``deployment_id`` / ``pipeline_id``). ``KeptRequests`` (mixed into ServingService and PipelineService)
+holds the operations — get, collect, list with filters, input/output, cancel, delete — once; each service only
+says how to find its deployment or pipeline. The batch workers' ``claim``/``settle`` and the validation of the
+callers' values are here too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, now
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.principal import Action, require
 
 REQUEST_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 FINISHED = ("completed", "failed", "cancelled")
@@ -39,7 +42,7 @@ def lookup_key(value: Any, limit: int = 256) -> bool:
     return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
 
 
-def request_ids(values: Any) -> list[str]:
+def request_ids_of(values: Any) -> list[str]:
     """The ids of a collect / delete / cancel body (a JSON array of 1..MAX_IDS strings); ones that cannot be
     request ids are dropped (they match nothing)."""
     if (
@@ -146,6 +149,28 @@ def delete_many(s: Session, table: Any, owner: Any, ids: list[str], version_id: 
     return s.execute(q).rowcount or 0
 
 
+def claim(s: Session, table: Any, request_id: str) -> Any:
+    """A batch worker takes a pending request: it becomes processing (locked until commit); None when it is gone
+    or no longer pending (cancelled, or taken already)."""
+    row = s.scalar(select(table).where(table.id == request_id).with_for_update())
+    if row is None or row.status != "pending":
+        return None
+    row.status, row.started_at = "processing", now()
+    return row
+
+
+def settle(s: Session, table: Any, request_id: str, status: str, value: Any, error: str | None, mode: str) -> Any:
+    """A batch worker's answer to a request it claimed; None (nothing written) when the request was cancelled or
+    deleted meanwhile. The input stays only with retention mode ``full``."""
+    row = s.scalar(select(table).where(table.id == request_id).with_for_update())
+    if row is None or row.status != "processing":
+        return None
+    row.status, row.result, row.error_message, row.finished_at = status, value, error, now()
+    if mode != "full":
+        row.request_data = None
+    return row
+
+
 def cancel_status(status: Any) -> tuple[str, ...]:
     """Which statuses a batch cancel takes (its ``status`` filter, if any)."""
     if status is not None and status not in CANCELLABLE:
@@ -181,3 +206,123 @@ def io_of(row: Any, which: str, input_type: str, output_type: str) -> tuple[Any,
     if row.status != "completed" or row.result is None:
         raise NotFound(f"Request {row.id!r} has no kept output (status {row.status!r}).")
     return row.result, output_type
+
+
+class KeptRequests:
+    """The kept-request operations of a service (mixed into ServingService and PipelineService).
+
+    The service names its ``kept_table`` (the request rows), ``kept_versions`` (their versions' table),
+    ``kept_owner_column`` (``deployment_id`` / ``pipeline_id``) and ``kept_what``, and gives
+    ``_kept_owner(s, principal, project, name)`` (the deployment or pipeline row, read access checked),
+    ``_version_row(s, owner, version)`` and ``_request_entity(owner, version_name, row)``. Changing requests takes
+    the right to make them (``SERVING_REQUEST``)."""
+
+    kept_table: Any
+    kept_versions: Any
+    kept_owner_column: str
+    kept_what: str
+    db: Any
+
+    def _kept_where(self, s: Session, principal, project, name, version, *, write: bool = False):
+        """(owner row, its filter on the table, version id or None) of the requests asked for."""
+        owner = self._kept_owner(s, principal, project, name)
+        if write:
+            require(principal, Action.SERVING_REQUEST, principal.org_id, what=self.kept_what)
+        vid = self._version_row(s, owner, version).id if version is not None else None
+        return owner, getattr(self.kept_table, self.kept_owner_column) == owner.id, vid
+
+    def _kept_row(self, s: Session, owner: Any, where: Any, request_id: Any, vid, version, *, lock=False) -> Any:
+        row = one(s, self.kept_table, where, request_id, vid, lock=lock)
+        if row is None:
+            of = f"{self.kept_what} {owner.name!r}"
+            raise NotFound(
+                f"Request {request_id!r} not found in {f'version {version!r} of ' if version is not None else ''}{of}"
+            )
+        return row
+
+    def _kept_entity(self, s: Session, owner: Any, row: Any) -> Any:
+        return self._request_entity(owner, s.get(self.kept_versions, row.version_id).version, row)
+
+    def _kept_cancel(self, s: Session, row: Any) -> None:
+        cancel(row, s.get(self.kept_versions, row.version_id).request_retention_mode)
+
+    def get_request(self, principal, project, name, request_id, *, version=None):
+        with self.db.uow(readonly=True) as s:
+            owner, where, vid = self._kept_where(s, principal, project, name, version)
+            return self._kept_entity(s, owner, self._kept_row(s, owner, where, request_id, vid, version))
+
+    def get_requests(self, principal, project, name, request_ids, *, version=None) -> list:
+        """Several kept requests at once, in the order asked (ids of no request here are left out)."""
+        ids = request_ids_of(request_ids)
+        with self.db.uow(readonly=True) as s:
+            owner, where, vid = self._kept_where(s, principal, project, name, version)
+            return [self._kept_entity(s, owner, r) for r in in_order(many(s, self.kept_table, where, ids, vid), ids)]
+
+    def list_requests(
+        self,
+        principal,
+        project,
+        name,
+        *,
+        version=None,
+        status=None,
+        limit=None,
+        offset=None,
+        start_date=None,
+        end_date=None,
+        search_id=None,
+    ) -> list:
+        """Kept requests, newest first, filtered as ``Filters`` says."""
+        filters = Filters.of(
+            status=status, start_date=start_date, end_date=end_date, search_id=search_id, limit=limit, offset=offset
+        )
+        table, versions = self.kept_table, self.kept_versions
+        with self.db.uow(readonly=True) as s:
+            owner, where, vid = self._kept_where(s, principal, project, name, version)
+            q = select(table, versions.version).join(versions, versions.id == table.version_id).where(where)
+            if vid is not None:
+                q = q.where(table.version_id == vid)
+            return [self._request_entity(owner, vname, r) for r, vname in s.execute(filters.apply(q, table)).all()]
+
+    def request_io(self, principal, project, name, request_id, which: str, *, version=None) -> tuple[Any, str]:
+        """A kept request's input or output: (value, 'structured' | 'plain'); see ``io_of``."""
+        with self.db.uow(readonly=True) as s:
+            owner, where, vid = self._kept_where(s, principal, project, name, version)
+            row = self._kept_row(s, owner, where, request_id, vid, version)
+            return io_of(row, which, owner.input_type, owner.output_type)
+
+    def cancel_request(self, principal, project, name, request_id, *, version=None):
+        """Cancel a batch request that is pending or processing (a running one finishes; its answer is dropped)."""
+        with self.db.uow() as s:
+            owner, where, vid = self._kept_where(s, principal, project, name, version, write=True)
+            row = self._kept_row(s, owner, where, request_id, vid, version, lock=True)
+            check_cancellable(row)
+            self._kept_cancel(s, row)
+            return self._kept_entity(s, owner, row)
+
+    def cancel_requests(self, principal, project, name, request_ids, *, version=None, status=None) -> int:
+        """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
+        ids, wanted = request_ids_of(request_ids), cancel_status(status)
+        with self.db.uow() as s:
+            _, where, vid = self._kept_where(s, principal, project, name, version, write=True)
+            rows = many(s, self.kept_table, where, ids, vid, statuses=wanted, lock=True)
+            for row in rows:
+                self._kept_cancel(s, row)
+            return len(rows)
+
+    def update_request(self, principal, project, name, request_id, body: dict[str, Any], *, version=None):
+        """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
+        check_update(body)
+        return self.cancel_request(principal, project, name, request_id, version=version)
+
+    def delete_request(self, principal, project, name, request_id, *, version=None) -> None:
+        with self.db.uow() as s:
+            owner, where, vid = self._kept_where(s, principal, project, name, version, write=True)
+            s.delete(self._kept_row(s, owner, where, request_id, vid, version))
+
+    def delete_requests(self, principal, project, name, request_ids, *, version=None) -> int:
+        """Delete several kept requests (ids of no request here are ignored); returns how many went."""
+        ids = request_ids_of(request_ids)
+        with self.db.uow() as s:
+            _, where, vid = self._kept_where(s, principal, project, name, version, write=True)
+            return delete_many(s, self.kept_table, where, ids, vid)

@@ -164,7 +164,10 @@ class PipelineResult:
     created_by: str | None = None
 
 
-class PipelineService:
+class PipelineService(kept.KeptRequests):
+    kept_table, kept_versions = PipelineRequestRow, PipelineVersionRow  # kept requests: see KeptRequests
+    kept_owner_column, kept_what = "pipeline_id", "pipeline"
+
     def __init__(self, db: Database, serving: ServingService, identity: IdentityService | None = None):
         self.db = db
         self.serving = serving
@@ -733,10 +736,9 @@ class PipelineService:
         done = failed = 0
         for n, rid in enumerate(request_ids):
             with self.db.uow() as s:
-                row = s.scalar(select(PipelineRequestRow).where(PipelineRequestRow.id == rid).with_for_update())
-                if row is None or row.status != "pending":
+                row = kept.claim(s, PipelineRequestRow, rid)
+                if row is None:
                     continue
-                row.status, row.started_at = "processing", now()
                 vrow = s.get(PipelineVersionRow, row.version_id)
                 plrow = s.get(PipelineRow, row.pipeline_id)
                 p = s.get(RegistryProjectRow, plrow.project_id)
@@ -750,152 +752,17 @@ class PipelineService:
             except HarborError as exc:
                 status, value, error, steps = "failed", None, truncate(exc.message), ()
             with self.db.uow() as s:
-                row = s.scalar(select(PipelineRequestRow).where(PipelineRequestRow.id == rid).with_for_update())
-                if row is not None and row.status == "processing":
-                    row.status, row.result, row.error_message, row.finished_at = status, value, error, now()
+                row = kept.settle(s, PipelineRequestRow, rid, status, value, error, mode)
+                if row is not None:
                     row.deployment_requests = [step.to_json() for step in steps]
-                    if mode != "full":
-                        row.request_data = None
             done += status == "completed"
             failed += status == "failed"
             progress(min(99, (n + 1) * 100 // len(request_ids)))
         return {"completed": done, "failed": failed}
 
     # --- kept requests ---------------------------------------------------------------------------
-    def get_request(
-        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
-    ) -> PipelineResult:
-        with self.db.uow(readonly=True) as s:
-            p = self.serving._project(s, principal, project)
-            pl = self._pipeline_row(s, p, pipeline)
-            return self._entity_of(s, pl, self._request_row(s, pl, request_id, version))
-
-    def get_requests(
-        self, principal: Principal, project: Any, pipeline: Any, request_ids: Any, *, version: Any = None
-    ) -> list[PipelineResult]:
-        """Several kept requests at once, in the order asked (ids of no request here are left out)."""
-        ids = kept.request_ids(request_ids)
-        with self.db.uow(readonly=True) as s:
-            p = self.serving._project(s, principal, project)
-            pl = self._pipeline_row(s, p, pipeline)
-            vid = self._version_row(s, pl, version).id if version is not None else None
-            rows = kept.many(s, PipelineRequestRow, PipelineRequestRow.pipeline_id == pl.id, ids, vid)
-            return [self._entity_of(s, pl, r) for r in kept.in_order(rows, ids)]
-
-    def list_requests(
-        self,
-        principal: Principal,
-        project: Any,
-        pipeline: Any,
-        *,
-        version: Any = None,
-        status: Any = None,
-        limit: Any = None,
-        offset: Any = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        search_id: Any = None,
-    ) -> list[PipelineResult]:
-        """Kept requests, newest first, filtered as ``kept_requests.Filters`` says."""
-        filters = kept.Filters.of(
-            status=status, start_date=start_date, end_date=end_date, search_id=search_id, limit=limit, offset=offset
-        )
-        with self.db.uow(readonly=True) as s:
-            p = self.serving._project(s, principal, project)
-            pl = self._pipeline_row(s, p, pipeline)
-            q = (
-                select(PipelineRequestRow, PipelineVersionRow.version)
-                .join(PipelineVersionRow, PipelineVersionRow.id == PipelineRequestRow.version_id)
-                .where(PipelineRequestRow.pipeline_id == pl.id)
-            )
-            if version is not None:
-                q = q.where(PipelineRequestRow.version_id == self._version_row(s, pl, version).id)
-            rows = s.execute(filters.apply(q, PipelineRequestRow)).all()
-            return [self._request_entity(pl, vname, r) for r, vname in rows]
-
-    def request_io(
-        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, which: str, *, version: Any = None
-    ) -> tuple[Any, str]:
-        """A kept request's input or output: (value, 'structured' | 'plain'); see ``kept_requests.io_of``."""
-        with self.db.uow(readonly=True) as s:
-            p = self.serving._project(s, principal, project)
-            pl = self._pipeline_row(s, p, pipeline)
-            return kept.io_of(self._request_row(s, pl, request_id, version), which, pl.input_type, pl.output_type)
-
-    def cancel_request(
-        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
-    ) -> PipelineResult:
-        """Cancel a batch request that is pending or processing (a running object finishes, its answer is dropped)."""
-        with self.db.uow() as s:
-            p = self.serving._project(s, principal, project)
-            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
-            pl = self._pipeline_row(s, p, pipeline)
-            row = self._request_row(s, pl, request_id, version, lock=True)
-            kept.check_cancellable(row)
-            self._cancel(s, row)
-            return self._entity_of(s, pl, row)
-
-    def cancel_requests(
-        self,
-        principal: Principal,
-        project: Any,
-        pipeline: Any,
-        request_ids: Any,
-        *,
-        version: Any = None,
-        status: Any = None,
-    ) -> int:
-        """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
-        ids, wanted = kept.request_ids(request_ids), kept.cancel_status(status)
-        with self.db.uow() as s:
-            p = self.serving._project(s, principal, project)
-            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
-            pl = self._pipeline_row(s, p, pipeline)
-            vid = self._version_row(s, pl, version).id if version is not None else None
-            owner = PipelineRequestRow.pipeline_id == pl.id
-            rows = kept.many(s, PipelineRequestRow, owner, ids, vid, statuses=wanted, lock=True)
-            for row in rows:
-                self._cancel(s, row)
-            return len(rows)
-
-    @staticmethod
-    def _cancel(s: Session, row: PipelineRequestRow) -> None:
-        kept.cancel(row, s.get(PipelineVersionRow, row.version_id).request_retention_mode)
-
-    def update_request(
-        self,
-        principal: Principal,
-        project: Any,
-        pipeline: Any,
-        request_id: Any,
-        body: dict[str, Any],
-        *,
-        version: Any = None,
-    ) -> PipelineResult:
-        """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
-        kept.check_update(body)
-        return self.cancel_request(principal, project, pipeline, request_id, version=version)
-
-    def delete_request(
-        self, principal: Principal, project: Any, pipeline: Any, request_id: Any, *, version: Any = None
-    ) -> None:
-        with self.db.uow() as s:
-            p = self.serving._project(s, principal, project)
-            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
-            pl = self._pipeline_row(s, p, pipeline)
-            s.delete(self._request_row(s, pl, request_id, version))
-
-    def delete_requests(
-        self, principal: Principal, project: Any, pipeline: Any, request_ids: Any, *, version: Any = None
-    ) -> int:
-        """Delete several kept requests (ids of no request here are ignored); returns how many went."""
-        ids = kept.request_ids(request_ids)
-        with self.db.uow() as s:
-            p = self.serving._project(s, principal, project)
-            require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
-            pl = self._pipeline_row(s, p, pipeline)
-            vid = self._version_row(s, pl, version).id if version is not None else None
-            return kept.delete_many(s, PipelineRequestRow, PipelineRequestRow.pipeline_id == pl.id, ids, vid)
+    def _kept_owner(self, s: Session, principal: Principal, project: Any, pipeline: Any) -> PipelineRow:
+        return self._pipeline_row(s, self.serving._project(s, principal, project), pipeline)
 
     @staticmethod
     def _sweep_requests(s: Session) -> int:
@@ -913,19 +780,6 @@ class PipelineService:
                 or 0
             )
         return removed
-
-    def _request_row(
-        self, s: Session, pl: PipelineRow, request_id: Any, version: Any, *, lock: bool = False
-    ) -> PipelineRequestRow:
-        vid = self._version_row(s, pl, version).id if version is not None else None
-        row = kept.one(s, PipelineRequestRow, PipelineRequestRow.pipeline_id == pl.id, request_id, vid, lock=lock)
-        if row is None:
-            where = f"version {version!r} of pipeline {pl.name!r}" if version is not None else f"pipeline {pl.name!r}"
-            raise NotFound(f"Request {request_id!r} not found in {where}")
-        return row
-
-    def _entity_of(self, s: Session, pl: PipelineRow, row: PipelineRequestRow) -> PipelineResult:
-        return self._request_entity(pl, s.get(PipelineVersionRow, row.version_id).version, row)
 
     @staticmethod
     def _request_entity(pl: PipelineRow, version: str, row: PipelineRequestRow) -> PipelineResult:

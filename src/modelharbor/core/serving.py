@@ -563,7 +563,10 @@ def held_if_present(s: Session, table: Any, row_id: str) -> bool:
     return s.scalar(select(table.id).where(table.id == row_id).with_for_update(read=True)) is not None
 
 
-class ServingService:
+class ServingService(kept.KeptRequests):
+    kept_table, kept_versions = DeploymentRequestRow, DeploymentVersionRow  # kept requests: see KeptRequests
+    kept_owner_column, kept_what = "deployment_id", "deployment"
+
     def __init__(
         self,
         db: Database,
@@ -1975,10 +1978,9 @@ class ServingService:
         done = failed = 0
         for n, rid in enumerate(request_ids):
             with self.db.uow() as s:
-                row = s.scalar(select(DeploymentRequestRow).where(DeploymentRequestRow.id == rid).with_for_update())
-                if row is None or row.status != "pending":
+                row = kept.claim(s, DeploymentRequestRow, rid)
+                if row is None:
                     continue
-                row.status, row.started_at = "processing", now()
                 v = s.get(DeploymentVersionRow, row.version_id)
                 d = s.get(DeploymentRow, v.deployment_id)
                 p = s.get(RegistryProjectRow, d.project_id)
@@ -2001,156 +2003,14 @@ class ServingService:
                 except HarborError as exc:
                     status, value, error = "failed", None, truncate(exc.message)
             with self.db.uow() as s:
-                row = s.scalar(select(DeploymentRequestRow).where(DeploymentRequestRow.id == rid).with_for_update())
-                if row is not None and row.status == "processing":  # one cancelled meanwhile stays cancelled
-                    row.status, row.result, row.error_message, row.finished_at = status, value, error, now()
-                    if mode != "full":
-                        row.request_data = None
+                kept.settle(s, DeploymentRequestRow, rid, status, value, error, mode)  # not if cancelled meanwhile
             done += status == "completed"
             failed += status == "failed"
             progress(min(99, (n + 1) * 100 // len(request_ids)))
         return {"completed": done, "failed": failed}
 
-    def list_requests(
-        self,
-        principal: Principal,
-        project: Any,
-        deployment: Any,
-        *,
-        version: Any = None,
-        status: Any = None,
-        limit: Any = None,
-        offset: Any = None,
-        start_date: Any = None,
-        end_date: Any = None,
-        search_id: Any = None,
-    ) -> list[RequestResult]:
-        """Kept requests, newest first, filtered as ``kept_requests.Filters`` says."""
-        filters = kept.Filters.of(
-            status=status, start_date=start_date, end_date=end_date, search_id=search_id, limit=limit, offset=offset
-        )
-        with self.db.uow(readonly=True) as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version)
-            q = (
-                select(DeploymentRequestRow, DeploymentVersionRow.version)
-                .join(DeploymentVersionRow, DeploymentVersionRow.id == DeploymentRequestRow.version_id)
-                .where(DeploymentRequestRow.deployment_id == d.id)
-            )
-            if vid is not None:
-                q = q.where(DeploymentRequestRow.version_id == vid)
-            rows = s.execute(filters.apply(q, DeploymentRequestRow)).all()
-            return [self._request_entity(d, vname, r) for r, vname in rows]
-
-    def _requests_of(
-        self, s: Session, principal: Principal, project: Any, deployment: Any, version: Any, *, write: bool = False
-    ) -> tuple[DeploymentRow, str | None]:
-        """(deployment, version id or None) whose kept requests are asked for; changing them takes request rights."""
-        p = self._project(s, principal, project)
-        if write:
-            require(principal, Action.SERVING_REQUEST, principal.org_id, what="deployment")
-        d = self._deployment_row(s, p, deployment)
-        return d, (self._version_row(s, d, version).id if version is not None else None)
-
-    def _request_row(
-        self, s: Session, d: DeploymentRow, request_id: Any, version_id: str | None, version: Any, *, lock=False
-    ) -> DeploymentRequestRow:
-        row = kept.one(
-            s, DeploymentRequestRow, DeploymentRequestRow.deployment_id == d.id, request_id, version_id, lock=lock
-        )
-        if row is None:
-            where = f"version {version!r} of deployment {d.name!r}" if version is not None else f"deployment {d.name!r}"
-            raise NotFound(f"Request {request_id!r} not found in {where}")
-        return row
-
-    def _entity_of(self, s: Session, d: DeploymentRow, row: DeploymentRequestRow) -> RequestResult:
-        return self._request_entity(d, s.get(DeploymentVersionRow, row.version_id).version, row)
-
-    def get_request(
-        self, principal: Principal, project: Any, deployment: Any, request_id: Any, *, version: Any = None
-    ) -> RequestResult:
-        with self.db.uow(readonly=True) as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version)
-            return self._entity_of(s, d, self._request_row(s, d, request_id, vid, version))
-
-    def get_requests(
-        self, principal: Principal, project: Any, deployment: Any, request_ids: Any, *, version: Any = None
-    ) -> list[RequestResult]:
-        """Several kept requests at once, in the order asked (ids of no request here are left out)."""
-        ids = kept.request_ids(request_ids)
-        with self.db.uow(readonly=True) as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version)
-            rows = kept.many(s, DeploymentRequestRow, DeploymentRequestRow.deployment_id == d.id, ids, vid)
-            return [self._entity_of(s, d, r) for r in kept.in_order(rows, ids)]
-
-    def request_io(
-        self, principal: Principal, project: Any, deployment: Any, request_id: Any, which: str, *, version: Any = None
-    ) -> tuple[Any, str]:
-        """A kept request's input or output: (value, 'structured' | 'plain'); see ``kept_requests.io_of``."""
-        with self.db.uow(readonly=True) as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version)
-            row = self._request_row(s, d, request_id, vid, version)
-            return kept.io_of(row, which, d.input_type, d.output_type)
-
-    def cancel_request(
-        self, principal: Principal, project: Any, deployment: Any, request_id: Any, *, version: Any = None
-    ) -> RequestResult:
-        """Cancel a batch request that is pending or processing (a running one finishes; its answer is dropped)."""
-        with self.db.uow() as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
-            row = self._request_row(s, d, request_id, vid, version, lock=True)
-            kept.check_cancellable(row)
-            kept.cancel(row, s.get(DeploymentVersionRow, row.version_id).request_retention_mode)
-            return self._entity_of(s, d, row)
-
-    def cancel_requests(
-        self,
-        principal: Principal,
-        project: Any,
-        deployment: Any,
-        request_ids: Any,
-        *,
-        version: Any = None,
-        status: Any = None,
-    ) -> int:
-        """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
-        ids, wanted = kept.request_ids(request_ids), kept.cancel_status(status)
-        with self.db.uow() as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
-            owner = DeploymentRequestRow.deployment_id == d.id
-            rows = kept.many(s, DeploymentRequestRow, owner, ids, vid, statuses=wanted, lock=True)
-            for row in rows:
-                kept.cancel(row, s.get(DeploymentVersionRow, row.version_id).request_retention_mode)
-            return len(rows)
-
-    def update_request(
-        self,
-        principal: Principal,
-        project: Any,
-        deployment: Any,
-        request_id: Any,
-        body: dict[str, Any],
-        *,
-        version: Any = None,
-    ) -> RequestResult:
-        """The vendor's PATCH of a request: only ``{"status": "cancelled"}``."""
-        kept.check_update(body)
-        return self.cancel_request(principal, project, deployment, request_id, version=version)
-
-    def delete_request(
-        self, principal: Principal, project: Any, deployment: Any, request_id: Any, *, version: Any = None
-    ) -> None:
-        with self.db.uow() as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
-            s.delete(self._request_row(s, d, request_id, vid, version))
-
-    def delete_requests(
-        self, principal: Principal, project: Any, deployment: Any, request_ids: Any, *, version: Any = None
-    ) -> int:
-        """Delete several kept requests (ids of no request here are ignored); returns how many went."""
-        ids = kept.request_ids(request_ids)
-        with self.db.uow() as s:
-            d, vid = self._requests_of(s, principal, project, deployment, version, write=True)
-            return kept.delete_many(s, DeploymentRequestRow, DeploymentRequestRow.deployment_id == d.id, ids, vid)
+    def _kept_owner(self, s: Session, principal: Principal, project: Any, deployment: Any) -> DeploymentRow:
+        return self._deployment_row(s, self._project(s, principal, project), deployment)
 
     def sweep_requests(self) -> int:
         """Delete kept requests older than their version's retention time (with those of the services in

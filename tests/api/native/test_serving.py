@@ -13,7 +13,7 @@ import pytest
 
 from modelharbor.tasks.runner import run_pending
 from tests.conftest import ADMIN_KEY, make_settings
-from tests.factories import in_same_org, member_of_new_org
+from tests.factories import in_same_org, member_of_new_org, two_step_attachments
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 MAX_PACKAGE = 64 * 1024
@@ -371,29 +371,7 @@ def pipeline_version(objects=None, attachments=None) -> dict:
         ]
     )
     if attachments is None:
-        attachments = [
-            {
-                "destination_name": "first",
-                "sources": [
-                    {
-                        "source_name": "pipeline_start",
-                        "mapping": [{"source_field_name": "n", "destination_field_name": "n"}],
-                    }
-                ],
-            },
-            {
-                "destination_name": "second",
-                "sources": [
-                    {"source_name": "first", "mapping": [{"source_field_name": "m", "destination_field_name": "n"}]}
-                ],
-            },
-            {
-                "destination_name": "pipeline_end",
-                "sources": [
-                    {"source_name": "second", "mapping": [{"source_field_name": "m", "destination_field_name": "m"}]}
-                ],
-            },
-        ]
+        attachments = two_step_attachments()
     return {"version": "v1", "objects": objects, "attachments": attachments}
 
 

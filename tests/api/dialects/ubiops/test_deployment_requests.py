@@ -11,6 +11,7 @@ import zipfile
 import pytest
 
 from modelharbor.tasks.runner import run_pending
+from tests.api.dialects.ubiops import client_model
 from tests.conftest import ADMIN_KEY
 
 AUTH = {"Authorization": f"Token {ADMIN_KEY}"}
@@ -47,15 +48,6 @@ def deployed(client, services, admin):
     sv.shutdown()
 
 
-def model(name: str, data):
-    """Deserialize ``data`` as the 4.15 client does (its client-side validation raises on a wrong shape)."""
-    client = ubiops.ApiClient(ubiops.Configuration(host="http://unused"))
-    try:
-        return client._ApiClient__deserialize(data, name)
-    finally:
-        client.close()
-
-
 def test_kept_requests_collect_cancel_delete_and_files(deployed):
     c, services = deployed
     direct = c.post(D + "/versions/v1/requests", json={"x": 3}, headers=AUTH).json()
@@ -66,11 +58,14 @@ def test_kept_requests_collect_cancel_delete_and_files(deployed):
 
     # collect: in the order asked, unknown ids left out, each fitting the client's model
     got = c.post(D + "/requests/collect", json=[kept, "no-such-id", direct["id"], a], headers=AUTH)
-    assert [x.id for x in model("list[DeploymentRequestDetail]", got.json())] == [kept, direct["id"], a]
+    assert [x.id for x in client_model("list[DeploymentRequestDetail]", got.json())] == [kept, direct["id"], a]
 
     # cancel one by PATCH, one by the batch cancel (status filter), before the workers get to them
     patched = c.patch(f"{D}/requests/{a}", json={"status": "cancelled"}, headers=AUTH)
-    assert patched.status_code == 200 and model("DeploymentRequestSingleDetail", patched.json()).status == "cancelled"
+    assert (
+        patched.status_code == 200
+        and client_model("DeploymentRequestSingleDetail", patched.json()).status == "cancelled"
+    )
     many = c.post(D + "/requests/cancel?status=pending", json=[b, direct["id"]], headers=AUTH).json()
     assert many == {"success": True, "cancelled": 1}  # the direct one is finished: not cancelled
     run_pending(services)
@@ -94,7 +89,7 @@ def test_kept_requests_collect_cancel_delete_and_files(deployed):
 
     # lists and their filters
     listed = c.get(D + "/requests", headers=AUTH).json()
-    assert {x.id for x in model("list[DeploymentRequestList]", listed)} == {direct["id"], a, b, kept, m["id"]}
+    assert {x.id for x in client_model("list[DeploymentRequestList]", listed)} == {direct["id"], a, b, kept, m["id"]}
     assert {x["id"] for x in c.get(D + "/requests?status=cancelled", headers=AUTH).json()} == {a, b}
     assert [x["id"] for x in c.get(D + "/versions/v2/requests", headers=AUTH).json()] == [m["id"]]
     assert [x["id"] for x in c.get(f"{D}/requests?search_id={kept[-12:]}", headers=AUTH).json()] == [kept]

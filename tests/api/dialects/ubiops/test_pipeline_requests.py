@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api.dialects.ubiops import client_model
 from tests.conftest import ADMIN_KEY
 
 AUTH = {"Authorization": f"Token {ADMIN_KEY}"}
@@ -32,31 +33,22 @@ def pipeline(client, services, admin):
     return client
 
 
-def model(name: str, data):
-    """Deserialize ``data`` as the 4.15 client does (its client-side validation raises on a wrong shape)."""
-    client = ubiops.ApiClient(ubiops.Configuration(host="http://unused"))
-    try:
-        return client._ApiClient__deserialize(data, name)
-    finally:
-        client.close()
-
-
 def test_answers_fit_the_client_models(pipeline):
     c = pipeline
     made = c.post(PL + "/requests", json={"x": 3}, headers=AUTH)
     assert made.status_code == 200, made.text
-    answer = model("PipelineRequestCreateResponse", made.json())
+    answer = client_model("PipelineRequestCreateResponse", made.json())
     assert (answer.status, answer.result) == ("completed", {"x": 3})
     rid = made.json()["id"]
-    got = model("PipelineRequestSingleDetail", c.get(f"{PL}/requests/{rid}", headers=AUTH).json())
+    got = client_model("PipelineRequestSingleDetail", c.get(f"{PL}/requests/{rid}", headers=AUTH).json())
     assert (got.id, got.version, got.status) == (rid, "v1", "completed")
     listed = c.get(PL + "/requests", headers=AUTH).json()
-    assert [model("PipelineRequestList", x).id for x in listed] == [rid]
+    assert [client_model("PipelineRequestList", x).id for x in listed] == [rid]
     queued = c.post(PL + "/versions/v1/requests/batch", json=[{"x": 1}], headers=AUTH)
     assert queued.status_code == 201
-    assert model("list[PipelineRequestBatchCreateResponse]", queued.json())[0].status == "pending"
+    assert client_model("list[PipelineRequestBatchCreateResponse]", queued.json())[0].status == "pending"
     collected = c.post(PL + "/requests/collect", json=[rid, queued.json()[0]["id"]], headers=AUTH).json()
-    assert [x.id for x in model("list[PipelineRequestDetail]", collected)] == [rid, queued.json()[0]["id"]]
+    assert [x.id for x in client_model("list[PipelineRequestDetail]", collected)] == [rid, queued.json()[0]["id"]]
     cancelled = c.patch(f"{PL}/requests/{queued.json()[0]['id']}", json={"status": "cancelled"}, headers=AUTH)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     out = c.get(f"{PL}/versions/v1/requests/{rid}/output", headers=AUTH)
