@@ -205,8 +205,9 @@ class Proc:
         self.log.close()
 
 
-def bench_modelharbor(args, workdir: Path, model_pkl: Path) -> Load:
-    srv: GroupServer = start_modelharbor(workdir, [])
+def bench_modelharbor(args, workdir: Path, model_pkl: Path, extra_env: tuple[str, ...] = ()) -> Load:
+    workdir.mkdir(parents=True, exist_ok=True)
+    srv: GroupServer = start_modelharbor(workdir, list(extra_env))
     try:
         srv.wait_healthy()
         base = srv.base
@@ -342,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mlflow-bin", help="an existing mlflow executable (default: bench/.mlflow-venv)")
     ap.add_argument("--skip-mlflow", action="store_true", help="measure ModelHarbor and Starlette only")
     ap.add_argument("--quick", action="store_true", help="3 s runs, for a smoke test")
+    ap.add_argument(
+        "--compare-unisolated",
+        action="store_true",
+        help="also measure ModelHarbor with its workers not sandboxed (MODELHARBOR_SANDBOX=off), side by side",
+    )
     ap.add_argument("--profile", type=Path, help="py-spy each server process during its run; stacks go to this folder")
     ap.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")))
     args = ap.parse_args(argv)
@@ -353,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model_pkl = workdir / "model.pkl"
         model_pkl.write_bytes(pickle.dumps(fitted_model()))
-        results = {"ModelHarbor": bench_modelharbor(args, workdir, model_pkl)}
+        results = {"ModelHarbor": bench_modelharbor(args, workdir / "isolated", model_pkl)}
+        if args.compare_unisolated:
+            unisolated = ("MODELHARBOR_SANDBOX=off", "MODELHARBOR_SINGLE_TENANT=true")
+            results["MH not isolated"] = bench_modelharbor(args, workdir / "plain", model_pkl, unisolated)
         results["bare Starlette"] = bench_starlette(args, workdir, model_pkl)
         if not args.skip_mlflow:
             results["MLflow"] = bench_mlflow(args, workdir)
@@ -376,6 +385,8 @@ def report(args, results: dict[str, Load]) -> None:
     mh = results["ModelHarbor"]
     bare = results["bare Starlette"]
     print(f"ModelHarbor / bare Starlette throughput: {mh.rps / bare.rps:.2f}×")
+    if "MH not isolated" in results:
+        print(f"ModelHarbor isolated / not isolated throughput: {mh.rps / results['MH not isolated'].rps:.3f}×")
     if "MLflow" in results:
         ratio = mh.rps / results["MLflow"].rps
         print(

@@ -24,6 +24,21 @@ def free_port() -> int:
 @contextmanager
 def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
     """Start a server with its data under ``root`` and ``key`` as the admin key; yield its URL; stop it."""
+    proc, url = start_server(root, key, **env_extra)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_server(root: Path, key: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """A started server (answering /healthz) and its URL; the caller stops it (or kills it: ``proc.kill()``).
+    Its output goes to ``root/server.log`` (appended to, so a restarted server adds to the same log)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
     env.update(
@@ -34,14 +49,14 @@ def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
         MODELHARBOR_LOG_LEVEL="warning",
     )
     env.update(env_extra)  # the caller's settings win
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelharbor", "serve", "--port", str(port)],
-        cwd=root,  # away from any .env of the checkout
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(root / "server.log", "ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modelharbor", "serve", "--port", str(port)],
+            cwd=root,  # away from any .env of the checkout
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     try:
@@ -50,21 +65,16 @@ def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
                 pytest.fail(f"the server exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
             try:
                 if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
+                    return proc, url
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer /healthz in 30 s:\n{(root / 'server.log').read_text()}")
             time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def create_user(root: Path, name: str, role: str = "member") -> str:

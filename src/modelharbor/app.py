@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import re
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.routing import Mount
 
 from modelharbor import __version__
+from modelharbor.api import failures
+from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.dialects import domino, kore, mlflow, ubiops, ufdl
+from modelharbor.api.disconnect import BodyWatch
 from modelharbor.api.native import create_native_app
+from modelharbor.api.native.app import internal_error
 from modelharbor.core.services import Services, build_services
 from modelharbor.settings import Settings
 from modelharbor.tasks.runner import Runner
@@ -28,16 +35,25 @@ class HarborApp(FastAPI):
     """The FastAPI application, with a front handler that sees every HTTP request first.
 
     The prediction hot path (``ubiops.FastPath``) answers its own requests there, ahead of all of FastAPI's
-    layers (telemetry, middleware, routing); everything else passes to FastAPI unchanged.
+    layers (telemetry, middleware, routing); everything else passes to FastAPI unchanged. Every request's
+    ``receive`` is watched (``api/disconnect.py``): a client gone before its body was complete is one warning line,
+    and the ``ClientDisconnect`` that would reach uvicorn (an ERROR with a traceback) ends here.
     """
 
     front = None
 
     async def __call__(self, scope, receive, send) -> None:
-        if self.front is not None and scope["type"] == "http":
-            await self.front(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        watch = BodyWatch(scope, receive)  # a client gone mid-body: one warning line (api/disconnect.py)
+        try:
+            if self.front is not None:
+                await self.front(scope, watch.receive, send)
+            else:
+                await super().__call__(scope, watch.receive, send)
+        except ClientDisconnect:
+            watch.gone()  # logged already when the disconnect came through receive; nothing to answer
 
 
 def bootstrap(services: Services) -> str | None:
@@ -77,8 +93,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         generated = bootstrap(services)
+        isolation = None
+        if services.sandbox is not None:
+            isolation = await asyncio.to_thread(services.sandbox.describe)  # runs bwrap once to see if it can
+            if not services.sandbox.isolated and not announce:
+                log.warning("%s", isolation)
         if announce:
-            _announce(settings, generated)
+            _announce(settings, generated, isolation)
         runner = Runner(services) if workers else None
         app.state.runner = runner
         if runner:
@@ -94,6 +115,7 @@ def create_app(
         title="ModelHarbor", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.services = services
+    failures.install(app, internal_error)  # the root's own routes; each mounted API answers its own failures
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
@@ -113,12 +135,16 @@ def create_app(
     app.router.routes.extend(domino.routes(services))  # GET /version (exact path, so not a mount)
     app.router.routes.extend(ubiops.routes(services))  # GET /status
     for m in mounts:
+        m.path_regex = re.compile(m.path_regex.pattern, re.DOTALL)  # a path may hold a newline (%0A) like any byte
         app.router.routes.append(m)
+    for api in {id(m.app): m.app for m in mounts if m.app is not native}.values():
+        answer_405_with_allow(api)  # every API's 405 names the methods the path takes (the native app's does)
+    answer_405_with_allow(app)
     app.front = ubiops.FastPath(partial(FastAPI.__call__, app), services)  # the prediction hot path
     return app
 
 
-def _announce(settings: Settings, generated: str | None) -> None:
+def _announce(settings: Settings, generated: str | None, isolation: str | None = None) -> None:
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     lines = [f"ModelHarbor {__version__} at {url}  (native API: {url}/api/v1/docs)"]
     if generated:
@@ -135,4 +161,6 @@ def _announce(settings: Settings, generated: str | None) -> None:
             )
         else:
             lines.append("Admin API key: shown on first start; make another with `modelharbor keys create NAME`")
+    if isolation:
+        lines.append(isolation[:1].upper() + isolation[1:] + "  (docs/security.md)")
     print("\n".join(lines), flush=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging.config
 import sys
 import time
 from pathlib import Path
 
 import typer
 
+from modelharbor.datadir import make_private
 from modelharbor.settings import Settings
 
 app = typer.Typer(help="ModelHarbor: a self-hosted model hub.", no_args_is_help=True, add_completion=False)
@@ -22,7 +24,21 @@ app.add_typer(users_app, name="users")
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings of a command that acts on the server's data: from here on, what it creates is private."""
+    settings = Settings()
+    make_private(settings)
+    return settings
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, with ModelHarbor's own loggers (``modelharbor.*``) printed the same way."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["modelharbor"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 @app.command()
@@ -40,6 +56,9 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
+    log_config = _log_config(settings.log_level)
+    logging.config.dictConfig(log_config)
+    make_private(settings)  # umask 0077 for the server's process, before the database or any file is created
     if migrate:
         upgrade(settings.resolved_database_url())
     application = create_app(settings, announce=True)
@@ -48,6 +67,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config,
         # access lines are logged at info: below that level, uvicorn need not build them
         access_log=settings.log_level.lower() in ("trace", "debug", "info"),
         http=HarborHttpProtocol,
@@ -62,7 +82,10 @@ def worker(poll: float = typer.Option(0.5, help="Seconds between queue polls."))
     from modelharbor.core.services import build_services
     from modelharbor.tasks.runner import Runner
 
-    services = build_services(_settings())
+    settings = Settings()
+    logging.config.dictConfig(_log_config(settings.log_level))
+    make_private(settings)  # umask 0077 for the worker's process
+    services = build_services(settings)
     runner = Runner(services, poll=poll)
     runner.start()
     typer.echo("worker running; Ctrl-C stops it")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,7 +50,9 @@ class Settings(BaseSettings):
     max_upload_size: int = Field(1024 * GiB, description="Largest file an upload session may declare (bytes).")
     max_chunk_size: int = Field(5 * GiB, description="Largest chunk of the native API (bytes).")
     max_chunks: int = Field(10_000, description="Most chunks one upload session may have.")
-    max_single_upload_size: int = Field(5 * GiB, description="Largest single (non-chunked) native upload (bytes).")
+    max_single_upload_size: int = Field(
+        5 * GiB, description="Largest file one request may upload, on every API (bytes); larger ones use a session."
+    )
     kore_max_file_size: int = Field(25 * MiB, description="Kore.ai Mode-1 upload limit (bytes, inclusive).")
     kore_max_chunk_size: int = Field(100 * MiB, description="Kore.ai per-chunk limit (bytes).")
     link_ttl: int = Field(7 * 24 * 3600, description="Seconds a signed download link stays valid by default.")
@@ -75,6 +78,31 @@ class Settings(BaseSettings):
     allow_http_import_links: bool = Field(False, description="Let import links use plain http (default: https only).")
     import_link_timeout: int = Field(600, description="Seconds the download of an import link may take in all.")
     log_level: str = Field("info", description="Log level of the server.")
+
+    # --- isolation of user code (docs/security.md) ---------------------------------------
+    sandbox: Literal["auto", "bwrap", "off"] = Field(
+        "auto",
+        description="How user code runs: auto (isolated with bubblewrap where the machine allows it), bwrap "
+        "(isolated or refuse to start any), off (never isolated: only the home organisation's code runs, unless "
+        "SINGLE_TENANT).",
+    )
+    single_tenant: bool = Field(
+        False, description="Trust every organisation's code: let it run even where it cannot be isolated."
+    )
+    sandbox_network: Literal["host", "none"] = Field(
+        "host", description="Network of isolated user code: the host's, or none (its own loopback only)."
+    )
+    workload_memory: int = Field(
+        4 * GiB, ge=0, description="Memory one instance of user code may use (bytes; 0: no limit)."
+    )
+    workload_cpus: float = Field(0, ge=0, description="CPU cores' worth of time one instance may use (0: no limit).")
+    workload_processes: int = Field(512, ge=0, description="Processes and threads one instance may run (0: no limit).")
+    workload_file_size: int = Field(
+        16 * GiB, ge=0, description="Largest file one instance may write (bytes; 0: no limit)."
+    )
+    workload_uid_base: int = Field(
+        1_100_000, ge=1000, description="First of the unprivileged uids isolated instances run as (root servers)."
+    )
 
     # --- derived values ---------------------------------------------------------------
     def resolved_database_url(self) -> str:

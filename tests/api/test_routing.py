@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from starlette.routing import BaseRoute, Match, Mount
+from starlette.routing import BaseRoute, Match, Mount, compile_path
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # routing does not depend on the DB
 
@@ -148,7 +148,8 @@ def test_native_openapi(client):
     assert doc["info"]["title"] == "ModelHarbor native API"
     assert doc["servers"] == [{"url": "/api/v1"}]
     routes = leaf_routes(mounts_of(client.app)[NATIVE].routes)
-    assert set(doc["paths"]) == {p for p, _ in routes if p not in DOC_PATHS}
+    untyped = {re.sub(r"\{(\w+):\w+\}", r"{\1}", p) for p, _ in routes if p not in DOC_PATHS}  # {pk:int} → {pk}
+    assert set(doc["paths"]) == untyped
     assert {"/files", "/files/{file_id}/content", "/uploads/{upload_id}/chunks/{number}", "/keys", "/me"} <= set(
         doc["paths"]
     )
@@ -216,8 +217,29 @@ def test_wrong_method_answers_in_the_right_dialect(client):
     assert resp.json() == {
         "error": {"code": "METHOD_NOT_ALLOWED", "message": "method not allowed on this route", "details": {}}
     }
+    assert resp.headers["allow"] == "GET, POST"  # both routes of the path, not only the first one
     resp = client.post("/api/v1/me")
     assert resp.status_code == 405 and resp.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert resp.headers["allow"] == "GET"
+
+
+def test_every_405_names_the_methods_the_path_takes(client):
+    """Every path of every mount (and the root's own), asked with a method it does not take: 405 with ``Allow``
+    listing exactly the methods of the routes matching that path."""
+    leaves = [(p, m) for mount in mounts_of(client.app).values() for p, m in leaf_routes(mount.routes, mount.path)]
+    leaves += [(r.path, set(r.methods)) for r in client.app.router.routes if not isinstance(r, Mount)]
+    patterns = [(compile_path(p)[0], methods) for p, methods in leaves]
+    checked = 0
+    for path in sorted({concrete(p) for p, _ in leaves}):
+        allowed = set().union(*(methods for regex, methods in patterns if regex.match(path)))
+        method = next((m for m in ("PATCH", "PUT", "DELETE", "POST", "GET") if m not in allowed), None)
+        if method is None:
+            continue
+        resp = client.request(method, path)
+        assert resp.status_code == 405, (method, path, resp.status_code, resp.text)
+        assert set(resp.headers["allow"].split(", ")) == allowed, (method, path, resp.headers["allow"], allowed)
+        checked += 1
+    assert checked > 300
 
 
 def test_auth_errors_per_dialect(client):

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -129,14 +133,16 @@ def test_a_live_upload_longer_than_the_grace_is_not_swept(short_grace):
 
     async def scenario():
         upload = asyncio.create_task(services.files.upload(admin, name="slow.bin", data=slow()))
-        swept = 0
+        swept, idle = 0, 0
         while not upload.done():
             swept += await services.files.pending.sweep()  # another server's sweep, all the while
+            # its staging file sat unwritten for longer than the grace period: only its refreshed intent keeps it
+            idle += len(await services.store.unfinished(idle_since=time.time() - services.files.pending.grace))
             await asyncio.sleep(0.1)
-        return await upload, swept
+        return await upload, swept, idle
 
-    rec, swept = asyncio.run(scenario())
-    assert swept == 0
+    rec, swept, idle = asyncio.run(scenario())
+    assert swept == 0 and idle > 0
     assert rec.sha256 == hashlib.sha256(data).hexdigest()
     _, _, stream = asyncio.run(services.files.open(admin, rec.id))
     assert b"".join(asyncio.run(_collect(stream))) == data
@@ -235,3 +241,90 @@ def test_expired_sessions_prefixes_are_swept_again_after_the_grace(services, adm
     assert stored(services) == set() and set(intents(services)) == {f"uploads/{s.id}/"}
     age(services)
     assert sweep(services) == 1 and intents(services) == {}
+
+
+# --- unfinished writes (the local store's ``<key>#<n>`` staging files) ----------------------------------------------
+def staging(services, key: str, data: bytes = b"half a write", *, age: float | None = None) -> Path:
+    """A staging file of ``key`` as the local store writes it (``<key>#1``), last written ``age`` seconds ago
+    (default: longer ago than the grace period)."""
+    path = services.store.root / f"{key}#1"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    when = time.time() - (services.files.pending.grace + 60 if age is None else age)
+    os.utime(path, (when, when))
+    return path
+
+
+def on_disk(services) -> set[str]:
+    """Every file under the store's folder (staging files included), as keys."""
+    root = services.store.root
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def test_unfinished_writes_no_live_writer_owns_are_swept_and_owned_ones_stay(services, admin):
+    """A staging file goes only when it was idle for longer than the grace period and nothing live owns its key: a
+    fresh intent (a writer on this or another replica refreshing it), an open upload session, a running import."""
+    kept = asyncio.run(services.files.upload(admin, name="kept.bin", data=agen(b"kept bytes")))
+    live_key, dead_key, claimed_key, young_key = (f"objects/{uuid.uuid4()}" for _ in range(4))
+    services.files.pending.announce(live_key, "file upload")  # a live writer's intent, refreshed just now
+    live = staging(services, live_key)
+    dead = staging(services, dead_key)  # its writer was killed; its intent was swept long ago
+    services.files.pending.announce(claimed_key, "file upload")
+    age(services)  # this writer died too: its intent lapsed (now older than the grace period)
+    services.files.pending.refresh(live_key)
+    claimed = staging(services, claimed_key)
+    young = staging(services, young_key, age=1)  # no owner, but written to a moment ago
+
+    open_session = services.uploads.start(admin, name="open.bin", total_chunks=2)
+    closed_session = services.uploads.start(admin, name="closed.bin", total_chunks=2)
+    asyncio.run(services.uploads.abort(admin, closed_session.id))
+    chunk_live = staging(services, f"uploads/{open_session.id}/{uuid.uuid4().hex[:16]}")
+    chunk_dead = staging(services, f"uploads/{closed_session.id}/{uuid.uuid4().hex[:16]}")
+
+    services.projects.create_project(admin, "p")
+    zipped = asyncio.run(services.files.upload(admin, name="i.zip", data=agen(b"PK\x05\x06" + b"\0" * 18)))
+    running = services.transfer.create_import(admin, "p", file_id=zipped.id, skip_confirmation=True)
+    stager = services.transfer._begin_staging(running.id)  # the import's worker writes under this prefix
+    package_live = staging(services, f"{stager.prefix}1")
+    retired = services.transfer.create_import(admin, "p", file_id=zipped.id, skip_confirmation=True)
+    gone = services.transfer._begin_staging(retired.id)
+    services.transfer._clean_staged(retired.id)  # a failed attempt: its prefix is no longer named
+    package_dead = staging(services, f"{gone.prefix}1")
+
+    assert {p.exists() for p in (live, dead, claimed, young, chunk_live, chunk_dead, package_live, package_dead)} == {
+        True
+    }
+    before = on_disk(services)
+    asyncio.run(services.files.pending.sweep())  # the sweep any replica runs
+    assert not dead.exists() and not claimed.exists() and not chunk_dead.exists() and not package_dead.exists()
+    assert live.exists() and young.exists() and chunk_live.exists() and package_live.exists()
+    root = services.store.root
+    gone_keys = {p.relative_to(root).as_posix() for p in (dead, claimed, chunk_dead, package_dead)}
+    assert on_disk(services) == before - gone_keys
+    assert not (root / f"uploads/{closed_session.id}").exists()  # emptied folders go too
+    _, _, stream = asyncio.run(services.files.open(admin, kept.id))
+    assert b"".join(asyncio.run(_collect(stream))) == b"kept bytes"
+
+    # once the session is closed and the intent lapsed, their staging files are no one's either
+    asyncio.run(services.uploads.abort(admin, open_session.id))
+    age(services)
+    asyncio.run(services.files.pending.sweep())
+    assert not live.exists() and not chunk_live.exists() and young.exists()
+
+
+def test_a_failing_listing_of_unfinished_writes_does_not_stop_the_sweep(services, admin, monkeypatch, caplog):
+    """E.g. S3 credentials that may not list multipart uploads: the intents are still swept, and a warning says so."""
+    crash_before_commit(services, monkeypatch)
+    with pytest.raises(SystemExit):
+        asyncio.run(services.files.upload(admin, name="lost.bin", data=agen(b"orphaned bytes")))
+    monkeypatch.undo()
+
+    async def denied(*, idle_since):
+        raise PermissionError("AccessDenied: ListMultipartUploads")
+
+    monkeypatch.setattr(services.store, "unfinished", denied)
+    age(services)
+    with caplog.at_level("WARNING", logger="modelharbor.pending"):
+        assert sweep(services) == 1
+    assert stored(services) == set() and intents(services) == {}
+    assert "could not sweep unfinished writes" in caplog.text and "AccessDenied" in caplog.text

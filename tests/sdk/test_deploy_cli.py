@@ -96,10 +96,18 @@ def package_dir(path: Path, code: str, **extra: str) -> Path:
 
 
 def workers_under(root: Path) -> list[psutil.Process]:
+    """Worker processes of the server whose data is under ``root``: by their command line, or, sandboxed (their
+    package is at /home/deployment), by the bind mount of their package from ``root`` in their mount table."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "worker_main" in cmd and str(root) in cmd:
+        if "worker_main" not in cmd:
+            continue
+        try:
+            mounts = Path(f"/proc/{proc.pid}/mountinfo").read_text()
+        except OSError:
+            mounts = ""
+        if str(root) in cmd or any(line.split()[3].startswith(str(root)) for line in mounts.splitlines()):
             found.append(proc)
     return found
 

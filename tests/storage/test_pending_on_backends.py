@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
+import uuid
 
 import pytest
 
 from modelharbor.core.services import build_services
 from modelharbor.storage import BlobStore
+from modelharbor.storage.base import PART_SIZE
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.core.test_pending import age, crash_before_commit, intents
+from tests.storage.test_unfinished_writes import kill_writer_mid_write
 
 
 async def agen(data: bytes, piece: int = 1 << 20):
@@ -54,3 +58,45 @@ def test_orphans_of_single_and_chunked_uploads_are_swept(store: BlobStore, tmp_p
     assert asyncio.run(read(kept.id)) == data
     assert asyncio.run(read(chunked.id)) == b"chunk zerochunk one"
     services.close()
+
+
+@pytest.mark.backends("local", "s3")
+def test_killed_writers_unfinished_writes_go_unless_a_live_writer_owns_them(
+    store: BlobStore, tmp_path, db_url, request
+):
+    """Real writer processes SIGKILLed mid-write. One sweep removes the unfinished writes no live writer owns; the
+    one whose intent is still refreshed (a writer alive on another replica) and the chunk of an open session stay
+    until their owner lets go."""
+    services = build_services(make_settings(tmp_path, db_url, pending_object_grace=1), store=store)
+    services.identity.ensure_admin("admin", key=ADMIN_KEY)
+    admin = services.identity.authenticate_key(ADMIN_KEY)
+    kept = asyncio.run(services.files.upload(admin, name="kept.bin", data=agen(os.urandom(1000))))
+    owned, dead = f"objects/{uuid.uuid4()}", f"objects/{uuid.uuid4()}"
+    services.files.pending.announce(owned, "file upload")
+    session = services.uploads.start(admin, name="c.bin", total_chunks=2)
+    chunk = f"uploads/{session.id}/{uuid.uuid4().hex[:16]}"
+    for key in (owned, dead, chunk):
+        kill_writer_mid_write(store, request, key, PART_SIZE + 1024 * 1024)
+
+    def unfinished() -> set[str]:
+        return {w.key for w in asyncio.run(store.unfinished(idle_since=time.time() + 1))}
+
+    assert unfinished() == {owned, dead, chunk}
+    time.sleep(1.5)  # every one of them idle for longer than the grace period
+    services.files.pending.refresh(owned)  # its writer lives on elsewhere
+    asyncio.run(services.files.pending.sweep())
+    assert unfinished() == {owned, chunk}
+
+    asyncio.run(services.uploads.abort(admin, session.id))
+    time.sleep(1.5)  # the intent is no longer refreshed
+    asyncio.run(services.files.pending.sweep())
+    assert unfinished() == set()
+    assert set(asyncio.run(store.list(""))) == {k for k, _ in _segments(services, kept.sha256)}
+    services.close()
+
+
+def _segments(services, sha256: str) -> list[tuple[str, int]]:
+    from modelharbor.db.tables import BlobRow
+
+    with services.db.uow(readonly=True) as s:
+        return [tuple(seg) for seg in s.get(BlobRow, sha256).segments]

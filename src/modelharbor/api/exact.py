@@ -4,8 +4,9 @@ FastAPI answers a request after two middleware stacks (the app's and a mounted s
 pattern and a dependency solve: on the registry's create calls that machinery cost more server CPU than the
 database work (bench/registry.py). Routes without path parameters whose endpoint takes exactly
 ``(request, principal, services)`` are answered here by one dict lookup on ``(method, path)``: the same endpoint
-function, the same principal dependency and the same error rendering, so behaviour does not change. Every other
-request — other paths, other methods, other shapes of endpoint — goes to ``fallback`` untouched.
+function, the same principal dependency and the same error rendering (``fail`` for unexpected exceptions, as the
+application's api/failures.py middleware does), so behaviour does not change. Every other request — other paths,
+other methods, other shapes of endpoint — goes to ``fallback`` untouched.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelharbor.api import failures
 from modelharbor.domain.errors import HarborError
 
 _SHAPE = ["request", "principal", "services"]
@@ -32,11 +34,13 @@ class ExactRoutes:
         services: Any,
         principal: Callable[[Request], Awaitable[Any]],
         render: Callable[[HarborError], Response],
+        fail: failures.Render | None = None,
     ):
         self.fallback = fallback
         self.services = services
         self.principal = principal
         self.render = render
+        self.fail = fail
         self.table: dict[tuple[str, str], Callable[..., Awaitable[Response]]] = {}
         for route in routes:
             if not isinstance(route, APIRoute) or route.param_convertors:
@@ -66,4 +70,8 @@ class ExactRoutes:
             response = await endpoint(request, await self.principal(request), self.services)
         except HarborError as exc:
             response = self.render(exc)
+        except Exception as exc:  # answered in the dialect's 500 shape, logged under the request's id
+            if self.fail is None or isinstance(exc, failures.ClientDisconnect):
+                raise
+            response = failures.answer(scope, exc, self.fail)
         await response(scope, receive, send)

@@ -29,6 +29,16 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Resources one instance of user code may use; None: no limit of that kind (see compute/sandbox.py)."""
+
+    memory: int | None = None  # bytes (cgroup memory limit; RLIMIT_AS without a cgroup)
+    cpus: float | None = None  # CPU cores' worth of time (cgroup CPU quota; no equivalent without a cgroup)
+    processes: int | None = None  # processes and threads (cgroup pids, and RLIMIT_NPROC of its own uid)
+    file_size: int | None = None  # largest file it may write (RLIMIT_FSIZE), bytes
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     """What to run for one deployment version revision. A changed spec under the same ``key`` replaces the
     running instances once they finish their current request when it changes what runs (revision, package,
@@ -46,6 +56,8 @@ class WorkerSpec:
     context: dict[str, Any] = field(default_factory=dict)  # passed to Deployment(base_directory, context)
     maximum_queue: int = 256  # requests waiting for a free instance; one more is answered "queue full"
     startup_timeout: float = 600.0  # seconds Deployment.__init__ may take (loading a model) before it failed
+    tenant: str | None = None  # the organisation whose code this is: decides whether it may run unisolated
+    limits: Limits | None = None  # per-instance resources; None: the executor's sandbox defaults
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _NAME = re.compile(r"^python3-(\d+)$")
 # Options a requirements line may carry; anything else (-i, --index-url, --extra-index-url, -f, -r, -c, -e, …)
 # would reach another index or a file on the server.
-_ALLOWED_OPTIONS = ("--hash", "--pre", "--prefer-binary", "--only-binary", "--no-binary")
+# --no-binary is not among them: builds install wheels only (--only-binary=:all:), because building a source
+# distribution runs its setup code with the builder's rights, outside any sandbox (docs/security.md).
+_ALLOWED_OPTIONS = ("--hash", "--pre", "--prefer-binary", "--only-binary")
 _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[A-Za-z0-9._,\s-]*\])?\s*([<>=!~(;].*)?$")
 
 
@@ -184,6 +186,7 @@ class LocalEnvironmentBuilder:
             # addsitedir (not a bare path) so .pth files there (editable installs) work too; appended after ours
             pth = "".join(f"import site; site.addsitedir({p!r})\n" for p in shared)
             (site_dir / "_modelharbor_server_packages.pth").write_text(pth)
+            (site_dir / "_modelharbor_server_packages.pth").chmod(0o644)
             emit(f"sharing the server's packages ({', '.join(shared)}) after the environment's own")
         (target / "requirements.txt").write_text("\n".join(lines) + "\n")
         command = [
@@ -196,6 +199,7 @@ class LocalEnvironmentBuilder:
             "--no-input",
             "--disable-pip-version-check",
             "--no-warn-script-location",
+            "--only-binary=:all:",
             "-r",
             str(target / "requirements.txt"),
         ]
@@ -220,6 +224,7 @@ class LocalEnvironmentBuilder:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            umask=0o022,  # readable by the sandboxed workloads that run in it (the data directory stays private)
         )
         timed_out = threading.Event()
 

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from modelharbor.compute.base import InstanceStatus, LogLine, Result, WorkerSpec, WorkerStatus
+from modelharbor.compute.sandbox import Launch, Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class _Instance:
         self.pid: int | None = None
         self.sock: socket.socket | None = None
         self.pipes: list[Any] = []
+        self.launch: Launch | None = None  # how its process was started (sandbox resources to give back)
         self.state = "starting"  # starting | ready | busy | stopping
         self.holder: str | None = None
         self.pipe: deque[_Slot] = deque()  # requests sent ahead, behind the holder's, in the order sent
@@ -276,6 +278,7 @@ class LocalExecutor:
         log_bytes: int = 1 << 20,
         tick: float = 0.1,
         passed_env: tuple[str, ...] = PASSED_ENV,
+        sandbox: Sandbox | None = None,
     ):
         self._startup_failures = startup_failures
         self._backoff = backoff
@@ -284,6 +287,8 @@ class LocalExecutor:
         self._log_bytes = log_bytes
         self._tick = tick
         self._passed_env = passed_env
+        # No sandbox given: processes start plainly (the executor's own tests); the server passes its own.
+        self.sandbox = sandbox or Sandbox("off", single_tenant=True)
         self._lock = threading.Lock()
         self._deployments: dict[str, _Deployment] = {}
         self._instances: set[_Instance] = set()  # every instance whose process may still run
@@ -489,6 +494,8 @@ class LocalExecutor:
                     inst.proc.wait(5.0)
                 except subprocess.TimeoutExpired:
                     log.warning("worker %s (pid %s) did not exit after SIGKILL", inst.name, inst.pid)
+            if inst.launch is not None:
+                inst.launch.close()
             if inst.holder != "caller":  # a request still reading it sees the end and lets go
                 self._close_io(inst)
             inst.finalized.set()
@@ -1059,41 +1066,55 @@ class LocalExecutor:
                 inst.exit_code = inst.exit_code if inst.exit_code is not None else -int(signal.SIGKILL)
                 self._finalize_if_done_locked(inst)
             return
-        env = {k: os.environ[k] for k in self._passed_env if k in os.environ}
+        refusal = self.sandbox.refusal(spec.tenant)
+        if refusal is not None:
+            with self._lock:
+                inst.failure = refusal
+                inst.exit_code = -1
+                self._finalize_if_done_locked(inst)
+            return
+        isolated = self.sandbox.isolated
+        env = {} if isolated else {k: os.environ[k] for k in self._passed_env if k in os.environ}
         env.update(spec.env_vars)
         env["PYTHONUNBUFFERED"] = "1"
         ours, theirs = socket.socketpair()
-        command = [
-            str(spec.environment.python),
-            "-u",
-            str(WORKER_MAIN),
-            "--package",
-            str(spec.package_dir),
-            "--fd",
-            str(theirs.fileno()),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
+        launch = None
         try:
-            proc = subprocess.Popen(
-                command,
-                cwd=str(spec.package_dir),
+            launch = self.sandbox.launch(
+                f"{inst.name}-{os.getpid()}",
+                python=spec.environment.python,
+                worker=WORKER_MAIN,
+                package_dir=spec.package_dir,
+                # in a sandbox the worker's parent is the sandbox's first process (pid 1 of its namespace)
+                worker_args=["--fd", str(theirs.fileno()), "--parent-pid", "1" if isolated else str(os.getpid())],
                 env=env,
+                limits=spec.limits,
+                pass_fds=(theirs.fileno(),),
+            )
+            proc = subprocess.Popen(
+                launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(theirs.fileno(),),
+                pass_fds=launch.pass_fds,
                 start_new_session=True,
             )
         except Exception as exc:  # noqa: BLE001 - a missing interpreter or package dir is a start-up failure
             ours.close()
+            if launch is not None:
+                launch.close()
+            what = str(exc) if isinstance(exc, SandboxError) else f"could not start {spec.environment.python}: {exc}"
             with self._lock:
-                inst.failure = f"could not start {spec.environment.python}: {exc}"
+                inst.failure = what
                 inst.exit_code = -1
                 self._finalize_if_done_locked(inst)
             return
         finally:
             theirs.close()
+            if launch is not None:
+                launch.started()
         try:
             ours.settimeout(10.0)
             ours.sendall(_encode({"op": "init", "context": spec.context}))
@@ -1101,7 +1122,7 @@ class LocalExecutor:
             pass  # it died at once: its exit and output are reported as a start-up failure
         ours.setblocking(False)
         with self._lock:
-            inst.proc, inst.pid, inst.sock = proc, proc.pid, ours
+            inst.proc, inst.pid, inst.sock, inst.launch = proc, proc.pid, ours, launch
             inst.pipes = [proc.stdout, proc.stderr]
             inst.system(f"started (pid {proc.pid}, revision {spec.revision})")
         for stream, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
@@ -1122,6 +1143,8 @@ class LocalExecutor:
             self._selector.unregister(fileobj)
 
     def _close_io(self, inst: _Instance) -> None:
+        if inst.launch is not None and inst.exit_code is not None:
+            inst.launch.close()  # its uid and cgroup: every process of it is gone (killed with its group)
         for obj in (*inst.pipes, inst.sock):
             if obj is None:
                 continue
@@ -1258,6 +1281,8 @@ class LocalExecutor:
                 if inst.proc is not None and inst.exit_code is None:
                     code = inst.proc.poll()
                     if code is not None:
+                        if code > 128 and inst.launch is not None and inst.launch.isolated:
+                            code = 128 - code  # bwrap exits 128 + N when its command was killed by signal N
                         inst.exit_code = code
                         _killpg(inst.pid)  # whatever it started goes with it, before anyone hears it ended
                         if inst.holder == "drain":

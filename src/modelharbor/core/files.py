@@ -135,6 +135,10 @@ class FileService:
         self.pending = PendingObjects(db, store, grace=pending_grace)
 
     # --- create ----------------------------------------------------------------------------
+    def single_upload_limit(self, max_size: int | None = None) -> int:
+        """The most bytes one request may upload: ``MAX_SINGLE_UPLOAD_SIZE``, or a caller's lower limit."""
+        return self.max_single_upload if max_size is None else min(max_size, self.max_single_upload)
+
     async def upload(
         self,
         principal: Principal,
@@ -145,16 +149,42 @@ class FileService:
         max_size: int | None = None,
         extension: str | None = None,
     ) -> FileRecord:
-        """Stream ``data`` into the store (hashing on the way) and record it as a file.
+        """A client's single-request upload: stream ``data`` into the store (hashing on the way) and record it.
 
-        ``context`` may be an async callable resolved after the bytes (a form field that follows the file part);
-        if it raises, nothing is kept.
+        This is where every dialect's single-request upload is bounded: never more than ``MAX_SINGLE_UPLOAD_SIZE``
+        bytes (``max_size``, a route's own limit, can only lower it); one byte more raises TooLarge (413) and
+        nothing is kept. ``context`` may be an async callable resolved after the bytes (a form field that follows
+        the file part); if it raises, nothing is kept.
         """
+        return await self._store_file(principal, name, data, context, self.single_upload_limit(max_size), extension)
+
+    async def keep(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        data: AsyncIterable[bytes],
+        context: str,
+        max_size: int,
+        extension: str | None = None,
+    ) -> FileRecord:
+        """A file the server makes itself (a project export, a zip fetched from an import link), bounded by
+        ``max_size`` alone: the single-upload limit is about what one client request may send."""
+        return await self._store_file(principal, name, data, context, max_size, extension)
+
+    async def _store_file(
+        self,
+        principal: Principal,
+        name: str,
+        data: AsyncIterable[bytes],
+        context: str | Callable[[], Awaitable[str]],
+        limit: int,
+        extension: str | None,
+    ) -> FileRecord:
         require(principal, Action.FILE_WRITE, principal.org_id, what="file")
         check_name(name)
         if isinstance(context, str):
             check_context(context)
-        limit = max_size or self.max_single_upload
         h = hashlib.sha256()
 
         async def hashed():
@@ -168,7 +198,7 @@ class FileService:
         committed = None
         try:
             async with self.pending.alive(key):
-                size = await self.store.put_stream(key, hashed())
+                size = await self.pending.written(key, self.store.put_stream(key, hashed()))
                 if not isinstance(context, str):
                     context = check_context(await context())
                 call = asyncio.ensure_future(

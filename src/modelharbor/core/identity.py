@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from modelharbor.core.clock import aware, new_hex, now
-from modelharbor.core.ids import find
+from modelharbor.core.ids import find, well_formed
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import ApiKeyRow, MembershipRow, OrganisationRow, UserRow
 from modelharbor.domain.entities import ApiKey, Organisation, User
@@ -173,9 +173,13 @@ class IdentityService:
             s.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=Role(role).value))
             return _user(user)
 
+    # --- organisations (superusers only) ----------------------------------------------------
+    # An organisation owns its objects (files, models, projects, deployments …: every row carries its org_id); users
+    # are its members with a role. Moving a user (:meth:`move_user`) moves the user, never objects.
     def create_org(self, principal: Principal, name: str) -> Organisation:
-        if not principal.is_superuser:
-            raise Forbidden("only a superuser may create organisations")
+        """A new organisation, with the creating superuser as its owner (so keys can be made to act in it)."""
+        _superuser(principal, "create organisations")
+        name = _org_name(name)
         with self.db.uow() as s:
             if s.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
                 raise Conflict(f"organisation {name!r} already exists")
@@ -184,6 +188,127 @@ class IdentityService:
             s.flush()
             s.add(MembershipRow(org_id=row.id, user_id=principal.user_id, role=Role.OWNER.value))
             return _org(row)
+
+    def list_orgs(self, principal: Principal) -> list[OrgSummary]:
+        """Every organisation, oldest first, with how many members it has."""
+        _superuser(principal, "list organisations")
+        with self.db.uow(readonly=True) as s:
+            counts = dict(s.execute(select(MembershipRow.org_id, func.count()).group_by(MembershipRow.org_id)).all())
+            rows = s.scalars(select(OrganisationRow).order_by(OrganisationRow.created_at, OrganisationRow.name))
+            return [OrgSummary(r.id, r.name, aware(r.created_at), counts.get(r.id, 0)) for r in rows]
+
+    def get_org(self, principal: Principal, org: str) -> OrgSummary:
+        """One organisation by id or name."""
+        _superuser(principal, "read organisations")
+        with self.db.uow(readonly=True) as s:
+            row = _org_row(s, org)
+            members = s.scalar(select(func.count()).select_from(MembershipRow).where(MembershipRow.org_id == row.id))
+            return OrgSummary(row.id, row.name, aware(row.created_at), members or 0)
+
+    def rename_org(self, principal: Principal, org: str, name: str) -> OrgSummary:
+        """Give an organisation (id or name) a new name. ``default`` is the organisation the server makes sure its
+        configured admin owns at every start (by that name): it keeps its name, and no other takes it."""
+        _superuser(principal, "rename organisations")
+        name = _org_name(name)
+        with self.db.uow() as s:
+            row = _org_row(s, org, lock=True)
+            if row.name != name:
+                if DEFAULT_ORG in (row.name, name):
+                    raise Conflict(
+                        f"the organisation {DEFAULT_ORG!r} is where the server ensures its admin at every start: it "
+                        "cannot be renamed, nor another renamed to it",
+                        code="ORG_NAME_RESERVED",
+                    )
+                if s.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
+                    raise Conflict(f"organisation {name!r} already exists")
+                row.name = name
+            members = s.scalar(select(func.count()).select_from(MembershipRow).where(MembershipRow.org_id == row.id))
+            return OrgSummary(row.id, row.name, aware(row.created_at), members or 0)
+
+    def org_members(self, principal: Principal, org: str) -> list[Member]:
+        """The members of an organisation (id or name), by username."""
+        _superuser(principal, "list an organisation's members")
+        with self.db.uow(readonly=True) as s:
+            row = _org_row(s, org)
+            pairs = s.execute(
+                select(UserRow, MembershipRow)
+                .join(MembershipRow, MembershipRow.user_id == UserRow.id)
+                .where(MembershipRow.org_id == row.id)
+                .order_by(UserRow.username)
+            ).all()
+            return [Member(u.id, u.username, row.id, Role(m.role), u.is_superuser) for u, m in pairs]
+
+    def move_user(
+        self,
+        principal: Principal,
+        user: str,
+        org: str,
+        *,
+        role: str | None = None,
+        from_org: str | None = None,
+    ) -> Member:
+        """Move a user (id or username) into ``org`` (id or name), out of the organisation they were in.
+
+        - **Membership.** They leave ``from_org`` — needed only when they belong to several organisations besides
+          ``org`` — and are a member of ``org`` with ``role``; without one, a new member is a ``member`` (a move
+          grants no more than membership unless the superuser says so) and one already in ``org`` keeps their role.
+        - **API keys.** Their keys that acted in the old organisation act in ``org`` from now on (same secrets, so
+          their scripts keep working, now in the new organisation, with the new role). This process forgets every
+          remembered key at once; other processes within :data:`KEY_CACHE_SECONDS`, as for a revocation. Tokens
+          and sessions issued for the old organisation stop working (they name it; the user is no member of it).
+        - **Objects** stay with the organisation that owns them (files, models, projects, deployments …): its admins
+          keep managing them. The user can no longer reach them; their project roles there grant nothing while
+          they are not a member, and come back if they return. Their open upload sessions there expire.
+
+        Moving a user into the organisation they are only in just sets their role. The last owner of the old
+        organisation may be moved out (superusers can still manage it).
+        """
+        _superuser(principal, "move users between organisations")
+        new_role = None
+        if role is not None:
+            try:
+                new_role = Role(str(role).lower())
+            except ValueError:
+                raise InvalidInput(f"unknown role {role!r}: use viewer, member, admin or owner", field="role") from None
+        with self.db.uow() as s:
+            target = _org_row(s, org, lock=True)
+            person = _user_row(s, user)
+            memberships = {
+                m.org_id: m
+                for m in s.scalars(select(MembershipRow).where(MembershipRow.user_id == person.id).with_for_update())
+            }
+            if from_org is not None:
+                source = _org_row(s, from_org)
+                if source.id not in memberships:
+                    raise NotFound(f"user {person.username!r} is not a member of organisation {source.name!r}")
+                leaving = [] if source.id == target.id else [source.id]
+            else:
+                leaving = [o for o in memberships if o != target.id]
+                if len(leaving) > 1:
+                    names = ", ".join(sorted(s.get(OrganisationRow, o).name for o in leaving))
+                    raise InvalidInput(
+                        f"user {person.username!r} is a member of several organisations ({names}): "
+                        "say which one they leave (from_org)",
+                        field="from_org",
+                    )
+            staying = memberships.get(target.id)
+            if staying is None:
+                staying = MembershipRow(org_id=target.id, user_id=person.id, role=(new_role or Role.MEMBER).value)
+                s.add(staying)
+            elif new_role is not None:
+                staying.role = new_role.value
+            for org_id in leaving:
+                s.delete(memberships[org_id])
+            if leaving:
+                s.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.user_id == person.id, ApiKeyRow.org_id.in_(leaving))
+                    .values(org_id=target.id)
+                )
+            s.flush()
+            out = Member(person.id, person.username, target.id, Role(staying.role), person.is_superuser)
+        self.forget_keys()  # after the commit: no request here acts with the old organisation or role any more
+        return out
 
     # --- authentication ------------------------------------------------------------------
     def cached_key(self, secret: str) -> Principal | None:
@@ -383,6 +508,73 @@ class IdentityService:
     def first_superuser(self) -> str | None:
         with self.db.uow(readonly=True) as s:
             return s.scalar(select(UserRow.username).where(UserRow.is_superuser).order_by(UserRow.created_at).limit(1))
+
+    def home_org_id(self) -> str | None:
+        """The server's home organisation: the one its bootstrap admin owns (``default``, which cannot be renamed)."""
+        with self.db.uow(readonly=True) as s:
+            return s.scalar(select(OrganisationRow.id).where(OrganisationRow.name == DEFAULT_ORG))
+
+
+@dataclass(frozen=True)
+class OrgSummary:
+    id: str
+    name: str
+    created_at: datetime
+    members: int
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user's membership of one organisation."""
+
+    user_id: str
+    username: str
+    org_id: str
+    role: Role
+    is_superuser: bool
+
+
+def _superuser(principal: Principal, what: str) -> None:
+    if not principal.is_superuser:
+        raise Forbidden(f"only a superuser may {what}")
+
+
+def _org_name(name: object) -> str:
+    if not isinstance(name, str) or not 0 < len(name) <= 200 or not name.isprintable() or name != name.strip():
+        raise InvalidInput(
+            "an organisation's name is 1 to 200 printable characters, without leading or trailing spaces",
+            field="name",
+        )
+    return name
+
+
+def _nameable(ref: object) -> bool:
+    """A name some row could have: a string of at most 200 characters without control characters (PostgreSQL
+    refuses NUL in a query, so such a name is "not found" before any lookup)."""
+    return isinstance(ref, str) and 0 < len(ref) <= 200 and not any(ord(c) < 32 or c == "\x7f" for c in ref)
+
+
+def _org_row(s, ref: str, *, lock: bool = False) -> OrganisationRow:
+    """An organisation by id, else by name; NotFound if neither."""
+    q = select(OrganisationRow)
+    if lock:
+        q = q.with_for_update()
+    row = s.scalar(q.where(OrganisationRow.id == ref)) if well_formed(ref) else None
+    if row is None and _nameable(ref):
+        row = s.scalar(q.where(OrganisationRow.name == ref))
+    if row is None:
+        raise NotFound(f"organisation {ref!r} not found", code="ORG_NOT_FOUND")
+    return row
+
+
+def _user_row(s, ref: str) -> UserRow:
+    """A user by id, else by username; NotFound if neither."""
+    row = s.get(UserRow, ref) if well_formed(ref) else None
+    if row is None and _nameable(ref):
+        row = s.scalar(select(UserRow).where(UserRow.username == ref))
+    if row is None:
+        raise NotFound(f"user {ref!r} not found", code="USER_NOT_FOUND")
+    return row
 
 
 def _password_ok(stored: str | None, password: str) -> bool:

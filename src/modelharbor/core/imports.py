@@ -11,7 +11,6 @@ registered model of the same name (``/`` and ``:`` become ``-``) gains a version
 from __future__ import annotations
 
 import gzip
-import json
 import struct
 import tarfile
 import zipfile
@@ -25,6 +24,7 @@ from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.files import FILE_SOURCE, FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.ids import find
+from modelharbor.core.jsontext import loads
 from modelharbor.core.registry import RegistryService, validate_name
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.uploads import UploadService, session_entity
@@ -296,8 +296,8 @@ class ImportService:
                 raise ArchiveRejected("the safetensors header length is out of range")
             reader.seek(8)
             try:
-                json.loads(reader.read(min(n, 100 << 20)))
-            except ValueError:
+                loads(reader.read(min(n, 100 << 20)), what="the safetensors header")
+            except InvalidInput:
                 raise ArchiveRejected("the safetensors header is not valid JSON") from None
         if size == 0:
             raise ArchiveRejected("the file is empty")

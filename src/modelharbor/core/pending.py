@@ -18,6 +18,15 @@ The sweep (:meth:`PendingObjects.sweep`, run by the task runner with the upload 
 the grace period in one committed statement; a claimed row is never settled, so no blob can reference its key later.
 Only then are the bytes deleted, then the rows — a sweeper that dies half-way leaves claimed rows the next one
 finishes. Any number of servers may sweep at once (deleting twice is harmless).
+
+The same sweep then removes **unfinished writes** (:meth:`PendingObjects.sweep_unfinished`): the local store's
+``<key>#<n>`` staging files and S3's incomplete multipart uploads, which a writer killed mid-write leaves and no
+listing shows. One goes only when no live writer owns it: it was last written to more than the grace period ago
+*and* its key has no owner — no unclaimed intent for the key refreshed within the grace period, and no owner a
+service registered for its prefix (:meth:`PendingObjects.add_owner`: an open upload session owns the chunks under
+``uploads/<session>/``, a running import the packages under its staged prefix). A live writer on another replica
+refreshes its intent (or its session is open), so its write is never taken; one that was idle for longer than the
+grace period while its intent lapsed would have failed its commit anyway.
 """
 
 from __future__ import annotations
@@ -25,8 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,13 +46,18 @@ from sqlalchemy.orm import Session
 from modelharbor.core.clock import now
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, PendingObjectRow
-from modelharbor.domain.errors import Conflict
+from modelharbor.domain.errors import Conflict, HarborError
 from modelharbor.storage import BlobStore
 
 log = logging.getLogger("modelharbor.pending")
 
 SWEEP_BATCH = 200
 RELEASED = "released"
+LAPSED = "the upload was interrupted for too long and its bytes were discarded; upload it again"
+T = TypeVar("T")
+
+# Given a read-only session and keys under the owner's prefix: those a live writer owns.
+Owner = Callable[[Session, list[str]], set[str]]
 
 
 def _insert(s: Session):
@@ -76,6 +92,12 @@ class PendingObjects:
         self.db = db
         self.store = store
         self.grace = grace
+        self._owners: list[tuple[str, Owner]] = []
+
+    def add_owner(self, prefix: str, owner: Owner) -> None:
+        """Keys under ``prefix`` may be owned by something other than an intent (an open upload session, a running
+        import): ``owner`` tells which of them a live writer owns, so the sweep leaves their unfinished writes."""
+        self._owners.append((prefix, owner))
 
     # --- fresh objects ------------------------------------------------------------------------
     def announce(self, key: str, context: str) -> None:
@@ -113,6 +135,23 @@ class PendingObjects:
             except Exception:  # the database is briefly unreachable: try again next time
                 log.warning("could not refresh the intent of %s", key, exc_info=True)
 
+    async def written(self, key: str, write: Awaitable[T]) -> T:
+        """Await the write of ``key``; if it fails because its intent lapsed (the sweep claimed it and removed the
+        unfinished write), raise the Conflict its commit would have met rather than the store's error."""
+        try:
+            return await write
+        except HarborError:
+            raise
+        except Exception as exc:
+            if await asyncio.to_thread(self._lapsed, key):
+                raise Conflict(LAPSED) from exc
+            raise
+
+    def _lapsed(self, key: str) -> bool:
+        with self.db.uow(readonly=True) as s:
+            row = s.get(PendingObjectRow, key)
+            return row is None or row.claimed_at is not None
+
     @staticmethod
     def settle_in(s: Session, keys: Iterable[str]) -> None:
         """Within the transaction that makes a blob point at ``keys``: drop their intents.
@@ -127,7 +166,7 @@ class PendingObjects:
             delete(PendingObjectRow).where(PendingObjectRow.key.in_(keys), PendingObjectRow.claimed_at.is_(None))
         ).rowcount
         if n != len(keys):
-            raise Conflict("the upload was interrupted for too long and its bytes were discarded; upload it again")
+            raise Conflict(LAPSED)
 
     async def forget(self, keys: Iterable[str]) -> None:
         """Drop the intents of objects already deleted (best effort: the sweep removes what remains)."""
@@ -145,7 +184,55 @@ class PendingObjects:
 
     # --- the sweep ----------------------------------------------------------------------------
     async def sweep(self, *, batches: int = 50) -> int:
-        """Delete the bytes no blob references of intents past their grace period; returns how many intents went."""
+        """Delete the bytes no blob references of intents past their grace period, then the unfinished writes no
+        live writer owns (:meth:`sweep_unfinished`); returns how many intents went."""
+        done = await self._sweep_intents(batches)
+        try:
+            await self.sweep_unfinished()
+        except Exception as exc:  # e.g. S3 credentials without ListBucketMultipartUploads: the rest still sweeps
+            log.warning(
+                "could not sweep unfinished writes (the next sweep tries again): %s: %s", type(exc).__name__, exc
+            )
+        return done
+
+    async def sweep_unfinished(self) -> int:
+        """Remove the staging files (local) and incomplete multipart uploads (S3) idle for longer than the grace
+        period whose key no live writer owns; returns how many went."""
+        idle_since = time.time() - self.grace
+        writes = await self.store.unfinished(idle_since=idle_since)
+        if not writes:
+            return 0
+        owned = await asyncio.to_thread(self._owned, [w.key for w in writes])
+        gone = await self.store.discard([w for w in writes if w.key not in owned], idle_since=idle_since)
+        if gone:
+            size = sum(w.size for w in writes if w.key not in owned)
+            log.info("removed %d unfinished writes (%d bytes) crashed writers left", gone, size)
+        return gone
+
+    def _owned(self, keys: list[str]) -> set[str]:
+        """The keys a live writer owns: an unclaimed intent refreshed within the grace period, or a registered
+        owner's say."""
+        owned: set[str] = set()
+        fresh = now() - timedelta(seconds=self.grace)
+        with self.db.uow(readonly=True) as s:
+            for i in range(0, len(keys), 500):
+                batch = keys[i : i + 500]
+                owned.update(
+                    s.scalars(
+                        select(PendingObjectRow.key).where(
+                            PendingObjectRow.key.in_(batch),
+                            PendingObjectRow.claimed_at.is_(None),
+                            PendingObjectRow.created_at >= fresh,
+                        )
+                    )
+                )
+            for prefix, owner in self._owners:
+                mine = [k for k in keys if k.startswith(prefix) and k not in owned]
+                if mine:
+                    owned.update(owner(s, mine))
+        return owned
+
+    async def _sweep_intents(self, batches: int) -> int:
         await asyncio.to_thread(self._claim)
         done = 0
         for _ in range(batches):

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, now
+from modelharbor.core.jsontext import token_offset
 from modelharbor.core.projects import (
     DEFAULT_STAGES,
     STAGE_ARCHIVED,
@@ -431,10 +432,8 @@ def _page_args(max_results: Any, page_token: Any, *, default: int, limit: int) -
     offset = 0
     if page_token:
         try:
-            offset = int(json.loads(base64.urlsafe_b64decode(str(page_token).encode()))["offset"])
-            if offset < 0:
-                raise ValueError
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            offset = token_offset(str(page_token))
+        except ValueError:
             raise InvalidInput(f"Invalid page token {page_token!r}.") from None
     return size, offset
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.artifacts import ArtifactService
@@ -53,16 +55,41 @@ class Services:
     pipelines: PipelineService
     transfer: TransferService
     model_jobs: ModelJobService
+    sandbox: Any = None  # compute.sandbox.Sandbox: how user code is isolated (its describe() is logged at start)
 
     def close(self) -> None:
         self.serving.shutdown()
         self.db.dispose()
 
 
-def _local_executor():
-    from modelharbor.compute.local import LocalExecutor
+def workload_sandbox(settings: Settings, home_tenant: Callable[[], str | None] | None = None):
+    """The sandbox user code starts in, from the settings (docs/security.md)."""
+    from modelharbor.compute.base import Limits
+    from modelharbor.compute.sandbox import Sandbox
 
-    return LocalExecutor()
+    return Sandbox(
+        settings.sandbox,
+        network=settings.sandbox_network,
+        single_tenant=settings.single_tenant,
+        limits=Limits(
+            memory=settings.workload_memory or None,
+            cpus=settings.workload_cpus or None,
+            processes=settings.workload_processes or None,
+            file_size=settings.workload_file_size or None,
+        ),
+        uid_base=settings.workload_uid_base,
+        private=(settings.data_dir.resolve(),),
+        home_tenant=home_tenant,
+    )
+
+
+def _local_executor(sandbox):
+    def make():
+        from modelharbor.compute.local import LocalExecutor
+
+        return LocalExecutor(sandbox=sandbox)
+
+    return make
 
 
 def build_services(settings: Settings, *, db: Database | None = None, store: BlobStore | None = None) -> Services:
@@ -105,12 +132,13 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
     )
     tracking = TrackingService(db)
     projects = ProjectService(db)
+    sandbox = workload_sandbox(settings, identity.home_org_id)
     serving = ServingService(
         db,
         files,
         tasks,
         projects,
-        executor=_local_executor,
+        executor=_local_executor(sandbox),
         builder=LocalEnvironmentBuilder(
             settings.data_dir.resolve() / "environments", timeout=float(settings.build_timeout)
         ),
@@ -148,4 +176,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         pipelines=PipelineService(db, serving, identity),
         transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity),
+        sandbox=sandbox,
     )

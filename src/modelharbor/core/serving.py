@@ -44,6 +44,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.compute.base import BuildFailed, EnvironmentBuilder, Executor, WorkerSpec
+from modelharbor.compute.sandbox import share_read_only
 from modelharbor.core import kept_requests as kept
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.files import FileService
@@ -1484,6 +1485,7 @@ class ServingService(kept.KeptRequests):
             env_vars = self._effective_env(s, p.id, d.id, v.id)
             file_id = rev.file_id
             spec_base = (v.id, v.minimum_instances, v.maximum_instances, v.maximum_idle_time, p.name, d.name, v.version)
+            org_id = p.org_id
         root = self._package_dir(revision_id, file_id, note)
         has_request, has_requests = inspect_deployment(root)
         note(
@@ -1519,6 +1521,7 @@ class ServingService(kept.KeptRequests):
             maximum_idle_time=float(idle),
             request_timeout=float(MAX_TIMEOUT),
             context={"project": project, "deployment": deployment, "version": version, "revision": revision_id},
+            tenant=org_id,
         )
         return spec, has_request, has_requests, choice
 
@@ -1543,6 +1546,7 @@ class ServingService(kept.KeptRequests):
         try:
             note("unpacking")
             root = unpack_package(zip_path, dest)
+            share_read_only(dest)  # the sandboxed worker (another uid) reads it through a read-only mount
         finally:
             zip_path.unlink(missing_ok=True)
         marker.write_text(str(root))

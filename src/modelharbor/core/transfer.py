@@ -813,6 +813,26 @@ def _staged_prefixes(created: Any) -> list[str]:
     return [x["name"] for x in created or [] if isinstance(x, dict) and x.get("kind") == STAGED and x.get("name")]
 
 
+def _live_staged(s: Session, keys: list[str]) -> set[str]:
+    """Of keys under ``imports/``, those written under a prefix its import still names and has not retired (its
+    worker may be writing them; the sweep of pending objects leaves their unfinished writes alone)."""
+    by_import: dict[str, list[str]] = {}
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) >= 4 and _is_id(parts[1]):
+            by_import.setdefault(parts[1], []).append(key)
+    live: set[str] = set()
+    for import_id, mine in by_import.items():
+        row = s.get(ProjectImportRow, import_id)
+        named = {
+            x.get("name")
+            for x in (row.created or [] if row is not None else [])
+            if isinstance(x, dict) and x.get("kind") == STAGED and not x.get("retired")
+        }
+        live.update(k for k in mine if k[: k.rindex("/") + 1] in named)
+    return live
+
+
 def _run_coro(make: Callable[[], Any]) -> Any:
     """Run ``make()`` (a coroutine) to completion from synchronous code, inside an event loop or not."""
     out: dict[str, Any] = {}
@@ -971,6 +991,7 @@ class TransferService:
         self.work_dir = Path(work_dir)
         self.box = SecretBox(secret_key, "project-imports")
         serving.projects.on_delete.append(self._delete_project_transfers)
+        files.pending.add_owner(STAGE_ROOT, _live_staged)
 
     @classmethod
     def from_settings(cls, settings: Settings, db, files, tasks, identity, serving) -> TransferService:
@@ -1018,7 +1039,7 @@ class TransferService:
                 while piece := f.read(CHUNK):
                     yield piece
 
-        return await self.files.upload(principal, name=name, data=chunks(), context=context, max_size=max_size)
+        return await self.files.keep(principal, name=name, data=chunks(), context=context, max_size=max_size)
 
     def _principal(self, user_id: str | None, org_id: str) -> Principal:
         if user_id is None:
@@ -1302,7 +1323,7 @@ class TransferService:
             record = asyncio.run(
                 _stream_from_thread(
                     lambda pipe: self._write_export(export_id, pipe, progress),
-                    lambda data: self.files.upload(
+                    lambda data: self.files.keep(
                         principal, name=name, data=data, context=EXPORT_CONTEXT, max_size=self.limits.max_export_size
                     ),
                 )

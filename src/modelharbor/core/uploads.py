@@ -35,7 +35,7 @@ from modelharbor.core.ids import find, well_formed
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, UploadChunkRow, UploadSessionRow
 from modelharbor.domain.entities import ChunkInfo, FileRecord, UploadSession
-from modelharbor.domain.errors import Conflict, Gone, InvalidInput, NotFound, TooLarge
+from modelharbor.domain.errors import Conflict, Gone, HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.storage import BlobStore
 
@@ -93,6 +93,7 @@ class UploadService:
         self.limits = limits
         self._hooks: dict[str, CompletionHook] = {}
         self._hashers: dict[str, _PrefixHash] = {}
+        files.pending.add_owner("uploads/", _open_sessions_own)
 
     def on_complete(self, context: str, hook: CompletionHook) -> None:
         """Register what completing a session of ``context`` also does (e.g. start a model import)."""
@@ -241,7 +242,14 @@ class UploadService:
         if size is not None:
             limit = min(limit, size)
         key = prefix_of(session_id) + new_hex(8)
-        nbytes = await self.store.put_stream(key, limited(data, limit, "the chunk"))
+        try:
+            nbytes = await self.store.put_stream(key, limited(data, limit, "the chunk"))
+        except HarborError:
+            raise
+        except Exception:
+            # the session closed meanwhile (and the sweep took the unfinished write, if long idle): say that instead
+            await asyncio.to_thread(self._precheck, principal, session_id, None)
+            raise
         try:
             if number is None:
                 if number_after is None:
@@ -503,6 +511,23 @@ class UploadService:
                 )
             )
             return [(row.id, self._drop(s, row)) for row in rows]
+
+
+def _open_sessions_own(s: Session, keys: list[str]) -> set[str]:
+    """Of keys under ``uploads/``, those of a session still open: a chunk may be being written there. (Once the
+    session is closed no chunk can be committed to it, so an unfinished chunk write there is no one's.)"""
+    sessions = {key.split("/")[1] for key in keys if key.count("/") >= 2 and well_formed(key.split("/")[1])}
+    open_ids: set[str] = set()
+    ids = sorted(sessions)
+    for i in range(0, len(ids), 500):
+        open_ids.update(
+            s.scalars(
+                select(UploadSessionRow.id).where(
+                    UploadSessionRow.id.in_(ids[i : i + 500]), UploadSessionRow.state == OPEN
+                )
+            )
+        )
+    return {key for key in keys if key.count("/") >= 2 and key.split("/")[1] in open_ids}
 
 
 class _ChunksChanged(Exception):

@@ -1570,8 +1570,8 @@ def imports_delete(project: str = ProjectArg, import_id: str = ImportIdArg, url:
 
 
 def register(app: typer.Typer) -> None:
-    """Add upload, download, files, catalogue, models, deploy, predict, deployments, env, export, import, exports
-    and imports to ``modelharbor``."""
+    """Add upload, download, files, catalogue, models, deploy, predict, deployments, env, export, import, exports,
+    imports and orgs to ``modelharbor``."""
     app.command("upload")(upload)
     app.command("download")(download)
     app.add_typer(files_app, name="files")
@@ -1585,6 +1585,9 @@ def register(app: typer.Typer) -> None:
     app.command("import")(import_)
     app.add_typer(exports_app, name="exports")
     app.add_typer(imports_app, name="imports")
+    from modelharbor.sdk.cli_orgs import orgs_app  # its commands use this module's helpers: imported once it is
+
+    app.add_typer(orgs_app, name="orgs")
 
 
 __all__ = ["register", "parse_size", "DEFAULT_CHUNK_SIZE"]

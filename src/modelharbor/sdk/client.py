@@ -30,6 +30,8 @@ from urllib.parse import quote
 
 import httpx
 
+from modelharbor.sdk.orgs import OrgsMixin
+
 MiB = 1024 * 1024
 PIECE = MiB  # largest piece read from disk / network at once
 DEFAULT_CHUNK_SIZE = 64 * MiB
@@ -84,7 +86,7 @@ def default_state_dir() -> Path:
     return Path.home() / ".cache" / "modelharbor" / "uploads"
 
 
-class Client:
+class Client(OrgsMixin):
     """``Client(base_url, api_key)``: the native API of a ModelHarbor server."""
 
     def __init__(self, base_url: str = DEFAULT_URL, api_key: str | None = None, *, timeout: float = 60.0):

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import io
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
@@ -24,16 +26,38 @@ LOCAL_PART_SIZE = 2 * 1024 * 1024  # write size for local files
 READ_CHUNK = 1024 * 1024
 # obstore raises the builtin FileNotFoundError for missing objects (older releases raised its NotFoundError).
 _NOT_FOUND = (NotFoundError, FileNotFoundError)
+# The local store writes ``<key>#<n>`` and renames it to ``<key>`` when the write is complete (object_store's
+# LocalFileSystem; its listings leave such names out, so nothing else ever sees them).
+_STAGING = re.compile(r"^(?P<key>.+)#(?P<n>[0-9]+)$")
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A write begun and not finished: a live writer's, or one a crashed writer left (invisible to ``list``).
+
+    ``ref`` names it for :meth:`BlobStore.discard`: the staging file's path under the root (local) or the
+    multipart upload's id (S3). ``active_at`` is when it was last written to (seconds since the epoch): the staging
+    file's mtime, or the newest part's (else the upload's initiation) on S3.
+    """
+
+    key: str
+    ref: str
+    active_at: float
+    size: int
 
 
 class BlobStore:
     """A bucket of bytes addressed by key. ``kind`` is ``local``, ``s3`` or ``memory``."""
 
-    def __init__(self, store, kind: str, root: Path | None = None, description: str = ""):
+    def __init__(
+        self, store, kind: str, root: Path | None = None, description: str = "", s3: dict[str, object] | None = None
+    ):
         self._store = store
         self.kind = kind
         self.root = root
         self.description = description
+        self._s3 = s3  # bucket, prefix and connection settings, for the S3 calls obstore does not offer
+        self._s3_client = None
 
     # --- writing -------------------------------------------------------------------------
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> int:
@@ -139,6 +163,142 @@ class BlobStore:
                 await obstore.delete_async(self._store, key)
             if self.kind == "local":
                 self._prune_empty_dirs(key)
+
+    # --- unfinished writes (what a writer that died mid-write leaves) -------------------------------
+    async def unfinished(self, *, idle_since: float) -> list[Unfinished]:
+        """Writes begun and not finished, last written to before ``idle_since`` (seconds since the epoch).
+
+        Local: the ``<key>#<n>`` staging files; S3: the incomplete multipart uploads under the store's prefix;
+        memory: none (nothing outlives its process). A live writer's write is among them if it has been idle that
+        long: the caller decides, from who owns the key, what to :meth:`discard`.
+        """
+        if self.kind == "local":
+            return await asyncio.to_thread(self._local_unfinished, idle_since)
+        if self.kind == "s3":
+            return await asyncio.to_thread(self._s3_unfinished, idle_since)
+        return []
+
+    async def discard(self, writes: Iterable[Unfinished], *, idle_since: float) -> int:
+        """Remove unfinished writes (delete the staging file, abort the multipart upload); returns how many went.
+
+        A local staging file written to since ``idle_since`` is left alone (its writer is alive after all).
+        """
+        writes = list(writes)
+        if not writes:
+            return 0
+        if self.kind == "local":
+            return await asyncio.to_thread(self._local_discard, writes, idle_since)
+        if self.kind == "s3":
+            return await asyncio.to_thread(self._s3_discard, writes)
+        return 0
+
+    def _local_unfinished(self, idle_since: float) -> list[Unfinished]:
+        assert self.root is not None
+        found: list[Unfinished] = []
+        pending = [self.root]
+        while pending:
+            folder = pending.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:  # removed meanwhile (an emptied folder pruned by a delete)
+                continue
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                        continue
+                    match = _STAGING.match(entry.name)
+                    if match is None:
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:  # renamed into place or deleted meanwhile
+                    continue
+                if st.st_mtime >= idle_since:
+                    continue
+                ref = Path(entry.path).relative_to(self.root).as_posix()
+                key = ref[: -len(match.group("n")) - 1]
+                found.append(Unfinished(key=key, ref=ref, active_at=st.st_mtime, size=st.st_size))
+        return found
+
+    def _local_discard(self, writes: list[Unfinished], idle_since: float) -> int:
+        assert self.root is not None
+        gone = 0
+        for w in writes:
+            if _STAGING.match(w.ref.rsplit("/", 1)[-1]) is None or ".." in w.ref.split("/"):
+                raise ValueError(f"{w.ref!r} is not a staging file")
+            path = self.root / w.ref
+            try:
+                if path.stat().st_mtime >= idle_since:
+                    continue  # written to since it was listed: its writer lives
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            gone += 1
+            self._prune_empty_dirs(w.ref)
+        return gone
+
+    def _s3_api(self):
+        """A boto3 client for the S3 calls obstore lacks (listing and aborting multipart uploads)."""
+        if self._s3_client is None:
+            import boto3
+            from botocore.config import Config
+
+            assert self._s3 is not None
+            endpoint = self._s3.get("endpoint")
+            self._s3_client = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name=self._s3.get("region"),
+                aws_access_key_id=self._s3.get("access_key_id"),
+                aws_secret_access_key=self._s3.get("secret_access_key"),
+                config=Config(s3={"addressing_style": "path" if endpoint else "auto"}, retries={"max_attempts": 3}),
+            )
+        return self._s3_client
+
+    def _s3_unfinished(self, idle_since: float) -> list[Unfinished]:
+        assert self._s3 is not None
+        client, bucket, prefix = self._s3_api(), self._s3["bucket"], self._s3["prefix"]
+        found: list[Unfinished] = []
+        marker: dict[str, str] = {}
+        while True:
+            page = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix, **marker)
+            for upload in page.get("Uploads", []):
+                key, upload_id = upload["Key"], upload["UploadId"]
+                if not key.startswith(prefix):
+                    continue
+                active, size = upload["Initiated"].timestamp(), 0
+                if active >= idle_since:
+                    continue
+                part_marker: dict[str, int] = {}
+                while True:  # the newest part says when it was last written to
+                    parts = client.list_parts(Bucket=bucket, Key=key, UploadId=upload_id, **part_marker)
+                    for part in parts.get("Parts", []):
+                        active = max(active, part["LastModified"].timestamp())
+                        size += int(part.get("Size", 0))
+                    if not parts.get("IsTruncated"):
+                        break
+                    part_marker = {"PartNumberMarker": int(parts["NextPartNumberMarker"])}
+                if active < idle_since:
+                    found.append(Unfinished(key=key[len(prefix) :], ref=upload_id, active_at=active, size=size))
+            if not page.get("IsTruncated"):
+                return found
+            marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def _s3_discard(self, writes: list[Unfinished]) -> int:
+        from botocore.exceptions import ClientError
+
+        assert self._s3 is not None
+        client, bucket, prefix = self._s3_api(), self._s3["bucket"], self._s3["prefix"]
+        gone = 0
+        for w in writes:
+            try:
+                client.abort_multipart_upload(Bucket=bucket, Key=prefix + w.key, UploadId=w.ref)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
+                continue  # completed or aborted meanwhile
+            gone += 1
+        return gone
 
     def _prune_empty_dirs(self, key: str) -> None:
         assert self.root is not None
@@ -265,7 +425,8 @@ def open_blob_store(
         client_options = {"allow_http": True} if s3_allow_http else None
         prefix = parsed.path.strip("/") or None
         store = S3Store(parsed.netloc, prefix=prefix, config=config, client_options=client_options)
-        return BlobStore(store, "s3", description=f"s3://{parsed.netloc}/{prefix or ''}")
+        s3 = {**config, "bucket": parsed.netloc, "prefix": f"{prefix}/" if prefix else ""}
+        return BlobStore(store, "s3", description=f"s3://{parsed.netloc}/{prefix or ''}", s3=s3)
     if parsed.scheme in ("", "file"):
         root = Path(parsed.path if parsed.scheme == "file" else url).expanduser().resolve()
         root.mkdir(parents=True, exist_ok=True)

@@ -76,6 +76,20 @@ def run_one(services: Services) -> Task | None:
     return task
 
 
+def sweep_once(services: Services) -> None:
+    """One sweep: expired upload sessions, then the bytes crashed writers left (orphaned objects, closed prefixes,
+    released keys, then unfinished writes: staging files and incomplete multipart uploads), then kept requests and
+    the packages of interrupted imports."""
+    swept = asyncio.run(services.uploads.sweep())
+    orphans = asyncio.run(services.files.pending.sweep())
+    services.serving.sweep_requests()  # deployment and pipeline requests
+    services.transfer.sweep_staged()  # packages interrupted imports wrote
+    if swept:
+        log.info("swept %d expired upload sessions", swept)
+    if orphans:
+        log.info("swept %d pending objects", orphans)
+
+
 def run_pending(services: Services, limit: int = 1000) -> int:
     """Drain the queue synchronously (tests, CLI). Returns how many tasks ran."""
     n = 0
@@ -113,14 +127,7 @@ class Runner:
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_sweep:
-                    swept = asyncio.run(self.services.uploads.sweep())
-                    orphans = asyncio.run(self.services.files.pending.sweep())  # bytes crashed writers left
-                    self.services.serving.sweep_requests()  # deployment and pipeline requests
-                    self.services.transfer.sweep_staged()  # packages interrupted imports wrote
-                    if swept:
-                        log.info("swept %d expired upload sessions", swept)
-                    if orphans:
-                        log.info("swept %d pending objects", orphans)
+                    sweep_once(self.services)
                     next_sweep = time.monotonic() + self.services.settings.sweep_interval
                 while not self._stop.is_set() and run_one(self.services) is not None:
                     pass

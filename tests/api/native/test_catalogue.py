@@ -263,7 +263,12 @@ def test_unknown_and_malformed_pk(client, auth, services):
             err = native_error(client.request(method, f"{API}/models/{pk}{path}", headers=auth, **kw), 404, "NOT_FOUND")
             assert "not found" in err["message"], (method, path, err)
     assert client.head(f"{API}/models/999/data", headers=auth).status_code == 404
-    native_error(client.get(f"{API}/models/abc", headers=auth), 400, "INVALID_INPUT")
+    # a pk is digits ({pk:int}): anything else names no model route, and /models/search takes only POST
+    native_error(client.get(f"{API}/models/abc", headers=auth), 404, "NOT_FOUND")
+    native_error(client.get(f"{API}/models/-1", headers=auth), 404, "NOT_FOUND")
+    wrong = client.put(f"{API}/models/search", json=BASE, headers=auth)
+    native_error(wrong, 405, "METHOD_NOT_ALLOWED")
+    assert wrong.headers["allow"] == "POST"
     assert stored_objects(services) == []
 
 

@@ -6,7 +6,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from modelharbor.api.native import catalogue, files, keys, models, projects, serving, transfer, uploads
+from modelharbor.api import failures
+from modelharbor.api.allow import answer_405_with_allow
+from modelharbor.api.native import catalogue, files, keys, models, openapi, orgs, projects, serving, transfer, uploads
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
 
@@ -15,6 +17,11 @@ def error_json(status: int, code: str, message: str, details: dict | None = None
     return JSONResponse(
         {"error": {"code": code, "message": message, "details": details or {}}}, status_code=status, headers=headers
     )
+
+
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py): the native envelope, ``details.request_id`` the id it is logged under."""
+    return error_json(500, "INTERNAL", failures.message(rid), {"request_id": rid})
 
 
 def create_native_app(services: Services) -> FastAPI:
@@ -27,6 +34,7 @@ def create_native_app(services: Services) -> FastAPI:
         description="ModelHarbor's own API. Authenticate with `Authorization: Bearer <API key>`.",
     )
     app.state.services = services
+    failures.install(app, internal_error)  # unexpected exceptions: 500 in this envelope, logged with a request id
 
     @app.exception_handler(HarborError)
     async def _harbor(_req: Request, exc: HarborError):
@@ -59,4 +67,7 @@ def create_native_app(services: Services) -> FastAPI:
     app.include_router(projects.router)
     app.include_router(serving.router)
     app.include_router(transfer.router)
+    app.include_router(orgs.router)
+    answer_405_with_allow(app)  # with Allow: every method the path takes
+    openapi.install(app)  # the document says what the server answers: errors, security (api/native/openapi.py)
     return app

@@ -14,19 +14,21 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import body_stream, file_response, services_of
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.api.native.mapping import catalogue_model_out, domain_out, framework_out, licence_out
+from modelharbor.api.native.openapi import READS
 from modelharbor.core.catalogue import REQUIRED, FieldErrors
 from modelharbor.domain.errors import NotFound
 
-router = APIRouter(prefix="/catalogue", tags=["catalogue"])
+router = APIRouter(prefix="/catalogue", tags=["catalogue"], route_class=JsonRoute)
 
 ModelOut = schemas.CatalogueModelOut
 BINARY_BODY = {
     "requestBody": {
-        "required": True,
+        "required": False,  # no body: empty data, as for /files
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
@@ -79,7 +81,7 @@ def list_models(
     return [catalogue_model_out(m) for m in services.catalogue.list_models(principal, spec)]
 
 
-@router.post("/models/search", response_model=list[ModelOut])
+@router.post("/models/search", response_model=list[ModelOut], openapi_extra=READS)
 def search_models(services: ServicesDep, principal: PrincipalDep, spec: Any = Body(None)):
     """Models matching a full filter spec: ``{"expressions": [...], "order_by": [...], "include_inactive": bool}``
     (expression types ``exact``, ``contains``, ``isnull``, ``compare``, ``and``, ``or``; bad specs → 400
@@ -99,24 +101,26 @@ def create_model(services: ServicesDep, principal: PrincipalDep, body: Any = Bod
     return catalogue_model_out(services.catalogue.create_model(principal, body))
 
 
-@router.get("/models/{pk}", response_model=ModelOut)
+@router.get("/models/{pk:int}", response_model=ModelOut)
 def get_model(pk: int, services: ServicesDep, principal: PrincipalDep):
     return catalogue_model_out(services.catalogue.get_model(principal, pk))
 
 
-@router.patch("/models/{pk}", response_model=ModelOut, openapi_extra=_json_body(schemas.CatalogueModelIn, partial=True))
+@router.patch(
+    "/models/{pk:int}", response_model=ModelOut, openapi_extra=_json_body(schemas.CatalogueModelIn, partial=True)
+)
 def patch_model(pk: int, services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Change some fields of a model (admins)."""
     return catalogue_model_out(services.catalogue.update_model(principal, pk, body, partial=True))
 
 
-@router.put("/models/{pk}", response_model=ModelOut, openapi_extra=_json_body(schemas.CatalogueModelIn))
+@router.put("/models/{pk:int}", response_model=ModelOut, openapi_extra=_json_body(schemas.CatalogueModelIn))
 def replace_model(pk: int, services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Replace a model's fields (admins; every required field must be sent)."""
     return catalogue_model_out(services.catalogue.update_model(principal, pk, body, partial=False))
 
 
-@router.delete("/models/{pk}", response_model=ModelOut)
+@router.delete("/models/{pk:int}", response_model=ModelOut)
 async def delete_model(request: Request, pk: int, hard: bool = Query(False, description="Delete for good.")):
     """Soft-delete a model (it can be reinstated), or with ``hard=true`` delete it and its data for good.
     Returns the model (as it was, for a hard delete)."""
@@ -129,14 +133,14 @@ async def delete_model(request: Request, pk: int, hard: bool = Query(False, desc
     return catalogue_model_out(model)
 
 
-@router.post("/models/{pk}/reinstate", response_model=ModelOut)
+@router.post("/models/{pk:int}/reinstate", response_model=ModelOut)
 def reinstate_model(pk: int, services: ServicesDep, principal: PrincipalDep):
     """Undo a soft delete."""
     return catalogue_model_out(services.catalogue.reinstate(principal, pk))
 
 
 # --- model data ----------------------------------------------------------------------------------
-@router.put("/models/{pk}/data", response_model=ModelOut, openapi_extra=BINARY_BODY)
+@router.put("/models/{pk:int}/data", response_model=ModelOut, openapi_extra=BINARY_BODY)
 async def put_model_data(
     request: Request,
     pk: int,
@@ -151,7 +155,7 @@ async def put_model_data(
 
 
 @router.post(
-    "/models/{pk}/data/from-file", response_model=ModelOut, openapi_extra=_json_body(schemas.ModelDataFromFileIn)
+    "/models/{pk:int}/data/from-file", response_model=ModelOut, openapi_extra=_json_body(schemas.ModelDataFromFileIn)
 )
 async def model_data_from_file(request: Request, pk: int, body: Any = Body(...)):
     """Use an already-uploaded file (``{"file_id": ...}``) as the model's data, without sending the bytes
@@ -168,7 +172,7 @@ async def model_data_from_file(request: Request, pk: int, body: Any = Body(...))
     return catalogue_model_out(await services.catalogue.set_data_from_file(principal, pk, file_id))
 
 
-@router.delete("/models/{pk}/data", response_model=ModelOut)
+@router.delete("/models/{pk:int}/data", response_model=ModelOut)
 async def delete_model_data(request: Request, pk: int):
     """Remove the model's data."""
     services = services_of(request)
@@ -176,12 +180,17 @@ async def delete_model_data(request: Request, pk: int):
 
 
 @router.get(
-    "/models/{pk}/data",
+    "/models/{pk:int}/data",
     response_class=Response,
     operation_id="get_catalogue_model_data",
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "A range"}},
 )
-@router.head("/models/{pk}/data", response_class=Response, operation_id="head_catalogue_model_data")
+@router.head(
+    "/models/{pk:int}/data",
+    response_class=Response,
+    operation_id="head_catalogue_model_data",
+    responses={206: {"description": "A range"}},
+)
 async def model_data(request: Request, pk: int):
     """The model's data. Honours ``Range`` (206); ``ETag`` and ``X-Content-SHA256`` carry the hash.
     404 ``NO_DATA`` when the model has none."""

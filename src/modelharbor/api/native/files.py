@@ -8,12 +8,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response, status
 
 from modelharbor.api.common import bearer_token, body_stream, file_response, principal_of_key, public_base, services_of
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep, get_principal
 from modelharbor.api.native.mapping import file_out
+from modelharbor.api.native.openapi import KEY_OR_SIGNED_LINK
 from modelharbor.domain.errors import InvalidInput, LinkInvalid
 
-router = APIRouter(tags=["files"])
+router = APIRouter(tags=["files"], route_class=JsonRoute)
 
 
 @router.post(
@@ -63,8 +65,15 @@ async def delete_file(file_id: str, request: Request):
     response_class=Response,
     operation_id="get_file_content",
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "A range"}},
+    openapi_extra=KEY_OR_SIGNED_LINK,
 )
-@router.head("/files/{file_id}/content", response_class=Response, operation_id="head_file_content")
+@router.head(
+    "/files/{file_id}/content",
+    response_class=Response,
+    operation_id="head_file_content",
+    responses={206: {"description": "A range"}},
+    openapi_extra=KEY_OR_SIGNED_LINK,
+)
 async def file_content(
     file_id: str,
     request: Request,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.mapping import imported_model_out, key_out, task_out
+from modelharbor.api.native.openapi import errors
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)
 
 
 @router.get("/me", response_model=schemas.MeOut, tags=["identity"])
@@ -22,12 +24,18 @@ def me(principal: PrincipalDep):
     )
 
 
-@router.get("/keys", response_model=list[schemas.KeyOut], tags=["identity"])
+@router.get("/keys", response_model=list[schemas.KeyOut], tags=["identity"], responses=errors(403))
 def list_keys(services: ServicesDep, principal: PrincipalDep, all_users: bool = Query(False, alias="all")):
     return [key_out(k) for k in services.identity.list_keys(principal, all_users=all_users)]
 
 
-@router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=schemas.KeyOut, tags=["identity"])
+@router.post(
+    "/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.KeyOut,
+    tags=["identity"],
+    responses=errors(404),
+)
 def create_key(body: schemas.KeyIn, services: ServicesDep, principal: PrincipalDep):
     """Create an API key. The secret is in the response once and never again."""
     return key_out(

@@ -10,14 +10,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response, status
 
 from modelharbor.api.common import services_of
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
+from modelharbor.api.native.openapi import errors
 from modelharbor.core.model_files import VersionFile
 from modelharbor.core.registry import MAX_MODELS_PAGE, MAX_VERSIONS_PAGE, ModelVersion, RegisteredModel
 from modelharbor.domain.errors import InvalidInput
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], route_class=JsonRoute)
 
 
 # --- entity → wire -------------------------------------------------------------------------------
@@ -177,20 +179,20 @@ def register_version(name: str, body: schemas.ModelVersionIn, services: Services
 
 
 @router.get("/{name}/versions/{version}", response_model=schemas.ModelVersionOut)
-def get_version(name: str, version: str, services: ServicesDep, principal: PrincipalDep):
+def get_version(name: str, version: int, services: ServicesDep, principal: PrincipalDep):
     return version_out(services.registry.get_version(principal, name, version))
 
 
 @router.patch("/{name}/versions/{version}", response_model=schemas.ModelVersionOut)
 def update_version(
-    name: str, version: str, body: schemas.ModelVersionPatchIn, services: ServicesDep, principal: PrincipalDep
+    name: str, version: int, body: schemas.ModelVersionPatchIn, services: ServicesDep, principal: PrincipalDep
 ):
     """Change a version's description."""
     return version_out(services.registry.update_version(principal, name, version, description=body.description))
 
 
 @router.delete("/{name}/versions/{version}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_version(name: str, version: str, request: Request):
+async def delete_version(name: str, version: int, request: Request):
     """Delete a version (numbers are never reused). A logged model that registering files created goes with its
     last version, and its files with it."""
     await services_of(request).model_files.delete_version(await _principal(request), name, version)
@@ -198,7 +200,7 @@ async def delete_version(name: str, version: str, request: Request):
 
 
 @router.post("/{name}/versions/{version}/stage", response_model=schemas.ModelVersionOut)
-def transition_stage(name: str, version: str, body: schemas.StageIn, services: ServicesDep, principal: PrincipalDep):
+def transition_stage(name: str, version: int, body: schemas.StageIn, services: ServicesDep, principal: PrincipalDep):
     """Move a version to a stage (None, Staging, Production, Archived, or the model's project's stages);
     ``archive_existing_versions`` archives the versions already in Staging/Production."""
     return version_out(
@@ -208,8 +210,8 @@ def transition_stage(name: str, version: str, body: schemas.StageIn, services: S
     )
 
 
-@router.get("/{name}/versions/{version}/files", response_model=list[schemas.VersionFileOut])
-def version_files(name: str, version: str, services: ServicesDep, principal: PrincipalDep):
+@router.get("/{name}/versions/{version}/files", response_model=list[schemas.VersionFileOut], responses=errors(409))
+def version_files(name: str, version: int, services: ServicesDep, principal: PrincipalDep):
     """The version's files, by path: download each from ``/api/v1/files/{file_id}/content``. A source this
     server does not hold → 409 ``UNSUPPORTED_SOURCE``; one that no longer exists → 404 ``SOURCE_NOT_FOUND``."""
     return [file_out(f) for f in services.model_files.version_files(principal, name, version)]

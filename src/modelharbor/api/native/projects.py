@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, Field
 
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.schemas import Strict
 from modelharbor.core.projects import PROJECT_ROLES, Project
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix="/projects", tags=["projects"], route_class=JsonRoute)
 
 
 class CollaboratorOut(BaseModel):

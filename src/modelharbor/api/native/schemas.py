@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: no field the model does not name, and JSON's own types (``false`` is not a number, ``"1"``
+    not an integer), as the OpenAPI document declares them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: dict[str, Any] = {}
+    code: str = Field(description="Stable machine code: INVALID_INPUT, UNAUTHENTICATED, NOT_FOUND, CONFLICT, ….")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: dict[str, Any] = Field(description="More about it (problems, fields, missing chunks…); may be empty.")
 
 
 class ErrorOut(BaseModel):
+    """Every error of the native API."""
+
     error: ErrorBody
 
 
@@ -177,30 +182,37 @@ class CatalogueModelOut(BaseModel):
     deletion_time: datetime | None = Field(description="Set while the model is (soft-)deleted.")
 
 
-# Request bodies of the catalogue are validated by the core (per-field messages in ``details.fields``);
-# these models only describe them in the OpenAPI document.
+# Request bodies of the catalogue are validated by the core (per-field messages in ``details.fields``), with the
+# rules of the UFDL dialect it shares: a text field also takes a number (as its text) and may not be blank (only
+# spaces) unless it may be empty. These models only describe the bodies in the OpenAPI document.
+Text = str | int | float
+ShortText = Annotated[str, Field(max_length=200, pattern=r"\S")] | int | float
+
+
 class CatalogueModelIn(BaseModel):
-    name: str = Field(max_length=200)
-    url: str = Field(max_length=200)
-    description: str = ""
-    metadata: str = ""
-    framework: int = Field(description="The framework's pk.")
+    name: ShortText = Field(description="At most 200 characters, not blank (a number is taken as its text).")
+    url: ShortText = Field(description="At most 200 characters, not blank (a number is taken as its text).")
+    description: Text = Field("", description="A number is taken as its text.")
+    metadata: Text = Field("", description="A number is taken as its text.")
+    framework: int | Annotated[str, Field(pattern=r"^[0-9]+$")] = Field(
+        description="The framework's pk (a number, or its digits)."
+    )
     domain: str = Field(description="The domain's code, e.g. 'ic'.")
-    licence: str = Field(description="The licence's name, e.g. 'MIT'.")
+    licence: str | int = Field(description="The licence's name, e.g. 'MIT', or its pk.")
 
 
 class ModelDataFromFileIn(BaseModel):
-    file_id: str = Field(description="An already-uploaded file; its bytes are shared, not copied.")
+    file_id: str = Field(pattern=r"\S", description="An already-uploaded file; its bytes are shared, not copied.")
 
 
 class FrameworkIn(BaseModel):
-    name: str = Field(max_length=32)
-    version: str = Field(max_length=32)
+    name: str = Field(max_length=32, pattern=r"\S")
+    version: str = Field(max_length=32, pattern=r"\S")
 
 
 class LicenceIn(BaseModel):
-    name: str = Field(max_length=100)
-    url: str = Field(max_length=200)
+    name: str = Field(max_length=100, pattern=r"\S")
+    url: str = Field(max_length=200, pattern=r"\S")
 
 
 # --- the model registry ----------------------------------------------------------------------------

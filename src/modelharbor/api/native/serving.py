@@ -9,7 +9,6 @@ error.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import body_stream, services_of
+from modelharbor.api.jsonbody import MAX_INPUT_BODY, JsonRejected, JsonRoute, blank, loads, read_body
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
@@ -29,13 +29,14 @@ from modelharbor.core.serving import Deployment, DeploymentVersion, EnvironmentI
 from modelharbor.domain.errors import InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
 
-router = APIRouter(prefix="/projects/{project}", tags=["serving"])
+router = APIRouter(prefix="/projects/{project}", tags=["serving"], route_class=JsonRoute)
 
 D = "/deployments/{deployment}"
 V = D + "/versions/{version}"
 PL = "/pipelines/{pipeline}"
-MAX_PREDICT_BODY = 64 * 1024 * 1024
+MAX_PREDICT_BODY = MAX_INPUT_BODY
 _PROJECT_ID = re.compile(r"[0-9a-f]{24}")
+_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]}  # what a datetime query takes
 _RAW_JSON_OR_TEXT = {
     "requestBody": {
         "description": "The input: a JSON object of the input fields, or the text itself (Content-Type "
@@ -402,8 +403,12 @@ def deployment_logs(
     principal: PrincipalDep,
     services: ServicesDep,
     version: str | None = Query(None, description="Only this version."),
-    since: datetime | None = Query(None, description="Lines from this time on (ISO 8601; inclusive)."),
-    until: datetime | None = Query(None, description="Lines before this time (exclusive)."),
+    since: datetime | None = Query(
+        None, description="Lines from this time on (ISO 8601, or Unix seconds; inclusive).", json_schema_extra=_TIME
+    ),
+    until: datetime | None = Query(
+        None, description="Lines before this time (ISO 8601, or Unix seconds; exclusive).", json_schema_extra=_TIME
+    ),
     level: str | None = Query(None, description="info (stdout and system lines) or error (stderr)."),
     contains: str | None = Query(None, max_length=1024, description="Only lines containing this text."),
     limit: int = Query(serving_logs.DEFAULT_LIMIT, ge=1, le=serving_logs.MAX_LIMIT, description="At most this many."),
@@ -480,30 +485,24 @@ def get_revision(
 
 # --- predictions ---------------------------------------------------------------------------------
 async def _input(request: Request) -> Any:
-    """JSON, or the text itself when the body is ``text/*``."""
-    length = request.headers.get("content-length")
-    if length is not None and length.strip().isdecimal() and int(length) > MAX_PREDICT_BODY:
-        raise TooLarge(f"A prediction's input may be at most {MAX_PREDICT_BODY} bytes.")
-    pieces, size = [], 0
-    async for piece in body_stream(request):
-        size += len(piece)
-        if size > MAX_PREDICT_BODY:
-            raise TooLarge(f"A prediction's input may be at most {MAX_PREDICT_BODY} bytes.")
-        pieces.append(piece)
-    raw = b"".join(pieces)
+    """JSON (checked: api/jsonbody.py; NaN and Infinity pass, as Python clients write them), or the text itself
+    when the body is ``text/*``."""
+    raw = await read_body(request, limit=MAX_PREDICT_BODY, what="a prediction's input")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype.startswith("text/"):
         try:
             return raw.decode()
         except UnicodeDecodeError:
             raise InvalidInput("Plain input must be UTF-8 text.") from None
-    if not raw.strip():
+    if blank(raw):
         raise InvalidInput("The body is empty: send the input as JSON (or as text/plain for a plain deployment).")
     try:
-        return json.loads(raw)
-    except ValueError:
+        return loads(raw, nan=True)
+    except JsonRejected as exc:
+        if exc.problem != "syntax":
+            raise
         raise InvalidInput(
-            "The body is not valid JSON (send plain text with Content-Type: text/plain for a plain deployment)."
+            f"{exc.message} (send plain text with Content-Type: text/plain for a plain deployment)"
         ) from None
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import file_response
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.serving import ProjectDep, _name_of, _resolve
@@ -20,12 +21,13 @@ from modelharbor.core.transfer import KINDS, Export, Import
 from modelharbor.domain.errors import NotFound
 from modelharbor.domain.principal import Principal
 
-router = APIRouter(prefix="/projects/{project}", tags=["transfer"])
+router = APIRouter(prefix="/projects/{project}", tags=["transfer"], route_class=JsonRoute)
 
 E = "/exports/{export_id}"
 IM = "/imports/{import_id}"
 StatusQuery = Query(None, max_length=32, description="Only those with this status.")
-_ZIP = {200: {"content": {"application/zip": {}}}, 206: {"description": "A range"}}
+_RANGE = {206: {"description": "A range"}}
+_ZIP = {200: {"content": {"application/zip": {}}}, **_RANGE}
 
 
 def _fields(services: Services, item: Export | Import) -> dict:
@@ -116,7 +118,7 @@ def delete_export(export_id: str, project: ProjectDep, principal: PrincipalDep, 
 
 
 @router.get(E + "/download", response_class=Response, responses=_ZIP, summary="The export's zip")
-@router.head(E + "/download", response_class=Response, operation_id="head_export_download")
+@router.head(E + "/download", response_class=Response, responses=_RANGE, operation_id="head_export_download")
 async def download_export(project: str, export_id: str, request: Request):
     """Once completed. ``Range`` → 206; ``ETag`` and ``X-Content-SHA256`` carry the hash."""
     services, principal, project = await _resolve(request, project)
@@ -185,7 +187,7 @@ def delete_import(import_id: str, project: ProjectDep, principal: PrincipalDep, 
 
 
 @router.get(IM + "/download", response_class=Response, responses=_ZIP, summary="The imported zip")
-@router.head(IM + "/download", response_class=Response, operation_id="head_import_download")
+@router.head(IM + "/download", response_class=Response, responses=_RANGE, operation_id="head_import_download")
 async def download_import(project: str, import_id: str, request: Request):
     services, principal, project = await _resolve(request, project)
     file_id, name = await run_in_threadpool(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Request, Response, status
 
 from modelharbor.api.common import body_stream, services_of
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.api.native.mapping import file_out, upload_out
+from modelharbor.api.native.openapi import errors
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(tags=["uploads"], route_class=JsonRoute)
 
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=schemas.UploadOut)
@@ -37,6 +39,7 @@ def upload_status(upload_id: str, services: ServicesDep, principal: PrincipalDep
 @router.put(
     "/uploads/{upload_id}/chunks/{number}",
     response_model=schemas.ChunkOut,
+    responses=errors(410),
     openapi_extra={
         "requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
     },
@@ -48,7 +51,7 @@ async def put_chunk(request: Request, upload_id: str, number: int = Path(ge=0)):
     return schemas.ChunkOut(number=chunk.number, size=chunk.size)
 
 
-@router.post("/uploads/{upload_id}/complete", response_model=schemas.CompleteOut)
+@router.post("/uploads/{upload_id}/complete", response_model=schemas.CompleteOut, responses=errors(410))
 async def complete_upload(request: Request, upload_id: str):
     """Assemble and verify; refuses while chunks are missing (listing them). Idempotent."""
     services = services_of(request)

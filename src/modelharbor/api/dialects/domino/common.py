@@ -6,8 +6,6 @@ Domino's client turns any 409 into "credentials expired", so a duplicate answers
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -17,7 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount, Route
 
 from modelharbor import __version__
+from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
+from modelharbor.api.jsonbody import MISSING, read_json
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 from modelharbor.domain.principal import Principal
@@ -28,10 +28,7 @@ STATUS = {"CONFLICT": 400, "DUPLICATE": 400}  # never 409 (see above)
 
 
 def request_id(request: Request) -> str:
-    rid = getattr(request.state, "request_id", None)
-    if rid is None:
-        rid = request.state.request_id = uuid.uuid4().hex
-    return rid
+    return failures.request_id(request.scope)  # the id an unexpected failure is logged under, too
 
 
 def failure(request: Request, status: int, *messages: str, headers: dict | None = None) -> JSONResponse:
@@ -39,6 +36,11 @@ def failure(request: Request, status: int, *messages: str, headers: dict | None 
     return JSONResponse(
         {"errors": list(messages), "requestId": request_id(request)}, status_code=status, headers=headers
     )
+
+
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py): the failure envelope, ``requestId`` the id it is logged under."""
+    return JSONResponse({"errors": [failures.message(rid)], "requestId": rid}, status_code=500)
 
 
 def render(request: Request, exc: HarborError) -> JSONResponse:
@@ -76,13 +78,9 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
+    body = await read_json(request)
+    if body is MISSING:
         raise InvalidInput("a JSON object body is required")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidInput("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object")
     return body
@@ -124,6 +122,7 @@ def bool_param(value: str | None, name: str, default: bool | None) -> bool | Non
 def sub_app(services: Services) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.services = services
+    failures.install(app, internal_error)
 
     @app.exception_handler(HarborError)
     async def _harbor(request: Request, exc: HarborError):

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 from fastapi.responses import JSONResponse
 
-from modelharbor.domain.errors import HarborError
+from modelharbor.api import failures
+from modelharbor.core.jsontext import loads
+from modelharbor.domain.errors import HarborError, InvalidInput
 
 MODEL_PREFIX = "cm-"
 DOCK_PREFIX = "ds-"
@@ -47,6 +49,11 @@ def error_response(status: int, msg: str, code: str, extra: dict | None = None) 
     body = {"errors": [{"msg": msg, "code": code}]}
     body.update(extra or {})
     return JSONResponse(body, status_code=status)
+
+
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py), with the id it is logged under as ``requestId``."""
+    return error_response(500, failures.message(rid), "INTERNAL_SERVER_ERROR", {"requestId": rid})
 
 
 def render_error(exc: HarborError, session_id: str | None = None) -> JSONResponse:
@@ -91,9 +98,9 @@ def encode_signature(mac: bytes) -> str:
 
 def decode_signature(s: str) -> bytes | None:
     try:
-        inner = json.loads(base64.b64decode(s.replace("$", "="), validate=True))
+        inner = loads(base64.b64decode(s.replace("$", "="), validate=True), what="the signature")
         return base64.b64decode(inner, validate=True) if isinstance(inner, str) else None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, InvalidInput):
         return None
 
 

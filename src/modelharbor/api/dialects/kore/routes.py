@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
@@ -12,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
+from modelharbor.api import failures
 from modelharbor.api.common import body_stream, file_response, public_base, request_parts, services_of
 from modelharbor.api.dialects.kore import mapping as m
+from modelharbor.api.jsonbody import blank, loads, read_body, read_json
 from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.core.imports import MODEL_EXTENSIONS
 from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
@@ -41,6 +42,7 @@ def mounts(services: Services) -> list[Mount]:
 def _base_app(services: Services) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.services = services
+    failures.install(app, m.internal_error)
 
     @app.exception_handler(HarborError)
     async def _harbor(request: Request, exc: HarborError):
@@ -309,11 +311,7 @@ def _job(kind: str):
             raise NotFound(f"model {model_id!r} not found")
         body = None
         if kind == DEPLOY:
-            raw = await request.body()
-            try:
-                body = json.loads(raw) if raw.strip() else None
-            except ValueError:
-                raise InvalidInput("the deploy body is not valid JSON") from None
+            body = await read_json(request, empty=None)
             if isinstance(body, dict) and "isDeployedPreviouly" in body:  # the vendor sample's spelling
                 body.setdefault("isDeployedPreviously", body.pop("isDeployedPreviouly"))
             if kind == DEPLOY and request.query_params.get("modelType") not in (None, "openSource", "fineTune"):
@@ -353,21 +351,12 @@ async def _start_fields(request: Request) -> dict:
         fields: dict[str, str] = {}
         await _rest_fields(parts, fields)
         return fields
-    raw = bytearray()
-    async for piece in body_stream(request):
-        raw += piece
-        if len(raw) > START_BODY_LIMIT:
-            raise InvalidInput(f"the session start body is larger than {START_BODY_LIMIT} bytes")
+    raw = await read_body(request, limit=START_BODY_LIMIT, what="the session start body")
     if "application/x-www-form-urlencoded" in ctype:
         from urllib.parse import parse_qsl
 
         return dict(parse_qsl(raw.decode("utf-8", "replace")))
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        raise InvalidInput(
-            "the body must be JSON with fileContext, totalChunks, fileExtension, fileName, fileSize"
-        ) from None
+    body = {} if blank(raw) else loads(raw)  # JSON with fileContext, totalChunks, fileExtension, fileName, fileSize
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     return body

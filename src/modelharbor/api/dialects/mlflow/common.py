@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Mount
 
+from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
+from modelharbor.api.jsonbody import read_json
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, Unauthenticated
 from modelharbor.domain.principal import Principal
@@ -97,23 +99,21 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object (MLflow clients send JSON even on some GETs); {} when empty."""
-    import json
-
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise HarborError("the request body is not valid JSON", code="MALFORMED_REQUEST") from None
+    body = await read_json(request, empty={}, code="MALFORMED_REQUEST")
     if not isinstance(body, dict):
         raise HarborError("the request body must be a JSON object", code="MALFORMED_REQUEST")
     return body
 
 
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py): MLflow's envelope with its INTERNAL_ERROR code."""
+    return mlflow_error(500, "INTERNAL_ERROR", failures.message(rid))
+
+
 def _sub_app(services: Services) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.services = services
+    failures.install(app, internal_error)
 
     @app.exception_handler(HarborError)
     async def _harbor(_r: Request, exc: HarborError):
@@ -143,7 +143,9 @@ def mounts(services: Services) -> list[Mount]:
     api.include_router(registry.router)  # first: the registry's routes are the hot ones (bench/registry.py)
     api.include_router(tracking.router)
     # the registry's calls skip FastAPI's layers (same endpoints, same errors): api/exact.py
-    hot = ExactRoutes(api, registry.router.routes, services=services, principal=registry.principal, render=render)
+    hot = ExactRoutes(
+        api, registry.router.routes, services=services, principal=registry.principal, render=render, fail=internal_error
+    )
     files = _sub_app(services)
     files.include_router(artifacts.router)
     return [Mount("/api/2.0/mlflow-artifacts", app=files), Mount("/api/2.0/mlflow", app=hot)]

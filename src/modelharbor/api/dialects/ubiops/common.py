@@ -3,7 +3,6 @@ booleans in query strings and form fields, no trailing-slash redirects, and the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -15,17 +14,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Mount, Route
 
+from modelharbor.api import failures
 from modelharbor.api.common import principal_of_key, request_parts, services_of, token_of
+from modelharbor.api.jsonbody import MAX_INPUT_BODY, MISSING, read_json
 from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 from modelharbor.domain.principal import Principal
 
-MAX_JSON_BODY = 64 * 1024 * 1024
-
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py; the hot path in fast.py answers the same)."""
+    return error(500, failures.message(rid))
 
 
 async def get_principal(request: Request) -> Principal:
@@ -84,18 +88,15 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def json_body(request: Request, *, required: bool = True) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BODY:
-        raise InvalidInput(f"the request body is larger than {MAX_JSON_BODY} bytes")
-    if not raw.strip():
+async def json_body(request: Request, *, required: bool = True, nan: bool = False) -> Any:
+    """The body's JSON (api/jsonbody.py: within MAX_INPUT_BODY, checked; ``nan`` for requests' inputs, which may
+    hold NaN and Infinity); an empty body is refused, or {}."""
+    body = await read_json(request, limit=MAX_INPUT_BODY, nan=nan)
+    if body is MISSING:
         if required:
             raise InvalidInput("a JSON body is required")
         return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise InvalidInput("the request body is not valid JSON") from None
+    return body
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -120,6 +121,7 @@ def flag(value: str | None, name: str, default: bool | None = None) -> bool | No
 def sub_app(services: Services) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.services = services
+    failures.install(app, internal_error)
 
     @app.exception_handler(HarborError)
     async def _harbor(_r: Request, exc: HarborError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -20,6 +19,7 @@ from modelharbor.api.dialects.ubiops.mapping import (
     revision_json,
     version_json,
 )
+from modelharbor.api.jsonbody import MAX_INPUT_BODY, blank, loads, read_body
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -215,12 +215,10 @@ async def download_revision(
 
 # --- requests -----------------------------------------------------------------------------------
 def parse_input(raw: bytes, content_type: str) -> Any:
-    """Structured input arrives as JSON; plain input as the raw text (the client sends text/plain)."""
+    """Structured input arrives as JSON (checked: api/jsonbody.py; NaN and Infinity pass, as Python clients write
+    them); plain input as the raw text (the client sends text/plain)."""
     if "json" in content_type:
-        try:
-            return json.loads(raw) if raw.strip() else None
-        except ValueError:
-            raise InvalidInput("the request body is not valid JSON") from None
+        return None if blank(raw) else loads(raw, nan=True)
     try:
         return raw.decode()
     except UnicodeDecodeError:
@@ -228,7 +226,8 @@ def parse_input(raw: bytes, content_type: str) -> Any:
 
 
 async def _request_data(request: Request) -> Any:
-    return parse_input(await request.body(), request.headers.get("content-type", ""))
+    raw = await read_body(request, limit=MAX_INPUT_BODY)
+    return parse_input(raw, request.headers.get("content-type", ""))
 
 
 async def _predict(request, services, principal, project_name, deployment_name, version=None):
@@ -269,7 +268,7 @@ async def version_request(
 
 
 async def _batch(request, services, principal, project_name, deployment_name, version=None):
-    items = await json_body(request)
+    items = await json_body(request, nan=True)  # inputs, as for a direct request
     results = await run_in_threadpool(
         lambda: services.serving.submit_batch(
             principal, project_name, deployment_name, items, version=version, timeout=_timeout(request)

@@ -9,23 +9,22 @@ the same answers and errors — and those routes stay (OpenAPI, docs); every oth
 from __future__ import annotations
 
 import json
-import logging
 import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from modelharbor.api import failures
 from modelharbor.api.dialects.ubiops.common import principal_of
 from modelharbor.api.dialects.ubiops.deployments import parse_input
 from modelharbor.api.dialects.ubiops.mapping import request_json
-from modelharbor.domain.errors import HarborError, InvalidInput
+from modelharbor.api.jsonbody import MAX_INPUT_BODY
+from modelharbor.domain.errors import HarborError, InvalidInput, TooLarge
 
 _PATH = re.compile(
     r"^/v2(?:\.1)?/projects/(?P<project>[^/]+)/deployments/(?P<deployment>[^/]+)(?:/versions/(?P<version>[^/]+))?"
     r"/requests$"
 )
-MAX_BODY = 64 * 1024 * 1024
 _JSON = json.JSONEncoder(separators=(",", ":")).encode
-log = logging.getLogger(__name__)
 
 
 class FastPath:
@@ -57,14 +56,16 @@ class FastPath:
             status, answer = 200, await self._answer(match, query, headers, body)
         except HarborError as exc:
             status, answer = exc.status, {"error": exc.message}
-        except Exception:  # what FastAPI's error middleware would do, since this runs ahead of it
-            log.exception("prediction request %s failed", match.group(0))
-            status, answer = 500, {"error": "Internal server error; the server log has the details."}
+        except Exception as exc:  # what api/failures.py does for the applications, since this runs ahead of them
+            status, answer = 500, {"error": failures.message(failures.logged(f"POST {match.group(0)}", exc))}
         return status, _JSON(answer).encode()
 
     async def _answer(self, match, query, headers, body) -> dict[str, Any]:
         principal = await principal_of(self.services, headers.get(b"authorization", b"").decode("latin-1"))
         if not isinstance(body, bytes):
+            length = headers.get(b"content-length", b"").strip()
+            if length.isdigit() and int(length) > MAX_INPUT_BODY:
+                raise TooLarge(f"the request body is larger than {MAX_INPUT_BODY} bytes")
             body = await _body(body)
         data = parse_input(body, headers.get(b"content-type", b"").decode("latin-1"))
         timeout = None
@@ -95,8 +96,8 @@ async def _body(receive) -> bytes:
             raise InvalidInput("the client disconnected before the body arrived")
         piece = message.get("body", b"")
         size += len(piece)
-        if size > MAX_BODY:
-            raise InvalidInput(f"the request body is larger than {MAX_BODY} bytes")
+        if size > MAX_INPUT_BODY:
+            raise TooLarge(f"the request body is larger than {MAX_INPUT_BODY} bytes")
         chunks.append(piece)
         if not message.get("more_body"):
             return b"".join(chunks)

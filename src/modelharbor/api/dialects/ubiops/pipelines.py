@@ -131,7 +131,7 @@ async def _direct(request: Request, principal: PrincipalDep, services: ServicesD
 
 async def _batch(request: Request, principal: PrincipalDep, services: ServicesDep):
     project, pipeline, version = _where(request)
-    items = await json_body(request)
+    items = await json_body(request, nan=True)  # inputs, as for a direct request
     timeout = _timeout(request)
     results = await run_in_threadpool(
         lambda: services.pipelines.submit_batch(principal, project, pipeline, items, timeout=timeout, **version)

@@ -3,14 +3,15 @@ request checks UFDL makes itself (download parameters, upload filename). Pure fu
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from modelharbor.api import failures
 from modelharbor.core.catalogue import FieldErrors
+from modelharbor.core.jsontext import JsonRejected, loads
 from modelharbor.domain.entities import Domain, Framework, Licence, PretrainedModel
 from modelharbor.domain.errors import (
     Conflict,
@@ -105,6 +106,11 @@ def method_not_allowed(method: str, allow: str | None = None) -> JSONResponse:
     return detail(405, f'Method "{method}" not allowed.', {"Allow": allow} if allow else None)
 
 
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py): DRF's ``{"detail": …}``, naming the id it is logged under."""
+    return detail(500, failures.message(rid))
+
+
 def render_error(exc: HarborError) -> JSONResponse:
     """One place that turns a core (or dialect) error into UFDL's status and body."""
     if isinstance(exc, FieldErrors):
@@ -127,17 +133,13 @@ def render_error(exc: HarborError) -> JSONResponse:
 # --- request checks -------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")
-
-
 def parse_json(raw: bytes) -> Any:
-    """DRF's JSONParser: strict JSON, NaN/Infinity refused; errors read ``JSON parse error - <reason>``."""
+    """DRF's JSONParser: strict JSON (NaN/Infinity refused), checked by the server's reader (api/jsonbody.py);
+    errors read ``JSON parse error - <reason>``."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        reason = "maximum nesting depth exceeded" if isinstance(exc, RecursionError) else str(exc)
-        raise InvalidInput(f"JSON parse error - {reason}", code=PARSE_ERROR) from None
+        return loads(raw)
+    except JsonRejected as exc:
+        raise InvalidInput(f"JSON parse error - {exc.reason}", code=PARSE_ERROR, problem=exc.problem) from None
 
 
 def required_strings(body: Any, names: tuple[str, ...]) -> dict[str, str]:

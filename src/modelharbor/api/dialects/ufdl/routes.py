@@ -17,8 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Mount
 
+from modelharbor.api import failures
 from modelharbor.api.common import body_stream, services_of
 from modelharbor.api.dialects.ufdl import mapping as m
+from modelharbor.api.jsonbody import blank, read_body
 from modelharbor.core.catalogue import FieldErrors
 from modelharbor.core.services import Services
 from modelharbor.core.tokens import looks_like_jwt
@@ -35,6 +37,7 @@ def mounts(services: Services) -> list[Mount]:
 def create_ufdl_app(services: Services) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.services = services
+    failures.install(app, m.internal_error)
 
     @app.exception_handler(HarborError)
     async def _harbor(_r: Request, exc: HarborError):
@@ -89,14 +92,8 @@ def _require(principal: Principal, action: Action) -> None:
 
 async def _json(request: Request, default: Any = None) -> Any:
     """The body as JSON (whatever Content-Type says); ``default`` when it is empty."""
-    raw = bytearray()
-    async for piece in body_stream(request):
-        raw += piece
-        if len(raw) > JSON_LIMIT:
-            raise TooLarge(f"Request body exceeds {JSON_LIMIT} bytes.")
-    if not raw.strip():
-        return default
-    return m.parse_json(bytes(raw))
+    raw = await read_body(request, limit=JSON_LIMIT)
+    return default if blank(raw) else m.parse_json(raw)
 
 
 async def _json_after_lookup(request: Request, lookup: Callable[[], Any], default: Any = None) -> Any:
