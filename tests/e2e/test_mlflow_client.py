@@ -118,3 +118,75 @@ def test_credentials_are_required(tracking, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", KEY)  # an API key works as the Basic password
     MlflowClient(tracking_uri=url).search_registered_models()
+
+
+def test_log_model_leaves_the_metric_history_alone(client_env):
+    """Issue 13: after log_model the client re-sends the step's metrics with model_id (log_model_metrics_for_step);
+    the run's history keeps one row per value, the logged model gets the copies."""
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _data()
+    client = MlflowClient()
+    mlflow.set_experiment("history-once")
+    with mlflow.start_run() as run:
+        for step, value in enumerate((0.8, 0.81, 0.82)):
+            mlflow.log_metric("acc", value, step=step)
+        model = LogisticRegression(max_iter=200).fit(X, y)
+        infos = [mlflow.sklearn.log_model(model, name="model", registered_model_name="history-once")]
+        history = client.get_metric_history(run.info.run_id, "acc")
+        assert [m.step for m in history] == [0, 1, 2]
+        for _ in range(2):
+            infos.append(mlflow.sklearn.log_model(model, name="model", registered_model_name="history-once"))
+    history = client.get_metric_history(run.info.run_id, "acc")
+    assert [(m.step, m.value) for m in history] == [(0, 0.8), (1, 0.81), (2, 0.82)]
+    assert all(m.model_id is None for m in history)
+
+    for info in infos:
+        metrics = client.get_logged_model(info.model_id).metrics
+        assert [(m.key, m.value, m.step, m.run_id, m.model_id) for m in metrics] == [
+            ("acc", 0.8, 0, run.info.run_id, info.model_id)
+        ]
+        assert metrics[0].timestamp == history[0].timestamp
+    found = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string="metrics.acc >= 0.8", output_format="list"
+    )
+    assert sorted(m.model_id for m in found) == sorted(info.model_id for info in infos)
+    assert all(len(m.metrics) == 1 for m in found)
+
+    # the run as before: its latest value, found by search
+    got = client.get_run(run.info.run_id)
+    assert got.data.metrics == {"acc": 0.82}
+    hits = mlflow.search_runs([run.info.experiment_id], "metrics.acc > 0.815", output_format="list")
+    assert [r.info.run_id for r in hits] == [run.info.run_id] and hits[0].data.metrics == {"acc": 0.82}
+
+
+def test_identical_metrics_once_and_model_ids_checked(client_env):
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    exp_id = mlflow.set_experiment("metrics-once").experiment_id
+    run = client.create_run(exp_id)
+    run_id = run.info.run_id
+    client.log_metric(run_id, "loss", 0.25, timestamp=1_700_000_000_000, step=3)
+    client.log_metric(run_id, "loss", 0.25, timestamp=1_700_000_000_000, step=3)
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(3, 0.25)]
+
+    model = client.create_logged_model(exp_id, name="direct", source_run_id=run_id)
+    client.log_metric(run_id, "f1", 0.5, step=1, model_id=model.model_id, dataset_name="val", dataset_digest="d1")
+    (row,) = client.get_metric_history(run_id, "f1")
+    assert row.model_id == model.model_id
+    (kept,) = client.get_logged_model(model.model_id).metrics
+    assert (kept.key, kept.value, kept.dataset_name, kept.dataset_digest) == ("f1", 0.5, "val", "d1")
+
+    with pytest.raises(MlflowException) as err:
+        client.log_batch(run_id, metrics=[Metric("f1", 0.9, 1, 2, model_id="m-" + "0" * 32)])
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    elsewhere = client.create_logged_model(client.create_experiment("metrics-elsewhere"), name="other")
+    with pytest.raises(MlflowException) as err:
+        client.log_batch(run_id, metrics=[Metric("f1", 0.9, 1, 2, model_id=elsewhere.model_id)])
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert [m.value for m in client.get_metric_history(run_id, "f1")] == [0.5]  # nothing of either batch
+    client.set_terminated(run_id)

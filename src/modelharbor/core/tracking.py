@@ -10,27 +10,31 @@ Times are integer milliseconds since the epoch, as MLflow carries them. Params a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
-import math
 import re
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from modelharbor.core import tracking_metrics
 from modelharbor.core.clock import new_hex
 from modelharbor.core.ids import well_formed
+from modelharbor.core.jsontext import token_offset
+from modelharbor.core.tracking_metrics import MAX_KEY, Metric, now_ms
+from modelharbor.core.tracking_metrics import check_key as _check_key
+from modelharbor.core.tracking_metrics import to_int as _to_int
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import (
     ExperimentRow,
     ExperimentTagRow,
     LatestMetricRow,
     LoggedModelRow,
-    MetricRow,
     RunParamRow,
     RunRow,
     RunTagRow,
@@ -45,7 +49,6 @@ RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 MODEL_STATUSES = ("PENDING", "READY", "FAILED")
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
-MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 
@@ -53,10 +56,6 @@ MAX_TAG_VALUE = 8000
 class AlreadyExists(HarborError):
     code = "RESOURCE_ALREADY_EXISTS"
     status = 400
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def experiment_artifact_location(experiment_id: int | str) -> str:
@@ -85,14 +84,6 @@ class Experiment:
     last_update_time: int
     tags: dict[str, str]
     is_default: bool = False
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    value: float
-    timestamp: int
-    step: int
 
 
 @dataclass(frozen=True)
@@ -317,12 +308,9 @@ def decode_token(token: str | None) -> int:
     if not token:
         return 0
     try:
-        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-    except (ValueError, KeyError, TypeError):
+        return token_offset(token)
+    except ValueError:
         raise InvalidInput(f"invalid page_token {token!r}") from None
-    if offset < 0:
-        raise InvalidInput(f"invalid page_token {token!r}")
-    return offset
 
 
 VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED), "": (ACTIVE,)}
@@ -346,14 +334,6 @@ def _check_max(max_results: int | None, default: int, limit: int) -> int:
     return max_results
 
 
-def _check_key(key: Any, what: str) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY:
-        raise InvalidInput(f"{what} key must be a non-empty string of at most {MAX_KEY} characters, got {key!r}")
-    if ".." in key.split("/") or key.startswith("/") or "\x00" in key:
-        raise InvalidInput(f"invalid {what} key {key!r}")
-    return key
-
-
 def _check_value(value: Any, what: str, limit: int) -> str:
     if value is None:
         value = ""
@@ -366,6 +346,17 @@ def _check_value(value: Any, what: str, limit: int) -> str:
     return value
 
 
+def _entry(item: Any, what: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"a {what} must be an object with key and value, got {item!r}")
+    return item
+
+
+def _insert(s: Session):
+    """The dialect's INSERT (for ON CONFLICT)."""
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def _key_ok(key: Any) -> bool:
     return isinstance(key, str) and 0 < len(key) <= MAX_KEY and "\x00" not in key
 
@@ -376,30 +367,6 @@ def _check_name(name: Any) -> str:
     if len(name) > 500 or "\x00" in name:
         raise InvalidInput("the experiment name must be at most 500 characters, without NUL")
     return name
-
-
-def _to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise InvalidInput(f"metric value must be a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)  # "NaN", "Infinity", "-Infinity" as protobuf JSON writes them
-        except ValueError:
-            pass
-    raise InvalidInput(f"metric value must be a number, got {value!r}")
-
-
-def _to_int(value: Any, what: str, default: int | None = None) -> int:
-    if value is None or value == "":
-        if default is None:
-            raise InvalidInput(f"{what} is required")
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} must be an integer, got {value!r}") from None
 
 
 def _exp_int(experiment_id: Any) -> int | None:
@@ -649,12 +616,7 @@ class TrackingService:
 
     @staticmethod
     def _run_entity(s: Session, row: RunRow) -> Run:
-        metrics = tuple(
-            Metric(m.key, _nan(m.value), m.timestamp, m.step)
-            for m in s.scalars(
-                select(LatestMetricRow).where(LatestMetricRow.run_id == row.id).order_by(LatestMetricRow.key)
-            )
-        )
+        metrics = tracking_metrics.latest(s, row.id)
         params = {p.key: p.value for p in s.scalars(select(RunParamRow).where(RunParamRow.run_id == row.id))}
         tags = {t.key: t.value for t in s.scalars(select(RunTagRow).where(RunTagRow.run_id == row.id))}
         return Run(
@@ -749,34 +711,35 @@ class TrackingService:
 
     @staticmethod
     def _set_tag(s: Session, run_id: str, key: str, value: str) -> None:
-        tag = s.get(RunTagRow, (run_id, key))
-        if tag is None:
-            s.add(RunTagRow(run_id=run_id, key=key, value=value))
-        else:
-            tag.value = value
+        TrackingService._set_tags(s, run_id, {key: value})
 
     @staticmethod
-    def _log_metric(s: Session, run_id: str, key: str, value: float, timestamp: int, step: int) -> None:
-        value = None if math.isnan(value) else value  # type: ignore[assignment] - NULL stands for NaN
-        s.add(MetricRow(run_id=run_id, key=key, value=value, timestamp=timestamp, step=step))
-        latest = s.get(LatestMetricRow, (run_id, key))
-        if latest is None:
-            s.add(LatestMetricRow(run_id=run_id, key=key, value=value, timestamp=timestamp, step=step))
-            s.flush()
-        elif (step, timestamp) >= (latest.step, latest.timestamp):
-            latest.value, latest.timestamp, latest.step = value, timestamp, step
+    def _set_tags(s: Session, run_id: str, tags: dict[str, str]) -> None:
+        """Insert or replace (one upsert: concurrent writers of a new tag do not collide)."""
+        if not tags:
+            return
+        stmt = _insert(s)(RunTagRow).values([{"run_id": run_id, "key": k, "value": v} for k, v in sorted(tags.items())])
+        s.execute(stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}))
 
     @staticmethod
-    def _log_param(s: Session, run_id: str, key: str, value: str) -> None:
-        old = s.get(RunParamRow, (run_id, key))
-        if old is None:
-            s.add(RunParamRow(run_id=run_id, key=key, value=value))
-            s.flush()
-        elif old.value != value:
-            raise InvalidInput(
-                f"param {key!r} of run {run_id} was already logged with value {old.value!r}; params cannot change "
-                f"(new value {value!r})"
+    def _log_params(s: Session, run_id: str, params: dict[str, str]) -> None:
+        """Insert the new ones (ON CONFLICT DO NOTHING, so concurrent identical ones do not collide), then refuse any
+        logged before with another value."""
+        if not params:
+            return
+        rows = [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(params.items())]
+        s.execute(_insert(s)(RunParamRow).values(rows).on_conflict_do_nothing(index_elements=["run_id", "key"]))
+        stored = s.execute(
+            select(RunParamRow.key, RunParamRow.value).where(
+                RunParamRow.run_id == run_id, RunParamRow.key.in_(list(params))
             )
+        )
+        for key, old in stored:
+            if old != params[key]:
+                raise InvalidInput(
+                    f"param {key!r} of run {run_id} was already logged with value {old!r}; params cannot change "
+                    f"(new value {params[key]!r})"
+                )
 
     def log_batch(
         self,
@@ -787,41 +750,56 @@ class TrackingService:
         params: list[dict[str, Any]] | None = None,
         tags: list[dict[str, Any]] | None = None,
     ) -> None:
+        """Params, metrics and tags of a run in one transaction: all of them or, on any error, nothing.
+
+        Metrics as MLflow keeps them (``core/tracking_metrics.py``): an identical one is stored once, one with
+        ``model_id`` is also that logged model's (it must exist, in the run's experiment)."""
         metrics, params, tags = metrics or [], params or [], tags or []
-        if len(metrics) > 1000 or len(params) > 100 or len(tags) > 100:
-            raise InvalidInput("a batch holds at most 1000 metrics, 100 params and 100 tags")
+        tracking_metrics.check_batch_limits(len(metrics), len(params), len(tags))
         checked_params: dict[str, str] = {}
         for p in params:
+            p = _entry(p, "param")
             key, value = _check_key(p.get("key"), "param"), _check_value(p.get("value"), "param", MAX_PARAM_VALUE)
             if key in checked_params and checked_params[key] != value:
                 raise InvalidInput(f"param {key!r} appears twice in the batch with different values")
             checked_params[key] = value
-        checked_metrics = [
-            (
-                _check_key(m.get("key"), "metric"),
-                _to_float(m.get("value")),
-                _to_int(m.get("timestamp"), "timestamp", now_ms()),
-                _to_int(m.get("step"), "step", 0),
-            )
-            for m in metrics
-        ]
-        checked_tags = [
-            (_check_key(t.get("key"), "tag"), _check_value(t.get("value"), "tag", MAX_TAG_VALUE)) for t in tags
-        ]
+        checked_metrics = [tracking_metrics.check_metric(m) for m in metrics]
+        checked_tags: dict[str, str] = {}
+        for t in tags:
+            t = _entry(t, "tag")
+            checked_tags[_check_key(t.get("key"), "tag")] = _check_value(t.get("value"), "tag", MAX_TAG_VALUE)
         with self.db.uow() as s:
             row, _ = self._run_row(s, principal, run_id, Action.TRACKING_WRITE)
             self._active_run(row)
-            for key, value in checked_params.items():
-                self._log_param(s, row.id, key, value)
-            for m in checked_metrics:
-                self._log_metric(s, row.id, *m)
-            for key, value in checked_tags:
-                self._set_tag(s, row.id, key, value)
-                if key == RUN_NAME_TAG:
-                    row.name = value[:250]
+            for model_id in sorted({m.model_id for m in checked_metrics if m.model_id}):
+                model = self._model_row(s, principal, model_id, Action.TRACKING_WRITE)
+                if model.experiment_id != row.experiment_id:
+                    raise InvalidInput(
+                        f"logged model {model_id} belongs to experiment {model.experiment_id}, "
+                        f"not to experiment {row.experiment_id} of run {row.id}"
+                    )
+            self._log_params(s, row.id, checked_params)
+            tracking_metrics.write_metrics(s, row.id, checked_metrics)
+            self._set_tags(s, row.id, checked_tags)
+            if RUN_NAME_TAG in checked_tags:
+                row.name = checked_tags[RUN_NAME_TAG][:250]
 
-    def log_metric(self, principal: Principal, run_id: str, key: str, value: Any, timestamp: Any, step: Any) -> None:
-        self.log_batch(principal, run_id, metrics=[{"key": key, "value": value, "timestamp": timestamp, "step": step}])
+    def log_metric(
+        self,
+        principal: Principal,
+        run_id: str,
+        key: str,
+        value: Any,
+        timestamp: Any,
+        step: Any,
+        *,
+        model_id: str | None = None,
+        dataset_name: str | None = None,
+        dataset_digest: str | None = None,
+    ) -> None:
+        metric = {"key": key, "value": value, "timestamp": timestamp, "step": step, "model_id": model_id}
+        metric |= {"dataset_name": dataset_name, "dataset_digest": dataset_digest}
+        self.log_batch(principal, run_id, metrics=[metric])
 
     def log_param(self, principal: Principal, run_id: str, key: str, value: Any) -> None:
         self.log_batch(principal, run_id, params=[{"key": key, "value": value}])
@@ -851,16 +829,8 @@ class TrackingService:
         offset = decode_token(page_token)
         with self.db.uow(readonly=True) as s:
             row, _ = self._run_row(s, principal, run_id, Action.TRACKING_READ)
-            rows = list(
-                s.scalars(
-                    select(MetricRow)
-                    .where(MetricRow.run_id == row.id, MetricRow.key == key)
-                    .order_by(MetricRow.step, MetricRow.timestamp, MetricRow.id)
-                    .offset(offset)
-                    .limit(limit + 1)
-                )
-            )
-        items = [Metric(m.key, _nan(m.value), m.timestamp, m.step) for m in rows[:limit]]
+            rows = tracking_metrics.history(s, row.id, key, offset, limit + 1)
+        items = rows[:limit]
         return Paged(items, encode_token(offset + limit) if len(rows) > limit else None)
 
     def log_inputs(self, principal: Principal, run_id: str, datasets: list | None, models: list | None) -> None:
@@ -974,7 +944,7 @@ class TrackingService:
 
     # ---- logged models -------------------------------------------------------------------
     @staticmethod
-    def _model_entity(row: LoggedModelRow) -> LoggedModel:
+    def _model_entity(row: LoggedModelRow, metrics: tuple[Metric, ...] = ()) -> LoggedModel:
         return LoggedModel(
             id=row.id,
             experiment_id=str(row.experiment_id),
@@ -990,7 +960,12 @@ class TrackingService:
             last_updated_timestamp_ms=row.last_updated_timestamp_ms,
             params=dict(row.params or {}),
             tags=dict(row.tags or {}),
+            metrics=metrics,
         )
+
+    @staticmethod
+    def _model_with_metrics(s: Session, row: LoggedModelRow) -> LoggedModel:
+        return TrackingService._model_entity(row, tracking_metrics.model_metrics(s, [row.id])[row.id])
 
     @staticmethod
     def _model_row(
@@ -1050,9 +1025,8 @@ class TrackingService:
 
     def get_logged_model(self, principal: Principal, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
         with self.db.uow(readonly=True) as s:
-            return self._model_entity(
-                self._model_row(s, principal, model_id, Action.TRACKING_READ, allow_deleted=allow_deleted)
-            )
+            row = self._model_row(s, principal, model_id, Action.TRACKING_READ, allow_deleted=allow_deleted)
+            return self._model_with_metrics(s, row)
 
     def finalize_logged_model(self, principal: Principal, model_id: str, status: str) -> LoggedModel:
         if status not in ("READY", "FAILED"):
@@ -1061,7 +1035,7 @@ class TrackingService:
             row = self._model_row(s, principal, model_id, Action.TRACKING_WRITE)
             row.status, row.last_updated_timestamp_ms = status, now_ms()
             s.flush()
-            return self._model_entity(row)
+            return self._model_with_metrics(s, row)
 
     def delete_logged_model(self, principal: Principal, model_id: str) -> None:
         with self.db.uow() as s:
@@ -1102,13 +1076,27 @@ class TrackingService:
         max_results: int | None = None,
         order_by: list[dict[str, Any]] | None = None,
         page_token: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
     ) -> Paged:
+        """MLflow's search: attributes, params, tags and metrics (any value of the key; on ``datasets`` if given);
+        ordered by attributes or metrics (the latest value), missing values last."""
         require(principal, Action.TRACKING_READ, principal.org_id, what="logged model")
         limit = _check_max(max_results, 100, 50000)
+        for item in [*(order_by or []), *(datasets or [])]:
+            if not isinstance(item, dict):
+                raise InvalidInput(f"order_by and datasets hold objects, got {item!r}")
+        for d in datasets or []:
+            if not isinstance(d.get("dataset_name"), str) or not d["dataset_name"]:
+                raise InvalidInput(f"a dataset filter needs a dataset_name, got {d!r}")
         offset = decode_token(page_token)
         ids = [
             self.resolve_experiment_id(principal, e) if str(e) == DEFAULT_ID else _exp_int(e) for e in experiment_ids
         ]
+        clauses = parse_filter(filter)
+        orders = [(o, *parse_ident(str(o.get("field_name", "")))) for o in order_by or []]
+        on_metrics = (
+            bool(datasets) or any(c.kind == "metrics" for c in clauses) or any(k == "metrics" for _, k, _ in orders)
+        )
         with self.db.uow(readonly=True) as s:
             rows = list(
                 s.scalars(
@@ -1123,46 +1111,52 @@ class TrackingService:
                     )
                 )
             )
-        models = [self._model_entity(r) for r in rows]
-        attrs = {
-            "name": "name",
-            "model_id": "id",
-            "source_run_id": "source_run_id",
-            "status": "status",
-            "model_type": "model_type",
-            "creation_timestamp": "creation_timestamp_ms",
-            "creation_time": "creation_timestamp_ms",
-            "last_updated_timestamp": "last_updated_timestamp_ms",
-            "experiment_id": "experiment_id",
-        }
-        for c in parse_filter(filter):
-            if c.kind == "attributes" and c.key in attrs:
-                models = [m for m in models if compare_py(getattr(m, attrs[c.key]), c.op, c.value)]
-            elif c.kind in ("params", "tags"):
-                models = [m for m in models if compare_py(getattr(m, c.kind).get(c.key), c.op, c.value)]
-            else:
-                raise InvalidInput(f"cannot filter logged models on {c.kind}.{c.key}")
-        models.sort(key=lambda m: (-m.creation_timestamp_ms, m.id))
-        for o in reversed(order_by or []):
-            kind, key = parse_ident(str(o.get("field_name", "")))
-            if kind != "attributes" or key not in attrs:
-                raise InvalidInput(f"cannot order logged models by {o.get('field_name')!r}")
-            models.sort(
-                key=lambda m: (getattr(m, attrs[key]) is None, getattr(m, attrs[key]) or 0),
-                reverse=not o.get("ascending", True),
-            )
-        page = models[offset : offset + limit]
+            metrics = tracking_metrics.model_metrics(s, [r.id for r in rows]) if on_metrics else {}
+            models = [self._model_entity(r, metrics.get(r.id, ())) for r in rows]
+            for c in clauses:
+                if c.kind == "attributes" and c.key in _MODEL_ATTRS:
+                    models = [m for m in models if compare_py(getattr(m, _MODEL_ATTRS[c.key]), c.op, c.value)]
+                elif c.kind in ("params", "tags"):
+                    models = [m for m in models if compare_py(getattr(m, c.kind).get(c.key), c.op, c.value)]
+                elif c.kind == "metrics":
+                    test = tracking_metrics.metric_test(c.key, c.op, c.value, datasets)
+                    models = [m for m in models if test(m.metrics)]
+                else:
+                    raise InvalidInput(f"cannot filter logged models on {c.kind}.{c.key}")
+            if datasets and not any(c.kind == "metrics" for c in clauses):
+                models = [m for m in models if any(tracking_metrics.on_datasets(x, datasets) for x in m.metrics)]
+            models.sort(key=lambda m: (-m.creation_timestamp_ms, m.id))
+            for o, kind, key in reversed(orders):
+                if not (kind == "metrics" or (kind == "attributes" and key in _MODEL_ATTRS)):
+                    raise InvalidInput(f"cannot order logged models by {o.get('field_name')!r}")
+                values = {m.id: _model_order_value(m, kind, key, o) for m in models}
+                present = sorted(
+                    (m for m in models if values[m.id] is not None),
+                    key=lambda m: values[m.id],
+                    reverse=not o.get("ascending", True),
+                )
+                models = present + [m for m in models if values[m.id] is None]  # missing values last, as MLflow
+            page = models[offset : offset + limit]
+            if not on_metrics:
+                found = tracking_metrics.model_metrics(s, [m.id for m in page])
+                page = [dataclasses.replace(m, metrics=found[m.id]) for m in page]
         return Paged(page, encode_token(offset + limit) if len(models) > offset + limit else None)
 
 
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else value
+_MODEL_ATTRS = {
+    "name": "name",
+    "model_id": "id",
+    "source_run_id": "source_run_id",
+    "status": "status",
+    "model_type": "model_type",
+    "creation_timestamp": "creation_timestamp_ms",
+    "creation_time": "creation_timestamp_ms",
+    "last_updated_timestamp": "last_updated_timestamp_ms",
+    "experiment_id": "experiment_id",
+}
 
 
-def finite(value: float) -> float | str:
-    """A float for JSON: NaN and infinities as the strings protobuf's JSON form uses."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+def _model_order_value(m: LoggedModel, kind: str, key: str, order: dict[str, Any]) -> Any:
+    if kind == "metrics":
+        return tracking_metrics.latest_value(m.metrics, key, order.get("dataset_name"), order.get("dataset_digest"))
+    return getattr(m, _MODEL_ATTRS[key])

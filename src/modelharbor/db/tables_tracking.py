@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
@@ -67,21 +67,30 @@ class RunTagRow(Base):
 
 
 class MetricRow(Base):
-    """Every logged metric value (the history)."""
+    """Every logged metric value (the history), once per run, key, step, timestamp and value, as MLflow keeps them.
+
+    NaN is stored as value 0 with ``is_nan`` set, so it is one value in the unique index (NULLs would all be distinct
+    there, on SQLite and PostgreSQL alike); ``core/tracking_metrics.py`` inserts with ON CONFLICT DO NOTHING.
+    ``model_id`` is the logged model the first insert of the row named, if any (MLflow's ``Metric.model_id``)."""
 
     __tablename__ = "tracking_metrics"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("tracking_runs.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(250))
-    value: Mapped[float | None] = mapped_column(Float)  # NULL = NaN (SQLite cannot keep NaN)
+    value: Mapped[float] = mapped_column(Float)  # 0 when is_nan
+    is_nan: Mapped[bool] = mapped_column(Boolean)
     timestamp: Mapped[int] = mapped_column(BigInteger)
     step: Mapped[int] = mapped_column(BigInteger)
+    model_id: Mapped[str | None] = mapped_column(String(40))
 
-    __table_args__ = (Index("ix_tracking_metrics_run_key", "run_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "key", "step", "timestamp", "value", "is_nan", name="uq_tracking_metrics_identity"),
+    )
 
 
 class LatestMetricRow(Base):
-    """A run's latest value of each metric (largest step, then timestamp): what runs show and searches filter."""
+    """A run's latest value of each metric, by MLflow's rule: the highest step, then the latest timestamp, then the
+    larger value (NaN compared as 0). What runs show and searches filter."""
 
     __tablename__ = "tracking_latest_metrics"
     run_id: Mapped[str] = mapped_column(ForeignKey("tracking_runs.id", ondelete="CASCADE"), primary_key=True)
@@ -89,6 +98,36 @@ class LatestMetricRow(Base):
     value: Mapped[float | None] = mapped_column(Float)  # NULL = NaN (SQLite cannot keep NaN)
     timestamp: Mapped[int] = mapped_column(BigInteger)
     step: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoggedModelMetricRow(Base):
+    """A metric of a logged model: a run metric logged with ``model_id`` (MLflow's ``LoggedModel.metrics``), once per
+    model, run, key, step, timestamp and value (NaN as in ``tracking_metrics``)."""
+
+    __tablename__ = "tracking_logged_model_metrics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("tracking_logged_models.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("tracking_runs.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(250))
+    value: Mapped[float] = mapped_column(Float)  # 0 when is_nan
+    is_nan: Mapped[bool] = mapped_column(Boolean)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger)
+    dataset_name: Mapped[str | None] = mapped_column(String(500))
+    dataset_digest: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (
+        UniqueConstraint(
+            "model_id",
+            "run_id",
+            "key",
+            "step",
+            "timestamp",
+            "value",
+            "is_nan",
+            name="uq_tracking_logged_model_metrics_identity",
+        ),
+    )
 
 
 class LoggedModelRow(Base):

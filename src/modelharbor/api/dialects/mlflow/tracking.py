@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
-from modelharbor.core.tracking import ACTIVE, DELETED, Experiment, LoggedModel, Metric, Run, finite
+from modelharbor.core.tracking import ACTIVE, DELETED, Experiment, LoggedModel, Metric, Run
+from modelharbor.core.tracking_metrics import finite
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -49,7 +50,12 @@ def experiment_json(e: Experiment) -> dict[str, Any]:
 
 
 def metric_json(m: Metric) -> dict[str, Any]:
-    return {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
+    """MLflow's Metric; ``model_id``, ``run_id`` and the dataset only where known (history rows: the model given)."""
+    out: dict[str, Any] = {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
+    for name in ("model_id", "run_id", "dataset_name", "dataset_digest"):
+        if (value := getattr(m, name)) is not None:
+            out[name] = value
+    return out
 
 
 def run_json(r: Run) -> dict[str, Any]:
@@ -310,6 +316,9 @@ async def log_metric(request: Request, principal: PrincipalDep, services: Servic
         args["value"],
         args.get("timestamp"),
         args.get("step"),
+        model_id=args.get("model_id"),
+        dataset_name=args.get("dataset_name"),
+        dataset_digest=args.get("dataset_digest"),
     )
     return {}
 
@@ -413,8 +422,6 @@ async def create_logged_model(request: Request, principal: PrincipalDep, service
 @router.post("/logged-models/search")
 async def search_logged_models(request: Request, principal: PrincipalDep, services: ServicesDep):
     args = await _args(request)
-    if args.get("datasets"):
-        raise InvalidInput("searching logged models by dataset is not supported")
     page = await _call(
         services.tracking.search_logged_models,
         principal,
@@ -423,6 +430,7 @@ async def search_logged_models(request: Request, principal: PrincipalDep, servic
         max_results=_int(args.get("max_results"), "max_results"),
         order_by=_list(args.get("order_by")),
         page_token=args.get("page_token"),
+        datasets=_list(args.get("datasets")),
     )
     return paged(page, "models", model_json)
 
