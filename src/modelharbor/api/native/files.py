@@ -41,7 +41,7 @@ def list_files(
     services: ServicesDep,
     principal: PrincipalDep,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
     context: str | None = None,
 ):
     page = services.files.list(principal, limit=limit, offset=offset, context=context)
