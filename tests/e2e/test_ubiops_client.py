@@ -4,6 +4,7 @@ requests (direct and batch) kept, read, listed, filtered and deleted."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -202,10 +203,18 @@ def test_full_flow(api, served, tmp_path):
         for p in psutil.process_iter(["cmdline"])
         if f"--port {served[0].rsplit(':', 1)[1]}" in " ".join(p.info["cmdline"] or [])
     )
-    workers = [c for c in server_proc.children(recursive=True) if "worker_main" in " ".join(c.cmdline())]
+
+    def is_worker(c: psutil.Process) -> bool:
+        try:
+            return "worker_main" in " ".join(c.cmdline())
+        except psutil.NoSuchProcess:  # a sandbox's short-lived launcher, already gone
+            return False
+
+    workers = [c for c in server_proc.children(recursive=True) if is_worker(c)]
     assert workers, "the deployment should be running in a worker process"
     for w in workers:
-        w.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # its sandbox ended with an earlier one's
+            w.kill()
     psutil.wait_procs(workers, timeout=10)
     again = api.deployment_requests_create("demo", "doubler", data={"x": 4})
     assert again.status == "completed" and again.result["y"] == 12.0, again.error_message
