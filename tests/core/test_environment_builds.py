@@ -10,8 +10,8 @@ import zipfile
 import pytest
 
 from modelharbor.compute.environments import LocalEnvironmentBuilder
-from modelharbor.core.environment_builds import read_environment_package
 from modelharbor.core.serving import PackageRejected, check_ubiops_yaml, environment_key
+from modelharbor.core.serving.environment_tags import read_environment_package
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelharbor.tasks.runner import run_one, run_pending
 from tests.factories import in_same_org, member_of_new_org

@@ -261,7 +261,7 @@ def test_selection_include_value_packages_and_unknown_names(services, source, tr
         {"pipelines": {"pipe": {"versions": {"v2": {}}}}},
         {"environment_variables": {"NOPE": {}}},
         {"environments": {"nope": {}}},
-        {"environments": {services.serving._system_envs()[0]: {}}},
+        {"environments": {services.serving.system_environments()[0]: {}}},
         {"deployments": ["adder"]},
         {"environment_variables": {"A": {"include_value": "yes"}}},
         {"services": {"s": {}}},
@@ -762,7 +762,7 @@ def test_an_entry_count_lie_is_caught_before_reading_the_directory(services, own
 def test_a_minimal_vendor_style_zip_at_the_root(services, owner, tr):
     """Files at the zip's root, older keys (language), a secret whose value the zip (wrongly) holds."""
     services.projects.create_project(owner, "dst")
-    base = services.serving._system_envs()[-1]
+    base = services.serving.system_environments()[-1]
     language = base.replace("-", ".")
     data = crafted(
         [

@@ -82,7 +82,7 @@ def science(services, sv, owner):
     tags = sv.environment_tags
     services.projects.create_project(owner, "src")
     services.projects.create_project(owner, "dst")
-    base = sv._system_envs()[-1]
+    base = sv.system_environments()[-1]
     sv.create_environment(owner, "src", name="science", description="with appdirs", base_environment=base)
     tags.create_tag(owner, "src", "science", {"name": "gpu-v2", "supports_request_format": False})
     tags.create_tag(owner, "src", "science", {"name": "bare"})

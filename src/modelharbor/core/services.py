@@ -15,12 +15,12 @@ from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
 from modelharbor.core.model_files import ModelFileService
 from modelharbor.core.model_jobs import ModelJobService
-from modelharbor.core.pipelines import PipelineService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import RegistryService
 from modelharbor.core.reviews import ReviewService
 from modelharbor.core.run_registration import RunRegistration
 from modelharbor.core.serving import ServingService
+from modelharbor.core.serving.pipelines import PipelineService
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import TrackingService

@@ -60,24 +60,24 @@ from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
-from modelharbor.core.environment_builds import DEFAULT_TAG, ENV_PACKAGE_CONTEXT, MAX_TAGS, tag_name
 from modelharbor.core.files import FileService, check_name
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.secretbox import SecretBox, SecretUnreadable
-from modelharbor.core.serving import (
+from modelharbor.core.serving import ServingService
+from modelharbor.core.serving.environment_tags import DEFAULT_TAG, ENV_PACKAGE_CONTEXT, MAX_TAGS, tag_name
+from modelharbor.core.serving.validation import (
     MAX_ENV_VALUE,
     MAX_ENV_VARS,
     MAX_INSTANCES,
     PACKAGE_CONTEXT,
     RETENTION_MODES,
-    ServingService,
-    _env_name,
-    _fields,
-    _io_type,
-    _labels,
-    _name,
-    _text,
     truncate,
+    valid_env_name,
+    valid_fields,
+    valid_io_type,
+    valid_labels,
+    valid_name,
+    valid_text,
 )
 from modelharbor.core.tasks import TaskService
 from modelharbor.db.engine import Database
@@ -101,7 +101,7 @@ from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.storage import BlobStore
 
 if TYPE_CHECKING:
-    from modelharbor.core.pipelines import PipelineService
+    from modelharbor.core.serving.pipelines import PipelineService
     from modelharbor.settings import Settings
 
 log = logging.getLogger("modelharbor.transfer")
@@ -300,7 +300,7 @@ def _opt_int(value: Any, what: str, low: int, high: int) -> int | None:
 def _object_name(value: Any, what: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    return _name(value, what)
+    return valid_name(value, what)
 
 
 def _norm_vars(raw: Any, where: str) -> dict[str, Any]:
@@ -309,7 +309,7 @@ def _norm_vars(raw: Any, where: str) -> dict[str, Any]:
         raise InvalidInput(f"{where}: at most {MAX_ENV_VARS} environment variables.")
     out = {}
     for name, spec in raw.items():
-        _within(where, lambda n=name: _env_name(n))
+        _within(where, lambda n=name: valid_env_name(n))
         spec = _obj(spec, f"{where} variable {name}")
         secret = spec.get("secret", False)
         if secret is None:
@@ -328,15 +328,15 @@ def _norm_vars(raw: Any, where: str) -> dict[str, Any]:
 
 
 def _norm_fields(value: Any, what: str, io_type: str) -> list[dict[str, Any]]:
-    return [{k: v for k, v in f.items() if k != "widget" or v} for f in _fields(value or None, what, io_type)]
+    return [{k: v for k, v in f.items() if k != "widget" or v} for f in valid_fields(value or None, what, io_type)]
 
 
 def _norm_version(raw: Any, where: str) -> dict[str, Any]:
     raw = _obj(raw, where)
     out = {
         "zip": _within(where, lambda: _opt_str(raw.get("zip"), "zip", 1024)),
-        "description": _within(where, lambda: _text(raw.get("description"), "description")),
-        "labels": _within(where, lambda: _labels(raw.get("labels"))),
+        "description": _within(where, lambda: valid_text(raw.get("description"), "description")),
+        "labels": _within(where, lambda: valid_labels(raw.get("labels"))),
         "environment": _within(where, lambda: _opt_str(raw.get("environment"), "environment")),
         "environment_tag": _within(where, lambda: _opt_str(raw.get("environment_tag"), "environment_tag", 128)),
         "instance_type_group_name": _within(
@@ -371,17 +371,17 @@ def _norm_version(raw: Any, where: str) -> dict[str, Any]:
 
 def _norm_deployment(name: str, raw: Any) -> dict[str, Any]:
     where = f"deployment {name!r}"
-    _within(where, lambda: _name(name, "deployment"))
+    _within(where, lambda: valid_name(name, "deployment"))
     raw = _obj(raw, where)
-    input_type = _within(where, lambda: _io_type(raw.get("input_type"), "input_type"))
-    output_type = _within(where, lambda: _io_type(raw.get("output_type"), "output_type"))
+    input_type = _within(where, lambda: valid_io_type(raw.get("input_type"), "input_type"))
+    output_type = _within(where, lambda: valid_io_type(raw.get("output_type"), "output_type"))
     versions = {}
     for vname, v in _obj(raw.get("versions"), f"{where} versions").items():
         vname = _within(where, lambda n=vname: _object_name(n, "version"))
         versions[vname] = _norm_version(v, f"version {vname!r} of deployment {name!r}")
     return {
-        "description": _within(where, lambda: _text(raw.get("description"), "description")),
-        "labels": _within(where, lambda: _labels(raw.get("labels"))),
+        "description": _within(where, lambda: valid_text(raw.get("description"), "description")),
+        "labels": _within(where, lambda: valid_labels(raw.get("labels"))),
         "input_type": input_type,
         "output_type": output_type,
         "input_fields": _within(where, lambda: _norm_fields(raw.get("input_fields"), "input_fields", input_type)),
@@ -444,8 +444,8 @@ def _norm_pipeline_version(raw: Any, where: str) -> dict[str, Any]:
     if mode not in (None, *RETENTION_MODES):
         raise InvalidInput(f"{where}: 'request_retention_mode' must be one of {', '.join(RETENTION_MODES)}.")
     return {
-        "description": _within(where, lambda: _text(raw.get("description"), "description")),
-        "labels": _within(where, lambda: _labels(raw.get("labels"))),
+        "description": _within(where, lambda: valid_text(raw.get("description"), "description")),
+        "labels": _within(where, lambda: valid_labels(raw.get("labels"))),
         "request_retention_mode": mode,
         "request_retention_time": _within(
             where, lambda: _opt_int(raw.get("request_retention_time"), "request_retention_time", 0, 365 * 24 * 3600)
@@ -457,17 +457,17 @@ def _norm_pipeline_version(raw: Any, where: str) -> dict[str, Any]:
 
 def _norm_pipeline(name: str, raw: Any) -> dict[str, Any]:
     where = f"pipeline {name!r}"
-    _within(where, lambda: _name(name, "pipeline"))
+    _within(where, lambda: valid_name(name, "pipeline"))
     raw = _obj(raw, where)
-    input_type = _within(where, lambda: _io_type(raw.get("input_type"), "input_type"))
-    output_type = _within(where, lambda: _io_type(raw.get("output_type") or input_type, "output_type"))
+    input_type = _within(where, lambda: valid_io_type(raw.get("input_type"), "input_type"))
+    output_type = _within(where, lambda: valid_io_type(raw.get("output_type") or input_type, "output_type"))
     versions = {}
     for vname, v in _obj(raw.get("versions"), f"{where} versions").items():
         vname = _within(where, lambda n=vname: _object_name(n, "version"))
         versions[vname] = _norm_pipeline_version(v, f"version {vname!r} of pipeline {name!r}")
     return {
-        "description": _within(where, lambda: _text(raw.get("description"), "description")),
-        "labels": _within(where, lambda: _labels(raw.get("labels"))),
+        "description": _within(where, lambda: valid_text(raw.get("description"), "description")),
+        "labels": _within(where, lambda: valid_labels(raw.get("labels"))),
         "input_type": input_type,
         "output_type": output_type,
         "input_fields": _within(where, lambda: _norm_fields(raw.get("input_fields"), "input_fields", input_type)),
@@ -503,8 +503,8 @@ def _norm_environment(name: str, raw: Any) -> dict[str, Any]:
         tags[tname] = _norm_tag(spec, f"tag {tname!r} of environment {name!r}")
     return {
         "display_name": _within(where, lambda: _opt_str(raw.get("display_name"), "display_name")),
-        "description": _within(where, lambda: _text(raw.get("description"), "description")),
-        "labels": _within(where, lambda: _labels(raw.get("labels"))),
+        "description": _within(where, lambda: valid_text(raw.get("description"), "description")),
+        "labels": _within(where, lambda: valid_labels(raw.get("labels"))),
         "base_environment": _within(where, lambda: _opt_str(raw.get("base_environment"), "base_environment")),
         "tags": tags,  # latest first, then as the zip lists them (``latest`` is made with the environment anyway)
     }
@@ -1069,7 +1069,7 @@ class TransferService:
     def _project(self, s: Session, principal: Principal, project: Any, *, write: bool = False) -> RegistryProjectRow:
         if isinstance(project, str) and "\x00" in project:  # no row has one (and PostgreSQL refuses it)
             raise NotFound(f"Project {project!r} not found")
-        return self.serving._project(s, principal, project, write=write)
+        return self.serving.project_row(s, principal, project, write=write)
 
     def check_write(self, principal: Principal, project: Any) -> None:
         with self.db.uow(readonly=True) as s:
@@ -1100,7 +1100,7 @@ class TransferService:
         if not isinstance(body, dict):
             raise InvalidInput("The export selection must be a JSON object.")
         _reject_nul(body, "export selection")
-        description = _text(body.get("description"), "description")
+        description = valid_text(body.get("description"), "description")
         with self.db.uow() as s:
             p = self._project(s, principal, project, write=True)
             selection = self._everything(s, p) if all_objects else self._check_selection(s, p, body)
@@ -1205,7 +1205,7 @@ class TransferService:
         out["environment_variables"] = self._check_vars(
             s, p, body.get("environment_variables"), None, None, "the project", "environment_variables"
         )
-        base = set(self.serving._system_envs())
+        base = set(self.serving.system_environments())
         for name in _obj(body.get("environments"), "environments"):
             if name in base:
                 raise InvalidInput(f"{name!r} is a base environment: every server has it; export custom environments.")
@@ -1279,7 +1279,7 @@ class TransferService:
             s.delete(row)
             s.flush()
             stale = self.files.drop_in(s, file_id) if file_id else []
-        self.serving._drop_blobs(stale)
+        self.serving.drop_blobs(stale)
 
     @staticmethod
     def _export_row(s: Session, p: RegistryProjectRow, export_id: Any) -> ProjectExportRow:
@@ -1342,7 +1342,7 @@ class TransferService:
                 stale = self.files.drop_in(s, record.id)
             else:
                 row.status, row.file_id, row.size, row.updated_at = "completed", record.id, record.size, now()
-        self.serving._drop_blobs(stale)
+        self.serving.drop_blobs(stale)
         progress(100)
         return {"export_id": export_id, "status": "completed", "size": record.size}
 
@@ -1718,7 +1718,7 @@ class TransferService:
             s.delete(row)
             s.flush()
             stale = self.files.drop_in(s, file_id) if file_id else []
-        self.serving._drop_blobs(stale)
+        self.serving.drop_blobs(stale)
         if prefixes:  # packages it wrote that no file points at (its worker can no longer commit them: no row)
             self._drop_keys(self._staged_garbage(prefixes))
 
@@ -2103,13 +2103,13 @@ class TransferService:
                 segments=[(key, size)],
             )
         stager.committed.add(key)
-        self.serving._drop_blobs(stale)
+        self.serving.drop_blobs(stale)
         try:
             attach(record.id, size)
         except BaseException:
             with self.db.uow() as s:
                 stale = self.files.drop_in(s, record.id)
-            self.serving._drop_blobs(stale)
+            self.serving.drop_blobs(stale)
             raise
 
     def _scan(self, import_id: str, progress: Callable[[int], None], pipelines: PipelineService) -> dict[str, Any]:
@@ -2149,7 +2149,7 @@ class TransferService:
                     else:
                         row.file_id, row.size, row.updated_at = record.id, record.size, now()
                 if gone:
-                    self.serving._drop_blobs(stale)
+                    self.serving.drop_blobs(stale)
                     return {"import_id": import_id, "status": "gone"}
             else:
                 zip_src = self._zip_source(file_id, path)
@@ -2534,7 +2534,7 @@ class TransferService:
 
     def _prevalidate(self, principal: Principal, project: str, selection: dict[str, Any]) -> None:
         """Check the whole selection against the project before anything is created."""
-        base = set(self.serving._system_envs())
+        base = set(self.serving.system_environments())
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project, write=True)
             envs = set(s.scalars(select(EnvironmentRow.name).where(EnvironmentRow.project_id == p.id)))
@@ -2850,7 +2850,7 @@ class TransferService:
         except BaseException:
             with self.db.uow() as s:
                 stale = self.files.drop_in(s, record.id)
-            self.serving._drop_blobs(stale)
+            self.serving.drop_blobs(stale)
             raise
         return True
 
@@ -2908,7 +2908,7 @@ class TransferService:
             stale = self.serving.environment_tags.drop_in(s, [row.id])  # its tags, builds and their packages
             s.delete(row)
             s.flush()
-        self.serving._drop_blobs(stale)
+        self.serving.drop_blobs(stale)
 
 
 def _field_yaml(f: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 their builds (revisions with the build log), predictions, environment variables at project, deployment and
 version level (secrets' values never leave the server), and pipelines.
 
-``{project}`` is the project's name, or its 24-hex id. The core (core/serving.py, core/pipelines.py) validates
+``{project}`` is the project's name, or its 24-hex id. The core (core/serving/, with core/serving/pipelines.py) validates
 and checks permissions; these routes translate. A failed prediction is an answer (``status: failed``), not an
 error.
 """
@@ -23,9 +23,9 @@ from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.core import serving_logs
-from modelharbor.core.pipelines import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.core.services import Services
 from modelharbor.core.serving import Deployment, DeploymentVersion, EnvironmentInfo, EnvVar, Revision
+from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.domain.errors import InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
 

@@ -1,6 +1,6 @@
 """UbiOps environment tags (API v2): tags of custom environments, their builds from environment packages, the
 packages themselves, and which versions use a tag; and, for clients <= 4.12 (API v2.1), environment revisions and
-their builds, which are the builds of the tag ``latest``. Core: core/environment_builds.py."""
+their builds, which are the builds of the tag ``latest``. Core: core/serving/environment_tags.py, environment_builds.py."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from modelharbor.api.dialects.ubiops.mapping import (
     environment_tag_json,
     tag_usage_json,
 )
-from modelharbor.core.environment_builds import DEFAULT_TAG
+from modelharbor.core.serving.environment_tags import DEFAULT_TAG
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()

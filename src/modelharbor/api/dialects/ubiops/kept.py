@@ -3,7 +3,7 @@
 Each exists under ``…/{deployments|pipelines}/{name}/requests…`` (any version) and
 ``…/{name}/versions/{version}/requests…`` (that version): list (``GET …/requests``), ``collect`` (several by id),
 ``delete`` and ``cancel`` (several by id), and per request GET (``metadata_only``), PATCH (``{"status":
-"cancelled"}``), DELETE, ``/input``, ``/output``. The work is the service's (``core/kept_requests.py`` holds what
+"cancelled"}``), DELETE, ``/input``, ``/output``. The work is the service's (``core/serving/request_history.py`` holds what
 the two share): both take ``(principal, project, name, …, version=…)``.
 """
 

@@ -6,11 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from modelharbor.core.environment_builds import EnvironmentBuild, EnvironmentRevision, EnvironmentTag, TagUsage
-from modelharbor.core.pipelines import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.core.projects import Project
 from modelharbor.core.serving import (
-    MAX_TIMEOUT,
     Deployment,
     DeploymentVersion,
     EnvironmentInfo,
@@ -20,6 +17,9 @@ from modelharbor.core.serving import (
     Revision,
     truncate,
 )
+from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
+from modelharbor.core.serving.environment_tags import EnvironmentBuild, EnvironmentRevision, EnvironmentTag, TagUsage
+from modelharbor.core.serving.validation import MAX_TIMEOUT
 
 
 def iso(dt: datetime | None) -> str | None:

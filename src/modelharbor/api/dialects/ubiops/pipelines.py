@@ -1,7 +1,7 @@
 """UbiOps pipelines, pipeline versions and pipeline requests (direct, batch, kept: read, list, cancel, delete).
 
 The request routes exist twice — ``…/pipelines/{p}/requests…`` (the default version) and
-``…/pipelines/{p}/versions/{v}/requests…`` — with the same handlers; core/pipelines.py does the work."""
+``…/pipelines/{p}/versions/{v}/requests…`` — with the same handlers; core/serving/pipelines.py does the work."""
 
 from __future__ import annotations
 

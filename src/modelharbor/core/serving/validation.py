@@ -1,0 +1,187 @@
+"""Field validation and the serving limits: names, descriptions, labels, input/output types and typed fields
+(what a deployment or pipeline declares, and what a request's data must match), environment-variable names, and
+the bounded error texts kept with builds and requests. Pure functions: no database, no service."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from modelharbor.core.serving.entities import Field
+from modelharbor.domain.errors import InvalidInput
+
+BUILD_TASK = "serving_build"
+BATCH_TASK = "serving_batch"
+MAX_BATCH = 250
+PACKAGE_CONTEXT = "deployment-package"
+IO_TYPES = ("structured", "plain")
+DATA_TYPES = (
+    "int",
+    "string",
+    "double",
+    "bool",
+    "dict",
+    "file",
+    "array_int",
+    "array_double",
+    "array_string",
+    "array_file",
+)
+RETENTION_MODES = ("none", "metadata", "full")
+REVISION_STATUSES = ("queued", "building", "success", "failed")
+MAX_NAME = 64
+MAX_DESCRIPTION = 400
+MAX_FIELDS = 100
+MAX_ERROR = 1024
+MAX_LABELS = 50
+MAX_INSTANCES = 20
+MAX_TIMEOUT = 3600
+DEFAULT_TIMEOUT = 300
+MAX_ENV_VALUE = 64 * 1024
+MAX_ENV_VARS = 500
+PACKAGE_MAX_ENTRIES = 10_000
+PACKAGE_MAX_FILE = 2 * 1024**3
+PACKAGE_MAX_TOTAL = 8 * 1024**3
+MAX_UBIOPS_YAML = 1 << 20
+ROUTE_TTL = 2.0  # seconds a cached route may be stale (another server changed the version)
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9_]{0,62}[A-Za-z0-9])?")
+
+
+# --- validation -----------------------------------------------------------------------------------
+def valid_name(value: Any, what: str) -> str:
+    """A deployment, version or pipeline name (lowercase letters, digits, '-', '_'); else InvalidInput."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise InvalidInput(
+            f"Invalid {what} name {value!r}: use 1 to {MAX_NAME} lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit."
+        )
+    return value
+
+
+def valid_text(value: Any, what: str, limit: int = MAX_DESCRIPTION) -> str:
+    """A description-like text of at most ``limit`` characters (None: empty); else InvalidInput."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        raise InvalidInput(f"'{what}' must be a string of at most {limit} characters.")
+    return value
+
+
+def valid_labels(value: Any) -> dict[str, str]:
+    """Labels: a mapping of string keys to string values, bounded (None: none); else InvalidInput."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_LABELS:
+        raise InvalidInput(f"'labels' must be an object of at most {MAX_LABELS} key/value pairs.")
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 64 or (v is not None and len(str(v)) > 64):
+            raise InvalidInput(f"Invalid label {k!r}: keys and values are 1 to 64 characters.")
+        out[k] = "" if v is None else str(v)
+    return out
+
+
+def valid_io_type(value: Any, what: str) -> str:
+    """An input or output type, one of IO_TYPES (None: ``structured``); else InvalidInput."""
+    if value is None:
+        return "structured"
+    if value not in IO_TYPES:
+        raise InvalidInput(f"'{what}' must be 'structured' or 'plain', not {value!r}.")
+    return value
+
+
+def valid_fields(value: Any, what: str, io_type: str) -> list[dict[str, Any]]:
+    """Declared input or output fields (names and data types) as stored; else InvalidInput."""
+    if value is None:
+        return []
+    if io_type == "plain" and value:
+        raise InvalidInput(f"'{what}' must be empty for a plain deployment.")
+    if not isinstance(value, list) or len(value) > MAX_FIELDS:
+        raise InvalidInput(f"'{what}' must be a list of at most {MAX_FIELDS} {{name, data_type}} objects.")
+    out, seen = [], set()
+    for item in value:
+        if not isinstance(item, dict):
+            raise InvalidInput(f"Each of '{what}' must be an object {{name, data_type}}.")
+        name, data_type = item.get("name"), item.get("data_type")
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
+            raise InvalidInput(f"Invalid field name {name!r} in '{what}': 1 to {MAX_NAME} characters.")
+        if name in seen:
+            raise InvalidInput(f"Field {name!r} appears twice in '{what}'.")
+        if data_type not in DATA_TYPES:
+            raise InvalidInput(
+                f"Invalid data_type {data_type!r} of field {name!r}: use one of {', '.join(DATA_TYPES)}."
+            )
+        widget = item.get("widget")
+        if widget is not None and not isinstance(widget, dict):
+            raise InvalidInput(f"'widget' of field {name!r} must be an object.")
+        seen.add(name)
+        out.append({"name": name, "data_type": data_type, "widget": widget or None})
+    return out
+
+
+def fields_of(raw: list[dict[str, Any]]) -> tuple[Field, ...]:
+    """The Field entities of stored field declarations."""
+    return tuple(Field(f["name"], f["data_type"], f.get("widget")) for f in raw or [])
+
+
+def _type_ok(data_type: str, value: Any) -> bool:
+    if value is None:
+        return True  # fields may be null
+    if data_type == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if data_type == "double":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if data_type in ("string", "file"):
+        return isinstance(value, str)
+    if data_type == "bool":
+        return isinstance(value, bool)
+    if data_type == "dict":
+        return isinstance(value, dict)
+    if data_type.startswith("array_"):
+        inner = data_type[len("array_") :]
+        return isinstance(value, list) and all(_type_ok(inner if inner != "file" else "file", v) for v in value)
+    return False
+
+
+def check_fields(fields: tuple[Field, ...], data: Any, *, what: str) -> None:
+    """Structured data must be an object holding exactly the declared fields, each of its type."""
+    if not isinstance(data, dict):
+        raise InvalidInput(f"The {what} must be a JSON object with the fields {', '.join(f.name for f in fields)}.")
+    declared = {f.name: f for f in fields}
+    for name in data:
+        if name not in declared:
+            raise InvalidInput(f"Unknown {what} field {name!r}; the deployment declares {', '.join(declared)}.")
+    for f in fields:
+        if f.name not in data:
+            raise InvalidInput(f"Missing {what} field {f.name!r} ({f.data_type}).")
+        if not _type_ok(f.data_type, data[f.name]):
+            raise InvalidInput(
+                f"{what.capitalize()} field {f.name!r} must be of type {f.data_type}, got {type(data[f.name]).__name__}."
+            )
+
+
+def valid_env_name(value: Any) -> str:
+    """An environment variable's name; else InvalidInput."""
+    if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+        raise InvalidInput(
+            f"Invalid environment variable name {value!r}: letters, digits and '_', starting with a letter and not "
+            f"ending with '_', at most {MAX_NAME} characters."
+        )
+    return value
+
+
+def truncate(message: str | None, limit: int = MAX_ERROR) -> str | None:
+    """An error message cut to ``limit`` characters (None stays None)."""
+    if message is None:
+        return None
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def build_error(message: str, limit: int = MAX_ERROR) -> str:
+    """A build's error for ``error_message`` (at most ``limit``): its first line and as much of its end (where
+    pip says what went wrong) as fits."""
+    if len(message) <= limit:
+        return message
+    head = message.split("\n", 1)[0][: limit // 2]
+    return head + "\n…\n" + message[-(limit - len(head) - 3) :]
