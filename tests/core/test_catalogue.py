@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
 from modelharbor.core.catalogue import FieldErrors
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from modelharbor.domain.principal import Role
@@ -68,7 +69,7 @@ def test_soft_delete_reinstate_hard_delete(services, admin):
     a, b = create(services, admin, name="a"), create(services, admin, name="b")
     services.catalogue.soft_delete(admin, a.pk)
     assert names(services.catalogue.list_models(admin)) == ["b"]
-    assert names(services.catalogue.list_models(admin, {"include_inactive": True})) == ["a", "b"]
+    assert names(services.catalogue.list_models(admin, parse_filter_spec({"include_inactive": True}))) == ["a", "b"]
     assert services.catalogue.get_model(admin, a.pk).deletion_time is not None
     assert services.catalogue.reinstate(admin, a.pk).deletion_time is None
     gone = asyncio.run(services.catalogue.hard_delete(admin, b.pk))
@@ -121,7 +122,7 @@ def test_filters(services, admin):
     create(services, admin, name="ResNet18", framework=5, domain="ic")
     create(services, admin, name="resnet50", framework=4, domain="od", licence="Apache 2.0")
     create(services, admin, name="yolo", framework=10, domain="od")
-    L = lambda spec: names(services.catalogue.list_models(admin, spec))  # noqa: E731
+    L = lambda spec: names(services.catalogue.list_models(admin, parse_filter_spec(spec)))  # noqa: E731
     assert L({"expressions": [{"type": "contains", "field": "name", "sub_string": "resnet"}]}) == ["resnet50"]
     assert L(
         {"expressions": [{"type": "contains", "field": "name", "sub_string": "resnet", "case_insensitive": True}]}
@@ -188,7 +189,7 @@ def test_filters(services, admin):
 )
 def test_bad_filters(services, admin, spec, needle):
     with pytest.raises(InvalidInput, match=needle.replace("(", r"\(")):
-        services.catalogue.list_models(admin, spec)
+        services.catalogue.list_models(admin, parse_filter_spec(spec))  # the UFDL grammar, then the core's fields
 
 
 def test_permissions(services, admin):

@@ -12,6 +12,7 @@ import zipfile
 
 import pytest
 
+from modelharbor.api.dialects.mlflow.filters import query
 from modelharbor.tasks.runner import run_pending
 
 
@@ -137,7 +138,7 @@ def test_reimport_adds_a_version_and_a_retried_task_does_not(services, admin):
 
     replay = Task(**{**services.tasks.get(admin, task.id).__dict__})
     assert services.imports.process(replay, lambda _pct: None)["version"] == 2
-    assert [v.version for v in services.registry.search_versions(admin, "name = 'm.tar'").items] == [2, 1]
+    assert [v.version for v in services.registry.search_versions(admin, query("name = 'm.tar'")).items] == [2, 1]
 
 
 def test_failed_imports_register_nothing(services, admin):

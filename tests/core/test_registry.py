@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelharbor.core.registry import Clause, parse_filter
+from modelharbor.api.dialects.mlflow.filters import decode_token, parse_filter, query
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from modelharbor.domain.query import Comparison
 from tests.factories import in_same_org, member_of_new_org
 
 
@@ -131,18 +132,18 @@ def test_tags(reg, owner):
         reg.set_model_tag(owner, "m", "../x", "v")
 
 
-def test_parse_filter():
-    assert parse_filter("name = 'a''b'") == [Clause("name", "=", "a'b")]
-    assert parse_filter("name LIKE \"p%\" and tags.`my key` != 'v'") == [
-        Clause("name", "LIKE", "p%"),
-        Clause("tags.my key", "!=", "v"),
-    ]
-    assert parse_filter("run_id IN ('a', 'b') AND version_number >= 2") == [
-        Clause("run_id", "IN", ("a", "b")),
-        Clause("version_number", ">=", 2),
-    ]
-    assert parse_filter("run_id NOT IN ('a')") == [Clause("run_id", "NOT IN", ("a",))]
-    assert parse_filter("") == [] and parse_filter(None) == []
+def test_parse_filter():  # the MLflow dialect's grammar, which the registry's searches take
+    assert parse_filter("name = 'a''b'") == (Comparison("name", "=", "a'b"),)
+    assert parse_filter("name LIKE \"p%\" and tags.`my key` != 'v'") == (
+        Comparison("name", "LIKE", "p%"),
+        Comparison("my key", "!=", "v", "tags"),
+    )
+    assert parse_filter("run_id IN ('a', 'b') AND version_number >= 2") == (
+        Comparison("run_id", "IN", ("a", "b")),
+        Comparison("version_number", ">=", 2),
+    )
+    assert parse_filter("run_id NOT IN ('a')") == (Comparison("run_id", "NOT IN", ("a",)),)
+    assert parse_filter("") == () and parse_filter(None) == ()
     for bad in ("name", "name =", "name = 'a' OR name = 'b'", "name = 'a' name", "= 'a'", "name ~ 'a'", "name = 'a"):
         with pytest.raises(InvalidInput, match="filter"):
             parse_filter(bad)
@@ -153,8 +154,8 @@ def test_search_models_filters_order_paging(reg, owner):
         reg.create_model(owner, n)
     reg.set_model_tag(owner, "plum", "colour", "purple")
 
-    def names(f=None, **kw):
-        return [m.name for m in reg.search_models(owner, f, **kw).items]
+    def names(f=None, order_by=None):
+        return [m.name for m in reg.search_models(owner, query(f, order_by)).items]
 
     assert names() == ["Peach", "apple", "p_x", "pear", "plum"]
     assert names("name LIKE 'p%'") == ["p_x", "pear", "plum"]  # LIKE is case-sensitive on every database
@@ -170,16 +171,18 @@ def test_search_models_filters_order_paging(reg, owner):
     assert names(order_by=["name DESC"])[:2] == ["plum", "pear"]
     reg.set_model_tag(owner, "apple", "t", "1")  # touches last_updated
     assert names(order_by=["last_updated_timestamp DESC"])[0] == "apple"
-    page1 = reg.search_models(owner, "name LIKE 'p%'", max_results=2)
-    assert [m.name for m in page1.items] == ["p_x", "pear"] and page1.next_page_token
-    page2 = reg.search_models(owner, "name LIKE 'p%'", max_results=2, page_token=page1.next_page_token)
-    assert [m.name for m in page2.items] == ["plum"] and page2.next_page_token is None
+    page1 = reg.search_models(owner, query("name LIKE 'p%'"), max_results=2)
+    assert [m.name for m in page1.items] == ["p_x", "pear"] and page1.next_offset == 2
+    page2 = reg.search_models(owner, query("name LIKE 'p%'"), max_results=2, offset=page1.next_offset)
+    assert [m.name for m in page2.items] == ["plum"] and page2.next_offset is None
     for bad in ({"filter_string": "run_id = 'x'"}, {"filter_string": "name = "}, {"order_by": ["colour"]}):
         with pytest.raises(InvalidInput):
-            reg.search_models(owner, bad.get("filter_string"), order_by=bad.get("order_by"))
-    for kw in ({"max_results": 0}, {"max_results": 1001}, {"page_token": "garbage"}):
+            reg.search_models(owner, query(bad.get("filter_string"), bad.get("order_by")))
+    for kw in ({"max_results": 0}, {"max_results": 1001}):
         with pytest.raises(InvalidInput):
             reg.search_models(owner, **kw)
+    with pytest.raises(InvalidInput):
+        decode_token("garbage")
 
 
 def test_search_versions(reg, owner):
@@ -189,8 +192,8 @@ def test_search_versions(reg, owner):
     reg.create_version(owner, "a", "s3://bucket/a2", run_id="r2", tags={"k": "v"})
     reg.create_version(owner, "b", "s3://other/b1", run_id="r1")
 
-    def found(f=None, **kw):
-        return [(v.name, v.version) for v in reg.search_versions(owner, f, **kw).items]
+    def found(f=None, order_by=None):
+        return [(v.name, v.version) for v in reg.search_versions(owner, query(f, order_by)).items]
 
     assert found() == [("a", 2), ("a", 1), ("b", 1)]
     assert found("name = 'a'") == [("a", 2), ("a", 1)]
@@ -201,8 +204,8 @@ def test_search_versions(reg, owner):
     assert found("name = 'a' AND version_number > 1") == [("a", 2)]
     assert found(order_by=["version_number ASC", "name DESC"]) == [("b", 1), ("a", 1), ("a", 2)]
     p = reg.search_versions(owner, max_results=2)
-    assert len(p.items) == 2 and p.next_page_token
-    assert [v.name for v in reg.search_versions(owner, page_token=p.next_page_token).items] == ["b"]
+    assert len(p.items) == 2 and p.next_offset == 2
+    assert [v.name for v in reg.search_versions(owner, offset=p.next_offset).items] == ["b"]
     with pytest.raises(InvalidInput):
         found("name IN ('a')")
     with pytest.raises(InvalidInput):
@@ -241,8 +244,8 @@ def test_a_versions_page_larger_than_a_statements_parameter_limit(services, reg,
             s.execute(insert(ModelVersionRow), rows[i : i + 5000])
         last = s.scalar(select(ModelVersionRow.pk).where(ModelVersionRow.model_pk == pk, ModelVersionRow.version == n))
         s.execute(insert(ModelVersionTagRow), [{"version_pk": last, "key": "k", "value": "v"}])
-    page = reg.search_versions(owner, "name = 'many'", max_results=n)
-    assert len(page.items) == n and page.next_page_token is None
+    page = reg.search_versions(owner, query("name = 'many'"), max_results=n)
+    assert len(page.items) == n and page.next_offset is None
     assert page.items[0].version == n and page.items[0].tags == {"k": "v"}
 
 
@@ -306,14 +309,14 @@ def test_reads_join_tags_aliases_and_latest_versions(reg, owner):
         reg.set_alias(owner, "full", alias, version)
     reg.create_model(owner, "bare")
     reg.create_model(owner, "tagged", tags={"o": "x"})
-    for got in (reg.get_model(owner, "full"), reg.search_models(owner, "name = 'full'").items[0]):
+    for got in (reg.get_model(owner, "full"), reg.search_models(owner, query("name = 'full'")).items[0]):
         assert got.tags == {"a": "1", "b": "2"}
         assert got.aliases == (("alpha", 1), ("mid", 3), ("zeta", 3))
         assert [(v.version, v.current_stage) for v in got.latest_versions] == [(1, "Production"), (3, "None")]
         prod, none = got.latest_versions
         assert (prod.tags, prod.aliases, prod.source, prod.description) == ({"t": "1"}, ("alpha",), "s1", "first")
         assert (none.tags, none.aliases, none.source) == ({"y": "8", "z": "9"}, ("mid", "zeta"), "s3")
-    page = reg.search_models(owner, "name LIKE '%'")
+    page = reg.search_models(owner, query("name LIKE '%'"))
     assert [(x.name, x.tags, len(x.latest_versions)) for x in page.items] == [
         ("bare", {}, 0),
         ("full", {"a": "1", "b": "2"}, 2),

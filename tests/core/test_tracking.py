@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from modelharbor.api.dialects.mlflow.filters import parse_filter, query
 from modelharbor.core.artifacts import clean_path
-from modelharbor.core.tracking import AlreadyExists, parse_filter
+from modelharbor.core.tracking import AlreadyExists
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
 from modelharbor.domain.principal import Principal, Role
 
@@ -63,8 +64,8 @@ def test_runs_params_metrics_search(tracking, admin):
     assert [(m.key, m.value, m.step) for m in got.metrics] == [("acc", 0.7, 1)]
     assert [m.value for m in tracking.metric_history(admin, r1.id, "acc").items] == [0.5, 0.7]
 
-    def names(f=None, **kw):
-        return [r.name for r in tracking.search_runs(admin, [exp.id], filter=f, **kw).items]
+    def names(f=None, order_by=None, **kw):
+        return [r.name for r in tracking.search_runs(admin, [exp.id], query(f, order_by), **kw).items]
 
     assert names() == ["b", "a"]
     assert names("metrics.acc >= 0.6") == ["a"]
@@ -72,9 +73,9 @@ def test_runs_params_metrics_search(tracking, admin):
     assert names("attributes.run_name LIKE 'b%'") == ["b"]
     assert names(order_by=["attributes.start_time ASC"]) == ["a", "b"]
     page = tracking.search_runs(admin, [exp.id], max_results=1)
-    assert len(page.items) == 1 and page.next_page_token
-    rest = tracking.search_runs(admin, [exp.id], max_results=1, page_token=page.next_page_token)
-    assert [r.name for r in rest.items] == ["a"] and rest.next_page_token is None
+    assert len(page.items) == 1 and page.next_offset == 1
+    rest = tracking.search_runs(admin, [exp.id], max_results=1, offset=page.next_offset)
+    assert [r.name for r in rest.items] == ["a"] and rest.next_offset is None
     tracking.set_run_lifecycle(admin, r2.id, "deleted")
     assert names() == ["a"] and names(run_view_type="DELETED_ONLY") == ["b"]
     with pytest.raises(InvalidInput):
@@ -90,7 +91,7 @@ def test_logged_models(tracking, admin):
     assert m.id.startswith("m-") and m.status == "PENDING"
     assert m.artifact_uri == f"mlflow-artifacts:/{exp.id}/models/{m.id}/artifacts"
     assert tracking.finalize_logged_model(admin, m.id, "READY").status == "READY"
-    found = tracking.search_logged_models(admin, [exp.id], filter="name = 'model'").items
+    found = tracking.search_logged_models(admin, [exp.id], query("name = 'model'")).items
     assert [x.id for x in found] == [m.id]
     tracking.delete_logged_model(admin, m.id)
     with pytest.raises(NotFound):
@@ -127,12 +128,12 @@ def test_clean_path_refuses(bad):
         clean_path(bad)
 
 
-def test_parse_filter():
+def test_parse_filter():  # the MLflow dialect's grammar, which the tracking searches take
     got = parse_filter("metrics.acc > 0.9 and tags.`a b` ILIKE '%x%' AND attributes.status IN ('A', 'B')")
     assert [(c.kind, c.key, c.op, c.value) for c in got] == [
         ("metrics", "acc", ">", 0.9),
         ("tags", "a b", "ILIKE", "%x%"),
-        ("attributes", "status", "IN", ["A", "B"]),
+        ("attributes", "status", "IN", ("A", "B")),
     ]
     with pytest.raises(InvalidInput):
         parse_filter("metrics.acc ~ 1")

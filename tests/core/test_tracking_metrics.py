@@ -9,9 +9,11 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from modelharbor.api.dialects.mlflow.filters import parse_datasets, parse_model_order, query
 from modelharbor.db.tables_tracking import LoggedModelMetricRow, MetricRow, RunParamRow, RunTagRow
 from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.principal import Principal, Role
+from modelharbor.domain.query import Query
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_latest_value_follows_mlflow_rule(tracking, admin):
     assert latest()["c"][:2] == (0, 1) and math.isnan(latest()["c"][2])  # NaN (0) > -1
     tracking.log_metric(admin, run.id, "c", 2.0, 1, 0)
     assert latest()["c"] == (0, 1, 2.0)
-    assert [r.id for r in tracking.search_runs(admin, [exp.id], filter="metrics.a = 0.7").items] == [run.id]
+    assert [r.id for r in tracking.search_runs(admin, [exp.id], query("metrics.a = 0.7")).items] == [run.id]
 
 
 def test_metrics_with_model_id_are_the_models(services, tracking, admin):
@@ -123,23 +125,24 @@ def test_metrics_with_model_id_are_the_models(services, tracking, admin):
     assert {m.key for m in tracking.get_run(admin, run.id).metrics} == {"acc", "f1", "auc"}
 
     exp_id = tracking.get_run(admin, run.id).experiment_id
-    found = tracking.search_logged_models(admin, [exp_id], filter="metrics.acc >= 0.5 AND metrics.f1 < 0.5").items
+    found = tracking.search_logged_models(admin, [exp_id], query("metrics.acc >= 0.5 AND metrics.f1 < 0.5")).items
     assert {m.id for m in found} == {model.id, other.id}
-    assert [m.id for m in tracking.search_logged_models(admin, [exp_id], filter="metrics.auc > 0.8").items] == [
+    assert [m.id for m in tracking.search_logged_models(admin, [exp_id], query("metrics.auc > 0.8")).items] == [
         model.id
     ]
-    assert [m.id for m in tracking.search_logged_models(admin, [exp_id], datasets=[{"dataset_name": "d"}]).items] == [
-        model.id
-    ]
+    assert [
+        m.id
+        for m in tracking.search_logged_models(admin, [exp_id], datasets=parse_datasets([{"dataset_name": "d"}])).items
+    ] == [model.id]
     ordered = tracking.search_logged_models(
-        admin, [exp_id], order_by=[{"field_name": "metrics.auc", "ascending": False}]
+        admin, [exp_id], Query(order=parse_model_order([{"field_name": "metrics.auc", "ascending": False}]))
     )
     assert [m.id for m in ordered.items] == [model.id, other.id]  # a model without the metric comes last
     assert all(m.metrics for m in ordered.items)
     empty = tracking.create_experiment(admin, "no-models").id
     for bad in ("metrics.acc = 'high'", "metrics.acc LIKE '0.%'"):
         with pytest.raises(InvalidInput):
-            tracking.search_logged_models(admin, [empty], filter=bad)  # refused even with no model to look at
+            tracking.search_logged_models(admin, [empty], query(bad))  # refused even with no model to look at
 
 
 def test_bad_model_ids_write_nothing(services, tracking):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, now
 from modelharbor.core.files import ByteRange, FileService, to_record
-from modelharbor.core.filters import FilterField, compile_filter
+from modelharbor.core.filters import FilterField, compile_query
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import (
     DomainRow,
@@ -31,6 +31,7 @@ from modelharbor.db.tables import (
 from modelharbor.domain.entities import Domain, FileRecord, Framework, Licence, PretrainedModel
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.domain.query import Query
 
 CONTEXT = "catalogue"
 REQUIRED = "This field is required."
@@ -154,9 +155,10 @@ class CatalogueService:
         require(principal, action, row[0].org_id, what=f"pretrained model {pk}")
         return self._entity(row)
 
-    def list_models(self, principal: Principal, spec: Any = None) -> list[PretrainedModel]:
+    def list_models(self, principal: Principal, query: Query | None = None) -> list[PretrainedModel]:
+        """The organisation's models matching ``query`` (fields: :data:`MODEL_FIELDS`), by pk after its ordering."""
         require(principal, Action.CATALOGUE_READ, principal.org_id, what="catalogue")
-        compiled = compile_filter(spec, MODEL_FIELDS, dialect=self.db.engine.dialect.name)
+        compiled = compile_query(query, MODEL_FIELDS, dialect=self.db.engine.dialect.name)
         q = self._model_query().where(PretrainedModelRow.org_id == principal.org_id, *compiled.where)
         if not compiled.include_inactive:
             q = q.where(PretrainedModelRow.deletion_time.is_(None))
@@ -372,18 +374,18 @@ class CatalogueService:
         return model, record, rng, stream
 
     # --- reference data: frameworks, licences, domains -------------------------------------------
-    def list_frameworks(self, principal: Principal, spec: Any = None) -> list[Framework]:
-        return [_framework(r) for r in self._list(principal, FrameworkRow, FRAMEWORK_FIELDS, spec)]
+    def list_frameworks(self, principal: Principal, query: Query | None = None) -> list[Framework]:
+        return [_framework(r) for r in self._list(principal, FrameworkRow, FRAMEWORK_FIELDS, query)]
 
-    def list_licences(self, principal: Principal, spec: Any = None) -> list[Licence]:
-        return [_licence(r) for r in self._list(principal, LicenceRow, LICENCE_FIELDS, spec)]
+    def list_licences(self, principal: Principal, query: Query | None = None) -> list[Licence]:
+        return [_licence(r) for r in self._list(principal, LicenceRow, LICENCE_FIELDS, query)]
 
-    def list_domains(self, principal: Principal, spec: Any = None) -> list[Domain]:
-        return [_domain(r) for r in self._list(principal, DomainRow, DOMAIN_FIELDS, spec)]
+    def list_domains(self, principal: Principal, query: Query | None = None) -> list[Domain]:
+        return [_domain(r) for r in self._list(principal, DomainRow, DOMAIN_FIELDS, query)]
 
-    def _list(self, principal: Principal, table, fields, spec):
+    def _list(self, principal: Principal, table, fields, query: Query | None):
         require(principal, Action.CATALOGUE_READ, principal.org_id, what="catalogue")
-        compiled = compile_filter(spec, fields, dialect=self.db.engine.dialect.name)
+        compiled = compile_query(query, fields, dialect=self.db.engine.dialect.name)
         with self.db.uow(readonly=True) as s:
             q = select(table).where(*compiled.where).order_by(*compiled.order_by, table.pk)
             return list(s.scalars(q))

@@ -1,19 +1,27 @@
-"""A small filter language over whitelisted fields, compiled to SQL: ``exact``, ``contains``, ``isnull``,
-``compare``, ``and``, ``or`` (each invertible), ``order_by`` and ``include_inactive``.
+"""Domain queries (:mod:`modelharbor.domain.query`) evaluated: compiled to SQL, or tested in Python.
 
-This is UFDL's FilterSpec, kept as plain data so every edge can use it. Anything malformed raises
-:class:`InvalidInput` naming the problem; unknown fields are refused (never passed to the database).
+The dialects parse their filter languages (MLflow's search strings, UFDL's FilterSpec) into a
+:class:`~modelharbor.domain.query.Query`; the core decides what a search accepts:
+
+- :func:`compile_query`: the catalogue's whitelisted, typed fields (``str``, ``int``, ``datetime``, ``ref``) with
+  ``=``, ``CONTAINS``, ``ISNULL``, ``<``/``>``/``<=``/``>=``, and/or/not and ordering; anything else raises
+  :class:`InvalidInput` with code ``INVALID_FILTER`` naming the problem (unknown fields never reach the database).
+- :func:`checked_compare`, :func:`tag_condition`, :func:`order_clauses`: the registry's searches (MLflow's
+  semantics: ``LIKE`` is case-sensitive on every database, ``tags.k != 'v'`` also matches objects without the tag).
+- :func:`compare` and :func:`compare_py`: the tracking server's searches, in SQL and over loaded entities.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_
 
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.query import All, AnyOf, Comparison, Condition, Not, Order, Query
 
 
 @dataclass(frozen=True)
@@ -29,44 +37,19 @@ class CompiledFilter:
     include_inactive: bool
 
 
-FIELD_TYPES = {"exact", "contains", "isnull", "is_null", "compare"}
-KEYS = {
-    "exact": ({"type", "field", "value"}, {"case_insensitive", "invert"}),
-    "contains": ({"type", "field", "sub_string"}, {"case_insensitive", "invert"}),
-    "isnull": ({"type", "field"}, {"invert"}),
-    "is_null": ({"type", "field"}, {"invert"}),
-    "compare": ({"type", "field", "operator", "value"}, {"invert"}),
-    "and": ({"type", "sub_expressions"}, {"invert"}),
-    "or": ({"type", "sub_expressions"}, {"invert"}),
-}
-OPERATORS = {"<": "__lt__", ">": "__gt__", "<=": "__le__", ">=": "__ge__"}
-MAX_EXPRESSIONS = 100
+_SQL_OPS = {"<": "__lt__", ">": "__gt__", "<=": "__le__", ">=": "__ge__"}
 
 
-def compile_filter(spec: Any, fields: dict[str, FilterField], *, dialect: str) -> CompiledFilter:
-    """Validate ``spec`` (None or a dict) and compile it against ``fields``."""
-    if spec is None:
-        spec = {}
-    if not isinstance(spec, dict):
-        raise InvalidInput("the filter must be a JSON object", code="INVALID_FILTER")
-    unknown = set(spec) - {"expressions", "order_by", "include_inactive"}
-    if unknown:
-        raise InvalidInput(f"unknown filter key(s): {', '.join(sorted(unknown))}", code="INVALID_FILTER")
+def _bad(message: str) -> InvalidInput:
+    return InvalidInput(message, code="INVALID_FILTER")
+
+
+def compile_query(query: Query | None, fields: dict[str, FilterField], *, dialect: str) -> CompiledFilter:
+    """``query`` (None: everything) against ``fields``, for a database of ``dialect``."""
+    query = query or Query()
     compiler = _Compiler(fields, dialect)
-    expressions = spec.get("expressions", [])
-    if not isinstance(expressions, list):
-        raise InvalidInput("'expressions' must be a list", code="INVALID_FILTER")
-    if len(expressions) > MAX_EXPRESSIONS:
-        raise InvalidInput(f"at most {MAX_EXPRESSIONS} expressions", code="INVALID_FILTER")
-    where = [compiler.expression(e, depth="top") for e in expressions]
-    order = spec.get("order_by", [])
-    if not isinstance(order, list):
-        raise InvalidInput("'order_by' must be a list", code="INVALID_FILTER")
-    order_by = [compiler.ordering(o) for o in order]
-    inactive = spec.get("include_inactive", False)
-    if not isinstance(inactive, bool):
-        raise InvalidInput("'include_inactive' must be true or false", code="INVALID_FILTER")
-    return CompiledFilter(where, order_by, inactive)
+    where = [compiler.condition(c) for c in query.where]
+    return CompiledFilter(where, [compiler.ordering(o) for o in query.order], query.include_inactive)
 
 
 class _Compiler:
@@ -74,112 +57,198 @@ class _Compiler:
         self.fields = fields
         self.dialect = dialect
 
-    def field(self, name: Any) -> FilterField:
-        if not isinstance(name, str) or not name:
-            raise InvalidInput("'field' must be a non-empty string", code="INVALID_FILTER")
+    def field(self, name: str) -> FilterField:
         if name not in self.fields:
-            raise InvalidInput(
-                f"unknown field {name!r}; filterable fields: {', '.join(sorted(self.fields))}", code="INVALID_FILTER"
-            )
+            raise _bad(f"unknown field {name!r}; filterable fields: {', '.join(sorted(self.fields))}")
         return self.fields[name]
 
-    def expression(self, e: Any, *, depth: str) -> ColumnElement:
-        if not isinstance(e, dict):
-            raise InvalidInput("each expression must be a JSON object", code="INVALID_FILTER")
-        kind = e.get("type")
-        if kind not in KEYS:
-            raise InvalidInput(
-                f"unknown expression type {kind!r}; use one of: {', '.join(sorted(KEYS))}", code="INVALID_FILTER"
-            )
-        required, optional = KEYS[kind]
-        missing, extra = required - set(e), set(e) - required - optional
-        if missing:
-            raise InvalidInput(f"{kind} expression lacks: {', '.join(sorted(missing))}", code="INVALID_FILTER")
-        if extra:
-            raise InvalidInput(
-                f"{kind} expression has unknown key(s): {', '.join(sorted(extra))}", code="INVALID_FILTER"
-            )
-        for flag in ("invert", "case_insensitive"):
-            if flag in e and not isinstance(e[flag], bool):
-                raise InvalidInput(f"'{flag}' must be true or false", code="INVALID_FILTER")
-        clause = self.logical(kind, e["sub_expressions"], depth) if kind in ("and", "or") else self.comparison(kind, e)
-        return not_(clause) if e.get("invert") else clause
+    def condition(self, c: Condition) -> ColumnElement:
+        if isinstance(c, Not):
+            return not_(self.condition(c.part))
+        if isinstance(c, (All, AnyOf)):
+            parts = [self.condition(p) for p in c.parts]
+            return and_(*parts) if isinstance(c, All) else or_(*parts)
+        return self.comparison(c)
 
-    def logical(self, kind: str, subs: Any, depth: str) -> ColumnElement:
-        if not isinstance(subs, list) or len(subs) < 2:
-            raise InvalidInput(f"'{kind}' needs at least two sub_expressions", code="INVALID_FILTER")
-        allowed = FIELD_TYPES if kind == "and" else FIELD_TYPES | {"and"}
-        for sub in subs:
-            if isinstance(sub, dict) and sub.get("type") not in allowed:
-                raise InvalidInput(
-                    f"'{kind}' may not contain a nested '{sub.get('type')}' expression", code="INVALID_FILTER"
-                )
-        parts = [self.expression(sub, depth=kind) for sub in subs]
-        return and_(*parts) if kind == "and" else or_(*parts)
-
-    def comparison(self, kind: str, e: dict) -> ColumnElement:
-        f = self.field(e["field"])
+    def comparison(self, c: Comparison) -> ColumnElement:
+        f = self.field(c.name)
         col = f.column
-        if kind in ("isnull", "is_null"):
+        if c.op == "ISNULL":
             return col.is_(None)
-        if f.kind == "ref" and kind != "exact":
-            raise InvalidInput(f"field {e['field']!r} supports only isnull and exact", code="INVALID_FILTER")
-        if kind == "contains":
-            sub = e["sub_string"]
-            if not isinstance(sub, str) or not sub:
-                raise InvalidInput("'sub_string' must be a non-empty string", code="INVALID_FILTER")
+        if f.kind == "ref" and c.op != "=":
+            raise _bad(f"field {c.name!r} supports only isnull and exact")
+        if c.op == "CONTAINS":
+            sub = c.value
             if f.kind != "str":
-                raise InvalidInput(f"'contains' needs a text field; {e['field']!r} is not one", code="INVALID_FILTER")
+                raise _bad(f"'contains' needs a text field; {c.name!r} is not one")
             pattern = "%" + sub.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            if e.get("case_insensitive"):
+            if c.case_insensitive:
                 return func.lower(col).like(func.lower(pattern), escape="\\")
             if self.dialect == "sqlite":  # SQLite's LIKE ignores case
                 return func.instr(col, sub) > 0
             return col.like(pattern, escape="\\")
-        value = self.value(f, e["field"], e["value"])
-        if kind == "exact":
-            if e.get("case_insensitive") and isinstance(value, str):
+        value = self.value(f, c.name, c.value)
+        if c.op == "=":
+            if c.case_insensitive and isinstance(value, str):
                 return func.lower(col) == value.lower()
             return col == value
-        op = e["operator"]
-        if op not in OPERATORS:
-            raise InvalidInput(f"operator must be one of {', '.join(OPERATORS)}, not {op!r}", code="INVALID_FILTER")
-        return getattr(col, OPERATORS[op])(value)
+        if c.op not in _SQL_OPS:
+            raise _bad(f"operator must be one of {', '.join(_SQL_OPS)}, not {c.op!r}")
+        return getattr(col, _SQL_OPS[c.op])(value)
 
     def value(self, f: FilterField, name: str, value: Any) -> Any:
-        if value is None or isinstance(value, (list, dict)):
-            raise InvalidInput(f"'value' for {name!r} must be a string, number or boolean", code="INVALID_FILTER")
+        if value is None or isinstance(value, (list, tuple, dict)):
+            raise _bad(f"'value' for {name!r} must be a string, number or boolean")
         if f.kind == "int":
             if isinstance(value, bool) or not (
                 isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdecimal())
             ):
-                raise InvalidInput(f"'value' for {name!r} must be an integer", code="INVALID_FILTER")
+                raise _bad(f"'value' for {name!r} must be an integer")
             return int(value)
         if f.kind == "datetime":
             if not isinstance(value, str):
-                raise InvalidInput(f"'value' for {name!r} must be an ISO-8601 date-time string", code="INVALID_FILTER")
+                raise _bad(f"'value' for {name!r} must be an ISO-8601 date-time string")
             try:
                 return datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
-                raise InvalidInput(f"{value!r} is not an ISO-8601 date-time", code="INVALID_FILTER") from None
+                raise _bad(f"{value!r} is not an ISO-8601 date-time") from None
         if isinstance(value, bool):
-            raise InvalidInput(f"'value' for {name!r} must be a string", code="INVALID_FILTER")
+            raise _bad(f"'value' for {name!r} must be a string")
         return str(value)
 
-    def ordering(self, o: Any) -> Any:
-        if not isinstance(o, dict):
-            raise InvalidInput("each order_by entry must be a JSON object", code="INVALID_FILTER")
-        extra = set(o) - {"field", "ascending", "nulls_first"}
-        if extra:
-            raise InvalidInput(f"order_by has unknown key(s): {', '.join(sorted(extra))}", code="INVALID_FILTER")
-        col = self.field(o.get("field")).column
-        ascending = o.get("ascending", True)
-        nulls_first = o.get("nulls_first")
-        if not isinstance(ascending, bool) or (nulls_first is not None and not isinstance(nulls_first, bool)):
-            raise InvalidInput("'ascending' and 'nulls_first' must be true or false", code="INVALID_FILTER")
-        clause = col.asc() if ascending else col.desc()
-        if nulls_first is True:
+    def ordering(self, o: Order) -> Any:
+        col = self.field(o.name).column
+        clause = col.asc() if o.ascending else col.desc()
+        if o.nulls_first is True:
             clause = clause.nulls_first()
-        elif nulls_first is False:
+        elif o.nulls_first is False:
             clause = clause.nulls_last()
         return clause
+
+
+# --- the registry's searches (MLflow semantics) ---------------------------------------------------
+
+
+def comparisons(query: Query, what: str) -> tuple[Comparison, ...]:
+    """The query's conditions, which must all be plain comparisons (MLflow joins them with AND only)."""
+    for c in query.where:
+        if not isinstance(c, Comparison):
+            raise InvalidInput(f"Invalid filter: {what} take comparisons joined by AND.")
+    return query.where  # type: ignore[return-value]
+
+
+def _like(col, pattern: str, dialect: str):
+    if dialect == "sqlite":  # SQLite's LIKE ignores case: GLOB is the case-sensitive equivalent
+        glob = "".join({"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}.get(c, c) for c in pattern)
+        return col.op("GLOB")(glob)
+    return col.like(pattern)
+
+
+def checked_compare(col, c: Comparison, dialect: str, *, kind: str = "str"):
+    """``col <op> value`` for a text column (``kind`` ``str``; ``in`` also takes IN / NOT IN) or an integer one."""
+    op, value = c.op, c.value
+    if kind == "int":
+        if op not in ("=", "!=", "<", "<=", ">", ">=") or isinstance(value, str) and not value.lstrip("-").isdigit():
+            raise InvalidInput(f"Invalid filter: {c.name} takes a number and one of =, !=, <, <=, >, >=.")
+        value = int(value)
+        if not -(2**31) < value < 2**31:
+            raise InvalidInput(f"Invalid filter: {c.name} {value} is out of range.")
+    elif op in ("IN", "NOT IN"):
+        if kind != "in":
+            raise InvalidInput(f"Invalid filter: {op} is only supported for run_id, not {c.name!r}.")
+        if not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"Invalid filter: {op} needs a parenthesised list of quoted strings.")
+    elif not isinstance(value, str):
+        raise InvalidInput(f"Invalid filter: {c.name!r} must be compared with a quoted string.")
+    elif op not in ("=", "!=", "LIKE", "ILIKE"):
+        raise InvalidInput(f"Invalid filter: {c.name!r} supports =, !=, LIKE and ILIKE, not {op}.")
+    if op == "=":
+        return col == value
+    if op == "!=":
+        return col != value
+    if op == "LIKE":
+        return _like(col, value, dialect)
+    if op == "ILIKE":
+        return func.lower(col).like(value.lower())
+    if op == "IN":
+        return col.in_(value)
+    if op == "NOT IN":
+        return col.not_in(value)
+    return {"<": col < value, "<=": col <= value, ">": col > value, ">=": col >= value}[op]
+
+
+def tag_condition(tag_table, owner_col, owner_pk_col, c: Comparison, dialect: str):
+    """``tags.k = 'v'`` (and LIKE/ILIKE): a tag k matches. ``tags.k != 'v'``: no tag k with value v — objects
+    without the tag match too, which is what the MLflow client relies on when it appends
+    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search."""
+    if c.op == "!=":
+        positive = Comparison(c.key, "=", c.value, c.kind)
+        return ~exists().where(
+            owner_col == owner_pk_col, tag_table.key == c.key, checked_compare(tag_table.value, positive, dialect)
+        )
+    return exists().where(
+        owner_col == owner_pk_col, tag_table.key == c.key, checked_compare(tag_table.value, c, dialect)
+    )
+
+
+def order_clauses(order: tuple[Order, ...], allowed: dict[str, Any]) -> list:
+    """ORDER BY clauses for attribute orderings among ``allowed`` (name → column)."""
+    out = []
+    for o in order:
+        if o.kind != "attributes" or o.key not in allowed:
+            raise InvalidInput(f"Invalid order_by attribute {o.name!r}; expected one of {', '.join(sorted(allowed))}.")
+        col = allowed[o.key]
+        out.append(col.asc() if o.ascending else col.desc())
+    return out
+
+
+# --- the tracking server's searches ---------------------------------------------------------------
+
+
+def compare(col, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return col == value
+    if op == "!=":
+        return col != value
+    if op in ("<", ">", "<=", ">="):
+        return {"<": col < value, ">": col > value, "<=": col <= value, ">=": col >= value}[op]
+    if op == "LIKE":
+        return col.like(str(value))
+    if op == "NOT LIKE":
+        return ~col.like(str(value))
+    if op == "ILIKE":
+        return func.lower(col).like(str(value).lower())
+    if op == "NOT ILIKE":
+        return ~func.lower(col).like(str(value).lower())
+    if op == "IN":
+        return col.in_(list(value))
+    if op == "NOT IN":
+        return col.not_in(list(value))
+    raise InvalidInput(f"unsupported operator {op!r}")
+
+
+def _like_py(pattern: str, text: str, ci: bool) -> bool:
+    rx = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, text, re.I | re.S if ci else re.S) is not None
+
+
+def compare_py(actual: Any, op: str, value: Any) -> bool:
+    if actual is None:
+        return False
+    if op in ("<", ">", "<=", ">="):
+        try:
+            a, v = (float(actual), float(value)) if isinstance(value, (int, float)) else (actual, value)
+            return {"<": a < v, ">": a > v, "<=": a <= v, ">=": a >= v}[op]
+        except (TypeError, ValueError):
+            return False
+    if op == "=":
+        return str(actual) == str(value)
+    if op == "!=":
+        return str(actual) != str(value)
+    if op in ("LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE"):
+        hit = _like_py(str(value), str(actual), "ILIKE" in op)
+        return not hit if op.startswith("NOT") else hit
+    if op in ("IN", "NOT IN"):
+        hit = str(actual) in {str(v) for v in value}
+        return not hit if op == "NOT IN" else hit
+    return False

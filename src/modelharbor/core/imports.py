@@ -33,6 +33,7 @@ from modelharbor.db.tables import FileRow, ImportedModelRow, UploadSessionRow
 from modelharbor.domain.entities import FileRecord, ImportedModel, Task, UploadSession
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.domain.query import Comparison, Query
 
 CONTEXT = "model"
 TASK_KIND = "model_import"
@@ -180,9 +181,8 @@ class ImportService:
                 raise ArchiveRejected("the user who started the import no longer exists")
             principal = self.identity.principal_by_ids(owner_id, org_id)
             reg_name = registry_name(name, model_id)
-            quoted = reg_name.replace("'", "''")
             done = self.registry.search_versions(
-                principal, f"name = '{quoted}' AND tags.`{IMPORT_TAG}` = '{model_id}'"
+                principal, Query((Comparison("name", "=", reg_name), Comparison(IMPORT_TAG, "=", model_id, "tags")))
             ).items
             if done:
                 return {"registered_model": reg_name, "version": done[0].version}

@@ -4,7 +4,8 @@ Everything belongs to an organisation: a registered model's name is unique withi
 models are simply not found. Viewers may read, members may write (``REGISTRY_READ`` / ``REGISTRY_WRITE``).
 Versions are numbered 1, 2, 3… per model and numbers are never reused after a delete. Stages follow MLflow
 (None / Staging / Production / Archived); moving a version into Staging or Production may archive the versions
-already there. Search takes MLflow's filter strings (a small subset, see :func:`parse_filter`).
+already there. Searches take a domain query (:mod:`modelharbor.domain.query`; the MLflow dialect parses its
+filter strings into one) and answer one offset :class:`Page`.
 A model may belong to a project (core/projects.py): then its versions take the project's stages, and changing it
 takes write access to the project. Reviews (core/reviews.py) move a version into a stage once every reviewer
 approved; while one is open the version's stage does not change any other way.
@@ -12,8 +13,6 @@ approved; while one is open the version's stage does not change any other way.
 
 from __future__ import annotations
 
-import base64
-import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -28,7 +27,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
-    exists,
     func,
     insert,
     null,
@@ -40,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, now
-from modelharbor.core.jsontext import token_offset
+from modelharbor.core.filters import checked_compare, comparisons, order_clauses, tag_condition
 from modelharbor.core.projects import (
     DEFAULT_STAGES,
     STAGE_ARCHIVED,
@@ -65,6 +63,7 @@ from modelharbor.db.tables_registry import (
 )
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.domain.query import Page, Query
 
 STAGES = DEFAULT_STAGES
 ACTIVE_STAGES = (STAGE_STAGING, STAGE_PRODUCTION)
@@ -115,12 +114,6 @@ class RegisteredModel:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[tuple[str, int], ...] = ()  # (alias, version), sorted by alias
     latest_versions: tuple[ModelVersion, ...] = ()  # the newest version in each stage that has one
-
-
-@dataclass(frozen=True)
-class Page:
-    items: tuple
-    next_page_token: str | None
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -220,226 +213,12 @@ def _ms(dt: datetime) -> int:
     return int(aware(dt).timestamp() * 1000)
 
 
-# --- the MLflow filter-string subset ------------------------------------------------------------
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<str>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
-     |(?P<num>-?\d+(?:\.\d+)?(?![\w.]))
-     |(?P<ident>`[^`]*`|[A-Za-z_][\w]*(?:\.(?:`[^`]*`|"[^"]*"|[\w\-]+))?)
-     |(?P<op>!=|<>|<=|>=|==|=|<|>|\(|\)|,)
-    )""",
-    re.X,
-)
-_KEYWORDS = {"AND", "LIKE", "ILIKE", "IN", "NOT", "OR"}
-
-
-@dataclass(frozen=True)
-class Clause:
-    key: str  # 'name', 'run_id', …, or 'tags.<key>'
-    op: str  # '=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN', '<', '<=', '>', '>='
-    value: Any  # str, int, or a tuple of str for IN
-
-
-def _unquote(s: str) -> str:
-    q = s[0]
-    body = s[1:-1]
-    if q == "'":
-        body = body.replace("''", "'")
-    return re.sub(r"\\(.)", r"\1", body)
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos, text = [], 0, text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise InvalidInput(f"Invalid filter string {text!r}: cannot parse from position {pos}: {text[pos:]!r}")
-        kind = m.lastgroup
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
-
-
-def parse_filter(text: Any) -> list[Clause]:
-    """Parse ``a = 'x' AND tags.k LIKE 'p%' AND run_id IN ('a','b')``: clauses joined by AND (no OR)."""
-    if text is None or (isinstance(text, str) and not text.strip()):
-        return []
-    if not isinstance(text, str):
-        raise InvalidInput("Parameter 'filter' must be a string.")
-    if "\x00" in text:
-        raise InvalidInput("Parameter 'filter' must not contain NUL characters.")
-    toks = _tokens(text)
-    clauses: list[Clause] = []
-    i = 0
-
-    def bad(why: str):
-        return InvalidInput(f"Invalid filter string {text!r}: {why}")
-
-    def peek() -> tuple[str, str] | None:
-        return toks[i] if i < len(toks) else None
-
-    while True:
-        t = peek()
-        if t is None or t[0] != "ident" or t[1].upper() in _KEYWORDS:
-            raise bad(f"expected an attribute such as name or tags.<key>, got {t[1] if t else 'the end'!r}")
-        key = t[1]
-        if key.startswith("`"):
-            key = key[1:-1]
-        elif "." in key:
-            prefix, _, sub = key.partition(".")
-            if sub[:1] in '`"':
-                sub = sub[1:-1]
-            key = f"{prefix.lower()}.{sub}"
-        i += 1
-        t = peek()
-        if t is None:
-            raise bad(f"expected a comparator after {key!r}")
-        word = t[1].upper()
-        if t[0] == "op" and t[1] in ("=", "==", "!=", "<>", "<", "<=", ">", ">="):
-            op = {"==": "=", "<>": "!="}.get(t[1], t[1])
-        elif t[0] == "ident" and word in ("LIKE", "ILIKE", "IN"):
-            op = word
-        elif t[0] == "ident" and word == "NOT" and i + 1 < len(toks) and toks[i + 1][1].upper() == "IN":
-            op = "NOT IN"
-            i += 1
-        else:
-            raise bad(f"expected a comparator (=, !=, LIKE, ILIKE, IN) after {key!r}, got {t[1]!r}")
-        i += 1
-        if op in ("IN", "NOT IN"):
-            if peek() != ("op", "("):
-                raise bad(f"{op} needs a parenthesised list of quoted strings")
-            i += 1
-            items = []
-            while True:
-                t = peek()
-                if t is None or t[0] != "str":
-                    raise bad(f"{op} needs a parenthesised list of quoted strings")
-                items.append(_unquote(t[1]))
-                i += 1
-                t = peek()
-                if t == ("op", ","):
-                    i += 1
-                    continue
-                if t == ("op", ")"):
-                    i += 1
-                    break
-                raise bad(f"unterminated {op} list")
-            value: Any = tuple(items)
-        else:
-            t = peek()
-            if t is None or t[0] not in ("str", "num"):
-                raise bad(f"expected a quoted string or a number after {key!r} {op}")
-            value = _unquote(t[1]) if t[0] == "str" else (float(t[1]) if "." in t[1] else int(t[1]))
-            i += 1
-        clauses.append(Clause(key, op, value))
-        t = peek()
-        if t is None:
-            return clauses
-        if t[0] == "ident" and t[1].upper() == "AND":
-            i += 1
-            continue
-        if t[0] == "ident" and t[1].upper() == "OR":
-            raise bad("OR is not supported; join conditions with AND")
-        raise bad(f"expected AND or the end, got {t[1]!r}")
-
-
-def _like(col, pattern: str, dialect: str):
-    if dialect == "sqlite":  # SQLite's LIKE ignores case: GLOB is the case-sensitive equivalent
-        glob = "".join({"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}.get(c, c) for c in pattern)
-        return col.op("GLOB")(glob)
-    return col.like(pattern)
-
-
-def _compare(col, clause: Clause, dialect: str, *, kind: str = "str"):
-    op, value = clause.op, clause.value
-    if kind == "int":
-        if op not in ("=", "!=", "<", "<=", ">", ">=") or isinstance(value, str) and not value.lstrip("-").isdigit():
-            raise InvalidInput(f"Invalid filter: {clause.key} takes a number and one of =, !=, <, <=, >, >=.")
-        value = int(value)
-        if not -(2**31) < value < 2**31:
-            raise InvalidInput(f"Invalid filter: {clause.key} {value} is out of range.")
-    elif op in ("IN", "NOT IN"):
-        if kind != "in":
-            raise InvalidInput(f"Invalid filter: {op} is only supported for run_id, not {clause.key!r}.")
-    elif not isinstance(value, str):
-        raise InvalidInput(f"Invalid filter: {clause.key!r} must be compared with a quoted string.")
-    elif op not in ("=", "!=", "LIKE", "ILIKE"):
-        raise InvalidInput(f"Invalid filter: {clause.key!r} supports =, !=, LIKE and ILIKE, not {op}.")
-    if op == "=":
-        return col == value
-    if op == "!=":
-        return col != value
-    if op == "LIKE":
-        return _like(col, value, dialect)
-    if op == "ILIKE":
-        return func.lower(col).like(value.lower())
-    if op == "IN":
-        return col.in_(value)
-    if op == "NOT IN":
-        return col.not_in(value)
-    return {"<": col < value, "<=": col <= value, ">": col > value, ">=": col >= value}[op]
-
-
-def _tag_condition(tag_table, owner_col, owner_pk_col, clause: Clause, dialect: str):
-    """``tags.k = 'v'`` (and LIKE/ILIKE): a tag k matches. ``tags.k != 'v'``: no tag k with value v — objects
-    without the tag match too, which is what the MLflow client relies on when it appends
-    ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every search."""
-    tag_key = clause.key.split(".", 1)[1]
-    if clause.op == "!=":
-        positive = Clause(clause.key, "=", clause.value)
-        return ~exists().where(
-            owner_col == owner_pk_col, tag_table.key == tag_key, _compare(tag_table.value, positive, dialect)
-        )
-    return exists().where(
-        owner_col == owner_pk_col,
-        tag_table.key == tag_key,
-        _compare(tag_table.value, clause, dialect),
-    )
-
-
-def _parse_order(order_by: Any, allowed: dict[str, Any]) -> list:
-    if order_by is None:
-        return []
-    if isinstance(order_by, str):
-        order_by = [order_by]
-    if not isinstance(order_by, list):
-        raise InvalidInput("Parameter 'order_by' must be a list of strings.")
-    out = []
-    for item in order_by:
-        if not isinstance(item, str):
-            raise InvalidInput("Parameter 'order_by' must be a list of strings.")
-        parts = item.split()
-        if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
-            raise InvalidInput(f"Invalid order_by clause {item!r}: expected '<attribute> [ASC|DESC]'.")
-        key = parts[0].strip("`")
-        if key not in allowed:
-            raise InvalidInput(f"Invalid order_by attribute {key!r}; expected one of {', '.join(sorted(allowed))}.")
-        col = allowed[key]
-        out.append(col.desc() if len(parts) == 2 and parts[1].upper() == "DESC" else col.asc())
-    return out
-
-
-def _page_args(max_results: Any, page_token: Any, *, default: int, limit: int) -> tuple[int, int]:
-    if max_results is None or max_results == "":
-        size = default
-    else:
-        try:
-            size = int(max_results)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"Parameter 'max_results' must be an integer, got {max_results!r}.") from None
-        if not 0 < size <= limit:
-            raise InvalidInput(f"Invalid value {max_results} for parameter 'max_results': it must be in 1..{limit}.")
-    offset = 0
-    if page_token:
-        try:
-            offset = token_offset(str(page_token))
-        except ValueError:
-            raise InvalidInput(f"Invalid page token {page_token!r}.") from None
-    return size, offset
-
-
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+def _page_size(max_results: int | None, *, default: int, limit: int) -> int:
+    if max_results is None:
+        return default
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 0 < max_results <= limit:
+        raise InvalidInput(f"Invalid value {max_results} for parameter 'max_results': it must be in 1..{limit}.")
+    return max_results
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -561,30 +340,28 @@ class RegistryService:
             s.flush()
 
     def search_models(
-        self,
-        principal: Principal,
-        filter_string: Any = None,
-        *,
-        max_results: Any = None,
-        order_by: Any = None,
-        page_token: Any = None,
-    ) -> Page:
+        self, principal: Principal, query: Query = Query(), *, max_results: int | None = None, offset: int = 0
+    ) -> Page[RegisteredModel]:
+        """The organisation's models matching ``query``: ``name`` and ``tags.<key>`` comparisons; ordered by name,
+        timestamp, last_updated_timestamp or creation_timestamp (then by name)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        size, offset = _page_args(max_results, page_token, default=DEFAULT_MODELS_PAGE, limit=MAX_MODELS_PAGE)
+        size = _page_size(max_results, default=DEFAULT_MODELS_PAGE, limit=MAX_MODELS_PAGE)
         where = [RegisteredModelRow.org_id == principal.org_id]
-        for c in parse_filter(filter_string):
-            if c.key == "name":
-                where.append(_compare(RegisteredModelRow.name, c, self._dialect))
-            elif c.key.startswith(("tags.", "tag.")):
+        for c in comparisons(query, "registered model searches"):
+            if c.name == "name":
+                where.append(checked_compare(RegisteredModelRow.name, c, self._dialect))
+            elif c.kind == "tags":
                 where.append(
-                    _tag_condition(
+                    tag_condition(
                         RegisteredModelTagRow, RegisteredModelTagRow.model_pk, RegisteredModelRow.pk, c, self._dialect
                     )
                 )
             else:
-                raise InvalidInput(f"Invalid filter attribute {c.key!r} for registered models: use name or tags.<key>.")
-        order = _parse_order(
-            order_by,
+                raise InvalidInput(
+                    f"Invalid filter attribute {c.name!r} for registered models: use name or tags.<key>."
+                )
+        order = order_clauses(
+            query.order,
             {
                 "name": RegisteredModelRow.name,
                 "timestamp": RegisteredModelRow.updated_at,
@@ -602,7 +379,7 @@ class RegistryService:
         with self.db.uow(readonly=True) as s:
             rows = s.execute(q).all()
             more = len(rows) > size
-            return Page(tuple(self._models(s, rows[:size])), _token(offset + size) if more else None)
+            return Page(tuple(self._models(s, rows[:size])), offset + size if more else None)
 
     def latest_versions(self, principal: Principal, name: Any, stages: Any = None) -> list[ModelVersion]:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
@@ -623,16 +400,14 @@ class RegistryService:
         name_contains: Any = None,
         discoverable: bool | None = None,
         order: tuple[str, bool] | None = None,
-        max_results: Any = None,
-        page_token: Any = None,
-        offset: int | None = None,
+        max_results: int | None = None,
+        offset: int = 0,
         default_page: int = 25,
-    ) -> Page:
+    ) -> Page[RegisteredModel]:
         """Domino's listing: optionally one project's models, names containing a pattern (any case), newest-first
         or by name; ``order`` is (``name``/``created``/``updated``, descending)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        size, token_offset = _page_args(max_results, page_token, default=default_page, limit=MAX_MODELS_PAGE)
-        offset = token_offset if offset is None else offset
+        size = _page_size(max_results, default=default_page, limit=MAX_MODELS_PAGE)
         M = RegisteredModelRow
         where = [M.org_id == principal.org_id]
         if project_id is not None:
@@ -650,7 +425,7 @@ class RegistryService:
         with self.db.uow(readonly=True) as s:
             rows = list(s.scalars(q))
             more = len(rows) > size
-            return Page(tuple(self._models(s, rows[:size])), _token(offset + size) if more else None)
+            return Page(tuple(self._models(s, rows[:size])), offset + size if more else None)
 
     def set_model_tag(self, principal: Principal, name: Any, key: Any, value: Any) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
@@ -949,39 +724,37 @@ class RegistryService:
             return self._versions(s, [(row.name, v) for v in rows]), total
 
     def search_versions(
-        self,
-        principal: Principal,
-        filter_string: Any = None,
-        *,
-        max_results: Any = None,
-        order_by: Any = None,
-        page_token: Any = None,
-    ) -> Page:
+        self, principal: Principal, query: Query = Query(), *, max_results: int | None = None, offset: int = 0
+    ) -> Page[ModelVersion]:
+        """The organisation's versions matching ``query``: name, run_id (also IN / NOT IN), source_path,
+        version_number, current_stage and ``tags.<key>`` comparisons; ordered by those attributes or timestamps
+        (then by name, newest version first)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        size, offset = _page_args(max_results, page_token, default=DEFAULT_VERSIONS_PAGE, limit=MAX_VERSIONS_PAGE)
+        size = _page_size(max_results, default=DEFAULT_VERSIONS_PAGE, limit=MAX_VERSIONS_PAGE)
         M, V = RegisteredModelRow, ModelVersionRow
         where = [M.org_id == principal.org_id]
         d = self._dialect
-        for c in parse_filter(filter_string):
-            if c.key == "name":
-                where.append(_compare(M.name, c, d))
-            elif c.key == "run_id":
-                where.append(_compare(V.run_id, c, d, kind="in"))
-            elif c.key in ("source_path", "source"):
-                where.append(_compare(V.source, c, d))
-            elif c.key in ("version_number", "version"):
-                where.append(_compare(V.version, c, d, kind="int"))
-            elif c.key in ("current_stage", "stage"):
-                where.append(_compare(V.current_stage, c, d))
-            elif c.key.startswith(("tags.", "tag.")):
-                where.append(_tag_condition(ModelVersionTagRow, ModelVersionTagRow.version_pk, V.pk, c, d))
+        for c in comparisons(query, "model version searches"):
+            key = c.name
+            if key == "name":
+                where.append(checked_compare(M.name, c, d))
+            elif key == "run_id":
+                where.append(checked_compare(V.run_id, c, d, kind="in"))
+            elif key in ("source_path", "source"):
+                where.append(checked_compare(V.source, c, d))
+            elif key in ("version_number", "version"):
+                where.append(checked_compare(V.version, c, d, kind="int"))
+            elif key in ("current_stage", "stage"):
+                where.append(checked_compare(V.current_stage, c, d))
+            elif c.kind == "tags":
+                where.append(tag_condition(ModelVersionTagRow, ModelVersionTagRow.version_pk, V.pk, c, d))
             else:
                 raise InvalidInput(
-                    f"Invalid filter attribute {c.key!r} for model versions: use name, run_id, source_path, "
+                    f"Invalid filter attribute {key!r} for model versions: use name, run_id, source_path, "
                     "version_number or tags.<key>."
                 )
-        order = _parse_order(
-            order_by,
+        order = order_clauses(
+            query.order,
             {
                 "name": M.name,
                 "version_number": V.version,
@@ -1003,7 +776,7 @@ class RegistryService:
         with self.db.uow(readonly=True) as s:
             rows = [(r[0], r[1]) for r in s.execute(q)]
             more = len(rows) > size
-            return Page(tuple(self._versions(s, rows[:size])), _token(offset + size) if more else None)
+            return Page(tuple(self._versions(s, rows[:size])), offset + size if more else None)
 
     # --- helpers --------------------------------------------------------------------------------
     def _find_model(self, s: Session, principal: Principal, name: str) -> int | None:

@@ -9,23 +9,20 @@ Times are integer milliseconds since the epoch, as MLflow carries them. Params a
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelharbor.core import tracking_metrics
 from modelharbor.core.clock import new_hex
+from modelharbor.core.filters import compare, compare_py, comparisons
 from modelharbor.core.ids import well_formed
-from modelharbor.core.jsontext import token_offset
 from modelharbor.core.tracking_metrics import MAX_KEY, Metric, now_ms
 from modelharbor.core.tracking_metrics import check_key as _check_key
 from modelharbor.core.tracking_metrics import to_int as _to_int
@@ -41,6 +38,7 @@ from modelharbor.db.tables_tracking import (
 )
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.domain.query import Dataset, Order, Page, Query
 
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_ID = "0"
@@ -121,196 +119,6 @@ class LoggedModel:
     params: dict[str, str]
     tags: dict[str, str]
     metrics: tuple[Metric, ...] = ()
-
-
-@dataclass(frozen=True)
-class Paged:
-    items: list
-    next_page_token: str | None
-
-
-# --- search expressions ------------------------------------------------------------------------
-
-_IDENT = r"(?:\w+\.)?(?:`[^`]+`|\"[^\"]+\"|[\w.\-/:]+)"
-_CLAUSE = re.compile(
-    rf"^\s*(?P<ident>{_IDENT})\s*(?P<op>!=|<=|>=|=|<|>|(?i:(?:not\s+)?i?like\b)|(?i:(?:not\s+)?in\b))\s*(?P<val>.+?)\s*$",
-    re.S,
-)
-_PREFIXES = {
-    "metric": "metrics",
-    "metrics": "metrics",
-    "param": "params",
-    "params": "params",
-    "parameter": "params",
-    "parameters": "params",
-    "tag": "tags",
-    "tags": "tags",
-    "attribute": "attributes",
-    "attributes": "attributes",
-    "attr": "attributes",
-    "run": "attributes",
-}
-
-
-@dataclass(frozen=True)
-class Clause:
-    kind: str  # metrics | params | tags | attributes
-    key: str
-    op: str  # =, !=, <, >, <=, >=, LIKE, ILIKE, NOT LIKE, NOT ILIKE, IN, NOT IN
-    value: Any
-
-
-def _unquote(s: str) -> str:
-    s = s.strip()
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "`\"'":
-        return s[1:-1]
-    return s
-
-
-def _split_and(text: str) -> list[str]:
-    parts, buf, quote, i = [], [], None, 0
-    while i < len(text):
-        c = text[i]
-        if quote:
-            buf.append(c)
-            if c == quote:
-                quote = None
-            i += 1
-            continue
-        if c in "'\"`":
-            quote = c
-            buf.append(c)
-            i += 1
-            continue
-        m = re.match(r"\s+and\s+", text[i:], re.I)
-        if m and buf:
-            parts.append("".join(buf))
-            buf = []
-            i += m.end()
-            continue
-        buf.append(c)
-        i += 1
-    if quote:
-        raise InvalidInput(f"unterminated quote in filter {text!r}")
-    if buf:
-        parts.append("".join(buf))
-    return [p for p in (x.strip() for x in parts) if p]
-
-
-def _value(raw: str, op: str) -> Any:
-    raw = raw.strip()
-    if op in ("IN", "NOT IN"):
-        if not (raw.startswith("(") and raw.endswith(")")):
-            raise InvalidInput(f"{op} needs a parenthesised list, got {raw!r}")
-        return [_value(v, "=") for v in re.findall(r"'[^']*'|\"[^\"]*\"|[^,\s]+", raw[1:-1])]
-    if raw[:1] in "'\"" and raw[-1:] == raw[:1] and len(raw) >= 2:
-        return raw[1:-1]
-    try:
-        return float(raw) if re.search(r"[.eE]", raw) else int(raw)
-    except ValueError:
-        raise InvalidInput(f"cannot read the value {raw!r}: quote strings, e.g. 'text'") from None
-
-
-def parse_ident(ident: str, default_kind: str = "attributes") -> tuple[str, str]:
-    ident = ident.strip()
-    if ident.startswith("`") or ident.startswith('"'):
-        return default_kind, _unquote(ident)
-    head, dot, rest = ident.partition(".")
-    if dot and head.lower() in _PREFIXES:
-        return _PREFIXES[head.lower()], _unquote(rest)
-    return default_kind, _unquote(ident)
-
-
-def parse_filter(text: str | None) -> list[Clause]:
-    """MLflow's search grammar, the subset: ``<ident> <op> <value> [AND ...]``."""
-    if not text or not text.strip():
-        return []
-    if not isinstance(text, str) or "\x00" in text:
-        raise InvalidInput("the filter must be a string without NUL characters")
-    clauses = []
-    for part in _split_and(text):
-        m = _CLAUSE.match(part)
-        if not m:
-            raise InvalidInput(f"cannot parse the filter clause {part!r}; expected e.g. metrics.acc > 0.9")
-        kind, key = parse_ident(m["ident"])
-        op = " ".join(m["op"].upper().split())
-        clauses.append(Clause(kind, key, op, _value(m["val"], op)))
-    return clauses
-
-
-def parse_order_by(items: list[str] | None) -> list[tuple[str, str, bool]]:
-    out = []
-    for item in items or []:
-        words = item.strip().rsplit(None, 1)
-        asc = True
-        ident = item.strip()
-        if len(words) == 2 and words[1].upper() in ("ASC", "DESC"):
-            ident, asc = words[0], words[1].upper() == "ASC"
-        kind, key = parse_ident(ident)
-        out.append((kind, key, asc))
-    return out
-
-
-def compare(col, op: str, value: Any) -> ColumnElement[bool]:
-    if op == "=":
-        return col == value
-    if op == "!=":
-        return col != value
-    if op in ("<", ">", "<=", ">="):
-        return {"<": col < value, ">": col > value, "<=": col <= value, ">=": col >= value}[op]
-    if op == "LIKE":
-        return col.like(str(value))
-    if op == "NOT LIKE":
-        return ~col.like(str(value))
-    if op == "ILIKE":
-        return func.lower(col).like(str(value).lower())
-    if op == "NOT ILIKE":
-        return ~func.lower(col).like(str(value).lower())
-    if op == "IN":
-        return col.in_(list(value))
-    if op == "NOT IN":
-        return col.not_in(list(value))
-    raise InvalidInput(f"unsupported operator {op!r}")  # pragma: no cover - the parser admits no others
-
-
-def _like_py(pattern: str, text: str, ci: bool) -> bool:
-    rx = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(rx, text, re.I | re.S if ci else re.S) is not None
-
-
-def compare_py(actual: Any, op: str, value: Any) -> bool:
-    if actual is None:
-        return False
-    if op in ("<", ">", "<=", ">="):
-        try:
-            a, v = (float(actual), float(value)) if isinstance(value, (int, float)) else (actual, value)
-            return {"<": a < v, ">": a > v, "<=": a <= v, ">=": a >= v}[op]
-        except (TypeError, ValueError):
-            return False
-    if op == "=":
-        return str(actual) == str(value)
-    if op == "!=":
-        return str(actual) != str(value)
-    if op in ("LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE"):
-        hit = _like_py(str(value), str(actual), "ILIKE" in op)
-        return not hit if op.startswith("NOT") else hit
-    if op in ("IN", "NOT IN"):
-        hit = str(actual) in {str(v) for v in value}
-        return not hit if op == "NOT IN" else hit
-    return False
-
-
-def encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return token_offset(token)
-    except ValueError:
-        raise InvalidInput(f"invalid page_token {token!r}") from None
 
 
 VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED), "": (ACTIVE,)}
@@ -500,16 +308,14 @@ class TrackingService:
     def search_experiments(
         self,
         principal: Principal,
+        query: Query = Query(),
         *,
-        filter: str | None = None,
         view_type: Any = None,
         max_results: int | None = None,
-        order_by: list[str] | None = None,
-        page_token: str | None = None,
-    ) -> Paged:
+        offset: int = 0,
+    ) -> Page[Experiment]:
         self.ensure_default(principal)
         limit = _check_max(max_results, 1000, 50000)
-        offset = decode_token(page_token)
         q = select(ExperimentRow).where(
             ExperimentRow.org_id == principal.org_id, ExperimentRow.lifecycle_stage.in_(stages_of(view_type))
         )
@@ -520,7 +326,7 @@ class TrackingService:
             "last_update_time": ExperimentRow.last_update_time,
             "lifecycle_stage": ExperimentRow.lifecycle_stage,
         }
-        for c in parse_filter(filter):
+        for c in comparisons(query, "experiment searches"):
             if c.kind == "tags":
                 q = q.where(
                     exists().where(
@@ -535,15 +341,15 @@ class TrackingService:
             else:
                 raise InvalidInput(f"cannot filter experiments on {c.kind}.{c.key}")
         orders = []
-        for kind, key, asc in parse_order_by(order_by):
-            if kind != "attributes" or key not in attrs:
-                raise InvalidInput(f"cannot order experiments by {key!r}")
-            orders.append(attrs[key].asc() if asc else attrs[key].desc())
+        for o in query.order:
+            if o.kind != "attributes" or o.key not in attrs:
+                raise InvalidInput(f"cannot order experiments by {o.key!r}")
+            orders.append(attrs[o.key].asc() if o.ascending else attrs[o.key].desc())
         q = q.order_by(*orders, ExperimentRow.creation_time.desc(), ExperimentRow.id.desc())
         with self.db.uow(readonly=True) as s:
             rows = list(s.scalars(q.offset(offset).limit(limit + 1)))
             items = [self._experiment_entity(s, r) for r in rows[:limit]]
-        return Paged(items, encode_token(offset + limit) if len(rows) > limit else None)
+        return Page(tuple(items), offset + limit if len(rows) > limit else None)
 
     def rename_experiment(self, principal: Principal, experiment_id: Any, new_name: str) -> None:
         exp_id = self.resolve_experiment_id(principal, experiment_id)
@@ -823,15 +629,13 @@ class TrackingService:
         key: str,
         *,
         max_results: int | None = None,
-        page_token: str | None = None,
-    ) -> Paged:
+        offset: int = 0,
+    ) -> Page[Metric]:
         limit = _check_max(max_results, 25000, 25000)
-        offset = decode_token(page_token)
         with self.db.uow(readonly=True) as s:
             row, _ = self._run_row(s, principal, run_id, Action.TRACKING_READ)
             rows = tracking_metrics.history(s, row.id, key, offset, limit + 1)
-        items = rows[:limit]
-        return Paged(items, encode_token(offset + limit) if len(rows) > limit else None)
+        return Page(tuple(rows[:limit]), offset + limit if len(rows) > limit else None)
 
     def log_inputs(self, principal: Principal, run_id: str, datasets: list | None, models: list | None) -> None:
         with self.db.uow() as s:
@@ -858,17 +662,15 @@ class TrackingService:
     def search_runs(
         self,
         principal: Principal,
-        experiment_ids: list[Any],
+        experiment_ids: list[int | str],
+        query: Query = Query(),
         *,
-        filter: str | None = None,
         run_view_type: Any = None,
         max_results: int | None = None,
-        order_by: list[str] | None = None,
-        page_token: str | None = None,
-    ) -> Paged:
+        offset: int = 0,
+    ) -> Page[Run]:
         require(principal, Action.TRACKING_READ, principal.org_id, what="run")
         limit = _check_max(max_results, 1000, 50000)
-        offset = decode_token(page_token)
         ids = [
             self.resolve_experiment_id(principal, e) if str(e) == DEFAULT_ID else _exp_int(e) for e in experiment_ids
         ]
@@ -896,7 +698,7 @@ class TrackingService:
                 RunRow.lifecycle_stage.in_(stages_of(run_view_type)),
             )
         )
-        for c in parse_filter(filter):
+        for c in comparisons(query, "run searches"):
             if c.kind == "metrics":
                 if not isinstance(c.value, (int, float)) and c.op not in ("IN", "NOT IN"):
                     raise InvalidInput(f"metrics.{c.key} compares with a number, got {c.value!r}")
@@ -909,7 +711,7 @@ class TrackingService:
                 )
             elif c.kind in ("params", "tags"):
                 table = RunParamRow if c.kind == "params" else RunTagRow
-                value = c.value if isinstance(c.value, list) else str(c.value)
+                value = c.value if isinstance(c.value, tuple) else str(c.value)
                 q = q.where(
                     exists().where(table.run_id == RunRow.id, table.key == c.key, compare(table.value, c.op, value))
                 )
@@ -921,7 +723,8 @@ class TrackingService:
             else:
                 raise InvalidInput(f"cannot filter runs on {c.kind}.{c.key}")
         orders = []
-        for kind, key, asc in parse_order_by(order_by):
+        for o in query.order:
+            kind, key, asc = o.kind, o.key, o.ascending
             if kind == "metrics":
                 col = (
                     select(LatestMetricRow.value)
@@ -940,7 +743,7 @@ class TrackingService:
         with self.db.uow(readonly=True) as s:
             rows = list(s.scalars(q.offset(offset).limit(limit + 1)))
             items = [self._run_entity(s, r) for r in rows[:limit]]
-        return Paged(items, encode_token(offset + limit) if len(rows) > limit else None)
+        return Page(tuple(items), offset + limit if len(rows) > limit else None)
 
     # ---- logged models -------------------------------------------------------------------
     @staticmethod
@@ -1070,32 +873,23 @@ class TrackingService:
     def search_logged_models(
         self,
         principal: Principal,
-        experiment_ids: list[Any],
+        experiment_ids: list[int | str],
+        query: Query = Query(),
         *,
-        filter: str | None = None,
         max_results: int | None = None,
-        order_by: list[dict[str, Any]] | None = None,
-        page_token: str | None = None,
-        datasets: list[dict[str, Any]] | None = None,
-    ) -> Paged:
+        offset: int = 0,
+        datasets: tuple[Dataset, ...] = (),
+    ) -> Page[LoggedModel]:
         """MLflow's search: attributes, params, tags and metrics (any value of the key; on ``datasets`` if given);
         ordered by attributes or metrics (the latest value), missing values last."""
         require(principal, Action.TRACKING_READ, principal.org_id, what="logged model")
         limit = _check_max(max_results, 100, 50000)
-        for item in [*(order_by or []), *(datasets or [])]:
-            if not isinstance(item, dict):
-                raise InvalidInput(f"order_by and datasets hold objects, got {item!r}")
-        for d in datasets or []:
-            if not isinstance(d.get("dataset_name"), str) or not d["dataset_name"]:
-                raise InvalidInput(f"a dataset filter needs a dataset_name, got {d!r}")
-        offset = decode_token(page_token)
         ids = [
             self.resolve_experiment_id(principal, e) if str(e) == DEFAULT_ID else _exp_int(e) for e in experiment_ids
         ]
-        clauses = parse_filter(filter)
-        orders = [(o, *parse_ident(str(o.get("field_name", "")))) for o in order_by or []]
+        clauses = comparisons(query, "logged model searches")
         on_metrics = (
-            bool(datasets) or any(c.kind == "metrics" for c in clauses) or any(k == "metrics" for _, k, _ in orders)
+            bool(datasets) or any(c.kind == "metrics" for c in clauses) or any(o.kind == "metrics" for o in query.order)
         )
         with self.db.uow(readonly=True) as s:
             rows = list(
@@ -1126,21 +920,19 @@ class TrackingService:
             if datasets and not any(c.kind == "metrics" for c in clauses):
                 models = [m for m in models if any(tracking_metrics.on_datasets(x, datasets) for x in m.metrics)]
             models.sort(key=lambda m: (-m.creation_timestamp_ms, m.id))
-            for o, kind, key in reversed(orders):
-                if not (kind == "metrics" or (kind == "attributes" and key in _MODEL_ATTRS)):
-                    raise InvalidInput(f"cannot order logged models by {o.get('field_name')!r}")
-                values = {m.id: _model_order_value(m, kind, key, o) for m in models}
+            for o in reversed(query.order):
+                if not (o.kind == "metrics" or (o.kind == "attributes" and o.key in _MODEL_ATTRS)):
+                    raise InvalidInput(f"cannot order logged models by {o.name!r}")
+                values = {m.id: _model_order_value(m, o) for m in models}
                 present = sorted(
-                    (m for m in models if values[m.id] is not None),
-                    key=lambda m: values[m.id],
-                    reverse=not o.get("ascending", True),
+                    (m for m in models if values[m.id] is not None), key=lambda m: values[m.id], reverse=not o.ascending
                 )
                 models = present + [m for m in models if values[m.id] is None]  # missing values last, as MLflow
             page = models[offset : offset + limit]
             if not on_metrics:
                 found = tracking_metrics.model_metrics(s, [m.id for m in page])
                 page = [dataclasses.replace(m, metrics=found[m.id]) for m in page]
-        return Paged(page, encode_token(offset + limit) if len(models) > offset + limit else None)
+        return Page(tuple(page), offset + limit if len(models) > offset + limit else None)
 
 
 _MODEL_ATTRS = {
@@ -1156,7 +948,7 @@ _MODEL_ATTRS = {
 }
 
 
-def _model_order_value(m: LoggedModel, kind: str, key: str, order: dict[str, Any]) -> Any:
-    if kind == "metrics":
-        return tracking_metrics.latest_value(m.metrics, key, order.get("dataset_name"), order.get("dataset_digest"))
-    return getattr(m, _MODEL_ATTRS[key])
+def _model_order_value(m: LoggedModel, o: Order) -> Any:
+    if o.kind == "metrics":
+        return tracking_metrics.latest_value(m.metrics, o.key, o.dataset_name, o.dataset_digest)
+    return getattr(m, _MODEL_ATTRS[o.key])

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.db.tables_tracking import LatestMetricRow, LoggedModelMetricRow, MetricRow
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.query import Dataset
 
 MAX_KEY = 250
 MAX_METRICS_PER_BATCH = 1000
@@ -320,17 +321,16 @@ _COMPARE = {
 }
 
 
-def on_datasets(m: Metric, datasets: Sequence[dict[str, Any]] | None) -> bool:
-    """Whether ``m`` was logged on one of ``datasets`` (``{dataset_name, dataset_digest?}``); no list: any metric."""
+def on_datasets(m: Metric, datasets: Sequence[Dataset] | None) -> bool:
+    """Whether ``m`` was logged on one of ``datasets`` (a digest, if given, must match too); none: any metric."""
     if not datasets:
         return True
-    return any(
-        m.dataset_name == d.get("dataset_name") and d.get("dataset_digest") in (None, "", m.dataset_digest)
-        for d in datasets
-    )
+    return any(m.dataset_name == d.name and d.digest in (None, "", m.dataset_digest) for d in datasets)
 
 
-def metric_test(key: str, op: str, value: Any, datasets=None) -> Callable[[Iterable[Metric]], bool]:
+def metric_test(
+    key: str, op: str, value: Any, datasets: Sequence[Dataset] | None = None
+) -> Callable[[Iterable[Metric]], bool]:
     """MLflow's ``metrics.<key> <op> <number>`` on a logged model: true when any of its values of that key (on the
     datasets, if given) compares so. Checked here, before any model is looked at."""
     if op not in _COMPARE or isinstance(value, bool) or not isinstance(value, (int, float)):

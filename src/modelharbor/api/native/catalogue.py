@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import body_stream, file_response, services_of
+from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
@@ -22,6 +23,8 @@ from modelharbor.api.native.mapping import catalogue_model_out, domain_out, fram
 from modelharbor.api.native.openapi import READS
 from modelharbor.core.catalogue import REQUIRED, FieldErrors
 from modelharbor.domain.errors import NotFound
+from modelharbor.domain.query import Comparison
+from modelharbor.domain.query import Query as SearchQuery
 
 router = APIRouter(prefix="/catalogue", tags=["catalogue"], route_class=JsonRoute)
 
@@ -48,21 +51,21 @@ def _spec(
     framework: str | None,
     domain: str | None,
     licence: str | None,
-) -> dict[str, Any]:
-    """The simple query filters as a filter spec of the core."""
-    expressions: list[dict[str, Any]] = []
+) -> SearchQuery:
+    """The simple query filters as a domain query."""
+    where: list[Comparison] = []
     if name_contains:
-        expressions.append({"type": "contains", "field": "name", "sub_string": name_contains, "case_insensitive": True})
+        where.append(Comparison("name", "CONTAINS", name_contains, case_insensitive=True))
     if framework:
         if framework.isdecimal():
-            expressions.append({"type": "exact", "field": "framework", "value": int(framework)})
+            where.append(Comparison("framework", "=", int(framework)))
         else:
-            expressions.append({"type": "exact", "field": "framework.name", "value": framework})
+            where.append(Comparison("framework.name", "=", framework))
     if domain:
-        expressions.append({"type": "exact", "field": "domain.name", "value": domain})
+        where.append(Comparison("domain.name", "=", domain))
     if licence:
-        expressions.append({"type": "exact", "field": "licence.name", "value": licence})
-    return {"expressions": expressions, "include_inactive": include_inactive}
+        where.append(Comparison("licence.name", "=", licence))
+    return SearchQuery(tuple(where), include_inactive=include_inactive)
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -86,7 +89,7 @@ def search_models(services: ServicesDep, principal: PrincipalDep, spec: Any = Bo
     """Models matching a full filter spec: ``{"expressions": [...], "order_by": [...], "include_inactive": bool}``
     (expression types ``exact``, ``contains``, ``isnull``, ``compare``, ``and``, ``or``; bad specs → 400
     ``INVALID_FILTER`` naming the problem)."""
-    return [catalogue_model_out(m) for m in services.catalogue.list_models(principal, spec)]
+    return [catalogue_model_out(m) for m in services.catalogue.list_models(principal, parse_filter_spec(spec))]
 
 
 @router.post(

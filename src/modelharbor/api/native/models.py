@@ -15,9 +15,12 @@ from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.api.native.openapi import errors
+from modelharbor.api.paging import decode_token, encode_token
 from modelharbor.core.model_files import VersionFile
 from modelharbor.core.registry import MAX_MODELS_PAGE, MAX_VERSIONS_PAGE, ModelVersion, RegisteredModel
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.query import Comparison, Order
+from modelharbor.domain.query import Query as SearchQuery
 
 router = APIRouter(prefix="/models", tags=["models"], route_class=JsonRoute)
 
@@ -61,29 +64,26 @@ def file_out(f: VersionFile) -> schemas.VersionFileOut:
 
 
 # --- filters -------------------------------------------------------------------------------------
-def _quoted(value: str) -> str:
-    """``value`` as a quoted string of the registry's filter language."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _pattern(text: str) -> str:
     """``text`` for LIKE: a backslash (an escape character on PostgreSQL only) becomes the one-character wildcard;
     ``%`` and ``_`` stay wildcards. The caller keeps the exact matches."""
+    if "\x00" in text:
+        raise InvalidInput("Parameter 'filter' must not contain NUL characters.")
     return text.replace("\\", "_")
 
 
-def _model_filter(name_contains: str | None, name_prefix: str | None, tags: list[str]) -> str:
-    clauses = []
+def _model_filter(name_contains: str | None, name_prefix: str | None, tags: list[str]) -> SearchQuery:
+    where = []
     if name_contains:
-        clauses.append(f"name ILIKE {_quoted('%' + _pattern(name_contains) + '%')}")
+        where.append(Comparison("name", "ILIKE", "%" + _pattern(name_contains) + "%"))
     if name_prefix:
-        clauses.append(f"name LIKE {_quoted(_pattern(name_prefix) + '%')}")
+        where.append(Comparison("name", "LIKE", _pattern(name_prefix) + "%"))
     for item in tags:
         key, eq, value = item.partition("=")
         if not key or "`" in key or "\x00" in item:
             raise InvalidInput(f"tag filter {item!r} must be KEY=VALUE (or KEY: the model has the tag)", field="tag")
-        clauses.append(f"tags.`{key}` = {_quoted(value)}" if eq else f"tags.`{key}` LIKE '%'")
-    return " AND ".join(clauses)
+        where.append(Comparison(key, "=", value, "tags") if eq else Comparison(key, "LIKE", "%", "tags"))
+    return SearchQuery(tuple(where))
 
 
 # --- registered models ---------------------------------------------------------------------------
@@ -100,7 +100,10 @@ def list_models(
     """The organisation's registered models by name. A page may hold fewer than ``max_results`` models; follow
     ``next_page_token`` until it is null."""
     page = services.registry.search_models(
-        principal, _model_filter(name_contains, name_prefix, tag), max_results=max_results, page_token=page_token
+        principal,
+        _model_filter(name_contains, name_prefix, tag),
+        max_results=max_results,
+        offset=decode_token(page_token),
     )
     items = list(page.items)
     # the filter language treats % and _ as wildcards: keep exact matches only
@@ -108,7 +111,9 @@ def list_models(
         items = [m for m in items if name_contains.lower() in m.name.lower()]
     if name_prefix:
         items = [m for m in items if m.name.startswith(name_prefix)]
-    return schemas.RegisteredModelPage(models=[model_out(m) for m in items], next_page_token=page.next_page_token)
+    return schemas.RegisteredModelPage(
+        models=[model_out(m) for m in items], next_page_token=encode_token(page.next_offset)
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.RegisteredModelOut)
@@ -149,12 +154,13 @@ def list_versions(
     model = services.registry.get_model(principal, name)  # 404 for an unknown model, not an empty list
     page = services.registry.search_versions(
         principal,
-        f"name = {_quoted(model.name)}",
+        SearchQuery((Comparison("name", "=", model.name),), (Order("version_number", ascending=False),)),
         max_results=max_results,
-        order_by=["version_number DESC"],
-        page_token=page_token,
+        offset=decode_token(page_token),
     )
-    return schemas.ModelVersionPage(versions=[version_out(v) for v in page.items], next_page_token=page.next_page_token)
+    return schemas.ModelVersionPage(
+        versions=[version_out(v) for v in page.items], next_page_token=encode_token(page.next_offset)
+    )
 
 
 @router.post("/{name}/versions", status_code=status.HTTP_201_CREATED, response_model=schemas.ModelVersionOut)

@@ -22,6 +22,7 @@ from modelharbor.api.dialects.domino.common import (
     metadata,
 )
 from modelharbor.api.dialects.domino.mapping import View, latest_number
+from modelharbor.api.paging import decode_token, encode_token
 from modelharbor.core.projects import DEFAULT_STAGES
 from modelharbor.core.registry import validate_version
 from modelharbor.domain.errors import InvalidInput
@@ -86,7 +87,7 @@ def _listing(services, principal, request, *, ui: bool):
         discoverable=True if ui and bool_param(q.get("globallyDiscoverable"), "globallyDiscoverable", None) else None,
         order=_order(q.get("orderBy")),
         max_results=int_param(q.get("maxResults"), "maxResults", 25, low=1, high=1000),
-        page_token=q.get("pageToken") or None,
+        offset=decode_token(q.get("pageToken") or None),
     )
     view.preload(list(page.items))
     if ui:
@@ -95,7 +96,7 @@ def _listing(services, principal, request, *, ui: bool):
         ]
     else:
         items = [view.model(m, latest_number(m)) for m in page.items]
-    return {"items": items, "metadata": metadata(request, nextPageToken=page.next_page_token)}
+    return {"items": items, "metadata": metadata(request, nextPageToken=encode_token(page.next_offset))}
 
 
 # --- models -------------------------------------------------------------------------------------

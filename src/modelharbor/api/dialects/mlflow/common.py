@@ -13,9 +13,11 @@ from starlette.routing import Mount
 from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
 from modelharbor.api.jsonbody import read_json
+from modelharbor.api.paging import encode_token
 from modelharbor.core.services import Services
 from modelharbor.domain.errors import HarborError, Unauthenticated
 from modelharbor.domain.principal import Principal
+from modelharbor.domain.query import Page
 
 # Core error class/code -> (MLflow error_code, HTTP status). MLflow answers 400 for "already exists".
 ERROR_CODES = {
@@ -56,11 +58,11 @@ def render(exc: HarborError) -> JSONResponse:
     return response
 
 
-def paged(page: Any, key: str, to_json) -> dict[str, Any]:
+def paged(page: Page, key: str, to_json) -> dict[str, Any]:
     """MLflow's paged answer: ``{key: [...]}`` plus ``next_page_token`` when there is a next page."""
     out: dict[str, Any] = {key: [to_json(item) for item in page.items]}
-    if page.next_page_token:
-        out["next_page_token"] = page.next_page_token
+    if page.next_offset is not None:
+        out["next_page_token"] = encode_token(page.next_offset)
     return out
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import bearer_token, principal_of_key, services_of
+from modelharbor.api.dialects.mlflow import filters
 from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
 from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
 from modelharbor.core.services import Services
@@ -145,10 +146,9 @@ async def search_registered_models(request: Request, principal: PrincipalDep, se
         services.db,
         services.registry.search_models,
         principal,
-        p.get("filter"),
-        max_results=p.get("max_results"),
-        order_by=p.get("order_by"),
-        page_token=p.get("page_token"),
+        filters.query(p.get("filter"), p.get("order_by")),
+        max_results=filters.max_results(p.get("max_results")),
+        offset=filters.decode_token(p.get("page_token")),
     )
     return _json(paged(page, "registered_models", registered_model_json))
 
@@ -249,10 +249,9 @@ async def search_model_versions(request: Request, principal: PrincipalDep, servi
         services.db,
         services.registry.search_versions,
         principal,
-        p.get("filter"),
-        max_results=p.get("max_results"),
-        order_by=p.get("order_by"),
-        page_token=p.get("page_token"),
+        filters.query(p.get("filter"), p.get("order_by")),
+        max_results=filters.max_results(p.get("max_results")),
+        offset=filters.decode_token(p.get("page_token")),
     )
     return _json(paged(page, "model_versions", model_version_json))
 

@@ -10,10 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from modelharbor.api.dialects.mlflow import filters
 from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
 from modelharbor.core.tracking import ACTIVE, DELETED, Experiment, LoggedModel, Metric, Run
 from modelharbor.core.tracking_metrics import finite
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.query import Query
 
 router = APIRouter()
 
@@ -184,11 +186,10 @@ async def search_experiments(request: Request, principal: PrincipalDep, services
     page = await _call(
         services.tracking.search_experiments,
         principal,
-        filter=args.get("filter"),
+        filters.query(args.get("filter"), _list(args.get("order_by"))),
         view_type=args.get("view_type"),
         max_results=_int(args.get("max_results"), "max_results"),
-        order_by=_list(args.get("order_by")),
-        page_token=args.get("page_token"),
+        offset=filters.decode_token(args.get("page_token")),
     )
     return paged(page, "experiments", experiment_json)
 
@@ -294,11 +295,10 @@ async def search_runs(request: Request, principal: PrincipalDep, services: Servi
         services.tracking.search_runs,
         principal,
         _list(args.get("experiment_ids")),
-        filter=args.get("filter"),
+        filters.query(args.get("filter"), _list(args.get("order_by"))),
         run_view_type=args.get("run_view_type"),
         max_results=_int(args.get("max_results"), "max_results"),
-        order_by=_list(args.get("order_by")),
-        page_token=args.get("page_token"),
+        offset=filters.decode_token(args.get("page_token")),
     )
     return paged(page, "runs", run_json)
 
@@ -395,7 +395,7 @@ async def metric_history(request: Request, principal: PrincipalDep, services: Se
         _run_id(args),
         _req(args, "metric_key"),
         max_results=_int(args.get("max_results"), "max_results"),
-        page_token=args.get("page_token"),
+        offset=filters.decode_token(args.get("page_token")),
     )
     return paged(page, "metrics", metric_json)
 
@@ -426,11 +426,10 @@ async def search_logged_models(request: Request, principal: PrincipalDep, servic
         services.tracking.search_logged_models,
         principal,
         _list(args.get("experiment_ids")),
-        filter=args.get("filter"),
+        Query(filters.parse_filter(args.get("filter")), filters.parse_model_order(args.get("order_by"))),
         max_results=_int(args.get("max_results"), "max_results"),
-        order_by=_list(args.get("order_by")),
-        page_token=args.get("page_token"),
-        datasets=_list(args.get("datasets")),
+        offset=filters.decode_token(args.get("page_token")),
+        datasets=filters.parse_datasets(args.get("datasets")),
     )
     return paged(page, "models", model_json)
 

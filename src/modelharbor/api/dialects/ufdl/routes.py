@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from modelharbor.api import failures
 from modelharbor.api.common import body_stream, services_of
 from modelharbor.api.dialects.ufdl import mapping as m
+from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
 from modelharbor.api.jsonbody import blank, read_body
 from modelharbor.core.catalogue import FieldErrors
 from modelharbor.core.services import Services
@@ -158,7 +159,7 @@ def _model_routes(app: FastAPI) -> None:
     async def list_models(request: Request):
         principal = await _principal(request)
         spec = await _json(request)
-        return _many(await run_in_threadpool(catalogue.list_models, principal, spec), m.model_out)
+        return _many(await run_in_threadpool(catalogue.list_models, principal, parse_filter_spec(spec)), m.model_out)
 
     async def create_model(request: Request):
         principal = await _principal(request)
@@ -248,7 +249,7 @@ def _reference_routes(app: FastAPI) -> None:
         async def list_items(request: Request):
             principal = await _principal(request)
             spec = await _json(request)
-            return _many(await run_in_threadpool(lister, principal, spec), render)
+            return _many(await run_in_threadpool(lister, principal, parse_filter_spec(spec)), render)
 
         async def create_item(request: Request):
             principal = await _principal(request)
@@ -323,7 +324,7 @@ def _reference_routes(app: FastAPI) -> None:
     async def list_domains(request: Request):
         principal = await _principal(request)
         spec = await _json(request)
-        return _many(await run_in_threadpool(catalogue.list_domains, principal, spec), m.domain_out)
+        return _many(await run_in_threadpool(catalogue.list_domains, principal, parse_filter_spec(spec)), m.domain_out)
 
     async def retrieve_domain(pk: int, request: Request):
         principal = await _principal(request)
