@@ -334,10 +334,10 @@ class Dispatcher:
 
     async def _crash_text(self, inst: _Instance) -> str:
         for _ in range(20):
-            if inst.proc is None or inst.proc.poll() is not None:
+            if inst.proc is None or inst.poll() is not None:
                 break
             await asyncio.sleep(0.01)
-        code = inst.proc.poll() if inst.proc is not None else None
+        code = inst.poll()
         with self._lock:
             lines = inst.log.tail(10)
         text = f"the instance exited while handling the request ({_exit_text(code)})"

@@ -149,6 +149,14 @@ class _Instance:
     def system(self, text: str) -> None:
         self.log.add(LogLine(time.time(), self.name, self.pid, "system", text))
 
+    def poll(self) -> int | None:
+        """Its process's exit code once it ended (negative: killed by that signal), else None. A sandboxed
+        instance's process is bwrap, which exits 128 + N when the worker was killed by signal N."""
+        code = self.proc.poll() if self.proc is not None else None
+        if code is not None and code > 128 and self.launch is not None and self.launch.isolated:
+            return 128 - code
+        return code
+
     def status(self) -> InstanceStatus:
         return InstanceStatus(
             pid=self.pid,

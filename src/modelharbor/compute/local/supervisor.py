@@ -435,10 +435,8 @@ class Supervisor:
                     self._finalize_if_done_locked(inst)
                     continue
                 if inst.proc is not None and inst.exit_code is None:
-                    code = inst.proc.poll()
+                    code = inst.poll()
                     if code is not None:
-                        if code > 128 and inst.launch is not None and inst.launch.isolated:
-                            code = 128 - code  # bwrap exits 128 + N when its command was killed by signal N
                         inst.exit_code = code
                         _killpg(inst.pid)  # whatever it started goes with it, before anyone hears it ended
                         if inst.holder == "drain":
