@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from modelharbor.app import create_app
-from modelharbor.core.services import Services, build_services
+from modelharbor.services import Services, build_services
 from modelharbor.db.engine import Database
 from modelharbor.db.migrate import upgrade
 from modelharbor.db.tables import Base

@@ -22,7 +22,7 @@ from modelharbor.api.dialects import domino, kore, mlflow, ubiops, ufdl
 from modelharbor.api.disconnect import BodyWatch
 from modelharbor.api.native import create_native_app
 from modelharbor.api.native.app import internal_error
-from modelharbor.core.services import Services, build_services
+from modelharbor.services import Services, build_services
 from modelharbor.settings import Settings
 from modelharbor.tasks.runner import Runner
 

@@ -79,7 +79,7 @@ def serve(
 @app.command()
 def worker(poll: float = typer.Option(0.5, help="Seconds between queue polls.")):
     """Run background tasks only (for a server started with MODELHARBOR_WORKERS=false)."""
-    from modelharbor.core.services import build_services
+    from modelharbor.services import build_services
     from modelharbor.tasks.runner import Runner
 
     settings = Settings()
@@ -116,7 +116,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g.
 
 
 def _admin_principal(user: str | None, org: str):
-    from modelharbor.core.services import build_services
+    from modelharbor.services import build_services
 
     services = build_services(_settings())
     username = user or services.identity.first_superuser()

@@ -33,7 +33,7 @@ from modelharbor.api.exact import ExactRoutes
 from modelharbor.api.http import HarborHttpProtocol
 from modelharbor.app import create_app
 from modelharbor.core import jsontext
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from tests.api.test_http_protocol import connect, post, settle
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.servers import free_port

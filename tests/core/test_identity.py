@@ -70,7 +70,7 @@ def test_members_manage_only_their_own_keys(services, admin):
 
 
 def test_bootstrap_generates_admin_once(tmp_path, sqlite_url):
-    from modelharbor.core.services import build_services
+    from modelharbor.services import build_services
     from modelharbor.settings import Settings
 
     settings = Settings(_env_file=None, data_dir=tmp_path / "d", database_url=sqlite_url, blob_url=str(tmp_path / "b"))
@@ -83,7 +83,7 @@ def test_bootstrap_generates_admin_once(tmp_path, sqlite_url):
 
 
 def test_bootstrap_from_settings_is_idempotent(tmp_path, sqlite_url):
-    from modelharbor.core.services import build_services
+    from modelharbor.services import build_services
     from modelharbor.settings import Settings
 
     settings = Settings(

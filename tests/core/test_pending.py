@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from modelharbor.core.clock import now
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from modelharbor.db.tables import BlobRow, PendingObjectRow
 from modelharbor.domain.errors import Conflict, TooLarge
 from tests.conftest import ADMIN_KEY, make_settings

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.settings import Settings
 from modelharbor.storage import BlobStore

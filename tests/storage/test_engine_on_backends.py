@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from modelharbor.storage import BlobStore
 from modelharbor.tasks.runner import run_pending
 from tests.conftest import ADMIN_KEY, make_settings

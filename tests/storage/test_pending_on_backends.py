@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from modelharbor.storage import BlobStore
 from modelharbor.storage.base import PART_SIZE
 from tests.conftest import ADMIN_KEY, make_settings

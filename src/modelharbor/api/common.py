@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from modelharbor.api.multipart import Part, find_boundary, iter_parts
 from modelharbor.core.files import ByteRange
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.principal import Principal
 

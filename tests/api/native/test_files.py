@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from modelharbor.api.dialects.kore import mapping as kore_mapping
 from modelharbor.app import create_app
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from modelharbor.domain.principal import Role
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")

@@ -28,7 +28,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 
 from modelharbor.api.native import create_native_app
 from modelharbor.app import create_app
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from tests.api.native.seeding import API, BODIES, example, seed, seeded
 from tests.conftest import ADMIN_KEY, make_settings
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from modelharbor.app import create_app
-from modelharbor.core.services import build_services
+from modelharbor.services import build_services
 from modelharbor.db.tables import UploadSessionRow
 from modelharbor.domain.principal import Role
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.native import catalogue, files, keys, models, openapi, orgs, projects, serving, transfer, uploads
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
 
 

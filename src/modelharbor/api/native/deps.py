@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from modelharbor.api.common import bearer_token, services_of
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.errors import Unauthenticated
 from modelharbor.domain.principal import Principal
 

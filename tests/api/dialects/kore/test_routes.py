@@ -24,7 +24,7 @@ from sqlalchemy import update
 
 from modelharbor.api.dialects.kore import mapping as m
 from modelharbor.app import create_app
-from modelharbor.core.services import Services, build_services
+from modelharbor.services import Services, build_services
 from modelharbor.db.tables import UploadSessionRow
 from modelharbor.domain.principal import Role
 from modelharbor.tasks.runner import run_pending

@@ -18,7 +18,7 @@ from modelharbor import __version__
 from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
 from modelharbor.api.jsonbody import MISSING, read_json
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 from modelharbor.domain.principal import Principal
 

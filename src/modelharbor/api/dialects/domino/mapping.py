@@ -10,7 +10,7 @@ from modelharbor.api.common import public_base
 from modelharbor.core.projects import Project
 from modelharbor.core.registry import ModelVersion, RegisteredModel
 from modelharbor.core.reviews import Review
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.errors import NotFound
 from modelharbor.domain.principal import Action, Principal
 

@@ -19,7 +19,7 @@ from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.core.imports import MODEL_EXTENSIONS
 from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
 from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.errors import (
     Conflict,
     HarborError,

@@ -14,7 +14,7 @@ from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
 from modelharbor.api.jsonbody import read_json
 from modelharbor.api.paging import encode_token
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, Unauthenticated
 from modelharbor.domain.principal import Principal
 from modelharbor.domain.query import Page

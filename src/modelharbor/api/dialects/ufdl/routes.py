@@ -23,7 +23,7 @@ from modelharbor.api.dialects.ufdl import mapping as m
 from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
 from modelharbor.api.jsonbody import blank, read_body
 from modelharbor.core.catalogue import FieldErrors
-from modelharbor.core.services import Services
+from modelharbor.services import Services
 from modelharbor.core.tokens import looks_like_jwt
 from modelharbor.domain.errors import Forbidden, HarborError, InvalidInput, TooLarge, Unauthenticated
 from modelharbor.domain.principal import Action, Principal, require
