@@ -1,4 +1,8 @@
-"""Core registry objects as Domino's JSON (camelCase, ISO-8601 times, ``project`` summaries, access flags)."""
+"""Domino's wire shapes: core registry objects as Domino's JSON (camelCase, ISO-8601 times, ``project`` summaries,
+access flags), its ``FailureEnvelopeV1`` error body and its metadata envelope.
+
+Domino's client turns any 409 into "credentials expired", so a duplicate answers 400 here.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,50 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from modelharbor.api import failures
 from modelharbor.api.common import public_base
 from modelharbor.core.projects import Project
 from modelharbor.core.registry import ModelVersion, RegisteredModel
 from modelharbor.core.reviews import Review
-from modelharbor.services import Services
-from modelharbor.domain.errors import NotFound
+from modelharbor.domain.errors import HarborError, NotFound
 from modelharbor.domain.principal import Action, Principal
+from modelharbor.services import Services
+
+STATUS = {"CONFLICT": 400, "DUPLICATE": 400}  # never 409 (see above)
+
+
+def request_id(request: Request) -> str:
+    return failures.request_id(request.scope)  # the id an unexpected failure is logged under, too
+
+
+def failure(request: Request, status: int, *messages: str, headers: dict | None = None) -> JSONResponse:
+    """``FailureEnvelopeV1``: ``{"errors": [...], "requestId": ...}``."""
+    return JSONResponse(
+        {"errors": list(messages), "requestId": request_id(request)}, status_code=status, headers=headers
+    )
+
+
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py): the failure envelope, ``requestId`` the id it is logged under."""
+    return JSONResponse({"errors": [failures.message(rid)], "requestId": rid}, status_code=500)
+
+
+def render(request: Request, exc: HarborError) -> JSONResponse:
+    """Every error the dialect answers (api/dialect.py), in the failure envelope."""
+    status = STATUS.get(exc.code, exc.status)
+    if status == 409:
+        status = 400
+    headers = {"www-authenticate": 'Bearer realm="domino"'} if status == 401 else None
+    if exc.code == "INVALID_REQUEST" and exc.details.get("problems"):
+        return failure(request, 400, *(f"{loc}: {msg}" for loc, msg in exc.details["problems"]))
+    return failure(request, status, exc.message, headers=headers)
+
+
+def metadata(request: Request, **extra: Any) -> dict[str, Any]:
+    return {"requestId": request_id(request), "notices": [], **extra}
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -11,18 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from modelharbor.api.dialects.domino.common import (
-    PrincipalDep,
-    ServicesDep,
-    bool_param,
-    failure,
-    field,
-    int_param,
-    json_body,
-    metadata,
-)
-from modelharbor.api.dialects.domino.mapping import View, latest_number
+from modelharbor.api.dialect import ServicesDep
+from modelharbor.api.dialects.domino import PrincipalDep
+from modelharbor.api.dialects.domino.mapping import View, failure, latest_number, metadata
 from modelharbor.api.paging import decode_token, encode_token
+from modelharbor.api.params import field, flag, int_param, json_object
 from modelharbor.core.projects import DEFAULT_STAGES
 from modelharbor.core.registry import validate_version
 from modelharbor.domain.errors import InvalidInput
@@ -84,7 +77,9 @@ def _listing(services, principal, request, *, ui: bool):
         principal,
         project_id=q.get("projectId") or None,
         name_contains=q.get("searchPattern") or None,
-        discoverable=True if ui and bool_param(q.get("globallyDiscoverable"), "globallyDiscoverable", None) else None,
+        discoverable=True
+        if ui and flag(q.get("globallyDiscoverable"), "globallyDiscoverable", None, loose=False)
+        else None,
         order=_order(q.get("orderBy")),
         max_results=int_param(q.get("maxResults"), "maxResults", 25, low=1, high=1000),
         offset=decode_token(q.get("pageToken") or None),
@@ -132,7 +127,7 @@ def list_names(request: Request, principal: PrincipalDep, services: ServicesDep)
 
 
 async def _create_v1(request: Request, principal, services):
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     model, version = services.run_registration.register(
         principal,
         field(body, "modelName", str, required=True),
@@ -170,7 +165,7 @@ def default_stages(principal: PrincipalDep):
 
 @router.get("/v1/stages/projects/{project_id}")
 def project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
-    include_defaults = bool_param(request.query_params.get("includeDefaults"), "includeDefaults", True)
+    include_defaults = flag(request.query_params.get("includeDefaults"), "includeDefaults", True, loose=False)
     own, effective = services.projects.get_stages(principal, project_id)
     if own is None and not include_defaults:
         return {"stages": [], "projectId": project_id, "isDefault": False}
@@ -179,7 +174,7 @@ def project_stages(request: Request, project_id: str, principal: PrincipalDep, s
 
 @router.put("/v1/stages/projects/{project_id}")
 async def set_project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     project = services.projects.set_stages(principal, project_id, field(body, "stages", list, required=True))
     return {"stages": list(project.effective_stages), "projectId": project.id, "isDefault": project.stages is None}
 
@@ -192,7 +187,7 @@ def get_model(request: Request, model_name: str, principal: PrincipalDep, servic
 
 @router.patch("/v1/{model_name}")
 async def update_model(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     changes: dict[str, Any] = {}
     if "description" in body:
         changes["description"] = field(body, "description", str) or ""
@@ -239,7 +234,7 @@ def list_versions(request: Request, model_name: str, principal: PrincipalDep, se
 
 @router.post("/v1/{model_name}/versions")
 async def create_version(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     field(body, "description", str, required=True)
     model, version = services.run_registration.register(
         principal,
@@ -264,7 +259,7 @@ async def update_version(
     request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep
 ):
     number = _version_number(version)
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     changes: dict[str, Any] = {}
     if body.get("modelVersionDescription") is not None:
         changes["description"] = field(body, "modelVersionDescription", str)
@@ -287,7 +282,7 @@ async def validate_stage(
     request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep
 ):
     number = _version_number(version)
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     target = field(body, "targetStage", str, required=True)
     reasons = services.reviews.validate_transition(principal, model_name, number, target)
     return {"isValid": not reasons, "reasons": reasons}
@@ -311,7 +306,7 @@ async def create_review(
     request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep
 ):
     number = _version_number(version)
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     review = services.reviews.create_review(
         principal,
         model_name,
@@ -336,7 +331,7 @@ async def update_review(
     request: Request, model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep
 ):
     number = _version_number(version)
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     services.reviews.update_review(
         principal,
         model_name,
@@ -355,7 +350,7 @@ async def respond(
     request: Request, model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep
 ):
     number = _version_number(version)
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     review = services.reviews.respond(
         principal,
         model_name,
@@ -376,7 +371,7 @@ def list_models_v2(request: Request, principal: PrincipalDep, services: Services
 @router.post("/v2")
 async def register_v2(request: Request, principal: PrincipalDep, services: ServicesDep):
     """``NewRegisteredModelV2``: ``create`` true = a new model, false = the next version of an existing one."""
-    body = await json_body(request)
+    body = await json_object(request, missing="a JSON object body is required")
     create = field(body, "create", bool, required=True)
     source = field(body, "modelSource", dict, required=True)
     kind = source.get("sourceType")

@@ -1,0 +1,1 @@
+"""Domino's routes, one module per noun."""
