@@ -11,7 +11,9 @@ wire shapes; no queries). The spec says:
 - **how errors look**: ``render(request, error) -> Response`` renders every :class:`HarborError`; failures the
   edge itself detects arrive as the :class:`EdgeError` codes below, so one function decides every error body the
   dialect answers (its not-found and method-not-allowed shapes too), and ``internal`` is its 500;
-- **what is hot**: ``hot`` entries for the one hot-route table (``api/hot.py``).
+- **what is hot**: ``hot`` entries for the one hot-route table (``api/hot.py``);
+- **its OpenAPI document**, made from its routes and ``schemas.py`` (``error_schema``, ``security``,
+  ``statuses``) by api/openapi.py and served at ``/openapi/<name>.json`` (:func:`openapi_path`).
 
 ``app.create_app`` loops over ``api.dialects.DIALECTS`` and calls :func:`mount`; it names no vendor.
 """
@@ -27,13 +29,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.hot import ExactRoutes, PlainRoute
 from modelharbor.api.multipart import MultipartError
+from modelharbor.api.openapi import dialect_document
 from modelharbor.domain.errors import HarborError
 from modelharbor.domain.principal import Principal
 
@@ -78,6 +81,8 @@ class Dialect:
     hot: Callable[[], list[PlainRoute]] = list
     security: dict[str, Any] = field(default_factory=dict)  # OpenAPI securitySchemes
     error_schema: dict[str, Any] = field(default_factory=dict)  # JSON schema of its error body
+    # the error statuses it answers (api/openapi.py derives which apply to each operation)
+    statuses: frozenset[int] = frozenset({400, 401, 403, 404, 405, 409, 413, 500})
 
     @property
     def docs(self) -> str:
@@ -156,8 +161,27 @@ class Mounted:
     apps: dict[str, FastAPI] = field(default_factory=dict)  # first prefix -> sub-application (OpenAPI)
 
 
+def openapi_path(dialect: Dialect) -> str:
+    return f"/openapi/{dialect.name}.json"
+
+
+def document(dialect: Dialect, apps: dict[str, FastAPI] | None = None) -> dict[str, Any]:
+    """The dialect's OpenAPI document (api/openapi.py); describing it needs no services."""
+    if apps is None:
+        apps = {api.prefixes[0]: sub_app(dialect, api, None) for api in dialect.apis}
+    return dialect_document(dialect, apps)
+
+
 def mount(dialect: Dialect, services: Any) -> Mounted:
     out = Mounted(routes=list(dialect.root_routes()), hot=list(dialect.hot()))
+    cached: dict[str, Any] = {}
+
+    async def openapi(_request: Request) -> JSONResponse:
+        if "doc" not in cached:
+            cached["doc"] = document(dialect, out.apps)
+        return JSONResponse(cached["doc"])
+
+    out.routes.append(Route(openapi_path(dialect), openapi, methods=["GET"]))
     for api in dialect.apis:
         app = sub_app(dialect, api, services)
         out.apps[api.prefixes[0]] = app

@@ -1,8 +1,8 @@
 """The native API's OpenAPI document, made to say what the server answers.
 
 FastAPI's own document describes each route's success and a 422 the native API never sends. :func:`install`
-gives the app an ``openapi()`` that starts from FastAPI's document and, for every operation in it (routes added
-later included: nothing here lists routes),
+gives the app an ``openapi()`` that starts from FastAPI's document and, with the rules of ``api/openapi.py``, for
+every operation in it (routes added later included: nothing here lists routes),
 
 * declares the errors the operation can answer, each with the native envelope (``ErrorOut``): the codes the rule
   table ``ERRORS`` derives from what the operation takes and does, plus any its route adds with
@@ -17,20 +17,14 @@ model's ``{pk:int}``, a registered model's ``version: int``). 405 answers name t
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 
 from modelharbor.api.native.schemas import ErrorOut
+from modelharbor.api.openapi import READS_MARK, SIGNED_LINK, ErrorAnswer, Profile, accurate
 
-ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
-WRITES = frozenset({"post", "put", "patch", "delete"})
-READS_MARK = "x-reads"
-
-API_KEY, API_KEY_TOKEN, SIGNED_LINK = "ApiKey", "ApiKeyToken", "SignedLink"
+API_KEY, API_KEY_TOKEN = "ApiKey", "ApiKeyToken"
 SECURITY_SCHEMES = {
     API_KEY: {
         "type": "http",
@@ -56,49 +50,6 @@ KEY = [{API_KEY: []}, {API_KEY_TOKEN: []}]
 KEY_OR_SIGNED_LINK = {"security": [*KEY, {SIGNED_LINK: []}]}
 # openapi_extra of a route that changes nothing although its method is POST (a search with its filter as the body)
 READS = {READS_MARK: True}
-
-
-@dataclass(frozen=True)
-class Operation:
-    """What the rules look at: one operation of FastAPI's document."""
-
-    method: str
-    spec: dict[str, Any]
-
-    @property
-    def takes_input(self) -> bool:
-        return bool(self.spec.get("parameters")) or "requestBody" in self.spec
-
-    @property
-    def authenticated(self) -> bool:
-        return self.spec.get("security") != []
-
-    @property
-    def changes(self) -> bool:
-        return self.method in WRITES and not self.spec.get(READS_MARK)
-
-    @property
-    def names_objects(self) -> bool:
-        return any(p.get("in") == "path" for p in self.spec.get("parameters", ()))
-
-    @property
-    def takes_body(self) -> bool:
-        return "requestBody" in self.spec
-
-    @property
-    def takes_signed_link(self) -> bool:
-        return any(SIGNED_LINK in alternative for alternative in self.spec.get("security", ()))
-
-    @property
-    def ranged(self) -> bool:
-        return "206" in self.spec.get("responses", {})
-
-
-@dataclass(frozen=True)
-class ErrorAnswer:
-    description: str
-    when: Callable[[Operation], bool] | None  # None: only where a route declares it (``responses=errors(…)``)
-    headers: tuple[tuple[str, str], ...] = ()  # (name, description) of headers the answer always carries
 
 
 # Every error status of the native API: what it means, and which operations answer it.
@@ -152,45 +103,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": ERRORS[code].description} for code in codes}
 
 
-def accurate(doc: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI's document of the native API, with the errors and security the server really has."""
-    doc = copy.deepcopy(doc)
-    components = doc.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
+def profile() -> Profile:
     error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
-    schemas.update(error_schema.pop("$defs", {}))
-    schemas["ErrorOut"] = error_schema
-    components["securitySchemes"] = copy.deepcopy(SECURITY_SCHEMES)
-    doc["security"] = copy.deepcopy(KEY)
-    for item in doc.get("paths", {}).values():
-        for method, spec in item.items():
-            if isinstance(spec, dict) and "responses" in spec:
-                _describe(Operation(method, spec))
-    for unused in ("HTTPValidationError", "ValidationError"):
-        if unused not in str(doc["paths"]):
-            schemas.pop(unused, None)
-    return doc
-
-
-def _describe(op: Operation) -> None:
-    responses: dict[str, Any] = op.spec["responses"]
-    responses.pop("422", None)  # FastAPI's validation answer: the native API answers 400
-    for status, answer in ERRORS.items():
-        if answer.when is not None and answer.when(op):
-            responses.setdefault(str(status), {"description": answer.description})
-    for status, response in responses.items():
-        if not status.isdecimal() or int(status) < 400:
-            continue
-        answer = ERRORS.get(int(status))
-        response.setdefault("description", answer.description if answer else "An error.")
-        response["content"] = {"application/json": {"schema": dict(ERROR_REF)}}
-        if answer and answer.headers:
-            response["headers"] = {
-                name: {"description": text, "required": True, "schema": {"type": "string"}}
-                for name, text in answer.headers
-            }
-    op.spec["responses"] = dict(sorted(responses.items(), key=lambda kv: (not kv[0].isdecimal(), kv[0])))
-    op.spec.pop(READS_MARK, None)
+    return Profile("ErrorOut", error_schema, ERRORS, SECURITY_SCHEMES, KEY)
 
 
 def install(app: FastAPI) -> None:
@@ -200,7 +115,9 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = accurate(fastapi_openapi())  # FastAPI's (which it caches there too), corrected
+            app.openapi_schema = accurate(
+                fastapi_openapi(), profile()
+            )  # FastAPI's (which it caches there too), corrected
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

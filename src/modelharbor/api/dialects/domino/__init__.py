@@ -54,6 +54,7 @@ DIALECT = Dialect(
     root_routes=_root_routes,
     security=schemas.SECURITY,
     error_schema=schemas.FailureEnvelopeV1.model_json_schema(),
+    statuses=frozenset({400, 401, 403, 404, 405, 413, 500}),  # never 409: the client reads it as expired credentials
 )
 
 __all__ = ["DIALECT", "PrincipalDep"]

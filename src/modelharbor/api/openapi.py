@@ -1,0 +1,164 @@
+"""OpenAPI documents that say what the server answers: the rules shared by the native API and every dialect.
+
+FastAPI's own document describes each route's success and a 422 that ModelHarbor never sends. :func:`accurate`
+starts from it and, for every operation (nothing here lists routes), declares the errors the operation can
+answer — the statuses a rule table derives from what the operation takes and does, plus any its route adds with
+``responses`` — each with the API's own error schema; FastAPI's 422 goes; the security schemes are declared and
+required on every operation whose route does not say ``openapi_extra={"security": []}``.
+
+The native API's table and schemes are in ``api/native/openapi.py``; a dialect's come from its ``Dialect``
+(``error_schema``, ``security``, ``statuses``) and :func:`dialect_document` serves them at
+``/openapi/<dialect>.json`` (docs/dialects/README.md).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+WRITES = frozenset({"post", "put", "patch", "delete"})
+READS_MARK = "x-reads"
+SIGNED_LINK = "SignedLink"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the rules look at: one operation of FastAPI's document."""
+
+    method: str
+    spec: dict[str, Any]
+
+    @property
+    def takes_input(self) -> bool:
+        return bool(self.spec.get("parameters")) or "requestBody" in self.spec
+
+    @property
+    def authenticated(self) -> bool:
+        return self.spec.get("security") != []
+
+    @property
+    def changes(self) -> bool:
+        return self.method in WRITES and not self.spec.get(READS_MARK)
+
+    @property
+    def names_objects(self) -> bool:
+        return any(p.get("in") == "path" for p in self.spec.get("parameters", ()))
+
+    @property
+    def takes_body(self) -> bool:
+        return "requestBody" in self.spec
+
+    @property
+    def takes_signed_link(self) -> bool:
+        return any(SIGNED_LINK in alternative for alternative in self.spec.get("security", ()))
+
+    @property
+    def ranged(self) -> bool:
+        return "206" in self.spec.get("responses", {})
+
+
+@dataclass(frozen=True)
+class ErrorAnswer:
+    description: str
+    when: Callable[[Operation], bool] | None  # None: only where a route declares it (``responses=errors(…)``)
+    headers: tuple[tuple[str, str], ...] = ()  # (name, description) of headers the answer always carries
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one API's document declares: its error body, its statuses and when each applies, its credentials."""
+
+    error_name: str
+    error_schema: dict[str, Any]
+    errors: dict[int, ErrorAnswer]
+    security_schemes: dict[str, Any]
+    security: list[dict[str, list]]
+
+
+def accurate(doc: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """FastAPI's document, with the errors and security the server really has."""
+    doc = copy.deepcopy(doc)
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    error_schema = copy.deepcopy(profile.error_schema)
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas[profile.error_name] = error_schema
+    if profile.security_schemes:
+        components["securitySchemes"] = copy.deepcopy(profile.security_schemes)
+        doc["security"] = copy.deepcopy(profile.security)
+    ref = {"$ref": f"#/components/schemas/{profile.error_name}"}
+    for item in doc.get("paths", {}).values():
+        for method, spec in item.items():
+            if isinstance(spec, dict) and "responses" in spec:
+                _describe(Operation(method, spec), profile, ref)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused not in str(doc["paths"]):
+            schemas.pop(unused, None)
+    return doc
+
+
+def _describe(op: Operation, profile: Profile, ref: dict[str, str]) -> None:
+    responses: dict[str, Any] = op.spec["responses"]
+    responses.pop("422", None)  # FastAPI's validation answer: every API here answers 400
+    for status, answer in profile.errors.items():
+        if answer.when is not None and answer.when(op):
+            responses.setdefault(str(status), {"description": answer.description})
+    for status, response in responses.items():
+        if not status.isdecimal() or int(status) < 400:
+            continue
+        answer = profile.errors.get(int(status))
+        response.setdefault("description", answer.description if answer else "An error.")
+        response["content"] = {"application/json": {"schema": dict(ref)}}
+        if answer and answer.headers:
+            response["headers"] = {
+                name: {"description": text, "required": True, "schema": {"type": "string"}}
+                for name, text in answer.headers
+            }
+    op.spec["responses"] = dict(sorted(responses.items(), key=lambda kv: (not kv[0].isdecimal(), kv[0])))
+    op.spec.pop(READS_MARK, None)
+
+
+# The statuses a dialect answers, and when (dialects name their own codes in their docs pages).
+DIALECT_ERRORS: dict[int, ErrorAnswer] = {
+    400: ErrorAnswer("Invalid input: a parameter, the body or a combination of them.", lambda op: True),
+    401: ErrorAnswer("No credentials, or unknown, revoked or expired ones.", lambda op: op.authenticated),
+    403: ErrorAnswer("The credentials do not allow this.", lambda op: op.authenticated),
+    404: ErrorAnswer("An object the path or the body names does not exist.", lambda op: True),
+    405: ErrorAnswer("The path does not take this method (``Allow`` names those it takes).", None),
+    409: ErrorAnswer("The state of an object does not allow this.", lambda op: op.changes),
+    410: ErrorAnswer("The object is gone for good.", None),
+    413: ErrorAnswer("More bytes than the server takes.", lambda op: op.method in WRITES),
+    415: ErrorAnswer("A file type the route does not take.", None),
+    416: ErrorAnswer("A malformed ``Range``, or one outside the bytes.", lambda op: op.ranged),
+    500: ErrorAnswer("An unexpected failure, logged under the request id the body names.", lambda op: True),
+}
+
+
+def dialect_profile(dialect: Any) -> Profile:
+    """A dialect's profile: the shared table, less the statuses it never answers (``Dialect.statuses``)."""
+    errors = {s: a for s, a in DIALECT_ERRORS.items() if s in dialect.statuses}
+    security = [{name: []} for name in dialect.security]
+    return Profile(f"{dialect.title}Error", dialect.error_schema, errors, dialect.security, security)
+
+
+def dialect_document(dialect: Any, apps: dict[str, Any]) -> dict[str, Any]:
+    """One document for a dialect's sub-applications (``apps``: first mount prefix -> FastAPI app), paths
+    prefixed by where each is mounted."""
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"ModelHarbor: the {dialect.title} dialect",
+            "version": "1",
+            "description": f"The {dialect.title} API as ModelHarbor serves it; coverage and gaps in {dialect.docs}.",
+        },
+        "paths": {},
+        "components": {"schemas": {}},
+    }
+    for prefix, app in apps.items():
+        part = app.openapi()
+        for path, item in part.get("paths", {}).items():
+            doc["paths"][prefix + path] = item
+        doc["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    return accurate(doc, dialect_profile(dialect))
