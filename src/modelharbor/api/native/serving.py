@@ -23,11 +23,11 @@ from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.core import serving_logs
-from modelharbor.services import Services
 from modelharbor.core.serving import Deployment, DeploymentVersion, EnvironmentInfo, EnvVar, Revision
 from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.domain.errors import InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 router = APIRouter(prefix="/projects/{project}", tags=["serving"], route_class=JsonRoute)
 

@@ -19,7 +19,6 @@ from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.core.imports import MODEL_EXTENSIONS
 from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
 from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
-from modelharbor.services import Services
 from modelharbor.domain.errors import (
     Conflict,
     HarborError,
@@ -31,6 +30,7 @@ from modelharbor.domain.errors import (
     UnsupportedType,
 )
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 FIELD_LIMIT = 4096
 
