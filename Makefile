@@ -33,6 +33,7 @@ run: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml ([tool.importlinter]; docs/architecture.md, "Layers")
 
 format: install
 	$(BIN)/ruff format src tests bench
@@ -44,4 +45,4 @@ bench: install
 	$(BIN)/python bench/upload.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .import_linter_cache

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
+from modelharbor.api.filterspec import parse_filter_spec
 from modelharbor.core.catalogue import FieldErrors
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from modelharbor.domain.principal import Role

@@ -9,7 +9,8 @@ import time
 
 from sqlalchemy import text
 
-from modelharbor.db.engine import Database, run_db
+from modelharbor.api.dbcalls import run_db
+from modelharbor.db.engine import Database
 
 
 def _insert(db: Database, name: str) -> int:

@@ -3,9 +3,11 @@
 SQLite runs in WAL mode with a busy timeout, and write transactions start with ``BEGIN IMMEDIATE``
 so concurrent writers queue instead of failing on lock upgrades.
 
-:func:`run_db` runs a service call's units of work on the event loop when that cannot make it wait — SQLite,
-where readers never wait in WAL mode and a writer takes the write lock at once or not at all (then the call runs
-in a worker thread like any other). Handing a short call to a thread and back costs more than the call itself.
+:meth:`Database.try_without_waiting` runs a service call's units of work right here when that cannot make it
+wait — SQLite, where readers never wait in WAL mode and a writer takes the write lock at once or not at all — and
+otherwise gives the call back. The API's ``run_db`` (:mod:`modelharbor.api.dbcalls`) uses it to run short calls on
+the event loop and the others in a worker thread: handing a short call to a thread and back costs more than the call
+itself.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
-# set by run_db around a call on the event loop: its first write transaction must not wait for the lock
+# set by Database.try_without_waiting around a call: its first write transaction must not wait for the lock
 _NO_WAIT: ContextVar[bool] = ContextVar("modelharbor_sqlite_no_wait", default=False)
 
 
@@ -76,22 +78,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-async def run_db(db: Database, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)``, a call whose only blocking work is this database's units of work: on the event loop
-    when it need not wait (SQLite), else in a worker thread."""
-    if db.is_sqlite:
-        token = _NO_WAIT.set(True)
-        try:
-            return fn(*args, **kwargs)
-        except WouldWait:
-            pass
-        finally:
-            _NO_WAIT.reset(token)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args, **kwargs)
-
-
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -106,6 +92,20 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
+
+    def try_without_waiting(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> tuple[bool, T | None]:
+        """``(True, fn(*args, **kwargs))`` when the call's units of work cannot make it wait (SQLite); ``(False,
+        None)`` when it must run where it may wait: the write lock is taken (the refused attempt did nothing) or
+        this is not SQLite."""
+        if not self.is_sqlite:
+            return False, None
+        token = _NO_WAIT.set(True)
+        try:
+            return True, fn(*args, **kwargs)
+        except WouldWait:
+            return False, None
+        finally:
+            _NO_WAIT.reset(token)
 
     @contextmanager
     def uow(self, *, readonly: bool = False) -> Iterator[Session]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import body_stream, file_response, services_of
-from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
+from modelharbor.api.filterspec import parse_filter_spec
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep

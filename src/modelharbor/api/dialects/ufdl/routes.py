@@ -20,7 +20,7 @@ from starlette.routing import Mount
 from modelharbor.api import failures
 from modelharbor.api.common import body_stream, services_of
 from modelharbor.api.dialects.ufdl import mapping as m
-from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
+from modelharbor.api.filterspec import parse_filter_spec
 from modelharbor.api.jsonbody import blank, read_body
 from modelharbor.core.catalogue import FieldErrors
 from modelharbor.core.tokens import looks_like_jwt

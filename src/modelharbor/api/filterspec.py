@@ -1,10 +1,13 @@
 """UFDL's FilterSpec (JSON) parsed into the domain query (:mod:`modelharbor.domain.query`).
 
+Two edges take it — the UFDL dialect's listings and the native catalogue search — so it lives beside them in
+``api/``, not inside either (dialects import no other dialect).
+
 ``{"expressions": [...], "order_by": [...], "include_inactive": bool}``: expressions ``exact``, ``contains``,
 ``isnull``, ``compare``, ``and``, ``or`` (each invertible; ``and`` holds comparisons, ``or`` comparisons and
 ``and``\\ s), ``order_by`` entries ``{field, ascending?, nulls_first?}``. Anything malformed raises
 :class:`InvalidInput` (code ``INVALID_FILTER``) naming the problem; which fields exist and what values they take is
-checked by the core (:mod:`modelharbor.core.filters`). The native catalogue API takes the same spec.
+checked by the core (:mod:`modelharbor.core.filters`).
 """
 
 from __future__ import annotations
