@@ -67,3 +67,51 @@ def test_every_route_is_documented(client):
     assert not missing, f"document these routes: {sorted(missing)}"
     stale = {x for x in norm(documented) if x[1].startswith(("/api/", "/v1/", "/v2/"))} - norm(routes)
     assert not stale, f"docs list routes that do not exist: {sorted(stale)}"
+
+
+# Dialect pages whose route tables have the "Core call" column (issue 14): every served row names the one core
+# method its route calls, as `service.method`. A page joins this list when its dialect is restyled.
+CORE_CALL_PAGES: tuple[str, ...] = ()
+
+
+def core_call_problems(text: str) -> list[str]:
+    """Rows of the page's route tables (those with a "Core call" column) whose route is served but names no
+    `service.method` core call; a table without the column is a problem too."""
+    problems, column, tables = [], None, 0
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None:
+            column = None
+            continue
+        if cells[:2] == ["Method", "Path"]:
+            tables += 1
+            column = next((i for i, c in enumerate(cells) if c.lower() == "core call"), -1)
+            if column < 0:
+                problems.append(f"a route table without a 'Core call' column: {line.strip()}")
+            continue
+        if column is None or column < 0 or set(line) <= set("|-: "):
+            continue
+        status = cells[2].lower() if len(cells) > 2 else ""
+        call = cells[column] if column < len(cells) else ""
+        if "not supported" not in status and not re.search(r"`[a-z_]+(\.[a-z_]+)+`", call):
+            problems.append(f"no core call named: {line.strip()}")
+    if not tables:
+        problems.append("no route table")
+    return problems
+
+
+def test_core_call_rule_finds_rows_without_a_call():
+    page = (
+        "| Method | Path | Status | Core call | Notes |\n|---|---|---|---|---|\n"
+        "| GET | `/a` | supported | `registry.get_model` | ok |\n"
+        "| GET | `/b` | supported |  | missing |\n"
+        "| POST | `/c` | not supported | — | 501 |\n"
+    )
+    assert core_call_problems(page) == ["no core call named: | GET | `/b` | supported |  | missing |"]
+    assert core_call_problems("| Method | Path | Status | Notes |\n|---|---|---|---|\n")[0].startswith("a route")
+
+
+def test_restyled_dialect_pages_name_each_routes_core_call():
+    for page in CORE_CALL_PAGES:
+        problems = core_call_problems((DOCS / page).read_text())
+        assert not problems, f"{page}: " + "\n".join(problems)
