@@ -175,6 +175,6 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         serving=serving,
         pipelines=PipelineService(db, serving, identity),
         transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
-        model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity),
+        model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity, files),
         sandbox=sandbox,
     )

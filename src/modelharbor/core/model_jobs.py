@@ -17,15 +17,17 @@ import contextlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.serving import ServingService
 from modelharbor.core.tasks import TaskService
 from modelharbor.db.engine import Database
-from modelharbor.domain.entities import ImportedModel, Task
+from modelharbor.domain.entities import FileRecord, ImportedModel, Task
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
@@ -101,6 +103,15 @@ def validate_deploy(body: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class JobStatus:
+    """A task as its status page reads it (an import or a job on a model): the task and, once an export has
+    succeeded, the archive file it answers with."""
+
+    task: Task
+    archive: FileRecord | None = None
+
+
 class ModelJobService:
     def __init__(
         self,
@@ -110,6 +121,7 @@ class ModelJobService:
         projects: ProjectService,
         tasks: TaskService,
         identity: IdentityService,
+        files: FileService,
     ):
         self.db = db
         self.imports = imports
@@ -117,6 +129,7 @@ class ModelJobService:
         self.projects = projects
         self.tasks = tasks
         self.identity = identity
+        self.files = files
 
     # --- starting jobs (from a request) -----------------------------------------------------------
     def start(self, principal: Principal, model_id: str, kind: str, body: Any = None) -> Task:
@@ -133,6 +146,14 @@ class ModelJobService:
             row = self.tasks.enqueue_in(s, kind, payload, org_id=principal.org_id)
             task_id = row.id
         return self.tasks.get(principal, task_id)
+
+    def status(self, principal: Principal, task_id: str) -> JobStatus:
+        """The task ``task_id`` (any the principal may read: an import or a job), with the archive a succeeded
+        export made (read with the principal's rights, so a file deleted since is a NotFound)."""
+        task = self.tasks.get(principal, task_id)
+        if task.status == "succeeded" and task.kind == EXPORT:
+            return JobStatus(task, self.files.get(principal, task.result["file_id"]))
+        return JobStatus(task)
 
     # --- running them (background) ----------------------------------------------------------------
     def process(self, task: Task, progress: Callable[[int], None]) -> dict[str, Any]:

@@ -1,83 +1,40 @@
-"""Kore.ai routes: each parses the vendor's request, makes one core call and renders the vendor's answer."""
+"""Kore.ai routes: ``public`` (mounted at ``/api/public``, ``x-api-key``) and ``media`` (``/api/getMediaStream``,
+signed links). Each parses the vendor's request, makes one core call and renders the vendor's answer (mapping.py).
+
+Plain ``def`` routes make a sync core call (FastAPI runs them in its threadpool); ``async def`` routes stream or read
+a body, and put their sync core call through ``run_in_threadpool``. A media URL is signed here (``_file_answer``:
+an HMAC over the file, no state) and its answer shaped by ``mapping.media_answer``.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Mount
 
-from modelharbor.api import failures
 from modelharbor.api.common import body_stream, file_response, public_base, request_parts, services_of
+from modelharbor.api.dialect import ServicesDep
+from modelharbor.api.dialects.kore import PrincipalDep
 from modelharbor.api.dialects.kore import mapping as m
-from modelharbor.api.jsonbody import blank, loads, read_body, read_json
+from modelharbor.api.jsonbody import blank, loads, read_body
 from modelharbor.api.multipart import MultipartError, Part
+from modelharbor.api.params import json_value
 from modelharbor.core.imports import MODEL_EXTENSIONS
 from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
-from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
-from modelharbor.domain.errors import (
-    Conflict,
-    HarborError,
-    InvalidInput,
-    LinkInvalid,
-    NotFound,
-    RangeNotSatisfiable,
-    Unauthenticated,
-    UnsupportedType,
-)
+from modelharbor.domain.entities import FileRecord
+from modelharbor.domain.errors import Conflict, InvalidInput, LinkInvalid, NotFound, UnsupportedType
 from modelharbor.domain.principal import Principal
-from modelharbor.services import Services
+
+public = APIRouter()
+media = APIRouter()
 
 FIELD_LIMIT = 4096
+START_BODY_LIMIT = 65536
 
 
-def mounts(services: Services) -> list[Mount]:
-    return [Mount("/api/public", app=_public_app(services)), Mount("/api/getMediaStream", app=_media_app(services))]
-
-
-def _base_app(services: Services) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.services = services
-    failures.install(app, m.internal_error)
-
-    @app.exception_handler(HarborError)
-    async def _harbor(request: Request, exc: HarborError):
-        response = m.render_error(exc, request.path_params.get("session_id"))
-        if isinstance(exc, RangeNotSatisfiable) and "size" in exc.details:
-            response.headers["content-range"] = f"bytes */{exc.details['size']}"
-        return response
-
-    @app.exception_handler(MultipartError)
-    async def _multipart(_r: Request, exc: MultipartError):
-        return m.error_response(400, str(exc), "BAD_REQUEST")
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_r: Request, exc: RequestValidationError):
-        return m.error_response(400, "; ".join(str(e.get("msg")) for e in exc.errors()), "BAD_REQUEST")
-
-    @app.exception_handler(404)
-    async def _nf(_r: Request, _e):
-        return m.error_response(404, "no such Kore.ai API route", "NOT_FOUND")
-
-    @app.exception_handler(405)
-    async def _405(_r: Request, _e):
-        return m.error_response(405, "method not allowed on this route", "METHOD_NOT_ALLOWED")
-
-    return app
-
-
-async def _principal(request: Request) -> Principal:
-    key = request.headers.get("x-api-key", "").strip()
-    if not key:
-        raise Unauthenticated("send your API key in the 'x-api-key' header")
-    return await run_in_threadpool(services_of(request).identity.authenticate_key, key)
-
-
-# --- multipart helpers ----------------------------------------------------------------------------
+# --- multipart and form parsing -------------------------------------------------------------------
 
 
 async def _form(request: Request, *, required: bool = True) -> AsyncIterator[Part] | None:
@@ -145,204 +102,6 @@ async def _put_chunk_from_form(request: Request, principal: Principal, session_i
     return None
 
 
-# --- /api/public ----------------------------------------------------------------------------------
-
-
-def _public_app(services: Services) -> FastAPI:
-    app = _base_app(services)
-
-    @app.post("/files")
-    async def upload_file(request: Request):
-        principal = await _principal(request)
-        parts = await _form(request)
-        fields: dict[str, str] = {}
-        async for part in parts:
-            if part.name == "file":
-                if not part.filename:
-                    raise InvalidInput("the 'file' part needs a filename")
-                ext = part.filename.rsplit(".", 1)[-1].lower() if "." in part.filename else ""
-                if ext not in m.MEDIA_EXTENSIONS:
-                    raise UnsupportedType(
-                        f"file type {ext or '(none)'!r} is not supported; allowed: "
-                        + ", ".join(sorted(m.MEDIA_EXTENSIONS)),
-                        code="UNSUPPORTED_FILE_TYPE",
-                    )
-
-                async def context() -> str:
-                    await _rest_fields(parts, fields)
-                    if not fields.get("fileContext"):
-                        raise InvalidInput("form field 'fileContext' is required")
-                    return fields["fileContext"]
-
-                record = await services.files.upload(
-                    principal,
-                    name=part.filename,
-                    data=part.stream(),
-                    extension=ext,
-                    context=fields["fileContext"] if fields.get("fileContext") else context,
-                    max_size=services.settings.kore_max_file_size,
-                )
-                return _file_answer(request, record)
-            if part.filename is None:
-                fields.setdefault(part.name, await _field(part))
-            else:
-                await part.drain()
-        raise InvalidInput("expected multipart form data with a 'file' part")
-
-    @app.post("/files/session/start")
-    async def start_session(request: Request):
-        principal = await _principal(request)
-        body = await _start_fields(request)
-        context = _req_str(body, "fileContext")
-        ext = _req_str(body, "fileExtension").lower().lstrip(".")
-        name = _req_str(body, "fileName")
-        total = _req_int(body, "totalChunks", minimum=1)
-        size = _req_int(body, "fileSize", minimum=0)
-        is_adapter = _bool(body.get("isAdapter", False))
-        allowed = MODEL_EXTENSIONS if context == "model" else m.MEDIA_EXTENSIONS
-        if ext not in allowed:
-            raise UnsupportedType(
-                f"fileExtension {ext!r} is not allowed for fileContext {context!r}; allowed: "
-                + ", ".join(sorted(allowed)),
-                code="UNSUPPORTED_FILE_TYPE",
-            )
-        if context == "model":
-            session, model = await run_in_threadpool(
-                lambda: services.imports.start(
-                    principal, name=name, total_chunks=total, size=size, extension=ext, is_adapter=is_adapter
-                )
-            )
-            return {
-                "sessionId": session.id,
-                "expirationDate": m.iso(session.expires_at),
-                "modelId": m.model_id_out(model.id),
-            }
-        session = await run_in_threadpool(
-            lambda: services.uploads.start(
-                principal, name=name, total_chunks=total, size=size, context=context, extension=ext
-            )
-        )
-        return {"sessionId": session.id, "expirationDate": m.iso(session.expires_at)}
-
-    @app.post("/files/session/{session_id}")
-    async def upload_chunk(session_id: str, request: Request):
-        principal = await _principal(request)
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("application/octet-stream") and "chunkNumber" in request.query_params:
-            chunk = await services.uploads.put_chunk(
-                principal,
-                session_id,
-                body_stream(request),
-                number=_chunk_number(request.query_params["chunkNumber"]),
-                max_size=services.settings.kore_max_chunk_size,
-            )
-            return {"chunkNumber": str(chunk.number), "sessionId": session_id}
-        number = await _put_chunk_from_form(request, principal, session_id, await _form(request))
-        if number is None:
-            raise InvalidInput("expected multipart form data with a 'file' part")
-        return {"chunkNumber": str(number), "sessionId": session_id}
-
-    @app.post("/files/session/{session_id}/complete")
-    async def complete_session(session_id: str, request: Request):
-        principal = await _principal(request)
-        parts = await _form(request, required=False)
-        if parts is not None:  # a final chunk may ride along (one vendor page documents that)
-            try:
-                await _put_chunk_from_form(request, principal, session_id, parts)
-            except Conflict as exc:
-                if exc.code != "SESSION_COMPLETED":
-                    raise
-                # a retried complete: the chunk is already part of the file; answer as the first time did
-        done = await services.uploads.complete(principal, session_id)
-        if done.session.context == "model" and done.result.get("task_id"):
-            dock = m.dock_id_out(done.result["task_id"])
-            return {
-                "dock-statusId": dock,
-                "dockStatusId": dock,
-                "modelId": m.model_id_out(done.result["model_id"]),
-                "jobType": "MODELS",
-                "action": "IMPORT",
-                "status": "IN_PROGRESS",
-            }
-        return _file_answer(request, done.file)
-
-    @app.get("/dock-status/{dock_id}")
-    async def dock_status(dock_id: str, request: Request):
-        principal = await _principal(request)
-        task_id = m.strip_prefix(dock_id, m.DOCK_PREFIX)
-        if task_id is None:
-            raise NotFound(f"dock status {dock_id!r} not found")
-        task = await run_in_threadpool(services.tasks.get, principal, task_id)
-        return await run_in_threadpool(_dock, request, principal, dock_id, task)
-
-    for action, kind in (("export", EXPORT), ("deploy", DEPLOY), ("undeploy", UNDEPLOY)):
-        app.add_api_route(f"/models/{{model_id}}/{action}", _job(kind), methods=["POST"])
-    return app
-
-
-def _dock(request: Request, principal: Principal, dock_id: str, task) -> dict:
-    """A dock-status document for a task: an import, or an export/deploy/undeploy job."""
-    body = {
-        "_id": dock_id,
-        "jobType": "MODELS",
-        "action": JOB_ACTIONS.get(task.kind, "IMPORT"),
-        "status": m.TASK_STATUS[task.status],
-        "percentageComplete": task.percent,
-    }
-    if task.payload.get("model_id"):
-        body["modelId"] = m.model_id_out(task.payload["model_id"])
-    if task.status == "failed":
-        body["error"] = task.error
-    if task.status == "succeeded" and task.kind == EXPORT:
-        services = services_of(request)
-        record = services.files.get(principal, task.result["file_id"])
-        body["response"] = {"downloadUrl": _file_answer(request, record)["url"]}
-    elif task.status == "succeeded" and task.kind in (DEPLOY, UNDEPLOY):
-        body["response"] = {k: v for k, v in task.result.items() if k != "model_id"}
-    return body
-
-
-def _job(kind: str):
-    async def handler(model_id: str, request: Request):
-        services = services_of(request)
-        principal = await _principal(request)
-        core_id = m.strip_prefix(model_id, m.MODEL_PREFIX)
-        if core_id is None:
-            raise NotFound(f"model {model_id!r} not found")
-        body = None
-        if kind == DEPLOY:
-            body = await read_json(request, empty=None)
-            if isinstance(body, dict) and "isDeployedPreviouly" in body:  # the vendor sample's spelling
-                body.setdefault("isDeployedPreviously", body.pop("isDeployedPreviouly"))
-            if kind == DEPLOY and request.query_params.get("modelType") not in (None, "openSource", "fineTune"):
-                raise InvalidInput("modelType must be openSource or fineTune")
-        task = await run_in_threadpool(services.model_jobs.start, principal, core_id, kind, body)
-        dock = m.dock_id_out(task.id)
-        return {
-            "dock-statusId": dock,
-            "dockStatusId": dock,
-            "modelId": model_id,
-            "jobType": "MODELS",
-            "action": JOB_ACTIONS[kind],
-            "status": m.TASK_STATUS[task.status],
-        }
-
-    return handler
-
-
-def _file_answer(request: Request, record) -> dict:
-    services = services_of(request)
-    stored = m.stored_name(record.id, record.extension)
-    link = services.signer.sign(record.id, services.settings.link_ttl, extra=m.link_extra(stored, "false", record.name))
-    query = urlencode(
-        {"e": link.expires, "n": link.nonce, "del": "false", "s": m.encode_signature(link.mac), "fileName": record.name}
-    )
-    return {"url": f"{public_base(request)}/api/getMediaStream/orgFiles/{stored}?{query}", "fileId": record.id}
-
-
-START_BODY_LIMIT = 65536
-
-
 async def _start_fields(request: Request) -> dict:
     """The start fields from JSON (documented), or leniently from a form."""
     ctype = request.headers.get("content-type", "")
@@ -390,25 +149,190 @@ def _bool(value) -> bool:
     raise InvalidInput(f"isAdapter must be true or false, not {value!r}")
 
 
-# --- /api/getMediaStream --------------------------------------------------------------------------
+def _file_answer(request: Request, record: FileRecord) -> dict:
+    """``{url, fileId}``: the record's media URL, signed for ``LINK_TTL`` over its stored name and file name."""
+    services = services_of(request)
+    stored = m.stored_name(record.id, record.extension)
+    link = services.signer.sign(record.id, services.settings.link_ttl, extra=m.link_extra(stored, "false", record.name))
+    return m.media_answer(public_base(request), record, link)
 
 
-def _media_app(services: Services) -> FastAPI:
-    app = _base_app(services)
+def _core_model_id(model_id: str) -> str:
+    core_id = m.strip_prefix(model_id, m.MODEL_PREFIX)
+    if core_id is None:
+        raise NotFound(f"model {model_id!r} not found")
+    return core_id
 
-    @app.get("/orgFiles/{stored}", operation_id="get_media")
-    @app.head("/orgFiles/{stored}", operation_id="head_media")
-    async def media(stored: str, request: Request):
-        q = request.query_params
-        file_id = m.file_id_of(stored)
-        e, n, s = q.get("e"), q.get("n"), q.get("s")
-        delete, file_name = q.get("del", "false"), q.get("fileName", "")
-        mac = m.decode_signature(s) if s else None
-        if file_id is None or not e or not n or mac is None:
-            raise LinkInvalid("the media URL is missing or has a malformed signature (e, n, s)")
-        record, rng, stream = await services.files.open(
-            None, file_id, request.headers.get("range"), link=(e, n, mac, m.link_extra(stored, delete, file_name))
+
+# --- /api/public: files and upload sessions -------------------------------------------------------
+
+
+@public.post("/files")
+async def upload_file(request: Request, principal: PrincipalDep, services: ServicesDep):
+    """Mode 1: one multipart ``file`` (a media extension) with its ``fileContext``."""
+    parts = await _form(request)
+    fields: dict[str, str] = {}
+    async for part in parts:
+        if part.name == "file":
+            if not part.filename:
+                raise InvalidInput("the 'file' part needs a filename")
+            ext = part.filename.rsplit(".", 1)[-1].lower() if "." in part.filename else ""
+            if ext not in m.MEDIA_EXTENSIONS:
+                raise UnsupportedType(
+                    f"file type {ext or '(none)'!r} is not supported; allowed: "
+                    + ", ".join(sorted(m.MEDIA_EXTENSIONS)),
+                    code="UNSUPPORTED_FILE_TYPE",
+                )
+
+            async def context() -> str:
+                await _rest_fields(parts, fields)
+                if not fields.get("fileContext"):
+                    raise InvalidInput("form field 'fileContext' is required")
+                return fields["fileContext"]
+
+            record = await services.files.upload(
+                principal,
+                name=part.filename,
+                data=part.stream(),
+                extension=ext,
+                context=fields["fileContext"] if fields.get("fileContext") else context,
+                max_size=services.settings.kore_max_file_size,
+            )
+            return _file_answer(request, record)
+        if part.filename is None:
+            fields.setdefault(part.name, await _field(part))
+        else:
+            await part.drain()
+    raise InvalidInput("expected multipart form data with a 'file' part")
+
+
+@public.post("/files/session/start")
+async def start_session(request: Request, principal: PrincipalDep, services: ServicesDep):
+    body = await _start_fields(request)
+    context = _req_str(body, "fileContext")
+    ext = _req_str(body, "fileExtension").lower().lstrip(".")
+    name = _req_str(body, "fileName")
+    total = _req_int(body, "totalChunks", minimum=1)
+    size = _req_int(body, "fileSize", minimum=0)
+    is_adapter = _bool(body.get("isAdapter", False))
+    allowed = MODEL_EXTENSIONS if context == "model" else m.MEDIA_EXTENSIONS
+    if ext not in allowed:
+        raise UnsupportedType(
+            f"fileExtension {ext!r} is not allowed for fileContext {context!r}; allowed: " + ", ".join(sorted(allowed)),
+            code="UNSUPPORTED_FILE_TYPE",
         )
-        return file_response(record, rng, stream, head=request.method == "HEAD", download_name=file_name or None)
+    if context == "model":
+        session, model = await run_in_threadpool(
+            lambda: services.imports.start(
+                principal, name=name, total_chunks=total, size=size, extension=ext, is_adapter=is_adapter
+            )
+        )
+        return {
+            "sessionId": session.id,
+            "expirationDate": m.iso(session.expires_at),
+            "modelId": m.model_id_out(model.id),
+        }
+    session = await run_in_threadpool(
+        lambda: services.uploads.start(
+            principal, name=name, total_chunks=total, size=size, context=context, extension=ext
+        )
+    )
+    return {"sessionId": session.id, "expirationDate": m.iso(session.expires_at)}
 
-    return app
+
+@public.post("/files/session/{session_id}")
+async def upload_chunk(session_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/octet-stream") and "chunkNumber" in request.query_params:
+        chunk = await services.uploads.put_chunk(
+            principal,
+            session_id,
+            body_stream(request),
+            number=_chunk_number(request.query_params["chunkNumber"]),
+            max_size=services.settings.kore_max_chunk_size,
+        )
+        return {"chunkNumber": str(chunk.number), "sessionId": session_id}
+    number = await _put_chunk_from_form(request, principal, session_id, await _form(request))
+    if number is None:
+        raise InvalidInput("expected multipart form data with a 'file' part")
+    return {"chunkNumber": str(number), "sessionId": session_id}
+
+
+@public.post("/files/session/{session_id}/complete")
+async def complete_session(session_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+    parts = await _form(request, required=False)
+    if parts is not None:  # a final chunk may ride along (one vendor page documents that)
+        try:
+            await _put_chunk_from_form(request, principal, session_id, parts)
+        except Conflict as exc:
+            if exc.code != "SESSION_COMPLETED":
+                raise
+            # a retried complete: the chunk is already part of the file; answer as the first time did
+    done = await services.uploads.complete(principal, session_id)
+    if done.session.context == "model" and done.result.get("task_id"):
+        dock = m.dock_id_out(done.result["task_id"])
+        return {
+            "dock-statusId": dock,
+            "dockStatusId": dock,
+            "modelId": m.model_id_out(done.result["model_id"]),
+            "jobType": "MODELS",
+            "action": "IMPORT",
+            "status": "IN_PROGRESS",
+        }
+    return _file_answer(request, done.file)
+
+
+# --- /api/public: dock status and jobs on imported models -----------------------------------------
+
+
+@public.get("/dock-status/{dock_id}")
+def dock_status(dock_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+    task_id = m.strip_prefix(dock_id, m.DOCK_PREFIX)
+    if task_id is None:
+        raise NotFound(f"dock status {dock_id!r} not found")
+    job = services.model_jobs.status(principal, task_id)
+    url = _file_answer(request, job.archive)["url"] if job.archive is not None else None
+    return m.dock_status(dock_id, job.task, url)
+
+
+@public.post("/models/{model_id}/export")
+def export_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
+    task = services.model_jobs.start(principal, _core_model_id(model_id), EXPORT, None)
+    return m.job_started(task, model_id, EXPORT)
+
+
+@public.post("/models/{model_id}/deploy")
+async def deploy_model(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+    core_id = _core_model_id(model_id)
+    body = await json_value(request, required=False)
+    if isinstance(body, dict) and "isDeployedPreviouly" in body:  # the vendor sample's spelling
+        body.setdefault("isDeployedPreviously", body.pop("isDeployedPreviouly"))
+    if request.query_params.get("modelType") not in (None, "openSource", "fineTune"):
+        raise InvalidInput("modelType must be openSource or fineTune")
+    task = await run_in_threadpool(services.model_jobs.start, principal, core_id, DEPLOY, body)
+    return m.job_started(task, model_id, DEPLOY)
+
+
+@public.post("/models/{model_id}/undeploy")
+def undeploy_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
+    task = services.model_jobs.start(principal, _core_model_id(model_id), UNDEPLOY, None)
+    return m.job_started(task, model_id, UNDEPLOY)
+
+
+# --- /api/getMediaStream: signed media links (the signature is the credential) -------------------
+
+
+@media.get("/orgFiles/{stored}", operation_id="get_media")
+@media.head("/orgFiles/{stored}", operation_id="head_media")
+async def media_file(stored: str, request: Request, services: ServicesDep):
+    q = request.query_params
+    file_id = m.file_id_of(stored)
+    e, n, s = q.get("e"), q.get("n"), q.get("s")
+    delete, file_name = q.get("del", "false"), q.get("fileName", "")
+    mac = m.decode_signature(s) if s else None
+    if file_id is None or not e or not n or mac is None:
+        raise LinkInvalid("the media URL is missing or has a malformed signature (e, n, s)")
+    record, rng, stream = await services.files.open(
+        None, file_id, request.headers.get("range"), link=(e, n, mac, m.link_extra(stored, delete, file_name))
+    )
+    return file_response(record, rng, stream, head=request.method == "HEAD", download_name=file_name or None)
