@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from modelharbor.core.transfer import staging
 from modelharbor.core.clock import now
+from modelharbor.core.transfer import staging
 from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.db.tables_transfer import ProjectImportRow
 from modelharbor.domain.errors import InvalidInput
