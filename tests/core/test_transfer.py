@@ -18,8 +18,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from modelharbor.core import transfer as transfer_module
-from modelharbor.core.transfer import Rejected
+from modelharbor.core.transfer import Rejected, staging
 from modelharbor.db.tables import FileRow
 from modelharbor.db.tables_serving import DeploymentRow, EnvironmentRow, EnvVarRow, PipelineRow
 from modelharbor.db.tables_transfer import ProjectExportRow, ProjectImportRow
@@ -517,7 +516,7 @@ def puts(services, monkeypatch):
     straight to a local store), in order."""
     written: list[int] = []
     original = services.files.store.put_stream
-    original_entry = transfer_module._Stager.store_entry
+    original_entry = staging.Stager.store_entry
 
     async def counting(key, data):
         n = await original(key, data)
@@ -530,7 +529,7 @@ def puts(services, monkeypatch):
             written.append(sink.size)
 
     monkeypatch.setattr(services.files.store, "put_stream", counting)
-    monkeypatch.setattr(transfer_module._Stager, "store_entry", entry)
+    monkeypatch.setattr(staging.Stager, "store_entry", entry)
     return written
 
 

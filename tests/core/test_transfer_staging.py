@@ -14,8 +14,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from modelharbor.core import transfer as transfer_module
 from modelharbor.core.clock import now
+from modelharbor.core.transfer import staging
 from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.db.tables_transfer import ProjectImportRow
 from modelharbor.domain.errors import InvalidInput
@@ -81,7 +81,7 @@ def assert_no_orphans(services) -> None:
         shas = set(s.scalars(select(BlobRow.sha256)))
         assert shas == set(s.scalars(select(FileRow.sha256)))
         for created in s.scalars(select(ProjectImportRow.created)):
-            assert transfer_module._staged_prefixes(created) == []
+            assert staging.staged_prefixes(created) == []
     assert set(asyncio.run(services.files.store.list())) == used
 
 
@@ -100,7 +100,7 @@ def test_the_scan_writes_each_package_once_and_the_import_keeps_only_what_it_imp
     assert reads == []
     stored = set(objects(services).values())
     assert {sha(p1), sha(p2)} <= stored and sha(extra) not in stored  # the unnamed package was written, then went
-    assert any(k.startswith(transfer_module.STAGE_ROOT) for k in objects(services))  # files point at staged keys
+    assert any(k.startswith(staging.STAGE_ROOT) for k in objects(services))  # files point at staged keys
     for v, p in (("v1", p1), ("v2", p2)):
         ver = services.serving.get_version(owner, "dst", "d1", v)
         rev = services.serving.get_revision(owner, "dst", "d1", v, ver.latest_revision)
@@ -207,11 +207,11 @@ def crash_after_scan(tr, monkeypatch):
 
 def make_stale(services, imp) -> None:
     with services.db.uow() as s:
-        s.get(ProjectImportRow, imp.id).updated_at = now() - timedelta(seconds=2 * transfer_module.STALE)
+        s.get(ProjectImportRow, imp.id).updated_at = now() - timedelta(seconds=2 * staging.STALE)
 
 
 def staged_keys(services) -> list[str]:
-    return asyncio.run(services.files.store.list(transfer_module.STAGE_ROOT))
+    return asyncio.run(services.files.store.list(staging.STAGE_ROOT))
 
 
 def test_a_crash_between_writing_and_committing_is_swept(services, owner, tr, monkeypatch):

@@ -1,4 +1,4 @@
-"""The import's package writer (``_Sink``: hashed and written while the zip is read) on each blob backend."""
+"""The import's package writer (``Sink``: hashed and written while the zip is read) on each blob backend."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import os
 
 import pytest
 
-from modelharbor.core.transfer import _Sink
+from modelharbor.core.transfer.staging import Sink
 from modelharbor.storage import BlobStore, open_blob_store
 
 
 def test_a_written_package_is_whole_and_an_aborted_one_leaves_nothing(store: BlobStore):
     data = os.urandom(9 * 1024 * 1024 + 5)  # more than one S3 part
-    sink = _Sink(store, "imports/i/a/1")
+    sink = Sink(store, "imports/i/a/1")
     for i in range(0, len(data), 4 << 20):
         sink.write(data[i : i + (4 << 20)])
     assert sink.finish() == (hashlib.sha256(data).hexdigest(), len(data))
@@ -22,7 +22,7 @@ def test_a_written_package_is_whole_and_an_aborted_one_leaves_nothing(store: Blo
     with store.open_reader("imports/i/a/1") as f:
         assert f.read() == data
 
-    half = _Sink(store, "imports/i/a/2")
+    half = Sink(store, "imports/i/a/2")
     half.write(data[: 6 << 20])
     half.abort()
     assert not asyncio.run(store.exists("imports/i/a/2"))
@@ -31,8 +31,8 @@ def test_a_written_package_is_whole_and_an_aborted_one_leaves_nothing(store: Blo
 
 def test_a_key_already_written_is_not_overwritten_locally(tmp_path):
     store = open_blob_store(str(tmp_path / "blobs"))
-    sink = _Sink(store, "imports/i/a/1")
+    sink = Sink(store, "imports/i/a/1")
     sink.write(b"x")
     sink.finish()
     with pytest.raises(FileExistsError):
-        _Sink(store, "imports/i/a/1")
+        Sink(store, "imports/i/a/1")

@@ -482,7 +482,7 @@ def test_streamed_exports_and_imports_that_fail_leave_nothing_behind(client, ser
 def test_the_stream_between_a_writing_thread_and_an_upload_never_hangs(db_url):
     import asyncio
 
-    from modelharbor.core.transfer import PIPE_DEPTH, _stream_from_thread
+    from modelharbor.core.bridges import PIPE_DEPTH, stream_from_thread
 
     written: list[int] = []
 
@@ -500,7 +500,7 @@ def test_the_stream_between_a_writing_thread_and_an_upload_never_hangs(db_url):
         return n, h.hexdigest()
 
     expected = hashlib.sha256(b"".join(b"h" + bytes([i % 256]) * MiB for i in range(10 * PIPE_DEPTH))).hexdigest()
-    assert asyncio.run(_stream_from_thread(produce, read_all)) == (10 * PIPE_DEPTH * (MiB + 1), expected)
+    assert asyncio.run(stream_from_thread(produce, read_all)) == (10 * PIPE_DEPTH * (MiB + 1), expected)
 
     async def give_up(chunks) -> None:
         async for _ in chunks:
@@ -508,7 +508,7 @@ def test_the_stream_between_a_writing_thread_and_an_upload_never_hangs(db_url):
 
     written.clear()
     with pytest.raises(RuntimeError, match="the upload failed"):
-        asyncio.run(asyncio.wait_for(_stream_from_thread(produce, give_up), 30))
+        asyncio.run(asyncio.wait_for(stream_from_thread(produce, give_up), 30))
     assert len(written) < 10 * PIPE_DEPTH  # the writer stopped instead of filling the pipe forever
 
     def broken(pipe) -> None:
@@ -516,4 +516,4 @@ def test_the_stream_between_a_writing_thread_and_an_upload_never_hangs(db_url):
         raise OSError("the package's bytes are gone")
 
     with pytest.raises(OSError, match="bytes are gone"):
-        asyncio.run(asyncio.wait_for(_stream_from_thread(broken, read_all), 30))
+        asyncio.run(asyncio.wait_for(stream_from_thread(broken, read_all), 30))

@@ -1,7 +1,7 @@
 """Native routes for project exports and imports (``/projects/{project}/exports``, ``…/imports``).
 
 The zips are UbiOps' import-template layout (docs/dialects/ubiops.md, "Exports and imports"); the core
-(core/transfer.py) builds, checks and reads them in background tasks and checks every permission. An import
+(core/transfer/) builds, checks and reads them in background tasks and checks every permission. An import
 takes an already-uploaded file (``file_id``: upload big zips with the resumable chunked upload first), a
 completed export of the project or a link; nothing is sent to these routes but JSON.
 """

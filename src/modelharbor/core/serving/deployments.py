@@ -3,13 +3,13 @@ kept requests, blobs, running instances)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from modelharbor.core.bridges import run_sync
 from modelharbor.core.clock import new_uuid, now
 from modelharbor.core.serving.entities import Deployment, DeploymentVersion
 from modelharbor.core.serving.request_history import bounded_int
@@ -167,7 +167,7 @@ class Deployments:
     def drop_blobs(self, keys: list[str]) -> None:
         """Delete blobs no file needs any more (called from worker threads, after the commit)."""
         if keys:
-            asyncio.run(self.files.store.delete(keys))
+            run_sync(self.files.store.delete(keys))
 
     def _undeploy(self, version_ids: list[str]) -> None:
         self._changed()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from modelharbor.core.bridges import run_sync
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving import request_history as kept
 from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion, StepResult
@@ -280,7 +281,7 @@ class PipelineRequests:
                 if self.identity is None:
                     raise InvalidInput("This server cannot answer batch pipeline requests (no identity service).")
                 principal = self.identity.principal_by_ids(user_id, org_id)
-                status, value, error, steps = asyncio.run(self._execute(principal, pl, v, data, timeout))
+                status, value, error, steps = run_sync(self._execute(principal, pl, v, data, timeout))
             except HarborError as exc:
                 status, value, error, steps = "failed", None, truncate(exc.message), ()
             with self.db.uow() as s:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelharbor.compute.base import WorkerSpec
+from modelharbor.core.bridges import run_sync
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving import request_history as kept
 from modelharbor.core.serving.entities import Deployment, RequestResult
@@ -253,7 +254,7 @@ class Requests:
                 status, value, error = "failed", None, "The version has no built package to answer with."
             else:
                 try:
-                    status, value, error = asyncio.run(self._answer(route, data, timeout))
+                    status, value, error = run_sync(self._answer(route, data, timeout))
                 except HarborError as exc:
                     status, value, error = "failed", None, truncate(exc.message)
             with self.db.uow() as s:
