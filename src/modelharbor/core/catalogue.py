@@ -4,13 +4,19 @@ A model's data is a file of the files service, so the same weights can also be f
 download or the CLI. Models are soft-deleted (``deletion_time``), can be reinstated, or deleted for good.
 Frameworks and licences are reference data shared by every organisation; domains are seeded and read-only.
 Models belong to an organisation: everyone in it may read them, admins may change them.
+
+A change answers in a fixed order: the caller may not make it (403), then no such object (404), then a problem
+with its input (400). The ``…_from`` methods take the input as ``read``, a function called once the caller and the
+object have passed, which returns the input or raises the request's own error (a body that is not JSON, too large,
+without a filename): an edge that reads its request itself keeps that order with one call (UFDL, as Django REST
+Framework does).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -189,9 +195,16 @@ class CatalogueService:
             return self._load(s, principal, row.pk, Action.CATALOGUE_READ)
 
     def update_model(self, principal: Principal, pk: int, fields: dict[str, Any], *, partial: bool) -> PretrainedModel:
+        return self.update_model_from(principal, pk, lambda: fields, partial=partial)
+
+    def update_model_from(
+        self, principal: Principal, pk: int, read: Callable[[], Any], *, partial: bool
+    ) -> PretrainedModel:
+        """:meth:`update_model` with the fields ``read()`` gives once the caller may change model ``pk`` and it
+        exists (the module docstring)."""
         with self.db.uow() as s:
             self._load(s, principal, pk, Action.CATALOGUE_WRITE)
-            values = self._validate(s, fields, partial=partial)
+            values = self._validate(s, read(), partial=partial)
             row = s.get(PretrainedModelRow, pk)
             for k, v in values.items():
                 setattr(row, k, v)
@@ -308,9 +321,16 @@ class CatalogueService:
         self, principal: Principal, pk: int, data: AsyncIterable[bytes], *, filename: str = "model.data"
     ) -> PretrainedModel:
         """Stream new data in; the previous data stays until the new bytes are safely stored."""
+        return await self.set_data_from(principal, pk, lambda: data, filename=filename)
+
+    async def set_data_from(
+        self, principal: Principal, pk: int, read: Callable[[], AsyncIterable[bytes]], *, filename: str = "model.data"
+    ) -> PretrainedModel:
+        """:meth:`set_data` with the bytes ``read()`` gives once the caller may change model ``pk`` and it exists
+        (the module docstring)."""
         await asyncio.to_thread(self.get_model_for_write, principal, pk)
         record = await self.files.upload(
-            principal, name=filename or "model.data", data=data, context=CONTEXT, max_size=self.max_data_size
+            principal, name=filename or "model.data", data=read(), context=CONTEXT, max_size=self.max_data_size
         )
         model, stale = await asyncio.to_thread(self._attach, principal, pk, record.id, True)
         await self.files.store.delete(stale)
@@ -411,13 +431,29 @@ class CatalogueService:
         with self.db.uow(readonly=True) as s:
             return _domain(self._get_ref(s, principal, DomainRow, pk, "domain"))
 
+    def change_domain(self, principal: Principal) -> NoReturn:
+        """Domains are seeded and read-only: creating, changing or deleting one is refused, to admins too (403)."""
+        raise Forbidden("domains are read-only")
+
     def save_framework(
         self, principal: Principal, fields: Any, *, pk: int | None = None, partial: bool = False
+    ) -> Framework:
+        return self._save_framework(principal, pk, lambda: fields, partial)
+
+    def update_framework_from(
+        self, principal: Principal, pk: int, read: Callable[[], Any], *, partial: bool
+    ) -> Framework:
+        """Change framework ``pk`` to the fields ``read()`` gives once the caller may and it exists (the module
+        docstring)."""
+        return self._save_framework(principal, pk, read, partial)
+
+    def _save_framework(
+        self, principal: Principal, pk: int | None, read: Callable[[], Any], partial: bool
     ) -> Framework:
         require(principal, Action.REFERENCE_WRITE, principal.org_id, what="framework")
         with self.db.uow() as s:
             row = self._get_ref(s, principal, FrameworkRow, pk, "framework") if pk is not None else FrameworkRow()
-            values = _ref_fields(fields, {"name": 32, "version": 32}, partial=partial or False)
+            values = _ref_fields(read(), {"name": 32, "version": 32}, partial=partial or False)
             for k, v in values.items():
                 setattr(row, k, v)
             with s.no_autoflush:  # look for a clash before the changed row is written
@@ -437,13 +473,21 @@ class CatalogueService:
     def save_licence(
         self, principal: Principal, fields: Any, *, pk: int | None = None, partial: bool = False
     ) -> Licence:
+        return self._save_licence(principal, pk, lambda: fields, partial)
+
+    def update_licence_from(self, principal: Principal, pk: int, read: Callable[[], Any], *, partial: bool) -> Licence:
+        """Change licence ``pk`` to the fields ``read()`` gives once the caller may and it exists (the module
+        docstring)."""
+        return self._save_licence(principal, pk, read, partial)
+
+    def _save_licence(self, principal: Principal, pk: int | None, read: Callable[[], Any], partial: bool) -> Licence:
         require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
         with self.db.uow() as s:
             if pk is None:
                 row = LicenceRow(permissions=[], conditions=[], limitations=[], domains=[])
             else:
                 row = self._get_ref(s, principal, LicenceRow, pk, "licence")
-            values = _ref_fields(fields, {"name": 100, "url": 200}, partial=partial)
+            values = _ref_fields(read(), {"name": 100, "url": 200}, partial=partial)
             if "url" in values and not values["url"].startswith(("http://", "https://")):
                 raise FieldErrors({"url": ["Enter a valid URL."]})
             for k, v in values.items():
@@ -458,26 +502,24 @@ class CatalogueService:
 
     def edit_subdescriptors(self, principal: Principal, pk: int, method: Any, kind: Any, names: Any) -> Licence:
         require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
-        errors = {}
-        if method not in ("add", "remove"):
-            errors["method"] = [f'"{method}" is not a valid choice.']
-        if kind not in SUBDESCRIPTORS:
-            errors["type"] = [f'"{kind}" is not a valid choice.']
-        if not isinstance(names, list) or not all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in names):
-            errors["names"] = ["Expected a list of names."]
-        if errors:
-            raise FieldErrors(errors)
+        _check_subdescriptors(method, kind, names)
+        with self.db.uow() as s:
+            return _apply_subdescriptors(s, self._get_ref(s, principal, LicenceRow, pk, "licence"), method, kind, names)
+
+    def edit_subdescriptors_from(self, principal: Principal, pk: int, read: Callable[[], Any]) -> Licence:
+        """:meth:`edit_subdescriptors` with ``{"method", "type", "names"}`` as ``read()`` gives it once the caller
+        may change licence ``pk`` and it exists (the module docstring)."""
+        require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
         with self.db.uow() as s:
             row = self._get_ref(s, principal, LicenceRow, pk, "licence")
-            current = list(getattr(row, kind) or [])
-            for n in map(str, names):
-                if method == "add" and n not in current:
-                    current.append(n)
-                elif method == "remove" and n in current:
-                    current.remove(n)
-            setattr(row, kind, current)
-            s.flush()
-            return _licence(row)
+            change = read()
+            if not isinstance(change, dict):
+                raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+            missing = {k: [REQUIRED] for k in ("method", "type", "names") if k not in change}
+            if missing:
+                raise FieldErrors(missing)
+            _check_subdescriptors(change["method"], change["type"], change["names"])
+            return _apply_subdescriptors(s, row, change["method"], change["type"], change["names"])
 
     def delete_framework(self, principal: Principal, pk: int) -> None:
         self._delete_ref(principal, FrameworkRow, PretrainedModelRow.framework_pk, pk, "framework")
@@ -499,6 +541,30 @@ class CatalogueService:
                 s.flush()
             except IntegrityError:  # pragma: no cover - raced with a new reference
                 raise Conflict(f"{what} {pk} is in use") from None
+
+
+def _check_subdescriptors(method: Any, kind: Any, names: Any) -> None:
+    errors = {}
+    if method not in ("add", "remove"):
+        errors["method"] = [f'"{method}" is not a valid choice.']
+    if kind not in SUBDESCRIPTORS:
+        errors["type"] = [f'"{kind}" is not a valid choice.']
+    if not isinstance(names, list) or not all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in names):
+        errors["names"] = ["Expected a list of names."]
+    if errors:
+        raise FieldErrors(errors)
+
+
+def _apply_subdescriptors(s: Session, row: LicenceRow, method: str, kind: str, names: list) -> Licence:
+    current = list(getattr(row, kind) or [])
+    for n in map(str, names):
+        if method == "add" and n not in current:
+            current.append(n)
+        elif method == "remove" and n in current:
+            current.remove(n)
+    setattr(row, kind, current)
+    s.flush()
+    return _licence(row)
 
 
 def _ref_fields(fields: Any, limits: dict[str, int], *, partial: bool) -> dict[str, str]:

@@ -1,17 +1,18 @@
-"""UFDL shapes: the JSON of models, frameworks, licences and domains, DRF-style error bodies, and the small
-request checks UFDL makes itself (download parameters, upload filename). Pure functions."""
+"""UFDL's wire shapes: catalogue entities as UFDL's JSON (models, frameworks, licences, domains) and every error as
+Django REST Framework answers it (``{"detail": …}``, field → messages, simplejwt's ``token_not_valid``). Pure."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.message import Message
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from modelharbor.api import failures
+from modelharbor.api.dialect import CLIENT_GONE, INVALID_REQUEST, METHOD_NOT_ALLOWED, ROUTE_NOT_FOUND
 from modelharbor.core.catalogue import FieldErrors
-from modelharbor.core.jsontext import JsonRejected, loads
+from modelharbor.core.jsontext import JsonRejected
 from modelharbor.domain.entities import Domain, Framework, Licence, PretrainedModel
 from modelharbor.domain.errors import (
     Conflict,
@@ -35,12 +36,9 @@ TOKEN_NOT_VALID = {
     "code": "token_not_valid",
     "messages": [{"token_class": "AccessToken", "token_type": "access", "message": TOKEN_INVALID}],
 }
-MISSING_FILENAME = "Missing filename. Request should include a Content-Disposition header with a filename parameter."
-DATA_FILENAME = "model.data"
-DATA_MEDIA_TYPE = "application/data"
+CLIENT_LEFT = "The client disconnected before the request body was complete."
 
-# Error codes the dialect itself raises (as InvalidInput / Unauthenticated codes).
-PARSE_ERROR = "PARSE_ERROR"
+# The code of the Unauthenticated the dialect raises when no credentials came (authenticate, in __init__.py).
 NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
 
 
@@ -102,17 +100,23 @@ def unauthorized(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
 
 
-def method_not_allowed(method: str, allow: str | None = None) -> JSONResponse:
-    return detail(405, f'Method "{method}" not allowed.', {"Allow": allow} if allow else None)
-
-
 def internal_error(rid: str) -> JSONResponse:
     """An unexpected failure (api/failures.py): DRF's ``{"detail": …}``, naming the id it is logged under."""
     return detail(500, failures.message(rid))
 
 
-def render_error(exc: HarborError) -> JSONResponse:
-    """One place that turns a core (or dialect) error into UFDL's status and body."""
+def render(request: Request, exc: HarborError) -> JSONResponse:
+    """Every error the dialect answers (api/dialect.py), as DRF would."""
+    if exc.code == ROUTE_NOT_FOUND:
+        return detail(404, NOT_FOUND)
+    if exc.code == METHOD_NOT_ALLOWED:  # the Allow header is set by api/dialect.py
+        return detail(405, f'Method "{request.method}" not allowed.')
+    if exc.code == CLIENT_GONE:
+        return detail(400, CLIENT_LEFT)
+    if exc.code == INVALID_REQUEST:
+        return detail(400, "; ".join(msg for _, msg in exc.details.get("problems", ())) or "Bad request.")
+    if isinstance(exc, JsonRejected):  # DRF's JSONParser
+        return detail(400, f"JSON parse error - {exc.reason}")
     if isinstance(exc, FieldErrors):
         return JSONResponse(exc.details.get("fields") or {"non_field_errors": [exc.message]}, status_code=400)
     if isinstance(exc, Unauthenticated):
@@ -128,82 +132,3 @@ def render_error(exc: HarborError) -> JSONResponse:
     if isinstance(exc, UnsupportedType):
         return detail(415, exc.message)
     return detail(exc.status, exc.message)
-
-
-# --- request checks -------------------------------------------------------------------------------
-
-
-def parse_json(raw: bytes) -> Any:
-    """DRF's JSONParser: strict JSON (NaN/Infinity refused), checked by the server's reader (api/jsonbody.py);
-    errors read ``JSON parse error - <reason>``."""
-    try:
-        return loads(raw)
-    except JsonRejected as exc:
-        raise InvalidInput(f"JSON parse error - {exc.reason}", code=PARSE_ERROR, problem=exc.problem) from None
-
-
-def required_strings(body: Any, names: tuple[str, ...]) -> dict[str, str]:
-    """DRF CharFields: each required, not null, not blank; numbers are taken as their text."""
-    if not isinstance(body, dict):
-        raise FieldErrors({"non_field_errors": [f"Invalid data. Expected a dictionary, but got {_kind(body)}."]})
-    errors: dict[str, list[str]] = {}
-    values: dict[str, str] = {}
-    for name in names:
-        v = body.get(name)
-        if name not in body:
-            errors[name] = ["This field is required."]
-        elif v is None:
-            errors[name] = ["This field may not be null."]
-        elif isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            errors[name] = ["Not a valid string."]
-        elif not str(v).strip():
-            errors[name] = ["This field may not be blank."]
-        else:
-            values[name] = str(v)
-    if errors:
-        raise FieldErrors(errors)
-    return values
-
-
-def _kind(v: Any) -> str:
-    return {list: "list", str: "str", int: "int", float: "float", bool: "bool"}.get(type(v), type(v).__name__)
-
-
-def _bad_argument(parameter: str, expected: str, value: Any) -> InvalidInput:
-    # UFDL's BadArgumentType wording
-    return InvalidInput(
-        f"The type passed to download parameter '{parameter}' should be '{expected}', but received '{value}'",
-        code="BAD_ARGUMENT_TYPE",
-    )
-
-
-def check_download_body(body: Any) -> None:
-    """``{"filetype": "data", "params": {str: str | [str]}}``, both optional; params are ignored."""
-    if body is None:
-        return
-    if not isinstance(body, dict):
-        raise InvalidInput(f"Invalid data. Expected a dictionary, but got {_kind(body)}.", code="BAD_ARGUMENT_TYPE")
-    params = body.get("params", {})
-    if not isinstance(params, dict) or not all(
-        isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)))
-        for k, v in params.items()
-    ):
-        raise _bad_argument("params", "mapping from strings to strings/arrays of strings", params)
-    filetype = body.get("filetype", "data")
-    if not isinstance(filetype, str):
-        raise _bad_argument("filetype", "string", filetype)
-    if filetype != "data":
-        raise UnsupportedType(f'Unsupported media type "{filetype}" in request.')
-
-
-def upload_filename(header: str | None) -> str | None:
-    """The ``filename`` (or RFC 2231 ``filename*``) of a Content-Disposition header; None if absent or empty."""
-    if not header or len(header) > 8192:
-        return None
-    msg = Message()
-    try:
-        msg["content-disposition"] = header
-        name = msg.get_filename()
-    except (ValueError, TypeError, LookupError):
-        return None
-    return name.strip() if isinstance(name, str) and name.strip() else None
