@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
@@ -146,9 +147,17 @@ def sub_app(dialect: Dialect, api: Api, services: Any) -> FastAPI:
         return response
 
     for router in api.routers():
+        for route in router.routes:  # the document says which operations take no credentials (links, logins)
+            if isinstance(route, APIRoute) and (not api.authenticated or not _authenticates(route.dependant, dialect)):
+                route.openapi_extra = {**(route.openapi_extra or {}), "security": []}
         app.include_router(router)
     answer_405_with_allow(app)  # every 405 names the methods the path takes
     return app
+
+
+def _authenticates(dependant: Any, dialect: Dialect) -> bool:
+    """Whether a route depends (at any depth) on the dialect's ``authenticate``."""
+    return any(d.call is dialect.authenticate or _authenticates(d, dialect) for d in dependant.dependencies)
 
 
 @dataclass
