@@ -16,10 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from modelharbor.api.common import bearer_token, principal_of_key, services_of
 from modelharbor.api.dialects.mlflow import filters
 from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
-from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
-from modelharbor.services import Services
+from modelharbor.core.registry import ms
 from modelharbor.db.engine import run_db
+from modelharbor.domain.entities import ModelVersion, RegisteredModel
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 router = APIRouter()
 

@@ -28,29 +28,20 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelharbor.core.artifacts import CONTEXT as ARTIFACT_CONTEXT
-from modelharbor.core.artifacts import clean_path
 from modelharbor.core.clock import new_hex, now
 from modelharbor.core.files import FILE_SOURCE, FileService, in_use_by
 from modelharbor.core.ids import find, well_formed
-from modelharbor.core.projects import require_model_write
-from modelharbor.core.registry import (
-    STAGE_NONE,
-    STATUS_READY,
-    ModelVersion,
-    RegistryService,
-    validate_alias,
-    validate_name,
-    validate_tags,
-)
-from modelharbor.core.tracking import ACTIVE, DELETED, TrackingService, now_ms
+from modelharbor.core.projects import STAGE_NONE, require_model_write
+from modelharbor.core.registry.service import RegistryService
+from modelharbor.core.registry.validation import STATUS_READY, validate_alias, validate_name, validate_tags
+from modelharbor.core.tracking import ACTIVE, DELETED, TrackingService, clean_path, now_ms
+from modelharbor.core.tracking.artifacts import CONTEXT as ARTIFACT_CONTEXT
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow
 from modelharbor.db.tables_registry import (
@@ -60,6 +51,7 @@ from modelharbor.db.tables_registry import (
     RegisteredModelRow,
 )
 from modelharbor.db.tables_tracking import ArtifactRow, ExperimentRow, LoggedModelRow, RunRow
+from modelharbor.domain.entities import ModelVersion, VersionFile
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
@@ -78,15 +70,6 @@ class UnsupportedSource(HarborError):
     status = 409
 
 
-@dataclass(frozen=True)
-class VersionFile:
-    path: str  # relative to the version's root, '/'-separated
-    size: int
-    sha256: str
-    file_id: str
-
-
-# --- in use ---------------------------------------------------------------------------------------
 # --- validation -----------------------------------------------------------------------------------
 def _text(value: Any, what: str) -> str:
     if value is None:
@@ -585,7 +568,6 @@ __all__ = [
     "MAX_VERSION_FILES",
     "ModelFileService",
     "UnsupportedSource",
-    "VersionFile",
     "check_files",
     "in_use_by",
 ]

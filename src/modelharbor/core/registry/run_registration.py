@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from modelharbor.core.artifacts import clean_path
-from modelharbor.core.registry import ModelVersion, RegisteredModel, RegistryService
-from modelharbor.core.tracking import Run, TrackingService
+from modelharbor.core.registry.service import RegistryService
+from modelharbor.core.tracking import TrackingService, clean_path
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ArtifactRow
+from modelharbor.domain.entities import ModelVersion, RegisteredModel, Run
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.principal import Principal
 

@@ -8,27 +8,30 @@ Rules:
   approved, the review is Approved and the version moves into the target stage in the same transaction.
 - The requester (or an organisation admin) may add/remove reviewers, change the notes or cancel, while the review
   is open — reviewer changes and cancelling are separate requests.
-- While a review is open the version's stage does not change any other way (core/registry.py enforces it).
+- While a review is open the version's stage does not change any other way (:func:`require_no_open_review`, which
+  the registry's stage changes call).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, now
 from modelharbor.core.projects import canonical_stage, is_org_admin, model_stages
-from modelharbor.core.registry import RegistryService, validate_version
+from modelharbor.core.registry.validation import validate_version
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import MembershipRow, UserRow
 from modelharbor.db.tables_registry import ModelReviewerRow, ModelReviewRow, ModelVersionRow, RegisteredModelRow
+from modelharbor.domain.entities import Review, Reviewer
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+
+if TYPE_CHECKING:  # the registry's modules import this one (its rules below)
+    from modelharbor.core.registry.service import RegistryService
 
 OPEN, APPROVED, REJECTED, CANCELED = "Open", "Approved", "Rejected", "Canceled"
 DECISIONS = (APPROVED, REJECTED)
@@ -36,28 +39,22 @@ MAX_REVIEWERS = 20
 MAX_NOTES = 10_000
 
 
-@dataclass(frozen=True)
-class Reviewer:
-    user_id: str
-    username: str | None
-    decision: str | None
-    notes: str | None
-    responded_at: datetime | None
+def require_no_open_review(s: Session, v: ModelVersionRow) -> None:
+    """Refuse to change the stage of a version while a review of it is open."""
+    open_review = s.scalar(
+        select(ModelReviewRow.id).where(ModelReviewRow.version_pk == v.pk, ModelReviewRow.status == OPEN).limit(1)
+    )
+    if open_review:
+        raise InvalidInput(
+            f"Version {v.version} has an open review ({open_review}): its stage changes when the review is "
+            "approved; cancel the review to change the stage another way."
+        )
 
 
-@dataclass(frozen=True)
-class Review:
-    id: str
-    model_name: str
-    model_version: int
-    target_stage: str
-    status: str
-    notes: str
-    requested_by_id: str | None
-    requested_by_username: str | None
-    reviewers: tuple[Reviewer, ...]
-    created_at: datetime
-    updated_at: datetime
+def delete_reviews(s: Session, review_ids) -> None:
+    """Delete the reviews ``review_ids`` (a list or a select of ids) with their reviewers."""
+    s.execute(delete(ModelReviewerRow).where(ModelReviewerRow.review_id.in_(review_ids)))
+    s.execute(delete(ModelReviewRow).where(ModelReviewRow.id.in_(review_ids)))
 
 
 def _notes(notes: Any) -> str | None:
@@ -125,8 +122,8 @@ class ReviewService:
         if not isinstance(target_stage, str) or not target_stage:
             raise InvalidInput("'targetStage' is required: the stage the reviewers approve moving the version into.")
         with self.db.uow() as s:
-            model = self.registry._model_row(s, principal, name, lock=True)  # write access to the model
-            v = self.registry._version_row(s, model, number)
+            model = self.registry.model_row(s, principal, name, lock=True)  # write access to the model
+            v = self.registry.version_row(s, model, number)
             problems = self._problems(s, model, v, target_stage)
             if problems:
                 raise InvalidInput(f"Version {number} of {model.name} cannot be reviewed: {' '.join(problems)}")
@@ -254,8 +251,8 @@ class ReviewService:
 
     # --- helpers --------------------------------------------------------------------------------
     def _version(self, s: Session, principal: Principal, name: Any, number: int):
-        model = self.registry._model_row(s, principal, name)
-        return model, self.registry._version_row(s, model, number)
+        model = self.registry.model_row(s, principal, name)
+        return model, self.registry.version_row(s, model, number)
 
     @staticmethod
     def _open_review(s: Session, v: ModelVersionRow) -> ModelReviewRow | None:
