@@ -96,7 +96,7 @@ def _aliases(aliases: Any) -> list[str]:
     return out
 
 
-def check_files(files: Any) -> list[tuple[str, str]]:
+def check_files(files: list[dict[str, str]]) -> list[tuple[str, str]]:
     """``[{path, file_id}, …]`` → ``[(path, file_id)]``: relative clean paths, no duplicates, no path that is
     also a folder of another, distinct file ids, at most :data:`MAX_VERSION_FILES`."""
     if not isinstance(files, list) or not files:
@@ -151,12 +151,12 @@ class ModelFileService:
         self.tracking = tracking
 
     # --- reading ---------------------------------------------------------------------------------
-    def version_files(self, principal: Principal, name: Any, version: Any) -> list[VersionFile]:
+    def version_files(self, principal: Principal, name: str, version: int) -> list[VersionFile]:
         """The files of version ``version`` of model ``name``, sorted by path."""
         v = self.registry.get_version(principal, name, version)
         return self.resolve(principal, v.source)
 
-    def resolve(self, principal: Principal, source: Any, *, _hops: int = 0) -> list[VersionFile]:
+    def resolve(self, principal: Principal, source: str, *, _hops: int = 0) -> list[VersionFile]:
         """The files a source names, for this caller (see the module's docstring for the schemes)."""
         if not isinstance(source, str) or not source.strip():
             raise UnsupportedSource("the version has no source to take files from", source=source)
@@ -285,16 +285,16 @@ class ModelFileService:
     def register(
         self,
         principal: Principal,
-        name: Any,
+        name: str,
         *,
-        files: Any = None,
-        source: Any = None,
-        description: Any = None,
-        tags: Any = None,
-        run_id: Any = None,
-        aliases: Any = None,
-        create_model: Any = False,
-        model_description: Any = None,
+        files: list[dict[str, str]] | None = None,
+        source: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+        aliases: list[str] | None = None,
+        create_model: bool = False,
+        model_description: str | None = None,
     ) -> ModelVersion:
         """A new version of model ``name`` from uploaded ``files`` (``[{path, file_id}]``), or from a ``source``
         the caller can read. One transaction: on any error nothing is written."""
@@ -497,13 +497,13 @@ class ModelFileService:
         return number
 
     # --- deleting --------------------------------------------------------------------------------
-    async def delete_version(self, principal: Principal, name: Any, version: Any) -> None:
+    async def delete_version(self, principal: Principal, name: str, version: int) -> None:
         """Delete a version; a logged model that registering from files created goes with its last version."""
         v = await asyncio.to_thread(self.registry.get_version, principal, name, version)
         await asyncio.to_thread(self.registry.delete_version, principal, name, v.version)
         await self._release(principal, [v.model_id])
 
-    async def delete_model(self, principal: Principal, name: Any) -> None:
+    async def delete_model(self, principal: Principal, name: str) -> None:
         """Delete a registered model with its versions, and the logged models registering from files created."""
         model_ids = await asyncio.to_thread(self._model_ids_of, principal, name)
         await asyncio.to_thread(self.registry.delete_model, principal, name)

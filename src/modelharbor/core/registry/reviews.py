@@ -86,7 +86,7 @@ class ReviewService:
         self.registry = registry
 
     # --- stages ---------------------------------------------------------------------------------
-    def validate_transition(self, principal: Principal, name: Any, version: Any, target_stage: Any) -> list[str]:
+    def validate_transition(self, principal: Principal, name: str, version: int, target_stage: str) -> list[str]:
         """Why ``version`` cannot move into ``target_stage`` now ([] when it can)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
@@ -96,7 +96,7 @@ class ReviewService:
             model, v = self._version(s, principal, name, number)
             return self._problems(s, model, v, target_stage)
 
-    def stages_for_review(self, principal: Principal, name: Any, version: Any) -> list[str]:
+    def stages_for_review(self, principal: Principal, name: str, version: int) -> list[str]:
         """The stages a review of ``version`` may target: the model's stages but the current one; none while a
         review is open."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
@@ -109,7 +109,14 @@ class ReviewService:
 
     # --- reviews --------------------------------------------------------------------------------
     def create_review(
-        self, principal: Principal, name: Any, version: Any, *, reviewer_ids: Any, target_stage: Any, notes: Any = None
+        self,
+        principal: Principal,
+        name: str,
+        version: int,
+        *,
+        reviewer_ids: list[str],
+        target_stage: str,
+        notes: str | None = None,
     ) -> Review:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
@@ -149,14 +156,14 @@ class ReviewService:
     def update_review(
         self,
         principal: Principal,
-        name: Any,
-        version: Any,
-        review_id: Any,
+        name: str,
+        version: int,
+        review_id: str,
         *,
-        add: Any = None,
-        remove: Any = None,
-        status: Any = None,
-        notes: Any = None,
+        add: list[str] | None = None,
+        remove: list[str] | None = None,
+        status: str | None = None,
+        notes: str | None = None,
     ) -> Review:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
@@ -209,7 +216,7 @@ class ReviewService:
             return self._entity(s, model, v, row)
 
     def respond(
-        self, principal: Principal, name: Any, version: Any, review_id: Any, *, decision: Any, notes: Any = None
+        self, principal: Principal, name: str, version: int, review_id: str, *, decision: str, notes: str | None = None
     ) -> Review:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
@@ -232,7 +239,7 @@ class ReviewService:
             self._settle(s, model, v, row)
             return self._entity(s, model, v, row)
 
-    def list_reviews(self, principal: Principal, name: Any, version: Any) -> list[Review]:
+    def list_reviews(self, principal: Principal, name: str, version: int) -> list[Review]:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
         with self.db.uow(readonly=True) as s:
@@ -242,7 +249,7 @@ class ReviewService:
             )
             return [self._entity(s, model, v, r) for r in rows]
 
-    def get_review(self, principal: Principal, name: Any, version: Any, review_id: Any) -> Review:
+    def get_review(self, principal: Principal, name: str, version: int, review_id: str) -> Review:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
         with self.db.uow(readonly=True) as s:
@@ -250,7 +257,7 @@ class ReviewService:
             return self._entity(s, model, v, self._review_row(s, v, review_id))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _version(self, s: Session, principal: Principal, name: Any, number: int):
+    def _version(self, s: Session, principal: Principal, name: str, number: int):
         model = self.registry.model_row(s, principal, name)
         return model, self.registry.version_row(s, model, number)
 

@@ -91,8 +91,8 @@ class Search:
         self,
         principal: Principal,
         *,
-        project_id: Any = None,
-        name_contains: Any = None,
+        project_id: str | None = None,
+        name_contains: str | None = None,
         discoverable: bool | None = None,
         order: tuple[str, bool] | None = None,
         max_results: int | None = None,
@@ -123,7 +123,7 @@ class Search:
             return Page(tuple(self._models(s, rows[:size])), offset + size if more else None)
 
     def list_versions(
-        self, principal: Principal, name: Any, *, offset: int = 0, limit: int = 20, newest_first: bool = True
+        self, principal: Principal, name: str, *, offset: int = 0, limit: int = 20, newest_first: bool = True
     ) -> tuple[list[ModelVersion], int]:
         """One model's versions by number, offset-paged; also returns how many there are."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
