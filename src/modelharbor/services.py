@@ -7,23 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelharbor.compute.environments import LocalEnvironmentBuilder
-from modelharbor.core.artifacts import ArtifactService
 from modelharbor.core.catalogue import CatalogueService
 from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.imports import ImportService
 from modelharbor.core.links import LinkSigner
-from modelharbor.core.model_files import ModelFileService
 from modelharbor.core.model_jobs import ModelJobService
 from modelharbor.core.projects import ProjectService
-from modelharbor.core.registry import RegistryService
-from modelharbor.core.reviews import ReviewService
-from modelharbor.core.run_registration import RunRegistration
+from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
 from modelharbor.core.serving.pipelines import PipelineService
 from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
-from modelharbor.core.tracking import TrackingService
+from modelharbor.core.tracking import ArtifactService, TrackingService
 from modelharbor.core.transfer import TransferService
 from modelharbor.core.uploads import UploadLimits, UploadService
 from modelharbor.db.engine import Database

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from modelharbor.core.model_files import (
+from modelharbor.core.registry.model_files import (
     MAX_VERSION_FILES,
     REGISTERED_TAG,
     UnsupportedSource,

@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from modelharbor.api.dialects.mlflow.filters import parse_filter, query
-from modelharbor.core.artifacts import clean_path
-from modelharbor.core.tracking import AlreadyExists
+from modelharbor.core.tracking import AlreadyExists, clean_path
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
 from modelharbor.domain.principal import Principal, Role
 

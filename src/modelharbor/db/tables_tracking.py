@@ -70,7 +70,7 @@ class MetricRow(Base):
     """Every logged metric value (the history), once per run, key, step, timestamp and value, as MLflow keeps them.
 
     NaN is stored as value 0 with ``is_nan`` set, so it is one value in the unique index (NULLs would all be distinct
-    there, on SQLite and PostgreSQL alike); ``core/tracking_metrics.py`` inserts with ON CONFLICT DO NOTHING.
+    there, on SQLite and PostgreSQL alike); ``core/tracking/metrics.py`` inserts with ON CONFLICT DO NOTHING.
     ``model_id`` is the logged model the first insert of the row named, if any (MLflow's ``Metric.model_id``)."""
 
     __tablename__ = "tracking_metrics"

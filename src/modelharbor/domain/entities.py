@@ -97,6 +97,149 @@ class ImportedModel:
     created_at: datetime
 
 
+# --- the model registry (core/registry/) ----------------------------------------------------------
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    creation_time: datetime
+    last_updated_time: datetime
+    current_stage: str
+    description: str
+    source: str
+    run_id: str | None
+    run_link: str | None
+    model_id: str | None
+    status: str
+    creator_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    org_id: str
+    description: str
+    creation_time: datetime
+    last_updated_time: datetime
+    project_id: str | None
+    discoverable: bool
+    creator_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[tuple[str, int], ...] = ()  # (alias, version), sorted by alias
+    latest_versions: tuple[ModelVersion, ...] = ()  # the newest version in each stage that has one
+
+
+@dataclass(frozen=True)
+class VersionFile:
+    """One file of a registered version."""
+
+    path: str  # relative to the version's root, '/'-separated
+    size: int
+    sha256: str
+    file_id: str
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    user_id: str
+    username: str | None
+    decision: str | None
+    notes: str | None
+    responded_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Review:
+    id: str
+    model_name: str
+    model_version: int
+    target_stage: str
+    status: str
+    notes: str
+    requested_by_id: str | None
+    requested_by_username: str | None
+    reviewers: tuple[Reviewer, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- experiment tracking (core/tracking/); times in milliseconds since the epoch, as MLflow carries them -----------
+@dataclass(frozen=True)
+class Metric:
+    """A metric value as MLflow carries it; ``model_id``, ``run_id`` and the dataset only where known."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    model_id: str | None = None
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    org_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str
+    creation_time: int
+    last_update_time: int
+    tags: dict[str, str]
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    experiment_id: str
+    name: str
+    user_id: str
+    status: str
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str
+    metrics: tuple[Metric, ...] = ()
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    id: str
+    experiment_id: str
+    name: str
+    artifact_uri: str
+    status: str
+    status_message: str | None
+    model_type: str | None
+    source_run_id: str | None
+    creator_id: str | None
+    lifecycle_stage: str
+    creation_timestamp_ms: int
+    last_updated_timestamp_ms: int
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: tuple[Metric, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArtifactEntry:
+    """A tracking artifact, or a directory of them, as a listing shows it."""
+
+    path: str  # relative to the listed directory
+    is_dir: bool
+    file_size: int | None
+
+
+# --- tasks ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Task:
     id: str

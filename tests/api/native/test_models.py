@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from modelharbor.core.model_files import MAX_VERSION_FILES
+from modelharbor.core.registry import MAX_VERSION_FILES
 from modelharbor.domain.principal import Role
 from tests.factories import member_of_new_org
 

@@ -16,8 +16,8 @@ from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.api.native.openapi import errors
 from modelharbor.api.paging import decode_token, encode_token
-from modelharbor.core.model_files import VersionFile
-from modelharbor.core.registry import MAX_MODELS_PAGE, MAX_VERSIONS_PAGE, ModelVersion, RegisteredModel
+from modelharbor.core.registry import MAX_MODELS_PAGE, MAX_VERSIONS_PAGE
+from modelharbor.domain.entities import ModelVersion, RegisteredModel, VersionFile
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.query import Comparison, Order
 from modelharbor.domain.query import Query as SearchQuery

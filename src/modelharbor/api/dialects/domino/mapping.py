@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from modelharbor.api import failures
 from modelharbor.api.common import public_base
 from modelharbor.core.projects import Project
-from modelharbor.core.registry import ModelVersion, RegisteredModel
-from modelharbor.core.reviews import Review
+from modelharbor.domain.entities import ModelVersion, RegisteredModel, Review
 from modelharbor.domain.errors import HarborError, NotFound
 from modelharbor.domain.principal import Action, Principal
 from modelharbor.services import Services

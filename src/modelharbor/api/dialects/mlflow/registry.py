@@ -17,7 +17,8 @@ from modelharbor.api.common import bearer_token, principal_of_key, services_of
 from modelharbor.api.dbcalls import run_db
 from modelharbor.api.dialects.mlflow import filters
 from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
-from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
+from modelharbor.core.registry import ms
+from modelharbor.domain.entities import ModelVersion, RegisteredModel
 from modelharbor.domain.principal import Principal
 from modelharbor.services import Services
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 
 from modelharbor.api.dialects.mlflow import filters
 from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
-from modelharbor.core.tracking import ACTIVE, DELETED, Experiment, LoggedModel, Metric, Run
-from modelharbor.core.tracking_metrics import finite
+from modelharbor.core.tracking import ACTIVE, DELETED, finite
+from modelharbor.domain.entities import Experiment, LoggedModel, Metric, Run
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.query import Query
 

@@ -1,4 +1,5 @@
-"""Run metrics as MLflow keeps them (used by :mod:`modelharbor.core.tracking`, inside its units of work).
+"""Run metrics as MLflow keeps them (used by the runs and logged models of :mod:`modelharbor.core.tracking`, inside
+their units of work).
 
 - **History** (``tracking_metrics``): one row per run, key, step, timestamp and value. An identical metric is not
   inserted again, within a batch or across calls: the rows go in with ``INSERT … ON CONFLICT DO NOTHING`` against a
@@ -23,7 +24,6 @@ import math
 import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, func, select, tuple_
@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from modelharbor.db.tables_tracking import LatestMetricRow, LoggedModelMetricRow, MetricRow
+from modelharbor.domain.entities import Metric
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.query import Dataset
 
@@ -44,20 +45,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 CHUNK = 500  # rows per INSERT (well under SQLite's and PostgreSQL's bound-parameter limits)
 HISTORY_IDENTITY = ["run_id", "key", "step", "timestamp", "value", "is_nan"]  # uq_tracking_metrics_identity
 MODEL_IDENTITY = ["model_id", *HISTORY_IDENTITY]  # uq_tracking_logged_model_metrics_identity
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric value as MLflow carries it; ``model_id``, ``run_id`` and the dataset only where known."""
-
-    key: str
-    value: float
-    timestamp: int
-    step: int
-    model_id: str | None = None
-    run_id: str | None = None
-    dataset_name: str | None = None
-    dataset_digest: str | None = None
 
 
 def finite(value: float) -> float | str:

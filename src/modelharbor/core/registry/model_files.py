@@ -28,29 +28,20 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from modelharbor.core.artifacts import CONTEXT as ARTIFACT_CONTEXT
-from modelharbor.core.artifacts import clean_path
 from modelharbor.core.clock import new_hex, now
 from modelharbor.core.files import FILE_SOURCE, FileService, in_use_by
 from modelharbor.core.ids import find, well_formed
-from modelharbor.core.projects import require_model_write
-from modelharbor.core.registry import (
-    STAGE_NONE,
-    STATUS_READY,
-    ModelVersion,
-    RegistryService,
-    validate_alias,
-    validate_name,
-    validate_tags,
-)
-from modelharbor.core.tracking import ACTIVE, DELETED, TrackingService, now_ms
+from modelharbor.core.projects import STAGE_NONE, require_model_write
+from modelharbor.core.registry.service import RegistryService
+from modelharbor.core.registry.validation import STATUS_READY, validate_alias, validate_name, validate_tags
+from modelharbor.core.tracking import ACTIVE, DELETED, TrackingService, clean_path, now_ms
+from modelharbor.core.tracking.artifacts import CONTEXT as ARTIFACT_CONTEXT
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow
 from modelharbor.db.tables_registry import (
@@ -60,6 +51,7 @@ from modelharbor.db.tables_registry import (
     RegisteredModelRow,
 )
 from modelharbor.db.tables_tracking import ArtifactRow, ExperimentRow, LoggedModelRow, RunRow
+from modelharbor.domain.entities import ModelVersion, VersionFile
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
@@ -78,15 +70,6 @@ class UnsupportedSource(HarborError):
     status = 409
 
 
-@dataclass(frozen=True)
-class VersionFile:
-    path: str  # relative to the version's root, '/'-separated
-    size: int
-    sha256: str
-    file_id: str
-
-
-# --- in use ---------------------------------------------------------------------------------------
 # --- validation -----------------------------------------------------------------------------------
 def _text(value: Any, what: str) -> str:
     if value is None:
@@ -113,7 +96,7 @@ def _aliases(aliases: Any) -> list[str]:
     return out
 
 
-def check_files(files: Any) -> list[tuple[str, str]]:
+def check_files(files: list[dict[str, str]]) -> list[tuple[str, str]]:
     """``[{path, file_id}, …]`` → ``[(path, file_id)]``: relative clean paths, no duplicates, no path that is
     also a folder of another, distinct file ids, at most :data:`MAX_VERSION_FILES`."""
     if not isinstance(files, list) or not files:
@@ -168,12 +151,12 @@ class ModelFileService:
         self.tracking = tracking
 
     # --- reading ---------------------------------------------------------------------------------
-    def version_files(self, principal: Principal, name: Any, version: Any) -> list[VersionFile]:
+    def version_files(self, principal: Principal, name: str, version: int) -> list[VersionFile]:
         """The files of version ``version`` of model ``name``, sorted by path."""
         v = self.registry.get_version(principal, name, version)
         return self.resolve(principal, v.source)
 
-    def resolve(self, principal: Principal, source: Any, *, _hops: int = 0) -> list[VersionFile]:
+    def resolve(self, principal: Principal, source: str, *, _hops: int = 0) -> list[VersionFile]:
         """The files a source names, for this caller (see the module's docstring for the schemes)."""
         if not isinstance(source, str) or not source.strip():
             raise UnsupportedSource("the version has no source to take files from", source=source)
@@ -302,16 +285,16 @@ class ModelFileService:
     def register(
         self,
         principal: Principal,
-        name: Any,
+        name: str,
         *,
-        files: Any = None,
-        source: Any = None,
-        description: Any = None,
-        tags: Any = None,
-        run_id: Any = None,
-        aliases: Any = None,
-        create_model: Any = False,
-        model_description: Any = None,
+        files: list[dict[str, str]] | None = None,
+        source: str | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+        aliases: list[str] | None = None,
+        create_model: bool = False,
+        model_description: str | None = None,
     ) -> ModelVersion:
         """A new version of model ``name`` from uploaded ``files`` (``[{path, file_id}]``), or from a ``source``
         the caller can read. One transaction: on any error nothing is written."""
@@ -514,13 +497,13 @@ class ModelFileService:
         return number
 
     # --- deleting --------------------------------------------------------------------------------
-    async def delete_version(self, principal: Principal, name: Any, version: Any) -> None:
+    async def delete_version(self, principal: Principal, name: str, version: int) -> None:
         """Delete a version; a logged model that registering from files created goes with its last version."""
         v = await asyncio.to_thread(self.registry.get_version, principal, name, version)
         await asyncio.to_thread(self.registry.delete_version, principal, name, v.version)
         await self._release(principal, [v.model_id])
 
-    async def delete_model(self, principal: Principal, name: Any) -> None:
+    async def delete_model(self, principal: Principal, name: str) -> None:
         """Delete a registered model with its versions, and the logged models registering from files created."""
         model_ids = await asyncio.to_thread(self._model_ids_of, principal, name)
         await asyncio.to_thread(self.registry.delete_model, principal, name)
@@ -585,7 +568,6 @@ __all__ = [
     "MAX_VERSION_FILES",
     "ModelFileService",
     "UnsupportedSource",
-    "VersionFile",
     "check_files",
     "in_use_by",
 ]

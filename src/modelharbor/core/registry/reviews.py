@@ -8,27 +8,30 @@ Rules:
   approved, the review is Approved and the version moves into the target stage in the same transaction.
 - The requester (or an organisation admin) may add/remove reviewers, change the notes or cancel, while the review
   is open — reviewer changes and cancelling are separate requests.
-- While a review is open the version's stage does not change any other way (core/registry.py enforces it).
+- While a review is open the version's stage does not change any other way (:func:`require_no_open_review`, which
+  the registry's stage changes call).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, now
 from modelharbor.core.projects import canonical_stage, is_org_admin, model_stages
-from modelharbor.core.registry import RegistryService, validate_version
+from modelharbor.core.registry.validation import validate_version
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import MembershipRow, UserRow
 from modelharbor.db.tables_registry import ModelReviewerRow, ModelReviewRow, ModelVersionRow, RegisteredModelRow
+from modelharbor.domain.entities import Review, Reviewer
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
+
+if TYPE_CHECKING:  # the registry's modules import this one (its rules below)
+    from modelharbor.core.registry.service import RegistryService
 
 OPEN, APPROVED, REJECTED, CANCELED = "Open", "Approved", "Rejected", "Canceled"
 DECISIONS = (APPROVED, REJECTED)
@@ -36,28 +39,22 @@ MAX_REVIEWERS = 20
 MAX_NOTES = 10_000
 
 
-@dataclass(frozen=True)
-class Reviewer:
-    user_id: str
-    username: str | None
-    decision: str | None
-    notes: str | None
-    responded_at: datetime | None
+def require_no_open_review(s: Session, v: ModelVersionRow) -> None:
+    """Refuse to change the stage of a version while a review of it is open."""
+    open_review = s.scalar(
+        select(ModelReviewRow.id).where(ModelReviewRow.version_pk == v.pk, ModelReviewRow.status == OPEN).limit(1)
+    )
+    if open_review:
+        raise InvalidInput(
+            f"Version {v.version} has an open review ({open_review}): its stage changes when the review is "
+            "approved; cancel the review to change the stage another way."
+        )
 
 
-@dataclass(frozen=True)
-class Review:
-    id: str
-    model_name: str
-    model_version: int
-    target_stage: str
-    status: str
-    notes: str
-    requested_by_id: str | None
-    requested_by_username: str | None
-    reviewers: tuple[Reviewer, ...]
-    created_at: datetime
-    updated_at: datetime
+def delete_reviews(s: Session, review_ids) -> None:
+    """Delete the reviews ``review_ids`` (a list or a select of ids) with their reviewers."""
+    s.execute(delete(ModelReviewerRow).where(ModelReviewerRow.review_id.in_(review_ids)))
+    s.execute(delete(ModelReviewRow).where(ModelReviewRow.id.in_(review_ids)))
 
 
 def _notes(notes: Any) -> str | None:
@@ -89,7 +86,7 @@ class ReviewService:
         self.registry = registry
 
     # --- stages ---------------------------------------------------------------------------------
-    def validate_transition(self, principal: Principal, name: Any, version: Any, target_stage: Any) -> list[str]:
+    def validate_transition(self, principal: Principal, name: str, version: int, target_stage: str) -> list[str]:
         """Why ``version`` cannot move into ``target_stage`` now ([] when it can)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
@@ -99,7 +96,7 @@ class ReviewService:
             model, v = self._version(s, principal, name, number)
             return self._problems(s, model, v, target_stage)
 
-    def stages_for_review(self, principal: Principal, name: Any, version: Any) -> list[str]:
+    def stages_for_review(self, principal: Principal, name: str, version: int) -> list[str]:
         """The stages a review of ``version`` may target: the model's stages but the current one; none while a
         review is open."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
@@ -112,7 +109,14 @@ class ReviewService:
 
     # --- reviews --------------------------------------------------------------------------------
     def create_review(
-        self, principal: Principal, name: Any, version: Any, *, reviewer_ids: Any, target_stage: Any, notes: Any = None
+        self,
+        principal: Principal,
+        name: str,
+        version: int,
+        *,
+        reviewer_ids: list[str],
+        target_stage: str,
+        notes: str | None = None,
     ) -> Review:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
@@ -125,8 +129,8 @@ class ReviewService:
         if not isinstance(target_stage, str) or not target_stage:
             raise InvalidInput("'targetStage' is required: the stage the reviewers approve moving the version into.")
         with self.db.uow() as s:
-            model = self.registry._model_row(s, principal, name, lock=True)  # write access to the model
-            v = self.registry._version_row(s, model, number)
+            model = self.registry.model_row(s, principal, name, lock=True)  # write access to the model
+            v = self.registry.version_row(s, model, number)
             problems = self._problems(s, model, v, target_stage)
             if problems:
                 raise InvalidInput(f"Version {number} of {model.name} cannot be reviewed: {' '.join(problems)}")
@@ -152,14 +156,14 @@ class ReviewService:
     def update_review(
         self,
         principal: Principal,
-        name: Any,
-        version: Any,
-        review_id: Any,
+        name: str,
+        version: int,
+        review_id: str,
         *,
-        add: Any = None,
-        remove: Any = None,
-        status: Any = None,
-        notes: Any = None,
+        add: list[str] | None = None,
+        remove: list[str] | None = None,
+        status: str | None = None,
+        notes: str | None = None,
     ) -> Review:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
@@ -212,7 +216,7 @@ class ReviewService:
             return self._entity(s, model, v, row)
 
     def respond(
-        self, principal: Principal, name: Any, version: Any, review_id: Any, *, decision: Any, notes: Any = None
+        self, principal: Principal, name: str, version: int, review_id: str, *, decision: str, notes: str | None = None
     ) -> Review:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
@@ -235,7 +239,7 @@ class ReviewService:
             self._settle(s, model, v, row)
             return self._entity(s, model, v, row)
 
-    def list_reviews(self, principal: Principal, name: Any, version: Any) -> list[Review]:
+    def list_reviews(self, principal: Principal, name: str, version: int) -> list[Review]:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
         with self.db.uow(readonly=True) as s:
@@ -245,7 +249,7 @@ class ReviewService:
             )
             return [self._entity(s, model, v, r) for r in rows]
 
-    def get_review(self, principal: Principal, name: Any, version: Any, review_id: Any) -> Review:
+    def get_review(self, principal: Principal, name: str, version: int, review_id: str) -> Review:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
         with self.db.uow(readonly=True) as s:
@@ -253,9 +257,9 @@ class ReviewService:
             return self._entity(s, model, v, self._review_row(s, v, review_id))
 
     # --- helpers --------------------------------------------------------------------------------
-    def _version(self, s: Session, principal: Principal, name: Any, number: int):
-        model = self.registry._model_row(s, principal, name)
-        return model, self.registry._version_row(s, model, number)
+    def _version(self, s: Session, principal: Principal, name: str, number: int):
+        model = self.registry.model_row(s, principal, name)
+        return model, self.registry.version_row(s, model, number)
 
     @staticmethod
     def _open_review(s: Session, v: ModelVersionRow) -> ModelReviewRow | None:

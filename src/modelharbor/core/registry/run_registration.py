@@ -13,15 +13,14 @@ after its new model was, the model is removed again, so a failed request leaves 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
-from modelharbor.core.artifacts import clean_path
-from modelharbor.core.registry import ModelVersion, RegisteredModel, RegistryService
-from modelharbor.core.tracking import Run, TrackingService
+from modelharbor.core.registry.service import RegistryService
+from modelharbor.core.tracking import TrackingService, clean_path
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ArtifactRow
+from modelharbor.domain.entities import ModelVersion, RegisteredModel, Run
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.principal import Principal
 
@@ -42,7 +41,7 @@ class RunRegistration:
         self.registry = registry
 
     def find_model(
-        self, principal: Principal, run_id: Any, *, artifact: Any = None, logged_model_id: Any = None
+        self, principal: Principal, run_id: str, *, artifact: str | None = None, logged_model_id: str | None = None
     ) -> RunModel:
         if not isinstance(run_id, str) or not run_id.strip():
             raise InvalidInput("'experimentRunId' is required: the id of the MLflow run that logged the model.")
@@ -84,16 +83,16 @@ class RunRegistration:
     def register(
         self,
         principal: Principal,
-        model_name: Any,
-        run_id: Any,
+        model_name: str,
+        run_id: str,
         *,
         create: bool,
-        artifact: Any = None,
-        logged_model_id: Any = None,
-        description: Any = None,
-        discoverable: Any = None,
-        tags: Any = None,
-        project_id: Any = None,
+        artifact: str | None = None,
+        logged_model_id: str | None = None,
+        description: str | None = None,
+        discoverable: bool | None = None,
+        tags: dict[str, str] | None = None,
+        project_id: str | None = None,
     ) -> tuple[RegisteredModel, ModelVersion]:
         """``create``: a new model with this run's model as version 1; else the next version of an existing one."""
         found = self.find_model(principal, run_id, artifact=artifact, logged_model_id=logged_model_id)
@@ -119,7 +118,7 @@ class RunRegistration:
         return self.registry.get_model(principal, model_name), version
 
     # --- helpers --------------------------------------------------------------------------------
-    def _version(self, principal: Principal, name: str, found: RunModel, description: Any) -> ModelVersion:
+    def _version(self, principal: Principal, name: str, found: RunModel, description: str | None) -> ModelVersion:
         return self.registry.create_version(
             principal,
             name,

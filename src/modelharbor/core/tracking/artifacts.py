@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -23,7 +22,7 @@ from modelharbor.core.links import LinkSigner
 from modelharbor.core.uploads import UploadService
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ArtifactRow, ExperimentRow
-from modelharbor.domain.entities import FileRecord
+from modelharbor.domain.entities import ArtifactEntry, FileRecord
 from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.storage import BlobStore
@@ -31,13 +30,6 @@ from modelharbor.storage import BlobStore
 CONTEXT = "mlflow-artifact"
 MPU_CONTEXT = "mlflow-artifact-mpu"
 PART_LINK_TTL = 24 * 3600
-
-
-@dataclass(frozen=True)
-class ArtifactEntry:
-    path: str  # relative to the listed directory
-    is_dir: bool
-    file_size: int | None
 
 
 def clean_path(path: str | None, *, allow_root: bool = False) -> str:

@@ -1,0 +1,105 @@
+"""Where a version stands: its stage (MLflow's transition, which may archive the versions already in the target
+stage; not while a review is open) and the aliases that name it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from modelharbor.core.clock import now
+from modelharbor.core.projects import STAGE_ARCHIVED, canonical_stage, model_stages
+from modelharbor.core.registry.reviews import require_no_open_review
+from modelharbor.core.registry.validation import (
+    ACTIVE_STAGES,
+    validate_alias,
+    validate_alias_reserved,
+    validate_version,
+)
+from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelAliasRow
+from modelharbor.domain.entities import ModelVersion
+from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.principal import Action, Principal, require
+
+
+class Stages:
+    """Stage transitions and aliases."""
+
+    def transition_stage(
+        self, principal: Principal, name: Any, version: Any, stage: Any, *, archive_existing_versions: Any = False
+    ) -> ModelVersion:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        number = validate_version(version)
+        if archive_existing_versions in (None, ""):
+            archive_existing_versions = False
+        if isinstance(archive_existing_versions, str) and archive_existing_versions.lower() in ("true", "false"):
+            archive_existing_versions = archive_existing_versions.lower() == "true"
+        if not isinstance(archive_existing_versions, bool):
+            raise InvalidInput("Parameter 'archive_existing_versions' must be a boolean.")
+        if archive_existing_versions and stage not in ACTIVE_STAGES:
+            raise InvalidInput(
+                f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+                f"Active stage. Valid stages are {', '.join(ACTIVE_STAGES)}."
+            )
+        with self.db.uow() as s:
+            row = self.model_row(s, principal, name, lock=True)
+            v = self.version_row(s, row, number)
+            stage = canonical_stage(model_stages(s, row), stage)
+            if archive_existing_versions and STAGE_ARCHIVED not in model_stages(s, row):
+                raise InvalidInput("This model's project has no 'Archived' stage to archive existing versions into.")
+            if stage != v.current_stage:
+                require_no_open_review(s, v)
+            t = now()
+            if archive_existing_versions:
+                for other in s.scalars(
+                    select(ModelVersionRow).where(
+                        ModelVersionRow.model_pk == row.pk,
+                        ModelVersionRow.version != number,
+                        ModelVersionRow.current_stage == stage,
+                    )
+                ):
+                    require_no_open_review(s, other)
+                    other.current_stage = STAGE_ARCHIVED
+                    other.updated_at = t
+            v.current_stage = stage
+            v.updated_at = t
+            row.updated_at = t
+            s.flush()
+            return self._versions(s, [(row.name, v)])[0]
+
+    def set_alias(self, principal: Principal, name: Any, alias: Any, version: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        alias = validate_alias(alias)
+        validate_alias_reserved(alias)
+        number = validate_version(version)
+        with self.db.uow() as s:
+            row = self.model_row(s, principal, name, lock=True)
+            v = self.version_row(s, row, number)
+            existing = s.get(RegisteredModelAliasRow, (row.pk, alias))
+            if existing is None:
+                s.add(RegisteredModelAliasRow(model_pk=row.pk, alias=alias, version_pk=v.pk))
+            else:
+                existing.version_pk = v.pk
+            row.updated_at = now()
+            s.flush()
+
+    def delete_alias(self, principal: Principal, name: Any, alias: Any) -> None:
+        require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
+        alias = validate_alias(alias)
+        with self.db.uow() as s:
+            row = self.model_row(s, principal, name, lock=True)
+            s.execute(
+                delete(RegisteredModelAliasRow).where(
+                    RegisteredModelAliasRow.model_pk == row.pk, RegisteredModelAliasRow.alias == alias
+                )
+            )
+
+    def get_version_by_alias(self, principal: Principal, name: Any, alias: Any) -> ModelVersion:
+        require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
+        alias = validate_alias(alias)
+        with self.db.uow(readonly=True) as s:
+            row = self.model_row(s, principal, name)
+            a = s.get(RegisteredModelAliasRow, (row.pk, alias))
+            if a is None:
+                raise NotFound(f"Registered model alias {alias} not found.")
+            return self._versions(s, [(row.name, s.get(ModelVersionRow, a.version_pk))])[0]

@@ -1,0 +1,108 @@
+"""Tracking's names, limits and input checks: lifecycle stages and view types, the artifact URIs of experiments,
+runs and logged models, and the checks of names, keys, values and page sizes (shared by the tracking modules)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from modelharbor.core.tracking.metrics import MAX_KEY
+from modelharbor.domain.errors import HarborError, InvalidInput
+
+DEFAULT_EXPERIMENT = "Default"
+DEFAULT_ID = "0"
+ACTIVE, DELETED = "active", "deleted"
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+MODEL_STATUSES = ("PENDING", "READY", "FAILED")
+RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+
+
+class AlreadyExists(HarborError):
+    code = "RESOURCE_ALREADY_EXISTS"
+    status = 400
+
+
+def experiment_artifact_location(experiment_id: int | str) -> str:
+    return f"mlflow-artifacts:/{experiment_id}"
+
+
+def run_artifact_uri(experiment_id: int | str, run_id: str) -> str:
+    return f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
+
+
+def model_artifact_uri(experiment_id: int | str, model_id: str) -> str:
+    return f"mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
+
+
+VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED), "": (ACTIVE,)}
+
+
+def stages_of(view_type: str | int | None) -> tuple[str, ...]:
+    if view_type is None:
+        return (ACTIVE,)
+    if isinstance(view_type, int) or str(view_type).isdigit():
+        view_type = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(int(view_type), "?")
+    if str(view_type).upper() not in VIEW_TYPES:
+        raise InvalidInput(f"unknown view type {view_type!r}: use ACTIVE_ONLY, DELETED_ONLY or ALL")
+    return VIEW_TYPES[str(view_type).upper()]
+
+
+def check_max(max_results: int | None, default: int, limit: int) -> int:
+    if max_results is None or max_results == 0:
+        return default
+    if not isinstance(max_results, int) or not 1 <= max_results <= limit:
+        raise InvalidInput(f"max_results must be from 1 to {limit}, got {max_results!r}")
+    return max_results
+
+
+def check_value(value: Any, what: str, limit: int) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        value = str(value)
+    if len(value) > limit:
+        raise InvalidInput(f"{what} value is longer than {limit} characters")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} value contains a NUL character")
+    return value
+
+
+def entry(item: Any, what: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"a {what} must be an object with key and value, got {item!r}")
+    return item
+
+
+def dialect_insert(s: Session):
+    """The dialect's INSERT (for ON CONFLICT)."""
+    return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def key_ok(key: Any) -> bool:
+    return isinstance(key, str) and 0 < len(key) <= MAX_KEY and "\x00" not in key
+
+
+def check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("an experiment name is required")
+    if len(name) > 500 or "\x00" in name:
+        raise InvalidInput("the experiment name must be at most 500 characters, without NUL")
+    return name
+
+
+def exp_int(experiment_id: Any) -> int | None:
+    s = str(experiment_id) if experiment_id is not None else ""
+    return int(s) if s.isdigit() and len(s) < 12 else None
+
+
+def new_run_name() -> str:
+    adjectives = ("bright", "calm", "eager", "gentle", "brave", "quick", "merry", "bold", "wise", "keen")
+    nouns = ("otter", "harbor", "falcon", "maple", "comet", "lynx", "reef", "willow", "heron", "orca")
+    h = uuid.uuid4().int
+    return f"{adjectives[h % 10]}-{nouns[(h >> 8) % 10]}-{h % 1000}"
