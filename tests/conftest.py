@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from modelharbor.app import create_app
-from modelharbor.services import Services, build_services
 from modelharbor.db.engine import Database
 from modelharbor.db.migrate import upgrade
 from modelharbor.db.tables import Base
+from modelharbor.services import Services, build_services
 from modelharbor.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("MODELHARBOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

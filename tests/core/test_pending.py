@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, update
 
 from modelharbor.core.clock import now
-from modelharbor.services import build_services
 from modelharbor.db.tables import BlobRow, PendingObjectRow
 from modelharbor.domain.errors import Conflict, TooLarge
+from modelharbor.services import build_services
 from tests.conftest import ADMIN_KEY, make_settings
 
 

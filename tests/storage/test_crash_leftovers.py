@@ -21,8 +21,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from modelharbor.services import build_services
 from modelharbor.db.tables import BlobRow, FileRow
+from modelharbor.services import build_services
 from modelharbor.settings import Settings
 from modelharbor.storage import BlobStore
 from modelharbor.tasks.runner import sweep_once

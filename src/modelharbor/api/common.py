@@ -11,9 +11,9 @@ from starlette.responses import Response, StreamingResponse
 
 from modelharbor.api.multipart import Part, find_boundary, iter_parts
 from modelharbor.core.files import ByteRange
-from modelharbor.services import Services
 from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 
 def services_of(request: Request) -> Services:

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from modelharbor.api.dialects.kore import mapping as kore_mapping
 from modelharbor.app import create_app
-from modelharbor.services import build_services
 from modelharbor.domain.principal import Role
+from modelharbor.services import build_services
 
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 DATA = bytes(range(50))  # a 50-byte file for the range tests

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from modelharbor.app import create_app
-from modelharbor.services import build_services
 from modelharbor.db.tables import UploadSessionRow
 from modelharbor.domain.principal import Role
+from modelharbor.services import build_services
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.native import catalogue, files, keys, models, openapi, orgs, projects, serving, transfer, uploads
-from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
+from modelharbor.services import Services
 
 
 def error_json(status: int, code: str, message: str, details: dict | None = None, headers=None) -> JSONResponse:

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from modelharbor.api.common import bearer_token, services_of
-from modelharbor.services import Services
 from modelharbor.domain.errors import Unauthenticated
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 
 def get_services(request: Request) -> Services:

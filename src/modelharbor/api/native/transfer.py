@@ -16,10 +16,10 @@ from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.serving import ProjectDep, _name_of, _resolve
-from modelharbor.services import Services
 from modelharbor.core.transfer import KINDS, Export, Import
 from modelharbor.domain.errors import NotFound
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 router = APIRouter(prefix="/projects/{project}", tags=["transfer"], route_class=JsonRoute)
 

@@ -24,9 +24,9 @@ from sqlalchemy import update
 
 from modelharbor.api.dialects.kore import mapping as m
 from modelharbor.app import create_app
-from modelharbor.services import Services, build_services
 from modelharbor.db.tables import UploadSessionRow
 from modelharbor.domain.principal import Role
+from modelharbor.services import Services, build_services
 from modelharbor.tasks.runner import run_pending
 
 MiB = 1024 * 1024

@@ -18,9 +18,9 @@ from modelharbor import __version__
 from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
 from modelharbor.api.jsonbody import MISSING, read_json
-from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 # The Domino release whose API this dialect follows; the client gates features on it (>= 4.1.0 required).
 DOMINO_VERSION = "6.3.0"

@@ -10,9 +10,9 @@ from modelharbor.api.common import public_base
 from modelharbor.core.projects import Project
 from modelharbor.core.registry import ModelVersion, RegisteredModel
 from modelharbor.core.reviews import Review
-from modelharbor.services import Services
 from modelharbor.domain.errors import NotFound
 from modelharbor.domain.principal import Action, Principal
+from modelharbor.services import Services
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -14,10 +14,10 @@ from modelharbor.api import failures
 from modelharbor.api.common import bearer_token, services_of
 from modelharbor.api.jsonbody import read_json
 from modelharbor.api.paging import encode_token
-from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, Unauthenticated
 from modelharbor.domain.principal import Principal
 from modelharbor.domain.query import Page
+from modelharbor.services import Services
 
 # Core error class/code -> (MLflow error_code, HTTP status). MLflow answers 400 for "already exists".
 ERROR_CODES = {

@@ -17,9 +17,9 @@ from modelharbor.api.common import bearer_token, principal_of_key, services_of
 from modelharbor.api.dialects.mlflow import filters
 from modelharbor.api.dialects.mlflow.common import get_principal, json_body, paged
 from modelharbor.core.registry import ModelVersion, RegisteredModel, ms
-from modelharbor.services import Services
 from modelharbor.db.engine import run_db
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 router = APIRouter()
 

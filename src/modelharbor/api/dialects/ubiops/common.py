@@ -18,9 +18,9 @@ from modelharbor.api import failures
 from modelharbor.api.common import principal_of_key, request_parts, services_of, token_of
 from modelharbor.api.jsonbody import MAX_INPUT_BODY, MISSING, read_json
 from modelharbor.api.multipart import MultipartError, Part
-from modelharbor.services import Services
 from modelharbor.domain.errors import HarborError, InvalidInput, Unauthenticated
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 
 def error(status: int, message: str) -> JSONResponse:

@@ -23,10 +23,10 @@ from modelharbor.api.dialects.ufdl import mapping as m
 from modelharbor.api.dialects.ufdl.filters import parse_filter_spec
 from modelharbor.api.jsonbody import blank, read_body
 from modelharbor.core.catalogue import FieldErrors
-from modelharbor.services import Services
 from modelharbor.core.tokens import looks_like_jwt
 from modelharbor.domain.errors import Forbidden, HarborError, InvalidInput, TooLarge, Unauthenticated
 from modelharbor.domain.principal import Action, Principal, require
+from modelharbor.services import Services
 
 JSON_LIMIT = 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE: a JSON body larger than this is refused
 
