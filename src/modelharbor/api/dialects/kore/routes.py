@@ -16,10 +16,8 @@ from modelharbor.api.common import body_stream, file_response, public_base, requ
 from modelharbor.api.dialects.kore import mapping as m
 from modelharbor.api.jsonbody import blank, loads, read_body, read_json
 from modelharbor.api.multipart import MultipartError, Part
-from modelharbor.core.imports import MODEL_EXTENSIONS
-from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
-from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
-from modelharbor.services import Services
+from modelharbor.core.catalogue import DEPLOY, EXPORT, MODEL_EXTENSIONS, UNDEPLOY
+from modelharbor.core.catalogue.model_jobs import KINDS as JOB_ACTIONS
 from modelharbor.domain.errors import (
     Conflict,
     HarborError,
@@ -31,6 +29,7 @@ from modelharbor.domain.errors import (
     UnsupportedType,
 )
 from modelharbor.domain.principal import Principal
+from modelharbor.services import Services
 
 FIELD_LIMIT = 4096
 

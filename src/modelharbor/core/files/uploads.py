@@ -11,7 +11,7 @@ Invariants
   The SHA-256 is computed by reading the chunks once. Identical content is kept once (dedup).
 - ``complete`` is idempotent: a completed session answers with the same file (and hook result).
 - Expired open sessions and their objects are removed by :meth:`UploadService.sweep`. Completing, aborting or
-  expiring a session records its prefix in ``pending_objects`` (``core/pending.py``): after the grace period the
+  expiring a session records its prefix in ``pending_objects`` (``core/files/pending.py``): after the grace period the
   sweep deletes what no blob references under it (chunks a crashed writer left, or that arrived too late).
 """
 
@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from modelharbor.core import blobs, pending
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
-from modelharbor.core.files import FileService, check_context, check_name, extension_of, limited, to_record
+from modelharbor.core.files import blobs, pending
+from modelharbor.core.files.service import FileService, check_context, check_name, extension_of, limited, to_record
 from modelharbor.core.ids import find, well_formed
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, UploadChunkRow, UploadSessionRow

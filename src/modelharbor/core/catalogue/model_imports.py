@@ -1,4 +1,4 @@
-"""Model imports: an uploaded model archive becomes a model once a background check has read it.
+"""Model imports (Kore.ai's): an uploaded model archive becomes a model once a background check has read it.
 
 Flow: ``start`` reserves the model (status ``importing``) and opens an upload session of context ``model``;
 completing that session (hook below) attaches the file and enqueues a ``model_import`` task; the task reads
@@ -21,13 +21,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
-from modelharbor.core.files import FILE_SOURCE, FileService
+from modelharbor.core.files import FILE_SOURCE, FileService, UploadService, session_entity
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.ids import find
 from modelharbor.core.jsontext import loads
 from modelharbor.core.registry import RegistryService, validate_name
 from modelharbor.core.tasks import TaskService
-from modelharbor.core.uploads import UploadService, session_entity
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, ImportedModelRow, UploadSessionRow
 from modelharbor.domain.entities import FileRecord, ImportedModel, Task, UploadSession
