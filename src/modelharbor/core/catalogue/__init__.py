@@ -6,7 +6,7 @@ The package, by seam (each module's docstring says what it owns):
 - ``pretrained`` ``CatalogueService``: pretrained models with a framework, a domain, a licence and (optionally)
   data; frameworks, licences and domains;
 - ``model_imports`` ``ImportService``: Kore.ai's model import, an uploaded archive becoming a catalogue model (and a
-  registered version) once a background task has checked it;
+  registered version) once a background task has checked it; it is an upload purpose (``core/files/purposes.py``);
 - ``model_jobs`` ``ModelJobService``: Kore.ai's export, deploy and undeploy jobs on imported models.
 
 Other modules import from here (the names below) or from the module that owns a name.

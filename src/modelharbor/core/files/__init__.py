@@ -7,6 +7,8 @@ The package, by seam (each module's docstring says what it owns):
   extension and range rules every upload shares; ``in_use_by`` (what a file is the bytes of);
 - ``uploads`` ``UploadService``, the upload engine: chunked sessions that resume, take chunks in any order and in
   parallel, and verify (its docstring states the invariants);
+- ``purposes`` what a session's file is for (a plain file, or a purpose a service registers, such as a model
+  import): its extension rule, and what opening and completing the session also do;
 - ``blobs`` content-addressed blobs made of store segments (dedup, hashing, segmented reads);
 - ``pending`` intents: store objects a crash may leave unreferenced, and the sweep that removes them;
 - ``links`` signed, expiring download links.
@@ -18,6 +20,13 @@ from modelharbor.core.files import blobs, pending
 from modelharbor.core.files.blobs import Segment, SegmentedReader
 from modelharbor.core.files.links import LinkSigner, SignedLink
 from modelharbor.core.files.pending import PendingObjects
+from modelharbor.core.files.purposes import (
+    PLAIN_FILE,
+    CompletionHook,
+    OpeningHook,
+    UploadPurpose,
+    plain_file,
+)
 from modelharbor.core.files.service import (
     FILE_SOURCE,
     ByteRange,
@@ -32,8 +41,9 @@ from modelharbor.core.files.service import (
     to_record,
 )
 from modelharbor.core.files.uploads import (
+    ChunkIn,
     Completed,
-    CompletionHook,
+    Opened,
     UploadLimits,
     UploadService,
     prefix_of,
@@ -42,16 +52,21 @@ from modelharbor.core.files.uploads import (
 
 __all__ = [
     "FILE_SOURCE",
+    "PLAIN_FILE",
     "ByteRange",
+    "ChunkIn",
     "Completed",
     "CompletionHook",
     "FileService",
     "LinkSigner",
+    "OpeningHook",
+    "Opened",
     "PendingObjects",
     "Segment",
     "SegmentedReader",
     "SignedLink",
     "UploadLimits",
+    "UploadPurpose",
     "UploadService",
     "blobs",
     "check_context",
@@ -62,6 +77,7 @@ __all__ = [
     "limited",
     "parse_range",
     "pending",
+    "plain_file",
     "prefix_of",
     "session_entity",
     "to_record",
