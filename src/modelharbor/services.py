@@ -7,12 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelharbor.compute.environments import LocalEnvironmentBuilder
-from modelharbor.core.catalogue import CatalogueService
-from modelharbor.core.files import FileService
+from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
+from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
 from modelharbor.core.identity import IdentityService
-from modelharbor.core.imports import ImportService
-from modelharbor.core.links import LinkSigner
-from modelharbor.core.model_jobs import ModelJobService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
@@ -21,7 +18,6 @@ from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import ArtifactService, TrackingService
 from modelharbor.core.transfer import TransferService
-from modelharbor.core.uploads import UploadLimits, UploadService
 from modelharbor.db.engine import Database
 from modelharbor.settings import Settings
 from modelharbor.storage import BlobStore, open_blob_store

@@ -148,7 +148,7 @@ def test_failed_imports_register_nothing(services, admin):
 
 
 def test_registry_names_from_import_names():
-    from modelharbor.core.imports import registry_name
+    from modelharbor.core.catalogue import registry_name
 
     assert registry_name("meta-llama/Llama-3:8b", "abcdef1234") == "meta-llama-Llama-3-8b"
     assert registry_name("..", "abcdef1234") == "import-abcdef12"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from modelharbor.core.serving_logs import LogEntry, deployment_logs, parse_logql
+from modelharbor.core.serving.logs import LogEntry, deployment_logs, parse_logql
 from modelharbor.domain.errors import InvalidInput, NotFound
 from tests.core.test_serving import make_deployment, upload, zip_bytes
 from tests.factories import member_of_new_org

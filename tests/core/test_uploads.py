@@ -254,7 +254,7 @@ def test_orphan_object_from_a_crash_is_removed_on_abort(services, admin):
 def test_chunk_replaced_during_complete_is_rehashed(services, admin, monkeypatch):
     s = services.uploads.start(admin, name="h.bin", total_chunks=1, size=3)
     put(services, admin, s.id, 0, b"old")
-    from modelharbor.core import blobs
+    from modelharbor.core.files import blobs
 
     real_hash = blobs.hash_segments
     calls = []
@@ -328,7 +328,7 @@ def test_sessions_are_private_to_their_owner_within_an_org(services, admin):
 
 
 def test_prefix_hashed_in_background_is_reused_and_survives_replacement(services, admin, monkeypatch):
-    from modelharbor.core import blobs
+    from modelharbor.core.files import blobs
 
     parts = [os.urandom(50_000) for _ in range(4)]
     fed = []

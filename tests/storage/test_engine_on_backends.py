@@ -126,7 +126,7 @@ def test_segmented_reader_reads_into_the_callers_buffer_across_segments(store: B
     """``SegmentedReader.readinto`` fills the caller's buffer straight from each segment (no copy in between)."""
     import io
 
-    from modelharbor.core.blobs import SegmentedReader
+    from modelharbor.core.files import SegmentedReader
 
     parts = [os.urandom(n) for n in (70_000, 0, 5, 300_001)]
     segments = []

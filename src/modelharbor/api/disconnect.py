@@ -1,7 +1,7 @@
 """A client that goes away before its request body is complete: one warning line, no traceback.
 
 Starlette's ``Request.stream()`` raises ``ClientDisconnect`` when the server reports the disconnect; the core
-cleans up what the request began (an upload's bytes and intent go, ``core/files.py``, ``core/uploads.py``), and
+cleans up what the request began (an upload's bytes and intent go, ``core/files/service.py``, ``core/files/uploads.py``), and
 the exception travels on. No handler of the native API (nor of most dialects) takes it, so it reached uvicorn,
 which logged it as an ERROR with a traceback ("Exception in ASGI application").
 

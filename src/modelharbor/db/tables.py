@@ -90,7 +90,7 @@ class PendingObjectRow(Base):
     """An intent: a store key (or, ending in ``/``, a key prefix) whose bytes may be referenced by no blob.
 
     A fresh object's row is committed before its first byte is written and deleted by the commit that makes a blob
-    point at it; the sweep (``core/pending.py``) deletes the bytes of rows older than the grace period that no blob
+    point at it; the sweep (``core/files/pending.py``) deletes the bytes of rows older than the grace period that no blob
     references, then the rows. ``claimed_at`` is set once the sweep (or a deletion that needs no grace) owns the
     row: from then on no commit may reference the key. ``blob_sha256`` names a blob whose segments a prefix keeps.
     """

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelharbor.core.imports import TASK_KIND as MODEL_IMPORT
-from modelharbor.core.imports import ArchiveRejected
-from modelharbor.core.model_jobs import KINDS as MODEL_JOBS
+from modelharbor.core.catalogue import ArchiveRejected
+from modelharbor.core.catalogue.model_imports import TASK_KIND as MODEL_IMPORT
+from modelharbor.core.catalogue.model_jobs import KINDS as MODEL_JOBS
 from modelharbor.core.serving import BATCH_TASK as SERVING_BATCH
 from modelharbor.core.serving import BUILD_TASK as SERVING_BUILD
 from modelharbor.core.serving.environment_tags import ENV_BUILD_TASK as SERVING_ENVIRONMENT_BUILD

@@ -22,8 +22,8 @@ from modelharbor.api.jsonbody import MAX_INPUT_BODY, JsonRejected, JsonRoute, bl
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
-from modelharbor.core import serving_logs
 from modelharbor.core.serving import Deployment, DeploymentVersion, EnvironmentInfo, EnvVar, Revision
+from modelharbor.core.serving import logs as serving_logs
 from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.domain.errors import InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal

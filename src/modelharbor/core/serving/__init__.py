@@ -29,6 +29,7 @@ The package, by seam (each module's docstring says what it owns):
 - ``requests`` direct and batch requests; ``request_history`` kept requests of deployments and pipelines;
 - ``pipelines``, ``pipeline_graph``, ``pipeline_requests`` pipelines (they use ServingService's public methods
   only);
+- ``logs`` what deployments write while they run (read from the executor; the UbiOps API's LogQL subset);
 - ``service`` the ``ServingService`` facade composed of the parts above.
 
 Other modules import from here (the names below) or from the module that owns a name; none calls a ``_``-prefixed

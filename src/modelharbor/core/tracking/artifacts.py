@@ -16,10 +16,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import now
-from modelharbor.core.files import ByteRange, FileService
+from modelharbor.core.files import ByteRange, FileService, LinkSigner, UploadService
 from modelharbor.core.identity import IdentityService
-from modelharbor.core.links import LinkSigner
-from modelharbor.core.uploads import UploadService
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ArtifactRow, ExperimentRow
 from modelharbor.domain.entities import ArtifactEntry, FileRecord

@@ -22,10 +22,10 @@ from modelharbor.api.dialect import (
     METHOD_NOT_ALLOWED,
     ROUTE_NOT_FOUND,
 )
+from modelharbor.core.catalogue import DEPLOY, EXPORT, UNDEPLOY
+from modelharbor.core.catalogue.model_jobs import KINDS as JOB_ACTIONS
+from modelharbor.core.files import SignedLink
 from modelharbor.core.jsontext import loads
-from modelharbor.core.links import SignedLink
-from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
-from modelharbor.core.model_jobs import KINDS as JOB_ACTIONS
 from modelharbor.domain.entities import FileRecord, Task
 from modelharbor.domain.errors import HarborError, InvalidInput, RangeNotSatisfiable
 

@@ -21,11 +21,10 @@ from modelharbor.api.dialects.kore import mapping as m
 from modelharbor.api.jsonbody import blank, loads, read_body
 from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.api.params import json_value
-from modelharbor.core.imports import MODEL_EXTENSIONS
-from modelharbor.core.model_jobs import DEPLOY, EXPORT, UNDEPLOY
+from modelharbor.core.catalogue import DEPLOY, EXPORT, UNDEPLOY
+from modelharbor.core.files import ChunkIn
 from modelharbor.domain.entities import FileRecord
-from modelharbor.domain.errors import Conflict, InvalidInput, LinkInvalid, NotFound, UnsupportedType
-from modelharbor.domain.principal import Principal
+from modelharbor.domain.errors import InvalidInput, LinkInvalid, NotFound, UnsupportedType
 
 public = APIRouter()
 media = APIRouter()
@@ -73,9 +72,9 @@ def _chunk_number(raw: str | None) -> int:
     return n
 
 
-async def _put_chunk_from_form(request: Request, principal: Principal, session_id: str, parts) -> int | None:
-    """Store the form's ``file`` part as chunk ``chunkNumber``; None when the form has no file part."""
-    services = services_of(request)
+async def _chunk_from_form(request: Request, parts) -> ChunkIn | None:
+    """The form's ``file`` part as chunk ``chunkNumber`` (a field before or after it); None when the form has no file
+    part. The rest of the form is read once the chunk is stored."""
     fields: dict[str, str] = {}
     async for part in parts:
         if part.name == "file":
@@ -85,16 +84,13 @@ async def _put_chunk_from_form(request: Request, principal: Principal, session_i
                 return _chunk_number(fields.get("chunkNumber"))
 
             known = fields.get("chunkNumber")
-            chunk = await services.uploads.put_chunk(
-                principal,
-                session_id,
+            return ChunkIn(
                 part.stream(),
                 number=_chunk_number(known) if known is not None else None,
                 number_after=None if known is not None else number_after,
-                max_size=services.settings.kore_max_chunk_size,
+                max_size=services_of(request).settings.kore_max_chunk_size,
+                rest=lambda: _rest_fields(parts, fields),
             )
-            await _rest_fields(parts, fields)
-            return chunk.number
         if part.filename is None:
             fields.setdefault(part.name, await _field(part))
         else:
@@ -215,61 +211,49 @@ async def start_session(request: Request, principal: PrincipalDep, services: Ser
     total = _req_int(body, "totalChunks", minimum=1)
     size = _req_int(body, "fileSize", minimum=0)
     is_adapter = _bool(body.get("isAdapter", False))
-    allowed = MODEL_EXTENSIONS if context == "model" else m.MEDIA_EXTENSIONS
-    if ext not in allowed:
-        raise UnsupportedType(
-            f"fileExtension {ext!r} is not allowed for fileContext {context!r}; allowed: " + ", ".join(sorted(allowed)),
-            code="UNSUPPORTED_FILE_TYPE",
-        )
-    if context == "model":
-        session, model = await run_in_threadpool(
-            lambda: services.imports.start(
-                principal, name=name, total_chunks=total, size=size, extension=ext, is_adapter=is_adapter
-            )
-        )
-        return {
-            "sessionId": session.id,
-            "expirationDate": m.iso(session.expires_at),
-            "modelId": m.model_id_out(model.id),
-        }
-    session = await run_in_threadpool(
-        lambda: services.uploads.start(
-            principal, name=name, total_chunks=total, size=size, context=context, extension=ext
+    # the context picks the purpose (``model``: a model import, with its extensions); plain files are media
+    opened = await run_in_threadpool(
+        lambda: services.uploads.open(
+            principal,
+            name=name,
+            total_chunks=total,
+            size=size,
+            context=context,
+            extension=ext,
+            options={"is_adapter": is_adapter},
+            file_extensions=m.MEDIA_EXTENSIONS,
         )
     )
-    return {"sessionId": session.id, "expirationDate": m.iso(session.expires_at)}
+    answer = {"sessionId": opened.session.id, "expirationDate": m.iso(opened.session.expires_at)}
+    if "model_id" in opened.result:
+        answer["modelId"] = m.model_id_out(opened.result["model_id"])
+    return answer
 
 
 @public.post("/files/session/{session_id}")
 async def upload_chunk(session_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/octet-stream") and "chunkNumber" in request.query_params:
-        chunk = await services.uploads.put_chunk(
-            principal,
-            session_id,
+        chunk = ChunkIn(
             body_stream(request),
             number=_chunk_number(request.query_params["chunkNumber"]),
             max_size=services.settings.kore_max_chunk_size,
         )
-        return {"chunkNumber": str(chunk.number), "sessionId": session_id}
-    number = await _put_chunk_from_form(request, principal, session_id, await _form(request))
-    if number is None:
-        raise InvalidInput("expected multipart form data with a 'file' part")
-    return {"chunkNumber": str(number), "sessionId": session_id}
+    else:
+        chunk = await _chunk_from_form(request, await _form(request))
+        if chunk is None:
+            raise InvalidInput("expected multipart form data with a 'file' part")
+    stored = await services.uploads.receive(principal, session_id, chunk)
+    return {"chunkNumber": str(stored.number), "sessionId": session_id}
 
 
 @public.post("/files/session/{session_id}/complete")
 async def complete_session(session_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     parts = await _form(request, required=False)
-    if parts is not None:  # a final chunk may ride along (one vendor page documents that)
-        try:
-            await _put_chunk_from_form(request, principal, session_id, parts)
-        except Conflict as exc:
-            if exc.code != "SESSION_COMPLETED":
-                raise
-            # a retried complete: the chunk is already part of the file; answer as the first time did
-    done = await services.uploads.complete(principal, session_id)
-    if done.session.context == "model" and done.result.get("task_id"):
+    # a final chunk may ride along (one vendor page documents that)
+    last = await _chunk_from_form(request, parts) if parts is not None else None
+    done = await services.uploads.complete(principal, session_id, last_chunk=last)
+    if done.result.get("task_id"):  # a model import's
         dock = m.dock_id_out(done.result["task_id"])
         return {
             "dock-statusId": dock,

@@ -1,6 +1,6 @@
 """UbiOps ``GET /projects/{project_name}/logs`` (the 4.15 client's ``logs_list``): deployment logs as ``LogList``.
 
-``query`` is LogQL's label selector and line filters (core/serving_logs.py says which); ``start`` (inclusive) and
+``query`` is LogQL's label selector and line filters (core/serving/logs.py says which); ``start`` (inclusive) and
 ``end`` (exclusive) are ISO 8601 times; ``limit`` 1–5,000 (default 1,000). ``timestamp`` is in nanoseconds since the
 epoch (Loki's unit — inferred, the vendor does not say).
 """
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.dialects.ubiops.common import PrincipalDep, ServicesDep
-from modelharbor.core import serving_logs
+from modelharbor.core.serving import logs as serving_logs
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()

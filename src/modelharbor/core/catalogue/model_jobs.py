@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelharbor.core.catalogue.model_imports import ImportService
 from modelharbor.core.files import FileService
 from modelharbor.core.identity import IdentityService
-from modelharbor.core.imports import ImportService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.serving import ServingService
 from modelharbor.core.tasks import TaskService

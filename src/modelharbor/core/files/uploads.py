@@ -10,8 +10,10 @@ Invariants
 - Completing does not copy bytes: the chunks, in numeric order, become the segments of the blob.
   The SHA-256 is computed by reading the chunks once. Identical content is kept once (dedup).
 - ``complete`` is idempotent: a completed session answers with the same file (and hook result).
+- A session is opened for a purpose (``purposes.py``): a plain file, or one a service registered for its context
+  (a model import), which brings its extension rule, what opening it reserves and what completing it does.
 - Expired open sessions and their objects are removed by :meth:`UploadService.sweep`. Completing, aborting or
-  expiring a session records its prefix in ``pending_objects`` (``core/pending.py``): after the grace period the
+  expiring a session records its prefix in ``pending_objects`` (``core/files/pending.py``): after the grace period the
   sweep deletes what no blob references under it (chunks a crashed writer left, or that arrived too late).
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,9 +30,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from modelharbor.core import blobs, pending
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
-from modelharbor.core.files import FileService, check_context, check_name, extension_of, limited, to_record
+from modelharbor.core.files import blobs, pending
+from modelharbor.core.files.purposes import UploadPurpose, plain_file
+from modelharbor.core.files.service import FileService, check_context, check_name, extension_of, limited, to_record
 from modelharbor.core.ids import find, well_formed
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, UploadChunkRow, UploadSessionRow
@@ -41,9 +44,6 @@ from modelharbor.storage import BlobStore
 
 OPEN, COMPLETED, ABORTED = "open", "completed", "aborted"
 MAX_HASHERS = 256  # sessions whose prefix hash is kept in memory at once
-
-# A completion hook runs inside the completing transaction: (session, row, file) -> result dict kept on the session.
-CompletionHook = Callable[[Session, UploadSessionRow, FileRecord], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,27 @@ class Completed:
     session: UploadSession
     file: FileRecord
     result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session just opened, and what its purpose reserved (a model import: ``model_id``, ``is_adapter``)."""
+
+    session: UploadSession
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkIn:
+    """A chunk as a request carries it: its bytes; its number, now or only once the bytes went by
+    (``number_after``: a form field after the file part); the caller's size limit; and ``rest``, what reads the rest
+    of the request once the chunk is stored (a form's later fields)."""
+
+    data: AsyncIterable[bytes]
+    number: int | None = None
+    number_after: Callable[[], Awaitable[int]] | None = None
+    max_size: int | None = None
+    rest: Callable[[], Awaitable[None]] | None = None
 
 
 def prefix_of(session_id: str) -> str:
@@ -91,15 +112,79 @@ class UploadService:
         self.store = store
         self.files = files
         self.limits = limits
-        self._hooks: dict[str, CompletionHook] = {}
+        self._purposes: dict[str, UploadPurpose] = {}
         self._hashers: dict[str, _PrefixHash] = {}
         files.pending.add_owner("uploads/", _open_sessions_own)
 
-    def on_complete(self, context: str, hook: CompletionHook) -> None:
-        """Register what completing a session of ``context`` also does (e.g. start a model import)."""
-        self._hooks[context] = hook
+    def add_purpose(self, purpose: UploadPurpose) -> None:
+        """Register a purpose for the sessions of its context (e.g. a model import for ``model``)."""
+        assert purpose.context is not None, "a registered purpose claims a context"
+        self._purposes[purpose.context] = purpose
+
+    def purpose_for(self, context: str, file_extensions: Iterable[str] | None = None) -> UploadPurpose:
+        """The purpose registered for ``context``, else a plain file with ``file_extensions`` (None: any)."""
+        return self._purposes.get(context) or plain_file(file_extensions)
 
     # --- start -----------------------------------------------------------------------------
+    def open(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        total_chunks: int,
+        size: int | None = None,
+        context: str = "",
+        extension: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        file_extensions: Iterable[str] | None = None,
+    ) -> Opened:
+        """Open a session for the purpose ``context`` names (a dialect's one call to start a session): a registered
+        one (``model``: a model import, taking ``options["is_adapter"]``) or else a plain file, whose extensions a
+        dialect may limit (``file_extensions``). The extension is checked, the purpose's opening hook run, the
+        session created: one transaction."""
+        with self.db.uow() as s:
+            row, result = self.open_in(
+                s,
+                principal,
+                name=name,
+                total_chunks=total_chunks,
+                size=size,
+                context=context,
+                extension=extension,
+                options=options,
+                file_extensions=file_extensions,
+            )
+            return Opened(session_entity(row), result)
+
+    def open_in(
+        self,
+        s: Session,
+        principal: Principal,
+        *,
+        name: str,
+        total_chunks: int,
+        size: int | None,
+        context: str,
+        extension: str | None,
+        options: Mapping[str, Any] | None = None,
+        file_extensions: Iterable[str] | None = None,
+    ) -> tuple[UploadSessionRow, dict[str, Any]]:
+        """:meth:`open` within the caller's transaction: the session row and what its purpose reserved."""
+        purpose = self.purpose_for(context, file_extensions)
+        purpose.check_extension(extension if extension is not None else extension_of(name), context)
+        meta = purpose.on_open(s, principal, name, dict(options or {})) if purpose.on_open else {}
+        row = self.start_in(
+            s,
+            principal,
+            name=name,
+            total_chunks=total_chunks,
+            size=size,
+            context=context,
+            extension=extension,
+            meta=meta,
+        )
+        return row, dict(meta)
+
     def start(
         self,
         principal: Principal,
@@ -136,7 +221,7 @@ class UploadService:
         extension: str | None,
         meta: dict[str, Any] | None,
     ) -> UploadSessionRow:
-        """Create a session within the caller's transaction (used by services that start one as a side effect)."""
+        """Create a plain session within the caller's transaction (no purpose: :meth:`open_in` runs the purpose's)."""
         require(principal, Action.UPLOAD_WRITE, principal.org_id, what="upload session")
         check_name(name)
         check_context(context)
@@ -264,6 +349,20 @@ class UploadService:
         self._hash_ahead(session_id, number, key, nbytes, replaced=old is not None)
         return ChunkInfo(number, nbytes)
 
+    async def receive(self, principal: Principal, session_id: str, chunk: ChunkIn) -> ChunkInfo:
+        """Store a chunk as a request carries it (:class:`ChunkIn`), then let the rest of the request be read."""
+        info = await self.put_chunk(
+            principal,
+            session_id,
+            chunk.data,
+            number=chunk.number,
+            number_after=chunk.number_after,
+            max_size=chunk.max_size,
+        )
+        if chunk.rest is not None:
+            await chunk.rest()
+        return info
+
     # --- hashing ahead of complete ----------------------------------------------------------
     def _hash_ahead(self, session_id: str, number: int, key: str, size: int, *, replaced: bool) -> None:
         ph = self._hashers.get(session_id)
@@ -366,7 +465,16 @@ class UploadService:
             return [session_entity(r, chunks[r.id]) for r in rows]
 
     # --- complete --------------------------------------------------------------------------
-    async def complete(self, principal: Principal, session_id: str) -> Completed:
+    async def complete(self, principal: Principal, session_id: str, *, last_chunk: ChunkIn | None = None) -> Completed:
+        """Assemble and verify the file, and run the completion hook of the session's purpose. ``last_chunk``: a final
+        chunk sent along (stored first; when the session already completed, a retried complete, it is part of the
+        file already and the answer is the first one's)."""
+        if last_chunk is not None:
+            try:
+                await self.receive(principal, session_id, last_chunk)
+            except Conflict as exc:
+                if exc.code != "SESSION_COMPLETED":
+                    raise
         for _ in range(5):
             snap = await asyncio.to_thread(self._snapshot, principal, session_id)
             if isinstance(snap, Completed):
@@ -458,8 +566,8 @@ class UploadService:
             row.state, row.file_id, row.completed_at = COMPLETED, record.id, now()
             # chunks a crashed writer left, or that arrive while completing, are removed by the sweep after the grace
             pending.close_prefix_in(s, prefix_of(session_id), "completed upload", keep_blob=sha)
-            hook = self._hooks.get(row.context)
-            result = hook(s, row, record) if hook else {}
+            purpose = self._purposes.get(row.context)
+            result = purpose.on_complete(s, row, record) if purpose and purpose.on_complete else {}
             row.meta = {**(row.meta or {}), "result": result}
             s.flush()
             return Completed(session_entity(row, chunks), record, result), stale

@@ -1,7 +1,7 @@
 """Content-addressed blobs: one row per distinct SHA-256, made of one or more store segments.
 
 Files point at blobs; identical content is kept once. Bytes are written before the row is committed,
-so a crash leaves at worst an unreferenced object (named by an intent, removed by the sweep: ``core/pending.py``),
+so a crash leaves at worst an unreferenced object (named by an intent, removed by the sweep: ``core/files/pending.py``),
 never a row without bytes.
 """
 
@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from modelharbor.core import pending
 from modelharbor.core.clock import now
+from modelharbor.core.files import pending
 from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.storage import BlobStore
 

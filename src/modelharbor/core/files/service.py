@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from modelharbor.core import blobs
-from modelharbor.core.blobs import Segment
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
+from modelharbor.core.files import blobs
+from modelharbor.core.files.blobs import Segment
+from modelharbor.core.files.links import LinkSigner, SignedLink
+from modelharbor.core.files.pending import PendingObjects
 from modelharbor.core.ids import find
-from modelharbor.core.links import LinkSigner, SignedLink
-from modelharbor.core.pending import PendingObjects
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow

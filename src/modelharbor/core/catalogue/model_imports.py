@@ -1,11 +1,13 @@
-"""Model imports: an uploaded model archive becomes a model once a background check has read it.
+"""Model imports (Kore.ai's): an uploaded model archive becomes a model once a background check has read it.
 
-Flow: ``start`` reserves the model (status ``importing``) and opens an upload session of context ``model``;
-completing that session (hook below) attaches the file and enqueues a ``model_import`` task; the task reads
-the archive (tar/zip/gzip readable, no absolute or ``..`` paths, no links leaving the archive, entry count
-limited) and marks the model ``ready`` or ``failed`` with the reason. A ready model lands in the registry: a
-registered model of the same name (``/`` and ``:`` become ``-``) gains a version whose source is the archive
-(``modelharbor:/files/<file id>``), tagged with the import's id so a retried task never registers it twice.
+A model import is an upload purpose (``core/files/purposes.py``) claiming the context ``model``: opening a session
+of that context (``UploadService.open``, or ``start`` below) checks the extension (archives and weights), reserves the
+model (status ``importing``) and opens the session; completing it (hook below) attaches the file and enqueues a
+``model_import`` task; the task reads the archive (tar/zip/gzip readable, no absolute or ``..`` paths, no links
+leaving the archive, entry count limited) and marks the model ``ready`` or ``failed`` with the reason. A ready model
+lands in the registry: a registered model of the same name (``/`` and ``:`` become ``-``) gains a version whose
+source is the archive (``modelharbor:/files/<file id>``), tagged with the import's id so a retried task never
+registers it twice.
 """
 
 from __future__ import annotations
@@ -14,20 +16,19 @@ import gzip
 import struct
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
-from modelharbor.core.files import FILE_SOURCE, FileService
+from modelharbor.core.files import FILE_SOURCE, FileService, UploadPurpose, UploadService, session_entity
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.ids import find
 from modelharbor.core.jsontext import loads
 from modelharbor.core.registry import RegistryService, validate_name
 from modelharbor.core.tasks import TaskService
-from modelharbor.core.uploads import UploadService, session_entity
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import FileRow, ImportedModelRow, UploadSessionRow
 from modelharbor.domain.entities import FileRecord, ImportedModel, Task, UploadSession
@@ -97,7 +98,14 @@ class ImportService:
         self.uploads = uploads
         self.tasks = tasks
         self.max_entries = max_entries
-        uploads.on_complete(CONTEXT, self._on_upload_complete)
+        self.purpose = UploadPurpose(
+            "model import",
+            context=CONTEXT,
+            extensions=frozenset(MODEL_EXTENSIONS),
+            on_open=self._reserve,
+            on_complete=self._on_upload_complete,
+        )
+        uploads.add_purpose(self.purpose)
 
     def start(
         self,
@@ -109,23 +117,10 @@ class ImportService:
         extension: str | None,
         is_adapter: bool = False,
     ) -> tuple[UploadSession, ImportedModel]:
-        """Reserve a model and open the upload session its archive travels in."""
-        require(principal, Action.MODEL_WRITE, principal.org_id, what="model")
+        """Reserve a model and open the upload session its archive travels in (the purpose's one call, for callers
+        that want the model itself)."""
         with self.db.uow() as s:
-            model = ImportedModelRow(
-                id=new_uuid(),
-                org_id=principal.org_id,
-                owner_id=principal.user_id,
-                name=name,
-                is_adapter=is_adapter,
-                status="importing",
-                file_id=None,
-                error=None,
-                created_at=now(),
-            )
-            s.add(model)
-            s.flush()
-            row = self.uploads.start_in(
+            row, reserved = self.uploads.open_in(
                 s,
                 principal,
                 name=name,
@@ -133,9 +128,28 @@ class ImportService:
                 size=size,
                 context=CONTEXT,
                 extension=extension,
-                meta={"model_id": model.id, "is_adapter": is_adapter},
+                options={"is_adapter": is_adapter},
             )
-            return session_entity(row), _model(model)
+            return session_entity(row), _model(s.get(ImportedModelRow, reserved["model_id"]))
+
+    def _reserve(self, s: Session, principal: Principal, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Opening a session of the import purpose: reserve the model its archive becomes (the session's meta)."""
+        require(principal, Action.MODEL_WRITE, principal.org_id, what="model")
+        is_adapter = bool(options.get("is_adapter", False))
+        model = ImportedModelRow(
+            id=new_uuid(),
+            org_id=principal.org_id,
+            owner_id=principal.user_id,
+            name=name,
+            is_adapter=is_adapter,
+            status="importing",
+            file_id=None,
+            error=None,
+            created_at=now(),
+        )
+        s.add(model)
+        s.flush()
+        return {"model_id": model.id, "is_adapter": is_adapter}
 
     def _on_upload_complete(self, s: Session, row: UploadSessionRow, file: FileRecord) -> dict[str, Any]:
         model_id = (row.meta or {}).get("model_id")
