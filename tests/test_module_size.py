@@ -1,9 +1,8 @@
 """No module under ``src/`` is over 800 lines (issue 14): the test lists every offender with its length.
 
 A module that would grow past the limit is split instead — by subdomain, behind a public interface (see
-docs/architecture.md). The exceptions below are on their way out, each with its reason: one whose file is gone (it
-was split into a package) is skipped, and one that fits again fails until it leaves the list, so the list only
-shrinks.
+docs/architecture.md). The exceptions below are on their way out, each with its reason: one whose file is gone or
+fits again fails until it leaves the list, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ LIMIT = 800
 EXCEPTIONS = {
     "src/modelharbor/sdk/client.py": "the client SDK is reshaped by issue 15, which holds it to the same limit",
     "src/modelharbor/sdk/cli.py": "the SDK's CLI is reshaped by issue 15, which holds it to the same limit",
-    "src/modelharbor/core/transfer.py": "being split into a package right now (issue 14, another branch)",
-    "src/modelharbor/core/registry.py": "being split into a package right now (issue 14, another branch)",
-    "src/modelharbor/core/tracking.py": "being split into a package right now (issue 14, another branch)",
 }
 
 
@@ -38,7 +34,6 @@ def test_no_module_is_over_the_limit():
 @pytest.mark.parametrize("path", sorted(EXCEPTIONS))
 def test_an_exception_is_still_needed(path: str):
     file = ROOT / path
-    if not file.exists():
-        pytest.skip(f"{path} is gone (split): remove it from EXCEPTIONS")
+    assert file.exists(), f"{path} is gone (split?): remove it from EXCEPTIONS"
     n = _lines(file)
     assert n > LIMIT, f"{path} has {n} lines now, within the limit: remove it from EXCEPTIONS ({EXCEPTIONS[path]})"
