@@ -1,109 +1,33 @@
 """MLflow tracking routes (``/api/2.0/mlflow/...``): experiments, runs, metrics, logged models.
 
-Shapes follow the protobuf JSON of the real client (mlflow/protos/service.proto); the client is the spec.
+Shapes follow the protobuf JSON of the real client (mlflow/protos/service.proto); the client is the spec. Each
+route takes its parameters (the query string merged with the JSON body, read by the :data:`ArgsDep` dependency on
+the event loop), makes one :mod:`modelharbor.core.tracking` call in FastAPI's threadpool and maps the answer.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from modelharbor.api.dialects.mlflow import filters
-from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body, paged
-from modelharbor.core.tracking import ACTIVE, DELETED, Experiment, LoggedModel, Metric, Run
-from modelharbor.core.tracking_metrics import finite
+from modelharbor.api.dialect import ServicesDep
+from modelharbor.api.dialects.mlflow import PrincipalDep, filters
+from modelharbor.api.dialects.mlflow.mapping import (
+    MALFORMED_REQUEST,
+    MODEL_STATUS_IN,
+    experiment_json,
+    metric_json,
+    model_json,
+    paged,
+    run_json,
+)
+from modelharbor.api.params import json_object
+from modelharbor.core.tracking import ACTIVE, DELETED
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.query import Query
 
 router = APIRouter()
-
-MODEL_STATUS_OUT = {
-    "PENDING": "LOGGED_MODEL_PENDING",
-    "READY": "LOGGED_MODEL_READY",
-    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
-}
-MODEL_STATUS_IN = {v: k for k, v in MODEL_STATUS_OUT.items()} | {
-    "PENDING": "PENDING",
-    "READY": "READY",
-    "FAILED": "FAILED",
-}
-MODEL_STATUS_IN |= {"1": "PENDING", "2": "READY", "3": "FAILED"}
-
-
-# --- rendering ---------------------------------------------------------------------------------
-
-
-def _kv(d: dict[str, str]) -> list[dict[str, str]]:
-    return [{"key": k, "value": v} for k, v in sorted(d.items())]
-
-
-def experiment_json(e: Experiment) -> dict[str, Any]:
-    return {
-        "experiment_id": e.id,
-        "name": e.name,
-        "artifact_location": e.artifact_location,
-        "lifecycle_stage": e.lifecycle_stage,
-        "last_update_time": e.last_update_time,
-        "creation_time": e.creation_time,
-        "tags": _kv(e.tags),
-    }
-
-
-def metric_json(m: Metric) -> dict[str, Any]:
-    """MLflow's Metric; ``model_id``, ``run_id`` and the dataset only where known (history rows: the model given)."""
-    out: dict[str, Any] = {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
-    for name in ("model_id", "run_id", "dataset_name", "dataset_digest"):
-        if (value := getattr(m, name)) is not None:
-            out[name] = value
-    return out
-
-
-def run_json(r: Run) -> dict[str, Any]:
-    info = {
-        "run_id": r.id,
-        "run_uuid": r.id,
-        "run_name": r.name,
-        "experiment_id": r.experiment_id,
-        "user_id": r.user_id,
-        "status": r.status,
-        "start_time": r.start_time,
-        "artifact_uri": r.artifact_uri,
-        "lifecycle_stage": r.lifecycle_stage,
-    }
-    if r.end_time is not None:
-        info["end_time"] = r.end_time
-    return {
-        "info": info,
-        "data": {"metrics": [metric_json(m) for m in r.metrics], "params": _kv(r.params), "tags": _kv(r.tags)},
-        "inputs": {
-            "dataset_inputs": r.inputs.get("dataset_inputs", []),
-            "model_inputs": r.inputs.get("model_inputs", []),
-        },
-        "outputs": {"model_outputs": r.outputs.get("model_outputs", [])},
-    }
-
-
-def model_json(m: LoggedModel) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "model_id": m.id,
-        "experiment_id": m.experiment_id,
-        "name": m.name,
-        "creation_timestamp_ms": m.creation_timestamp_ms,
-        "last_updated_timestamp_ms": m.last_updated_timestamp_ms,
-        "artifact_uri": m.artifact_uri,
-        "status": MODEL_STATUS_OUT.get(m.status, "LOGGED_MODEL_STATUS_UNSPECIFIED"),
-        "tags": _kv(m.tags),
-    }
-    for key, value in (
-        ("model_type", m.model_type),
-        ("source_run_id", m.source_run_id),
-        ("status_message", m.status_message),
-    ):
-        if value:
-            info[key] = value
-    return {"info": info, "data": {"params": _kv(m.params), "metrics": [metric_json(x) for x in m.metrics]}}
 
 
 # --- request helpers ---------------------------------------------------------------------------
@@ -113,8 +37,12 @@ async def _args(request: Request) -> dict[str, Any]:
     """Query parameters (GETs) merged with the JSON body (POSTs)."""
     args: dict[str, Any] = dict(request.query_params)
     if request.method != "GET" or request.headers.get("content-length", "0") not in ("", "0"):
-        args.update(await json_body(request))
+        args.update(await json_object(request, required=False, code=MALFORMED_REQUEST))
     return args
+
+
+# a route's parameters; declared after the principal, so missing credentials answer 401 before a bad body
+ArgsDep = Annotated[dict[str, Any], Depends(_args)]
 
 
 def _req(args: dict[str, Any], *names: str) -> Any:
@@ -134,6 +62,7 @@ def _tags(items: Any) -> dict[str, str]:
 
 
 def _int(value: Any, name: str) -> int | None:
+    """An integer parameter, None when absent (the core checks its range, with MLflow's messages)."""
     if value in (None, ""):
         return None
     try:
@@ -152,39 +81,30 @@ def _run_id(args: dict[str, Any]) -> str:
     return str(_req(args, "run_id", "run_uuid"))
 
 
-async def _call(fn, *a, **kw):
-    return await asyncio.to_thread(fn, *a, **kw)
-
-
 # --- experiments -------------------------------------------------------------------------------
 
 
 @router.post("/experiments/create")
-async def create_experiment(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    exp = await _call(services.tracking.create_experiment, principal, _req(args, "name"), _tags(args.get("tags")))
+def create_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    exp = services.tracking.create_experiment(principal, _req(args, "name"), _tags(args.get("tags")))
     return {"experiment_id": exp.id}
 
 
 @router.get("/experiments/get")
-async def get_experiment(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    exp = await _call(services.tracking.get_experiment, principal, _req(args, "experiment_id"))
+def get_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    exp = services.tracking.get_experiment(principal, _req(args, "experiment_id"))
     return {"experiment": experiment_json(exp)}
 
 
 @router.get("/experiments/get-by-name")
-async def get_experiment_by_name(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    exp = await _call(services.tracking.get_experiment_by_name, principal, _req(args, "experiment_name"))
+def get_experiment_by_name(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    exp = services.tracking.get_experiment_by_name(principal, _req(args, "experiment_name"))
     return {"experiment": experiment_json(exp)}
 
 
 @router.api_route("/experiments/search", methods=["GET", "POST"])
-async def search_experiments(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    page = await _call(
-        services.tracking.search_experiments,
+def search_experiments(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.search_experiments(
         principal,
         filters.query(args.get("filter"), _list(args.get("order_by"))),
         view_type=args.get("view_type"),
@@ -195,32 +115,27 @@ async def search_experiments(request: Request, principal: PrincipalDep, services
 
 
 @router.post("/experiments/update")
-async def update_experiment(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
+def update_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if args.get("new_name"):
-        await _call(services.tracking.rename_experiment, principal, _req(args, "experiment_id"), args["new_name"])
+        services.tracking.rename_experiment(principal, _req(args, "experiment_id"), args["new_name"])
     return {}
 
 
 @router.post("/experiments/delete")
-async def delete_experiment(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.set_experiment_lifecycle, principal, _req(args, "experiment_id"), DELETED)
+def delete_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), DELETED)
     return {}
 
 
 @router.post("/experiments/restore")
-async def restore_experiment(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.set_experiment_lifecycle, principal, _req(args, "experiment_id"), ACTIVE)
+def restore_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), ACTIVE)
     return {}
 
 
 @router.post("/experiments/set-experiment-tag")
-async def set_experiment_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(
-        services.tracking.set_experiment_tag,
+def set_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_experiment_tag(
         principal,
         _req(args, "experiment_id"),
         _req(args, "key"),
@@ -230,9 +145,8 @@ async def set_experiment_tag(request: Request, principal: PrincipalDep, services
 
 
 @router.post("/experiments/delete-experiment-tag")
-async def delete_experiment_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.delete_experiment_tag, principal, _req(args, "experiment_id"), _req(args, "key"))
+def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.delete_experiment_tag(principal, _req(args, "experiment_id"), _req(args, "key"))
     return {}
 
 
@@ -240,10 +154,8 @@ async def delete_experiment_tag(request: Request, principal: PrincipalDep, servi
 
 
 @router.post("/runs/create")
-async def create_run(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    run = await _call(
-        services.tracking.create_run,
+def create_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    run = services.tracking.create_run(
         principal,
         args.get("experiment_id") or "0",
         user_id=args.get("user_id"),
@@ -255,16 +167,13 @@ async def create_run(request: Request, principal: PrincipalDep, services: Servic
 
 
 @router.get("/runs/get")
-async def get_run(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    return {"run": run_json(await _call(services.tracking.get_run, principal, _run_id(args)))}
+def get_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    return {"run": run_json(services.tracking.get_run(principal, _run_id(args)))}
 
 
 @router.post("/runs/update")
-async def update_run(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    run = await _call(
-        services.tracking.update_run,
+def update_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    run = services.tracking.update_run(
         principal,
         _run_id(args),
         status=args.get("status"),
@@ -275,24 +184,20 @@ async def update_run(request: Request, principal: PrincipalDep, services: Servic
 
 
 @router.post("/runs/delete")
-async def delete_run(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.set_run_lifecycle, principal, _run_id(args), DELETED)
+def delete_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_run_lifecycle(principal, _run_id(args), DELETED)
     return {}
 
 
 @router.post("/runs/restore")
-async def restore_run(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.set_run_lifecycle, principal, _run_id(args), ACTIVE)
+def restore_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_run_lifecycle(principal, _run_id(args), ACTIVE)
     return {}
 
 
 @router.api_route("/runs/search", methods=["GET", "POST"])
-async def search_runs(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    page = await _call(
-        services.tracking.search_runs,
+def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.search_runs(
         principal,
         _list(args.get("experiment_ids")),
         filters.query(args.get("filter"), _list(args.get("order_by"))),
@@ -304,12 +209,10 @@ async def search_runs(request: Request, principal: PrincipalDep, services: Servi
 
 
 @router.post("/runs/log-metric")
-async def log_metric(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
+def log_metric(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if "value" not in args:
         raise InvalidInput("missing value for required parameter 'value'")
-    await _call(
-        services.tracking.log_metric,
+    services.tracking.log_metric(
         principal,
         _run_id(args),
         _req(args, "key"),
@@ -324,31 +227,26 @@ async def log_metric(request: Request, principal: PrincipalDep, services: Servic
 
 
 @router.post("/runs/log-parameter")
-async def log_param(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.log_param, principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+def log_param(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_param(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
     return {}
 
 
 @router.post("/runs/set-tag")
-async def set_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.set_tag, principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+def set_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_tag(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
     return {}
 
 
 @router.post("/runs/delete-tag")
-async def delete_tag(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.delete_tag, principal, _run_id(args), _req(args, "key"))
+def delete_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.delete_tag(principal, _run_id(args), _req(args, "key"))
     return {}
 
 
 @router.post("/runs/log-batch")
-async def log_batch(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(
-        services.tracking.log_batch,
+def log_batch(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_batch(
         principal,
         _run_id(args),
         metrics=_list(args.get("metrics")),
@@ -359,18 +257,15 @@ async def log_batch(request: Request, principal: PrincipalDep, services: Service
 
 
 @router.post("/runs/log-model")
-async def log_model(request: Request, principal: PrincipalDep, services: ServicesDep):
+def log_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     """MLflow 2's model-history tag: accepted and ignored (MLflow 3 records logged models instead)."""
-    args = await _args(request)
-    await _call(services.tracking.get_run, principal, _run_id(args))
+    services.tracking.get_run(principal, _run_id(args))
     return {}
 
 
 @router.post("/runs/log-inputs")
-async def log_inputs(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(
-        services.tracking.log_inputs,
+def log_inputs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_inputs(
         principal,
         _run_id(args),
         _list(args.get("datasets")),
@@ -380,17 +275,14 @@ async def log_inputs(request: Request, principal: PrincipalDep, services: Servic
 
 
 @router.post("/runs/outputs")
-async def log_outputs(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.log_outputs, principal, _run_id(args), _list(args.get("models")))
+def log_outputs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_outputs(principal, _run_id(args), _list(args.get("models")))
     return {}
 
 
 @router.get("/metrics/get-history")
-async def metric_history(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    page = await _call(
-        services.tracking.metric_history,
+def metric_history(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.metric_history(
         principal,
         _run_id(args),
         _req(args, "metric_key"),
@@ -404,10 +296,8 @@ async def metric_history(request: Request, principal: PrincipalDep, services: Se
 
 
 @router.post("/logged-models")
-async def create_logged_model(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    model = await _call(
-        services.tracking.create_logged_model,
+def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    model = services.tracking.create_logged_model(
         principal,
         _req(args, "experiment_id"),
         name=args.get("name"),
@@ -420,10 +310,8 @@ async def create_logged_model(request: Request, principal: PrincipalDep, service
 
 
 @router.post("/logged-models/search")
-async def search_logged_models(request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    page = await _call(
-        services.tracking.search_logged_models,
+def search_logged_models(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.search_logged_models(
         principal,
         _list(args.get("experiment_ids")),
         Query(filters.parse_filter(args.get("filter")), filters.parse_model_order(args.get("order_by"))),
@@ -435,43 +323,40 @@ async def search_logged_models(request: Request, principal: PrincipalDep, servic
 
 
 @router.get("/logged-models/{model_id}")
-async def get_logged_model(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+def get_logged_model(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     allow_deleted = request.query_params.get("allow_deleted", "").lower() == "true"
-    model = await _call(services.tracking.get_logged_model, principal, model_id, allow_deleted=allow_deleted)
+    model = services.tracking.get_logged_model(principal, model_id, allow_deleted=allow_deleted)
     return {"model": model_json(model)}
 
 
 @router.patch("/logged-models/{model_id}")
-async def finalize_logged_model(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
+def finalize_logged_model(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     status = MODEL_STATUS_IN.get(str(_req(args, "status")))
     if status is None:
         raise InvalidInput(f"unknown logged model status {args.get('status')!r}")
-    model = await _call(services.tracking.finalize_logged_model, principal, model_id, status)
+    model = services.tracking.finalize_logged_model(principal, model_id, status)
     return {"model": model_json(model)}
 
 
 @router.delete("/logged-models/{model_id}")
-async def delete_logged_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
-    await _call(services.tracking.delete_logged_model, principal, model_id)
+def delete_logged_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
+    services.tracking.delete_logged_model(principal, model_id)
     return {}
 
 
 @router.patch("/logged-models/{model_id}/tags")
-async def set_logged_model_tags(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.set_logged_model_tags, principal, model_id, _tags(args.get("tags")))
+def set_logged_model_tags(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_logged_model_tags(principal, model_id, _tags(args.get("tags")))
     return {}
 
 
 @router.delete("/logged-models/{model_id}/tags/{tag_key:path}")
-async def delete_logged_model_tag(model_id: str, tag_key: str, principal: PrincipalDep, services: ServicesDep):
-    await _call(services.tracking.delete_logged_model_tag, principal, model_id, tag_key)
+def delete_logged_model_tag(model_id: str, tag_key: str, principal: PrincipalDep, services: ServicesDep):
+    services.tracking.delete_logged_model_tag(principal, model_id, tag_key)
     return {}
 
 
 @router.post("/logged-models/{model_id}/params")
-async def log_logged_model_params(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    args = await _args(request)
-    await _call(services.tracking.log_logged_model_params, principal, model_id, _tags(args.get("params")))
+def log_logged_model_params(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_logged_model_params(principal, model_id, _tags(args.get("params")))
     return {}
