@@ -2,7 +2,7 @@
 
 A uvicorn server with the server's own HTTP protocol (api/http.py) runs the app in a thread; the routes are the
 mounted applications' own (their OpenAPI, as tests/api/test_no_500.py walks them), which include the prediction
-hot path's and api/exact.py's. Each hostile body goes once to each route: never a 5xx, every 4xx in the
+hot path's and api/hot.py's exact table's. Each hostile body goes once to each route: never a 5xx, every 4xx in the
 dialect's envelope, the connection still open — and wherever the shared reader (core/jsontext.py) saw the body,
 a 400 naming the problem. Then the size limits at their boundary, an unexpected exception on every route (the
 dialect's 500 with a request id the log repeats), the protocol's plain path, and a check that nothing under
@@ -29,7 +29,6 @@ import pytest
 import uvicorn
 from starlette.routing import Mount
 
-from modelharbor.api.exact import ExactRoutes
 from modelharbor.api.http import HarborHttpProtocol
 from modelharbor.app import create_app
 from modelharbor.core import jsontext
@@ -234,10 +233,10 @@ def routes(server):
     found = _routes(server.app)
     mounts = {m for m, _, _ in found}
     assert mounts == set(SHAPES), mounts
-    # the hot paths' routes are among them: the prediction fast path's and those api/exact.py answers
+    # the hot paths' routes are among them: the prediction fast path's and those api/hot.py's exact table answers
     assert any(server.app.front.match(_fill(p)) for _, m, p in found if m == "POST")
-    exact = next(r.app for r in server.app.routes if isinstance(r, Mount) and isinstance(r.app, ExactRoutes))
-    assert {(m, f"/api/2.0/mlflow{p}") for m, p in exact.table} <= {(m, p) for _, m, p in found}
+    exact = server.app.front.app.exact  # api/hot.py's table, behind the prediction fast path
+    assert exact and set(exact) <= {(m, p) for _, m, p in found}
     return found
 
 

@@ -50,6 +50,16 @@ def test_passwords_use_argon2(services, admin):
         services.identity.authenticate_password("alice", "wrong")
 
 
+def test_basic_credentials_take_a_password_or_a_key_as_the_password(services, admin):
+    services.identity.create_user(admin, "carol", password="carol-pass-1")
+    key = services.identity.create_key(admin, "basic")
+    assert services.identity.authenticate_basic("carol", "carol-pass-1").username == "carol"
+    assert services.identity.authenticate_basic("anyone", key.secret).user_id == admin.user_id
+    for username, password in (("carol", "wrong"), ("carol", ""), ("nobody", "carol-pass-1")):
+        with pytest.raises(Unauthenticated):
+            services.identity.authenticate_basic(username, password)
+
+
 def test_members_manage_only_their_own_keys(services, admin):
     services.identity.create_user(admin, "bob", role=Role.MEMBER)
     bob = services.identity.principal_for("bob")

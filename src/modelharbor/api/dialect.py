@@ -200,5 +200,7 @@ def mount(dialect: Dialect, services: Any) -> Mounted:
             out.mounts.append(m)
         if api.hot_exact:
             routes = [r for router in api.routers() for r in router.routes]
-            out.hot.append(ExactRoutes(api.prefixes[0], routes, dialect.authenticate, dialect.render, dialect.internal))
+            out.hot.append(
+                ExactRoutes(api.prefixes[0], routes, dialect.authenticate, dialect.render, dialect.internal, app)
+            )
     return out

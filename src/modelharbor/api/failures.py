@@ -5,7 +5,7 @@ uvicorn, seeing an exception after a response began, closes the connection. Ever
 therefore gets :class:`Unexpected` just inside that last resort (:func:`install`): an exception no handler took
 is logged once, with its traceback, under a fresh request id, and answered with ``render(request_id)`` — the
 dialect's own 500 body, naming the id — plus an ``x-request-id`` header; the connection stays open. Paths that
-answer without Starlette (``api/exact.py``, the prediction hot path) call :func:`logged` themselves.
+answer without Starlette (``api/hot.py``'s exact routes, the prediction hot path) call :func:`logged` themselves.
 
 An exception after the response has started cannot be answered any more: it goes on to the server, which logs
 it and closes the connection, as the half-sent response requires. A client's disconnect (``ClientDisconnect``)

@@ -60,6 +60,7 @@ class ExactRoutes:
     principal: Callable[[Request], Any]  # the dialect's authenticate (sync or async)
     render: Callable[[Request, HarborError], Response]
     fail: failures.Render
+    app: Any = None  # the sub-application they belong to: ``request.app`` (its state), as under the mount
 
 
 @dataclass
@@ -158,6 +159,8 @@ async def read_receive(receive, limit: int) -> bytes:
 async def _exact(scope, receive, send, hit: tuple[Callable, ExactRoutes], services: Any) -> None:
     endpoint, spec = hit
     scope = dict(scope, root_path=scope.get("root_path", "") + spec.prefix)  # as the mount would (path stays whole)
+    if spec.app is not None:
+        scope["app"] = spec.app
     request = Request(scope, receive)
     try:
         principal = spec.principal(request)

@@ -407,6 +407,13 @@ class IdentityService:
                 is_superuser=user.is_superuser,
             )
 
+    def authenticate_basic(self, username: str, password: str) -> Principal:
+        """HTTP Basic credentials: a user's password, or else an API key given as the password (any username)."""
+        try:
+            return self.authenticate_password(username, password)
+        except Unauthenticated:
+            return self.authenticate_key(password)
+
     # --- API keys ------------------------------------------------------------------------
     def create_key(
         self, principal: Principal, name: str, *, username: str | None = None, expires_in_days: int | None = None

@@ -185,15 +185,22 @@ def test_raw_error_shapes(server):
 
 
 def test_registry_calls_take_the_exact_path_dispatch_and_answer_like_fastapi(server):
-    """Every registry route is answered by api/exact.py's table; errors keep MLflow's shapes there and past it."""
+    """Every registry route (and no other) is answered by api/hot.py's exact table; errors keep MLflow's shapes there
+    and past it."""
     from fastapi.routing import APIRoute
 
-    from modelharbor.api.dialects.mlflow import registry
-    from modelharbor.api.exact import ExactRoutes
+    from modelharbor.api.dialect import mount
+    from modelharbor.api.dialects.mlflow import DIALECT
+    from modelharbor.api.dialects.mlflow.routes import registry
+    from modelharbor.api.hot import HotTable
 
     routes = [r for r in registry.router.routes if isinstance(r, APIRoute)]
-    table = ExactRoutes(None, routes, services=None, principal=None, render=None).table
-    assert len(routes) == 21 and set(table) == {(m, r.path) for r in routes for m in r.methods}
+    table = HotTable(None, None)
+    for entry in mount(DIALECT, None).hot:
+        table.add(entry)
+    assert len(routes) == 21 and set(table.exact) == {
+        (m, f"/api/2.0/mlflow{r.path}") for r in routes for m in r.methods
+    }
 
     base = f"{server}/api/2.0/mlflow"
     auth = {"authorization": f"Bearer {KEY}"}

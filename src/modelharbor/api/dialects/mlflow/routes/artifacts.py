@@ -1,29 +1,36 @@
-"""MLflow proxied-artifact routes (``/api/2.0/mlflow-artifacts/...``): upload, download, list, delete, multipart."""
+"""MLflow proxied-artifact routes (``/api/2.0/mlflow-artifacts/...``): upload, download, list, delete, multipart.
+
+Bytes stream through the core's async artifact methods (``services.artifacts``: put, open, put_part, …), so those
+routes are ``async def``; listing and starting a multipart upload are plain calls in FastAPI's threadpool.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from modelharbor.api.dialects.mlflow.common import PrincipalDep, ServicesDep, json_body
+from modelharbor.api.dialect import ServicesDep
+from modelharbor.api.dialects.mlflow import PrincipalDep
+from modelharbor.api.dialects.mlflow.mapping import MALFORMED_REQUEST, file_info_json
+from modelharbor.api.params import json_object
 from modelharbor.domain.errors import InvalidInput, LinkInvalid
 
 router = APIRouter()
 
 
+async def _body(request: Request) -> dict[str, Any]:
+    return await json_object(request, required=False, code=MALFORMED_REQUEST)
+
+
+BodyDep = Annotated[dict[str, Any], Depends(_body)]  # after the principal: no credentials is a 401 first
+
+
 @router.get("/artifacts")
-async def list_artifacts(request: Request, principal: PrincipalDep, services: ServicesDep):
-    entries = await asyncio.to_thread(services.artifacts.list, principal, request.query_params.get("path"))
-    files: list[dict[str, Any]] = []
-    for e in entries:
-        item: dict[str, Any] = {"path": e.path, "is_dir": e.is_dir}
-        if e.file_size is not None:
-            item["file_size"] = e.file_size
-        files.append(item)
-    return {"files": files}
+def list_artifacts(request: Request, principal: PrincipalDep, services: ServicesDep):
+    entries = services.artifacts.list(principal, request.query_params.get("path"))
+    return {"files": [file_info_json(e) for e in entries]}
 
 
 @router.put("/artifacts/{path:path}")
@@ -64,14 +71,11 @@ def _target(directory: str, body: dict[str, Any]) -> str:
 
 
 @router.post("/mpu/create/{path:path}")
-async def create_multipart(path: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request)
+def create_multipart(path: str, request: Request, principal: PrincipalDep, services: ServicesDep, body: BodyDep):
     num_parts = body.get("num_parts", 1)
     if not isinstance(num_parts, int):
         raise InvalidInput("num_parts must be an integer")
-    upload_id, links = await asyncio.to_thread(
-        services.artifacts.create_multipart, principal, _target(path, body), num_parts
-    )
+    upload_id, links = services.artifacts.create_multipart(principal, _target(path, body), num_parts)
     return {
         "upload_id": upload_id,
         "credentials": [
@@ -87,6 +91,7 @@ async def create_multipart(path: str, request: Request, principal: PrincipalDep,
 
 @router.put("/mpu/part/{upload_id}/{part_number}")
 async def upload_part(upload_id: str, part_number: int, request: Request, services: ServicesDep):
+    """Authenticated by the signed URL ``mpu/create`` answered (the core checks it), not by a header."""
     q = request.query_params
     try:
         mac = bytes.fromhex(q.get("sig", ""))
@@ -99,14 +104,12 @@ async def upload_part(upload_id: str, part_number: int, request: Request, servic
 
 
 @router.post("/mpu/complete/{path:path}")
-async def complete_multipart(path: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request)
+async def complete_multipart(path: str, principal: PrincipalDep, services: ServicesDep, body: BodyDep):
     await services.artifacts.complete_multipart(principal, _target(path, body), str(body.get("upload_id", "")))
     return {}
 
 
 @router.post("/mpu/abort/{path:path}")
-async def abort_multipart(path: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request)
+async def abort_multipart(path: str, principal: PrincipalDep, services: ServicesDep, body: BodyDep):
     await services.artifacts.abort_multipart(principal, _target(path, body), str(body.get("upload_id", "")))
     return {}

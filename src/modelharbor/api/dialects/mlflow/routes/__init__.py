@@ -1,0 +1,1 @@
+"""The MLflow dialect's routers, one module per noun: registry, tracking, artifacts."""

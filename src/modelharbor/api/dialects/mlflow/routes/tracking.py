@@ -1,0 +1,362 @@
+"""MLflow tracking routes (``/api/2.0/mlflow/...``): experiments, runs, metrics, logged models.
+
+Shapes follow the protobuf JSON of the real client (mlflow/protos/service.proto); the client is the spec. Each
+route takes its parameters (the query string merged with the JSON body, read by the :data:`ArgsDep` dependency on
+the event loop), makes one :mod:`modelharbor.core.tracking` call in FastAPI's threadpool and maps the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from modelharbor.api.dialect import ServicesDep
+from modelharbor.api.dialects.mlflow import PrincipalDep, filters
+from modelharbor.api.dialects.mlflow.mapping import (
+    MALFORMED_REQUEST,
+    MODEL_STATUS_IN,
+    experiment_json,
+    metric_json,
+    model_json,
+    paged,
+    run_json,
+)
+from modelharbor.api.params import json_object
+from modelharbor.core.tracking import ACTIVE, DELETED
+from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.query import Query
+
+router = APIRouter()
+
+
+# --- request helpers ---------------------------------------------------------------------------
+
+
+async def _args(request: Request) -> dict[str, Any]:
+    """Query parameters (GETs) merged with the JSON body (POSTs)."""
+    args: dict[str, Any] = dict(request.query_params)
+    if request.method != "GET" or request.headers.get("content-length", "0") not in ("", "0"):
+        args.update(await json_object(request, required=False, code=MALFORMED_REQUEST))
+    return args
+
+
+# a route's parameters; declared after the principal, so missing credentials answer 401 before a bad body
+ArgsDep = Annotated[dict[str, Any], Depends(_args)]
+
+
+def _req(args: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        value = args.get(name)
+        if value not in (None, ""):
+            return value
+    raise InvalidInput(f"missing value for required parameter '{names[0]}'")
+
+
+def _tags(items: Any) -> dict[str, str]:
+    if items in (None, ""):
+        return {}
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise InvalidInput("tags must be a list of {key, value} objects")
+    return {str(t.get("key")): t.get("value", "") for t in items}
+
+
+def _int(value: Any, name: str) -> int | None:
+    """An integer parameter, None when absent (the core checks its range, with MLflow's messages)."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be an integer, got {value!r}") from None
+
+
+def _list(value: Any) -> list:
+    if value in (None, ""):
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _run_id(args: dict[str, Any]) -> str:
+    return str(_req(args, "run_id", "run_uuid"))
+
+
+# --- experiments -------------------------------------------------------------------------------
+
+
+@router.post("/experiments/create")
+def create_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    exp = services.tracking.create_experiment(principal, _req(args, "name"), _tags(args.get("tags")))
+    return {"experiment_id": exp.id}
+
+
+@router.get("/experiments/get")
+def get_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    exp = services.tracking.get_experiment(principal, _req(args, "experiment_id"))
+    return {"experiment": experiment_json(exp)}
+
+
+@router.get("/experiments/get-by-name")
+def get_experiment_by_name(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    exp = services.tracking.get_experiment_by_name(principal, _req(args, "experiment_name"))
+    return {"experiment": experiment_json(exp)}
+
+
+@router.api_route("/experiments/search", methods=["GET", "POST"])
+def search_experiments(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.search_experiments(
+        principal,
+        filters.query(args.get("filter"), _list(args.get("order_by"))),
+        view_type=args.get("view_type"),
+        max_results=_int(args.get("max_results"), "max_results"),
+        offset=filters.decode_token(args.get("page_token")),
+    )
+    return paged(page, "experiments", experiment_json)
+
+
+@router.post("/experiments/update")
+def update_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    if args.get("new_name"):
+        services.tracking.rename_experiment(principal, _req(args, "experiment_id"), args["new_name"])
+    return {}
+
+
+@router.post("/experiments/delete")
+def delete_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), DELETED)
+    return {}
+
+
+@router.post("/experiments/restore")
+def restore_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), ACTIVE)
+    return {}
+
+
+@router.post("/experiments/set-experiment-tag")
+def set_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_experiment_tag(
+        principal,
+        _req(args, "experiment_id"),
+        _req(args, "key"),
+        args.get("value", ""),
+    )
+    return {}
+
+
+@router.post("/experiments/delete-experiment-tag")
+def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.delete_experiment_tag(principal, _req(args, "experiment_id"), _req(args, "key"))
+    return {}
+
+
+# --- runs --------------------------------------------------------------------------------------
+
+
+@router.post("/runs/create")
+def create_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    run = services.tracking.create_run(
+        principal,
+        args.get("experiment_id") or "0",
+        user_id=args.get("user_id"),
+        start_time=_int(args.get("start_time"), "start_time"),
+        tags=_tags(args.get("tags")),
+        run_name=args.get("run_name"),
+    )
+    return {"run": run_json(run)}
+
+
+@router.get("/runs/get")
+def get_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    return {"run": run_json(services.tracking.get_run(principal, _run_id(args)))}
+
+
+@router.post("/runs/update")
+def update_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    run = services.tracking.update_run(
+        principal,
+        _run_id(args),
+        status=args.get("status"),
+        end_time=_int(args.get("end_time"), "end_time"),
+        run_name=args.get("run_name"),
+    )
+    return {"run_info": run_json(run)["info"]}
+
+
+@router.post("/runs/delete")
+def delete_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_run_lifecycle(principal, _run_id(args), DELETED)
+    return {}
+
+
+@router.post("/runs/restore")
+def restore_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_run_lifecycle(principal, _run_id(args), ACTIVE)
+    return {}
+
+
+@router.api_route("/runs/search", methods=["GET", "POST"])
+def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.search_runs(
+        principal,
+        _list(args.get("experiment_ids")),
+        filters.query(args.get("filter"), _list(args.get("order_by"))),
+        run_view_type=args.get("run_view_type"),
+        max_results=_int(args.get("max_results"), "max_results"),
+        offset=filters.decode_token(args.get("page_token")),
+    )
+    return paged(page, "runs", run_json)
+
+
+@router.post("/runs/log-metric")
+def log_metric(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    if "value" not in args:
+        raise InvalidInput("missing value for required parameter 'value'")
+    services.tracking.log_metric(
+        principal,
+        _run_id(args),
+        _req(args, "key"),
+        args["value"],
+        args.get("timestamp"),
+        args.get("step"),
+        model_id=args.get("model_id"),
+        dataset_name=args.get("dataset_name"),
+        dataset_digest=args.get("dataset_digest"),
+    )
+    return {}
+
+
+@router.post("/runs/log-parameter")
+def log_param(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_param(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+    return {}
+
+
+@router.post("/runs/set-tag")
+def set_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_tag(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+    return {}
+
+
+@router.post("/runs/delete-tag")
+def delete_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.delete_tag(principal, _run_id(args), _req(args, "key"))
+    return {}
+
+
+@router.post("/runs/log-batch")
+def log_batch(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_batch(
+        principal,
+        _run_id(args),
+        metrics=_list(args.get("metrics")),
+        params=_list(args.get("params")),
+        tags=_list(args.get("tags")),
+    )
+    return {}
+
+
+@router.post("/runs/log-model")
+def log_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    """MLflow 2's model-history tag: accepted and ignored (MLflow 3 records logged models instead)."""
+    services.tracking.get_run(principal, _run_id(args))
+    return {}
+
+
+@router.post("/runs/log-inputs")
+def log_inputs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_inputs(
+        principal,
+        _run_id(args),
+        _list(args.get("datasets")),
+        _list(args.get("models")),
+    )
+    return {}
+
+
+@router.post("/runs/outputs")
+def log_outputs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_outputs(principal, _run_id(args), _list(args.get("models")))
+    return {}
+
+
+@router.get("/metrics/get-history")
+def metric_history(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.metric_history(
+        principal,
+        _run_id(args),
+        _req(args, "metric_key"),
+        max_results=_int(args.get("max_results"), "max_results"),
+        offset=filters.decode_token(args.get("page_token")),
+    )
+    return paged(page, "metrics", metric_json)
+
+
+# --- logged models -----------------------------------------------------------------------------
+
+
+@router.post("/logged-models")
+def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    model = services.tracking.create_logged_model(
+        principal,
+        _req(args, "experiment_id"),
+        name=args.get("name"),
+        model_type=args.get("model_type"),
+        source_run_id=args.get("source_run_id"),
+        params=_tags(args.get("params")),
+        tags=_tags(args.get("tags")),
+    )
+    return {"model": model_json(model)}
+
+
+@router.post("/logged-models/search")
+def search_logged_models(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    page = services.tracking.search_logged_models(
+        principal,
+        _list(args.get("experiment_ids")),
+        Query(filters.parse_filter(args.get("filter")), filters.parse_model_order(args.get("order_by"))),
+        max_results=_int(args.get("max_results"), "max_results"),
+        offset=filters.decode_token(args.get("page_token")),
+        datasets=filters.parse_datasets(args.get("datasets")),
+    )
+    return paged(page, "models", model_json)
+
+
+@router.get("/logged-models/{model_id}")
+def get_logged_model(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+    allow_deleted = request.query_params.get("allow_deleted", "").lower() == "true"
+    model = services.tracking.get_logged_model(principal, model_id, allow_deleted=allow_deleted)
+    return {"model": model_json(model)}
+
+
+@router.patch("/logged-models/{model_id}")
+def finalize_logged_model(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    status = MODEL_STATUS_IN.get(str(_req(args, "status")))
+    if status is None:
+        raise InvalidInput(f"unknown logged model status {args.get('status')!r}")
+    model = services.tracking.finalize_logged_model(principal, model_id, status)
+    return {"model": model_json(model)}
+
+
+@router.delete("/logged-models/{model_id}")
+def delete_logged_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
+    services.tracking.delete_logged_model(principal, model_id)
+    return {}
+
+
+@router.patch("/logged-models/{model_id}/tags")
+def set_logged_model_tags(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.set_logged_model_tags(principal, model_id, _tags(args.get("tags")))
+    return {}
+
+
+@router.delete("/logged-models/{model_id}/tags/{tag_key:path}")
+def delete_logged_model_tag(model_id: str, tag_key: str, principal: PrincipalDep, services: ServicesDep):
+    services.tracking.delete_logged_model_tag(principal, model_id, tag_key)
+    return {}
+
+
+@router.post("/logged-models/{model_id}/params")
+def log_logged_model_params(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    services.tracking.log_logged_model_params(principal, model_id, _tags(args.get("params")))
+    return {}
