@@ -90,7 +90,7 @@ class Dialect:
         return f"docs/dialects/{self.name}.md"
 
 
-def services(request: Request) -> Any:
+async def services(request: Request) -> Any:
     """The application's services (the composition root's ``Services``)."""
     return request.app.state.services
 

@@ -123,8 +123,9 @@ def _describe(op: Operation, profile: Profile, ref: dict[str, str]) -> None:
 # The statuses a dialect answers, and when (dialects name their own codes in their docs pages).
 DIALECT_ERRORS: dict[int, ErrorAnswer] = {
     400: ErrorAnswer("Invalid input: a parameter, the body or a combination of them.", lambda op: True),
-    401: ErrorAnswer("No credentials, or unknown, revoked or expired ones.", lambda op: op.authenticated),
-    403: ErrorAnswer("The credentials do not allow this.", lambda op: op.authenticated),
+    # open operations too: a login refuses a wrong password, a signed link a bad or expired signature
+    401: ErrorAnswer("No credentials, or unknown, revoked or expired ones.", lambda op: True),
+    403: ErrorAnswer("The credentials (or the signed link) do not allow this.", lambda op: True),
     404: ErrorAnswer("An object the path or the body names does not exist.", lambda op: True),
     405: ErrorAnswer("The path does not take this method (``Allow`` names those it takes).", None),
     409: ErrorAnswer("The state of an object does not allow this.", lambda op: op.changes),

@@ -27,8 +27,12 @@ def get_domain(pk: int, principal: PrincipalDep, services: ServicesDep):
 
 
 @router.post("/create")
+def create_domain(principal: PrincipalDep, services: ServicesDep):
+    services.catalogue.change_domain(principal)
+
+
 @router.put("/{pk:int}")
 @router.patch("/{pk:int}")
 @router.delete("/{pk:int}")
-def change_domain(principal: PrincipalDep, services: ServicesDep):
+def change_domain(pk: int, principal: PrincipalDep, services: ServicesDep):
     services.catalogue.change_domain(principal)
