@@ -72,14 +72,15 @@ def test_every_route_is_documented(client):
 
 # Dialect pages whose route tables have the "Core call" column (issue 14): every served row names the one core
 # method its route calls, as `service.method`. A page joins this list when its dialect is restyled.
-CORE_CALL_PAGES: tuple[str, ...] = ("dialects/kore.md", "dialects/mlflow.md", "dialects/ufdl.md")
+CORE_CALL_PAGES: tuple[str, ...] = ("dialects/domino.md", "dialects/kore.md", "dialects/mlflow.md", "dialects/ufdl.md")
 _CELL = re.compile(r"(?<!\\)\|")  # a table cell boundary (``\|`` inside a cell is text)
 
 
 def core_call_problems(text: str) -> list[str]:
     """Rows of the page's route tables (those with a "Core call" column) whose route is served but names no
-    `service.method` core call; a table without the column is a problem too."""
-    problems, column, tables = [], None, 0
+    `service.method` core call (or says "none", for a route that asks the core nothing, e.g. one answering a
+    constant); a table without the column is a problem too."""
+    problems, column, status_column, tables = [], None, 2, 0
     for line in text.splitlines():
         cells = [c.strip() for c in _CELL.split(line.strip())[1:-1]] if line.startswith("|") else None
         if cells is None:
@@ -88,14 +89,16 @@ def core_call_problems(text: str) -> list[str]:
         if cells[:2] == ["Method", "Path"]:
             tables += 1
             column = next((i for i, c in enumerate(cells) if c.lower() == "core call"), -1)
+            status_column = next((i for i, c in enumerate(cells) if c.lower() == "status"), 2)
             if column < 0:
                 problems.append(f"a route table without a 'Core call' column: {line.strip()}")
             continue
         if column is None or column < 0 or set(line) <= set("|-: "):
             continue
-        status = cells[2].lower() if len(cells) > 2 else ""
+        status = cells[status_column].lower() if len(cells) > status_column else ""
         call = cells[column] if column < len(cells) else ""
-        if "not supported" not in status and not re.search(r"`[a-z_]+(\.[a-z_]+)+`", call):
+        named = re.search(r"`[a-z_]+(\.[a-z_]+)+`", call) or re.match(r"none\b", call)
+        if "not supported" not in status and not named:
             problems.append(f"no core call named: {line.strip()}")
     if not tables:
         problems.append("no route table")
@@ -108,6 +111,7 @@ def test_core_call_rule_finds_rows_without_a_call():
         "| GET | `/a` | supported | `registry.get_model` | ok |\n"
         "| GET | `/b` | supported |  | missing |\n"
         "| POST | `/c` | not supported | — | 501 |\n"
+        "| GET | `/d` | supported | none (a constant) | ok |\n"
     )
     assert core_call_problems(page) == ["no core call named: | GET | `/b` | supported |  | missing |"]
     assert core_call_problems("| Method | Path | Status | Notes |\n|---|---|---|---|\n")[0].startswith("a route")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from modelharbor.db.tables_registry import (
     RegisteredModelRow,
     RegistryProjectRow,
 )
+from modelharbor.domain.cards import ProjectSummary
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelharbor.domain.principal import RANK, Action, Principal, Role, require
 
@@ -99,6 +101,34 @@ def may_write_project(s: Session, principal: Principal, row: RegistryProjectRow)
         return True
     collab = s.get(ProjectCollaboratorRow, (row.id, principal.user_id))
     return collab is not None and collab.role in WRITER_ROLES
+
+
+def project_summaries(
+    s: Session, principal: Principal, project_ids: Iterable[str | None]
+) -> dict[str, tuple[ProjectSummary, bool]]:
+    """The projects among ``project_ids`` the caller may see (those :func:`project_row` finds; the others are left
+    out), each with its summary and whether the caller may change it and its models (registry write in its
+    organisation and :func:`may_write_project`): for a page of read models (the registry's cards), in one query."""
+    ids = sorted({p for p in project_ids if isinstance(p, str) and _PROJECT_ID.fullmatch(p)})
+    if not ids:
+        return {}
+    P, C = RegistryProjectRow, ProjectCollaboratorRow
+    rows = s.execute(
+        select(P.id, P.org_id, P.name, P.owner_id, UserRow.username, C.role)
+        .outerjoin(UserRow, UserRow.id == P.owner_id)
+        .outerjoin(C, (C.project_id == P.id) & (C.user_id == principal.user_id))
+        .where(P.id.in_(ids))
+    )
+    out: dict[str, tuple[ProjectSummary, bool]] = {}
+    for project_id, org_id, name, owner_id, owner_username, role in rows:
+        if org_id != principal.org_id and not principal.is_superuser:
+            continue
+        writer = is_org_admin(principal) or owner_id == principal.user_id or role in WRITER_ROLES
+        out[project_id] = (
+            ProjectSummary(project_id, name, owner_username),
+            principal.can(Action.REGISTRY_WRITE, org_id) and writer,
+        )
+    return out
 
 
 def require_project_write(s: Session, principal: Principal, row: RegistryProjectRow) -> None:
@@ -255,11 +285,6 @@ class ProjectService:
             if row is None:
                 raise NotFound(f"Project {owner_username}/{name} not found")
             return self._entity(s, row)
-
-    def may_write(self, principal: Principal, project_id: str) -> bool:
-        with self.db.uow(readonly=True) as s:
-            row = project_row(s, principal, project_id)
-            return principal.can(Action.REGISTRY_WRITE, row.org_id) and may_write_project(s, principal, row)
 
     def set_collaborator(self, principal: Principal, project_id: Any, user_id: Any, role: Any) -> Project:
         canonical = {r.lower(): r for r in PROJECT_ROLES}

@@ -17,7 +17,8 @@ The package, by seam (each module's docstring says what it owns):
 - ``validation`` limits and input checks; ``statements`` the prebuilt statements of the hot paths;
 - ``lookup`` model/version lookups and entity reads (``RegistryLookup``, the base);
 - ``models`` registered models and their tags; ``versions`` versions and their tags; ``stages`` stage transitions
-  and aliases; ``search`` searches and listings;
+  and aliases; ``search`` searches and listings; ``cards`` read models (:mod:`modelharbor.domain.cards`): a page of
+  models or versions with their projects, creators' usernames, the caller's rights and runs, in a few queries;
 - ``service`` the ``RegistryService`` facade composed of the parts above;
 - ``reviews`` Domino's model reviews (``ReviewService``) and the rule the stage changes follow while one is open;
 - ``model_files`` the files of a version: resolving its source, registering a version from uploaded files;

@@ -20,7 +20,8 @@ from modelharbor.core.registry.service import RegistryService
 from modelharbor.core.tracking import TrackingService, clean_path
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ArtifactRow
-from modelharbor.domain.entities import ModelVersion, RegisteredModel, Run
+from modelharbor.domain.cards import ModelCard, VersionCard
+from modelharbor.domain.entities import ModelVersion, Run
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.principal import Principal
 
@@ -93,8 +94,9 @@ class RunRegistration:
         discoverable: bool | None = None,
         tags: dict[str, str] | None = None,
         project_id: str | None = None,
-    ) -> tuple[RegisteredModel, ModelVersion]:
-        """``create``: a new model with this run's model as version 1; else the next version of an existing one."""
+    ) -> tuple[ModelCard, VersionCard]:
+        """``create``: a new model with this run's model as version 1; else the next version of an existing one.
+        Answers the model's card (the new version its newest) and the new version's card, with its run."""
         found = self.find_model(principal, run_id, artifact=artifact, logged_model_id=logged_model_id)
         if create:
             if discoverable is not None and not isinstance(discoverable, bool):
@@ -113,9 +115,9 @@ class RunRegistration:
             except BaseException:
                 self.registry.delete_model(principal, model.name)
                 raise
-            return self.registry.get_model(principal, model.name), version
+            return self.registry.registration_cards(principal, model.name, version)
         version = self._version(principal, model_name, found, description)
-        return self.registry.get_model(principal, model_name), version
+        return self.registry.registration_cards(principal, model_name, version)
 
     # --- helpers --------------------------------------------------------------------------------
     def _version(self, principal: Principal, name: str, found: RunModel, description: str | None) -> ModelVersion:

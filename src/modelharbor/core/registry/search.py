@@ -1,11 +1,13 @@
 """Searches and listings: MLflow's searches of models and versions (a domain :class:`Query`, one offset
-:class:`Page`), a model's latest version per stage, Domino's model listing and a model's versions by number."""
+:class:`Page`), a model's latest version per stage, Domino's model listing and a model's versions by number (also
+in a session, for the read models of core/registry/cards.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from modelharbor.core.filters import checked_compare, comparisons, order_clauses, tag_condition
 from modelharbor.core.projects import canonical_stage, model_stages, project_row
@@ -101,13 +103,40 @@ class Search:
     ) -> Page[RegisteredModel]:
         """Domino's listing: optionally one project's models, names containing a pattern (any case), newest-first
         or by name; ``order`` is (``name``/``created``/``updated``, descending)."""
+        with self.db.uow(readonly=True) as s:
+            rows, next_offset = self._listing(
+                s,
+                principal,
+                project_id=project_id,
+                name_contains=name_contains,
+                discoverable=discoverable,
+                order=order,
+                max_results=max_results,
+                offset=offset,
+                default_page=default_page,
+            )
+            return Page(tuple(self._models(s, rows)), next_offset)
+
+    def _listing(
+        self,
+        s: Session,
+        principal: Principal,
+        *,
+        project_id: str | None,
+        name_contains: str | None,
+        discoverable: bool | None,
+        order: tuple[str, bool] | None,
+        max_results: int | None,
+        offset: int,
+        default_page: int = 25,
+    ) -> tuple[list[RegisteredModelRow], int | None]:
+        """The rows of one page of :meth:`list_models` and the offset of the next page (None on the last)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         size = page_size(max_results, default=default_page, limit=MAX_MODELS_PAGE)
         M = RegisteredModelRow
         where = [M.org_id == principal.org_id]
         if project_id is not None:
-            with self.db.uow(readonly=True) as s:
-                project_row(s, principal, project_id)
+            project_row(s, principal, project_id)
             where.append(M.project_id == project_id)
         if name_contains:
             pattern = check_text(name_contains, "searchPattern", max_len=MAX_NAME)
@@ -117,28 +146,33 @@ class Search:
         key, desc = order or ("name", False)
         col = {"name": M.name, "created": M.created_at, "updated": M.updated_at}[key]
         q = select(M).where(*where).order_by(col.desc() if desc else col.asc(), M.pk).offset(offset).limit(size + 1)
-        with self.db.uow(readonly=True) as s:
-            rows = list(s.scalars(q))
-            more = len(rows) > size
-            return Page(tuple(self._models(s, rows[:size])), offset + size if more else None)
+        rows = list(s.scalars(q))
+        return rows[:size], offset + size if len(rows) > size else None
 
     def list_versions(
         self, principal: Principal, name: str, *, offset: int = 0, limit: int = 20, newest_first: bool = True
     ) -> tuple[list[ModelVersion], int]:
         """One model's versions by number, offset-paged; also returns how many there are."""
+        with self.db.uow(readonly=True) as s:
+            _, versions, total = self._version_page(s, principal, name, offset, limit, newest_first)
+            return versions, total
+
+    def _version_page(
+        self, s: Session, principal: Principal, name: str, offset: int, limit: int, newest_first: bool
+    ) -> tuple[Any, list[ModelVersion], int]:
+        """:meth:`list_versions` in a session, with the model's row (a read-only Core row)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         V = ModelVersionRow
-        with self.db.uow(readonly=True) as s:
-            row = self.model_row(s, principal, name)
-            total = s.scalar(select(func.count()).select_from(V).where(V.model_pk == row.pk))
-            rows = s.scalars(
-                select(V)
-                .where(V.model_pk == row.pk)
-                .order_by(V.version.desc() if newest_first else V.version.asc())
-                .offset(offset)
-                .limit(limit)
-            ).all()
-            return self._versions(s, [(row.name, v) for v in rows]), total
+        row = self.model_row(s, principal, name, core=True)
+        total = s.scalar(select(func.count()).select_from(V).where(V.model_pk == row.pk))
+        rows = s.scalars(
+            select(V)
+            .where(V.model_pk == row.pk)
+            .order_by(V.version.desc() if newest_first else V.version.asc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return row, self._versions(s, [(row.name, v) for v in rows]), total
 
     def search_versions(
         self, principal: Principal, query: Query = Query(), *, max_results: int | None = None, offset: int = 0

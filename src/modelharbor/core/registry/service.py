@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from modelharbor.core.registry.cards import Cards
 from modelharbor.core.registry.lookup import RegistryLookup
 from modelharbor.core.registry.models import Models
 from modelharbor.core.registry.search import Search
@@ -14,9 +15,9 @@ from modelharbor.db.engine import Database
 from modelharbor.domain.principal import Principal
 
 
-class RegistryService(Models, Versions, Stages, Search, RegistryLookup):
-    """Registered models, their versions, stages, aliases and tags, and searches of them (one instance per server
-    process)."""
+class RegistryService(Models, Versions, Stages, Search, Cards, RegistryLookup):
+    """Registered models, their versions, stages, aliases and tags, searches of them and their read models (cards;
+    one instance per server process)."""
 
     def __init__(self, db: Database, *, logged_model_run: Callable[[Principal, str], str | None] | None = None):
         self.db = db

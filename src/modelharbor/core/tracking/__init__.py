@@ -22,6 +22,7 @@ member of the package.
 
 from modelharbor.core.tracking.artifacts import ArtifactService, clean_path
 from modelharbor.core.tracking.metrics import finite, now_ms
+from modelharbor.core.tracking.runs import run_summaries
 from modelharbor.core.tracking.service import TrackingService
 from modelharbor.core.tracking.validation import ACTIVE, DELETED, AlreadyExists
 
@@ -34,4 +35,5 @@ __all__ = [
     "clean_path",
     "finite",
     "now_ms",
+    "run_summaries",
 ]

@@ -251,6 +251,21 @@ def latest(s: Session, run_id: str) -> tuple[Metric, ...]:
     return tuple(Metric(r.key, math.nan if r.value is None else r.value, r.timestamp, r.step) for r in rows)
 
 
+def latest_of(s: Session, run_ids: Sequence[str]) -> dict[str, tuple[Metric, ...]]:
+    """:func:`latest` of several runs in one query (runs without metrics are left out)."""
+    found: dict[str, list[Metric]] = {}
+    rows = s.scalars(
+        select(LatestMetricRow)
+        .where(LatestMetricRow.run_id.in_(list(run_ids)))
+        .order_by(LatestMetricRow.run_id, LatestMetricRow.key)
+    )
+    for r in rows:
+        found.setdefault(r.run_id, []).append(
+            Metric(r.key, math.nan if r.value is None else r.value, r.timestamp, r.step)
+        )
+    return {run_id: tuple(metrics) for run_id, metrics in found.items()}
+
+
 def history(s: Session, run_id: str, key: str, offset: int, limit: int) -> list[Metric]:
     """Up to ``limit`` history rows of one metric from ``offset``, by step, then timestamp, then the order logged."""
     rows = s.scalars(

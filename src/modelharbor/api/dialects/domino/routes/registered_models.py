@@ -6,19 +6,22 @@ renders the answer; every rule lives in the core.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.common import public_base
 from modelharbor.api.dialect import ServicesDep
-from modelharbor.api.dialects.domino import PrincipalDep
-from modelharbor.api.dialects.domino.mapping import View, failure, latest_number, metadata
+from modelharbor.api.dialects.domino import PrincipalDep, mapping
+from modelharbor.api.dialects.domino.mapping import failure, metadata
 from modelharbor.api.paging import decode_token, encode_token
 from modelharbor.api.params import field, flag, int_param, json_object
 from modelharbor.core.projects import DEFAULT_STAGES
 from modelharbor.core.registry import validate_version
-from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.errors import HarborError, InvalidInput
 
 router = APIRouter()
 ORDER_KEYS = {
@@ -52,10 +55,6 @@ def _order(value: str | None) -> tuple[str, bool]:
     return key, desc
 
 
-def _view(services, principal, request) -> View:
-    return View(services, principal, request)
-
-
 def _tags(value: Any, what: str = "tags") -> dict[str, str] | None:
     if value is None:
         return None
@@ -70,10 +69,9 @@ def _version_number(version: str) -> int:
     return validate_version(int(version))
 
 
-def _listing(services, principal, request, *, ui: bool):
+def _listing(request: Request, principal, services, *, ui: bool):
     q = request.query_params
-    view = _view(services, principal, request)
-    page = services.registry.list_models(
+    page = services.registry.model_cards(
         principal,
         project_id=q.get("projectId") or None,
         name_contains=q.get("searchPattern") or None,
@@ -83,26 +81,21 @@ def _listing(services, principal, request, *, ui: bool):
         order=_order(q.get("orderBy")),
         max_results=int_param(q.get("maxResults"), "maxResults", 25, low=1, high=1000),
         offset=decode_token(q.get("pageToken") or None),
+        metrics=ui,
     )
-    view.preload(list(page.items))
-    if ui:
-        items = [
-            view.model_for_ui(m, max(m.latest_versions, key=lambda v: v.version, default=None)) for m in page.items
-        ]
-    else:
-        items = [view.model(m, latest_number(m)) for m in page.items]
+    items = [(mapping.model_for_ui if ui else mapping.model)(card) for card in page.items]
     return {"items": items, "metadata": metadata(request, nextPageToken=encode_token(page.next_offset))}
 
 
 # --- models -------------------------------------------------------------------------------------
 @router.get("/v1")
 def list_models(request: Request, principal: PrincipalDep, services: ServicesDep):
-    return _listing(services, principal, request, ui=False)
+    return _listing(request, principal, services, ui=False)
 
 
 @router.get("/v1/ui")
 def list_models_for_ui(request: Request, principal: PrincipalDep, services: ServicesDep):
-    return _listing(services, principal, request, ui=True)
+    return _listing(request, principal, services, ui=True)
 
 
 @router.get("/v1/names")
@@ -126,25 +119,24 @@ def list_names(request: Request, principal: PrincipalDep, services: ServicesDep)
     return {"items": [m.name for m in page.items], "metadata": metadata(request, offset=offset, limit=limit)}
 
 
-async def _create_v1(request: Request, principal, services):
-    body = await json_object(request, missing="a JSON object body is required")
-    model, version = services.run_registration.register(
-        principal,
-        field(body, "modelName", str, required=True),
-        field(body, "experimentRunId", str, required=True),
-        create=True,
-        description=field(body, "description", str),
-        discoverable=field(body, "discoverable", bool, required=True),
-        tags=_tags(body.get("tags")),
-        project_id=field(body, "projectId", str),
-        artifact=field(body, "artifact", str),
-    )
-    return _view(services, principal, request).model(model, version.version)
-
-
 @router.post("/v1")
 async def create_model(request: Request, principal: PrincipalDep, services: ServicesDep):
-    return await _create_v1(request, principal, services)
+    body = await json_object(request, missing="a JSON object body is required")
+    model, _ = await run_in_threadpool(
+        partial(
+            services.run_registration.register,
+            principal,
+            field(body, "modelName", str, required=True),
+            field(body, "experimentRunId", str, required=True),
+            create=True,
+            description=field(body, "description", str),
+            discoverable=field(body, "discoverable", bool, required=True),
+            tags=_tags(body.get("tags")),
+            project_id=field(body, "projectId", str),
+            artifact=field(body, "artifact", str),
+        )
+    )
+    return mapping.model(model)
 
 
 @router.post("/v1/access/{project_id}")
@@ -165,24 +157,22 @@ def default_stages(principal: PrincipalDep):
 
 @router.get("/v1/stages/projects/{project_id}")
 def project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
-    include_defaults = flag(request.query_params.get("includeDefaults"), "includeDefaults", True, loose=False)
+    defaults = flag(request.query_params.get("includeDefaults"), "includeDefaults", True, loose=False)
     own, effective = services.projects.get_stages(principal, project_id)
-    if own is None and not include_defaults:
-        return {"stages": [], "projectId": project_id, "isDefault": False}
-    return {"stages": list(effective), "projectId": project_id, "isDefault": own is None}
+    return mapping.stages(project_id, own, effective, defaults=defaults)
 
 
 @router.put("/v1/stages/projects/{project_id}")
 async def set_project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
     body = await json_object(request, missing="a JSON object body is required")
-    project = services.projects.set_stages(principal, project_id, field(body, "stages", list, required=True))
-    return {"stages": list(project.effective_stages), "projectId": project.id, "isDefault": project.stages is None}
+    stages = field(body, "stages", list, required=True)
+    project = await run_in_threadpool(services.projects.set_stages, principal, project_id, stages)
+    return mapping.stages(project.id, project.stages, project.effective_stages)
 
 
 @router.get("/v1/{model_name}")
-def get_model(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
-    m = services.registry.get_model(principal, model_name)
-    return _view(services, principal, request).model(m, latest_number(m))
+def get_model(model_name: str, principal: PrincipalDep, services: ServicesDep):
+    return mapping.model(services.registry.model_card(principal, model_name))
 
 
 @router.patch("/v1/{model_name}")
@@ -195,8 +185,8 @@ async def update_model(request: Request, model_name: str, principal: PrincipalDe
         changes["discoverable"] = field(body, "discoverable", bool)
     if not changes:
         raise InvalidInput("give description and/or discoverable to change")
-    m = services.registry.update_model(principal, model_name, **changes)
-    return _view(services, principal, request).model(m, latest_number(m))
+    card = await run_in_threadpool(partial(services.registry.update_model_card, principal, model_name, **changes))
+    return mapping.model(card)
 
 
 def _no_model_apis(request: Request, services, principal, model_name: str, version: str | None = None):
@@ -218,40 +208,49 @@ def model_apis(request: Request, model_name: str, principal: PrincipalDep, servi
 
 
 # --- versions -----------------------------------------------------------------------------------
-@router.get("/v1/{model_name}/versions")
-def list_versions(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+def _versions(request: Request, model_name: str, principal, services, *, details: bool):
     q = request.query_params
     offset = int_param(q.get("offset"), "offset", 0, high=10**9)
     limit = int_param(q.get("limit"), "limit", 20, low=1, high=1000)
-    m = services.registry.get_model(principal, model_name)
-    versions, total = services.registry.list_versions(principal, model_name, offset=offset, limit=limit)
-    view = _view(services, principal, request)
+    cards, total = services.registry.version_cards(principal, model_name, offset=offset, limit=limit, runs=details)
+    base = public_base(request)
     return {
-        "items": [view.version_overview(m, v) for v in versions],
+        "items": [mapping.version_details(c, base) if details else mapping.version_overview(c) for c in cards],
         "metadata": metadata(request, offset=offset, limit=limit, totalCount=total),
     }
+
+
+@router.get("/v1/{model_name}/versions")
+def list_versions(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
+    return _versions(request, model_name, principal, services, details=False)
 
 
 @router.post("/v1/{model_name}/versions")
 async def create_version(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
     body = await json_object(request, missing="a JSON object body is required")
     field(body, "description", str, required=True)
-    model, version = services.run_registration.register(
-        principal,
-        model_name,
-        field(body, "experimentRunId", str, required=True),
-        create=False,
-        artifact=field(body, "artifact", str, required=True),
-        description=body["description"],
+    _, version = await run_in_threadpool(
+        partial(
+            services.run_registration.register,
+            principal,
+            model_name,
+            field(body, "experimentRunId", str, required=True),
+            create=False,
+            artifact=field(body, "artifact", str, required=True),
+            description=body["description"],
+        )
     )
-    return _view(services, principal, request).version_details(model, version)
+    return mapping.version_details(version, public_base(request))
 
 
 @router.get("/v1/{model_name}/versions/{version}")
 def get_version(request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
-    m = services.registry.get_model(principal, model_name)
-    v = services.registry.get_version(principal, model_name, _version_number(version))
-    return _view(services, principal, request).version_details(m, v)
+    try:
+        number = _version_number(version)
+    except HarborError:
+        services.registry.get_model(principal, model_name)  # Domino looks the model up first: its 404 comes first
+        raise
+    return mapping.version_details(services.registry.version_card(principal, model_name, number), public_base(request))
 
 
 @router.patch("/v1/{model_name}/versions/{version}")
@@ -267,9 +266,10 @@ async def update_version(
         changes["stage"] = field(body, "stage", str)
     if body.get("tags") is not None:
         changes["tags"] = _tags(body["tags"])
-    v = services.registry.update_version_fields(principal, model_name, number, **changes)
-    m = services.registry.get_model(principal, model_name)
-    return _view(services, principal, request).version_details(m, v)
+    card = await run_in_threadpool(
+        partial(services.registry.update_version_card, principal, model_name, number, **changes)
+    )
+    return mapping.version_details(card, public_base(request))
 
 
 @router.get("/v1/{model_name}/versions/{version}/modelapis")
@@ -284,7 +284,7 @@ async def validate_stage(
     number = _version_number(version)
     body = await json_object(request, missing="a JSON object body is required")
     target = field(body, "targetStage", str, required=True)
-    reasons = services.reviews.validate_transition(principal, model_name, number, target)
+    reasons = await run_in_threadpool(services.reviews.validate_transition, principal, model_name, number, target)
     return {"isValid": not reasons, "reasons": reasons}
 
 
@@ -296,9 +296,8 @@ def review_stages(model_name: str, version: str, principal: PrincipalDep, servic
 
 @router.get("/v1/{model_name}/versions/{version}/reviews")
 def list_reviews(request: Request, model_name: str, version: str, principal: PrincipalDep, services: ServicesDep):
-    view = _view(services, principal, request)
     reviews = services.reviews.list_reviews(principal, model_name, _version_number(version))
-    return {"items": [view.review(r) for r in reviews], "metadata": metadata(request)}
+    return {"items": [mapping.review(r) for r in reviews], "metadata": metadata(request)}
 
 
 @router.post("/v1/{model_name}/versions/{version}/reviews")
@@ -307,23 +306,23 @@ async def create_review(
 ):
     number = _version_number(version)
     body = await json_object(request, missing="a JSON object body is required")
-    review = services.reviews.create_review(
-        principal,
-        model_name,
-        number,
-        reviewer_ids=field(body, "reviewerIds", list, required=True),
-        target_stage=field(body, "targetStage", str, required=True),
-        notes=field(body, "notes", str),
+    review = await run_in_threadpool(
+        partial(
+            services.reviews.create_review,
+            principal,
+            model_name,
+            number,
+            reviewer_ids=field(body, "reviewerIds", list, required=True),
+            target_stage=field(body, "targetStage", str, required=True),
+            notes=field(body, "notes", str),
+        )
     )
-    return JSONResponse(_view(services, principal, request).review(review), status_code=201)
+    return JSONResponse(mapping.review(review), status_code=201)
 
 
 @router.get("/v1/{model_name}/versions/{version}/reviews/{review_id}")
-def get_review(
-    request: Request, model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep
-):
-    review = services.reviews.get_review(principal, model_name, _version_number(version), review_id)
-    return _view(services, principal, request).review(review)
+def get_review(model_name: str, version: str, review_id: str, principal: PrincipalDep, services: ServicesDep):
+    return mapping.review(services.reviews.get_review(principal, model_name, _version_number(version), review_id))
 
 
 @router.patch("/v1/{model_name}/versions/{version}/reviews/{review_id}")
@@ -332,15 +331,18 @@ async def update_review(
 ):
     number = _version_number(version)
     body = await json_object(request, missing="a JSON object body is required")
-    services.reviews.update_review(
-        principal,
-        model_name,
-        number,
-        review_id,
-        add=field(body, "reviewerIdsToAdd", list),
-        remove=field(body, "reviewerIdsToRemove", list),
-        status=field(body, "status", str),
-        notes=field(body, "notes", str),
+    await run_in_threadpool(
+        partial(
+            services.reviews.update_review,
+            principal,
+            model_name,
+            number,
+            review_id,
+            add=field(body, "reviewerIdsToAdd", list),
+            remove=field(body, "reviewerIdsToRemove", list),
+            status=field(body, "status", str),
+            notes=field(body, "notes", str),
+        )
     )
     return Response(status_code=204)
 
@@ -351,21 +353,24 @@ async def respond(
 ):
     number = _version_number(version)
     body = await json_object(request, missing="a JSON object body is required")
-    review = services.reviews.respond(
-        principal,
-        model_name,
-        number,
-        review_id,
-        decision=field(body, "decision", str, required=True),
-        notes=field(body, "notes", str),
+    review = await run_in_threadpool(
+        partial(
+            services.reviews.respond,
+            principal,
+            model_name,
+            number,
+            review_id,
+            decision=field(body, "decision", str, required=True),
+            notes=field(body, "notes", str),
+        )
     )
-    return JSONResponse(_view(services, principal, request).review(review), status_code=201)
+    return JSONResponse(mapping.review(review), status_code=201)
 
 
 # --- v2 -----------------------------------------------------------------------------------------
 @router.get("/v2")
 def list_models_v2(request: Request, principal: PrincipalDep, services: ServicesDep):
-    return _listing(services, principal, request, ui=False)
+    return _listing(request, principal, services, ui=False)
 
 
 @router.post("/v2")
@@ -385,33 +390,29 @@ async def register_v2(request: Request, principal: PrincipalDep, services: Servi
     if kind != "mlflow":
         raise InvalidInput("modelSource.sourceType must be mlflow or huggingface")
     mlflow_source = field(source, "mlflowSource", dict, required=True)
-    model, version = services.run_registration.register(
-        principal,
-        field(body, "modelName", str, required=True),
-        field(mlflow_source, "experimentRunId", str, required=True),
-        create=create,
-        artifact=field(mlflow_source, "artifactPath", str),
-        logged_model_id=field(mlflow_source, "loggedModelId", str),
-        description=field(body, "description", str),
-        discoverable=field(body, "discoverable", bool),
-        project_id=field(body, "projectId", str),
+    model, version = await run_in_threadpool(
+        partial(
+            services.run_registration.register,
+            principal,
+            field(body, "modelName", str, required=True),
+            field(mlflow_source, "experimentRunId", str, required=True),
+            create=create,
+            artifact=field(mlflow_source, "artifactPath", str),
+            logged_model_id=field(mlflow_source, "loggedModelId", str),
+            description=field(body, "description", str),
+            discoverable=field(body, "discoverable", bool),
+            project_id=field(body, "projectId", str),
+        )
     )
-    view = _view(services, principal, request)
-    return {"registeredModel": view.model(model, version.version), "modelVersion": view.version_details(model, version)}
+    return {
+        "registeredModel": mapping.model(model),
+        "modelVersion": mapping.version_details(version, public_base(request)),
+    }
 
 
 @router.get("/v2/{model_name}/versions")
 def list_versions_v2(request: Request, model_name: str, principal: PrincipalDep, services: ServicesDep):
-    q = request.query_params
-    offset = int_param(q.get("offset"), "offset", 0, high=10**9)
-    limit = int_param(q.get("limit"), "limit", 20, low=1, high=1000)
-    m = services.registry.get_model(principal, model_name)
-    versions, total = services.registry.list_versions(principal, model_name, offset=offset, limit=limit)
-    view = _view(services, principal, request)
-    return {
-        "items": [view.version_details(m, v) for v in versions],
-        "metadata": metadata(request, offset=offset, limit=limit, totalCount=total),
-    }
+    return _versions(request, model_name, principal, services, details=True)
 
 
 @router.get("/v2/{model_name}/versions/{version}")
