@@ -235,7 +235,7 @@ def routes(server):
     mounts = {m for m, _, _ in found}
     assert mounts == set(SHAPES), mounts
     # the hot paths' routes are among them: the prediction fast path's and those api/exact.py answers
-    assert any(server.app.front.match(_fill(p)) for _, m, p in found if m == "POST")
+    assert any(server.app.front.match("POST", _fill(p)) for _, m, p in found if m == "POST")
     exact = next(r.app for r in server.app.routes if isinstance(r, Mount) and isinstance(r.app, ExactRoutes))
     assert {(m, f"/api/2.0/mlflow{p}") for m, p in exact.table} <= {(m, p) for _, m, p in found}
     return found

@@ -6,5 +6,5 @@ Dialects never import each other.
 from modelharbor.api.dialects import domino, kore, mlflow, ubiops, ufdl  # noqa: E402
 
 # Every dialect the application mounts, as declared in its package (api/dialect.py).
-DIALECTS = [domino.DIALECT]
-LEGACY = [kore, mlflow, ufdl, ubiops]  # still mounted by their own mounts()/routes(); issue 14 moves each to DIALECTS
+DIALECTS = [domino.DIALECT, ubiops.DIALECT]
+LEGACY = [kore, mlflow, ufdl]  # still mounted by their own mounts()/routes(); issue 14 moves each to DIALECTS
