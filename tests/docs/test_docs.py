@@ -1,10 +1,12 @@
-"""Docs follow the code: every setting, every native route and every Kore.ai route is documented."""
+"""Docs follow the code: every setting and every route of every API is documented; the route tables of converted
+dialects name each route's core call."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
 from starlette.routing import Mount
 
 from modelharbor.settings import Settings
@@ -67,3 +69,42 @@ def test_every_route_is_documented(client):
     assert not missing, f"document these routes: {sorted(missing)}"
     stale = {x for x in norm(documented) if x[1].startswith(("/api/", "/v1/", "/v2/"))} - norm(routes)
     assert not stale, f"docs list routes that do not exist: {sorted(stale)}"
+
+
+# Pages whose route tables have a "Core call" column (issue 14: a route makes one core call); add each dialect's
+# page once its table names them.
+CORE_CALL_PAGES = ("dialects/ubiops.md",)
+
+
+def rows_without_core_call(text: str) -> list[str]:
+    """The route rows (``| METHOD | `path` | …``) of a page whose *Core call* cell is empty, or whose table has no
+    such column."""
+    missing: list[str] = []
+    column: int | None = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            column = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:2] == ["Method", "Path"]:
+            column = cells.index("Core call") if "Core call" in cells else None
+            continue
+        route_row = len(cells) > 1 and re.fullmatch(r"[A-Z, ]+", cells[0]) and cells[1].startswith("`")
+        if route_row and (column is None or column >= len(cells) or not cells[column].strip("` ")):
+            missing.append(line)
+    return missing
+
+
+@pytest.mark.parametrize("page", CORE_CALL_PAGES)
+def test_every_route_row_names_its_core_call(page):
+    missing = rows_without_core_call((DOCS / page).read_text())
+    assert not missing, f"{page}: name the core call of these routes: {missing}"
+
+
+def test_rows_without_core_call_finds_the_empty_cells():
+    table = "| Method | Path | Status | Core call | Notes |\n|---|---|---|---|---|\n"
+    assert rows_without_core_call(table + "| GET | `/a` | supported | `serving.x` | |\n") == []
+    assert rows_without_core_call(table + "| GET | `/a` | supported |  | n |\n") == [
+        "| GET | `/a` | supported |  | n |"
+    ]
+    assert rows_without_core_call("| Method | Path | Status | Notes |\n|---|---|---|---|\n| GET | `/a` | s | n |\n")
