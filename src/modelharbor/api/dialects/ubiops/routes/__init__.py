@@ -1,6 +1,6 @@
 """UbiOps' routes, one module per noun, and what they share: the path prefixes, the multipart form of uploads, the
-input of a request (JSON or plain text), ``timeout``, ``True``/``False`` flags, ``limit``/``offset`` and zip
-downloads.
+input of a request (JSON or plain text), ``timeout``, ``True``/``False`` flags, ``limit``/``offset``, label
+filters and zip downloads.
 
 Every route is an ``APIRouter`` route: it parses, makes one core call, and maps the answer (mapping.py). A route
 that exists for a deployment (or pipeline) and for one of its versions is one function under both paths; it reads
@@ -42,6 +42,16 @@ def true_false(value: str | None, name: str, default: bool | None = None) -> boo
 def whole(value: str | None, name: str, what: str = "a whole number") -> int | None:
     """An optional integer query value (its range is the core's to check)."""
     return int_param(value, name, None, low=None, high=None, what=what)
+
+
+def labels_filter(value: str | None) -> dict[str, str]:
+    """``labels=k:v,k2:v2``."""
+    out: dict[str, str] = {}
+    for pair in (value or "").split(","):
+        if pair.strip():
+            key, _, val = pair.partition(":")
+            out[key.strip()] = val.strip()
+    return out
 
 
 def timeout(request: Request) -> int | None:

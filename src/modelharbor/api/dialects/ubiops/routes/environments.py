@@ -14,12 +14,12 @@ from modelharbor.api.dialects.ubiops.routes import (
     E,
     P,
     json_object,
+    labels_filter,
     read_form,
     safe_zip_name,
     true_false,
     zip_download,
 )
-from modelharbor.api.dialects.ubiops.routes.projects import labels_filter
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()

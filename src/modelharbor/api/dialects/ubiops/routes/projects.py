@@ -9,19 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import project_json
-from modelharbor.api.dialects.ubiops.routes import P, json_object
+from modelharbor.api.dialects.ubiops.routes import P, json_object, labels_filter
 
 router = APIRouter()
-
-
-def labels_filter(value: str | None) -> dict[str, str]:
-    """``labels=k:v,k2:v2``."""
-    out: dict[str, str] = {}
-    for pair in (value or "").split(","):
-        if pair.strip():
-            key, _, val = pair.partition(":")
-            out[key.strip()] = val.strip()
-    return out
 
 
 @router.post("/projects", status_code=201)
