@@ -19,7 +19,7 @@ from modelharbor import __version__
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.dialect import mount
-from modelharbor.api.dialects import DIALECTS, LEGACY, ubiops
+from modelharbor.api.dialects import DIALECTS
 from modelharbor.api.disconnect import BodyWatch
 from modelharbor.api.hot import HotTable
 from modelharbor.api.native import create_native_app
@@ -36,10 +36,11 @@ ADMIN_KEY_FILE = "initial-admin-key"
 class HarborApp(FastAPI):
     """The FastAPI application, with a front handler that sees every HTTP request first.
 
-    The prediction hot path (``ubiops.FastPath``) answers its own requests there, ahead of all of FastAPI's
-    layers (telemetry, middleware, routing); everything else passes to FastAPI unchanged. Every request's
-    ``receive`` is watched (``api/disconnect.py``): a client gone before its body was complete is one warning line,
-    and the ``ClientDisconnect`` that would reach uvicorn (an ERROR with a traceback) ends here.
+    The front is the hot-route table (``api/hot.py``): the routes the dialects declare hot (a prediction, a registry
+    create) are answered there, ahead of all of FastAPI's layers (telemetry, middleware, routing); everything else
+    passes to FastAPI unchanged. Every request's ``receive`` is watched (``api/disconnect.py``): a client gone
+    before its body was complete is one warning line, and the ``ClientDisconnect`` that would reach uvicorn (an
+    ERROR with a traceback) ends here.
     """
 
     front = None
@@ -134,9 +135,6 @@ def create_app(
         mounts += mounted.mounts
         routes += mounted.routes
         hot += mounted.hot
-    for legacy in LEGACY:  # dialects not yet declared as a Dialect (issue 14 restyles them one by one)
-        mounts += legacy.mounts(services)
-        routes += legacy.routes(services) if callable(getattr(legacy, "routes", None)) else []
     # Longest prefixes first so no dialect shadows another (tests/api/test_routing.py checks this).
     mounts.sort(key=lambda m: len(m.path), reverse=True)
     app.router.routes.extend(routes)  # exact paths outside the mounts (GET /version, GET /status)
@@ -149,7 +147,7 @@ def create_app(
     table = HotTable(partial(FastAPI.__call__, app), services)
     for entry in hot:
         table.add(entry)
-    app.front = ubiops.FastPath(table, services)  # the hot routes (api/hot.py), the prediction path first
+    app.front = table  # the hot routes (api/hot.py); the HTTP protocol (api/http.py) consults the same table
     return app
 
 

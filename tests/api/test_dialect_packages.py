@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 DIALECTS = Path(__file__).resolve().parents[2] / "src" / "modelharbor" / "api" / "dialects"
 
 
@@ -17,7 +15,6 @@ def _missing(package: Path) -> list[str]:
     return missing
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: dialects are being restyled")
 def test_every_dialect_package_has_the_four_files():
     packages = sorted(p for p in DIALECTS.iterdir() if p.is_dir() and p.name != "__pycache__")
     assert packages, f"no dialect packages under {DIALECTS}"

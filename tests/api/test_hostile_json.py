@@ -233,9 +233,9 @@ def routes(server):
     found = _routes(server.app)
     mounts = {m for m, _, _ in found}
     assert mounts == set(SHAPES), mounts
-    # the hot paths' routes are among them: the prediction fast path's and those api/hot.py's exact table answers
-    assert any(server.app.front.match(_fill(p)) for _, m, p in found if m == "POST")
-    exact = server.app.front.app.exact  # api/hot.py's table, behind the prediction fast path
+    # the hot paths' routes are among them: the prediction's plain route and those api/hot.py's exact table answers
+    assert any(server.app.front.match("POST", _fill(p)) for _, m, p in found if m == "POST")
+    exact = server.app.front.exact  # api/hot.py's table
     assert exact and set(exact) <= {(m, p) for _, m, p in found}
     return found
 

@@ -14,21 +14,23 @@ import uvicorn
 from uvicorn.logging import AccessFormatter
 from uvicorn.server import ServerState
 
+from modelharbor.api.hot import HotTable, PlainRoute
 from modelharbor.api.http import MAX_FAST_BODY, HarborHttpProtocol, plain_request
 
 ROUTE = re.compile(r"^/v2/echo/(?P<n>[^/]+)$")
 
 
-class Front:
-    """Stands in for ubiops.FastPath: answers from the request it is given, and says which way it came."""
-
-    match = staticmethod(ROUTE.match)
+class Front(HotTable):
+    """Stands in for the application's hot-route table: one plain route that answers from the request it is given
+    and says which way it came."""
 
     def __init__(self):
+        super().__init__(fallback=None, services=None)
+        self.add(PlainRoute("POST", ROUTE, self.echo, b"POST /v2"))
         self.calls: list[str] = []
         self.gate: asyncio.Event | None = None
 
-    async def respond(self, route, query, headers, body):
+    async def echo(self, _services, route, query, headers, body):
         via = "fast" if isinstance(body, bytes) else "asgi"
         if not isinstance(body, bytes):
             chunks = []
@@ -43,11 +45,19 @@ class Front:
             await self.gate.wait()
         answer = {"n": route["n"], "q": (query or b"").decode(), "body": body.decode()}
         answer["ct"] = headers.get(b"content-type", b"").decode()
-        return (401 if route["n"] == "denied" else 200), json.dumps(answer).encode()
+        denied = route["n"] == "denied"
+        return (
+            (401 if denied else 200),
+            json.dumps(answer).encode(),
+            ([(b"www-authenticate", b"Token")] if denied else []),
+        )
+
+
+TABLE = Front()
 
 
 class App:
-    """What HarborApp is to the protocol: an ASGI app with a ``front``; its ASGI route asks the same front."""
+    """What HarborApp is to the protocol: an ASGI app with a ``front``; its ASGI route asks the same table."""
 
     def __init__(self):
         self.front = Front()
@@ -55,7 +65,7 @@ class App:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        match = ROUTE.match(scope["path"])
+        hit = self.front.match(scope["method"], scope["path"])
         if scope["path"] == "/boom":
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
             raise RuntimeError("failed after the start")
@@ -64,14 +74,15 @@ class App:
             await self.front.gate.wait()
             await send({"type": "http.response.body", "body": b"late"})
             return
-        if match is None or scope["method"] != "POST":
+        extra = []
+        if hit is None:
             payload = b'{"other":"%s"}' % scope["path"].encode()
             status = 200
         else:
-            status, payload = await self.front.respond(match, scope["query_string"], dict(scope["headers"]), receive)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        if status == 401:
-            headers.append((b"www-authenticate", b"Token"))
+            status, payload, extra = await self.front.respond(
+                hit, scope["query_string"], dict(scope["headers"]), receive
+            )
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -339,12 +350,12 @@ PLAIN = b"POST /v2/echo/a HTTP/1.1\r\nHost: t\r\nContent-Length: 2"
     ],
 )
 def test_anything_less_plain_is_left_to_uvicorn(data):
-    assert plain_request(data, ROUTE.match) is None
+    assert plain_request(data, TABLE.match) is None
 
 
 def test_plain_request_cuts_out_one_request_and_keeps_the_rest():
     data = _req(PLAIN + b"\r\nAuthorization:  Token k \r\nConnection: Keep-Alive", b"{}") + b"GET / HTTP/1.1\r\n"
-    route, query, headers, body, rest = plain_request(data, ROUTE.match)
+    (_, route), query, headers, body, rest = plain_request(data, TABLE.match)
     assert route["n"] == "a" and query == b"" and body == b"{}" and rest == b"GET / HTTP/1.1\r\n"
     assert headers[b"authorization"] == b"Token k" and headers[b"host"] == b"t"
 

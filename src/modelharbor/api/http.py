@@ -1,12 +1,14 @@
 """The HTTP/1.1 protocol ``modelharbor serve`` runs: uvicorn's httptools protocol, with two changes for speed.
 
-**Predictions without ASGI.** A prediction request (``ubiops.FastPath``'s route) that arrives whole in one read
-and is as plain as HTTP/1.1 gets — ``POST``, a ``content-length`` of at most 1 MiB, no ``transfer-encoding``,
-``expect``, ``upgrade`` or ``connection`` other than keep-alive, no repeated or malformed header, no ``%`` in the
-path, at a request boundary of the connection — is cut out of the bytes here and answered by
-``FastPath.respond`` directly: no parser callbacks, scope, ASGI messages or cycle, one write. It is the same
-call with the same answers as the ASGI route; anything else on the connection (bytes after it, other requests,
-requests split over several reads) goes through uvicorn exactly as before, in order.
+**Hot routes without ASGI.** The application's front is its hot-route table (``api/hot.py``, ``app.front``): the
+plain routes the dialects declare hot (a prediction). A request to one of them that arrives whole in one read and
+is as plain as HTTP/1.1 gets — it starts with one of the table's ``heads``, the table's ``match`` knows its method and
+path, a ``content-length`` of at most 1 MiB, no ``transfer-encoding``, ``expect``, ``upgrade`` or ``connection``
+other than keep-alive, no repeated or malformed header, no ``%`` in the path, at a request boundary of the
+connection — is cut out of the bytes here and answered by the table's ``respond`` directly: no parser callbacks,
+scope, ASGI messages or cycle, one write carrying the endpoint's status, JSON and extra headers. It is the same
+endpoint with the same answers as the ASGI route; anything else on the connection (bytes after it, other
+requests, requests split over several reads) goes through uvicorn exactly as before, in order.
 
 **One write per sized response.**
 uvicorn writes a response's status line and headers when the application sends ``http.response.start`` and the
@@ -28,7 +30,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
-MAX_FAST_BODY = 1 << 20  # larger prediction bodies take uvicorn's path (which streams them)
+MAX_FAST_BODY = 1 << 20  # larger bodies take uvicorn's path (which streams them)
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _REFUSED = (b"transfer-encoding", b"expect", b"upgrade")
@@ -97,20 +99,21 @@ class OneWriteCycle(RequestResponseCycle):
 
 
 def plain_request(data: bytes, match) -> tuple[Any, bytes, dict[bytes, bytes], bytes, bytes] | None:
-    """(route match, query, headers, body, bytes after it) of a whole, plain HTTP/1.1 POST to the route that
-    ``data`` starts with; None for anything else, which uvicorn's parser then reads."""
+    """(``match(method, path)``'s hit, query, headers, body, bytes after it) of a whole, plain HTTP/1.1 request with
+    a body to a route ``match`` knows, which ``data`` starts with; None for anything else, which uvicorn's parser
+    then reads."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
     lines = data[:end].split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or parts[0] != b"POST" or parts[2] != b"HTTP/1.1":
+    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or _TOKEN.fullmatch(parts[0]) is None:
         return None
     path, _, query = parts[1].partition(b"?")
     if not path.isascii() or b"%" in path or b"#" in parts[1] or _CONTROL.search(parts[1]):
         return None
-    route = match(path.decode("ascii"))
-    if route is None:
+    hit = match(parts[0].decode("ascii"), path.decode("ascii"))
+    if hit is None:
         return None
     headers: dict[bytes, bytes] = {}
     for line in lines[1:]:
@@ -131,11 +134,11 @@ def plain_request(data: bytes, match) -> tuple[Any, bytes, dict[bytes, bytes], b
     stop = start + int(length)
     if len(data) < stop:
         return None
-    return route, query, headers, data[start:stop], data[stop:]
+    return hit, query, headers, data[start:stop], data[stop:]
 
 
 def _front_of(app: Any) -> Any:
-    """The ``FastPath`` of the application uvicorn loaded (under its middleware), or None."""
+    """The hot-route table (``front``) of the application uvicorn loaded (under its middleware), or None."""
     for _ in range(8):
         front = getattr(app, "front", None)
         if front is not None:
@@ -147,12 +150,13 @@ def _front_of(app: Any) -> Any:
 
 
 class HarborHttpProtocol(HttpToolsProtocol):
-    """``uvicorn.run(..., http=HarborHttpProtocol)``: plain prediction requests answered here; every other
+    """``uvicorn.run(..., http=HarborHttpProtocol)``: plain requests to hot routes answered here; every other
     request's cycle is a ``OneWriteCycle``."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.front = _front_of(self.config.loaded_app) if self.limit_concurrency is None else None
+        self.heads: tuple[bytes, ...] = self.front.heads if self.front is not None else ()
         self.in_message = False  # uvicorn's parser has begun a request it has not finished
         self.answering: asyncio.Task | None = None  # a request answered here, not yet written
         self.later = b""  # what arrived meanwhile, read once it is written
@@ -177,21 +181,21 @@ class HarborHttpProtocol(HttpToolsProtocol):
             and not self.in_message
             and not self.pipeline
             and (self.cycle is None or self.cycle.response_complete)
-            and data.startswith(b"POST /v2")
+            and data.startswith(self.heads)
         ):
             request = plain_request(data, self.front.match)
             if request is not None:
                 self._unset_keepalive_if_required()
-                route, query, headers, body, self.later = request
-                task = self.answering = self.loop.create_task(self._answer(route, query, headers, body))
+                hit, query, headers, body, self.later = request
+                task = self.answering = self.loop.create_task(self._answer(hit, query, headers, body))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
                 return
         super().data_received(data)
 
-    async def _answer(self, route: Any, query: bytes, headers: dict[bytes, bytes], body: bytes) -> None:
+    async def _answer(self, hit: Any, query: bytes, headers: dict[bytes, bytes], body: bytes) -> None:
         try:
-            status, payload = await self.front.respond(route, query, headers, body)
+            status, payload, extra = await self.front.respond(hit, query, headers, body)
             if self.flow.write_paused and not self.transport.is_closing():
                 await self.flow.drain()
         finally:
@@ -202,8 +206,8 @@ class HarborHttpProtocol(HttpToolsProtocol):
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(payload))
-        if status == 401:
-            head.append(b"www-authenticate: Token\r\n")
+        for name, value in extra:  # the endpoint's own headers (a 401's challenge)
+            head += [name, b": ", value, b"\r\n"]
         if self.close_after:
             head.append(b"connection: close\r\n")
         head += [b"\r\n", payload]
@@ -211,8 +215,11 @@ class HarborHttpProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.access_log:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
-            target = route.group(0) + ("?" + query.decode("latin-1") if query else "")
-            self.access_logger.info('%s - "%s %s HTTP/%s" %d', client, "POST", target, "1.1", status)  # its format
+            route, found = hit
+            target = found.group(0) + ("?" + query.decode("latin-1") if query else "")
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d', client, route.method, target, "1.1", status
+            )  # its format
         if self.close_after:
             self.transport.close()
             return

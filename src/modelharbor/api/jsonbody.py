@@ -3,10 +3,10 @@
 The size limit is checked against ``content-length`` first and again while the bytes stream in (413, nothing
 kept); the text is parsed by ``core.jsontext.loads`` (depth, lone surrogates, 64-bit integers, finite numbers:
 400 naming the problem). The dialects call :func:`read_json` (or :func:`read_body` and ``loads``) from their own
-body helpers and render the errors in their envelopes; the prediction hot path (``ubiops/fast.py``, ``api/http.py``)
-calls ``loads`` on the bytes it cut out. FastAPI parses a route's body model itself, and turns any exception of
-its parsing into a bare ``{"detail": …}`` 400: routes whose routers use :class:`JsonRoute` read and check the
-body before FastAPI does (raising the error to the application's own handlers) and hand FastAPI the result.
+body helpers and render the errors in their envelopes; hot routes (``api/hot.py``, ``api/http.py``) call ``loads``
+on the bytes they were given. FastAPI parses a route's body model itself, and turns any exception of its parsing
+into a bare ``{"detail": …}`` 400: routes whose routers use :class:`JsonRoute` read and check the body before
+FastAPI does (raising the error to the application's own handlers) and hand FastAPI the result.
 """
 
 from __future__ import annotations

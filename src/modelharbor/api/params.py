@@ -67,15 +67,24 @@ def flag(
     raise InvalidInput(f"'{name}' must be {spelled}, not {value!r}")
 
 
-def int_param(value: str | None, name: str, default: int, *, low: int = 0, high: int = 1000) -> int:
-    """An integer query value within ``[low, high]``."""
+def int_param(
+    value: str | None,
+    name: str,
+    default: int | None,
+    *,
+    low: int | None = 0,
+    high: int | None = 1000,
+    what: str = "an integer",
+) -> int | None:
+    """An integer query value within ``[low, high]`` (``None``: unbounded; the core may bound it); ``what`` names
+    the kind in the message (UbiOps: "a whole number")."""
     if value in (None, ""):
         return default
     try:
         number = int(value)
     except ValueError:
-        raise InvalidInput(f"'{name}' must be an integer, not {value!r}") from None
-    if not low <= number <= high:
+        raise InvalidInput(f"'{name}' must be {what}, not {value!r}") from None
+    if (low is not None and number < low) or (high is not None and number > high):
         raise InvalidInput(f"'{name}' must be between {low} and {high}")
     return number
 

@@ -6,5 +6,4 @@ Dialects never import each other.
 from modelharbor.api.dialects import domino, kore, mlflow, ubiops, ufdl  # noqa: E402
 
 # Every dialect the application mounts, as declared in its package (api/dialect.py).
-DIALECTS = [domino.DIALECT, kore.DIALECT, mlflow.DIALECT, ufdl.DIALECT]
-LEGACY = [ubiops]  # still mounted by its own mounts()/routes(); issue 14 moves it to DIALECTS
+DIALECTS = [domino.DIALECT, kore.DIALECT, mlflow.DIALECT, ubiops.DIALECT, ufdl.DIALECT]

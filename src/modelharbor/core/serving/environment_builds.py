@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -33,6 +33,7 @@ from modelharbor.core.serving.request_history import lookup_key
 from modelharbor.core.serving.validation import build_error, truncate
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import DeploymentVersionRow, EnvironmentBuildRow, EnvironmentRow, EnvironmentTagRow
+from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
 
@@ -143,6 +144,29 @@ class EnvironmentTagService(EnvironmentTags):
         except BaseException:
             await self.discard_package(principal, file_id)
             raise
+
+    async def build_from(
+        self,
+        principal: Principal,
+        project: Any,
+        environment: Any,
+        tag: Any,
+        *,
+        file_id: str | None = None,
+        source: tuple[Any, Any] | None = None,
+        base_environment: Any = None,
+        base_environment_tag: Any = None,
+    ) -> EnvironmentTag:
+        """Queue a build of ``tag`` from a stored package (``file_id``, :meth:`build_package`), else from the package
+        of ``source`` = (environment, tag) of the project (:meth:`copy_build`)."""
+        base = {"base_environment": base_environment, "base_environment_tag": base_environment_tag}
+        if file_id is not None:
+            return await self.build_package(principal, project, environment, tag, file_id, **base)
+        if source is None:
+            raise InvalidInput("Give an environment package or the environment and tag whose package to build.")
+        return await asyncio.to_thread(
+            lambda: self.copy_build(principal, project, environment, tag, source[0], source[1], **base)
+        )
 
     def copy_build(
         self,
@@ -260,6 +284,14 @@ class EnvironmentTagService(EnvironmentTags):
                 raise NotFound(f"Tag {tag!r} of environment {env.name!r} has no environment package.")
             return latest.file_id
 
+    async def open_package(
+        self, principal: Principal, project: Any, environment: Any, tag: Any, range_header: str | None = None
+    ) -> tuple[FileRecord, Any, AsyncIterator[bytes]]:
+        """A tag's environment package for reading: (record, satisfied range or None, byte stream), as
+        ``files.open``."""
+        file_id = await asyncio.to_thread(self.package_file, principal, project, environment, tag)
+        return await self.serving.files.open(principal, file_id, range_header)
+
     def dependency_files(self, principal: Principal, project: Any, environment: Any, tag: Any) -> list[tuple[str, str]]:
         """(name, content) of requirements.txt and ubiops.yaml in a tag's package, once its build read them."""
         with self.db.uow(readonly=True) as s:
@@ -269,6 +301,10 @@ class EnvironmentTagService(EnvironmentTags):
             env = self.serving.environment_row(s, p, environment)
             latest = self._latest(s, self._tag_row(s, env, tag))
             return sorted((latest.dependency_files or {}).items()) if latest else []
+
+    def tag_detail(self, principal: Principal, project: Any, environment: Any, tag: Any) -> tuple[EnvironmentTag, str]:
+        """A tag and the log of its newest build (empty before it started)."""
+        return self.get_tag(principal, project, environment, tag), self.build_log(principal, project, environment, tag)
 
     def build_log(self, principal: Principal, project: Any, environment: Any, tag: Any) -> str:
         """The log of a tag's newest build (empty before it started)."""
@@ -414,6 +450,13 @@ class EnvironmentTagService(EnvironmentTags):
             if row.file_id is None:
                 raise NotFound(f"Environment revision {revision_id!r} has no package.")
             return row.file_id
+
+    async def open_revision_package(
+        self, principal: Principal, project: Any, environment: Any, revision_id: Any, range_header: str | None = None
+    ) -> tuple[FileRecord, Any, AsyncIterator[bytes]]:
+        """An environment revision's package for reading, as :meth:`open_package`."""
+        file_id = await asyncio.to_thread(self.revision_file, principal, project, environment, revision_id)
+        return await self.serving.files.open(principal, file_id, range_header)
 
     def build_dependency_files(
         self, principal: Principal, project: Any, environment: Any, revision_id: Any, build_id: Any

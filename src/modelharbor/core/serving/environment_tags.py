@@ -260,16 +260,21 @@ class EnvironmentTags:
         )
 
     # --- tags -----------------------------------------------------------------------------------
-    def list_tags(self, principal: Principal, project: Any, environment: Any) -> list[EnvironmentTag]:
-        """``latest`` first, then the others oldest first."""
+    def list_tags(
+        self, principal: Principal, project: Any, environment: Any, *, supports_request_format: bool | None = None
+    ) -> list[EnvironmentTag]:
+        """``latest`` first, then the others oldest first (only those with ``supports_request_format``, if given)."""
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
             if environment in self.serving.system_environments():
-                return [self._system_tag(environment)]
-            env = self.serving.environment_row(s, p, environment)
-            rows = s.scalars(select(EnvironmentTagRow).where(EnvironmentTagRow.environment_id == env.id)).all()
-            rows = sorted(rows, key=lambda r: (r.name != DEFAULT_TAG, aware(r.created_at), r.name))
-            return [self._entity(s, env, r) for r in rows]
+                tags = [self._system_tag(environment)]
+            else:
+                env = self.serving.environment_row(s, p, environment)
+                rows = s.scalars(select(EnvironmentTagRow).where(EnvironmentTagRow.environment_id == env.id)).all()
+                rows = sorted(rows, key=lambda r: (r.name != DEFAULT_TAG, aware(r.created_at), r.name))
+                tags = [self._entity(s, env, r) for r in rows]
+        wanted = supports_request_format
+        return [t for t in tags if wanted is None or t.supports_request_format == wanted]
 
     def get_tag(self, principal: Principal, project: Any, environment: Any, tag: Any) -> EnvironmentTag:
         with self.db.uow(readonly=True) as s:

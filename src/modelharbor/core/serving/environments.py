@@ -19,7 +19,11 @@ from modelharbor.domain.principal import Principal
 class Environments:
     """Listing, reading, creating, changing and deleting environments (mixed into ServingService)."""
 
-    def list_environments(self, principal: Principal, project: Any, *, system: bool | None = None):
+    def list_environments(
+        self, principal: Principal, project: Any, *, system: bool | None = None, labels: dict[str, str] | None = None
+    ):
+        """Base (``system``) and custom environments, those carrying every one of ``labels`` (key: value)."""
+        wanted = labels or {}
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             custom = list(s.scalars(select(EnvironmentRow).where(EnvironmentRow.project_id == p.id)))
@@ -31,7 +35,7 @@ class Environments:
                 ]
             if system in (None, False):
                 out += [self._env_entity(s, p.name, r) for r in sorted(custom, key=lambda r: r.name)]
-            return out
+            return [e for e in out if all(e.labels.get(k) == v for k, v in wanted.items())]
 
     def get_environment(self, principal: Principal, project: Any, name: Any) -> EnvironmentInfo:
         with self.db.uow(readonly=True) as s:

@@ -194,6 +194,15 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
             pl = self._pipeline_row(s, p, pipeline)
             return self._version_entity(p.name, pl, self._version_row(s, pl, version))
 
+    def get_object_request(self, principal: Principal, project: Any, pipeline: Any, version: Any, request_id: Any):
+        """An operator object's request: pipelines here hold only deployment objects, so there is none — NotFound,
+        once the version is known to exist and be readable (like every other lookup)."""
+        self.get_version(principal, project, pipeline, version)
+        raise NotFound(
+            f"Object request {request_id!r} not found: ModelHarbor pipelines have no operator objects; a deployment "
+            "object's request is read with GET …/deployments/{deployment}/requests/{id} (ids in 'deployment_requests')."
+        )
+
     def update_version(
         self, principal: Principal, project: Any, pipeline: Any, version: Any, body: dict[str, Any]
     ) -> PipelineVersion:

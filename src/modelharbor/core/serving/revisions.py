@@ -4,7 +4,7 @@ the build unpacks, checks, prepares the environment and proves the package initi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from modelharbor.core.serving.packages import (
 from modelharbor.core.serving.validation import BUILD_TASK, MAX_TIMEOUT, MAX_UBIOPS_YAML, PACKAGE_CONTEXT, build_error
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import DeploymentRow, DeploymentVersionRow, EnvironmentRow, RevisionRow
+from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
 
@@ -201,6 +202,19 @@ class Revisions:
         if rev.file_id is None:
             raise NotFound("This revision has no package file.")
         return rev.file_id
+
+    async def open_revision_file(
+        self,
+        principal: Principal,
+        project: Any,
+        deployment: Any,
+        version: Any,
+        revision_id: Any,
+        range_header: str | None = None,
+    ) -> tuple[FileRecord, Any, AsyncIterator[bytes]]:
+        """A revision's package for reading: (record, satisfied range or None, byte stream), as ``files.open``."""
+        file_id = await asyncio.to_thread(self.revision_file, principal, project, deployment, version, revision_id)
+        return await self.files.open(principal, file_id, range_header)
 
     # --- building (a background task) -----------------------------------------------------------
     def build_revision(

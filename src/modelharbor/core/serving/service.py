@@ -20,6 +20,7 @@ from modelharbor.core.serving.env_vars import EnvVars
 from modelharbor.core.serving.environment_builds import EnvironmentTagService
 from modelharbor.core.serving.environments import Environments
 from modelharbor.core.serving.lookup import Route, ServingLookup
+from modelharbor.core.serving.projects import ServingProjects
 from modelharbor.core.serving.requests import Requests
 from modelharbor.core.serving.revisions import Revisions
 from modelharbor.core.tasks import TaskService
@@ -28,9 +29,11 @@ from modelharbor.db.tables_serving import DeploymentRequestRow, DeploymentRow, D
 from modelharbor.domain.principal import Principal
 
 
-class ServingService(Environments, Deployments, Revisions, EnvVars, Requests, ServingLookup, kept.KeptRequests):
-    """Environments, deployments, versions, revisions, env vars and requests of the projects (one instance per
-    server process)."""
+class ServingService(
+    ServingProjects, Environments, Deployments, Revisions, EnvVars, Requests, ServingLookup, kept.KeptRequests
+):
+    """Projects by name, environments, deployments, versions, revisions, env vars and requests of the projects (one
+    instance per server process)."""
 
     kept_table, kept_versions = DeploymentRequestRow, DeploymentVersionRow  # kept requests: see KeptRequests
     kept_owner_column, kept_what = "deployment_id", "deployment"

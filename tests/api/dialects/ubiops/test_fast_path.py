@@ -9,6 +9,7 @@ import zipfile
 import pytest
 
 from modelharbor.api.failures import Unexpected
+from modelharbor.api.hot import HotTable
 from modelharbor.tasks.runner import run_pending
 from tests.conftest import ADMIN_KEY
 
@@ -78,9 +79,9 @@ def test_answers_and_errors(deployed):
 def test_runs_ahead_of_fastapi_and_answers_500_on_the_unexpected(deployed, services, monkeypatch):
     c = deployed
     app = c.app
-    # no middleware layer in front of it: the app's only one answers unexpected failures, which the hot path
-    # does itself (api/failures.py)
-    assert app.front is not None and [m.cls for m in app.user_middleware] == [Unexpected]
+    # the hot-route table is the app's front, with no middleware layer in front of it: the app's only one answers
+    # unexpected failures, which the hot route does itself (api/failures.py)
+    assert isinstance(app.front, HotTable) and [m.cls for m in app.user_middleware] == [Unexpected]
 
     def fastapi_not_called(*args, **kwargs):
         raise AssertionError("the hot path went through FastAPI")

@@ -1,11 +1,19 @@
-"""Core serving objects as UbiOps JSON (4.15 models): what the client requires is always present, empty
-strings the client would reject are null, times are ISO-8601, lists are bare arrays."""
+"""UbiOps' wire shapes: core serving objects as the 4.15 client's JSON (what the client requires is always present,
+empty strings the client would reject are null, times are ISO-8601, lists are bare arrays), and its error body
+``{"error": "..."}`` for every error the dialect answers (401s with ``WWW-Authenticate: Token``). Pure: no queries.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from modelharbor.api import failures
+from modelharbor.api.dialect import MALFORMED_MULTIPART, METHOD_NOT_ALLOWED
 from modelharbor.core.projects import Project
 from modelharbor.core.serving import (
     Deployment,
@@ -17,9 +25,37 @@ from modelharbor.core.serving import (
     Revision,
     truncate,
 )
+from modelharbor.core.serving import logs as serving_logs
 from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.core.serving.environment_tags import EnvironmentBuild, EnvironmentRevision, EnvironmentTag, TagUsage
 from modelharbor.core.serving.validation import MAX_TIMEOUT
+from modelharbor.core.transfer import Export, Import
+from modelharbor.domain.errors import HarborError
+
+CHALLENGE = {"www-authenticate": "Token"}  # on every 401, as the vendor answers
+
+
+# --- errors ---------------------------------------------------------------------------------------
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=CHALLENGE if status == 401 else None)
+
+
+def error_message(exc: HarborError) -> str:
+    if exc.code == MALFORMED_MULTIPART:
+        return f"malformed multipart body: {exc.message}"
+    if exc.code == METHOD_NOT_ALLOWED:
+        return "method not allowed on this route"
+    return exc.message
+
+
+def render(_request: Request, exc: HarborError) -> JSONResponse:
+    """Every error the dialect answers (api/dialect.py), the edge's own included: ``{"error": message}``."""
+    return error(exc.status, error_message(exc))
+
+
+def internal_error(rid: str) -> JSONResponse:
+    """An unexpected failure (api/failures.py; the prediction hot path answers the same)."""
+    return error(500, failures.message(rid))
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -236,6 +272,16 @@ def request_detail_json(r: RequestResult, *, metadata_only: bool = False) -> dic
     }
 
 
+def kept_file(value: Any, kind: str, request_id: str, which: str) -> Response:
+    """A kept request's input or output (``which``) as a file: ``<id>_<which>.txt`` for plain text, else ``.json``."""
+    if kind == "plain" and isinstance(value, str):
+        body, media, ext = value.encode(), "text/plain; charset=utf-8", "txt"
+    else:
+        body, media, ext = json.dumps(value).encode(), "application/json", "json"
+    disposition = f"attachment; filename={request_id}_{which}.{ext}"
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+
+
 def env_var_json(e: EnvVar, *, inherited_shape: bool) -> dict[str, Any]:
     out = {"id": e.id, "name": e.name, "value": None if e.secret else e.value, "secret": e.secret}
     if inherited_shape:
@@ -350,3 +396,59 @@ def pipeline_request_detail_json(r: PipelineResult, *, metadata_only: bool = Fal
         "result": None if metadata_only else r.result,
         "origin": {},
     }
+
+
+# --- logs -----------------------------------------------------------------------------------------
+def log_json(e: serving_logs.LogEntry) -> dict[str, Any]:
+    """LogList: ``timestamp`` in nanoseconds since the epoch (Loki's unit; inferred, the vendor does not say)."""
+    t = datetime.fromtimestamp(e.time, tz=UTC)
+    return {
+        "timestamp": int(round(e.time * 1e9)),
+        "timestamp_str": t.isoformat().replace("+00:00", "Z"),
+        "log": e.text,
+        "metadata": {
+            "deployment_name": e.deployment,
+            "deployment_version": e.version,
+            "instance_id": e.instance,
+            "process_id": e.pid,
+            "system": e.stream == "system",
+            "level": e.level,
+        },
+    }
+
+
+# --- exports and imports --------------------------------------------------------------------------
+_TRANSFERRED = ("deployments", "pipelines", "environment_variables", "environments")
+
+
+def export_json(e: Export, *, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": e.id,
+        "exported_by": e.created_by,
+        "creation_date": iso(e.created_at),
+        "status": e.status,
+        "error_message": truncate(e.error_message) or "",
+        "size": e.size,
+        "description": e.description or None,
+    }
+    if detail:
+        for kind in _TRANSFERRED:
+            out[kind] = e.selection.get(kind) or {}
+        out["services"] = {}
+    return out
+
+
+def import_json(i: Import, *, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": i.id,
+        "imported_by": i.created_by,
+        "creation_date": iso(i.created_at),
+        "status": i.status,
+        "error_message": truncate(i.error_message) or "",
+        "size": i.size,
+    }
+    if detail:
+        for kind in _TRANSFERRED:
+            out[kind] = i.content.get(kind) or {}
+        out["services"] = {}
+    return out

@@ -1,0 +1,68 @@
+"""Projects as the serving API shows them: by name, with the name of their organisation (mixed into ServingService).
+
+The projects themselves are core/projects.py's (``ProjectService``; the registry's projects too). What is added here
+is what a serving client sees with them: the organisation's name (each answer carries it), a check that a named
+organisation is the caller's own (another → NotFound, naming the caller's), deployable project names (lowercase
+letters, digits and dashes, starting with a letter, at most 64), no labels (a label filter matches no project) and
+no renaming. Deleting a project is ``ServingService.delete_project`` (it takes the serving objects along).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from modelharbor.core.projects import Project
+from modelharbor.db.tables import OrganisationRow
+from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.principal import Principal
+
+PROJECT_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
+
+
+class ServingProjects:
+    """Create, list, read and change projects by name; each answer is ``(project(s), organisation name)``."""
+
+    def organisation_name(self, principal: Principal) -> str:
+        """The name of the caller's organisation."""
+        with self.db.uow(readonly=True) as s:
+            row = s.get(OrganisationRow, principal.org_id)
+            if row is None:
+                raise NotFound(f"organisation {principal.org_id!r} not found")
+            return row.name
+
+    def _own_organisation(self, principal: Principal, organization: Any) -> str:
+        org = self.organisation_name(principal)
+        if organization is not None and (not isinstance(organization, str) or organization.lower() != org.lower()):
+            raise NotFound(f"Organization {organization!r} not found: your API key belongs to organization {org!r}.")
+        return org
+
+    def create_project(self, principal: Principal, name: Any, *, organization: Any = None) -> tuple[Project, str]:
+        """A new project called ``name`` in the caller's organisation (``organization``, when given, must name it)."""
+        if not isinstance(name, str) or not PROJECT_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"Invalid project name {name!r}: 1 to 64 lowercase letters, digits and dashes, starting with a letter."
+            )
+        org = self._own_organisation(principal, organization)
+        return self.projects.create_project(principal, name), org
+
+    def list_projects(
+        self, principal: Principal, *, organization: str | None = None, labels: dict[str, str] | None = None
+    ) -> tuple[list[Project], str]:
+        """The organisation's projects; none when ``organization`` names another one or ``labels`` asks for any
+        (projects carry no labels)."""
+        org = self.organisation_name(principal)
+        if organization and organization.lower() != org.lower():
+            return [], org
+        projects = self.projects.list_projects(principal)
+        return ([] if labels else projects), org
+
+    def get_project(self, principal: Principal, name: Any) -> tuple[Project, str]:
+        return self.projects.get_by_name(principal, name), self.organisation_name(principal)
+
+    def update_project(self, principal: Principal, name: Any, *, new_name: Any = None) -> tuple[Project, str]:
+        """Nothing of a project changes here: a ``new_name`` other than its name is refused."""
+        project = self.projects.get_by_name(principal, name)
+        if new_name not in (None, project.name):
+            raise InvalidInput("Projects cannot be renamed.")
+        return project, self.organisation_name(principal)
