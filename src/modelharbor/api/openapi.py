@@ -14,6 +14,7 @@ The native API's table and schemes are in ``api/native/openapi.py``; a dialect's
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,18 @@ DIALECT_ERRORS: dict[int, ErrorAnswer] = {
 }
 
 
+def _declare_path_parameters(path: str, spec: dict[str, Any]) -> None:
+    """Every ``{name}`` of the path is a parameter of the operation: a route that reads it from
+    ``request.path_params`` rather than its signature gets it declared as a string."""
+    params = spec.setdefault("parameters", [])
+    declared = {p["name"] for p in params if p.get("in") == "path"}
+    for name in re.findall(r"\{([^}:]+)[^}]*\}", path):
+        if name not in declared:
+            params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    if not params:
+        del spec["parameters"]
+
+
 def dialect_profile(dialect: Any) -> Profile:
     """A dialect's profile: the shared table, less the statuses it never answers (``Dialect.statuses``)."""
     errors = {s: a for s, a in DIALECT_ERRORS.items() if s in dialect.statuses}
@@ -160,6 +173,8 @@ def dialect_document(dialect: Any, apps: dict[str, Any]) -> dict[str, Any]:
     for prefix, app in apps.items():
         part = app.openapi()
         for path, item in part.get("paths", {}).items():
+            for spec in item.values():
+                _declare_path_parameters(path, spec)
             doc["paths"][prefix + path] = item
         doc["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
     return accurate(doc, dialect_profile(dialect))
