@@ -9,14 +9,13 @@ completed export of the project or a link; nothing is sent to these routes but J
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import file_response
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.serving import ProjectDep, _name_of, _resolve
-from modelharbor.core.transfer import KINDS, Export, Import
+from modelharbor.core.transfer import KINDS, Export, Import, OpenedZip
 from modelharbor.domain.errors import NotFound
 from modelharbor.domain.principal import Principal
 from modelharbor.services import Services
@@ -73,8 +72,8 @@ def import_detail(services: Services, i: Import) -> schemas.ImportDetailOut:
     )
 
 
-async def _zip(request: Request, services: Services, principal: Principal, file_id: str, name: str) -> Response:
-    record, rng, stream = await services.files.open(principal, file_id, request.headers.get("range"))
+def _zip(request: Request, opened: OpenedZip) -> Response:
+    record, rng, stream, name = opened
     response = file_response(record, rng, stream, head=request.method == "HEAD", download_name=name)
     response.headers["content-type"] = "application/zip"
     return response
@@ -122,10 +121,10 @@ def delete_export(export_id: str, project: ProjectDep, principal: PrincipalDep, 
 async def download_export(project: str, export_id: str, request: Request):
     """Once completed. ``Range`` → 206; ``ETag`` and ``X-Content-SHA256`` carry the hash."""
     services, principal, project = await _resolve(request, project)
-    file_id, name = await run_in_threadpool(
-        services.transfer.export_file, principal, project, _name_of(export_id, "Export")
+    opened = await services.transfer.open_export_file(
+        principal, project, _name_of(export_id, "Export"), request.headers.get("range")
     )
-    return await _zip(request, services, principal, file_id, name)
+    return _zip(request, opened)
 
 
 # --- imports -------------------------------------------------------------------------------------
@@ -190,7 +189,7 @@ def delete_import(import_id: str, project: ProjectDep, principal: PrincipalDep, 
 @router.head(IM + "/download", response_class=Response, responses=_RANGE, operation_id="head_import_download")
 async def download_import(project: str, import_id: str, request: Request):
     services, principal, project = await _resolve(request, project)
-    file_id, name = await run_in_threadpool(
-        services.transfer.import_file, principal, project, _name_of(import_id, "Import")
+    opened = await services.transfer.open_import_file(
+        principal, project, _name_of(import_id, "Import"), request.headers.get("range")
     )
-    return await _zip(request, services, principal, file_id, name)
+    return _zip(request, opened)

@@ -32,7 +32,7 @@ Thread/event-loop bridges are core/bridges.py. Other modules import from here (t
 calls other services through their public methods only.
 """
 
-from modelharbor.core.transfer.entities import EXPORT_TASK, IMPORT_TASK, Export, Import
+from modelharbor.core.transfer.entities import EXPORT_TASK, IMPORT_TASK, Export, Import, ImportForm, OpenedZip
 from modelharbor.core.transfer.format import Rejected, TransferLimits
 from modelharbor.core.transfer.selection import KINDS
 from modelharbor.core.transfer.service import TransferService
@@ -43,6 +43,8 @@ __all__ = [
     "KINDS",
     "Export",
     "Import",
+    "ImportForm",
+    "OpenedZip",
     "Rejected",
     "TransferLimits",
     "TransferService",

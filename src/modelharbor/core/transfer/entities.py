@@ -8,9 +8,12 @@ An export: ``pending`` → ``processing`` → ``completed`` | ``failed``. An imp
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from modelharbor.domain.entities import FileRecord
 
 EXPORT_TASK = "project_export"
 IMPORT_TASK = "project_import"
@@ -46,3 +49,17 @@ class Import:
     content: dict[str, Any]
     source: str
     skip_confirmation: bool
+
+
+@dataclass(frozen=True)
+class ImportForm:
+    """What an upload's form says besides the zip (``TransferService.create_import_from_upload``)."""
+
+    import_link: str | None = None
+    export_id: str | None = None
+    skip_confirmation: bool = False
+
+
+# An export's or import's zip for reading (``open_export_file``, ``open_import_file``): the record, the satisfied range
+# (None = the whole file), the byte stream (as ``files.open``) and the download name.
+OpenedZip = tuple[FileRecord, Any, AsyncIterator[bytes], str]

@@ -12,6 +12,7 @@ Invariants
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from modelharbor.core.bridges import run_sync, stream_from_thread
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving.validation import truncate, valid_text
 from modelharbor.core.transfer.base import TransferBase
-from modelharbor.core.transfer.entities import EXPORT_CONTEXT, EXPORT_STATUSES, EXPORT_TASK, Export
+from modelharbor.core.transfer.entities import EXPORT_CONTEXT, EXPORT_STATUSES, EXPORT_TASK, Export, OpenedZip
 from modelharbor.core.transfer.format import root_name
 from modelharbor.core.transfer.selection import as_object, empty_selection, is_id, reject_nul
 from modelharbor.db.tables_registry import RegistryProjectRow
@@ -210,6 +211,13 @@ class Exports(TransferBase):
             if row.file_id is None:
                 raise NotFound(f"The zip of export {row.id} was deleted (through the files API).")
             return row.file_id, root_name(p.name, row.id) + ".zip"
+
+    async def open_export_file(
+        self, principal: Principal, project: Any, export_id: Any, range_header: str | None = None
+    ) -> OpenedZip:
+        """A completed export's zip for reading: (record, satisfied range or None, byte stream, download name)."""
+        file_id, name = await asyncio.to_thread(self.export_file, principal, project, export_id)
+        return (*await self.files.open(principal, file_id, range_header), name)
 
     def delete_export(self, principal: Principal, project: Any, export_id: Any) -> None:
         with self.db.uow() as s:

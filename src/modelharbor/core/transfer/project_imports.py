@@ -18,12 +18,13 @@ Invariants
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import struct
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -32,7 +33,14 @@ from modelharbor.core.bridges import run_sync
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving.validation import truncate
 from modelharbor.core.transfer.base import TransferBase
-from modelharbor.core.transfer.entities import IMPORT_CONTEXT, IMPORT_STATUSES, IMPORT_TASK, Import
+from modelharbor.core.transfer.entities import (
+    IMPORT_CONTEXT,
+    IMPORT_STATUSES,
+    IMPORT_TASK,
+    Import,
+    ImportForm,
+    OpenedZip,
+)
 from modelharbor.core.transfer.format import (
     IMPORT_READ,
     MAX_YAML,
@@ -74,6 +82,9 @@ if TYPE_CHECKING:
     from modelharbor.core.serving.pipelines import PipelineService
 
 
+StoreZip = Callable[[AsyncIterator[bytes], "str | None"], Awaitable[FileRecord]]  # stores an uploaded import zip
+
+
 class Imports(TransferBase):
     """Creating, confirming, listing, deleting, scanning and processing imports (mixed into TransferService)."""
 
@@ -86,6 +97,42 @@ class Imports(TransferBase):
             context=IMPORT_CONTEXT,
             max_size=self.limits.max_import_size,
         )
+
+    async def create_import_from_upload(
+        self,
+        principal: Principal,
+        project: Any,
+        read_form: Callable[[StoreZip], Awaitable[ImportForm]],
+    ) -> Import:
+        """An import from an uploaded form: the project's write permission is checked before any byte is kept;
+        ``read_form(store)`` reads the form, handing its zip part (if any) to ``store(data, filename)`` as it is
+        read, and answers the other fields; then the import is created. On any failure once the zip was stored, the
+        stored zip is deleted again."""
+        await asyncio.to_thread(self.check_write, principal, project)
+        stored: list[FileRecord] = []
+
+        async def store(data: AsyncIterator[bytes], filename: str | None) -> FileRecord:
+            record = await self.store_import_file(principal, data, filename)
+            stored.append(record)
+            return record
+
+        try:
+            form = await read_form(store)
+            record = stored[0] if stored else None
+            return await asyncio.to_thread(
+                lambda: self.create_import(
+                    principal,
+                    project,
+                    file=record,
+                    import_link=form.import_link or None,
+                    export_id=form.export_id or None,
+                    skip_confirmation=form.skip_confirmation,
+                )
+            )
+        except BaseException:
+            for record in stored:
+                await self.files.delete(principal, record.id)
+            raise
 
     def create_import(
         self,
@@ -171,6 +218,13 @@ class Imports(TransferBase):
                     "deleted through the files API)."
                 )
             return row.file_id, f"import_{p.name}_{row.id[:8]}.zip"
+
+    async def open_import_file(
+        self, principal: Principal, project: Any, import_id: Any, range_header: str | None = None
+    ) -> OpenedZip:
+        """An import's zip for reading: (record, satisfied range or None, byte stream, download name)."""
+        file_id, name = await asyncio.to_thread(self.import_file, principal, project, import_id)
+        return (*await self.files.open(principal, file_id, range_header), name)
 
     def delete_import(self, principal: Principal, project: Any, import_id: Any) -> None:
         """Delete the import and its zip; the objects it created stay."""

@@ -10,6 +10,7 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import export_json, import_json
 from modelharbor.api.dialects.ubiops.routes import P, json_object, read_form, true_false, zip_download
+from modelharbor.core.transfer import ImportForm
 
 router = APIRouter()
 EX = P + "/exports/{export_id}"
@@ -45,9 +46,10 @@ def get_export(project_name: str, export_id: str, principal: PrincipalDep, servi
 async def download_export(
     project_name: str, export_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    file_id, name = await run_in_threadpool(services.transfer.export_file, principal, project_name, export_id)
-    opened = await services.files.open(principal, file_id, request.headers.get("range"))
-    return zip_download(opened, name.replace(" ", "_"))
+    *opened, name = await services.transfer.open_export_file(
+        principal, project_name, export_id, request.headers.get("range")
+    )
+    return zip_download(tuple(opened), name.replace(" ", "_"))
 
 
 @router.delete(EX, status_code=204)
@@ -61,31 +63,22 @@ def delete_export(project_name: str, export_id: str, principal: PrincipalDep, se
 async def create_import(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     """Multipart: a ``file`` part (the zip), or an ``import_link`` or ``export_id`` text part; optionally
     ``skip_confirmation`` (``True``/``False``)."""
-    await run_in_threadpool(services.transfer.check_write, principal, project_name)  # before any byte is kept
-    record, fields = await read_form(
-        request,
-        lambda part: services.transfer.store_import_file(principal, part.stream(), part.filename),
-        missing="Send multipart form data with a 'file' part (a zip), 'import_link' or 'export_id'.",
-        discard=lambda record: services.files.delete(principal, record.id),
-        field_limit=FIELD_LIMIT,
-        file_needs_filename=False,
-    )
-    try:
-        skip = true_false(fields.get("skip_confirmation"), "skip_confirmation", False)
-        imp = await run_in_threadpool(
-            lambda: services.transfer.create_import(
-                principal,
-                project_name,
-                file=record,
-                import_link=fields.get("import_link") or None,
-                export_id=fields.get("export_id") or None,
-                skip_confirmation=skip,
-            )
+
+    async def read(store) -> ImportForm:  # the zip part is stored as it is read; the core deletes it on failure
+        _, fields = await read_form(
+            request,
+            lambda part: store(part.stream(), part.filename),
+            missing="Send multipart form data with a 'file' part (a zip), 'import_link' or 'export_id'.",
+            field_limit=FIELD_LIMIT,
+            file_needs_filename=False,
         )
-    except BaseException:
-        if record is not None:
-            await services.files.delete(principal, record.id)
-        raise
+        return ImportForm(
+            import_link=fields.get("import_link") or None,
+            export_id=fields.get("export_id") or None,
+            skip_confirmation=true_false(fields.get("skip_confirmation"), "skip_confirmation", False),
+        )
+
+    imp = await services.transfer.create_import_from_upload(principal, project_name, read)
     return import_json(imp)
 
 
@@ -114,9 +107,10 @@ async def confirm_import(
 async def download_import(
     project_name: str, import_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    file_id, name = await run_in_threadpool(services.transfer.import_file, principal, project_name, import_id)
-    opened = await services.files.open(principal, file_id, request.headers.get("range"))
-    return zip_download(opened, name.replace(" ", "_"))
+    *opened, name = await services.transfer.open_import_file(
+        principal, project_name, import_id, request.headers.get("range")
+    )
+    return zip_download(tuple(opened), name.replace(" ", "_"))
 
 
 @router.delete(IM, status_code=204)
