@@ -26,6 +26,7 @@ from modelharbor.core.serving import Deployment, DeploymentVersion, EnvironmentI
 from modelharbor.core.serving import logs as serving_logs
 from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.domain.errors import InvalidInput, NotFound, TooLarge
+from modelharbor.domain.logs import LabelMatch, LineFilter, LogQuery
 from modelharbor.domain.principal import Principal
 from modelharbor.services import Services
 
@@ -418,13 +419,13 @@ def deployment_logs(
     the revisions."""
     if level not in (None, "info", "error"):
         raise InvalidInput("level must be info or error")
-    labels = () if level is None else (serving_logs.LabelMatch("level", "=", level),)
-    lines = () if not contains else (serving_logs.LineFilter("|=", contains),)
+    labels = () if level is None else (LabelMatch("level", "=", level),)
+    lines = () if not contains else (LineFilter("|=", contains),)
     entries = serving_logs.deployment_logs(
         services.serving,
         principal,
         project,
-        query=serving_logs.LogQuery(labels, lines),
+        query=LogQuery(labels, lines),
         deployment=_name_of(deployment, "Deployment"),
         version=None if version is None else _name_of(version, "Version"),
         start=None if since is None else _epoch(since),

@@ -6,189 +6,19 @@ when the server restarts). Reading them takes read access to the project. Filter
 level (``info`` = stdout and the executor's lines, ``error`` = stderr), instance, and text that lines must or must
 not contain; at most ``MAX_LIMIT`` lines per call, the newest when there are more.
 
-:func:`parse_logql` reads the subset of Grafana LogQL the UbiOps API takes in ``query``: a label selector
-``{deployment_name="d", deployment_version!="v1"}`` (``=``/``!=``/``=~``/``!~``) followed by line filters
-``|= "text"``, ``!= "text"``, ``|~ "regex"``, ``!~ "regex"``.
+The label and line filters come as the domain's typed :class:`~modelharbor.domain.logs.LogQuery` (UbiOps' LogQL is
+parsed into one by api/dialects/ubiops/logql.py; the native API builds one from its parameters).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.logs import LogEntry, LogQuery
 from modelharbor.domain.principal import Principal
 
 MAX_LIMIT, DEFAULT_LIMIT = 5000, 1000
-MAX_QUERY = 4096
-LABELS = ("deployment_name", "deployment_version", "instance_id", "process_id", "level", "stream", "system")
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    time: float  # seconds since the epoch
-    deployment: str
-    version: str
-    instance: str
-    pid: int | None
-    stream: str  # stdout | stderr | system
-    text: str
-
-    @property
-    def level(self) -> str:
-        return "error" if self.stream == "stderr" else "info"
-
-    def label(self, name: str) -> str:
-        return {
-            "deployment_name": self.deployment,
-            "deployment_version": self.version,
-            "instance_id": self.instance,
-            "process_id": "" if self.pid is None else str(self.pid),
-            "level": self.level,
-            "stream": self.stream,
-            "system": "true" if self.stream == "system" else "false",
-        }[name]
-
-
-@dataclass(frozen=True)
-class LabelMatch:
-    name: str
-    op: str  # = != =~ !~
-    value: str
-    regex: re.Pattern | None = None
-
-    def ok(self, entry: LogEntry) -> bool:
-        got = entry.label(self.name)
-        if self.op == "=":
-            return got == self.value
-        if self.op == "!=":
-            return got != self.value
-        hit = self.regex.fullmatch(got) is not None
-        return hit if self.op == "=~" else not hit
-
-
-@dataclass(frozen=True)
-class LineFilter:
-    op: str  # |= != |~ !~
-    value: str
-    regex: re.Pattern | None = None
-
-    def ok(self, text: str) -> bool:
-        hit = self.value in text if self.op in ("|=", "!=") else self.regex.search(text) is not None
-        return hit if self.op in ("|=", "|~") else not hit
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    labels: tuple[LabelMatch, ...] = ()
-    lines: tuple[LineFilter, ...] = ()
-
-    def wanted(self, name: str) -> str | None:
-        """The value label ``name`` must equal, when the selector says so (narrows what is read)."""
-        for m in self.labels:
-            if m.name == name and m.op == "=":
-                return m.value
-        return None
-
-    def ok(self, entry: LogEntry) -> bool:
-        return all(m.ok(entry) for m in self.labels) and all(f.ok(entry.text) for f in self.lines)
-
-
-@dataclass
-class _Scanner:
-    text: str
-    pos: int = 0
-
-    def skip(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-
-    def take(self, *options: str) -> str | None:
-        self.skip()
-        for o in options:
-            if self.text.startswith(o, self.pos):
-                self.pos += len(o)
-                return o
-        return None
-
-    def string(self) -> str:
-        self.skip()
-        if self.pos >= len(self.text) or self.text[self.pos] not in '"`':
-            raise self.error("a quoted string")
-        quote = self.text[self.pos]
-        out, i = [], self.pos + 1
-        while i < len(self.text):
-            ch = self.text[i]
-            if ch == quote:
-                self.pos = i + 1
-                return "".join(out)
-            if ch == "\\" and quote == '"' and i + 1 < len(self.text):
-                nxt = self.text[i + 1]
-                out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
-                i += 2
-                continue
-            out.append(ch)
-            i += 1
-        raise self.error("the end of the string")
-
-    def name(self) -> str:
-        self.skip()
-        m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.text, self.pos)
-        if m is None:
-            raise self.error("a label name")
-        self.pos = m.end()
-        return m.group()
-
-    def error(self, wanted: str) -> InvalidInput:
-        return InvalidInput(f"query: expected {wanted} at character {self.pos + 1} of {self.text!r}")
-
-
-def _regex(value: str) -> re.Pattern:
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise InvalidInput(f"query: {value!r} is not a valid regular expression ({exc})") from None
-
-
-def parse_logql(query: Any) -> LogQuery:
-    """The label selector and line filters of a LogQL ``query`` (empty or None: everything)."""
-    if query is None:
-        return LogQuery()
-    if not isinstance(query, str):
-        raise InvalidInput("query must be a string")
-    if len(query) > MAX_QUERY:
-        raise InvalidInput(f"query is longer than {MAX_QUERY} characters")
-    sc = _Scanner(query)
-    labels: list[LabelMatch] = []
-    if sc.take("{") and not sc.take("}"):
-        while True:
-            name = sc.name()
-            if name not in LABELS:
-                raise InvalidInput(f"query: unknown label {name!r}; labels are {', '.join(LABELS)}")
-            op = sc.take("=~", "!~", "!=", "=")
-            if op is None:
-                raise sc.error("=, !=, =~ or !~")
-            value = sc.string()
-            labels.append(LabelMatch(name, op, value, _regex(value) if "~" in op else None))
-            if sc.take("}"):
-                break
-            if not sc.take(","):
-                raise sc.error("',' or '}'")
-    lines: list[LineFilter] = []
-    while True:
-        sc.skip()
-        if sc.pos >= len(query):
-            break
-        op = sc.take("|=", "!=", "|~", "!~")
-        if op is None:
-            raise InvalidInput(
-                f"query: at character {sc.pos + 1}: only label selectors {{…}} and the line filters |=, !=, |~, !~ "
-                "are supported (no parsers, formatters or metric queries)"
-            )
-        value = sc.string()
-        lines.append(LineFilter(op, value, _regex(value) if "~" in op else None))
-    return LogQuery(tuple(labels), tuple(lines))
 
 
 def _limit(limit: Any) -> int:

@@ -25,12 +25,12 @@ from modelharbor.core.serving import (
     Revision,
     truncate,
 )
-from modelharbor.core.serving import logs as serving_logs
 from modelharbor.core.serving.entities import Pipeline, PipelineResult, PipelineVersion
 from modelharbor.core.serving.environment_tags import EnvironmentBuild, EnvironmentRevision, EnvironmentTag, TagUsage
 from modelharbor.core.serving.validation import MAX_TIMEOUT
 from modelharbor.core.transfer import Export, Import
 from modelharbor.domain.errors import HarborError
+from modelharbor.domain.logs import LogEntry
 
 CHALLENGE = {"www-authenticate": "Token"}  # on every 401, as the vendor answers
 
@@ -399,7 +399,7 @@ def pipeline_request_detail_json(r: PipelineResult, *, metadata_only: bool = Fal
 
 
 # --- logs -----------------------------------------------------------------------------------------
-def log_json(e: serving_logs.LogEntry) -> dict[str, Any]:
+def log_json(e: LogEntry) -> dict[str, Any]:
     """LogList: ``timestamp`` in nanoseconds since the epoch (Loki's unit; inferred, the vendor does not say)."""
     t = datetime.fromtimestamp(e.time, tz=UTC)
     return {

@@ -1,6 +1,6 @@
 """UbiOps ``GET /projects/{project_name}/logs`` (the 4.15 client's ``logs_list``): deployment logs as ``LogList``.
 
-``query`` is LogQL's label selector and line filters (core/serving/logs.py says which); ``start`` (inclusive) and
+``query`` is LogQL's label selector and line filters (api/dialects/ubiops/logql.py says which); ``start`` (inclusive) and
 ``end`` (exclusive) are ISO 8601 times; ``limit`` 1–5,000 (default 1,000).
 """
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
+from modelharbor.api.dialects.ubiops.logql import parse_logql
 from modelharbor.api.dialects.ubiops.mapping import log_json
 from modelharbor.api.dialects.ubiops.routes import P
 from modelharbor.core.serving import logs as serving_logs
@@ -33,7 +34,7 @@ def _time(value: str | None, what: str) -> float | None:
 @router.get(P + "/logs")
 def list_logs(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     q = request.query_params
-    query = serving_logs.parse_logql(q.get("query"))
+    query = parse_logql(q.get("query"))
     start, end = _time(q.get("start"), "start"), _time(q.get("end"), "end")
     entries = serving_logs.deployment_logs(
         services.serving, principal, project_name, query=query, start=start, end=end, limit=q.get("limit")
