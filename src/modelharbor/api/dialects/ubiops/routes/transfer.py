@@ -1,5 +1,5 @@
 """UbiOps project exports and imports (``…/exports``, ``…/imports``): zips of a project's deployments, pipelines,
-environments and variables, built and read by background tasks (core/transfer.py)."""
+environments and variables, built and read by background tasks (core/transfer/)."""
 
 from __future__ import annotations
 
