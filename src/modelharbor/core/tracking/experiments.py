@@ -30,6 +30,7 @@ from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ExperimentRow, ExperimentTagRow
 from modelharbor.domain.entities import Experiment
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import ViewType
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.domain.query import Page, Query
 
@@ -152,7 +153,7 @@ class Experiments:
         principal: Principal,
         query: Query = Query(),
         *,
-        view_type: Any = None,
+        view_type: ViewType | None = None,
         max_results: int | None = None,
         offset: int = 0,
     ) -> Page[Experiment]:

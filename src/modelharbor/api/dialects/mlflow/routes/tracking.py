@@ -16,11 +16,15 @@ from modelharbor.api.dialects.mlflow import PrincipalDep, filters
 from modelharbor.api.dialects.mlflow.mapping import (
     MALFORMED_REQUEST,
     MODEL_STATUS_IN,
+    batch_in,
     experiment_json,
+    metric_in,
     metric_json,
     model_json,
     paged,
     run_json,
+    tag_in,
+    view_type,
 )
 from modelharbor.api.params import json_object
 from modelharbor.core.tracking import ACTIVE, DELETED
@@ -107,7 +111,7 @@ def search_experiments(principal: PrincipalDep, services: ServicesDep, args: Arg
     page = services.tracking.search_experiments(
         principal,
         filters.query(args.get("filter"), _list(args.get("order_by"))),
-        view_type=args.get("view_type"),
+        view_type=view_type(args.get("view_type")),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
     )
@@ -201,7 +205,7 @@ def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
         principal,
         _list(args.get("experiment_ids")),
         filters.query(args.get("filter"), _list(args.get("order_by"))),
-        run_view_type=args.get("run_view_type"),
+        run_view_type=view_type(args.get("run_view_type")),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
     )
@@ -212,29 +216,38 @@ def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 def log_metric(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if "value" not in args:
         raise InvalidInput("missing value for required parameter 'value'")
+    raw = {
+        name: args.get(name) for name in ("value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
+    }
+    run_id, key = _run_id(args), _req(args, "key")
+    m = metric_in(raw | {"key": key})
     services.tracking.log_metric(
         principal,
-        _run_id(args),
-        _req(args, "key"),
-        args["value"],
-        args.get("timestamp"),
-        args.get("step"),
-        model_id=args.get("model_id"),
-        dataset_name=args.get("dataset_name"),
-        dataset_digest=args.get("dataset_digest"),
+        run_id,
+        m.key,
+        m.value,
+        m.timestamp,
+        m.step,
+        model_id=m.model_id,
+        dataset_name=m.dataset_name,
+        dataset_digest=m.dataset_digest,
     )
     return {}
 
 
 @router.post("/runs/log-parameter")
 def log_param(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.log_param(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+    run_id, raw = _run_id(args), {"key": _req(args, "key"), "value": args.get("value", "")}
+    param = tag_in(raw, "param")
+    services.tracking.log_param(principal, run_id, param.key, param.value)
     return {}
 
 
 @router.post("/runs/set-tag")
 def set_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_tag(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+    run_id, raw = _run_id(args), {"key": _req(args, "key"), "value": args.get("value", "")}
+    tag = tag_in(raw, "tag")
+    services.tracking.set_tag(principal, run_id, tag.key, tag.value)
     return {}
 
 
@@ -246,13 +259,9 @@ def delete_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 
 @router.post("/runs/log-batch")
 def log_batch(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.log_batch(
-        principal,
-        _run_id(args),
-        metrics=_list(args.get("metrics")),
-        params=_list(args.get("params")),
-        tags=_list(args.get("tags")),
-    )
+    run_id = _run_id(args)
+    metrics, params, tags = batch_in(_list(args.get("metrics")), _list(args.get("params")), _list(args.get("tags")))
+    services.tracking.log_batch(principal, run_id, metrics=metrics, params=params, tags=tags)
     return {}
 
 
