@@ -228,6 +228,19 @@ def model_json(m: LoggedModel) -> dict[str, Any]:
     return {"info": info, "data": {"params": _kv(m.params), "metrics": [metric_json(x) for x in m.metrics]}}
 
 
+# --- registry requests: wire values into typed inputs ---------------------------------------------------------
+def flag(value: Any, name: str) -> bool:
+    """A boolean parameter: a JSON boolean or "true"/"false" (any case, as a query string carries it); False when
+    absent."""
+    if value in (None, ""):
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise InvalidInput(f"Parameter '{name}' must be a boolean.")
+    return value
+
+
 # --- tracking requests: wire values into typed inputs ---------------------------------------------------------
 VIEW_TYPE_NUMBERS = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
 

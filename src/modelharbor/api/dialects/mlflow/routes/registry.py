@@ -21,6 +21,7 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.mlflow import PrincipalDep, filters, schemas
 from modelharbor.api.dialects.mlflow.mapping import (
     MALFORMED_REQUEST,
+    flag,
     model_version_json,
     paged,
     registered_model_json,
@@ -229,7 +230,7 @@ async def transition_model_version_stage(request: Request, principal: PrincipalD
         p.get("name"),
         p.get("version"),
         p.get("stage"),
-        archive_existing_versions=p.get("archive_existing_versions", False),
+        archive_existing_versions=flag(p.get("archive_existing_versions"), "archive_existing_versions"),
     )
     return _json({"model_version": model_version_json(v)})
 
