@@ -23,6 +23,7 @@ from modelharbor.api.dialect import (
 )
 from modelharbor.api.paging import encode_token
 from modelharbor.core.registry import ms
+from modelharbor.core.registry.validation import validate_tag
 from modelharbor.core.tracking import finite, now_ms
 from modelharbor.core.tracking.metrics import (
     MAX_DATASET_DIGEST,
@@ -239,6 +240,24 @@ def flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise InvalidInput(f"Parameter '{name}' must be a boolean.")
     return value
+
+
+def tags_in(tags: Any) -> dict[str, str] | None:
+    """A registry request's ``tags``: MLflow's list of ``{key, value}`` (or a mapping), each pair checked as the
+    registry checks it (:func:`~modelharbor.core.registry.validate_tag`)."""
+    if tags is None:
+        return None
+    if isinstance(tags, dict):
+        pairs: list = list(tags.items())
+    elif isinstance(tags, list):
+        pairs = []
+        for t in tags:
+            if not isinstance(t, dict):
+                raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
+            pairs.append((t.get("key"), t.get("value")))
+    else:
+        raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
+    return dict(validate_tag(k, v) for k, v in pairs)
 
 
 # --- tracking requests: wire values into typed inputs ---------------------------------------------------------

@@ -25,6 +25,7 @@ from modelharbor.api.dialects.mlflow.mapping import (
     model_version_json,
     paged,
     registered_model_json,
+    tags_in,
 )
 from modelharbor.api.params import json_object
 
@@ -59,7 +60,7 @@ async def create_registered_model(request: Request, principal: PrincipalDep, ser
         principal,
         p.get("name"),
         description=p.get("description"),
-        tags=p.get("tags"),
+        tags=tags_in(p.get("tags")),
     )
     return _json({"registered_model": registered_model_json(m)})
 
@@ -163,7 +164,7 @@ async def create_model_version(request: Request, principal: PrincipalDep, servic
         p.get("name"),
         p.get("source"),
         run_id=p.get("run_id"),
-        tags=p.get("tags"),
+        tags=tags_in(p.get("tags")),
         run_link=p.get("run_link"),
         description=p.get("description"),
         model_id=p.get("model_id"),
