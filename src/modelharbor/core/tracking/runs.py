@@ -328,7 +328,7 @@ class Runs:
     def search_runs(
         self,
         principal: Principal,
-        experiment_ids: list[int | str],
+        experiment_ids: Sequence[str],
         query: Query = Query(),
         *,
         run_view_type: ViewType | None = None,
@@ -337,7 +337,7 @@ class Runs:
     ) -> Page[Run]:
         require(principal, Action.TRACKING_READ, principal.org_id, what="run")
         limit = check_max(max_results, 1000, 50000)
-        ids = [self.resolve_experiment_id(principal, e) if str(e) == DEFAULT_ID else exp_int(e) for e in experiment_ids]
+        ids = [self.resolve_experiment_id(principal, e) if e == DEFAULT_ID else exp_int(e) for e in experiment_ids]
         ids = [i for i in ids if i is not None]
         attrs = {
             "run_id": RunRow.id,

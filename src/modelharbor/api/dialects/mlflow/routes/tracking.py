@@ -203,7 +203,7 @@ def restore_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     page = services.tracking.search_runs(
         principal,
-        _list(args.get("experiment_ids")),
+        [str(e) for e in _list(args.get("experiment_ids"))],
         filters.query(args.get("filter"), _list(args.get("order_by"))),
         run_view_type=view_type(args.get("run_view_type")),
         max_results=_int(args.get("max_results"), "max_results"),
@@ -322,7 +322,7 @@ def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: Ar
 def search_logged_models(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     page = services.tracking.search_logged_models(
         principal,
-        _list(args.get("experiment_ids")),
+        [str(e) for e in _list(args.get("experiment_ids"))],
         Query(filters.parse_filter(args.get("filter")), filters.parse_model_order(args.get("order_by"))),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
