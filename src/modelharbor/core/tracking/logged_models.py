@@ -80,7 +80,7 @@ class LoggedModels:
     def create_logged_model(
         self,
         principal: Principal,
-        experiment_id: Any,
+        experiment_id: str,
         *,
         name: str | None = None,
         model_type: str | None = None,

@@ -113,7 +113,7 @@ class Runs:
     def create_run(
         self,
         principal: Principal,
-        experiment_id: Any,
+        experiment_id: str,
         *,
         user_id: str | None = None,
         start_time: int | None = None,

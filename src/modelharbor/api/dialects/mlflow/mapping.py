@@ -43,7 +43,7 @@ from modelharbor.domain.entities import (
     RegisteredModel,
     Run,
 )
-from modelharbor.domain.errors import HarborError, InvalidInput
+from modelharbor.domain.errors import HarborError, InvalidInput, NotFound
 from modelharbor.domain.inputs import MetricIn, TagIn, ViewType
 from modelharbor.domain.query import Page
 
@@ -261,6 +261,16 @@ def tags_in(tags: Any) -> dict[str, str] | None:
 
 
 # --- tracking requests: wire values into typed inputs ---------------------------------------------------------
+def experiment_id_in(value: Any) -> str:
+    """An experiment id: a string (``"0"`` the caller's default experiment), or a whole number as some clients send
+    it; any other value names no experiment."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and str(value).isdigit() and len(str(value)) < 12:
+        return str(value)
+    raise NotFound(f"experiment {value!r} does not exist")
+
+
 VIEW_TYPE_NUMBERS = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
 
 

@@ -17,6 +17,7 @@ from modelharbor.api.dialects.mlflow.mapping import (
     MALFORMED_REQUEST,
     MODEL_STATUS_IN,
     batch_in,
+    experiment_id_in,
     experiment_json,
     metric_in,
     metric_json,
@@ -96,7 +97,7 @@ def create_experiment(principal: PrincipalDep, services: ServicesDep, args: Args
 
 @router.get("/experiments/get")
 def get_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    exp = services.tracking.get_experiment(principal, _req(args, "experiment_id"))
+    exp = services.tracking.get_experiment(principal, experiment_id_in(_req(args, "experiment_id")))
     return {"experiment": experiment_json(exp)}
 
 
@@ -121,36 +122,34 @@ def search_experiments(principal: PrincipalDep, services: ServicesDep, args: Arg
 @router.post("/experiments/update")
 def update_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if args.get("new_name"):
-        services.tracking.rename_experiment(principal, _req(args, "experiment_id"), args["new_name"])
+        experiment_id = experiment_id_in(_req(args, "experiment_id"))
+        services.tracking.rename_experiment(principal, experiment_id, args["new_name"])
     return {}
 
 
 @router.post("/experiments/delete")
 def delete_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), DELETED)
+    services.tracking.set_experiment_lifecycle(principal, experiment_id_in(_req(args, "experiment_id")), DELETED)
     return {}
 
 
 @router.post("/experiments/restore")
 def restore_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), ACTIVE)
+    services.tracking.set_experiment_lifecycle(principal, experiment_id_in(_req(args, "experiment_id")), ACTIVE)
     return {}
 
 
 @router.post("/experiments/set-experiment-tag")
 def set_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_experiment_tag(
-        principal,
-        _req(args, "experiment_id"),
-        _req(args, "key"),
-        args.get("value", ""),
-    )
+    raw_id, key, value = _req(args, "experiment_id"), _req(args, "key"), args.get("value", "")
+    services.tracking.set_experiment_tag(principal, experiment_id_in(raw_id), key, value)
     return {}
 
 
 @router.post("/experiments/delete-experiment-tag")
 def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.delete_experiment_tag(principal, _req(args, "experiment_id"), _req(args, "key"))
+    raw_id, key = _req(args, "experiment_id"), _req(args, "key")
+    services.tracking.delete_experiment_tag(principal, experiment_id_in(raw_id), key)
     return {}
 
 
@@ -159,12 +158,17 @@ def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: 
 
 @router.post("/runs/create")
 def create_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    raw_id, start_time, tags = (
+        args.get("experiment_id") or "0",
+        _int(args.get("start_time"), "start_time"),
+        _tags(args.get("tags")),
+    )
     run = services.tracking.create_run(
         principal,
-        args.get("experiment_id") or "0",
+        experiment_id_in(raw_id),
         user_id=args.get("user_id"),
-        start_time=_int(args.get("start_time"), "start_time"),
-        tags=_tags(args.get("tags")),
+        start_time=start_time,
+        tags=tags,
         run_name=args.get("run_name"),
     )
     return {"run": run_json(run)}
@@ -306,14 +310,15 @@ def metric_history(principal: PrincipalDep, services: ServicesDep, args: ArgsDep
 
 @router.post("/logged-models")
 def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    raw_id, params, tags = _req(args, "experiment_id"), _tags(args.get("params")), _tags(args.get("tags"))
     model = services.tracking.create_logged_model(
         principal,
-        _req(args, "experiment_id"),
+        experiment_id_in(raw_id),
         name=args.get("name"),
         model_type=args.get("model_type"),
         source_run_id=args.get("source_run_id"),
-        params=_tags(args.get("params")),
-        tags=_tags(args.get("tags")),
+        params=params,
+        tags=tags,
     )
     return {"model": model_json(model)}
 
