@@ -21,7 +21,7 @@ def owner(services):
 
 
 def test_create_get_rename_update_delete(reg, owner):
-    m = reg.create_model(owner, "iris", description="d", tags=[{"key": "team", "value": "ml"}])
+    m = reg.create_model(owner, "iris", description="d", tags={"team": "ml"})
     assert (m.name, m.description, m.tags, m.latest_versions, m.aliases) == ("iris", "d", {"team": "ml"}, (), ())
     assert reg.get_model(owner, "iris").creation_time == m.creation_time
     with pytest.raises(Conflict):

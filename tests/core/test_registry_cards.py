@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
+from modelharbor.domain.inputs import MetricIn, TagIn
 from tests.factories import in_same_org, member_of_new_org
 
 MODELS = 24  # 6 in each of three projects and 6 in none
@@ -51,8 +52,8 @@ def org(services):
         services.tracking.log_batch(
             author,
             run.id,
-            metrics=[{"key": "acc", "value": i / 100, "timestamp": 1_700_000_000_000, "step": 0}],
-            params=[{"key": "i", "value": str(i)}],
+            metrics=[MetricIn("acc", i / 100, 1_700_000_000_000, 0)],
+            params=[TagIn("i", str(i))],
         )
         services.registry.create_version(author, name, "s3://x", run_id=run.id)
         expected[name] = (project_id, author.username, run.id)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 
 from modelharbor.api.dialects.mlflow.filters import parse_filter, query
-from modelharbor.core.tracking import AlreadyExists, clean_path
+from modelharbor.core.tracking import AlreadyExists, clean_path, now_ms
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
+from modelharbor.domain.inputs import MetricIn, TagIn, ViewType
 from modelharbor.domain.principal import Principal, Role
 
 
@@ -50,14 +52,14 @@ def test_runs_params_metrics_search(tracking, admin):
     tracking.log_batch(
         admin,
         r1.id,
-        metrics=[{"key": "acc", "value": 0.5, "timestamp": 1, "step": 0}, {"key": "acc", "value": 0.7, "step": 1}],
-        params=[{"key": "lr", "value": "0.1"}],
-        tags=[{"key": "t", "value": "x"}],
+        metrics=[MetricIn("acc", 0.5, 1, 0), MetricIn("acc", 0.7, now_ms(), 1)],
+        params=[TagIn("lr", "0.1")],
+        tags=[TagIn("t", "x")],
     )
     tracking.log_param(admin, r1.id, "lr", "0.1")  # same value: fine
     with pytest.raises(InvalidInput):
         tracking.log_param(admin, r1.id, "lr", "0.2")
-    tracking.log_metric(admin, r2.id, "acc", "NaN", 5, 0)
+    tracking.log_metric(admin, r2.id, "acc", math.nan, 5, 0)
     got = tracking.get_run(admin, r1.id)
     assert got.params == {"lr": "0.1"} and got.tags["mlflow.runName"] == "a"
     assert [(m.key, m.value, m.step) for m in got.metrics] == [("acc", 0.7, 1)]
@@ -76,7 +78,7 @@ def test_runs_params_metrics_search(tracking, admin):
     rest = tracking.search_runs(admin, [exp.id], max_results=1, offset=page.next_offset)
     assert [r.name for r in rest.items] == ["a"] and rest.next_offset is None
     tracking.set_run_lifecycle(admin, r2.id, "deleted")
-    assert names() == ["a"] and names(run_view_type="DELETED_ONLY") == ["b"]
+    assert names() == ["a"] and names(run_view_type=ViewType.DELETED_ONLY) == ["b"]
     with pytest.raises(InvalidInput):
         tracking.log_param(admin, r2.id, "x", "1")
     with pytest.raises(NotFound):

@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from modelharbor.api.dialects.mlflow.filters import parse_datasets, parse_model_order, query
+from modelharbor.api.dialects.mlflow.mapping import batch_in, metric_in
 from modelharbor.db.tables_tracking import LoggedModelMetricRow, MetricRow, RunParamRow, RunTagRow
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import TagIn
 from modelharbor.domain.principal import Principal, Role
 from modelharbor.domain.query import Query
 
@@ -38,8 +40,12 @@ def _history(tracking, who, run_id, key):
     return [(m.step, m.timestamp, m.value, m.model_id) for m in tracking.metric_history(who, run_id, key).items]
 
 
-def _m(key, value, step, ts, **extra):
+def _raw(key, value, step, ts, **extra):
     return {"key": key, "value": value, "step": step, "timestamp": ts, **extra}
+
+
+def _m(key, value, step, ts, **extra):
+    return metric_in(_raw(key, value, step, ts, **extra))
 
 
 def _run_and_model(tracking, who, name="exp"):
@@ -56,7 +62,7 @@ def test_an_identical_metric_is_stored_once(services, tracking, admin):
     tracking.log_metric(admin, run.id, "acc", 0.5, 10, 0)  # across calls
     tracking.log_batch(admin, run.id, metrics=[_m("acc", 0.5, 0, 10), _m("acc", 0.5, 0, 10), _m("acc", 0.5, 1, 11)])
     tracking.log_batch(admin, run.id, metrics=[_m("loss", "NaN", 0, 10), _m("loss", math.nan, 0, 10)])  # NaN: one
-    tracking.log_metric(admin, run.id, "loss", "NaN", 10, 0)
+    tracking.log_metric(admin, run.id, "loss", math.nan, 10, 0)
     tracking.log_metric(admin, run.id, "loss", 0.0, 10, 0)  # 0 is not NaN
     tracking.log_metric(admin, run.id, "loss", 0.25, 10, 0)  # another value at the same step and time: kept
     assert _history(tracking, admin, run.id, "acc") == [(0, 10, 0.5, None), (1, 11, 0.5, None)]
@@ -80,7 +86,7 @@ def test_latest_value_follows_mlflow_rule(tracking, admin):
     tracking.log_metric(admin, run.id, "a", 0.7, 200, 5)  # same step and timestamp: the larger value
     tracking.log_metric(admin, run.id, "a", 0.6, 200, 5)
     assert latest()["a"] == (5, 200, 0.7)
-    tracking.log_metric(admin, run.id, "a", "NaN", 200, 5)  # NaN counts as 0: smaller than 0.7
+    tracking.log_metric(admin, run.id, "a", math.nan, 200, 5)  # NaN counts as 0: smaller than 0.7
     assert latest()["a"] == (5, 200, 0.7)
     # within one batch, the same rule, whatever the order
     tracking.log_batch(admin, run.id, metrics=[_m("b", 3.0, 2, 50), _m("b", 2.0, 2, 50), _m("b", 8.0, 1, 99)])
@@ -157,8 +163,8 @@ def test_bad_model_ids_write_nothing(services, tracking):
             alice,
             run.id,
             metrics=[_m("acc", 1.0, 0, 1), _m("acc", 2.0, 1, 2, model_id=model_id)],
-            params=[{"key": "p", "value": "1"}],
-            tags=[{"key": "t", "value": "1"}],
+            params=[TagIn("p", "1")],
+            tags=[TagIn("t", "1")],
         )
 
     for bad in ("m-" + "0" * 32, "nonsense id", foreign.id):
@@ -182,7 +188,7 @@ def test_batch_limits_and_malformed_entries(tracking, admin):
         return [_m("k", float(i), i, 1) for i in range(n)]
 
     def items(n):
-        return [{"key": f"k{i}", "value": "v"} for i in range(n)]
+        return [TagIn(f"k{i}", "v") for i in range(n)]
 
     for kw, what in (
         ({"metrics": metrics(1001)}, "at most 1000 metrics"),
@@ -196,16 +202,16 @@ def test_batch_limits_and_malformed_entries(tracking, admin):
     assert len(tracking.metric_history(admin, run.id, "k").items) == 900
     for bad in (
         ["acc"],
-        [_m("acc", 1.0, 0, -1)],
-        [_m("acc", 1.0, 2**63, 1)],
-        [_m("acc", None, 0, 1)],
-        [_m("acc", 1.0, 0, 1, model_id=7)],
-        [_m("acc", 1.0, 0, 1, dataset_name="d")],
+        [_raw("acc", 1.0, 0, -1)],
+        [_raw("acc", 1.0, 2**63, 1)],
+        [_raw("acc", None, 0, 1)],
+        [_raw("acc", 1.0, 0, 1, model_id=7)],
+        [_raw("acc", 1.0, 0, 1, dataset_name="d")],
     ):
         with pytest.raises(InvalidInput):
-            tracking.log_batch(admin, run.id, metrics=bad)
+            tracking.log_batch(admin, run.id, metrics=batch_in(bad, [], [])[0])
     with pytest.raises(InvalidInput):
-        tracking.log_batch(admin, run.id, params=["p"])
+        tracking.log_batch(admin, run.id, params=batch_in([], ["p"], [])[1])
 
 
 def test_concurrent_identical_batches(services, tracking, admin):
@@ -216,8 +222,8 @@ def test_concurrent_identical_batches(services, tracking, admin):
         return {
             "metrics": [_m(f"k{i}", i / 10, round_, 1000 + round_, model_id=model.id) for i in range(20)]
             + [_m("nan", "NaN", round_, 1000 + round_)],
-            "params": [{"key": f"p{round_}", "value": "same"}],
-            "tags": [{"key": f"t{round_}", "value": "same"}],
+            "params": [TagIn(f"p{round_}", "same")],
+            "tags": [TagIn(f"t{round_}", "same")],
         }
 
     for round_ in range(5):

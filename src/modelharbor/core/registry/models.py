@@ -3,6 +3,7 @@ their tags."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -41,7 +42,7 @@ class Models:
         name: Any,
         *,
         description: Any = None,
-        tags: Any = None,
+        tags: Mapping[str, str] | None = None,
         project_id: Any = None,
         discoverable: bool = False,
     ) -> RegisteredModel:

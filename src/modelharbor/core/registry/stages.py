@@ -26,16 +26,10 @@ class Stages:
     """Stage transitions and aliases."""
 
     def transition_stage(
-        self, principal: Principal, name: Any, version: Any, stage: Any, *, archive_existing_versions: Any = False
+        self, principal: Principal, name: Any, version: Any, stage: Any, *, archive_existing_versions: bool = False
     ) -> ModelVersion:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
-        if archive_existing_versions in (None, ""):
-            archive_existing_versions = False
-        if isinstance(archive_existing_versions, str) and archive_existing_versions.lower() in ("true", "false"):
-            archive_existing_versions = archive_existing_versions.lower() == "true"
-        if not isinstance(archive_existing_versions, bool):
-            raise InvalidInput("Parameter 'archive_existing_versions' must be a boolean.")
         if archive_existing_versions and stage not in ACTIVE_STAGES:
             raise InvalidInput(
                 f"Model version transition cannot archive existing model versions because '{stage}' is not an "

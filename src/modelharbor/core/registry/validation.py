@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -102,22 +102,12 @@ def validate_tag(key: Any, value: Any) -> tuple[str, str]:
     return key, value or ""
 
 
-def validate_tags(tags: Any) -> dict[str, str]:
-    """Tags as MLflow sends them (a list of ``{key, value}``) or a mapping."""
-    if tags is None:
-        return {}
-    if isinstance(tags, dict):
-        pairs: Iterable = tags.items()
-    elif isinstance(tags, list):
-        pairs = []
-        for t in tags:
-            if not isinstance(t, dict):
-                raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
-            pairs.append((t.get("key"), t.get("value")))
-    else:
+def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Tags (a mapping, None for none), each checked by :func:`validate_tag`."""
+    if tags is not None and not isinstance(tags, Mapping):
         raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
     out: dict[str, str] = {}
-    for k, v in pairs:
+    for k, v in (tags or {}).items():
         k, v = validate_tag(k, v)
         out[k] = v
     return out

@@ -3,6 +3,7 @@ Domino's description, stage and tags in one go), delete, and their tags."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -37,7 +38,7 @@ class Versions:
         source: Any,
         *,
         run_id: Any = None,
-        tags: Any = None,
+        tags: Mapping[str, str] | None = None,
         run_link: Any = None,
         description: Any = None,
         model_id: Any = None,

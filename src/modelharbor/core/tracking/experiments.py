@@ -3,8 +3,6 @@ search, rename, delete/restore and tags."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ExperimentRow, ExperimentTagRow
 from modelharbor.domain.entities import Experiment
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import ViewType
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.domain.query import Page, Query
 
@@ -84,7 +83,7 @@ class Experiments:
                 raise
             return found
 
-    def resolve_experiment_id(self, principal: Principal, experiment_id: Any) -> int:
+    def resolve_experiment_id(self, principal: Principal, experiment_id: str) -> int:
         """``"0"`` means the caller's default experiment; other ids must be integers (existence checked later)."""
         if str(experiment_id) == DEFAULT_ID:
             return self.ensure_default(principal)
@@ -129,7 +128,7 @@ class Experiments:
         except IntegrityError:
             raise AlreadyExists(f"an experiment named {name!r} already exists") from None
 
-    def get_experiment(self, principal: Principal, experiment_id: Any) -> Experiment:
+    def get_experiment(self, principal: Principal, experiment_id: str) -> Experiment:
         exp_id = self.resolve_experiment_id(principal, experiment_id)
         with self.db.uow(readonly=True) as s:
             return self._experiment_entity(s, self._exp_row(s, principal, exp_id, Action.TRACKING_READ))
@@ -152,7 +151,7 @@ class Experiments:
         principal: Principal,
         query: Query = Query(),
         *,
-        view_type: Any = None,
+        view_type: ViewType | None = None,
         max_results: int | None = None,
         offset: int = 0,
     ) -> Page[Experiment]:
@@ -193,7 +192,7 @@ class Experiments:
             items = [self._experiment_entity(s, r) for r in rows[:limit]]
         return Page(tuple(items), offset + limit if len(rows) > limit else None)
 
-    def rename_experiment(self, principal: Principal, experiment_id: Any, new_name: str) -> None:
+    def rename_experiment(self, principal: Principal, experiment_id: str, new_name: str) -> None:
         exp_id = self.resolve_experiment_id(principal, experiment_id)
         check_name(new_name)
         try:
@@ -210,7 +209,7 @@ class Experiments:
         except IntegrityError:
             raise AlreadyExists(f"an experiment named {new_name!r} already exists") from None
 
-    def set_experiment_lifecycle(self, principal: Principal, experiment_id: Any, stage: str) -> None:
+    def set_experiment_lifecycle(self, principal: Principal, experiment_id: str, stage: str) -> None:
         exp_id = self.resolve_experiment_id(principal, experiment_id)
         with self.db.uow() as s:
             row = self._exp_row(s, principal, exp_id, Action.TRACKING_WRITE)
@@ -220,7 +219,7 @@ class Experiments:
                 raise InvalidInput(f"experiment {exp_id} is not deleted")
             row.lifecycle_stage, row.last_update_time = stage, now_ms()
 
-    def set_experiment_tag(self, principal: Principal, experiment_id: Any, key: str, value: str) -> None:
+    def set_experiment_tag(self, principal: Principal, experiment_id: str, key: str, value: str) -> None:
         exp_id = self.resolve_experiment_id(principal, experiment_id)
         key, value = check_key(key, "tag"), check_value(value, "tag", MAX_TAG_VALUE)
         with self.db.uow() as s:
@@ -232,7 +231,7 @@ class Experiments:
                 tag.value = value
             row.last_update_time = now_ms()
 
-    def delete_experiment_tag(self, principal: Principal, experiment_id: Any, key: str) -> None:
+    def delete_experiment_tag(self, principal: Principal, experiment_id: str, key: str) -> None:
         exp_id = self.resolve_experiment_id(principal, experiment_id)
         with self.db.uow() as s:
             row = self._exp_row(s, principal, exp_id, Action.TRACKING_WRITE)

@@ -4,6 +4,7 @@ params, tags and metrics, on datasets if given)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -79,7 +80,7 @@ class LoggedModels:
     def create_logged_model(
         self,
         principal: Principal,
-        experiment_id: Any,
+        experiment_id: str,
         *,
         name: str | None = None,
         model_type: str | None = None,
@@ -163,7 +164,7 @@ class LoggedModels:
     def search_logged_models(
         self,
         principal: Principal,
-        experiment_ids: list[int | str],
+        experiment_ids: Sequence[str],
         query: Query = Query(),
         *,
         max_results: int | None = None,
@@ -174,7 +175,7 @@ class LoggedModels:
         ordered by attributes or metrics (the latest value), missing values last."""
         require(principal, Action.TRACKING_READ, principal.org_id, what="logged model")
         limit = check_max(max_results, 100, 50000)
-        ids = [self.resolve_experiment_id(principal, e) if str(e) == DEFAULT_ID else exp_int(e) for e in experiment_ids]
+        ids = [self.resolve_experiment_id(principal, e) if e == DEFAULT_ID else exp_int(e) for e in experiment_ids]
         clauses = comparisons(query, "logged model searches")
         on_metrics = (
             bool(datasets) or any(c.kind == "metrics" for c in clauses) or any(o.kind == "metrics" for o in query.order)

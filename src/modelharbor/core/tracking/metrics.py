@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from modelharbor.db.tables_tracking import LatestMetricRow, LoggedModelMetricRow, MetricRow
 from modelharbor.domain.entities import Metric
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.inputs import MetricIn
 from modelharbor.domain.query import Dataset
 
 MAX_KEY = 250
@@ -71,19 +72,6 @@ def check_key(key: Any, what: str) -> str:
     return key
 
 
-def to_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise InvalidInput(f"metric value must be a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)  # "NaN", "Infinity", "-Infinity" as protobuf JSON writes them
-        except ValueError:
-            pass
-    raise InvalidInput(f"metric value must be a number, got {value!r}")
-
-
 def to_int(value: Any, what: str, default: int | None = None) -> int:
     if value is None or value == "":
         if default is None:
@@ -113,8 +101,8 @@ def check_batch_limits(metrics: int, params: int, tags: int) -> None:
             )
 
 
-def _optional_text(raw: dict[str, Any], name: str, limit: int) -> str | None:
-    value = raw.get(name)
+def check_text(value: str | None, name: str, limit: int) -> str | None:
+    """A metric's optional ``dataset_name`` or ``dataset_digest``: None when empty."""
     if value in (None, ""):
         return None
     if not isinstance(value, str) or len(value) > limit or "\x00" in value:
@@ -122,32 +110,28 @@ def _optional_text(raw: dict[str, Any], name: str, limit: int) -> str | None:
     return value
 
 
-def check_metric(raw: Any) -> Metric:
-    """One metric of a request (``key``, ``value``, ``timestamp``, ``step``, optional ``model_id``, ``dataset_name``
-    and ``dataset_digest``), checked as MLflow checks it."""
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"a metric must be an object with key, value, timestamp and step, got {raw!r}")
-    key = check_key(raw.get("key"), "metric")
-    if raw.get("value") is None:
-        raise InvalidInput(f"missing value for required parameter 'value' of metric {key!r}")
-    timestamp = to_int(raw.get("timestamp"), "timestamp", now_ms())
+def check_int64(value: int, what: str) -> int:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(f"{what} must be a 64-bit integer, got {value!r}")
+    return value
+
+
+def check_metric(m: MetricIn) -> Metric:
+    """One metric to log, checked as MLflow checks it."""
+    key = check_key(m.key, "metric")
+    timestamp = check_int64(m.timestamp, "timestamp")
     if timestamp < 0:
         raise InvalidInput(f"metric {key!r}: timestamp must be a nonnegative long (64-bit integer), got {timestamp}")
-    model_id = raw.get("model_id")
-    if model_id in (None, ""):
-        model_id = None
-    elif not isinstance(model_id, str):
-        raise InvalidInput(f"metric {key!r}: model_id must be a string, got {model_id!r}")
-    dataset_name = _optional_text(raw, "dataset_name", MAX_DATASET_NAME)
-    dataset_digest = _optional_text(raw, "dataset_digest", MAX_DATASET_DIGEST)
+    dataset_name = check_text(m.dataset_name, "dataset_name", MAX_DATASET_NAME)
+    dataset_digest = check_text(m.dataset_digest, "dataset_digest", MAX_DATASET_DIGEST)
     if (dataset_name is None) != (dataset_digest is None):
         raise InvalidInput(f"metric {key!r}: both dataset_name and dataset_digest must be given if one is")
     return Metric(
         key=key,
-        value=to_float(raw.get("value")),
+        value=m.value,
         timestamp=timestamp,
-        step=to_int(raw.get("step"), "step", 0),
-        model_id=model_id,
+        step=check_int64(m.step, "step"),
+        model_id=m.model_id or None,
         dataset_name=dataset_name,
         dataset_digest=dataset_digest,
     )

@@ -5,7 +5,7 @@ summaries of many runs that read models carry (``run_summaries``)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -26,7 +26,6 @@ from modelharbor.core.tracking.validation import (
     check_max,
     check_value,
     dialect_insert,
-    entry,
     exp_int,
     key_ok,
     new_run_name,
@@ -37,6 +36,7 @@ from modelharbor.db.tables_tracking import ExperimentRow, LatestMetricRow, RunPa
 from modelharbor.domain.cards import RunSummary
 from modelharbor.domain.entities import Metric, Run
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import MetricIn, TagIn, ViewType
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.domain.query import Page, Query
 
@@ -113,7 +113,7 @@ class Runs:
     def create_run(
         self,
         principal: Principal,
-        experiment_id: Any,
+        experiment_id: str,
         *,
         user_id: str | None = None,
         start_time: int | None = None,
@@ -222,28 +222,25 @@ class Runs:
         principal: Principal,
         run_id: str,
         *,
-        metrics: list[dict[str, Any]] | None = None,
-        params: list[dict[str, Any]] | None = None,
-        tags: list[dict[str, Any]] | None = None,
+        metrics: Sequence[MetricIn] = (),
+        params: Sequence[TagIn] = (),
+        tags: Sequence[TagIn] = (),
     ) -> None:
         """Params, metrics and tags of a run in one transaction: all of them or, on any error, nothing.
 
         Metrics as MLflow keeps them (``core/tracking_metrics.py``): an identical one is stored once, one with
         ``model_id`` is also that logged model's (it must exist, in the run's experiment)."""
-        metrics, params, tags = metrics or [], params or [], tags or []
         tracking_metrics.check_batch_limits(len(metrics), len(params), len(tags))
         checked_params: dict[str, str] = {}
         for p in params:
-            p = entry(p, "param")
-            key, value = check_key(p.get("key"), "param"), check_value(p.get("value"), "param", MAX_PARAM_VALUE)
+            key, value = check_key(p.key, "param"), check_value(p.value, "param", MAX_PARAM_VALUE)
             if key in checked_params and checked_params[key] != value:
                 raise InvalidInput(f"param {key!r} appears twice in the batch with different values")
             checked_params[key] = value
         checked_metrics = [tracking_metrics.check_metric(m) for m in metrics]
         checked_tags: dict[str, str] = {}
         for t in tags:
-            t = entry(t, "tag")
-            checked_tags[check_key(t.get("key"), "tag")] = check_value(t.get("value"), "tag", MAX_TAG_VALUE)
+            checked_tags[check_key(t.key, "tag")] = check_value(t.value, "tag", MAX_TAG_VALUE)
         with self.db.uow() as s:
             row, _ = self._run_row(s, principal, run_id, Action.TRACKING_WRITE)
             self._active_run(row)
@@ -265,23 +262,22 @@ class Runs:
         principal: Principal,
         run_id: str,
         key: str,
-        value: Any,
-        timestamp: Any,
-        step: Any,
+        value: float,
+        timestamp: int,
+        step: int = 0,
         *,
         model_id: str | None = None,
         dataset_name: str | None = None,
         dataset_digest: str | None = None,
     ) -> None:
-        metric = {"key": key, "value": value, "timestamp": timestamp, "step": step, "model_id": model_id}
-        metric |= {"dataset_name": dataset_name, "dataset_digest": dataset_digest}
+        metric = MetricIn(key, value, timestamp, step, model_id, dataset_name, dataset_digest)
         self.log_batch(principal, run_id, metrics=[metric])
 
-    def log_param(self, principal: Principal, run_id: str, key: str, value: Any) -> None:
-        self.log_batch(principal, run_id, params=[{"key": key, "value": value}])
+    def log_param(self, principal: Principal, run_id: str, key: str, value: str) -> None:
+        self.log_batch(principal, run_id, params=[TagIn(key, value)])
 
-    def set_tag(self, principal: Principal, run_id: str, key: str, value: Any) -> None:
-        self.log_batch(principal, run_id, tags=[{"key": key, "value": value}])
+    def set_tag(self, principal: Principal, run_id: str, key: str, value: str) -> None:
+        self.log_batch(principal, run_id, tags=[TagIn(key, value)])
 
     def delete_tag(self, principal: Principal, run_id: str, key: str) -> None:
         with self.db.uow() as s:
@@ -332,16 +328,16 @@ class Runs:
     def search_runs(
         self,
         principal: Principal,
-        experiment_ids: list[int | str],
+        experiment_ids: Sequence[str],
         query: Query = Query(),
         *,
-        run_view_type: Any = None,
+        run_view_type: ViewType | None = None,
         max_results: int | None = None,
         offset: int = 0,
     ) -> Page[Run]:
         require(principal, Action.TRACKING_READ, principal.org_id, what="run")
         limit = check_max(max_results, 1000, 50000)
-        ids = [self.resolve_experiment_id(principal, e) if str(e) == DEFAULT_ID else exp_int(e) for e in experiment_ids]
+        ids = [self.resolve_experiment_id(principal, e) if e == DEFAULT_ID else exp_int(e) for e in experiment_ids]
         ids = [i for i in ids if i is not None]
         attrs = {
             "run_id": RunRow.id,

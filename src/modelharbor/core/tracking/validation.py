@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.tracking.metrics import MAX_KEY
 from modelharbor.domain.errors import HarborError, InvalidInput
+from modelharbor.domain.inputs import ViewType
 
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_ID = "0"
@@ -40,17 +41,12 @@ def model_artifact_uri(experiment_id: int | str, model_id: str) -> str:
     return f"mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
 
 
-VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED), "": (ACTIVE,)}
+VIEW_STAGES = {ViewType.ACTIVE_ONLY: (ACTIVE,), ViewType.DELETED_ONLY: (DELETED,), ViewType.ALL: (ACTIVE, DELETED)}
 
 
-def stages_of(view_type: str | int | None) -> tuple[str, ...]:
-    if view_type is None:
-        return (ACTIVE,)
-    if isinstance(view_type, int) or str(view_type).isdigit():
-        view_type = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}.get(int(view_type), "?")
-    if str(view_type).upper() not in VIEW_TYPES:
-        raise InvalidInput(f"unknown view type {view_type!r}: use ACTIVE_ONLY, DELETED_ONLY or ALL")
-    return VIEW_TYPES[str(view_type).upper()]
+def stages_of(view_type: ViewType | None) -> tuple[str, ...]:
+    """The lifecycle stages a search with ``view_type`` sees (active only when None)."""
+    return VIEW_STAGES[view_type or ViewType.ACTIVE_ONLY]
 
 
 def check_max(max_results: int | None, default: int, limit: int) -> int:
@@ -71,12 +67,6 @@ def check_value(value: Any, what: str, limit: int) -> str:
     if "\x00" in value:
         raise InvalidInput(f"{what} value contains a NUL character")
     return value
-
-
-def entry(item: Any, what: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise InvalidInput(f"a {what} must be an object with key and value, got {item!r}")
-    return item
 
 
 def dialect_insert(s: Session):

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from modelharbor.domain.inputs import MetricIn, TagIn
 from modelharbor.domain.principal import Role
 from tests.conftest import ADMIN_KEY
 
@@ -36,8 +37,8 @@ def logged_run(services, principal, *, models=("model",), metrics=True):
         tr.log_batch(
             principal,
             run.id,
-            metrics=[{"key": "acc", "value": 0.93, "timestamp": 1_700_000_000_000, "step": 0}],
-            params=[{"key": "C", "value": "1.0"}],
+            metrics=[MetricIn("acc", 0.93, 1_700_000_000_000, 0)],
+            params=[TagIn("C", "1.0")],
         )
     ids = [tr.create_logged_model(principal, "0", name=n, source_run_id=run.id).id for n in models]
     return run.id, ids

@@ -21,9 +21,11 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.mlflow import PrincipalDep, filters, schemas
 from modelharbor.api.dialects.mlflow.mapping import (
     MALFORMED_REQUEST,
+    flag,
     model_version_json,
     paged,
     registered_model_json,
+    tags_in,
 )
 from modelharbor.api.params import json_object
 
@@ -58,7 +60,7 @@ async def create_registered_model(request: Request, principal: PrincipalDep, ser
         principal,
         p.get("name"),
         description=p.get("description"),
-        tags=p.get("tags"),
+        tags=tags_in(p.get("tags")),
     )
     return _json({"registered_model": registered_model_json(m)})
 
@@ -162,7 +164,7 @@ async def create_model_version(request: Request, principal: PrincipalDep, servic
         p.get("name"),
         p.get("source"),
         run_id=p.get("run_id"),
-        tags=p.get("tags"),
+        tags=tags_in(p.get("tags")),
         run_link=p.get("run_link"),
         description=p.get("description"),
         model_id=p.get("model_id"),
@@ -229,7 +231,7 @@ async def transition_model_version_stage(request: Request, principal: PrincipalD
         p.get("name"),
         p.get("version"),
         p.get("stage"),
-        archive_existing_versions=p.get("archive_existing_versions", False),
+        archive_existing_versions=flag(p.get("archive_existing_versions"), "archive_existing_versions"),
     )
     return _json({"model_version": model_version_json(v)})
 

@@ -16,11 +16,16 @@ from modelharbor.api.dialects.mlflow import PrincipalDep, filters
 from modelharbor.api.dialects.mlflow.mapping import (
     MALFORMED_REQUEST,
     MODEL_STATUS_IN,
+    batch_in,
+    experiment_id_in,
     experiment_json,
+    metric_in,
     metric_json,
     model_json,
     paged,
     run_json,
+    tag_in,
+    view_type,
 )
 from modelharbor.api.params import json_object
 from modelharbor.core.tracking import ACTIVE, DELETED
@@ -92,7 +97,7 @@ def create_experiment(principal: PrincipalDep, services: ServicesDep, args: Args
 
 @router.get("/experiments/get")
 def get_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    exp = services.tracking.get_experiment(principal, _req(args, "experiment_id"))
+    exp = services.tracking.get_experiment(principal, experiment_id_in(_req(args, "experiment_id")))
     return {"experiment": experiment_json(exp)}
 
 
@@ -107,7 +112,7 @@ def search_experiments(principal: PrincipalDep, services: ServicesDep, args: Arg
     page = services.tracking.search_experiments(
         principal,
         filters.query(args.get("filter"), _list(args.get("order_by"))),
-        view_type=args.get("view_type"),
+        view_type=view_type(args.get("view_type")),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
     )
@@ -117,36 +122,34 @@ def search_experiments(principal: PrincipalDep, services: ServicesDep, args: Arg
 @router.post("/experiments/update")
 def update_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if args.get("new_name"):
-        services.tracking.rename_experiment(principal, _req(args, "experiment_id"), args["new_name"])
+        experiment_id = experiment_id_in(_req(args, "experiment_id"))
+        services.tracking.rename_experiment(principal, experiment_id, args["new_name"])
     return {}
 
 
 @router.post("/experiments/delete")
 def delete_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), DELETED)
+    services.tracking.set_experiment_lifecycle(principal, experiment_id_in(_req(args, "experiment_id")), DELETED)
     return {}
 
 
 @router.post("/experiments/restore")
 def restore_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_experiment_lifecycle(principal, _req(args, "experiment_id"), ACTIVE)
+    services.tracking.set_experiment_lifecycle(principal, experiment_id_in(_req(args, "experiment_id")), ACTIVE)
     return {}
 
 
 @router.post("/experiments/set-experiment-tag")
 def set_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_experiment_tag(
-        principal,
-        _req(args, "experiment_id"),
-        _req(args, "key"),
-        args.get("value", ""),
-    )
+    raw_id, key, value = _req(args, "experiment_id"), _req(args, "key"), args.get("value", "")
+    services.tracking.set_experiment_tag(principal, experiment_id_in(raw_id), key, value)
     return {}
 
 
 @router.post("/experiments/delete-experiment-tag")
 def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.delete_experiment_tag(principal, _req(args, "experiment_id"), _req(args, "key"))
+    raw_id, key = _req(args, "experiment_id"), _req(args, "key")
+    services.tracking.delete_experiment_tag(principal, experiment_id_in(raw_id), key)
     return {}
 
 
@@ -155,12 +158,17 @@ def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: 
 
 @router.post("/runs/create")
 def create_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    raw_id, start_time, tags = (
+        args.get("experiment_id") or "0",
+        _int(args.get("start_time"), "start_time"),
+        _tags(args.get("tags")),
+    )
     run = services.tracking.create_run(
         principal,
-        args.get("experiment_id") or "0",
+        experiment_id_in(raw_id),
         user_id=args.get("user_id"),
-        start_time=_int(args.get("start_time"), "start_time"),
-        tags=_tags(args.get("tags")),
+        start_time=start_time,
+        tags=tags,
         run_name=args.get("run_name"),
     )
     return {"run": run_json(run)}
@@ -199,9 +207,9 @@ def restore_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     page = services.tracking.search_runs(
         principal,
-        _list(args.get("experiment_ids")),
+        [str(e) for e in _list(args.get("experiment_ids"))],
         filters.query(args.get("filter"), _list(args.get("order_by"))),
-        run_view_type=args.get("run_view_type"),
+        run_view_type=view_type(args.get("run_view_type")),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
     )
@@ -212,29 +220,38 @@ def search_runs(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 def log_metric(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if "value" not in args:
         raise InvalidInput("missing value for required parameter 'value'")
+    raw = {
+        name: args.get(name) for name in ("value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
+    }
+    run_id, key = _run_id(args), _req(args, "key")
+    m = metric_in(raw | {"key": key})
     services.tracking.log_metric(
         principal,
-        _run_id(args),
-        _req(args, "key"),
-        args["value"],
-        args.get("timestamp"),
-        args.get("step"),
-        model_id=args.get("model_id"),
-        dataset_name=args.get("dataset_name"),
-        dataset_digest=args.get("dataset_digest"),
+        run_id,
+        m.key,
+        m.value,
+        m.timestamp,
+        m.step,
+        model_id=m.model_id,
+        dataset_name=m.dataset_name,
+        dataset_digest=m.dataset_digest,
     )
     return {}
 
 
 @router.post("/runs/log-parameter")
 def log_param(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.log_param(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+    run_id, raw = _run_id(args), {"key": _req(args, "key"), "value": args.get("value", "")}
+    param = tag_in(raw, "param")
+    services.tracking.log_param(principal, run_id, param.key, param.value)
     return {}
 
 
 @router.post("/runs/set-tag")
 def set_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_tag(principal, _run_id(args), _req(args, "key"), args.get("value", ""))
+    run_id, raw = _run_id(args), {"key": _req(args, "key"), "value": args.get("value", "")}
+    tag = tag_in(raw, "tag")
+    services.tracking.set_tag(principal, run_id, tag.key, tag.value)
     return {}
 
 
@@ -246,13 +263,9 @@ def delete_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 
 @router.post("/runs/log-batch")
 def log_batch(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.log_batch(
-        principal,
-        _run_id(args),
-        metrics=_list(args.get("metrics")),
-        params=_list(args.get("params")),
-        tags=_list(args.get("tags")),
-    )
+    run_id = _run_id(args)
+    metrics, params, tags = batch_in(_list(args.get("metrics")), _list(args.get("params")), _list(args.get("tags")))
+    services.tracking.log_batch(principal, run_id, metrics=metrics, params=params, tags=tags)
     return {}
 
 
@@ -297,14 +310,15 @@ def metric_history(principal: PrincipalDep, services: ServicesDep, args: ArgsDep
 
 @router.post("/logged-models")
 def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
+    raw_id, params, tags = _req(args, "experiment_id"), _tags(args.get("params")), _tags(args.get("tags"))
     model = services.tracking.create_logged_model(
         principal,
-        _req(args, "experiment_id"),
+        experiment_id_in(raw_id),
         name=args.get("name"),
         model_type=args.get("model_type"),
         source_run_id=args.get("source_run_id"),
-        params=_tags(args.get("params")),
-        tags=_tags(args.get("tags")),
+        params=params,
+        tags=tags,
     )
     return {"model": model_json(model)}
 
@@ -313,7 +327,7 @@ def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: Ar
 def search_logged_models(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     page = services.tracking.search_logged_models(
         principal,
-        _list(args.get("experiment_ids")),
+        [str(e) for e in _list(args.get("experiment_ids"))],
         Query(filters.parse_filter(args.get("filter")), filters.parse_model_order(args.get("order_by"))),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
