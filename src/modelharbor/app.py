@@ -141,9 +141,7 @@ def create_app(
     for m in mounts:
         m.path_regex = re.compile(m.path_regex.pattern, re.DOTALL)  # a path may hold a newline (%0A) like any byte
         app.router.routes.append(m)
-    for api in {id(m.app): m.app for m in mounts if m.app is not native}.values():
-        answer_405_with_allow(api)  # every API's 405 names the methods the path takes (the native app's does)
-    answer_405_with_allow(app)
+    answer_405_with_allow(app)  # the dialects' and the native app's own 405s name the methods already
     table = HotTable(partial(FastAPI.__call__, app), services)
     for entry in hot:
         table.add(entry)

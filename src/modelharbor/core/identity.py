@@ -504,14 +504,6 @@ class IdentityService:
                 raise NotFound(f"organisation {org_id!r} not found")
             return row.name
 
-    def usernames(self, user_ids) -> dict[str, str]:
-        """Usernames of the given user ids (ids of users that no longer exist are left out)."""
-        ids = {u for u in user_ids if u}
-        if not ids:
-            return {}
-        with self.db.uow(readonly=True) as s:
-            return dict(s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))).all())
-
     def first_superuser(self) -> str | None:
         with self.db.uow(readonly=True) as s:
             return s.scalar(select(UserRow.username).where(UserRow.is_superuser).order_by(UserRow.created_at).limit(1))

@@ -33,8 +33,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
+from modelharbor.core.serving.lookup import named_row
 from modelharbor.core.serving.packages import PackageRejected, check_ubiops_yaml, unpack_archive
-from modelharbor.core.serving.request_history import lookup_key
 from modelharbor.core.serving.validation import truncate
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import (
@@ -204,18 +204,15 @@ class EnvironmentTags:
 
     @staticmethod
     def _tag_row(s: Session, env: EnvironmentRow, tag: Any) -> EnvironmentTagRow:
-        row = (
-            s.scalar(
-                select(EnvironmentTagRow).where(
-                    EnvironmentTagRow.environment_id == env.id, EnvironmentTagRow.name == tag
-                )
-            )
-            if lookup_key(tag, 128)
-            else None
+        return named_row(
+            s,
+            EnvironmentTagRow,
+            EnvironmentTagRow.environment_id == env.id,
+            EnvironmentTagRow.name == tag,
+            key=tag,
+            missing=f"Environment {env.name!r} has no tag {tag!r}",
+            limit=128,
         )
-        if row is None:
-            raise NotFound(f"Environment {env.name!r} has no tag {tag!r}")
-        return row
 
     @staticmethod
     def _latest(s: Session, tag: EnvironmentTagRow) -> EnvironmentBuildRow | None:

@@ -24,6 +24,15 @@ from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
 
+def named_row(s: Session, row_type: type, *where: Any, key: Any, missing: str, limit: int = 256) -> Any:
+    """The one ``row_type`` row ``where`` names — ``key`` (the name or version from outside) checked first, so one
+    no row could have matches none without a query — else NotFound(``missing``)."""
+    row = s.scalar(select(row_type).where(*where)) if lookup_key(key, limit) else None
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
 @dataclass(frozen=True)
 class Route:
     """What a request needs, cached for ROUTE_TTL seconds."""
@@ -79,25 +88,25 @@ class ServingLookup:
     @staticmethod
     def environment_row(s: Session, p: RegistryProjectRow, name: Any) -> EnvironmentRow:
         """The project's custom environment by name; else NotFound."""
-        row = (
-            s.scalar(select(EnvironmentRow).where(EnvironmentRow.project_id == p.id, EnvironmentRow.name == name))
-            if lookup_key(name)
-            else None
+        return named_row(
+            s,
+            EnvironmentRow,
+            EnvironmentRow.project_id == p.id,
+            EnvironmentRow.name == name,
+            key=name,
+            missing=f"Environment {name!r} not found in project {p.name!r}",
         )
-        if row is None:
-            raise NotFound(f"Environment {name!r} not found in project {p.name!r}")
-        return row
 
     @staticmethod
     def _deployment_row(s: Session, p: RegistryProjectRow, name: Any) -> DeploymentRow:
-        row = (
-            s.scalar(select(DeploymentRow).where(DeploymentRow.project_id == p.id, DeploymentRow.name == name))
-            if lookup_key(name)
-            else None
+        return named_row(
+            s,
+            DeploymentRow,
+            DeploymentRow.project_id == p.id,
+            DeploymentRow.name == name,
+            key=name,
+            missing=f"Deployment {name!r} not found in project {p.name!r}",
         )
-        if row is None:
-            raise NotFound(f"Deployment {name!r} not found in project {p.name!r}")
-        return row
 
     @staticmethod
     def _deployment_entity(s: Session, project: str, r: DeploymentRow) -> Deployment:
@@ -120,18 +129,14 @@ class ServingLookup:
 
     @staticmethod
     def _version_row(s: Session, d: DeploymentRow, version: Any) -> DeploymentVersionRow:
-        row = (
-            s.scalar(
-                select(DeploymentVersionRow).where(
-                    DeploymentVersionRow.deployment_id == d.id, DeploymentVersionRow.version == version
-                )
-            )
-            if lookup_key(version)
-            else None
+        return named_row(
+            s,
+            DeploymentVersionRow,
+            DeploymentVersionRow.deployment_id == d.id,
+            DeploymentVersionRow.version == version,
+            key=version,
+            missing=f"Version {version!r} of deployment {d.name!r} not found",
         )
-        if row is None:
-            raise NotFound(f"Version {version!r} of deployment {d.name!r} not found")
-        return row
 
     @staticmethod
     def version_entity(s: Session, project: str, d: DeploymentRow, r: DeploymentVersionRow) -> DeploymentVersion:

@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving import request_history as kept
 from modelharbor.core.serving.entities import Pipeline, PipelineVersion
+from modelharbor.core.serving.lookup import named_row
 from modelharbor.core.serving.pipeline_graph import PipelineGraph
 from modelharbor.core.serving.pipeline_requests import PipelineRequests
-from modelharbor.core.serving.request_history import bounded_int, lookup_key
+from modelharbor.core.serving.request_history import bounded_int
 from modelharbor.core.serving.service import ServingService
 from modelharbor.core.serving.validation import (
     RETENTION_MODES,
@@ -296,29 +297,25 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
     # --- helpers --------------------------------------------------------------------------------
     @staticmethod
     def _pipeline_row(s: Session, p, name: Any) -> PipelineRow:
-        row = (
-            s.scalar(select(PipelineRow).where(PipelineRow.project_id == p.id, PipelineRow.name == name))
-            if lookup_key(name)
-            else None
+        return named_row(
+            s,
+            PipelineRow,
+            PipelineRow.project_id == p.id,
+            PipelineRow.name == name,
+            key=name,
+            missing=f"Pipeline {name!r} not found in project {p.name!r}",
         )
-        if row is None:
-            raise NotFound(f"Pipeline {name!r} not found in project {p.name!r}")
-        return row
 
     @staticmethod
     def _version_row(s: Session, pl: PipelineRow, version: Any) -> PipelineVersionRow:
-        row = (
-            s.scalar(
-                select(PipelineVersionRow).where(
-                    PipelineVersionRow.pipeline_id == pl.id, PipelineVersionRow.version == version
-                )
-            )
-            if lookup_key(version)
-            else None
+        return named_row(
+            s,
+            PipelineVersionRow,
+            PipelineVersionRow.pipeline_id == pl.id,
+            PipelineVersionRow.version == version,
+            key=version,
+            missing=f"Version {version!r} of pipeline {pl.name!r} not found",
         )
-        if row is None:
-            raise NotFound(f"Version {version!r} of pipeline {pl.name!r} not found")
-        return row
 
     @staticmethod
     def _pipeline_entity(s: Session, project: str, r: PipelineRow) -> Pipeline:
