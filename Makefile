@@ -1,14 +1,23 @@
 # ModelHarbor — `make run` serves on the embedded default, `make test` runs the whole suite.
+#
+# Two installs, each with its own stamp, each done once: `make run` installs the runtime dependencies only
+# (`pip install -e .`: what `pip install modelharbor` gives), `make test` adds the development extras ([dev] in
+# pyproject.toml: pytest, ruff, the vendors' real clients, …) to the same .venv. `make run` after `make test`
+# installs nothing; `make test` after `make run` installs just the extras. Editing pyproject.toml redoes both.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+DEV_STAMP     := $(VENV)/.dev-stamp
+PIP    := $(BIN)/python -m pip install --disable-pip-version-check
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install system-deps run test lint format bench clean
+.PHONY: install install-dev system-deps run test lint format bench clean
 
-install: $(STAMP) system-deps
+install: $(RUNTIME_STAMP) system-deps
+
+install-dev: $(DEV_STAMP) system-deps
 
 # bubblewrap isolates user code (docs/security.md); installed from Debian's packages when run as root.
 system-deps:
@@ -20,28 +29,39 @@ system-deps:
 	    echo "warning: bubblewrap (bwrap) is not installed and cannot be installed here: user code will not be isolated (docs/security.md)"; \
 	  fi; }
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ModelHarbor needs Python 3.11 or newer")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
-	@touch $(STAMP)
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing ModelHarbor and its runtime dependencies into $(VENV) (about 55 packages, 200 MB)"
+	$(PIP) -e .
+	@touch $@
+
+# The extras alone (read from pyproject.toml), so the project itself is not rebuilt.
+$(DEV_STAMP): $(RUNTIME_STAMP) pyproject.toml
+	@echo "==> adding the development extras ([dev] in pyproject.toml) to $(VENV)"
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["dev"], sep="\n")' > $(VENV)/dev-requirements.txt
+	$(PIP) -r $(VENV)/dev-requirements.txt
+	@touch $@
 
 run: install
 	$(BIN)/modelharbor db upgrade
 	$(BIN)/modelharbor serve --host $(HOST) --port $(PORT)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports  # the layer contracts in pyproject.toml ([tool.importlinter]; docs/architecture.md, "Layers")
 
-format: install
+format: install-dev
 	$(BIN)/ruff format src tests bench
 
-test: install lint
+test: install-dev lint
 	$(BIN)/python -m pytest -q
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/upload.py
 
 clean:

@@ -77,6 +77,13 @@ def start_server(root: Path, key: str, **env_extra: str) -> tuple[subprocess.Pop
         raise
 
 
+def first_admin(root: Path) -> dict[str, str]:
+    """The credentials a first start wrote to ``root/data/initial-admin.env`` (``MODELHARBOR_USERNAME``,
+    ``MODELHARBOR_PASSWORD``, ``MODELHARBOR_API_KEY``)."""
+    text = (root / "data" / "initial-admin.env").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
 def create_user(root: Path, name: str, role: str = "member") -> str:
     """``modelharbor users create`` on a running server's own data directory (``root`` of ``running_server``);
     returns the user's API key."""

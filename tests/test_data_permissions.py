@@ -12,7 +12,7 @@ import pytest
 
 from modelharbor.datadir import make_private
 from modelharbor.settings import Settings
-from tests.servers import running_server
+from tests.servers import first_admin, running_server
 
 UNSET = {"MODELHARBOR_SECRET_KEY": "", "MODELHARBOR_ADMIN_USER": "", "MODELHARBOR_ADMIN_KEY": ""}
 
@@ -25,9 +25,9 @@ def _modes(data: Path) -> dict[str, int]:
 
 
 def test_everything_a_started_server_creates_is_private(tmp_path):
-    # no secret key and no admin configured: the server generates DATA_DIR/secret_key and DATA_DIR/initial-admin-key
+    # no secret key and no admin configured: the server generates DATA_DIR/secret_key and DATA_DIR/initial-admin.env
     with running_server(tmp_path, "unused", **UNSET) as url:
-        key = (tmp_path / "data" / "initial-admin-key").read_text().strip()
+        key = first_admin(tmp_path)["MODELHARBOR_API_KEY"]
         with httpx.Client(base_url=url + "/api/v1", headers={"authorization": f"Bearer {key}"}) as c:
             assert c.post("/files", params={"name": "a.bin"}, content=b"single").status_code == 201
             up = c.post("/uploads", json={"name": "c.bin", "total_chunks": 2}).json()
@@ -36,7 +36,7 @@ def test_everything_a_started_server_creates_is_private(tmp_path):
             assert c.post(f"/uploads/{up['id']}/complete").status_code == 200
         modes = _modes(tmp_path / "data")  # while it runs: the database's -wal and -shm exist
     data = tmp_path / "data"
-    for name in ("secret_key", "initial-admin-key", "modelharbor.db", "modelharbor.db-wal", "modelharbor.db-shm"):
+    for name in ("secret_key", "initial-admin.env", "modelharbor.db", "modelharbor.db-wal", "modelharbor.db-shm"):
         assert modes[name] == 0o600, (name, oct(modes[name]))
     blobs = [k for k in modes if k.startswith("blobs/")]
     assert any(k.startswith("blobs/objects/") for k in blobs) and any(k.startswith("blobs/uploads/") for k in blobs)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import re
+import shlex
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -24,13 +25,16 @@ from modelharbor.api.disconnect import BodyWatch
 from modelharbor.api.hot import HotTable
 from modelharbor.api.native import create_native_app
 from modelharbor.api.native.app import internal_error
+from modelharbor.core.clock import now
+from modelharbor.core.identity import AdminCredentials
 from modelharbor.services import Services, build_services
 from modelharbor.settings import Settings
 from modelharbor.tasks.runner import Runner
 
 log = logging.getLogger("modelharbor")
 
-ADMIN_KEY_FILE = "initial-admin-key"
+ADMIN_FILE = "initial-admin.env"  # the first start's admin credentials (bootstrap), mode 0600
+LEGACY_ADMIN_KEY_FILE = "initial-admin-key"  # what earlier versions wrote: the first admin key alone
 
 
 class HarborApp(FastAPI):
@@ -59,27 +63,41 @@ class HarborApp(FastAPI):
             watch.gone()  # logged already when the disconnect came through receive; nothing to answer
 
 
-def bootstrap(services: Services) -> str | None:
+def bootstrap(services: Services) -> AdminCredentials | None:
     """Ensure the configured admin exists; on a first start with none configured, create one.
 
-    Returns a generated admin key (also written to DATA_DIR/initial-admin-key, mode 0600), or None.
+    An admin created without credentials gets a generated API key and password (``ensure_admin``). Returns them
+    when some were generated now (they are also written to DATA_DIR/initial-admin.env, mode 0600), else None.
     """
     s = services.settings
     if s.admin_user or s.admin_key or s.admin_password:
-        _, generated = services.identity.ensure_admin(
-            s.admin_user or "admin", password=s.admin_password, key=s.admin_key
-        )
+        created = services.identity.ensure_admin(s.admin_user or "admin", password=s.admin_password, key=s.admin_key)
     elif not services.identity.has_users():
-        _, generated = services.identity.ensure_admin("admin")
+        created = services.identity.ensure_admin("admin")
     else:
         return None
-    if generated:
-        path = Path(s.data_dir) / ADMIN_KEY_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(generated + "\n")
-    return generated
+    if created.key is None and created.password is None:
+        return None
+    _write_admin_file(Path(s.data_dir) / ADMIN_FILE, created)
+    return created
+
+
+def _write_admin_file(path: Path, created: AdminCredentials) -> None:
+    lines = [
+        f"# ModelHarbor's first admin, created at {now():%Y-%m-%d %H:%M:%S} UTC by a start of the server on this data",
+        "# directory, which printed these once and never prints them again. Keep them somewhere safe, then delete",
+        f"# this file. The CLI reads MODELHARBOR_API_KEY; in a shell:  set -a; . {path}; set +a",
+        f"MODELHARBOR_USERNAME={shlex.quote(created.user.username)}",
+    ]
+    if created.password is not None:
+        lines.append(f"MODELHARBOR_PASSWORD={created.password}")
+    if created.key is not None:
+        lines.append(f"MODELHARBOR_API_KEY={created.key}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an earlier first start keeps no looser mode
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def create_app(
@@ -95,14 +113,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        generated = bootstrap(services)
+        created = bootstrap(services)
         isolation = None
         if services.sandbox is not None:
             isolation = await asyncio.to_thread(services.sandbox.describe)  # runs bwrap once to see if it can
             if not services.sandbox.isolated and not announce:
                 log.warning("%s", isolation)
         if announce:
-            _announce(settings, generated, isolation)
+            _announce(settings, created, isolation)
         runner = Runner(services) if workers else None
         app.state.runner = runner
         if runner:
@@ -149,23 +167,31 @@ def create_app(
     return app
 
 
-def _announce(settings: Settings, generated: str | None, isolation: str | None = None) -> None:
+def _announce(settings: Settings, created: AdminCredentials | None, isolation: str | None = None) -> None:
+    """What a start prints: the URL; the admin's credentials when they were generated now (the only time a secret
+    is printed), else one line saying where they are; whether user code runs isolated."""
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     lines = [f"ModelHarbor {__version__} at {url}  (native API: {url}/api/v1/docs)"]
-    if generated:
-        lines.append(f"Admin API key (shown once, also saved to {Path(settings.data_dir) / ADMIN_KEY_FILE}):")
-        lines.append(f"    {generated}")
+    admin_file = Path(settings.data_dir) / ADMIN_FILE
+    if created is not None:
+        lines.append(f"Admin created (shown only now; also saved to {admin_file}, mode 0600):")
+        lines.append(f"    username: {created.user.username}")
+        password = created.password or "the one in MODELHARBOR_ADMIN_PASSWORD (or set earlier)"
+        lines.append(f"    password: {password}")
+        lines.append(f"    API key:  {created.key or 'the one in MODELHARBOR_ADMIN_KEY'}")
+    elif admin_file.exists():
+        lines.append(
+            f"Admin credentials: in {admin_file} (from the first start; store them elsewhere, delete the file)"
+        )
+    elif (Path(settings.data_dir) / LEGACY_ADMIN_KEY_FILE).exists():
+        lines.append(f"Admin API key: in {Path(settings.data_dir) / LEGACY_ADMIN_KEY_FILE} (from the first start)")
+    elif settings.admin_key:
+        lines.append("Admin API key: the one in MODELHARBOR_ADMIN_KEY")
     else:
-        key_file = Path(settings.data_dir) / ADMIN_KEY_FILE
-        if settings.admin_key:
-            lines.append("Admin API key: the one in MODELHARBOR_ADMIN_KEY")
-        elif key_file.exists():
-            lines.append(
-                f"Admin API key: {key_file.read_text().strip()}  (from {key_file}; delete that file once "
-                "you have stored the key)"
-            )
-        else:
-            lines.append("Admin API key: shown on first start; make another with `modelharbor keys create NAME`")
+        lines.append(
+            "Admin credentials: shown at the first start only; `modelharbor admin set-password USER` sets a "
+            "password on this server's database"
+        )
     if isolation:
         lines.append(isolation[:1].upper() + isolation[1:] + "  (docs/security.md)")
     print("\n".join(lines), flush=True)

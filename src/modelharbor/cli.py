@@ -1,4 +1,4 @@
-"""The ``modelharbor`` command: serve, worker, db upgrade, keys — and the SDK commands (upload, download, files)."""
+"""The ``modelharbor`` command: serve, worker, db upgrade, admin, keys — and the SDK commands (upload, download, files)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ keys_app = typer.Typer(
     help="API keys (local admin commands; they act on the configured database).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+admin_app = typer.Typer(
+    help="Server-side maintenance, run on the server's machine: acts directly on the database the settings name "
+    "(MODELHARBOR_DATABASE_URL, else DATA_DIR/modelharbor.db), never through a server's API.",
+    no_args_is_help=True,
+)
+app.add_typer(admin_app, name="admin")
 users_app = typer.Typer(help="Users (local admin commands on the configured database).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
@@ -113,6 +119,71 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g.
 
     downgrade(_settings().resolved_database_url(), revision)
     typer.echo(f"database at {revision}")
+
+
+def _local_database() -> Settings:
+    """The settings of a maintenance command, once the database they name exists (a command run in the wrong folder
+    says so instead of creating an empty ./data/)."""
+    from modelharbor.datadir import sqlite_path
+
+    settings = Settings()
+    path = sqlite_path(settings.resolved_database_url())
+    if path is not None and not path.is_file():
+        typer.echo(
+            f"error: no database at {path}: run this where the server's data directory is, or set "
+            "MODELHARBOR_DATA_DIR (or MODELHARBOR_DATABASE_URL) as the server has it",
+            err=True,
+        )
+        raise typer.Exit(2)
+    make_private(settings)
+    return settings
+
+
+def _read_new_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        typer.echo("error: no terminal to ask for the password on: pipe it in with --password-stdin", err=True)
+        raise typer.Exit(2)
+    return typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+
+@admin_app.command("set-password")
+def admin_set_password(
+    username: str = typer.Argument(..., help="Whose password (e.g. admin)."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of standard input, without asking."
+    ),
+):
+    """Set a user's password on this server's local database (asks twice, hidden; or --password-stdin).
+
+    For a lost admin password: it needs no key and no running server, only access to the server's database.
+    Through a running server's API instead (from anywhere, with a key): `modelharbor users set-password`.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelharbor.domain.errors import HarborError
+    from modelharbor.services import build_services
+
+    settings = _local_database()
+    password = _read_new_password(password_stdin)
+    url = _redact(settings.resolved_database_url())
+    try:
+        user = build_services(settings).identity.reset_password(username, password)
+    except HarborError as exc:
+        typer.echo(f"error: {exc.message} (database {url})", err=True)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
+        typer.echo(
+            f"error: the database {url} answered: {reason} (is its schema current? `modelharbor db upgrade`)", err=True
+        )
+        raise typer.Exit(1) from None
+    typer.echo(f"password of {user.username!r} set in the local database {url}")
+    from modelharbor.app import ADMIN_FILE
+
+    if (settings.data_dir / ADMIN_FILE).is_file():
+        typer.echo(f"note: {settings.data_dir / ADMIN_FILE} holds the first start's credentials; update or delete it")
 
 
 def _admin_principal(user: str | None, org: str):

@@ -1,16 +1,16 @@
 """The data directory is the server user's alone: folders 0700, files 0600.
 
 :func:`make_private` runs first in every command that touches the server's data (``serve``, ``worker``, ``db``,
-``keys``, ``users``; see ``cli.py``). It sets the process umask to 0077, so whatever the process creates from then
+``admin``, ``keys``, ``users``; see ``cli.py``). It sets the process umask to 0077, so whatever the process creates from then
 on — the SQLite database and its ``-wal``/``-shm`` (SQLite gives them the database's mode), the blob folders and
-files, ``secret_key``, ``initial-admin-key``, environments, deployment packages, import and export scratch files — is
+files, ``secret_key``, ``initial-admin.env``, environments, deployment packages, import and export scratch files — is
 created without any group or other permission; child processes inherit it (a builder that must make files readable
 to sandboxed workloads asks for its own umask).
 
 A data directory an older version left readable by others is tightened, not rewritten: DATA_DIR itself becomes
 0700 (so nothing below it can be reached by anyone else, whatever the modes below say), and the files that hold
-secrets directly — the SQLite database with its ``-wal``/``-shm``, ``secret_key``, ``initial-admin-key`` — become
-0600; a local blob folder outside DATA_DIR becomes 0700 too. What changed is logged as one warning line. Nothing
+secrets directly — the SQLite database with its ``-wal``/``-shm``, ``secret_key``, ``initial-admin.env`` (and the
+``initial-admin-key`` of earlier versions) — become 0600; a local blob folder outside DATA_DIR becomes 0700 too. What changed is logged as one warning line. Nothing
 below those is walked: a large blob store is not re-permissioned at every start, and permissions granted on
 purpose deeper down (for sandboxed workloads) are left alone.
 """
@@ -37,7 +37,7 @@ def make_private(settings: Settings) -> list[str]:
     data.mkdir(parents=True, exist_ok=True)
     changes: list[str] = []
     _tighten(data, 0o700, changes)
-    for name in ("secret_key", "initial-admin-key"):
+    for name in ("secret_key", "initial-admin.env", "initial-admin-key"):
         _tighten(data / name, 0o600, changes)
     db = sqlite_path(settings.resolved_database_url())
     if db is not None:

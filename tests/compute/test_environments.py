@@ -6,12 +6,19 @@ import asyncio
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from modelharbor.compute.base import BuildFailed, WorkerSpec
-from modelharbor.compute.environments import LocalEnvironmentBuilder, base_name, check_requirements
+from modelharbor.compute.environments import (
+    SERVING_BASE,
+    LocalEnvironmentBuilder,
+    base_name,
+    check_requirements,
+    has_installed,
+)
 
 CURRENT = base_name(sys.version_info[:2])
 
@@ -34,12 +41,53 @@ def test_explicit_interpreters(tmp_path):
 
 
 @pytest.mark.parametrize("requirements", [None, "", "# only a comment\n\n"])
-def test_no_requirements_is_the_base_interpreter(tmp_path, requirements):
+def test_no_requirements_is_the_base_interpreter_when_it_has_the_serving_base(tmp_path, requirements):
+    assert has_installed(SERVING_BASE)  # the dev extras repeat [serving-base], as such an install has it
     lines = []
     env = LocalEnvironmentBuilder(tmp_path / "envs").build("e1", CURRENT, requirements, lines.append)
     assert env.python == Path(sys.executable) and env.base == CURRENT and env.key == "e1"
     assert not (tmp_path / "envs" / "e1").exists()
-    assert lines
+    assert lines == [
+        f"no requirements: the base interpreter {sys.executable}, which has the serving base ("
+        + ", ".join(SERVING_BASE)
+        + ")"
+    ]
+    unlisted = LocalEnvironmentBuilder(tmp_path / "envs", serving_base=())
+    assert unlisted.build("e1", CURRENT, None, print).python == Path(sys.executable)
+
+
+def test_has_installed_wants_the_exact_versions():
+    numpy = metadata.version("numpy")
+    assert has_installed([f"numpy=={numpy}"]) and has_installed([])
+    assert not has_installed([f"numpy=={numpy}.1"])
+    assert not has_installed(["numpy"]) and not has_installed(["no-such-package-here==1.0"])
+
+
+def test_a_serving_base_the_server_lacks_is_built_once_and_shared(tmp_path, executor, make_package):
+    """A plain install (no numpy): packages without requirements get an environment with the serving base, built
+    once per base; here a serving base of appdirs, which the server does not have, stands in for numpy."""
+    assert not has_installed(["appdirs==1.4.4"])
+    builder = LocalEnvironmentBuilder(tmp_path, timeout=300, serving_base=("appdirs==1.4.4",))
+    lines: list[str] = []
+    env = builder.build("env-base", CURRENT, "# none\n", lines.append)
+    assert lines[0] == f"no requirements: the base serving environment, {CURRENT} with appdirs==1.4.4"
+    assert env.python == tmp_path / "env-base" / "bin" / "python"
+    again: list[str] = []
+    assert builder.build("env-base", CURRENT, None, again.append) == env
+    assert again[-1] == "environment env-base is already built"
+    package = make_package(
+        """
+        import appdirs
+        class Deployment:
+            def __init__(self, base_directory, context):
+                pass
+            def request(self, data):
+                return {"appdirs": appdirs.__version__}
+        """
+    )
+    executor.deploy(WorkerSpec(key="v1", revision="r1", package_dir=package, environment=env))
+    result = asyncio.run(executor.request("v1", {}))
+    assert result.ok and result.value == {"appdirs": "1.4.4"}, result
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from modelharbor.core import identity
 from modelharbor.core.clock import now
 from modelharbor.core.identity import IdentityService, hash_key
 from modelharbor.db.tables import ApiKeyRow, UserRow
-from modelharbor.domain.errors import Forbidden, NotFound, Unauthenticated
+from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from modelharbor.domain.principal import Role
 
 
@@ -85,11 +85,56 @@ def test_bootstrap_generates_admin_once(tmp_path, sqlite_url):
 
     settings = Settings(_env_file=None, data_dir=tmp_path / "d", database_url=sqlite_url, blob_url=str(tmp_path / "b"))
     svc = build_services(settings)
-    key = bootstrap(svc)
-    assert key and (tmp_path / "d" / "initial-admin-key").read_text().strip() == key
-    assert oct((tmp_path / "d" / "initial-admin-key").stat().st_mode & 0o777) == "0o600"
-    assert svc.identity.authenticate_key(key).is_superuser
+    created = bootstrap(svc)
+    assert created.user.username == "admin" and created.key.startswith("mh_") and len(created.password) >= 20
+    saved = tmp_path / "d" / "initial-admin.env"
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"
+    values = dict(line.split("=", 1) for line in saved.read_text().splitlines() if not line.startswith("#"))
+    assert values == {
+        "MODELHARBOR_USERNAME": "admin",
+        "MODELHARBOR_PASSWORD": created.password,
+        "MODELHARBOR_API_KEY": created.key,
+    }
+    assert svc.identity.authenticate_key(created.key).is_superuser
+    assert svc.identity.authenticate_password("admin", created.password).is_superuser  # UFDL's obtain, Basic auth
+    assert svc.identity.authenticate_basic("admin", created.password).is_superuser
+    with svc.db.uow(readonly=True) as s:  # stored as every user's password is: Argon2id, never the secret
+        stored = s.scalar(select(UserRow.password_hash).where(UserRow.username == "admin"))
+    assert stored.startswith("$argon2id$") and created.password not in stored
     assert bootstrap(svc) is None  # second start: nothing new
+    assert saved.read_text().count(created.password) == 1  # the file stays as the first start wrote it
+
+
+def test_a_configured_admin_without_credentials_gets_both_one_with_a_password_gets_a_key(tmp_path, sqlite_url):
+    from modelharbor.services import build_services
+    from modelharbor.settings import Settings
+
+    def start(**admin):
+        settings = Settings(
+            _env_file=None, data_dir=tmp_path / "d", database_url=sqlite_url, blob_url=str(tmp_path / "b"), **admin
+        )
+        return build_services(settings), bootstrap(build_services(settings))
+
+    svc, created = start(admin_user="ops")
+    assert created.user.username == "ops" and created.key and created.password
+    assert svc.identity.authenticate_password("ops", created.password).username == "ops"
+    svc, created = start(admin_user="root", admin_password="pw-123456")
+    assert created.key and created.password is None  # the configured password stays the password
+    assert svc.identity.authenticate_password("root", "pw-123456").username == "root"
+    assert "MODELHARBOR_PASSWORD" not in (tmp_path / "d" / "initial-admin.env").read_text()
+    assert start(admin_user="root")[1] is None  # has a key and a password: nothing generated
+
+
+def test_reset_password_is_checked_and_replaces_the_old_one(services, admin):
+    services.identity.create_user(admin, "dora", password="first-pass-1")
+    assert services.identity.reset_password("dora", "second-pass-2").username == "dora"
+    assert services.identity.authenticate_password("dora", "second-pass-2").username == "dora"
+    with pytest.raises(Unauthenticated):
+        services.identity.authenticate_password("dora", "first-pass-1")
+    with pytest.raises(InvalidInput, match="8 to 1024 characters"):
+        services.identity.reset_password("dora", "short")
+    with pytest.raises(NotFound, match="nobody"):
+        services.identity.reset_password("nobody", "long-enough-1")
 
 
 def test_bootstrap_from_settings_is_idempotent(tmp_path, sqlite_url):

@@ -2,10 +2,15 @@
 
 Base environments (``python3-11``, ``python3-12``, …):
 
-- the version the server runs is the server's own interpreter (``sys.executable``), so a package without a
-  ``requirements.txt`` runs with exactly what the server has installed (numpy, scikit-learn, …) at no cost;
+- the version the server runs is the server's own interpreter (``sys.executable``);
 - other versions are interpreters found on ``PATH`` as ``python3.N`` that actually run (a pyenv shim for a
   version that is not installed does not count), or given explicitly (``interpreters=``).
+
+A package without a ``requirements.txt`` runs in the **base serving environment**: the base interpreter plus
+:data:`SERVING_BASE` (numpy, scikit-learn; pinned), what such a deployment may import on any install. When the
+server's own interpreter has exactly those (an install with the ``serving-base`` extra, or the dev extras), that
+interpreter is the environment and costs nothing; otherwise (a plain ``pip install modelharbor``, another base) the
+serving base is built once per base like any environment with requirements, and shared by every such package.
 
 An environment with requirements is a virtual environment under ``root/<key>``, created once per environment
 revision from the base interpreter's own installation (``--without-pip``; the server's pip installs into it
@@ -36,7 +41,8 @@ import sysconfig
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
 from modelharbor.compute.base import BuildFailed, Environment
@@ -50,6 +56,9 @@ _NAME = re.compile(r"^python3-(\d+)$")
 # --no-binary is not among them: builds install wheels only (--only-binary=:all:), because building a source
 # distribution runs its setup code with the builder's rights, outside any sandbox (docs/security.md).
 _ALLOWED_OPTIONS = ("--hash", "--pre", "--prefer-binary", "--only-binary")
+# The base serving environment (docs/compute.md): what a package without a requirements.txt may import. The same pins
+# are pyproject.toml's optional extra ``serving-base`` (tests/test_install.py checks the two, and the docs, agree).
+SERVING_BASE: tuple[str, ...] = ("numpy==2.4.6", "scikit-learn==1.9.1")
 _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[A-Za-z0-9._,\s-]*\])?\s*([<>=!~(;].*)?$")
 
 
@@ -88,8 +97,10 @@ class LocalEnvironmentBuilder:
         interpreters: Mapping[str, Path] | None = None,
         share_server_packages: bool = True,
         search_path: bool = True,
+        serving_base: Sequence[str] = SERVING_BASE,
     ):
         self.root = Path(root)
+        self.serving_base = tuple(serving_base)
         self.timeout = timeout
         self.share_server_packages = share_server_packages
         self._explicit = {k: Path(v) for k, v in (interpreters or {}).items()}
@@ -128,8 +139,15 @@ class LocalEnvironmentBuilder:
         interpreter = bases[base]
         lines = check_requirements(requirements or "")
         if not lines:
-            log(f"no requirements: the environment is the base interpreter {interpreter}")
-            return Environment(key=key, python=interpreter, base=base)
+            serving_base = ", ".join(self.serving_base)
+            if not self.serving_base:
+                log(f"no requirements: the environment is the base interpreter {interpreter}")
+                return Environment(key=key, python=interpreter, base=base)
+            if interpreter == Path(sys.executable) and has_installed(self.serving_base):
+                log(f"no requirements: the base interpreter {interpreter}, which has the serving base ({serving_base})")
+                return Environment(key=key, python=interpreter, base=base)
+            log(f"no requirements: the base serving environment, {base} with {serving_base}")
+            lines = list(self.serving_base)
         digest = hashlib.sha256((base + "\n" + "\n".join(lines)).encode()).hexdigest()
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
@@ -252,6 +270,20 @@ class LocalEnvironmentBuilder:
             raise BuildFailed(
                 _with_tail(f"{Path(command[0]).name} {' '.join(command[1:3])} failed (exit {code})", tail)
             )
+
+
+def has_installed(pins: Sequence[str]) -> bool:
+    """Whether this interpreter has every ``name==version`` of ``pins`` installed at exactly that version."""
+    for pin in pins:
+        name, sep, version = pin.partition("==")
+        if not sep:
+            return False
+        try:
+            if metadata.version(name.strip()) != version.strip():
+                return False
+        except metadata.PackageNotFoundError:
+            return False
+    return True
 
 
 def _with_tail(message: str, tail: deque[str]) -> str:

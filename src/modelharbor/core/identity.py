@@ -109,10 +109,12 @@ class IdentityService:
 
     def ensure_admin(
         self, username: str, *, password: str | None = None, key: str | None = None, org_name: str = DEFAULT_ORG
-    ) -> tuple[User, str | None]:
+    ) -> AdminCredentials:
         """Make sure ``username`` exists as a superuser, owner of ``org_name``, with ``password`` and ``key``.
 
-        Returns the user and the API key secret if one was generated here (``key`` None and the user had none).
+        An admin without any key gets a generated one when ``key`` is None, and then a generated password too when
+        ``password`` is None and it has none: the credentials of a first start. Generated secrets come back in the
+        answer (their hashes alone are stored); nothing generated is None.
         """
         org = self.ensure_org(org_name)
         with self.db.uow() as s:
@@ -129,7 +131,7 @@ class IdentityService:
                 s.add(MembershipRow(org_id=org.id, user_id=user.id, role=Role.OWNER.value))
             else:
                 member.role = Role.OWNER.value
-            generated = None
+            generated_key = generated_password = None
             if key is not None:
                 existing = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_key(key)))
                 if existing is None:
@@ -139,11 +141,25 @@ class IdentityService:
                 else:
                     existing.revoked_at = None
             elif s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.user_id == user.id)) is None:
-                generated = KEY_PREFIX + secrets.token_urlsafe(32)
-                s.add(_new_key_row(user.id, org.id, "initial admin key", generated))
-            out = _user(user), generated
+                generated_key = KEY_PREFIX + secrets.token_urlsafe(32)
+                s.add(_new_key_row(user.id, org.id, "initial admin key", generated_key))
+                if user.password_hash is None:
+                    generated_password = secrets.token_urlsafe(18)  # 144 bits, 24 characters
+                    user.password_hash = _hasher.hash(generated_password)
+            out = AdminCredentials(_user(user), generated_key, generated_password)
         self.forget_keys()  # the admin's role and membership may have changed
         return out
+
+    def reset_password(self, username: str, password: str) -> User:
+        """Set ``username``'s password (server-side maintenance: ``modelharbor admin set-password``, which acts on
+        the local database without a principal; users change theirs through the API)."""
+        _check_password(password)
+        with self.db.uow() as s:
+            user = s.scalar(select(UserRow).where(UserRow.username == username))
+            if user is None:
+                raise NotFound(f"no user {username!r}")
+            user.password_hash = _hasher.hash(password)
+            return _user(user)
 
     def create_user(
         self,
@@ -515,6 +531,15 @@ class IdentityService:
 
 
 @dataclass(frozen=True)
+class AdminCredentials:
+    """The bootstrapped admin, and the secrets generated for it now (shown once; only their hashes are stored)."""
+
+    user: User
+    key: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
 class OrgSummary:
     id: str
     name: str
@@ -574,6 +599,15 @@ def _user_row(s, ref: str) -> UserRow:
     if row is None:
         raise NotFound(f"user {ref!r} not found", code="USER_NOT_FOUND")
     return row
+
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
 
 
 def _password_ok(stored: str | None, password: str) -> bool:
