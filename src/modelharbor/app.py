@@ -9,19 +9,24 @@ import re
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from time import perf_counter
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.requests import ClientDisconnect
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from modelharbor import __version__
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
-from modelharbor.api.dialect import mount
+from modelharbor.api.apidocs import Spec
+from modelharbor.api.dialect import mount, openapi_path
 from modelharbor.api.dialects import DIALECTS
 from modelharbor.api.disconnect import BodyWatch
-from modelharbor.api.hot import HotTable
+from modelharbor.api.hot import HotTable, PlainRoute
+from modelharbor.api.logs import announce as announce_lines
+from modelharbor.api.metrics import GONE, SERVER, Answer, Metrics
+from modelharbor.api.metrics import endpoint as metrics_endpoint
 from modelharbor.api.native import create_native_app
 from modelharbor.api.native.app import internal_error
 from modelharbor.services import Services, build_services
@@ -31,6 +36,7 @@ from modelharbor.tasks.runner import Runner
 log = logging.getLogger("modelharbor")
 
 ADMIN_KEY_FILE = "initial-admin-key"
+DOCS_PAGE = "/api/v1/docs"  # where GET / leads
 
 
 class HarborApp(FastAPI):
@@ -44,19 +50,30 @@ class HarborApp(FastAPI):
     """
 
     front = None
+    metrics: Metrics | None = None  # api/metrics.py; None when MODELHARBOR_METRICS=false
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        started = perf_counter()
         watch = BodyWatch(scope, receive)  # a client gone mid-body: one warning line (api/disconnect.py)
+        metrics = self.metrics
+        answer = Answer(send) if metrics is not None else None
         try:
             if self.front is not None:
-                await self.front(scope, watch.receive, send)
+                await self.front(scope, watch.receive, answer or send)
             else:
-                await super().__call__(scope, watch.receive, send)
+                await super().__call__(scope, watch.receive, answer or send)
         except ClientDisconnect:
             watch.gone()  # logged already when the disconnect came through receive; nothing to answer
+        finally:
+            if answer is not None:  # counted once, where it ends: its labels are what routing found
+                dialect, route = metrics.asgi_labels(scope, self.front)
+                status = answer.status or (GONE if watch.logged else 500)
+                metrics.observe(
+                    dialect, route, scope["method"], status, perf_counter() - started, watch.received, answer.sent
+                )
 
 
 def bootstrap(services: Services) -> str | None:
@@ -112,6 +129,8 @@ def create_app(
         finally:
             if runner:
                 runner.stop()
+            if app.metrics is not None:
+                app.metrics.close()
             services.serving.shutdown()  # stop the deployments' worker processes
 
     app = HarborApp(
@@ -126,7 +145,17 @@ def create_app(
             return {"status": "ok", "version": __version__}
         return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
 
-    native = create_native_app(services)
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse(DOCS_PAGE, status_code=307)  # the API docs (later: the web UI)
+
+    metrics = app.metrics = Metrics(services) if settings.metrics else None
+    if metrics is not None:
+        scrape = Route("/metrics", metrics_endpoint(metrics, settings.metrics_token), methods=["GET"])
+        app.router.routes.append(scrape)
+        metrics.name_root(scrape, SERVER)
+
+    native = create_native_app(services, [Spec(d.name, f"{d.title} dialect", openapi_path(d)) for d in DIALECTS])
     mounts = [Mount("/api/v1", app=native)]
     routes: list = []
     hot: list = []
@@ -135,6 +164,16 @@ def create_app(
         mounts += mounted.mounts
         routes += mounted.routes
         hot += mounted.hot
+        if metrics is not None:  # which dialect a request belongs to (its metrics' label)
+            for m in mounted.mounts:
+                metrics.name_prefix(m.path, dialect.name)
+            for r in mounted.routes:
+                metrics.name_root(r, dialect.name)
+            for entry in mounted.hot:
+                if isinstance(entry, PlainRoute):
+                    metrics.name_hot(entry, dialect.name)
+    if metrics is not None:
+        metrics.name_prefix("/api/v1", "native")
     # Longest prefixes first so no dialect shadows another (tests/api/test_routing.py checks this).
     mounts.sort(key=lambda m: len(m.path), reverse=True)
     app.router.routes.extend(routes)  # exact paths outside the mounts (GET /version, GET /status)
@@ -168,4 +207,4 @@ def _announce(settings: Settings, generated: str | None, isolation: str | None =
             lines.append("Admin API key: shown on first start; make another with `modelharbor keys create NAME`")
     if isolation:
         lines.append(isolation[:1].upper() + isolation[1:] + "  (docs/security.md)")
-    print("\n".join(lines), flush=True)
+    announce_lines(lines, settings.log_format)  # text, or one JSON object per line (api/logs.py)
