@@ -100,7 +100,7 @@ def test_metrics_can_be_turned_off_or_need_a_token(services, tmp_path, db_url):
         assert c.get("/metrics", headers=AUTH).status_code == 401  # an API key is not the token
         answer = c.get("/metrics", headers={"authorization": "Bearer s3cret"})
         assert answer.status_code == 200 and "modelharbor_http_requests_total" in answer.text
-    assert guarded.metrics.prediction not in services.serving.on_prediction  # the stopped app stopped listening
+    assert guarded.metrics.predictions not in services.serving.on_prediction  # the stopped app stopped listening
 
 
 def test_the_protocol_counts_the_requests_it_answers_itself():

@@ -16,19 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    GCCollector,
-    Histogram,
-    PlatformCollector,
-    ProcessCollector,
-)
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from starlette.requests import Request
@@ -46,6 +40,7 @@ SERVER = "server"  # the dialect label of the server's own routes (/healthz, /me
 GONE = 499  # the status label of a request whose client left before any answer (nginx's convention)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PREDICTION_OUTCOMES = ("completed", "failed", "error")
+HOT_PATHS = 4096  # paths of hot requests whose series the protocol's counting remembers
 
 
 class _Series:
@@ -60,23 +55,38 @@ class _Series:
         self.received = 0
         self.sent = 0
 
+    def add(self, status: int, seconds: float, received: int, sent: int) -> None:
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        self.buckets[bisect_left(_BOUNDS, seconds)] += 1
+        self.seconds += seconds
+        self.received += received
+        self.sent += sent
+
+    def histogram(self) -> list[tuple[str, float]]:
+        """The cumulative buckets (``le``, count) of a Prometheus histogram."""
+        running, out = 0, []
+        for le, count in zip(_LE, list(self.buckets), strict=True):
+            running += count
+            out.append((le, running))
+        return out
+
 
 class HttpStats:
-    """The HTTP counters, kept as plain numbers and exported as Prometheus families when scraped."""
+    """The HTTP counters, kept as plain numbers and exported as Prometheus families when scraped. Only the event
+    loop adds to them; a scrape reads copies (each copy of a dict or list is atomic)."""
 
     def __init__(self) -> None:
         self.series: dict[tuple[str, str, str], _Series] = {}
 
-    def add(self, labels: tuple[str, str, str], status: int, seconds: float, received: int, sent: int) -> None:
+    def of(self, labels: tuple[str, str, str]) -> _Series:
         series = self.series.get(labels)
         if series is None:
             series = self.series[labels] = _Series()
-        statuses = series.statuses
-        statuses[status] = statuses.get(status, 0) + 1
-        series.buckets[bisect_left(_BOUNDS, seconds)] += 1
-        series.seconds += seconds
-        series.received += received
-        series.sent += sent
+        return series
+
+    def add(self, labels: tuple[str, str, str], status: int, seconds: float, received: int, sent: int) -> None:
+        self.of(labels).add(status, seconds, received, sent)
 
     def collect(self) -> Iterable[Any]:
         names = ["dialect", "route", "method"]
@@ -98,14 +108,45 @@ class HttpStats:
             values = list(labels)
             for status, count in dict(series.statuses).items():
                 requests.add_metric([*values, str(status)], count)
-            running, buckets = 0, []
-            for le, count in zip(_LE, list(series.buckets), strict=True):
-                running += count
-                buckets.append((le, running))
-            duration.add_metric(values, buckets, series.seconds)
+            duration.add_metric(values, series.histogram(), series.seconds)
             received.add_metric(values, series.received)
             sent.add_metric(values, series.sent)
         return [requests, duration, received, sent]
+
+
+class Predictions:
+    """Predictions by outcome (the serving core's ``on_prediction`` hook): counts and a latency histogram, kept as
+    plain numbers under a lock (batch requests are answered on the task runner's thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.outcomes: dict[str, _Series] = {o: _Series() for o in PREDICTION_OUTCOMES}
+
+    def __call__(self, outcome: str, seconds: float) -> None:
+        with self._lock:
+            series = self.outcomes.get(outcome)
+            if series is None:
+                series = self.outcomes[outcome] = _Series()
+            series.add(0, seconds, 0, 0)
+
+    def collect(self) -> Iterable[Any]:
+        total = CounterMetricFamily(
+            "modelharbor_predictions",
+            "Predictions the executor was asked for (direct requests, batch requests, pipeline steps), by outcome: "
+            "completed, failed (user code raised, timed out or answered a wrong output), error (refused before "
+            "user code ran).",
+            labels=["outcome"],
+        )
+        duration = HistogramMetricFamily(
+            "modelharbor_prediction_duration_seconds",
+            "Time a prediction took, waiting for an instance included, by outcome.",
+            labels=["outcome"],
+        )
+        with self._lock:
+            for outcome, series in self.outcomes.items():
+                total.add_metric([outcome], sum(series.buckets))
+                duration.add_metric([outcome], series.histogram(), series.seconds)
+        return [total, duration]
 
 
 class _Workload:
@@ -169,35 +210,20 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.predictions = Counter(
-            "modelharbor_predictions",
-            "Predictions the executor was asked for (direct requests, batch requests, pipeline steps), by outcome: "
-            "completed, failed (user code raised, timed out or answered a wrong output), error (refused before "
-            "user code ran).",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.prediction_seconds = Histogram(
-            "modelharbor_prediction_duration_seconds",
-            "Time a prediction took, waiting for an instance included, by outcome.",
-            ["outcome"],
-            buckets=BUCKETS,
-            registry=self.registry,
-        )
-        self._outcomes = {
-            o: (self.predictions.labels(o), self.prediction_seconds.labels(o)) for o in PREDICTION_OUTCOMES
-        }
+        self.predictions = Predictions()
+        self.registry.register(self.predictions)
         self._prefixes: dict[str, str] = {}  # mount path -> dialect
         self._roots: dict[int, tuple[str, str]] = {}  # id(a root route's endpoint) -> (dialect, its path)
         self._hot: dict[PlainRoute, tuple[str, list[tuple[str, int]]]] = {}  # -> (dialect, named groups in order)
+        self._hot_paths: dict[tuple[str, str], _Series] = {}  # (method, path) -> its series: the hot path's cache
         self._labels: dict[tuple[int, str], tuple[str, str]] = {}  # (id(route), root_path) -> (dialect, template)
         self._serving = services.serving
-        self._serving.on_prediction.append(self.prediction)
+        self._serving.on_prediction.append(self.predictions)
 
     def close(self) -> None:
         """Stop listening to the serving core (the application stopped)."""
-        if self.prediction in self._serving.on_prediction:
-            self._serving.on_prediction.remove(self.prediction)
+        if self.predictions in self._serving.on_prediction:
+            self._serving.on_prediction.remove(self.predictions)
 
     # --- what belongs to whom --------------------------------------------------------------------------
     def name_prefix(self, prefix: str, dialect: str) -> None:
@@ -212,20 +238,22 @@ class Metrics:
         self._hot[route] = (dialect, groups)
 
     # --- counting -------------------------------------------------------------------------------------
-    def prediction(self, outcome: str, seconds: float) -> None:
-        pair = self._outcomes.get(outcome)
-        if pair is None:
-            pair = self._outcomes[outcome] = (self.predictions.labels(outcome), self.prediction_seconds.labels(outcome))
-        pair[0].inc()
-        pair[1].observe(seconds)
-
     def observe(self, dialect: str, route: str, method: str, status: int, seconds: float, received: int, sent: int):
         self.http.add((dialect, route, method if method in METHODS else "other"), status, seconds, received, sent)
 
     def observe_hot(self, hit: tuple[PlainRoute, Any], status: int, seconds: float, received: int, sent: int):
-        """A request ``api/http.py`` answered itself: ``hit`` is the hot table's match."""
-        dialect, route = self.hot_labels(*hit)
-        self.http.add((dialect, route, hit[0].method), status, seconds, received, sent)
+        """A request ``api/http.py`` answered itself: ``hit`` is the hot table's match. The series of a path seen
+        before is one dict lookup away (the table matches a method and path to one route); the cache is emptied
+        when it holds more paths than ``HOT_PATHS``, so clients inventing paths cannot grow it."""
+        route, found = hit
+        key = (route.method, found.string)
+        series = self._hot_paths.get(key)
+        if series is None:
+            if len(self._hot_paths) >= HOT_PATHS:
+                self._hot_paths.clear()
+            dialect, template = self.hot_labels(route, found)
+            series = self._hot_paths[key] = self.http.of((dialect, template, route.method))
+        series.add(status, seconds, received, sent)
 
     def hot_labels(self, route: PlainRoute, found: Any) -> tuple[str, str]:
         """(dialect, template) of a hot route's match: the path with each named group's text as ``{name}``."""
