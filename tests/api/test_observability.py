@@ -24,16 +24,15 @@ KEY = "mh_observability_test_key_0123456789"
 TOKEN = "scrape-token-7f3e"
 NATIVE = {"authorization": f"Bearer {KEY}"}
 UBIOPS = {"authorization": f"Token {KEY}"}
-ADDER = """
-class Deployment:
-    def __init__(self, base_directory, context):
-        pass
-
-    def request(self, data):
-        if data["n"] == 13:
-            raise ValueError("unlucky thirteen")
-        return {"m": data["n"] + 1}
-"""
+ADDER = (  # answers n + 1; 13 raises, so one prediction fails
+    "class Deployment:\n"
+    "    def __init__(self, base_directory, context):\n"
+    "        self.unlucky = 13\n"
+    "    def request(self, data):\n"
+    "        if data['n'] == self.unlucky:\n"
+    "            raise ValueError('unlucky')\n"
+    "        return {'m': data['n'] + 1}\n"
+)
 
 
 @pytest.fixture(scope="module")
