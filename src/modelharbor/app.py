@@ -46,7 +46,9 @@ class HarborApp(FastAPI):
     create) are answered there, ahead of all of FastAPI's layers (telemetry, middleware, routing); everything else
     passes to FastAPI unchanged. Every request's ``receive`` is watched (``api/disconnect.py``): a client gone
     before its body was complete is one warning line, and the ``ClientDisconnect`` that would reach uvicorn (an
-    ERROR with a traceback) ends here.
+    ERROR with a traceback) ends here. Every request that comes through here is counted for ``/metrics`` once it
+    ends (``api/metrics.py``: its labels are what routing left in its scope); those the HTTP protocol answers
+    itself are counted there.
     """
 
     front = None
