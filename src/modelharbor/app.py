@@ -10,19 +10,24 @@ import shlex
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from time import perf_counter
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.requests import ClientDisconnect
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from modelharbor import __version__
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
-from modelharbor.api.dialect import mount
+from modelharbor.api.apidocs import Spec
+from modelharbor.api.dialect import mount, openapi_path
 from modelharbor.api.dialects import DIALECTS
 from modelharbor.api.disconnect import BodyWatch
-from modelharbor.api.hot import HotTable
+from modelharbor.api.hot import HotTable, PlainRoute
+from modelharbor.api.logs import announce as announce_lines
+from modelharbor.api.metrics import GONE, SERVER, Answer, Metrics
+from modelharbor.api.metrics import endpoint as metrics_endpoint
 from modelharbor.api.native import create_native_app
 from modelharbor.api.native.app import internal_error
 from modelharbor.core.clock import now
@@ -35,6 +40,7 @@ log = logging.getLogger("modelharbor")
 
 ADMIN_FILE = "initial-admin.env"  # the first start's admin credentials (bootstrap), mode 0600
 LEGACY_ADMIN_KEY_FILE = "initial-admin-key"  # what earlier versions wrote: the first admin key alone
+DOCS_PAGE = "/api/v1/docs"  # where GET / leads
 
 
 class HarborApp(FastAPI):
@@ -44,23 +50,36 @@ class HarborApp(FastAPI):
     create) are answered there, ahead of all of FastAPI's layers (telemetry, middleware, routing); everything else
     passes to FastAPI unchanged. Every request's ``receive`` is watched (``api/disconnect.py``): a client gone
     before its body was complete is one warning line, and the ``ClientDisconnect`` that would reach uvicorn (an
-    ERROR with a traceback) ends here.
+    ERROR with a traceback) ends here. Every request that comes through here is counted for ``/metrics`` once it
+    ends (``api/metrics.py``: its labels are what routing left in its scope); those the HTTP protocol answers
+    itself are counted there.
     """
 
     front = None
+    metrics: Metrics | None = None  # api/metrics.py; None when MODELHARBOR_METRICS=false
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        started = perf_counter()
         watch = BodyWatch(scope, receive)  # a client gone mid-body: one warning line (api/disconnect.py)
+        metrics = self.metrics
+        answer = Answer(send) if metrics is not None else None
         try:
             if self.front is not None:
-                await self.front(scope, watch.receive, send)
+                await self.front(scope, watch.receive, answer or send)
             else:
-                await super().__call__(scope, watch.receive, send)
+                await super().__call__(scope, watch.receive, answer or send)
         except ClientDisconnect:
             watch.gone()  # logged already when the disconnect came through receive; nothing to answer
+        finally:
+            if answer is not None:  # counted once, where it ends: its labels are what routing found
+                dialect, route = metrics.asgi_labels(scope, self.front)
+                status = answer.status or (GONE if watch.logged else 500)
+                metrics.observe(
+                    dialect, route, scope["method"], status, perf_counter() - started, watch.received, answer.sent
+                )
 
 
 def bootstrap(services: Services) -> AdminCredentials | None:
@@ -130,6 +149,8 @@ def create_app(
         finally:
             if runner:
                 runner.stop()
+            if app.metrics is not None:
+                app.metrics.close()
             services.serving.shutdown()  # stop the deployments' worker processes
 
     app = HarborApp(
@@ -144,7 +165,17 @@ def create_app(
             return {"status": "ok", "version": __version__}
         return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
 
-    native = create_native_app(services)
+    @app.get("/", include_in_schema=False)
+    def root():
+        return RedirectResponse(DOCS_PAGE, status_code=307)  # the API docs (later: the web UI)
+
+    metrics = app.metrics = Metrics(services) if settings.metrics else None
+    if metrics is not None:
+        scrape = Route("/metrics", metrics_endpoint(metrics, settings.metrics_token), methods=["GET"])
+        app.router.routes.append(scrape)
+        metrics.name_root(scrape, SERVER)
+
+    native = create_native_app(services, [Spec(d.name, f"{d.title} dialect", openapi_path(d)) for d in DIALECTS])
     mounts = [Mount("/api/v1", app=native)]
     routes: list = []
     hot: list = []
@@ -153,6 +184,16 @@ def create_app(
         mounts += mounted.mounts
         routes += mounted.routes
         hot += mounted.hot
+        if metrics is not None:  # which dialect a request belongs to (its metrics' label)
+            for m in mounted.mounts:
+                metrics.name_prefix(m.path, dialect.name)
+            for r in mounted.routes:
+                metrics.name_root(r, dialect.name)
+            for entry in mounted.hot:
+                if isinstance(entry, PlainRoute):
+                    metrics.name_hot(entry, dialect.name)
+    if metrics is not None:
+        metrics.name_prefix("/api/v1", "native")
     # Longest prefixes first so no dialect shadows another (tests/api/test_routing.py checks this).
     mounts.sort(key=lambda m: len(m.path), reverse=True)
     app.router.routes.extend(routes)  # exact paths outside the mounts (GET /version, GET /status)
@@ -194,4 +235,4 @@ def _announce(settings: Settings, created: AdminCredentials | None, isolation: s
         )
     if isolation:
         lines.append(isolation[:1].upper() + isolation[1:] + "  (docs/security.md)")
-    print("\n".join(lines), flush=True)
+    announce_lines(lines, settings.log_format)  # text, or one JSON object per line (api/logs.py)

@@ -36,15 +36,12 @@ def _settings() -> Settings:
     return settings
 
 
-def _log_config(level: str) -> dict:
-    """uvicorn's logging, with ModelHarbor's own loggers (``modelharbor.*``) printed the same way."""
-    import copy
+def _log_config(settings: Settings) -> dict:
+    """uvicorn's logging, with ModelHarbor's own loggers (``modelharbor.*``) printed the same way, as text or one
+    JSON object per line (MODELHARBOR_LOG_FORMAT; api/logs.py)."""
+    from modelharbor.api.logs import log_config
 
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["modelharbor"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
-    return config
+    return log_config(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -62,7 +59,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
-    log_config = _log_config(settings.log_level)
+    log_config = _log_config(settings)
     logging.config.dictConfig(log_config)
     make_private(settings)  # umask 0077 for the server's process, before the database or any file is created
     if migrate:
@@ -89,7 +86,7 @@ def worker(poll: float = typer.Option(0.5, help="Seconds between queue polls."))
     from modelharbor.tasks.runner import Runner
 
     settings = Settings()
-    logging.config.dictConfig(_log_config(settings.log_level))
+    logging.config.dictConfig(_log_config(settings))
     make_private(settings)  # umask 0077 for the worker's process
     services = build_services(settings)
     runner = Runner(services, poll=poll)

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     allow_http_import_links: bool = Field(False, description="Let import links use plain http (default: https only).")
     import_link_timeout: int = Field(600, description="Seconds the download of an import link may take in all.")
     log_level: str = Field("info", description="Log level of the server.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Server log lines: text (uvicorn's format) or json (one JSON object per line)."
+    )
+    metrics: bool = Field(True, description="Serve Prometheus metrics at GET /metrics.")
+    metrics_token: str | None = Field(
+        None, description="When set, GET /metrics requires `Authorization: Bearer <this token>`."
+    )
 
     # --- isolation of user code (docs/security.md) ---------------------------------------
     sandbox: Literal["auto", "bwrap", "off"] = Field(

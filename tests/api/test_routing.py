@@ -15,7 +15,7 @@ UFDL = "/v1"
 MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
 DOMINO = "/api/registeredmodels"
 UBIOPS = ("/v2", "/v2.1")
-DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+DOC_PATHS = {"/openapi.json", "/docs", "/redoc"}
 
 
 def leaf_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, set[str]]]:

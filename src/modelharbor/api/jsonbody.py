@@ -7,6 +7,11 @@ body helpers and render the errors in their envelopes; hot routes (``api/hot.py`
 on the bytes they were given. FastAPI parses a route's body model itself, and turns any exception of its parsing
 into a bare ``{"detail": …}`` 400: routes whose routers use :class:`JsonRoute` read and check the body before
 FastAPI does (raising the error to the application's own handlers) and hand FastAPI the result.
+
+What a :class:`JsonRoute` takes as JSON: a body sent with ``Content-Type: application/json`` (or any ``…/json`` or
+``…+json`` type), and a body sent without a ``Content-Type`` — FastAPI would leave that one unparsed and answer
+"Input should be a valid dictionary", which says nothing of the header. A body sent with another type (``curl -d``
+sends ``application/x-www-form-urlencoded``) is a 415 that names the header to send.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelharbor.core.jsontext import MAX_DEPTH, JsonRejected, loads
-from modelharbor.domain.errors import TooLarge
+from modelharbor.domain.errors import TooLarge, UnsupportedType
 
 __all__ = [  # loads, JsonRejected and MAX_DEPTH are core.jsontext's, here for the edges
     "MAX_DEPTH",
@@ -31,6 +36,7 @@ __all__ = [  # loads, JsonRejected and MAX_DEPTH are core.jsontext's, here for t
     "JsonRequest",
     "JsonRoute",
     "blank",
+    "json_media_type",
     "loads",
     "read_body",
     "read_json",
@@ -107,10 +113,41 @@ class JsonRoute(APIRoute):
             return handler
 
         async def checked(request: Request) -> Response:
-            request = JsonRequest(request.scope, request.receive)
+            declared = request.headers.get("content-type", "").strip()
+            scope = request.scope
+            if not declared or (json_media_type(declared) and not _fastapi_parses(declared)):
+                # no type, or a JSON type FastAPI leaves unparsed (text/json): presented to it as application/json
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+            request = JsonRequest(scope, request.receive)
             raw = await request.body()
-            if raw and "json" in request.headers.get("content-type", "json").lower():
-                await request.json()  # what FastAPI parses as JSON (any JSON type, or none when not strict)
+            if raw:
+                if declared and not json_media_type(declared):
+                    raise UnsupportedType(_not_json(declared), content_type=declared)
+                await request.json()  # checked here; FastAPI finds it parsed
             return await handler(request)
 
         return checked
+
+
+def json_media_type(content_type: str) -> bool:
+    """Whether a ``Content-Type`` value names JSON: ``application/json``, ``text/json``, ``…+json`` (parameters
+    such as ``charset`` aside)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.endswith(("/json", "+json"))
+
+
+def _fastapi_parses(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media.startswith("application/") and media.endswith(("/json", "+json"))
+
+
+def _not_json(declared: str) -> str:
+    shown = declared if len(declared) <= 80 else declared[:80] + "…"
+    message = (
+        f"This route takes a JSON body: send it with the header 'Content-Type: application/json' (or with no "
+        f"Content-Type); this request's Content-Type is {shown!r}."
+    )
+    if declared.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        message += " (curl -d sends that type: use curl --json, or add -H 'Content-Type: application/json'.)"
+    return message

@@ -130,6 +130,9 @@ class Executor(Protocol):
 
     def status(self, key: str) -> WorkerStatus: ...
 
+    def statuses(self) -> list[WorkerStatus]:
+        """The status of every deployed key (the server's metrics: instances by state, queued requests)."""
+
     def logs(self, key: str, since: float | None = None) -> list[LogLine]:
         """What the instances of ``key`` printed (bounded: the newest lines), oldest first; ``since`` a
         wall-clock time to read only newer lines."""

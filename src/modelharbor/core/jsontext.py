@@ -26,6 +26,7 @@ from modelharbor.domain.errors import InvalidInput
 
 MAX_DEPTH = 100  # nesting levels of arrays and objects; the outermost is level 1
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+DEFAULT_WHAT = "the JSON body"  # what loads() calls the text in its messages unless told
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE = re.compile("[\ud800-\udfff]")
@@ -160,7 +161,7 @@ def lone_surrogate(value: Any) -> str | None:
     return None
 
 
-def loads(data: bytes | bytearray | str, *, what: str = "the JSON body", code: str | None = None, nan: bool = False):
+def loads(data: bytes | bytearray | str, *, what: str = DEFAULT_WHAT, code: str | None = None, nan: bool = False):
     """The JSON value of ``data`` (bytes in UTF-8, -16 or -32 as RFC 8259 allows, or text), checked: at most
     ``MAX_DEPTH`` levels, no lone surrogate, integers within 64 bits, finite numbers, and ``NaN``/``Infinity``
     only when ``nan`` (prediction inputs, which Python clients write them in). Anything else raises
@@ -191,7 +192,9 @@ def loads(data: bytes | bytearray | str, *, what: str = "the JSON body", code: s
         raise JsonRejected(_refusal(exc, what), problem=_PROBLEMS[exc.problem], code=code) from None
     except RecursionError:  # the parser recursed as deep as the interpreter allows
         raise JsonRejected(f"{what} nests deeper than {MAX_DEPTH} levels", problem="depth", code=code) from None
-    except ValueError as exc:  # JSONDecodeError, or a number the interpreter will not convert
+    except json.JSONDecodeError as exc:
+        raise JsonRejected(_syntax(exc, what), problem="syntax", reason=str(exc), code=code) from None
+    except ValueError as exc:  # a number the interpreter will not convert
         raise JsonRejected(f"{what} is not valid JSON: {exc}", problem="syntax", reason=str(exc), code=code) from None
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and deeper(value):
         raise JsonRejected(f"{what} nests deeper than {MAX_DEPTH} levels", problem="depth", code=code)
@@ -203,6 +206,12 @@ def loads(data: bytes | bytearray | str, *, what: str = "the JSON body", code: s
 
 
 _PROBLEMS = {"integer": "integer", "number": "number", "constant": "number"}
+
+
+def _syntax(exc: json.JSONDecodeError, what: str) -> str:
+    """``Invalid JSON at line 3, column 7: Expecting ',' delimiter`` (``… in <what> at …`` for other texts)."""
+    where = "" if what == DEFAULT_WHAT else f" in {what}"
+    return f"Invalid JSON{where} at line {exc.lineno}, column {exc.colno}: {exc.msg}"
 
 
 def _refusal(exc: _Refused, what: str) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.ids import find
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import TaskRow
-from modelharbor.domain.entities import Task
+from modelharbor.domain.entities import Task, TaskBacklog
 from modelharbor.domain.errors import NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
@@ -133,3 +133,14 @@ class TaskService:
             row = s.get(TaskRow, task_id)
             if row is not None:
                 row.status, row.error, row.lease_until, row.updated_at = FAILED, error[:MAX_ERROR], None, now()
+
+    def backlog(self) -> list[TaskBacklog]:
+        """The tasks not finished yet, by kind and status (queued, running), with the oldest one's creation time:
+        what the server's metrics report as the task backlog. No principal: it names no organisation's objects."""
+        with self.db.uow(readonly=True) as s:
+            rows = s.execute(
+                select(TaskRow.kind, TaskRow.status, func.count(), func.min(TaskRow.created_at))
+                .where(TaskRow.status.in_((QUEUED, RUNNING)))
+                .group_by(TaskRow.kind, TaskRow.status)
+            ).all()
+        return [TaskBacklog(kind, status, count, aware(oldest)) for kind, status, count, oldest in rows]

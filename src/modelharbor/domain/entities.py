@@ -255,6 +255,16 @@ class Task:
 
 
 @dataclass(frozen=True)
+class TaskBacklog:
+    """Unfinished tasks of one kind and status (queued or running): how many, and the oldest one's creation."""
+
+    kind: str
+    status: str
+    count: int
+    oldest: datetime
+
+
+@dataclass(frozen=True)
 class Page:
     items: list
     total: int

@@ -61,7 +61,8 @@ def test_the_codes_follow_what_an_operation_takes_and_does():
     assert set(paths["/me"]["get"]["responses"]) == {"200", "401", "500"}
     assert set(paths["/files"]["get"]["responses"]) == {"200", "400", "401", "500"}
     assert set(paths["/files/{file_id}"]["delete"]["responses"]) == {"204", "400", "401", "403", "404", "409", "500"}
-    assert set(paths["/catalogue/models/search"]["post"]["responses"]) == {"200", "400", "401", "413", "500"}  # a read
+    search = paths["/catalogue/models/search"]["post"]["responses"]
+    assert set(search) == {"200", "400", "401", "413", "415", "500"}  # a read, with a JSON body
     chunk = paths["/uploads/{upload_id}/chunks/{number}"]["put"]
     assert {"410", "413"} <= set(chunk["responses"])
     content = paths["/files/{file_id}/content"]["get"]
@@ -112,7 +113,7 @@ def test_routes_added_later_are_described_and_answer_405_with_allow():
     app.include_router(router)
     app.openapi_schema = None
     op = app.openapi()["paths"]["/things/{thing}/rename"]["post"]
-    assert set(op["responses"]) == {"200", "400", "401", "403", "404", "409", "413", "500"}
+    assert set(op["responses"]) == {"200", "400", "401", "403", "404", "409", "413", "415", "500"}
     assert op["responses"]["404"]["content"] == ERROR
     resp = TestClient(app).get("/things/x/rename")
     assert resp.status_code == 405 and resp.headers["allow"] == "POST"

@@ -1,12 +1,15 @@
-"""The native API application (mounted at ``/api/v1``; OpenAPI at ``/api/v1/openapi.json``)."""
+"""The native API application (mounted at ``/api/v1``; OpenAPI at ``/api/v1/openapi.json``, Swagger UI at
+``/api/v1/docs`` and ReDoc at ``/api/v1/redoc``, their assets served from the server: api/apidocs.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from modelharbor.api import failures
+from modelharbor.api import apidocs, failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.native import catalogue, files, keys, models, openapi, orgs, projects, serving, transfer, uploads
 from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
@@ -24,12 +27,16 @@ def internal_error(rid: str) -> JSONResponse:
     return error_json(500, "INTERNAL", failures.message(rid), {"request_id": rid})
 
 
-def create_native_app(services: Services) -> FastAPI:
+NATIVE_SPEC = apidocs.Spec("native", "ModelHarbor native API", "/api/v1/openapi.json")
+
+
+def create_native_app(services: Services, other_specs: Sequence[apidocs.Spec] = ()) -> FastAPI:
+    """The native API; its docs pages also offer ``other_specs`` (the dialects' documents)."""
     app = FastAPI(
         title="ModelHarbor native API",
         version="1",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # apidocs.install: the pages' assets come from the server, not a CDN
         redoc_url=None,
         description="ModelHarbor's own API. Authenticate with `Authorization: Bearer <API key>`.",
     )
@@ -69,5 +76,6 @@ def create_native_app(services: Services) -> FastAPI:
     app.include_router(transfer.router)
     app.include_router(orgs.router)
     answer_405_with_allow(app)  # with Allow: every method the path takes
+    apidocs.install(app, [NATIVE_SPEC, *other_specs])  # Swagger UI (/docs) and ReDoc (/redoc), served offline
     openapi.install(app)  # the document says what the server answers: errors, security (api/native/openapi.py)
     return app

@@ -85,6 +85,11 @@ ERRORS: dict[int, ErrorAnswer] = {
         "`FILE_TOO_LARGE`).",
         lambda op: op.takes_body,
     ),
+    415: ErrorAnswer(
+        "A body sent with a `Content-Type` that is not JSON (`UNSUPPORTED_TYPE`): send `Content-Type: "
+        "application/json`, or no `Content-Type`.",
+        lambda op: set(op.spec.get("requestBody", {}).get("content", {})) == {"application/json"},
+    ),
     416: ErrorAnswer(
         "A malformed `Range`, or one outside the bytes (`RANGE_NOT_SATISFIABLE`).",
         lambda op: op.ranged,

@@ -171,6 +171,11 @@ class LocalExecutor(Dispatcher, Pipeliner, Supervisor):
                 queued=dep.queued(),
             )
 
+    def statuses(self) -> list[WorkerStatus]:
+        with self._lock:
+            keys = list(self._deployments)
+        return [self.status(key) for key in keys]
+
     def logs(self, key: str, since: float | None = None) -> list[LogLine]:
         with self._lock:
             dep = self._deployments.get(key)

@@ -93,7 +93,20 @@ class Requests:
 
     async def _answer(self, route: Route, data: Any, timeout: int) -> tuple[str, Any, str | None]:
         """(status, result, error) of one request — a list is a batch answered item by item — with the output
-        checked against the deployment's output fields."""
+        checked against the deployment's output fields; the ``on_prediction`` hooks hear its outcome."""
+        started = time.perf_counter()
+        outcome = "error"  # refused before user code ran (its environment or package unavailable)
+        try:
+            answer = await self._execute(route, data, timeout)
+            outcome = answer[0]
+            return answer
+        finally:
+            if self.on_prediction:
+                seconds = time.perf_counter() - started
+                for hook in self.on_prediction:
+                    hook(outcome, seconds)
+
+    async def _execute(self, route: Route, data: Any, timeout: int) -> tuple[str, Any, str | None]:
         await self._ensure_deployed(route)
         d = route.deployment
         result = await self.executor.request(route.version.id, data, timeout=timeout)

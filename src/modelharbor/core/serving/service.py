@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from modelharbor.compute.base import EnvironmentBuilder, Executor, WorkerSpec
+from modelharbor.compute.base import EnvironmentBuilder, Executor, WorkerSpec, WorkerStatus
 from modelharbor.core.files import FileService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.secretbox import SecretBox
@@ -68,6 +68,10 @@ class ServingService(
         self.on_delete_version: list[Callable[[Session, DeploymentVersionRow], None]] = []
         # (session) -> rows removed: other kept requests (pipelines') swept with the deployment requests
         self.on_sweep_requests: list[Callable[[Session], int]] = []
+        # (outcome, seconds) after every prediction the executor was asked for (direct, batch item list, pipeline
+        # step): "completed", "failed" (user code raised, timed out, answered a wrong output) or "error" (refused
+        # before user code ran). The server's metrics listen (api/metrics.py); called on the caller's thread.
+        self.on_prediction: list[Callable[[str, float], None]] = []
         self._deployed: dict[str, WorkerSpec] = {}
         self._deployed_env: dict[str, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
@@ -80,6 +84,12 @@ class ServingService(
                 if self._executor is None:
                     self._executor = self._executor_factory()
         return self._executor
+
+    def workload(self) -> list[WorkerStatus]:
+        """What the executor runs now (every deployed version's status); nothing when no deployment ran yet (the
+        executor is not started for this)."""
+        executor = self._executor
+        return [] if executor is None else executor.statuses()
 
     def delete_project(self, principal: Principal, name: Any) -> None:
         """Delete a project by name with its deployments, environments and variables (models stay)."""
