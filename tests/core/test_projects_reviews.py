@@ -165,13 +165,13 @@ def test_review_bad_input(services, owner, model):
     stranger = member_of_new_org(services)
     for kwargs in (
         {"reviewer_ids": [], "target_stage": "Staging"},
-        {"reviewer_ids": "abc", "target_stage": "Staging"},
+        {"reviewer_ids": [""], "target_stage": "Staging"},
         {"reviewer_ids": [alice.user_id, alice.user_id], "target_stage": "Staging"},
         {"reviewer_ids": [owner.user_id], "target_stage": "Staging"},  # not oneself
         {"reviewer_ids": [stranger.user_id], "target_stage": "Staging"},
         {"reviewer_ids": [alice.user_id], "target_stage": "None"},  # already there
         {"reviewer_ids": [alice.user_id], "target_stage": "Nowhere"},
-        {"reviewer_ids": [alice.user_id], "target_stage": None},
+        {"reviewer_ids": [alice.user_id], "target_stage": ""},
     ):
         with pytest.raises(InvalidInput):
             rv.create_review(owner, model, 1, **kwargs)

@@ -25,7 +25,7 @@ def _other_org(services, role=Role.MEMBER) -> Principal:
 
 
 def test_experiments_are_per_organisation(services, tracking, admin):
-    exp = tracking.create_experiment(admin, "e1", {"k": "v"})
+    exp = tracking.create_experiment(admin, "e1", [TagIn("k", "v")])
     with pytest.raises(AlreadyExists):
         tracking.create_experiment(admin, "e1")
     other = _other_org(services)
@@ -88,7 +88,7 @@ def test_runs_params_metrics_search(tracking, admin):
 def test_logged_models(tracking, admin):
     exp = tracking.create_experiment(admin, "models")
     run = tracking.create_run(admin, exp.id)
-    m = tracking.create_logged_model(admin, exp.id, name="model", source_run_id=run.id, params={"p": "1"})
+    m = tracking.create_logged_model(admin, exp.id, name="model", source_run_id=run.id, params=[TagIn("p", "1")])
     assert m.id.startswith("m-") and m.status == "PENDING"
     assert m.artifact_uri == f"mlflow-artifacts:/{exp.id}/models/{m.id}/artifacts"
     assert tracking.finalize_logged_model(admin, m.id, "READY").status == "READY"

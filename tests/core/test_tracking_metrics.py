@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from modelharbor.api.dialects.mlflow.filters import parse_datasets, parse_model_order, query
-from modelharbor.api.dialects.mlflow.mapping import batch_in, metric_in
+from modelharbor.api.dialects.mlflow.inputs import batch_in, metric_in
 from modelharbor.db.tables_tracking import LoggedModelMetricRow, MetricRow, RunParamRow, RunTagRow
 from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.inputs import TagIn

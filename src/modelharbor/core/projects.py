@@ -87,9 +87,10 @@ def model_stages(s: Session, model: RegisteredModelRow) -> tuple[str, ...]:
     return stages_of_row(s.get(RegistryProjectRow, model.project_id) if model.project_id else None)
 
 
-def canonical_stage(stages: tuple[str, ...], stage: Any) -> str:
-    """``stage`` spelled as in ``stages`` (case-insensitive match), or InvalidInput naming the valid ones."""
-    if isinstance(stage, str):
+def canonical_stage(stages: tuple[str, ...], stage: str | None) -> str:
+    """``stage`` spelled as in ``stages`` (case-insensitive match), or InvalidInput naming the valid ones (None, no
+    stage named, too)."""
+    if stage is not None:
         for known in stages:
             if known.lower() == stage.lower():
                 return known

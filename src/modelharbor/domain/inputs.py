@@ -25,10 +25,19 @@ class MetricIn:
 
 @dataclass(frozen=True)
 class TagIn:
-    """A key and its value: a run's param or tag."""
+    """A key and its value: a param or tag of an experiment, a run or a logged model."""
 
     key: str
     value: str
+
+
+@dataclass(frozen=True)
+class VersionFileIn:
+    """A file of a model version to register: its path inside the version (e.g. ``MLmodel``) and the id of a file
+    already uploaded."""
+
+    path: str
+    file_id: str
 
 
 class ViewType(Enum):

@@ -11,9 +11,12 @@ their own page tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, Union
+from typing import Generic, TypeVar, Union
 
 T = TypeVar("T")
+Scalar = Union[str, int, float, bool]  # noqa: UP007 - a runtime alias
+#: what a comparison compares with: a scalar, a tuple of them (IN / NOT IN), or None (ISNULL)
+Value = Union[Scalar, tuple[Scalar, ...], None]  # noqa: UP007 - a runtime alias
 
 #: the operators a comparison may carry (a search accepts a subset)
 OPERATORS = frozenset(
@@ -28,7 +31,7 @@ class Comparison:
 
     key: str
     op: str
-    value: Any = None
+    value: Value = None
     kind: str = "attributes"  # attributes | tags | params | metrics
     case_insensitive: bool = False  # for = and CONTAINS
 

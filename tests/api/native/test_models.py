@@ -270,6 +270,11 @@ def test_register_refuses_bad_files_and_writes_nothing(client, auth, outsider, s
         ({"files": [{"path": "a", "file_id": good["id"]}], "tags": {"a\x00": "b"}, "create_model": True}, 400, None),
         ({"files": [{"path": "a", "file_id": good["id"]}], "run_id": "0" * 32, "create_model": True}, 404, None),
         ({"files": [{"path": "a", "file_id": good["id"]}], "create_model": "maybe"}, 400, None),
+        ({"files": [{"path": "a", "file_id": good["id"]}], "aliases": "champion", "create_model": True}, 400, None),
+        ({"files": [{"path": "a", "file_id": good["id"]}], "tags": "x", "create_model": True}, 400, None),
+        ({"files": [{"path": "a", "file_id": good["id"]}], "description": 5, "create_model": True}, 400, None),
+        ({"files": [{"path": "a", "file_id": 5}], "create_model": True}, 400, None),
+        ({"files": [{"path": "a", "file_id": good["id"], "extra": 1}], "create_model": True}, 400, None),
     ]:
         resp = client.post(url("m", "/versions"), json=body, headers=auth)
         native_error(resp, status, code or ("NOT_FOUND" if status == 404 else "INVALID_INPUT"))

@@ -19,6 +19,7 @@ from modelharbor.api.paging import decode_token, encode_token
 from modelharbor.core.registry import MAX_MODELS_PAGE, MAX_VERSIONS_PAGE
 from modelharbor.domain.entities import ModelVersion, RegisteredModel, VersionFile
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.inputs import VersionFileIn
 from modelharbor.domain.query import Comparison, Order
 from modelharbor.domain.query import Query as SearchQuery
 
@@ -168,7 +169,7 @@ def register_version(name: str, body: schemas.ModelVersionIn, services: Services
     """Register a new version from uploaded files ``{files: [{path, file_id}], …}`` (they become the artifacts
     of a new MLflow logged model; no bytes are copied), or from a ``source`` this server holds. One transaction:
     on any error nothing is written."""
-    files = None if body.files is None else [f.model_dump() for f in body.files]
+    files = None if body.files is None else [VersionFileIn(f.path, f.file_id) for f in body.files]
     version = services.model_files.register(
         principal,
         name,

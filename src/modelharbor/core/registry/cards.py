@@ -11,15 +11,14 @@ access to that project.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.projects import project_summaries
-from modelharbor.core.registry.validation import UNSET, validate_version
+from modelharbor.core.registry.validation import UNSET, Unset, validate_version
 from modelharbor.core.tracking import run_summaries
 from modelharbor.db.tables import UserRow
 from modelharbor.domain.cards import ModelCard, ProjectSummary, RunSummary, VersionCard
@@ -119,7 +118,12 @@ class Cards:
             return self._model_cards(s, principal, [model])[0]
 
     def update_model_card(
-        self, principal: Principal, name: str, *, description: Any = UNSET, discoverable: Any = UNSET
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        description: str | None | Unset = UNSET,
+        discoverable: bool | Unset = UNSET,
     ) -> ModelCard:
         """:meth:`update_model`, answered as the changed model's card."""
         model = self.update_model(principal, name, description=description, discoverable=discoverable)
@@ -150,9 +154,9 @@ class Cards:
         name: str,
         number: int,
         *,
-        description: Any = UNSET,
-        stage: Any = UNSET,
-        tags: Any = UNSET,
+        description: str | None | Unset = UNSET,
+        stage: str | Unset = UNSET,
+        tags: Mapping[str, str] | Unset = UNSET,
     ) -> VersionCard:
         """:meth:`update_version_fields`, answered as the changed version's card, with its run."""
         version = self.update_version_fields(principal, name, number, description=description, stage=stage, tags=tags)

@@ -36,13 +36,13 @@ class RegistryLookup:
         return s.connection().execute(stmts.Q_MODEL_PK, {"org": principal.org_id, "name": name}).scalar()
 
     def model_row(
-        self, s: Session, principal: Principal, name: Any, *, lock: bool = False, core: bool = False
+        self, s: Session, principal: Principal, name: str, *, lock: bool = False, core: bool = False
     ) -> RegisteredModelRow:
         """The model called ``name`` (locked for a write, which also checks write access). ``core``: a read-only
         Core row with the same attributes instead of an ORM row, which is cheaper; for callers that change nothing
         through it."""
-        name = check_text(name, "name", optional=False)
-        if not name or not name.strip():
+        check_text(name, "name", optional=False)
+        if not name.strip():
             raise InvalidInput("Missing value for required parameter 'name'.")
         params = {"org": principal.org_id, "name": name}
         if core:

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +52,7 @@ from modelharbor.db.tables_registry import (
 from modelharbor.db.tables_tracking import ArtifactRow, ExperimentRow, LoggedModelRow, RunRow
 from modelharbor.domain.entities import ModelVersion, VersionFile
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
+from modelharbor.domain.inputs import VersionFileIn
 from modelharbor.domain.principal import Action, Principal, require
 
 MAX_VERSION_FILES = 10_000  # files per version, registering and listing
@@ -71,23 +71,17 @@ class UnsupportedSource(HarborError):
 
 
 # --- validation -----------------------------------------------------------------------------------
-def _text(value: Any, what: str) -> str:
+def _text(value: str | None, what: str) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"Parameter '{what}' must be a string, not {type(value).__name__}.")
     if "\x00" in value or len(value) > MAX_TEXT:
         raise InvalidInput(f"Parameter '{what}' must be at most {MAX_TEXT} characters, without NUL.")
     return value
 
 
-def _aliases(aliases: Any) -> list[str]:
-    if aliases is None:
-        return []
-    if not isinstance(aliases, list):
-        raise InvalidInput("Parameter 'aliases' must be a list of alias names.")
+def _aliases(aliases: Sequence[str] | None) -> list[str]:
     out: list[str] = []
-    for a in aliases:
+    for a in aliases or ():
         a = validate_alias(a)
         if a.lower() == "latest" or re.fullmatch(r"[vV]\d+", a):
             raise InvalidInput(f"Alias name '{a}' is reserved.")
@@ -96,10 +90,10 @@ def _aliases(aliases: Any) -> list[str]:
     return out
 
 
-def check_files(files: list[dict[str, str]]) -> list[tuple[str, str]]:
-    """``[{path, file_id}, …]`` → ``[(path, file_id)]``: relative clean paths, no duplicates, no path that is
-    also a folder of another, distinct file ids, at most :data:`MAX_VERSION_FILES`."""
-    if not isinstance(files, list) or not files:
+def check_files(files: Sequence[VersionFileIn]) -> list[tuple[str, str]]:
+    """The files of a version → ``[(path, file_id)]``: relative clean paths, no duplicates, no path that is also a
+    folder of another, distinct file ids, at most :data:`MAX_VERSION_FILES`."""
+    if not files:
         raise InvalidInput("Parameter 'files' must be a non-empty list of {path, file_id} objects.")
     if len(files) > MAX_VERSION_FILES:
         raise InvalidInput(
@@ -111,10 +105,8 @@ def check_files(files: list[dict[str, str]]) -> list[tuple[str, str]]:
     paths: set[str] = set()
     ids: set[str] = set()
     for i, item in enumerate(files):
-        if not isinstance(item, dict) or set(item) - {"path", "file_id"}:
-            raise InvalidInput(f"files[{i}] must be an object with exactly 'path' and 'file_id'.")
-        raw, file_id = item.get("path"), item.get("file_id")
-        if not isinstance(raw, str) or not raw:
+        raw, file_id = item.path, item.file_id
+        if not raw:
             raise InvalidInput(f"files[{i}].path is required (a relative path such as 'model/MLmodel').")
         try:
             path = clean_path(raw)
@@ -124,7 +116,7 @@ def check_files(files: list[dict[str, str]]) -> list[tuple[str, str]]:
             raise InvalidInput(f"files[{i}].path {raw!r} must be written as {path!r}", path=raw)
         if not path.isprintable():
             raise InvalidInput(f"files[{i}].path {raw!r} contains control characters", path=raw)
-        if not isinstance(file_id, str) or not file_id:
+        if not file_id:
             raise InvalidInput(f"files[{i}].file_id is required (the id of an uploaded file).", path=path)
         if path in paths:
             raise InvalidInput(f"the path {path!r} is listed twice", path=path)
@@ -158,7 +150,7 @@ class ModelFileService:
 
     def resolve(self, principal: Principal, source: str, *, _hops: int = 0) -> list[VersionFile]:
         """The files a source names, for this caller (see the module's docstring for the schemes)."""
-        if not isinstance(source, str) or not source.strip():
+        if not source.strip():
             raise UnsupportedSource("the version has no source to take files from", source=source)
         if source.startswith("models:/"):
             return self._models_uri(principal, source, _hops)
@@ -207,7 +199,7 @@ class ModelFileService:
             if version.startswith("@"):
                 v = self.registry.get_version_by_alias(principal, name, version[1:])
             elif version.isdecimal():
-                v = self.registry.get_version(principal, name, version)
+                v = self.registry.get_version(principal, name, int(version))
             else:  # 'latest', or a stage: the newest version in it
                 stages = None if version.lower() == "latest" else [version]
                 latest = self.registry.latest_versions(principal, name, stages)
@@ -287,28 +279,26 @@ class ModelFileService:
         principal: Principal,
         name: str,
         *,
-        files: list[dict[str, str]] | None = None,
+        files: Sequence[VersionFileIn] | None = None,
         source: str | None = None,
         description: str | None = None,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         run_id: str | None = None,
-        aliases: list[str] | None = None,
+        aliases: Sequence[str] | None = None,
         create_model: bool = False,
         model_description: str | None = None,
     ) -> ModelVersion:
-        """A new version of model ``name`` from uploaded ``files`` (``[{path, file_id}]``), or from a ``source``
-        the caller can read. One transaction: on any error nothing is written."""
+        """A new version of model ``name`` from uploaded ``files``, or from a ``source`` the caller can read. One
+        transaction: on any error nothing is written."""
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         name = validate_name(name)
-        if not isinstance(create_model, bool):
-            raise InvalidInput("Parameter 'create_model' must be a boolean.")
         if (files is None) == (source is None):
             raise InvalidInput("Send either 'files' ([{path, file_id}, …]) or 'source' (a model URI), not both.")
         description = _text(description, "description")
         model_description = _text(model_description, "model_description")
         tags = validate_tags(tags)
         alias_names = _aliases(aliases)
-        if run_id is not None and (not isinstance(run_id, str) or not well_formed(run_id) or len(run_id) > 32):
+        if run_id is not None and (not well_formed(run_id) or len(run_id) > 32):
             raise NotFound(f"run {run_id!r} not found")
         model_id: str | None = None
         entries: list[tuple[str, str]] = []
@@ -509,9 +499,9 @@ class ModelFileService:
         await asyncio.to_thread(self.registry.delete_model, principal, name)
         await self._release(principal, model_ids)
 
-    def _model_ids_of(self, principal: Principal, name: Any) -> list[str]:
+    def _model_ids_of(self, principal: Principal, name: str) -> list[str]:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        if not isinstance(name, str) or "\x00" in name or len(name) > 1000:
+        if "\x00" in name or len(name) > 1000:
             return []  # no model has such a name: the registry's delete says what is wrong
         with self.db.uow(readonly=True) as s:
             return [

@@ -4,7 +4,6 @@ their tags."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +15,7 @@ from modelharbor.core.registry.reviews import delete_reviews
 from modelharbor.core.registry.validation import (
     MAX_TAG_KEY,
     UNSET,
+    Unset,
     check_text,
     validate_name,
     validate_tag,
@@ -29,7 +29,7 @@ from modelharbor.db.tables_registry import (
     RegisteredModelTagRow,
 )
 from modelharbor.domain.entities import RegisteredModel
-from modelharbor.domain.errors import Conflict, InvalidInput
+from modelharbor.domain.errors import Conflict
 from modelharbor.domain.principal import Action, Principal, require
 
 
@@ -39,11 +39,11 @@ class Models:
     def create_model(
         self,
         principal: Principal,
-        name: Any,
+        name: str,
         *,
-        description: Any = None,
+        description: str | None = None,
         tags: Mapping[str, str] | None = None,
-        project_id: Any = None,
+        project_id: str | None = None,
         discoverable: bool = False,
     ) -> RegisteredModel:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
@@ -89,12 +89,12 @@ class Models:
                 tags=dict(sorted(tags.items())),
             )
 
-    def get_model(self, principal: Principal, name: Any) -> RegisteredModel:
+    def get_model(self, principal: Principal, name: str) -> RegisteredModel:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         with self.db.uow(readonly=True) as s:
             return self._models(s, [self.model_row(s, principal, name, core=True)])[0]
 
-    def rename_model(self, principal: Principal, name: Any, new_name: Any) -> RegisteredModel:
+    def rename_model(self, principal: Principal, name: str, new_name: str) -> RegisteredModel:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         new_name = validate_name(new_name, "new_name")
         with self.db.uow() as s:
@@ -111,13 +111,17 @@ class Models:
             return self._models(s, [row])[0]
 
     def update_model(
-        self, principal: Principal, name: Any, *, description: Any = UNSET, discoverable: Any = UNSET
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        description: str | None | Unset = UNSET,
+        discoverable: bool | Unset = UNSET,
     ) -> RegisteredModel:
+        """Change the description (None: empty) and/or whether the model is discoverable; UNSET leaves it."""
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         if description is not UNSET:
             description = check_text(description, "description") or ""
-        if discoverable is not UNSET and not isinstance(discoverable, bool):
-            raise InvalidInput("Parameter 'discoverable' must be a boolean.")
         with self.db.uow() as s:
             row = self.model_row(s, principal, name, lock=True)
             if description is not UNSET:
@@ -128,7 +132,7 @@ class Models:
             s.flush()
             return self._models(s, [row])[0]
 
-    def delete_model(self, principal: Principal, name: Any) -> None:
+    def delete_model(self, principal: Principal, name: str) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         with self.db.uow() as s:
             row = self.model_row(s, principal, name, lock=True)
@@ -142,7 +146,7 @@ class Models:
             s.delete(row)
             s.flush()
 
-    def set_model_tag(self, principal: Principal, name: Any, key: Any, value: Any) -> None:
+    def set_model_tag(self, principal: Principal, name: str, key: str, value: str | None) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         key, value = validate_tag(key, value)
         with self.db.uow() as s:
@@ -155,7 +159,7 @@ class Models:
             row.updated_at = now()
             s.flush()
 
-    def delete_model_tag(self, principal: Principal, name: Any, key: Any) -> None:
+    def delete_model_tag(self, principal: Principal, name: str, key: str) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         key = check_text(key, "key", max_len=MAX_TAG_KEY, optional=False)
         with self.db.uow() as s:

@@ -14,8 +14,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -57,27 +57,27 @@ def delete_reviews(s: Session, review_ids) -> None:
     s.execute(delete(ModelReviewRow).where(ModelReviewRow.id.in_(review_ids)))
 
 
-def _notes(notes: Any) -> str | None:
+def _notes(notes: str | None) -> str | None:
     if notes is None:
         return None
-    if not isinstance(notes, str) or len(notes) > MAX_NOTES or "\x00" in notes:
+    if len(notes) > MAX_NOTES or "\x00" in notes:
         raise InvalidInput(f"'notes' must be a string of at most {MAX_NOTES} characters.")
     return notes
 
 
-def _choice(value: Any, allowed: Iterable[str], what: str) -> str:
+def _choice(value: str, allowed: Iterable[str], what: str) -> str:
     for a in allowed:
-        if isinstance(value, str) and value.lower() == a.lower():
+        if value.lower() == a.lower():
             return a
     raise InvalidInput(f"'{what}' must be one of {', '.join(allowed)}, not {value!r}.")
 
 
-def _user_ids(value: Any, what: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(u, str) and u for u in value):
+def _user_ids(value: Sequence[str], what: str) -> list[str]:
+    if not all(value):
         raise InvalidInput(f"'{what}' must be a list of user ids.")
     if len(set(value)) != len(value):
         raise InvalidInput(f"'{what}' names a user twice.")
-    return value
+    return list(value)
 
 
 class ReviewService:
@@ -90,7 +90,7 @@ class ReviewService:
         """Why ``version`` cannot move into ``target_stage`` now ([] when it can)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
-        if not isinstance(target_stage, str) or not target_stage:
+        if not target_stage:
             raise InvalidInput("'targetStage' is required: the stage to move the version into.")
         with self.db.uow(readonly=True) as s:
             model, v = self._version(s, principal, name, number)
@@ -114,7 +114,7 @@ class ReviewService:
         name: str,
         version: int,
         *,
-        reviewer_ids: list[str],
+        reviewer_ids: Sequence[str],
         target_stage: str,
         notes: str | None = None,
     ) -> Review:
@@ -126,7 +126,7 @@ class ReviewService:
         if len(reviewers) > MAX_REVIEWERS:
             raise InvalidInput(f"A review may have at most {MAX_REVIEWERS} reviewers.")
         notes = _notes(notes)
-        if not isinstance(target_stage, str) or not target_stage:
+        if not target_stage:
             raise InvalidInput("'targetStage' is required: the stage the reviewers approve moving the version into.")
         with self.db.uow() as s:
             model = self.registry.model_row(s, principal, name, lock=True)  # write access to the model
@@ -160,8 +160,8 @@ class ReviewService:
         version: int,
         review_id: str,
         *,
-        add: list[str] | None = None,
-        remove: list[str] | None = None,
+        add: Sequence[str] | None = None,
+        remove: Sequence[str] | None = None,
         status: str | None = None,
         notes: str | None = None,
     ) -> Review:
@@ -296,8 +296,8 @@ class ReviewService:
             raise InvalidInput(f"Not members of this organisation: {', '.join(unknown)}.")
 
     @staticmethod
-    def _review_row(s: Session, v: ModelVersionRow, review_id: Any, *, lock: bool = False) -> ModelReviewRow:
-        if not isinstance(review_id, str) or len(review_id) != 24 or not review_id.isalnum():
+    def _review_row(s: Session, v: ModelVersionRow, review_id: str, *, lock: bool = False) -> ModelReviewRow:
+        if len(review_id) != 24 or not review_id.isalnum():
             raise NotFound(f"Review {review_id!r} not found")
         q = select(ModelReviewRow).where(ModelReviewRow.id == review_id, ModelReviewRow.version_pk == v.pk)
         row = s.scalar(q.with_for_update() if lock else q)

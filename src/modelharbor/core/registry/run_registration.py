@@ -12,6 +12,7 @@ after its new model was, the model is removed again, so a failed request leaves 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -44,7 +45,7 @@ class RunRegistration:
     def find_model(
         self, principal: Principal, run_id: str, *, artifact: str | None = None, logged_model_id: str | None = None
     ) -> RunModel:
-        if not isinstance(run_id, str) or not run_id.strip():
+        if not run_id.strip():
             raise InvalidInput("'experimentRunId' is required: the id of the MLflow run that logged the model.")
         run = self.tracking.get_run(principal, run_id)
         if logged_model_id not in (None, ""):
@@ -58,9 +59,7 @@ class RunRegistration:
             if m.source_run_id == run.id
         ]
         dirs = self._mlmodel_dirs(run)
-        if artifact not in (None, ""):
-            if not isinstance(artifact, str):
-                raise InvalidInput("'artifact' must be the name of the run's model (or its artifact path).")
+        if artifact:
             named = [m for m in logged if m.name == artifact]
             if len(named) == 1:
                 return RunModel(f"models:/{named[0].id}", run, named[0].id)
@@ -92,15 +91,13 @@ class RunRegistration:
         logged_model_id: str | None = None,
         description: str | None = None,
         discoverable: bool | None = None,
-        tags: dict[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         project_id: str | None = None,
     ) -> tuple[ModelCard, VersionCard]:
         """``create``: a new model with this run's model as version 1; else the next version of an existing one.
         Answers the model's card (the new version its newest) and the new version's card, with its run."""
         found = self.find_model(principal, run_id, artifact=artifact, logged_model_id=logged_model_id)
         if create:
-            if discoverable is not None and not isinstance(discoverable, bool):
-                raise InvalidInput("'discoverable' must be a boolean.")
             project = project_id or found.run.tags.get(PROJECT_TAG) or self._experiment_project(principal, found.run)
             model = self.registry.create_model(
                 principal,

@@ -4,6 +4,7 @@ in a session, for the read models of core/registry/cards.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -78,10 +79,12 @@ class Search:
             more = len(rows) > size
             return Page(tuple(self._models(s, rows[:size])), offset + size if more else None)
 
-    def latest_versions(self, principal: Principal, name: Any, stages: Any = None) -> list[ModelVersion]:
+    def latest_versions(
+        self, principal: Principal, name: str, stages: Sequence[str | None] | None = None
+    ) -> list[ModelVersion]:
+        """The newest version of the model in each of ``stages`` (each one of the model's stages, any case; None
+        names none, and is refused with the stages there are), or in every stage when none are given."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
-        if stages is not None and not isinstance(stages, list):
-            raise InvalidInput("Parameter 'stages' must be a list of stage names.")
         with self.db.uow(readonly=True) as s:
             row = self.model_row(s, principal, name)
             known = model_stages(s, row)

@@ -3,17 +3,15 @@ stage; not while a review is open) and the aliases that name it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import delete, select
 
 from modelharbor.core.clock import now
 from modelharbor.core.projects import STAGE_ARCHIVED, canonical_stage, model_stages
 from modelharbor.core.registry.reviews import require_no_open_review
 from modelharbor.core.registry.validation import (
-    ACTIVE_STAGES,
     validate_alias,
     validate_alias_reserved,
+    validate_archive,
     validate_version,
 )
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelAliasRow
@@ -26,15 +24,19 @@ class Stages:
     """Stage transitions and aliases."""
 
     def transition_stage(
-        self, principal: Principal, name: Any, version: Any, stage: Any, *, archive_existing_versions: bool = False
+        self,
+        principal: Principal,
+        name: str,
+        version: int,
+        stage: str | None,
+        *,
+        archive_existing_versions: bool = False,
     ) -> ModelVersion:
+        """Move a version into ``stage`` (one of the model's stages, any case; None names none, and is refused with
+        the stages there are)."""
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
-        if archive_existing_versions and stage not in ACTIVE_STAGES:
-            raise InvalidInput(
-                f"Model version transition cannot archive existing model versions because '{stage}' is not an "
-                f"Active stage. Valid stages are {', '.join(ACTIVE_STAGES)}."
-            )
+        validate_archive(stage, archive_existing_versions)
         with self.db.uow() as s:
             row = self.model_row(s, principal, name, lock=True)
             v = self.version_row(s, row, number)
@@ -61,7 +63,7 @@ class Stages:
             s.flush()
             return self._versions(s, [(row.name, v)])[0]
 
-    def set_alias(self, principal: Principal, name: Any, alias: Any, version: Any) -> None:
+    def set_alias(self, principal: Principal, name: str, alias: str, version: int) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         alias = validate_alias(alias)
         validate_alias_reserved(alias)
@@ -77,7 +79,7 @@ class Stages:
             row.updated_at = now()
             s.flush()
 
-    def delete_alias(self, principal: Principal, name: Any, alias: Any) -> None:
+    def delete_alias(self, principal: Principal, name: str, alias: str) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         alias = validate_alias(alias)
         with self.db.uow() as s:
@@ -88,7 +90,7 @@ class Stages:
                 )
             )
 
-    def get_version_by_alias(self, principal: Principal, name: Any, alias: Any) -> ModelVersion:
+    def get_version_by_alias(self, principal: Principal, name: str, alias: str) -> ModelVersion:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         alias = validate_alias(alias)
         with self.db.uow(readonly=True) as s:

@@ -1,6 +1,11 @@
-"""The registry's limits and input checks: names, versions, aliases, tags and free text as MLflow and Domino send
-them (a wrong type or shape is ``InvalidInput``, a version number out of range ``NotFound``), page sizes, and
-MLflow's millisecond timestamps."""
+"""The registry's limits and the domain rules of its typed inputs: names, version numbers, aliases, tags and free
+text (a value that breaks a rule is ``InvalidInput``, a version number out of range ``NotFound``), page sizes, and
+MLflow's millisecond timestamps.
+
+The arguments are typed (``str``, ``int``): the edges check the wire types (a version number sent as text, a name
+that is not a string) and answer in their own words before they call the core; these checks are the rules every
+caller's values follow. An edge that must report faults in the order the registry finds them calls these functions
+too, between its own type checks (api/dialects/mlflow/inputs.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import posixpath
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Final
 
 from modelharbor.core.clock import aware
 from modelharbor.core.projects import DEFAULT_STAGES, STAGE_PRODUCTION, STAGE_STAGING
@@ -28,16 +34,23 @@ MAX_VERSIONS_PAGE, DEFAULT_VERSIONS_PAGE = 200_000, 10_000
 MAX_IN = 10_000  # values per IN (…) list
 _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
-UNSET: Any = object()  # an argument not given (None may be a value)
 
 
-def check_text(value: Any, what: str, *, max_len: int = MAX_TEXT, optional: bool = True) -> str | None:
+class Unset(Enum):
+    """The type of :data:`UNSET`: an argument not given, where None may be a value."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+def check_text(value: str | None, what: str, *, max_len: int = MAX_TEXT, optional: bool = True) -> str | None:
+    """Free text: no NUL, at most ``max_len`` characters; None is absent (refused when not ``optional``)."""
     if value is None:
         if optional:
             return None
         raise InvalidInput(f"Missing value for required parameter '{what}'.")
-    if not isinstance(value, str):
-        raise InvalidInput(f"Parameter '{what}' must be a string, not {type(value).__name__}.")
     if "\x00" in value:
         raise InvalidInput(f"Parameter '{what}' must not contain NUL characters.")
     if len(value) > max_len:
@@ -45,8 +58,8 @@ def check_text(value: Any, what: str, *, max_len: int = MAX_TEXT, optional: bool
     return value
 
 
-def validate_name(name: Any, what: str = "name") -> str:
-    name = check_text(name, what, max_len=MAX_NAME, optional=False)
+def validate_name(name: str, what: str = "name") -> str:
+    check_text(name, what, max_len=MAX_NAME, optional=False)
     if not name.strip():
         raise InvalidInput(f"Missing value for required parameter '{what}'.")
     if "/" in name or ":" in name:
@@ -59,22 +72,16 @@ def validate_name(name: Any, what: str = "name") -> str:
     return name
 
 
-def validate_version(version: Any) -> int:
-    if isinstance(version, bool) or version is None or version == "":
-        raise InvalidInput("Missing value for required parameter 'version'.")
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"Parameter 'version' must be an integer, got {version!r}.") from None
-    if isinstance(version, float) and version != number:
-        raise InvalidInput(f"Parameter 'version' must be an integer, got {version!r}.")
-    if not 0 < number < 2**31:
+def validate_version(version: int) -> int:
+    """A version number: versions are numbered from 1 and stored as 32-bit integers, so any other number names no
+    version (``NotFound``)."""
+    if not 0 < version < 2**31:
         raise NotFound(f"Model Version (version={version}) not found")
-    return number
+    return version
 
 
-def validate_alias(alias: Any) -> str:
-    alias = check_text(alias, "alias", max_len=MAX_ALIAS)
+def validate_alias(alias: str) -> str:
+    check_text(alias, "alias", max_len=MAX_ALIAS)
     if not alias:
         raise InvalidInput("Registered model alias name cannot be empty.")
     if not _ALIAS_RE.match(alias):
@@ -91,21 +98,37 @@ def validate_alias_reserved(alias: str) -> None:
         raise InvalidInput(f"Version alias name '{alias}' is reserved.")
 
 
-def validate_tag(key: Any, value: Any) -> tuple[str, str]:
-    key = check_text(key, "key", max_len=MAX_TAG_KEY, optional=False)
+def validate_archive(stage: str | None, archive_existing_versions: bool) -> None:
+    """Archiving the versions already in the target stage is for a move into an active stage (as spelled there)."""
+    if archive_existing_versions and stage not in ACTIVE_STAGES:
+        raise InvalidInput(
+            f"Model version transition cannot archive existing model versions because '{stage}' is not an "
+            f"Active stage. Valid stages are {', '.join(ACTIVE_STAGES)}."
+        )
+
+
+def validate_tag_key(key: str) -> str:
+    check_text(key, "key", max_len=MAX_TAG_KEY, optional=False)
     if not key or not re.fullmatch(r"[\w.\- /:]+", key) or posixpath.normpath(key) != key or key.startswith(".."):
         raise InvalidInput(
             f"Invalid tag key {key!r}: names may only contain alphanumerics, underscores (_), dashes (-), "
             "periods (.), spaces ( ), colons (:) and slashes (/), and must be a normalised path."
         )
-    value = check_text(value, f"value of tag {key!r}", max_len=MAX_TAG_VALUE)
-    return key, value or ""
+    return key
+
+
+def validate_tag_value(key: str, value: str | None) -> str:
+    """The value of tag ``key`` (None is the empty value)."""
+    return check_text(value, f"value of tag {key!r}", max_len=MAX_TAG_VALUE) or ""
+
+
+def validate_tag(key: str, value: str | None) -> tuple[str, str]:
+    key = validate_tag_key(key)
+    return key, validate_tag_value(key, value)
 
 
 def validate_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Tags (a mapping, None for none), each checked by :func:`validate_tag`."""
-    if tags is not None and not isinstance(tags, Mapping):
-        raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
     out: dict[str, str] = {}
     for k, v in (tags or {}).items():
         k, v = validate_tag(k, v)
@@ -121,6 +144,6 @@ def ms(dt: datetime) -> int:
 def page_size(max_results: int | None, *, default: int, limit: int) -> int:
     if max_results is None:
         return default
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 0 < max_results <= limit:
+    if not 0 < max_results <= limit:
         raise InvalidInput(f"Invalid value {max_results} for parameter 'max_results': it must be in 1..{limit}.")
     return max_results

@@ -4,7 +4,6 @@ Domino's description, stage and tags in one go), delete, and their tags."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +16,7 @@ from modelharbor.core.registry.validation import (
     MAX_TAG_KEY,
     STATUS_READY,
     UNSET,
+    Unset,
     check_text,
     validate_tag,
     validate_tags,
@@ -34,14 +34,14 @@ class Versions:
     def create_version(
         self,
         principal: Principal,
-        name: Any,
-        source: Any,
+        name: str,
+        source: str,
         *,
-        run_id: Any = None,
+        run_id: str | None = None,
         tags: Mapping[str, str] | None = None,
-        run_link: Any = None,
-        description: Any = None,
-        model_id: Any = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
     ) -> ModelVersion:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         source = check_text(source, "source", optional=False)
@@ -105,17 +105,17 @@ class Versions:
                 tags=dict(sorted(tags.items())),
             )
 
-    def get_version(self, principal: Principal, name: Any, version: Any) -> ModelVersion:
+    def get_version(self, principal: Principal, name: str, version: int) -> ModelVersion:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="registry")
         number = validate_version(version)
         with self.db.uow(readonly=True) as s:
             row = self.model_row(s, principal, name)
             return self._versions(s, [(row.name, self.version_row(s, row, number))])[0]
 
-    def download_uri(self, principal: Principal, name: Any, version: Any) -> str:
+    def download_uri(self, principal: Principal, name: str, version: int) -> str:
         return self.get_version(principal, name, version).source
 
-    def update_version(self, principal: Principal, name: Any, version: Any, *, description: Any) -> ModelVersion:
+    def update_version(self, principal: Principal, name: str, version: int, *, description: str | None) -> ModelVersion:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
         description = check_text(description, "description") or ""
@@ -130,12 +130,12 @@ class Versions:
     def update_version_fields(
         self,
         principal: Principal,
-        name: Any,
-        version: Any,
+        name: str,
+        version: int,
         *,
-        description: Any = UNSET,
-        stage: Any = UNSET,
-        tags: Any = UNSET,
+        description: str | None | Unset = UNSET,
+        stage: str | Unset = UNSET,
+        tags: Mapping[str, str] | Unset = UNSET,
     ) -> ModelVersion:
         """Domino's version update, in one transaction: description, stage (one of the project's stages; not while
         a review is open) and tags (merged: each given key is set)."""
@@ -145,7 +145,7 @@ class Versions:
             raise InvalidInput("Give at least one of modelVersionDescription, stage or tags.")
         if description is not UNSET:
             description = check_text(description, "modelVersionDescription") or ""
-        new_tags = validate_tags(tags) if tags is not UNSET else {}
+        new_tags = validate_tags(tags) if not isinstance(tags, Unset) else {}
         with self.db.uow() as s:
             row = self.model_row(s, principal, name, lock=True)
             v = self.version_row(s, row, number)
@@ -166,7 +166,7 @@ class Versions:
             s.flush()
             return self._versions(s, [(row.name, v)])[0]
 
-    def delete_version(self, principal: Principal, name: Any, version: Any) -> None:
+    def delete_version(self, principal: Principal, name: str, version: int) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
         with self.db.uow() as s:
@@ -179,7 +179,7 @@ class Versions:
             row.updated_at = now()
             s.flush()
 
-    def set_version_tag(self, principal: Principal, name: Any, version: Any, key: Any, value: Any) -> None:
+    def set_version_tag(self, principal: Principal, name: str, version: int, key: str, value: str | None) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
         key, value = validate_tag(key, value)
@@ -194,7 +194,7 @@ class Versions:
             v.updated_at = now()
             s.flush()
 
-    def delete_version_tag(self, principal: Principal, name: Any, version: Any, key: Any) -> None:
+    def delete_version_tag(self, principal: Principal, name: str, version: int, key: str) -> None:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="registry")
         number = validate_version(version)
         key = check_text(key, "key", max_len=MAX_TAG_KEY, optional=False)

@@ -12,41 +12,41 @@ parsed into one by api/dialects/ubiops/logql.py; the native API builds one from 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.logs import LogEntry, LogQuery
 from modelharbor.domain.principal import Principal
 
+if TYPE_CHECKING:  # the service imports this module's callers; only the type is needed here
+    from modelharbor.core.serving.service import ServingService
+
 MAX_LIMIT, DEFAULT_LIMIT = 5000, 1000
 
 
-def _limit(limit: Any) -> int:
-    if limit is None or limit == "":
+def _limit(limit: int | None) -> int:
+    if limit is None:
         return DEFAULT_LIMIT
-    try:
-        n = int(limit)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"limit must be a whole number, not {limit!r}") from None
-    if not 1 <= n <= MAX_LIMIT:
+    if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
-    return n
+    return limit
 
 
 def deployment_logs(
-    serving: Any,
+    serving: ServingService,
     principal: Principal,
-    project: Any,
+    project: str,
     *,
     query: LogQuery | None = None,
-    deployment: Any = None,
-    version: Any = None,
+    deployment: str | None = None,
+    version: str | None = None,
     start: float | None = None,
     end: float | None = None,
-    limit: Any = None,
+    limit: int | None = None,
 ) -> list[LogEntry]:
-    """The project's deployment log lines matching the filters, oldest first: the newest ``limit`` of them.
-    ``start`` is inclusive, ``end`` exclusive (seconds since the epoch). Unknown deployments/versions → NotFound."""
+    """The project's deployment log lines matching the filters, oldest first: the newest ``limit`` of them (1 to
+    ``MAX_LIMIT``; None: ``DEFAULT_LIMIT``). ``start`` is inclusive, ``end`` exclusive (seconds since the epoch).
+    Unknown deployments/versions → NotFound."""
     n = _limit(limit)
     query = query or LogQuery()
     if start is not None and end is not None and end <= start:

@@ -3,6 +3,8 @@ search, rename, delete/restore and tags."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,7 +30,7 @@ from modelharbor.db.engine import Database
 from modelharbor.db.tables_tracking import ExperimentRow, ExperimentTagRow
 from modelharbor.domain.entities import Experiment
 from modelharbor.domain.errors import InvalidInput, NotFound
-from modelharbor.domain.inputs import ViewType
+from modelharbor.domain.inputs import TagIn, ViewType
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.domain.query import Page, Query
 
@@ -100,7 +102,8 @@ class Experiments:
         require(principal, action, row.org_id, what=f"experiment {exp_id}")
         return row
 
-    def create_experiment(self, principal: Principal, name: str, tags: dict[str, str] | None = None) -> Experiment:
+    def create_experiment(self, principal: Principal, name: str, tags: Sequence[TagIn] = ()) -> Experiment:
+        """A new experiment named ``name`` with ``tags`` (a key given twice takes its last value)."""
         require(principal, Action.TRACKING_WRITE, principal.org_id, what="experiment")
         check_name(name)
         self.ensure_default(principal)
@@ -117,7 +120,7 @@ class Experiments:
                 )  # fmt: skip
                 s.add(row)
                 s.flush()
-                for k, v in (tags or {}).items():
+                for k, v in {t.key: t.value for t in tags}.items():
                     s.add(
                         ExperimentTagRow(
                             experiment_id=row.id, key=check_key(k, "tag"), value=check_value(v, "tag", MAX_TAG_VALUE)
@@ -177,7 +180,7 @@ class Experiments:
                     )
                 )
             elif c.kind == "attributes" and c.key in attrs:
-                value = int(c.value) if c.key == "experiment_id" and str(c.value).isdigit() else c.value
+                value = int(c.value) if c.key == "experiment_id" and str(c.value).isdecimal() else c.value
                 q = q.where(compare(attrs[c.key], c.op, value))
             else:
                 raise InvalidInput(f"cannot filter experiments on {c.kind}.{c.key}")

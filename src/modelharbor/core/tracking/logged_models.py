@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -30,6 +29,7 @@ from modelharbor.core.tracking.validation import (
 from modelharbor.db.tables_tracking import ExperimentRow, LoggedModelRow
 from modelharbor.domain.entities import LoggedModel, Metric
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import TagIn
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.domain.query import Dataset, Order, Page, Query
 
@@ -63,7 +63,7 @@ class LoggedModels:
 
     @staticmethod
     def _model_row(
-        s: Session, principal: Principal, model_id: Any, action: Action, *, allow_deleted: bool = False
+        s: Session, principal: Principal, model_id: str, action: Action, *, allow_deleted: bool = False
     ) -> LoggedModelRow:
         row = s.get(LoggedModelRow, model_id) if well_formed(model_id) and len(model_id) <= 40 else None
         exp = s.get(ExperimentRow, row.experiment_id) if row is not None else None
@@ -85,12 +85,14 @@ class LoggedModels:
         name: str | None = None,
         model_type: str | None = None,
         source_run_id: str | None = None,
-        params: dict[str, str] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Sequence[TagIn] = (),
+        tags: Sequence[TagIn] = (),
     ) -> LoggedModel:
+        """A new logged model (PENDING until finalised) in the experiment (``"0"``: the caller's default), with
+        ``params`` and ``tags`` (a key given twice takes its last value)."""
         exp_id = self.resolve_experiment_id(principal, experiment_id)
-        params = {check_key(k, "param"): check_value(v, "param", MAX_PARAM_VALUE) for k, v in (params or {}).items()}
-        tags = {check_key(k, "tag"): check_value(v, "tag", MAX_TAG_VALUE) for k, v in (tags or {}).items()}
+        checked_params = _checked(params, "param", MAX_PARAM_VALUE)
+        checked_tags = _checked(tags, "tag", MAX_TAG_VALUE)
         with self.db.uow() as s:
             exp = self._exp_row(s, principal, exp_id, Action.TRACKING_WRITE)
             if exp.lifecycle_stage != ACTIVE:
@@ -108,8 +110,8 @@ class LoggedModels:
                 status="PENDING",
                 status_message=None,
                 lifecycle_stage=ACTIVE,
-                params=params,
-                tags=tags,
+                params=checked_params,
+                tags=checked_tags,
                 creation_timestamp_ms=t,
                 last_updated_timestamp_ms=t,
             )
@@ -136,8 +138,8 @@ class LoggedModels:
             row = self._model_row(s, principal, model_id, Action.TRACKING_WRITE)
             row.lifecycle_stage, row.last_updated_timestamp_ms = DELETED, now_ms()
 
-    def set_logged_model_tags(self, principal: Principal, model_id: str, tags: dict[str, str]) -> None:
-        checked = {check_key(k, "tag"): check_value(v, "tag", MAX_TAG_VALUE) for k, v in tags.items()}
+    def set_logged_model_tags(self, principal: Principal, model_id: str, tags: Sequence[TagIn]) -> None:
+        checked = _checked(tags, "tag", MAX_TAG_VALUE)
         with self.db.uow() as s:
             row = self._model_row(s, principal, model_id, Action.TRACKING_WRITE)
             row.tags = {**(row.tags or {}), **checked}
@@ -151,8 +153,8 @@ class LoggedModels:
             row.tags = {k: v for k, v in row.tags.items() if k != key}
             row.last_updated_timestamp_ms = now_ms()
 
-    def log_logged_model_params(self, principal: Principal, model_id: str, params: dict[str, str]) -> None:
-        checked = {check_key(k, "param"): check_value(v, "param", MAX_PARAM_VALUE) for k, v in params.items()}
+    def log_logged_model_params(self, principal: Principal, model_id: str, params: Sequence[TagIn]) -> None:
+        checked = _checked(params, "param", MAX_PARAM_VALUE)
         with self.db.uow() as s:
             row = self._model_row(s, principal, model_id, Action.TRACKING_WRITE)
             for k, v in checked.items():
@@ -224,6 +226,11 @@ class LoggedModels:
         return Page(tuple(page), offset + limit if len(models) > offset + limit else None)
 
 
+def _checked(pairs: Sequence[TagIn], what: str, limit: int) -> dict[str, str]:
+    """Params or tags by key (a key given twice takes its last value), each checked."""
+    return {check_key(k, what): check_value(v, what, limit) for k, v in {p.key: p.value for p in pairs}.items()}
+
+
 _MODEL_ATTRS = {
     "name": "name",
     "model_id": "id",
@@ -237,7 +244,7 @@ _MODEL_ATTRS = {
 }
 
 
-def _model_order_value(m: LoggedModel, o: Order) -> Any:
+def _model_order_value(m: LoggedModel, o: Order) -> float | int | str | None:
     if o.kind == "metrics":
         return tracking_metrics.latest_value(m.metrics, o.key, o.dataset_name, o.dataset_digest)
     return getattr(m, _MODEL_ATTRS[o.key])

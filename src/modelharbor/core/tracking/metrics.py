@@ -34,7 +34,7 @@ from modelharbor.db.tables_tracking import LatestMetricRow, LoggedModelMetricRow
 from modelharbor.domain.entities import Metric
 from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.inputs import MetricIn
-from modelharbor.domain.query import Dataset
+from modelharbor.domain.query import Dataset, Value
 
 MAX_KEY = 250
 MAX_METRICS_PER_BATCH = 1000
@@ -64,26 +64,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def check_key(key: Any, what: str) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY:
+def check_key(key: str, what: str) -> str:
+    if not key or len(key) > MAX_KEY:
         raise InvalidInput(f"{what} key must be a non-empty string of at most {MAX_KEY} characters, got {key!r}")
     if ".." in key.split("/") or key.startswith("/") or "\x00" in key:
         raise InvalidInput(f"invalid {what} key {key!r}")
     return key
-
-
-def to_int(value: Any, what: str, default: int | None = None) -> int:
-    if value is None or value == "":
-        if default is None:
-            raise InvalidInput(f"{what} is required")
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} must be an integer, got {value!r}") from None
-    if not INT64_MIN <= number <= INT64_MAX:
-        raise InvalidInput(f"{what} must be a 64-bit integer, got {value!r}")
-    return number
 
 
 def check_batch_limits(metrics: int, params: int, tags: int) -> None:
@@ -103,9 +89,9 @@ def check_batch_limits(metrics: int, params: int, tags: int) -> None:
 
 def check_text(value: str | None, name: str, limit: int) -> str | None:
     """A metric's optional ``dataset_name`` or ``dataset_digest``: None when empty."""
-    if value in (None, ""):
+    if not value:
         return None
-    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+    if len(value) > limit or "\x00" in value:
         raise InvalidInput(f"metric {name} must be a string of at most {limit} characters, got {value!r}")
     return value
 
@@ -315,7 +301,7 @@ def on_datasets(m: Metric, datasets: Sequence[Dataset] | None) -> bool:
 
 
 def metric_test(
-    key: str, op: str, value: Any, datasets: Sequence[Dataset] | None = None
+    key: str, op: str, value: Value, datasets: Sequence[Dataset] | None = None
 ) -> Callable[[Iterable[Metric]], bool]:
     """MLflow's ``metrics.<key> <op> <number>`` on a logged model: true when any of its values of that key (on the
     datasets, if given) compares so. Checked here, before any model is looked at."""

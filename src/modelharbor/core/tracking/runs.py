@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 from modelharbor.core.filters import compare, comparisons
 from modelharbor.core.ids import well_formed
 from modelharbor.core.tracking import metrics as tracking_metrics
-from modelharbor.core.tracking.metrics import check_key, now_ms, to_int
+from modelharbor.core.tracking.metrics import check_int64, check_key, now_ms
 from modelharbor.core.tracking.validation import (
     ACTIVE,
     DEFAULT_ID,
@@ -73,7 +72,7 @@ class Runs:
     """Runs, their params, metrics, tags, inputs and outputs."""
 
     @staticmethod
-    def _run_row(s: Session, principal: Principal, run_id: Any, action: Action) -> tuple[RunRow, ExperimentRow]:
+    def _run_row(s: Session, principal: Principal, run_id: str, action: Action) -> tuple[RunRow, ExperimentRow]:
         row = s.get(RunRow, run_id) if well_formed(run_id) and len(run_id) <= 32 else None
         if row is None:
             raise NotFound(f"run {run_id!r} not found")
@@ -117,15 +116,18 @@ class Runs:
         *,
         user_id: str | None = None,
         start_time: int | None = None,
-        tags: dict[str, str] | None = None,
+        tags: Sequence[TagIn] = (),
         run_name: str | None = None,
     ) -> Run:
+        """A new run in the experiment (``"0"``: the caller's default) with ``tags`` (a key given twice takes its last
+        value); its name is ``run_name``, else its ``mlflow.runName`` tag, else a made-up one."""
         exp_id = self.resolve_experiment_id(principal, experiment_id)
-        tags = {check_key(k, "tag"): check_value(v, "tag", MAX_TAG_VALUE) for k, v in (tags or {}).items()}
-        name = run_name or tags.get(RUN_NAME_TAG) or new_run_name()
-        if run_name and tags.get(RUN_NAME_TAG) and tags[RUN_NAME_TAG] != run_name:
-            raise InvalidInput(f"run_name {run_name!r} and tag {RUN_NAME_TAG}={tags[RUN_NAME_TAG]!r} disagree")
-        tags[RUN_NAME_TAG] = name
+        given = {t.key: t.value for t in tags}
+        checked = {check_key(k, "tag"): check_value(v, "tag", MAX_TAG_VALUE) for k, v in given.items()}
+        name = run_name or checked.get(RUN_NAME_TAG) or new_run_name()
+        if run_name and checked.get(RUN_NAME_TAG) and checked[RUN_NAME_TAG] != run_name:
+            raise InvalidInput(f"run_name {run_name!r} and tag {RUN_NAME_TAG}={checked[RUN_NAME_TAG]!r} disagree")
+        checked[RUN_NAME_TAG] = name
         with self.db.uow() as s:
             exp = self._exp_row(s, principal, exp_id, Action.TRACKING_WRITE)
             if exp.lifecycle_stage != ACTIVE:
@@ -134,9 +136,9 @@ class Runs:
                 id=uuid.uuid4().hex,
                 experiment_id=exp.id,
                 name=name[:250],
-                user_id=(user_id or tags.get(USER_TAG) or principal.username)[:256],
+                user_id=(user_id or checked.get(USER_TAG) or principal.username)[:256],
                 status="RUNNING",
-                start_time=to_int(start_time, "start_time", now_ms()),
+                start_time=now_ms() if start_time is None else check_int64(start_time, "start_time"),
                 end_time=None,
                 lifecycle_stage=ACTIVE,
                 inputs={},
@@ -144,7 +146,7 @@ class Runs:
             )
             s.add(row)
             s.flush()
-            for k, v in tags.items():
+            for k, v in checked.items():
                 s.add(RunTagRow(run_id=row.id, key=k, value=v))
             s.flush()
             return self._run_entity(s, row)
@@ -170,8 +172,8 @@ class Runs:
             self._active_run(row)
             if status:
                 row.status = status
-            if end_time is not None and end_time != "":
-                row.end_time = to_int(end_time, "end_time")
+            if end_time is not None:
+                row.end_time = check_int64(end_time, "end_time")
             if run_name:
                 row.name = run_name[:250]
                 self._set_tag(s, row.id, RUN_NAME_TAG, run_name)
@@ -382,7 +384,7 @@ class Runs:
             elif c.kind == "attributes" and c.key in attrs:
                 value = c.value
                 if c.key == "experiment_id":
-                    value = exp_int(value)
+                    value = exp_int(str(value))
                 q = q.where(compare(attrs[c.key], c.op, value))
             else:
                 raise InvalidInput(f"cannot filter runs on {c.kind}.{c.key}")

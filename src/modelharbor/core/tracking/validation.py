@@ -4,7 +4,6 @@ runs and logged models, and the checks of names, keys, values and page sizes (sh
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -52,16 +51,13 @@ def stages_of(view_type: ViewType | None) -> tuple[str, ...]:
 def check_max(max_results: int | None, default: int, limit: int) -> int:
     if max_results is None or max_results == 0:
         return default
-    if not isinstance(max_results, int) or not 1 <= max_results <= limit:
+    if not 1 <= max_results <= limit:
         raise InvalidInput(f"max_results must be from 1 to {limit}, got {max_results!r}")
     return max_results
 
 
-def check_value(value: Any, what: str, limit: int) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        value = str(value)
+def check_value(value: str, what: str, limit: int) -> str:
+    """A param's or tag's value (the edges give one that is not a string as its text)."""
     if len(value) > limit:
         raise InvalidInput(f"{what} value is longer than {limit} characters")
     if "\x00" in value:
@@ -74,21 +70,22 @@ def dialect_insert(s: Session):
     return postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def key_ok(key: Any) -> bool:
-    return isinstance(key, str) and 0 < len(key) <= MAX_KEY and "\x00" not in key
+def key_ok(key: str) -> bool:
+    """Whether ``key`` could name a tag (one that cannot is simply not there)."""
+    return 0 < len(key) <= MAX_KEY and "\x00" not in key
 
 
-def check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
+def check_name(name: str) -> str:
+    if not name.strip():
         raise InvalidInput("an experiment name is required")
     if len(name) > 500 or "\x00" in name:
         raise InvalidInput("the experiment name must be at most 500 characters, without NUL")
     return name
 
 
-def exp_int(experiment_id: Any) -> int | None:
-    s = str(experiment_id) if experiment_id is not None else ""
-    return int(s) if s.isdigit() and len(s) < 12 else None
+def exp_int(experiment_id: str) -> int | None:
+    """The number an experiment id names, or None when it names none (not a number, or too long to be one)."""
+    return int(experiment_id) if experiment_id.isdecimal() and len(experiment_id) < 12 else None
 
 
 def new_run_name() -> str:

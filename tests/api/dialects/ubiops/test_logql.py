@@ -37,3 +37,13 @@ def test_logql_subset():
         with pytest.raises(InvalidInput) as exc:
             parse_logql(bad)
         assert says in exc.value.message, (bad, exc.value.message)
+
+
+def test_limit_is_parsed_at_the_edge():
+    """``limit`` arrives as text: the route makes it a number (the core checks its range, 1 to 5,000)."""
+    from modelharbor.api.dialects.ubiops.routes.logs import _limit
+
+    assert [_limit(v) for v in (None, "", "7", " 12 ", "0")] == [None, None, 7, 12, 0]
+    for bad in ("x", "1.5", "1e3"):
+        with pytest.raises(InvalidInput, match=f"limit must be a whole number, not '{bad}'"):
+            _limit(bad)

@@ -1,8 +1,7 @@
 """MLflow's wire shapes: core registry and tracking objects as MLflow's protobuf JSON (milliseconds, ``{key, value}``
 tag lists, string version numbers), its paged answers, and its error body ``{"error_code", "message"}`` for every
-error the dialect answers (:func:`render`); and the other way, a request's wire values parsed into the core's typed
-inputs (``MetricIn``, ``TagIn``, ``ViewType`` of :mod:`modelharbor.domain.inputs`) with MLflow's messages, so the core
-takes typed arguments. Pure: no services, no queries.
+error the dialect answers (:func:`render`). The other way, a request's wire values into the core's typed arguments,
+is inputs.py. Pure: no services, no queries.
 """
 
 from __future__ import annotations
@@ -23,17 +22,7 @@ from modelharbor.api.dialect import (
 )
 from modelharbor.api.paging import encode_token
 from modelharbor.core.registry import ms
-from modelharbor.core.registry.validation import validate_tag
-from modelharbor.core.tracking import finite, now_ms
-from modelharbor.core.tracking.metrics import (
-    MAX_DATASET_DIGEST,
-    MAX_DATASET_NAME,
-    check_batch_limits,
-    check_key,
-    check_text,
-    to_int,
-)
-from modelharbor.core.tracking.validation import MAX_PARAM_VALUE, MAX_TAG_VALUE, check_value
+from modelharbor.core.tracking import finite
 from modelharbor.domain.entities import (
     ArtifactEntry,
     Experiment,
@@ -43,8 +32,7 @@ from modelharbor.domain.entities import (
     RegisteredModel,
     Run,
 )
-from modelharbor.domain.errors import HarborError, InvalidInput, NotFound
-from modelharbor.domain.inputs import MetricIn, TagIn, ViewType
+from modelharbor.domain.errors import HarborError
 from modelharbor.domain.query import Page
 
 MALFORMED_REQUEST = "MALFORMED_REQUEST"  # a body that is not a JSON object (api/params.json_object's code)
@@ -227,120 +215,6 @@ def model_json(m: LoggedModel) -> dict[str, Any]:
         if value:
             info[key] = value
     return {"info": info, "data": {"params": _kv(m.params), "metrics": [metric_json(x) for x in m.metrics]}}
-
-
-# --- registry requests: wire values into typed inputs ---------------------------------------------------------
-def flag(value: Any, name: str) -> bool:
-    """A boolean parameter: a JSON boolean or "true"/"false" (any case, as a query string carries it); False when
-    absent."""
-    if value in (None, ""):
-        return False
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if not isinstance(value, bool):
-        raise InvalidInput(f"Parameter '{name}' must be a boolean.")
-    return value
-
-
-def tags_in(tags: Any) -> dict[str, str] | None:
-    """A registry request's ``tags``: MLflow's list of ``{key, value}`` (or a mapping), each pair checked as the
-    registry checks it (:func:`~modelharbor.core.registry.validate_tag`)."""
-    if tags is None:
-        return None
-    if isinstance(tags, dict):
-        pairs: list = list(tags.items())
-    elif isinstance(tags, list):
-        pairs = []
-        for t in tags:
-            if not isinstance(t, dict):
-                raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
-            pairs.append((t.get("key"), t.get("value")))
-    else:
-        raise InvalidInput("Parameter 'tags' must be a list of {key, value} objects.")
-    return dict(validate_tag(k, v) for k, v in pairs)
-
-
-# --- tracking requests: wire values into typed inputs ---------------------------------------------------------
-def experiment_id_in(value: Any) -> str:
-    """An experiment id: a string (``"0"`` the caller's default experiment), or a whole number as some clients send
-    it; any other value names no experiment."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and str(value).isdigit() and len(str(value)) < 12:
-        return str(value)
-    raise NotFound(f"experiment {value!r} does not exist")
-
-
-VIEW_TYPE_NUMBERS = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
-
-
-def view_type(value: Any) -> ViewType | None:
-    """A ``view_type`` / ``run_view_type``: its name (any case) or its protobuf number; None (active only) when
-    absent."""
-    if value is None:
-        return None
-    if isinstance(value, int) or str(value).isdigit():
-        value = VIEW_TYPE_NUMBERS.get(int(value), "?")
-    name = str(value).upper()
-    if not name:
-        return None
-    if name not in ViewType.__members__:
-        raise InvalidInput(f"unknown view type {value!r}: use ACTIVE_ONLY, DELETED_ONLY or ALL")
-    return ViewType[name]
-
-
-def to_float(value: Any) -> float:
-    """A metric value: a number, or a string such as "NaN", "Infinity", "-Infinity" as protobuf JSON writes them."""
-    if isinstance(value, bool):
-        raise InvalidInput(f"metric value must be a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise InvalidInput(f"metric value must be a number, got {value!r}")
-
-
-def metric_in(raw: Any) -> MetricIn:
-    """One metric of a request (``key``, ``value``, ``timestamp``, ``step``, optional ``model_id``, ``dataset_name``
-    and ``dataset_digest``), checked as MLflow checks it (in its order, so a request with several faults answers
-    the first)."""
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"a metric must be an object with key, value, timestamp and step, got {raw!r}")
-    key = check_key(raw.get("key"), "metric")
-    if raw.get("value") is None:
-        raise InvalidInput(f"missing value for required parameter 'value' of metric {key!r}")
-    timestamp = to_int(raw.get("timestamp"), "timestamp", now_ms())
-    if timestamp < 0:
-        raise InvalidInput(f"metric {key!r}: timestamp must be a nonnegative long (64-bit integer), got {timestamp}")
-    model_id = raw.get("model_id")
-    if model_id in (None, ""):
-        model_id = None
-    elif not isinstance(model_id, str):
-        raise InvalidInput(f"metric {key!r}: model_id must be a string, got {model_id!r}")
-    dataset_name = check_text(raw.get("dataset_name"), "dataset_name", MAX_DATASET_NAME)
-    dataset_digest = check_text(raw.get("dataset_digest"), "dataset_digest", MAX_DATASET_DIGEST)
-    if (dataset_name is None) != (dataset_digest is None):
-        raise InvalidInput(f"metric {key!r}: both dataset_name and dataset_digest must be given if one is")
-    value, step = to_float(raw.get("value")), to_int(raw.get("step"), "step", 0)
-    return MetricIn(key, value, timestamp, step, model_id, dataset_name, dataset_digest)
-
-
-def tag_in(raw: Any, what: str) -> TagIn:
-    """A param (``what`` "param") or tag ``{key, value}``; a value that is not a string is sent as its text."""
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"a {what} must be an object with key and value, got {raw!r}")
-    limit = MAX_PARAM_VALUE if what == "param" else MAX_TAG_VALUE
-    return TagIn(check_key(raw.get("key"), what), check_value(raw.get("value"), what, limit))
-
-
-def batch_in(metrics: list, params: list, tags: list) -> tuple[list[MetricIn], list[TagIn], list[TagIn]]:
-    """A ``log-batch`` request's metrics, params and tags, within MLflow's limits of one call."""
-    check_batch_limits(len(metrics), len(params), len(tags))
-    typed_params = [tag_in(p, "param") for p in params]
-    return [metric_in(m) for m in metrics], typed_params, [tag_in(t, "tag") for t in tags]
 
 
 # --- artifacts --------------------------------------------------------------------------------------------------

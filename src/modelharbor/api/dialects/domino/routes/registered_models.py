@@ -63,6 +63,14 @@ def _tags(value: Any, what: str = "tags") -> dict[str, str] | None:
     return value
 
 
+def _user_ids(value: list | None, what: str) -> list[str] | None:
+    """A list of user ids (``field`` checked it is a list): each a string, and not empty (the core's rule too: so
+    the reviewers to add are checked before the ones to remove, as always)."""
+    if value is not None and not all(isinstance(u, str) and u for u in value):
+        raise InvalidInput(f"'{what}' must be a list of user ids.")
+    return value
+
+
 def _version_number(version: str) -> int:
     if not version.isdigit():
         raise InvalidInput(f"version must be a positive integer, not {version!r}")
@@ -306,15 +314,17 @@ async def create_review(
 ):
     number = _version_number(version)
     body = await json_object(request, missing="a JSON object body is required")
+    reviewers = field(body, "reviewerIds", list, required=True)
+    target, notes = field(body, "targetStage", str, required=True), field(body, "notes", str)
     review = await run_in_threadpool(
         partial(
             services.reviews.create_review,
             principal,
             model_name,
             number,
-            reviewer_ids=field(body, "reviewerIds", list, required=True),
-            target_stage=field(body, "targetStage", str, required=True),
-            notes=field(body, "notes", str),
+            reviewer_ids=_user_ids(reviewers, "reviewerIds"),
+            target_stage=target,
+            notes=notes,
         )
     )
     return JSONResponse(mapping.review(review), status_code=201)
@@ -331,6 +341,8 @@ async def update_review(
 ):
     number = _version_number(version)
     body = await json_object(request, missing="a JSON object body is required")
+    add, remove = field(body, "reviewerIdsToAdd", list), field(body, "reviewerIdsToRemove", list)
+    status, notes = field(body, "status", str), field(body, "notes", str)
     await run_in_threadpool(
         partial(
             services.reviews.update_review,
@@ -338,10 +350,10 @@ async def update_review(
             model_name,
             number,
             review_id,
-            add=field(body, "reviewerIdsToAdd", list),
-            remove=field(body, "reviewerIdsToRemove", list),
-            status=field(body, "status", str),
-            notes=field(body, "notes", str),
+            add=_user_ids(add, "reviewerIdsToAdd"),
+            remove=_user_ids(remove, "reviewerIdsToRemove"),
+            status=status,
+            notes=notes,
         )
     )
     return Response(status_code=204)

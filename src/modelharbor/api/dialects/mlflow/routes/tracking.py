@@ -2,7 +2,8 @@
 
 Shapes follow the protobuf JSON of the real client (mlflow/protos/service.proto); the client is the spec. Each
 route takes its parameters (the query string merged with the JSON body, read by the :data:`ArgsDep` dependency on
-the event loop), makes one :mod:`modelharbor.core.tracking` call in FastAPI's threadpool and maps the answer.
+the event loop) into the core's typed arguments (inputs.py, in the order tracking checks them), makes one
+:mod:`modelharbor.core.tracking` call in FastAPI's threadpool and maps the answer.
 """
 
 from __future__ import annotations
@@ -13,19 +14,26 @@ from fastapi import APIRouter, Depends, Request
 
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.mlflow import PrincipalDep, filters
+from modelharbor.api.dialects.mlflow.inputs import (
+    batch_in,
+    experiment_id_in,
+    experiment_name_in,
+    key_values_in,
+    metric_in,
+    optional_text_in,
+    run_status_in,
+    tag_in,
+    text_of,
+    view_type,
+)
 from modelharbor.api.dialects.mlflow.mapping import (
     MALFORMED_REQUEST,
     MODEL_STATUS_IN,
-    batch_in,
-    experiment_id_in,
     experiment_json,
-    metric_in,
     metric_json,
     model_json,
     paged,
     run_json,
-    tag_in,
-    view_type,
 )
 from modelharbor.api.params import json_object
 from modelharbor.core.tracking import ACTIVE, DELETED
@@ -58,14 +66,6 @@ def _req(args: dict[str, Any], *names: str) -> Any:
     raise InvalidInput(f"missing value for required parameter '{names[0]}'")
 
 
-def _tags(items: Any) -> dict[str, str]:
-    if items in (None, ""):
-        return {}
-    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
-        raise InvalidInput("tags must be a list of {key, value} objects")
-    return {str(t.get("key")): t.get("value", "") for t in items}
-
-
 def _int(value: Any, name: str) -> int | None:
     """An integer parameter, None when absent (the core checks its range, with MLflow's messages)."""
     if value in (None, ""):
@@ -91,7 +91,8 @@ def _run_id(args: dict[str, Any]) -> str:
 
 @router.post("/experiments/create")
 def create_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    exp = services.tracking.create_experiment(principal, _req(args, "name"), _tags(args.get("tags")))
+    name, tags = _req(args, "name"), key_values_in(args.get("tags"))
+    exp = services.tracking.create_experiment(principal, experiment_name_in(name), tags)
     return {"experiment_id": exp.id}
 
 
@@ -103,7 +104,8 @@ def get_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep
 
 @router.get("/experiments/get-by-name")
 def get_experiment_by_name(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    exp = services.tracking.get_experiment_by_name(principal, _req(args, "experiment_name"))
+    name = experiment_name_in(_req(args, "experiment_name"))
+    exp = services.tracking.get_experiment_by_name(principal, name)
     return {"experiment": experiment_json(exp)}
 
 
@@ -123,7 +125,7 @@ def search_experiments(principal: PrincipalDep, services: ServicesDep, args: Arg
 def update_experiment(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     if args.get("new_name"):
         experiment_id = experiment_id_in(_req(args, "experiment_id"))
-        services.tracking.rename_experiment(principal, experiment_id, args["new_name"])
+        services.tracking.rename_experiment(principal, experiment_id, experiment_name_in(args["new_name"]))
     return {}
 
 
@@ -142,14 +144,15 @@ def restore_experiment(principal: PrincipalDep, services: ServicesDep, args: Arg
 @router.post("/experiments/set-experiment-tag")
 def set_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     raw_id, key, value = _req(args, "experiment_id"), _req(args, "key"), args.get("value", "")
-    services.tracking.set_experiment_tag(principal, experiment_id_in(raw_id), key, value)
+    experiment_id, tag = experiment_id_in(raw_id), tag_in({"key": key, "value": value}, "tag")
+    services.tracking.set_experiment_tag(principal, experiment_id, tag.key, tag.value)
     return {}
 
 
 @router.post("/experiments/delete-experiment-tag")
 def delete_experiment_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     raw_id, key = _req(args, "experiment_id"), _req(args, "key")
-    services.tracking.delete_experiment_tag(principal, experiment_id_in(raw_id), key)
+    services.tracking.delete_experiment_tag(principal, experiment_id_in(raw_id), text_of(key))
     return {}
 
 
@@ -161,15 +164,15 @@ def create_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
     raw_id, start_time, tags = (
         args.get("experiment_id") or "0",
         _int(args.get("start_time"), "start_time"),
-        _tags(args.get("tags")),
+        key_values_in(args.get("tags")),
     )
     run = services.tracking.create_run(
         principal,
         experiment_id_in(raw_id),
-        user_id=args.get("user_id"),
+        user_id=optional_text_in(args.get("user_id")),
         start_time=start_time,
         tags=tags,
-        run_name=args.get("run_name"),
+        run_name=optional_text_in(args.get("run_name")),
     )
     return {"run": run_json(run)}
 
@@ -181,13 +184,9 @@ def get_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 
 @router.post("/runs/update")
 def update_run(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    run = services.tracking.update_run(
-        principal,
-        _run_id(args),
-        status=args.get("status"),
-        end_time=_int(args.get("end_time"), "end_time"),
-        run_name=args.get("run_name"),
-    )
+    run_id, end_time = _run_id(args), _int(args.get("end_time"), "end_time")
+    status, run_name = run_status_in(args.get("status")), optional_text_in(args.get("run_name"))
+    run = services.tracking.update_run(principal, run_id, status=status, end_time=end_time, run_name=run_name)
     return {"run_info": run_json(run)["info"]}
 
 
@@ -257,7 +256,7 @@ def set_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
 
 @router.post("/runs/delete-tag")
 def delete_tag(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.delete_tag(principal, _run_id(args), _req(args, "key"))
+    services.tracking.delete_tag(principal, _run_id(args), text_of(_req(args, "key")))
     return {}
 
 
@@ -298,7 +297,7 @@ def metric_history(principal: PrincipalDep, services: ServicesDep, args: ArgsDep
     page = services.tracking.metric_history(
         principal,
         _run_id(args),
-        _req(args, "metric_key"),
+        text_of(_req(args, "metric_key")),
         max_results=_int(args.get("max_results"), "max_results"),
         offset=filters.decode_token(args.get("page_token")),
     )
@@ -310,13 +309,17 @@ def metric_history(principal: PrincipalDep, services: ServicesDep, args: ArgsDep
 
 @router.post("/logged-models")
 def create_logged_model(principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    raw_id, params, tags = _req(args, "experiment_id"), _tags(args.get("params")), _tags(args.get("tags"))
+    raw_id, params, tags = (
+        _req(args, "experiment_id"),
+        key_values_in(args.get("params")),
+        key_values_in(args.get("tags")),
+    )
     model = services.tracking.create_logged_model(
         principal,
         experiment_id_in(raw_id),
-        name=args.get("name"),
-        model_type=args.get("model_type"),
-        source_run_id=args.get("source_run_id"),
+        name=optional_text_in(args.get("name")),
+        model_type=optional_text_in(args.get("model_type")),
+        source_run_id=optional_text_in(args.get("source_run_id")),
         params=params,
         tags=tags,
     )
@@ -360,7 +363,7 @@ def delete_logged_model(model_id: str, principal: PrincipalDep, services: Servic
 
 @router.patch("/logged-models/{model_id}/tags")
 def set_logged_model_tags(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.set_logged_model_tags(principal, model_id, _tags(args.get("tags")))
+    services.tracking.set_logged_model_tags(principal, model_id, key_values_in(args.get("tags")))
     return {}
 
 
@@ -372,5 +375,5 @@ def delete_logged_model_tag(model_id: str, tag_key: str, principal: PrincipalDep
 
 @router.post("/logged-models/{model_id}/params")
 def log_logged_model_params(model_id: str, principal: PrincipalDep, services: ServicesDep, args: ArgsDep):
-    services.tracking.log_logged_model_params(principal, model_id, _tags(args.get("params")))
+    services.tracking.log_logged_model_params(principal, model_id, key_values_in(args.get("params")))
     return {}

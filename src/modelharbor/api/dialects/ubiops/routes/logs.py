@@ -31,12 +31,22 @@ def _time(value: str | None, what: str) -> float | None:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
+def _limit(value: str | None) -> int | None:
+    """``limit``: a whole number (the core checks its range); None when absent."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"limit must be a whole number, not {value!r}") from None
+
+
 @router.get(P + "/logs")
 def list_logs(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     q = request.query_params
     query = parse_logql(q.get("query"))
-    start, end = _time(q.get("start"), "start"), _time(q.get("end"), "end")
+    start, end, limit = _time(q.get("start"), "start"), _time(q.get("end"), "end"), _limit(q.get("limit"))
     entries = serving_logs.deployment_logs(
-        services.serving, principal, project_name, query=query, start=start, end=end, limit=q.get("limit")
+        services.serving, principal, project_name, query=query, start=start, end=end, limit=limit
     )
     return [log_json(e) for e in entries]
