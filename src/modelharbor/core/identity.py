@@ -586,8 +586,8 @@ MIN_KEY_PREFIX = 6  # characters of a key id that may name it
 
 
 def _key_by_prefix(s, principal: Principal, ref: str) -> ApiKeyRow:
-    """The one key whose id starts with ``ref`` among the keys the caller may revoke (NotFound if none, Conflict if
-    several: the ids are listed, so the caller can pick)."""
+    """The one key whose id starts with ``ref`` among the keys the caller may revoke — or the one such key not yet
+    revoked (NotFound if none, Conflict if several: their ids are listed, so the caller can pick)."""
     if not isinstance(ref, str) or not ref or len(ref) > 64 or any(c not in "0123456789abcdef" for c in ref):
         raise NotFound(f"API key {ref!r} not found")
     if len(ref) < MIN_KEY_PREFIX:
@@ -597,9 +597,12 @@ def _key_by_prefix(s, principal: Principal, ref: str) -> ApiKeyRow:
     q = select(ApiKeyRow).where(ApiKeyRow.org_id == principal.org_id, ApiKeyRow.id.startswith(ref, autoescape=True))
     if not principal.can(Action.KEY_MANAGE_ANY, principal.org_id):
         q = q.where(ApiKeyRow.user_id == principal.user_id)
-    rows = list(s.scalars(q.order_by(ApiKeyRow.id).limit(11)))
+    rows = list(s.scalars(q.order_by(ApiKeyRow.id).limit(101)))
     if not rows:
         raise NotFound(f"API key {ref!r} not found")
+    active = [r for r in rows if r.revoked_at is None]
+    if len(rows) > 1 and len(active) == 1:
+        return active[0]  # revoked keys do not make a prefix of the one live key ambiguous
     if len(rows) > 1:
         ids = [r.id for r in rows[:10]]
         raise Conflict(
