@@ -12,22 +12,10 @@ import pytest
 from modelharbor.core.files import resume
 from modelharbor.domain.errors import InvalidInput, TooLarge
 from modelharbor.tasks.runner import run_pending
+from tests.core.test_uploads import complete, put
 from tests.factories import in_same_org, member_of_new_org
 
 MiB = 1 << 20
-
-
-async def agen(data: bytes, piece: int = 65536):
-    for i in range(0, len(data), piece):
-        yield data[i : i + piece]
-
-
-def put(services, principal, sid, n, data):
-    return asyncio.run(services.uploads.put_chunk(principal, sid, agen(data), number=n))
-
-
-def complete(services, principal, sid):
-    return asyncio.run(services.uploads.complete(principal, sid))
 
 
 def fingerprint(data: bytes) -> str:

@@ -160,14 +160,7 @@ class IdentityService:
         with self.db.uow() as s:
             if s.scalar(select(UserRow.id).where(UserRow.username == username)):
                 raise Conflict(f"user {username!r} already exists")
-            user = UserRow(
-                id=new_hex(),
-                username=username,
-                email=email,
-                is_superuser=False,
-                created_at=now(),
-                password_hash=_hasher.hash(password) if password else None,
-            )
+            user = new_user_row(username, password or None, email=email)
             s.add(user)
             s.flush()
             s.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=Role(role).value))
@@ -588,6 +581,7 @@ MIN_KEY_PREFIX = 6  # characters of a key id that may name it
 def _key_by_prefix(s, principal: Principal, ref: str) -> ApiKeyRow:
     """The one key whose id starts with ``ref`` among the keys the caller may revoke — or the one such key not yet
     revoked (NotFound if none, Conflict if several: their ids are listed, so the caller can pick)."""
+    ref = ref.lower() if isinstance(ref, str) else ref
     if not isinstance(ref, str) or not ref or len(ref) > 64 or any(c not in "0123456789abcdef" for c in ref):
         raise NotFound(f"API key {ref!r} not found")
     if len(ref) < MIN_KEY_PREFIX:
@@ -657,6 +651,18 @@ def _new_key_row(user_id: str, org_id: str, name: str, secret: str) -> ApiKeyRow
 def hash_password(password: str) -> str:
     """The Argon2id hash every password is stored as."""
     return _hasher.hash(password)
+
+
+def new_user_row(username: str, password: str | None, *, email: str | None = None) -> UserRow:
+    """A new (not superuser) user's row, with the hash of ``password`` or none."""
+    return UserRow(
+        id=new_hex(),
+        username=username,
+        email=email,
+        is_superuser=False,
+        created_at=now(),
+        password_hash=hash_password(password) if password is not None else None,
+    )
 
 
 # What core/users.py (user administration) shares with this module.

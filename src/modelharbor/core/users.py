@@ -29,9 +29,17 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.clock import aware, now
 from modelharbor.core.files.uploads import OPEN
-from modelharbor.core.identity import IdentityService, hash_password, nameable, org_row, password_matches, user_row
+from modelharbor.core.identity import (
+    IdentityService,
+    hash_password,
+    nameable,
+    new_user_row,
+    org_row,
+    password_matches,
+    user_row,
+)
 from modelharbor.db.tables import (
     ApiKeyRow,
     FileRow,
@@ -142,14 +150,7 @@ class UserAdminService:
                 check_password(password)
             if s.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
                 raise Conflict(f"user {username!r} already exists", code="USER_EXISTS")
-            row = UserRow(
-                id=new_hex(),
-                username=username,
-                email=None,
-                is_superuser=False,
-                created_at=now(),
-                password_hash=hash_password(password) if password is not None else None,
-            )
+            row = new_user_row(username, password)
             s.add(row)
             s.flush()
             member = MembershipRow(org_id=org_id, user_id=row.id, role=new_role.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from modelharbor.domain.principal import Role
+from tests.api.native.test_orgs import error
 from tests.conftest import ADMIN_KEY
 
 API = "/api/v1"
@@ -16,15 +17,6 @@ PASSWORD = "correct horse battery"
 
 def bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
-
-
-def error(resp, status: int, code: str | None = None) -> dict:
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
-    if code:
-        assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def ok(resp, status: int = 200) -> dict | list:

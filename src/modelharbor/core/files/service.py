@@ -87,6 +87,35 @@ async def limited(chunks: AsyncIterable[bytes], limit: int, what: str) -> AsyncI
         yield piece
 
 
+def _add_file(
+    s: Session,
+    principal: Principal,
+    name: str,
+    extension: str | None,
+    size: int,
+    sha256: str,
+    context: str,
+    *,
+    file_id: str | None = None,
+) -> FileRecord:
+    """A new file row of the caller's over the blob ``sha256`` (which the caller made sure exists)."""
+    row = FileRow(
+        id=file_id or new_hex(12),
+        org_id=principal.org_id,
+        owner_id=principal.user_id,
+        name=name,
+        extension=extension if extension is not None else extension_of(name),
+        size=size,
+        sha256=sha256,
+        content_type=content_type_of(name),
+        context=context,
+        created_at=now(),
+    )
+    s.add(row)
+    s.flush()
+    return to_record(row)
+
+
 @dataclass(frozen=True)
 class ByteRange:
     start: int
@@ -263,21 +292,8 @@ class FileService:
                 raise InvalidInput("content conflict while storing the file; retry the upload")
             own = {k for k, _ in segments}
             stale = [k for k in own if k not in {k2 for k2, _ in existing.segments}]
-        row = FileRow(
-            id=file_id or new_hex(12),
-            org_id=principal.org_id,
-            owner_id=principal.user_id,
-            name=name,
-            extension=extension if extension is not None else extension_of(name),
-            size=size,
-            sha256=sha256,
-            content_type=content_type_of(name),
-            context=context,
-            created_at=now(),
-        )
-        s.add(row)
-        s.flush()
-        return to_record(row), stale
+        record = _add_file(s, principal, name, extension, size, sha256, context, file_id=file_id)
+        return record, stale
 
     # --- read ------------------------------------------------------------------------------
     def get(self, principal: Principal, file_id: str) -> FileRecord:
@@ -452,21 +468,7 @@ class FileService:
         blob = blobs.lock_blob(s, sha256)
         if blob is None or blob.size != size or s.scalar(own) is None:
             return None
-        row = FileRow(
-            id=new_hex(12),
-            org_id=principal.org_id,
-            owner_id=principal.user_id,
-            name=name,
-            extension=extension if extension is not None else extension_of(name),
-            size=size,
-            sha256=sha256,
-            content_type=content_type_of(name),
-            context=context,
-            created_at=now(),
-        )
-        s.add(row)
-        s.flush()
-        return to_record(row)
+        return _add_file(s, principal, name, extension, size, sha256, context)
 
     def drop_in(self, s: Session, file_id: str) -> list[str]:
         """Within the caller's transaction, for services that own a file record: delete it.
