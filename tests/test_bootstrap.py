@@ -111,7 +111,7 @@ def test_set_password_refuses_clearly(first_start, tmp_path):
     root, _url, _creds, _log = first_start
     for args, stdin, message in [
         (("set-password", "nobody", "--password-stdin"), "long enough pass\n", "error: no user 'nobody' (database"),
-        (("set-password", "admin", "--password-stdin"), "short\n", "error: a password has 8 to 1024 characters"),
+        (("set-password", "admin", "--password-stdin"), "short\n", "error: a password has 12 to 1024 characters"),
         (
             ("set-password", "admin"),
             "",

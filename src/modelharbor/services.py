@@ -18,6 +18,7 @@ from modelharbor.core.tasks import TaskService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import ArtifactService, TrackingService
 from modelharbor.core.transfer import TransferService
+from modelharbor.core.users import UserAdminService
 from modelharbor.db.engine import Database
 from modelharbor.settings import Settings
 from modelharbor.storage import BlobStore, open_blob_store
@@ -47,6 +48,7 @@ class Services:
     pipelines: PipelineService
     transfer: TransferService
     model_jobs: ModelJobService
+    users: UserAdminService
     sandbox: Any = None  # compute.sandbox.Sandbox: how user code is isolated (its describe() is logged at start)
 
     def close(self) -> None:
@@ -168,5 +170,6 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         pipelines=PipelineService(db, serving, identity),
         transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity, files),
+        users=UserAdminService(identity),
         sandbox=sandbox,
     )

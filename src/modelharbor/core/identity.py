@@ -153,7 +153,7 @@ class IdentityService:
     def reset_password(self, username: str, password: str) -> User:
         """Set ``username``'s password (server-side maintenance: ``modelharbor admin set-password``, which acts on
         the local database without a principal; users change theirs through the API)."""
-        _check_password(password)
+        check_password(password)
         with self.db.uow() as s:
             user = s.scalar(select(UserRow).where(UserRow.username == username))
             if user is None:
@@ -176,14 +176,7 @@ class IdentityService:
         with self.db.uow() as s:
             if s.scalar(select(UserRow.id).where(UserRow.username == username)):
                 raise Conflict(f"user {username!r} already exists")
-            user = UserRow(
-                id=new_hex(),
-                username=username,
-                email=email,
-                is_superuser=False,
-                created_at=now(),
-                password_hash=_hasher.hash(password) if password else None,
-            )
+            user = new_user_row(username, password or None, email=email)
             s.add(user)
             s.flush()
             s.add(MembershipRow(org_id=principal.org_id, user_id=user.id, role=Role(role).value))
@@ -461,20 +454,26 @@ class IdentityService:
             s.flush()
             return _key(row, secret)
 
-    def list_keys(self, principal: Principal, *, all_users: bool = False) -> list[ApiKey]:
+    def list_keys(self, principal: Principal, *, all_users: bool = False, username: str | None = None) -> list[ApiKey]:
+        """The caller's keys in their organisation; admins: everyone's there (``all_users``) or ``username``'s."""
         with self.db.uow(readonly=True) as s:
             q = select(ApiKeyRow).where(ApiKeyRow.org_id == principal.org_id)
-            if all_users:
+            if username is not None and username != principal.username:
+                require(principal, Action.KEY_MANAGE_ANY, principal.org_id, what="key")
+                q = q.where(ApiKeyRow.user_id == _member_id(s, principal.org_id, username))
+            elif all_users:
                 require(principal, Action.KEY_MANAGE_ANY, principal.org_id, what="key")
             else:
                 q = q.where(ApiKeyRow.user_id == principal.user_id)
             return [_key(r) for r in s.scalars(q.order_by(ApiKeyRow.created_at))]
 
     def revoke_key(self, principal: Principal, key_id: str) -> ApiKey:
+        """Revoke a key by its id, or by a prefix of it (at least :data:`MIN_KEY_PREFIX` characters) that names one
+        key among those the caller may revoke: their own, or (admins) every key of their organisation."""
         with self.db.uow() as s:
             row = find(s, ApiKeyRow, key_id)
             if row is None or row.org_id != principal.org_id:
-                raise NotFound(f"API key {key_id!r} not found")
+                row = _key_by_prefix(s, principal, key_id)
             if row.user_id != principal.user_id:
                 require(principal, Action.KEY_MANAGE_ANY, row.org_id, what="key")
             if row.revoked_at is None:
@@ -601,13 +600,69 @@ def _user_row(s, ref: str) -> UserRow:
     return row
 
 
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024  # Argon2 takes any length; the bound keeps one request cheap
 
 
-def _check_password(password: str) -> None:
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
+def check_password(password: object, field: str = "password") -> str:
+    """The password policy: a string of :data:`MIN_PASSWORD` to :data:`MAX_PASSWORD` characters, not only spaces,
+    without NUL."""
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", code="WEAK_PASSWORD", field=field
+        )
+    if not password.strip() or "\x00" in password:
+        raise InvalidInput("a password cannot be only spaces or hold NUL characters", code="WEAK_PASSWORD", field=field)
+    return password
+
+
+MIN_KEY_PREFIX = 6  # characters of a key id that may name it
+
+
+def _key_by_prefix(s, principal: Principal, ref: str) -> ApiKeyRow:
+    """The one key whose id starts with ``ref`` among the keys the caller may revoke — or the one such key not yet
+    revoked (NotFound if none, Conflict if several: their ids are listed, so the caller can pick)."""
+    ref = ref.lower() if isinstance(ref, str) else ref
+    if not isinstance(ref, str) or not ref or len(ref) > 64 or any(c not in "0123456789abcdef" for c in ref):
+        raise NotFound(f"API key {ref!r} not found")
+    if len(ref) < MIN_KEY_PREFIX:
+        raise InvalidInput(
+            f"give at least {MIN_KEY_PREFIX} characters of the key's id (or all of it)", code="KEY_PREFIX_TOO_SHORT"
+        )
+    q = select(ApiKeyRow).where(ApiKeyRow.org_id == principal.org_id, ApiKeyRow.id.startswith(ref, autoescape=True))
+    if not principal.can(Action.KEY_MANAGE_ANY, principal.org_id):
+        q = q.where(ApiKeyRow.user_id == principal.user_id)
+    rows = list(s.scalars(q.order_by(ApiKeyRow.id).limit(101)))
+    if not rows:
+        raise NotFound(f"API key {ref!r} not found")
+    active = [r for r in rows if r.revoked_at is None]
+    if len(rows) > 1 and len(active) == 1:
+        return active[0]  # revoked keys do not make a prefix of the one live key ambiguous
+    if len(rows) > 1:
+        ids = [r.id for r in rows[:10]]
+        raise Conflict(
+            f"{ref!r} begins the ids of several keys ({', '.join(ids)}{' …' if len(rows) > 10 else ''}); give more "
+            "of the id",
+            code="AMBIGUOUS_KEY_PREFIX",
+            key_ids=ids,
+        )
+    return rows[0]
+
+
+def _member_id(s, org_id: str, username: str) -> str:
+    """The id of ``username`` if a member of the organisation; NotFound otherwise."""
+    user_id = (
+        s.scalar(
+            select(UserRow.id)
+            .join(MembershipRow, MembershipRow.user_id == UserRow.id)
+            .where(UserRow.username == username, MembershipRow.org_id == org_id)
+        )
+        if _nameable(username)
+        else None
+    )
+    if user_id is None:
+        raise NotFound(f"user {username!r} not found in this organisation", code="USER_NOT_FOUND")
+    return user_id
 
 
 def _password_ok(stored: str | None, password: str) -> bool:
@@ -632,3 +687,27 @@ def _new_key_row(user_id: str, org_id: str, name: str, secret: str) -> ApiKeyRow
         revoked_at=None,
         expires_at=None,
     )
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash every password is stored as."""
+    return _hasher.hash(password)
+
+
+def new_user_row(username: str, password: str | None, *, email: str | None = None) -> UserRow:
+    """A new (not superuser) user's row, with the hash of ``password`` or none."""
+    return UserRow(
+        id=new_hex(),
+        username=username,
+        email=email,
+        is_superuser=False,
+        created_at=now(),
+        password_hash=hash_password(password) if password is not None else None,
+    )
+
+
+# What core/users.py (user administration) shares with this module.
+password_matches = _password_ok
+org_row = _org_row
+user_row = _user_row
+nameable = _nameable

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -135,6 +136,13 @@ class UploadSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    # resuming and deduplication (docs/uploads.md): bytes per chunk (declared, or seen in the first full chunk), the
+    # client's fingerprint of the file (what a resume is found by), the SHA-256 it declared (checked on completion),
+    # and whether the session completed at once from content the organisation held
+    chunk_size: Mapped[int | None] = mapped_column(BigInteger)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    deduplicated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class UploadChunkRow(Base):

@@ -49,6 +49,7 @@ class FileRecord:
     content_type: str
     context: str
     created_at: datetime
+    internal: bool = False  # kept by the server for one of its own objects (core/files/usage.py)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class UploadSession:
     meta: dict[str, Any] = field(default_factory=dict)
     file_id: str | None = None
     chunks: tuple[ChunkInfo, ...] = ()
+    chunk_size: int | None = None  # bytes per chunk (the last may be shorter): declared, or seen in a full chunk
+    fingerprint: str | None = None  # the client's hash of the file's size, first and last MiB (docs/uploads.md)
+    sha256: str | None = None  # the whole file's SHA-256 as the client declared it; completing checks it
+    deduplicated: bool = False  # completed at once from content the organisation already held
 
     @property
     def received_bytes(self) -> int:

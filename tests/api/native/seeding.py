@@ -36,6 +36,8 @@ BODIES = {
     ("POST", "/files/{file_id}/links"): {"expires_in": 60},
     ("POST", "/uploads"): {"name": "x.bin", "total_chunks": 1},
     ("POST", "/keys"): {"name": "k"},
+    ("POST", "/users"): {"username": "carol", "password": "correct horse battery"},
+    ("PUT", "/users/{user}/password"): {"password": "correct horse battery"},
     ("POST", "/catalogue/frameworks"): {"name": "fw", "version": "1"},
     ("POST", "/catalogue/licences"): {"name": "Licence X", "url": "https://example.com/l"},
     ("POST", "/catalogue/models"): MODEL,

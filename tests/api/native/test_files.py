@@ -127,7 +127,9 @@ def test_upload_raw_body(client, auth, services, admin):
         "context",
         "owner_id",
         "created_at",
+        "internal",
     }
+    assert body["internal"] is False
     assert HEX24.match(body["id"])
     assert body["name"] == "weights.bin"
     assert body["extension"] == "bin"
@@ -253,7 +255,7 @@ def test_list_bad_paging(client, auth, query):
 def test_get_file(client, auth):
     made = uploaded(client, auth, b"abc", "a.txt", "ctx")
     resp = client.get(f"/api/v1/files/{made['id']}", headers=auth)
-    assert resp.status_code == 200 and resp.json() == made
+    assert resp.status_code == 200 and resp.json() == {**made, "used_by": []}
     native_error(client.get("/api/v1/files/0123456789abcdef01234567", headers=auth), 404, "NOT_FOUND")
     native_error(client.get(f"/api/v1/files/{made['id']}"), 401, "UNAUTHENTICATED")
 

@@ -153,6 +153,9 @@ def test_start(up, services):
         "chunks": [],
         "missing_chunks": [0, 1, 2, 3],
         "file_id": None,
+        "chunk_size": None,
+        "fingerprint": None,
+        "deduplicated": False,
     }
     assert before - timedelta(seconds=1) <= created <= datetime.now(UTC)
     assert abs((expires - created).total_seconds() - services.settings.upload_session_ttl) < 2

@@ -11,7 +11,19 @@ from fastapi.responses import JSONResponse
 
 from modelharbor.api import apidocs, failures
 from modelharbor.api.allow import answer_405_with_allow
-from modelharbor.api.native import catalogue, files, keys, models, openapi, orgs, projects, serving, transfer, uploads
+from modelharbor.api.native import (
+    catalogue,
+    files,
+    keys,
+    models,
+    openapi,
+    orgs,
+    projects,
+    serving,
+    transfer,
+    uploads,
+    users,
+)
 from modelharbor.domain.errors import HarborError, RangeNotSatisfiable
 from modelharbor.services import Services
 
@@ -75,6 +87,7 @@ def create_native_app(services: Services, other_specs: Sequence[apidocs.Spec] = 
     app.include_router(serving.router)
     app.include_router(transfer.router)
     app.include_router(orgs.router)
+    app.include_router(users.router)
     answer_405_with_allow(app)  # with Allow: every method the path takes
     apidocs.install(app, [NATIVE_SPEC, *other_specs])  # Swagger UI (/docs) and ReDoc (/redoc), served offline
     openapi.install(app)  # the document says what the server answers: errors, security (api/native/openapi.py)

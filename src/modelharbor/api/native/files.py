@@ -11,7 +11,7 @@ from modelharbor.api.common import bearer_token, body_stream, file_response, pri
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep, get_principal
-from modelharbor.api.native.mapping import file_out
+from modelharbor.api.native.mapping import file_detail_out, file_out
 from modelharbor.api.native.openapi import KEY_OR_SIGNED_LINK
 from modelharbor.domain.errors import InvalidInput, LinkInvalid
 
@@ -43,14 +43,18 @@ def list_files(
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**63 - 1),
     context: str | None = None,
+    all_files: bool = Query(False, alias="all"),
 ):
-    page = services.files.list(principal, limit=limit, offset=offset, context=context)
+    """The organisation's files, newest first. Internal files (deployment and environment packages, export and
+    import zips: what the server keeps for its own objects) only with ``all=true`` or when ``context`` names theirs."""
+    page = services.files.list(principal, limit=limit, offset=offset, context=context, include_internal=all_files)
     return schemas.FileList(items=[file_out(f) for f in page.items], total=page.total, limit=limit, offset=offset)
 
 
-@router.get("/files/{file_id}", response_model=schemas.FileOut)
+@router.get("/files/{file_id}", response_model=schemas.FileDetailOut)
 def get_file(file_id: str, services: ServicesDep, principal: PrincipalDep):
-    return file_out(services.files.get(principal, file_id))
+    """One file, with every object that uses it (``used_by``)."""
+    return file_detail_out(services.files.detail(principal, file_id))
 
 
 @router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)

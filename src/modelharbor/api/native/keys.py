@@ -24,9 +24,15 @@ def me(principal: PrincipalDep):
     )
 
 
-@router.get("/keys", response_model=list[schemas.KeyOut], tags=["identity"], responses=errors(403))
-def list_keys(services: ServicesDep, principal: PrincipalDep, all_users: bool = Query(False, alias="all")):
-    return [key_out(k) for k in services.identity.list_keys(principal, all_users=all_users)]
+@router.get("/keys", response_model=list[schemas.KeyOut], tags=["identity"], responses=errors(403, 404))
+def list_keys(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    all_users: bool = Query(False, alias="all"),
+    username: str | None = Query(None, min_length=1, max_length=200),
+):
+    """Your keys; admins: every key of the organisation (``all=true``) or one user's (``username``)."""
+    return [key_out(k) for k in services.identity.list_keys(principal, all_users=all_users, username=username)]
 
 
 @router.post(
@@ -45,6 +51,8 @@ def create_key(body: schemas.KeyIn, services: ServicesDep, principal: PrincipalD
 
 @router.delete("/keys/{key_id}", response_model=schemas.KeyOut, tags=["identity"])
 def revoke_key(key_id: str, services: ServicesDep, principal: PrincipalDep):
+    """Revoke a key by its id or a unique prefix of it (at least 6 characters; several keys → 409
+    ``AMBIGUOUS_KEY_PREFIX`` listing them)."""
     return key_out(services.identity.revoke_key(principal, key_id))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from modelharbor.api.native import schemas
+from modelharbor.core.files import FileDetail
+from modelharbor.core.users import UserInfo
 from modelharbor.domain.entities import (
     ApiKey,
     Domain,
@@ -27,6 +29,14 @@ def file_out(f: FileRecord) -> schemas.FileOut:
         context=f.context,
         owner_id=f.owner_id,
         created_at=f.created_at,
+        internal=f.internal,
+    )
+
+
+def file_detail_out(d: FileDetail) -> schemas.FileDetailOut:
+    return schemas.FileDetailOut(
+        **file_out(d.file).model_dump(),
+        used_by=[schemas.FileUseOut(kind=u.kind, id=u.id, name=u.name) for u in d.used_by],
     )
 
 
@@ -44,6 +54,21 @@ def upload_out(u: UploadSession) -> schemas.UploadOut:
         chunks=[schemas.ChunkOut(number=c.number, size=c.size) for c in u.chunks],
         missing_chunks=u.missing_chunks if u.state == "open" else [],
         file_id=u.file_id,
+        chunk_size=u.chunk_size,
+        fingerprint=u.fingerprint,
+        deduplicated=u.deduplicated,
+    )
+
+
+def user_out(u: UserInfo) -> schemas.UserOut:
+    return schemas.UserOut(
+        id=u.id,
+        username=u.username,
+        org_id=u.org_id,
+        role=u.role.value,
+        is_superuser=u.is_superuser,
+        created_at=u.created_at,
+        has_password=u.has_password,
     )
 
 

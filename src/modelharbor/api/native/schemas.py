@@ -37,6 +37,24 @@ class FileOut(BaseModel):
     context: str
     owner_id: str
     created_at: datetime
+    internal: bool = Field(
+        False,
+        description="Kept by the server for one of its own objects (a deployment or environment package, a project "
+        "export's or import's zip); listed only with `all=true`.",
+    )
+
+
+class FileUseOut(BaseModel):
+    kind: str = Field(
+        description="artifact, catalogue_model, imported_model, model_version, deployment_version, environment_tag, "
+        "export or import."
+    )
+    id: str = Field(description="What the object's API addresses it by (`<model>/<version>` for a model version).")
+    name: str = Field(description="What it is called (`project/deployment/version`, `project/environment:tag`, …).")
+
+
+class FileDetailOut(FileOut):
+    used_by: list[FileUseOut] = Field(description="Every object that uses the file; empty when none does.")
 
 
 class FileList(BaseModel):
@@ -55,11 +73,33 @@ class LinkOut(BaseModel):
     expires_at: datetime
 
 
+HEX_SHA256 = r"^[0-9a-fA-F]{64}$"
+
+
 class UploadStartIn(Strict):
     name: str = Field(min_length=1, max_length=1024)
     total_chunks: int = Field(ge=1)
     size: int | None = Field(None, ge=0)
     context: str = Field("", max_length=200)
+    chunk_size: int | None = Field(
+        None,
+        ge=1,
+        description="Bytes per chunk (the last may be shorter); every chunk is then held to it. Without it the server "
+        "records the size of the first full chunk.",
+    )
+    fingerprint: str | None = Field(
+        None,
+        pattern=HEX_SHA256,
+        description="Hex SHA-256 of the file's size in decimal ASCII, a newline, its first MiB and its last MiB "
+        "(docs/uploads.md): what a resume finds the session by (`GET /uploads?name=&size=&fingerprint=`).",
+    )
+    sha256: str | None = Field(
+        None,
+        pattern=HEX_SHA256,
+        description="Hex SHA-256 of the whole file. With `size`: content your organisation already holds makes the "
+        "file at once (`state` completed, `deduplicated` true, no chunk to send); otherwise completing refuses a "
+        "file with another hash (`SHA256_MISMATCH`).",
+    )
 
 
 class ChunkOut(BaseModel):
@@ -80,6 +120,13 @@ class UploadOut(BaseModel):
     chunks: list[ChunkOut]
     missing_chunks: list[int]
     file_id: str | None = None
+    chunk_size: int | None = Field(
+        None,
+        description="Bytes per chunk: a resuming client cuts the file by this, not by its own default. Null while "
+        "no full chunk arrived (cut `size` into `total_chunks` chunks) or when the chunks disagree (start anew).",
+    )
+    fingerprint: str | None = None
+    deduplicated: bool = Field(False, description="Completed at once from content the organisation already held.")
 
 
 class CompleteOut(BaseModel):
@@ -104,6 +151,34 @@ class KeyOut(BaseModel):
     revoked_at: datetime | None
     expires_at: datetime | None
     key: str | None = Field(None, description="The secret; returned only once, when the key is created.")
+
+
+class UserIn(Strict):
+    username: str = Field(
+        min_length=1, max_length=200, description="Unique on the server; printable, no leading or trailing spaces."
+    )
+    password: str | None = Field(
+        None, description="At least 12 characters (docs/api.md, Users); without one the user signs in with keys only."
+    )
+    role: str | None = Field(None, description="viewer, member (the default), admin or owner; at most your own.")
+    org: str | None = Field(None, description="The organisation (id or name; superusers only). Default: yours.")
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    org_id: str = Field(description="The organisation this membership is of (the caller's, or the one asked for).")
+    role: str
+    is_superuser: bool
+    created_at: datetime
+    has_password: bool = Field(description="Whether the user can sign in with a password (UFDL, MLflow Basic).")
+
+
+class PasswordIn(Strict):
+    password: str = Field(description="The new password: at least 12 characters.")
+    current_password: str | None = Field(
+        None, description="Your current password, when you change your own (and have one)."
+    )
 
 
 class MeOut(BaseModel):

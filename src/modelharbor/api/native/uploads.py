@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from modelharbor.api.common import body_stream, services_of
 from modelharbor.api.jsonbody import JsonRoute
@@ -17,17 +17,35 @@ router = APIRouter(tags=["uploads"], route_class=JsonRoute)
 
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=schemas.UploadOut)
 def start_upload(body: schemas.UploadStartIn, services: ServicesDep, principal: PrincipalDep):
-    """Open a session for a file sent in ``total_chunks`` chunks (numbered from 0, any order, in parallel)."""
+    """Open a session for a file sent in ``total_chunks`` chunks (numbered from 0, any order, in parallel).
+
+    With ``sha256`` and ``size`` of content your organisation already holds, the file is made at once: the session
+    answers ``state: "completed"``, ``file_id`` and ``deduplicated: true``, and no chunk is to be sent."""
     session = services.uploads.start(
-        principal, name=body.name, total_chunks=body.total_chunks, size=body.size, context=body.context
+        principal,
+        name=body.name,
+        total_chunks=body.total_chunks,
+        size=body.size,
+        context=body.context,
+        chunk_size=body.chunk_size,
+        fingerprint=body.fingerprint,
+        sha256=body.sha256,
     )
     return upload_out(session)
 
 
 @router.get("/uploads", response_model=list[schemas.UploadOut])
-def list_uploads(services: ServicesDep, principal: PrincipalDep, name: str | None = None, size: int | None = None):
-    """Your open sessions, newest first (filter by name and size to find one to resume)."""
-    return [upload_out(u) for u in services.uploads.list_open(principal, name=name, size=size)]
+def list_uploads(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    name: str | None = None,
+    size: int | None = Query(None, ge=0, le=2**63 - 1),
+    fingerprint: str | None = Query(None, pattern=schemas.HEX_SHA256),
+):
+    """Your open sessions, newest first. To resume, look one up by name, size and fingerprint, and cut the file by
+    its ``chunk_size``."""
+    found = services.uploads.list_open(principal, name=name, size=size, fingerprint=fingerprint)
+    return [upload_out(u) for u in found]
 
 
 @router.get("/uploads/{upload_id}", response_model=schemas.UploadOut)

@@ -4,7 +4,9 @@ intents that make "bytes before rows" crash-safe.
 The package, by seam (each module's docstring says what it owns):
 
 - ``service`` ``FileService``: file records, single streamed uploads, ranged reads, signed links, delete; the name,
-  extension and range rules every upload shares; ``in_use_by`` (what a file is the bytes of);
+  extension and range rules every upload shares;
+- ``usage`` which files are internal (kept by the server for its own objects, by context) and what uses a file
+  (``used_by``, the read model behind ``GET /files/{id}``; ``in_use_by``, why a delete is refused);
 - ``uploads`` ``UploadService``, the upload engine: chunked sessions that resume, take chunks in any order and in
   parallel, and verify (its docstring states the invariants);
 - ``purposes`` what a session's file is for (a plain file, or a purpose a service registers, such as a model
@@ -28,14 +30,12 @@ from modelharbor.core.files.purposes import (
     plain_file,
 )
 from modelharbor.core.files.service import (
-    FILE_SOURCE,
     ByteRange,
     FileService,
     check_context,
     check_name,
     content_type_of,
     extension_of,
-    in_use_by,
     limited,
     parse_range,
     to_record,
@@ -49,15 +49,35 @@ from modelharbor.core.files.uploads import (
     prefix_of,
     session_entity,
 )
+from modelharbor.core.files.usage import (
+    DEPLOYMENT_PACKAGE,
+    ENVIRONMENT_PACKAGE,
+    FILE_SOURCE,
+    INTERNAL_CONTEXTS,
+    PROJECT_EXPORT,
+    PROJECT_IMPORT,
+    FileDetail,
+    FileUse,
+    in_use_by,
+    is_internal,
+    used_by,
+)
 
 __all__ = [
+    "DEPLOYMENT_PACKAGE",
+    "ENVIRONMENT_PACKAGE",
     "FILE_SOURCE",
+    "INTERNAL_CONTEXTS",
+    "PROJECT_EXPORT",
+    "PROJECT_IMPORT",
     "PLAIN_FILE",
     "ByteRange",
     "ChunkIn",
     "Completed",
     "CompletionHook",
+    "FileDetail",
     "FileService",
+    "FileUse",
     "LinkSigner",
     "OpeningHook",
     "Opened",
@@ -74,6 +94,7 @@ __all__ = [
     "content_type_of",
     "extension_of",
     "in_use_by",
+    "is_internal",
     "limited",
     "parse_range",
     "pending",
@@ -81,4 +102,5 @@ __all__ = [
     "prefix_of",
     "session_entity",
     "to_record",
+    "used_by",
 ]

@@ -15,8 +15,9 @@ Invariants
 - The extension is checked before anything is written: a refused session leaves nothing behind.
 - The opening hook runs in the transaction that creates the session row, before the row: the session and what the
   hook reserved are committed together or not at all.
-- The completion hook runs inside the completing transaction; its result is kept on the session, so a repeated
-  ``complete`` answers the same. It is found by the session's context, however the session was opened, and ignores
+- The completion hook runs inside the completing transaction — for a session completed as it opens, from content
+  the organisation already holds (``resume.py``), the opening one, after the opening hook; its result is kept on
+  the session, so a repeated ``complete`` answers the same. It is found by the session's context, however the session was opened, and ignores
   a session its purpose did not open (the import's hook needs the model its opening reserved).
 - :meth:`UploadService.start` (the native API, MLflow's multipart artifacts) opens a plain file of any extension
   with no opening hook, whatever its context.

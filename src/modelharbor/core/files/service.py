@@ -18,13 +18,10 @@ from modelharbor.core.files import blobs
 from modelharbor.core.files.blobs import Segment
 from modelharbor.core.files.links import LinkSigner, SignedLink
 from modelharbor.core.files.pending import PendingObjects
+from modelharbor.core.files.usage import INTERNAL_CONTEXTS, FileDetail, in_use_by, is_internal, used_by
 from modelharbor.core.ids import find
 from modelharbor.db.engine import Database
-from modelharbor.db.tables import BlobRow, FileRow, ImportedModelRow, PretrainedModelRow
-from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow
-from modelharbor.db.tables_serving import EnvironmentBuildRow, RevisionRow
-from modelharbor.db.tables_tracking import ArtifactRow
-from modelharbor.db.tables_transfer import ProjectExportRow, ProjectImportRow
+from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.domain.entities import FileRecord, Page
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound, RangeNotSatisfiable, TooLarge
 from modelharbor.domain.principal import Action, Principal, require
@@ -76,6 +73,7 @@ def to_record(row: FileRow) -> FileRecord:
         content_type=row.content_type,
         context=row.context,
         created_at=aware(row.created_at),
+        internal=is_internal(row.context),
     )
 
 
@@ -87,6 +85,35 @@ async def limited(chunks: AsyncIterable[bytes], limit: int, what: str) -> AsyncI
         if n > limit:
             raise TooLarge(f"{what} is larger than the limit of {limit} bytes", code="FILE_TOO_LARGE", limit=limit)
         yield piece
+
+
+def _add_file(
+    s: Session,
+    principal: Principal,
+    name: str,
+    extension: str | None,
+    size: int,
+    sha256: str,
+    context: str,
+    *,
+    file_id: str | None = None,
+) -> FileRecord:
+    """A new file row of the caller's over the blob ``sha256`` (which the caller made sure exists)."""
+    row = FileRow(
+        id=file_id or new_hex(12),
+        org_id=principal.org_id,
+        owner_id=principal.user_id,
+        name=name,
+        extension=extension if extension is not None else extension_of(name),
+        size=size,
+        sha256=sha256,
+        content_type=content_type_of(name),
+        context=context,
+        created_at=now(),
+    )
+    s.add(row)
+    s.flush()
+    return to_record(row)
 
 
 @dataclass(frozen=True)
@@ -265,21 +292,8 @@ class FileService:
                 raise InvalidInput("content conflict while storing the file; retry the upload")
             own = {k for k, _ in segments}
             stale = [k for k in own if k not in {k2 for k2, _ in existing.segments}]
-        row = FileRow(
-            id=file_id or new_hex(12),
-            org_id=principal.org_id,
-            owner_id=principal.user_id,
-            name=name,
-            extension=extension if extension is not None else extension_of(name),
-            size=size,
-            sha256=sha256,
-            content_type=content_type_of(name),
-            context=context,
-            created_at=now(),
-        )
-        s.add(row)
-        s.flush()
-        return to_record(row), stale
+        record = _add_file(s, principal, name, extension, size, sha256, context, file_id=file_id)
+        return record, stale
 
     # --- read ------------------------------------------------------------------------------
     def get(self, principal: Principal, file_id: str) -> FileRecord:
@@ -290,7 +304,17 @@ class FileService:
             require(principal, Action.FILE_READ, row.org_id, what=f"file {file_id!r}")
             return to_record(row)
 
-    def list(self, principal: Principal, *, limit: int = 50, offset: int = 0, context: str | None = None) -> Page:
+    def list(
+        self,
+        principal: Principal,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        context: str | None = None,
+        include_internal: bool = False,
+    ) -> Page:
+        """The organisation's files, newest first. Internal files (``usage.py``) only with ``include_internal``, or
+        when ``context`` names their context."""
         require(principal, Action.FILE_READ, principal.org_id, what="file")
         if not 1 <= limit <= 1000 or offset < 0:
             raise InvalidInput("limit must be 1..1000 and offset ≥ 0")
@@ -298,9 +322,20 @@ class FileService:
             q = select(FileRow).where(FileRow.org_id == principal.org_id)
             if context is not None:
                 q = q.where(FileRow.context == context)
+            elif not include_internal:
+                q = q.where(FileRow.context.not_in(sorted(INTERNAL_CONTEXTS)))
             total = s.scalar(select(func.count()).select_from(q.subquery()))
             rows = s.scalars(q.order_by(FileRow.created_at.desc(), FileRow.id).limit(limit).offset(offset))
             return Page([to_record(r) for r in rows], total or 0, limit, offset)
+
+    def detail(self, principal: Principal, file_id: str) -> FileDetail:
+        """One file and every object that uses it (``usage.used_by``): one transaction, one statement for the uses."""
+        with self.db.uow(readonly=True) as s:
+            row = find(s, FileRow, file_id)
+            if row is None:
+                raise NotFound(f"file {file_id!r} not found")
+            require(principal, Action.FILE_READ, row.org_id, what=f"file {file_id!r}")
+            return FileDetail(to_record(row), tuple(used_by(s, row.id)))
 
     def segments(self, file_id: str) -> list[Segment]:
         with self.db.uow(readonly=True) as s:
@@ -401,37 +436,39 @@ class FileService:
     def link_held(self, principal: Principal, *, sha256: str, size: int, name: str, context: str) -> FileRecord | None:
         """A new file record over content the organisation already holds — the SHA-256 the caller computed itself
         from the bytes, never one it was told — without storing the bytes again; None if it holds none (then store
-        them as usual).
-
-        Only the organisation's own files count: whether another organisation holds some content must not show
-        (as it would in how fast this answers). The blob row is locked like :meth:`record_in` locks it, so a
-        concurrent delete of its last other file either sees this new file or ran first (then None).
-        """
+        them as usual). See :meth:`link_held_in`."""
         require(principal, Action.FILE_WRITE, principal.org_id, what="file")
         check_name(name)
         check_context(context)
         with self.db.uow() as s:
-            blob = blobs.lock_blob(s, sha256)
-            if blob is None or blob.size != size:
-                return None
-            own = select(FileRow.id).where(FileRow.org_id == principal.org_id, FileRow.sha256 == sha256).limit(1)
-            if s.scalar(own) is None:
-                return None
-            row = FileRow(
-                id=new_hex(12),
-                org_id=principal.org_id,
-                owner_id=principal.user_id,
-                name=name,
-                extension=extension_of(name),
-                size=size,
-                sha256=sha256,
-                content_type=content_type_of(name),
-                context=context,
-                created_at=now(),
-            )
-            s.add(row)
-            s.flush()
-            return to_record(row)
+            return self.link_held_in(s, principal, sha256=sha256, size=size, name=name, context=context)
+
+    def link_held_in(
+        self,
+        s: Session,
+        principal: Principal,
+        *,
+        sha256: str,
+        size: int,
+        name: str,
+        context: str,
+        extension: str | None = None,
+    ) -> FileRecord | None:
+        """Within the caller's transaction: a new file record over content of ``sha256`` and ``size`` that a file of
+        the caller's organisation already points at; None when the organisation holds no such content.
+
+        Only the organisation's own files count: whether another organisation holds some content must not show,
+        neither in the answer nor in how fast it comes (the first look is at the organisation's own files, so content
+        only another organisation holds answers exactly like content nobody holds). The blob row is then locked as
+        :meth:`record_in` locks it, and the organisation's file looked for again: a concurrent delete of the last
+        other file either sees this new file or ran first (then None)."""
+        own = select(FileRow.id).where(FileRow.org_id == principal.org_id, FileRow.sha256 == sha256).limit(1)
+        if s.scalar(own) is None:
+            return None
+        blob = blobs.lock_blob(s, sha256)
+        if blob is None or blob.size != size or s.scalar(own) is None:
+            return None
+        return _add_file(s, principal, name, extension, size, sha256, context)
 
     def drop_in(self, s: Session, file_id: str) -> list[str]:
         """Within the caller's transaction, for services that own a file record: delete it.
@@ -466,42 +503,3 @@ class FileService:
             s.delete(row)
             s.flush()
             return blobs.release_blob_if_unused(s, sha)
-
-
-FILE_SOURCE = "modelharbor:/files/"  # a registered version whose model is one file of this service
-
-
-def in_use_by(s: Session, file_id: str) -> str | None:
-    """What a file record is the bytes of (``"artifact <path>"``, ``"pretrained model <pk>"``, …), or None.
-
-    A file that something depends on must not be deleted through the files API (``409 FILE_IN_USE``); the
-    owning service removes it.
-    """
-    path = s.scalar(select(ArtifactRow.path).where(ArtifactRow.file_id == file_id).limit(1))
-    if path is not None:
-        return f"artifact {path}"
-    pk = s.scalar(select(PretrainedModelRow.pk).where(PretrainedModelRow.file_id == file_id).limit(1))
-    if pk is not None:
-        return f"pretrained model {pk}"
-    imported = s.scalar(select(ImportedModelRow.id).where(ImportedModelRow.file_id == file_id).limit(1))
-    if imported is not None:
-        return f"imported model {imported}"
-    row = s.execute(
-        select(RegisteredModelRow.name, ModelVersionRow.version)
-        .join(RegisteredModelRow, RegisteredModelRow.pk == ModelVersionRow.model_pk)
-        .where(ModelVersionRow.source == FILE_SOURCE + file_id)
-        .limit(1)
-    ).first()
-    if row is not None:
-        return f"version {row[1]} of registered model {row[0]!r}"
-    revision = s.scalar(select(RevisionRow.id).where(RevisionRow.file_id == file_id).limit(1))
-    if revision is not None:
-        return f"deployment package revision {revision}"
-    build = s.scalar(select(EnvironmentBuildRow.id).where(EnvironmentBuildRow.file_id == file_id).limit(1))
-    if build is not None:
-        return f"environment package of build {build} (delete its tag through the UbiOps API)"
-    for table, label in ((ProjectExportRow, "project export"), (ProjectImportRow, "project import")):
-        ref = s.scalar(select(table.id).where(table.file_id == file_id).limit(1))
-        if ref is not None:
-            return f"{label} {ref} (delete it through the UbiOps API)"
-    return None

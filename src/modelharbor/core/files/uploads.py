@@ -12,6 +12,11 @@ Invariants
 - ``complete`` is idempotent: a completed session answers with the same file (and hook result).
 - A session is opened for a purpose (``purposes.py``): a plain file, or one a service registered for its context
   (a model import), which brings its extension rule, what opening it reserves and what completing it does.
+- A session has one chunk size, declared or seen in its first full chunk, and may carry the client's fingerprint of
+  the file and its SHA-256 (``resume.py``): a resume finds the session by name, size and fingerprint and cuts the
+  file by the session's chunk size; a declared SHA-256 is checked on completion (a mismatch is refused and the
+  session stays open); with a size, content the organisation already holds completes the session as it opens,
+  in the opening transaction (no byte sent; the purpose's completion hook runs as for any completion).
 - Expired open sessions and their objects are removed by :meth:`UploadService.sweep`. Completing, aborting or
   expiring a session records its prefix in ``pending_objects`` (``core/files/pending.py``): after the grace period the
   sweep deletes what no blob references under it (chunks a crashed writer left, or that arrived too late).
@@ -31,7 +36,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, new_uuid, now
-from modelharbor.core.files import blobs, pending
+from modelharbor.core.files import blobs, pending, resume
 from modelharbor.core.files.purposes import UploadPurpose, plain_file
 from modelharbor.core.files.service import FileService, check_context, check_name, extension_of, limited, to_record
 from modelharbor.core.ids import find, well_formed
@@ -103,6 +108,10 @@ def session_entity(row: UploadSessionRow, chunks: list[UploadChunkRow] | None = 
         meta=dict(row.meta or {}),
         file_id=row.file_id,
         chunks=tuple(ChunkInfo(c.number, c.size) for c in sorted(chunks or [], key=lambda c: c.number)),
+        chunk_size=row.chunk_size,
+        fingerprint=row.fingerprint,
+        sha256=row.sha256,
+        deduplicated=bool(row.deduplicated),
     )
 
 
@@ -137,11 +146,14 @@ class UploadService:
         extension: str | None = None,
         options: Mapping[str, Any] | None = None,
         file_extensions: Iterable[str] | None = None,
+        chunk_size: int | None = None,
+        fingerprint: str | None = None,
+        sha256: str | None = None,
     ) -> Opened:
         """Open a session for the purpose ``context`` names (a dialect's one call to start a session): a registered
         one (``model``: a model import, taking ``options["is_adapter"]``) or else a plain file, whose extensions a
         dialect may limit (``file_extensions``). The extension is checked, the purpose's opening hook run, the
-        session created: one transaction."""
+        session created (completed at once from held content, see :meth:`start_in`): one transaction."""
         with self.db.uow() as s:
             row, result = self.open_in(
                 s,
@@ -153,6 +165,9 @@ class UploadService:
                 extension=extension,
                 options=options,
                 file_extensions=file_extensions,
+                chunk_size=chunk_size,
+                fingerprint=fingerprint,
+                sha256=sha256,
             )
             return Opened(session_entity(row), result)
 
@@ -168,6 +183,9 @@ class UploadService:
         extension: str | None,
         options: Mapping[str, Any] | None = None,
         file_extensions: Iterable[str] | None = None,
+        chunk_size: int | None = None,
+        fingerprint: str | None = None,
+        sha256: str | None = None,
     ) -> tuple[UploadSessionRow, dict[str, Any]]:
         """:meth:`open` within the caller's transaction: the session row and what its purpose reserved."""
         purpose = self.purpose_for(context, file_extensions)
@@ -182,6 +200,9 @@ class UploadService:
             context=context,
             extension=extension,
             meta=meta,
+            chunk_size=chunk_size,
+            fingerprint=fingerprint,
+            sha256=sha256,
         )
         return row, dict(meta)
 
@@ -195,7 +216,11 @@ class UploadService:
         context: str = "",
         extension: str | None = None,
         meta: dict[str, Any] | None = None,
+        chunk_size: int | None = None,
+        fingerprint: str | None = None,
+        sha256: str | None = None,
     ) -> UploadSession:
+        """Open a plain session (no purpose's opening hook); see :meth:`start_in`."""
         with self.db.uow() as s:
             row = self.start_in(
                 s,
@@ -206,6 +231,9 @@ class UploadService:
                 context=context,
                 extension=extension,
                 meta=meta,
+                chunk_size=chunk_size,
+                fingerprint=fingerprint,
+                sha256=sha256,
             )
             return session_entity(row)
 
@@ -220,8 +248,16 @@ class UploadService:
         context: str,
         extension: str | None,
         meta: dict[str, Any] | None,
+        chunk_size: int | None = None,
+        fingerprint: str | None = None,
+        sha256: str | None = None,
     ) -> UploadSessionRow:
-        """Create a plain session within the caller's transaction (no purpose: :meth:`open_in` runs the purpose's)."""
+        """Create a plain session within the caller's transaction (no purpose: :meth:`open_in` runs the purpose's).
+
+        ``chunk_size``, ``fingerprint`` and ``sha256`` as ``resume.py`` says. With ``sha256`` and ``size``, content
+        of that hash and size a file of the caller's organisation already points at (never another organisation's)
+        makes the file at once: the session is completed (``deduplicated``) and its purpose's completion hook run,
+        here, in this transaction."""
         require(principal, Action.UPLOAD_WRITE, principal.org_id, what="upload session")
         check_name(name)
         check_context(context)
@@ -239,6 +275,11 @@ class UploadService:
                 )
             if total_chunks > max(size, 1):
                 raise InvalidInput(f"{total_chunks} chunks cannot make a file of {size} bytes", field="total_chunks")
+        chunk_size = resume.check_declared(
+            chunk_size, size=size, total_chunks=total_chunks, max_chunk_size=lim.max_chunk_size
+        )
+        fingerprint = resume.hex_digest(fingerprint, "fingerprint")
+        sha256 = resume.hex_digest(sha256, "sha256")
         row = UploadSessionRow(
             id=new_uuid(),
             org_id=principal.org_id,
@@ -254,9 +295,22 @@ class UploadService:
             expires_at=now() + timedelta(seconds=lim.session_ttl),
             created_at=now(),
             completed_at=None,
+            chunk_size=chunk_size,
+            fingerprint=fingerprint,
+            sha256=sha256,
+            deduplicated=False,
         )
+        if chunk_size is not None:
+            resume.mark(row, resume.DECLARED)
         s.add(row)
         s.flush()
+        if sha256 is not None and size is not None:
+            record = self.files.link_held_in(
+                s, principal, sha256=sha256, size=size, name=name, context=context, extension=row.extension
+            )
+            if record is not None:
+                row.deduplicated = True
+                self._close_completed(s, row, record)
         return row
 
     # --- chunks ----------------------------------------------------------------------------
@@ -303,12 +357,14 @@ class UploadService:
                 field="chunkNumber",
             )
 
-    def _precheck(self, principal: Principal, session_id: str, number: int | None) -> tuple[int | None, int]:
+    def _precheck(self, principal: Principal, session_id: str, number: int | None) -> tuple[int | None, int | None]:
+        """The session is open and the number in range: the declared size, and the most bytes the chunk may have
+        under a declared chunk size."""
         with self.db.uow(readonly=True) as s:
             row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
             if number is not None:
                 self._check_number(row, number)
-            return row.size, row.total_chunks
+            return row.size, resume.cap(row, number)
 
     async def put_chunk(
         self,
@@ -322,10 +378,11 @@ class UploadService:
     ) -> ChunkInfo:
         """Stream one chunk into the session. ``number`` may be known only after the body (``number_after``),
         as with a multipart form whose number field follows the file part."""
-        size, _ = await asyncio.to_thread(self._precheck, principal, session_id, number)
+        size, cap = await asyncio.to_thread(self._precheck, principal, session_id, number)
         limit = min(max_size or self.limits.max_chunk_size, self.limits.max_chunk_size)
-        if size is not None:
-            limit = min(limit, size)
+        for bound in (size, cap):
+            if bound is not None:
+                limit = min(limit, bound)
         key = prefix_of(session_id) + new_hex(8)
         try:
             nbytes = await self.store.put_stream(key, limited(data, limit, "the chunk"))
@@ -413,6 +470,7 @@ class UploadService:
         with self.db.uow() as s:
             row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
             self._check_number(row, number)
+            resume.check_chunk(row, number, size)
             old = s.get(UploadChunkRow, (session_id, number))
             old_key = None
             if old is not None:
@@ -420,11 +478,14 @@ class UploadService:
                 old.key, old.size, old.created_at = key, size, now()
             else:
                 s.add(UploadChunkRow(session_id=session_id, number=number, key=key, size=size, created_at=now()))
-            if row.size is not None:
+            sizes = None
+            if row.size is not None or row.chunk_size is None:
                 s.flush()
-                total = sum(
-                    c.size for c in s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == session_id))
-                )
+                held = select(UploadChunkRow.number, UploadChunkRow.size).where(UploadChunkRow.session_id == session_id)
+                sizes = {n: b for n, b in s.execute(held)}
+            resume.note_chunk(row, number, size, sizes if row.chunk_size is None else None)
+            if row.size is not None:
+                total = sum(sizes.values())
                 if total > row.size:
                     raise InvalidInput(
                         f"the chunks received add up to {total} bytes, more than the declared size {row.size}",
@@ -442,9 +503,15 @@ class UploadService:
             return session_entity(row, chunks)
 
     def list_open(
-        self, principal: Principal, *, name: str | None = None, size: int | None = None
+        self,
+        principal: Principal,
+        *,
+        name: str | None = None,
+        size: int | None = None,
+        fingerprint: str | None = None,
     ) -> list[UploadSession]:
-        """The caller's open, unexpired sessions (the SDK uses this to resume)."""
+        """The caller's open, unexpired sessions, newest first (the SDK resumes one found by name, size and
+        fingerprint: a session without the fingerprint, or with another, is not the same file)."""
         require(principal, Action.FILE_READ, principal.org_id, what="upload session")
         with self.db.uow(readonly=True) as s:
             q = select(UploadSessionRow).where(
@@ -457,6 +524,8 @@ class UploadService:
                 q = q.where(UploadSessionRow.name == name)
             if size is not None:
                 q = q.where(UploadSessionRow.size == size)
+            if fingerprint is not None:
+                q = q.where(UploadSessionRow.fingerprint == resume.hex_digest(fingerprint, "fingerprint"))
             rows = list(s.scalars(q.order_by(UploadSessionRow.created_at.desc()).limit(100)))
             chunks: dict[str, list[UploadChunkRow]] = {r.id: [] for r in rows}
             if rows:
@@ -476,13 +545,22 @@ class UploadService:
                 if exc.code != "SESSION_COMPLETED":
                     raise
         for _ in range(5):
-            snap = await asyncio.to_thread(self._snapshot, principal, session_id)
-            if isinstance(snap, Completed):
-                return snap
+            taken = await asyncio.to_thread(self._snapshot, principal, session_id)
+            if isinstance(taken, Completed):
+                return taken
+            snap, declared = taken
             try:
                 sha = await self._hash(session_id, snap)
             except FileNotFoundError:
                 continue  # a chunk was replaced (its old object deleted) while we hashed
+            if declared is not None and sha != declared:
+                raise InvalidInput(
+                    f"the chunks make a file whose SHA-256 is {sha}, not the {declared} this session declared: the "
+                    "session stays open; send the chunks again (or abort it) and complete again",
+                    code="SHA256_MISMATCH",
+                    expected_sha256=declared,
+                    received_sha256=sha,
+                )
             try:
                 done, stale = await asyncio.to_thread(self._finish, principal, session_id, snap, sha)
             except _ChunksChanged:
@@ -499,7 +577,8 @@ class UploadService:
         chunks = list(s.scalars(select(UploadChunkRow).where(UploadChunkRow.session_id == row.id)))
         return Completed(session_entity(row, chunks), to_record(file_row), dict((row.meta or {}).get("result", {})))
 
-    def _snapshot(self, principal: Principal, session_id: str) -> Completed | list[blobs.Segment]:
+    def _snapshot(self, principal: Principal, session_id: str) -> Completed | tuple[list[blobs.Segment], str | None]:
+        """The completed answer, or the chunks to hash and the SHA-256 the session declared."""
         with self.db.uow(readonly=True) as s:
             row = self._visible(self._lock(s, session_id), principal, session_id, Action.UPLOAD_WRITE)
             if row.state == COMPLETED:
@@ -513,7 +592,7 @@ class UploadService:
                 )
             )
             self._check_complete(row, chunks)
-            return [(c.key, c.size) for c in chunks]
+            return [(c.key, c.size) for c in chunks], row.sha256
 
     def _check_complete(self, row: UploadSessionRow, chunks: list[UploadChunkRow]) -> None:
         have = [c.number for c in chunks]
@@ -563,14 +642,20 @@ class UploadService:
                 size=size,
                 segments=snap,
             )
-            row.state, row.file_id, row.completed_at = COMPLETED, record.id, now()
             # chunks a crashed writer left, or that arrive while completing, are removed by the sweep after the grace
             pending.close_prefix_in(s, prefix_of(session_id), "completed upload", keep_blob=sha)
-            purpose = self._purposes.get(row.context)
-            result = purpose.on_complete(s, row, record) if purpose and purpose.on_complete else {}
-            row.meta = {**(row.meta or {}), "result": result}
-            s.flush()
+            result = self._close_completed(s, row, record)
             return Completed(session_entity(row, chunks), record, result), stale
+
+    def _close_completed(self, s: Session, row: UploadSessionRow, record: FileRecord) -> dict[str, Any]:
+        """Within the completing transaction: the session is completed with ``record`` as its file, and its purpose's
+        completion hook has run (its result kept on the session, so a repeated ``complete`` answers the same)."""
+        row.state, row.file_id, row.completed_at = COMPLETED, record.id, now()
+        purpose = self._purposes.get(row.context)
+        result = purpose.on_complete(s, row, record) if purpose and purpose.on_complete else {}
+        row.meta = {**(row.meta or {}), "result": result}
+        s.flush()
+        return result
 
     # --- abort & sweep ---------------------------------------------------------------------
     async def abort(self, principal: Principal, session_id: str) -> None:

@@ -19,12 +19,13 @@ from typing import Final
 from modelharbor.core.clock import aware
 from modelharbor.core.projects import DEFAULT_STAGES, STAGE_PRODUCTION, STAGE_STAGING
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.names import MAX_MODEL_NAME, model_name_problem
 
 STAGES = DEFAULT_STAGES
 ACTIVE_STAGES = (STAGE_STAGING, STAGE_PRODUCTION)
 STATUS_READY = "READY"
 
-MAX_NAME = 256
+MAX_NAME = MAX_MODEL_NAME
 MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 100_000
 MAX_ALIAS = 255
@@ -59,16 +60,10 @@ def check_text(value: str | None, what: str, *, max_len: int = MAX_TEXT, optiona
 
 
 def validate_name(name: str, what: str = "name") -> str:
-    check_text(name, what, max_len=MAX_NAME, optional=False)
-    if not name.strip():
-        raise InvalidInput(f"Missing value for required parameter '{what}'.")
-    if "/" in name or ":" in name:
-        raise InvalidInput(f"Invalid model name '{name}'. Names cannot contain '/' or ':'.")
-    if not name.isprintable():
-        raise InvalidInput(f"Invalid model name {name!r}. Names cannot contain control characters.")
-    norm = posixpath.normpath(name)
-    if norm != name or norm in (".", "..") or norm.startswith(".."):
-        raise InvalidInput(f"Invalid model name '{name}'. Names may not be '.' or '..' or start with '..'.")
+    """A registered model's name, by the rule clients can run too (``domain/names.py``)."""
+    problem = model_name_problem(name, what)
+    if problem is not None:
+        raise InvalidInput(problem)
     return name
 
 

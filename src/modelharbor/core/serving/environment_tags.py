@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
+from modelharbor.core.files.usage import ENVIRONMENT_PACKAGE
 from modelharbor.core.serving.lookup import named_row
 from modelharbor.core.serving.packages import PackageRejected, check_ubiops_yaml, unpack_archive
 from modelharbor.core.serving.validation import truncate
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 
 ENV_BUILD_TASK = "serving_environment_build"
-ENV_PACKAGE_CONTEXT = "environment-package"
+ENV_PACKAGE_CONTEXT = ENVIRONMENT_PACKAGE  # an internal file (core/files/usage.py)
 DEFAULT_TAG = "latest"
 MAX_TAGS = 100
 MAX_DEPENDENCY_FILE = 1 << 20  # requirements.txt / ubiops.yaml of an environment package

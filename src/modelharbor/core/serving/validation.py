@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from modelharbor.core.files.usage import DEPLOYMENT_PACKAGE
 from modelharbor.core.serving.entities import Field
 from modelharbor.domain.errors import InvalidInput
 
 BUILD_TASK = "serving_build"
 BATCH_TASK = "serving_batch"
 MAX_BATCH = 250
-PACKAGE_CONTEXT = "deployment-package"
+PACKAGE_CONTEXT = DEPLOYMENT_PACKAGE  # an internal file (core/files/usage.py)
 IO_TYPES = ("structured", "plain")
 DATA_TYPES = (
     "int",

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelharbor.core.files.usage import PROJECT_EXPORT, PROJECT_IMPORT
 from modelharbor.domain.entities import FileRecord
 
 EXPORT_TASK = "project_export"
 IMPORT_TASK = "project_import"
-EXPORT_CONTEXT = "ubiops-export"
-IMPORT_CONTEXT = "ubiops-import"
+EXPORT_CONTEXT = PROJECT_EXPORT  # internal files (core/files/usage.py)
+IMPORT_CONTEXT = PROJECT_IMPORT
 EXPORT_STATUSES = ("pending", "processing", "completed", "failed")
 IMPORT_STATUSES = ("pending", "scanning", "confirmation", "confirmation_pending", "processing", "completed", "failed")
 
