@@ -46,7 +46,7 @@ class Harbor:
     def require(self, method: str, path: str) -> None:
         """Skip a test that needs a route of issue 15's server side this server lacks yet."""
         if not self.has(method, path):
-            pytest.skip(f"the server has no {method} /api/v1{path} yet (issue 15, server side)")
+            pytest.skip(f"the server has no {method.upper()} /api/v1{path} yet (issue 15, server side)")
 
 
 @functools.cache
