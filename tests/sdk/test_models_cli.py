@@ -4,6 +4,7 @@ real MLflow model directory, load it with the real ``mlflow`` client, download i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -256,3 +257,33 @@ def test_an_interrupted_registration_resumes(client, tmp_path):
     plans.clear()
     v2 = client.models.register(name, src, state_dir=state, on_plan=lambda *a: plans.append(a))
     assert v2.version == 2 and plans[0][2] == plans[0][1]  # every byte reused
+
+
+def test_tags_json_and_deletes(cli, client, tmp_path):
+    name = f"del {uuid.uuid4().hex[:6]}"
+    one = tmp_path / "m.bin"
+    one.write_bytes(b"one")
+    made = cli("register", name, str(one), "--tag", "team=ml", "--tag", "kind=tiny", "--json")
+    assert json.loads(made.stdout)["tags"] == {"team": "ml", "kind": "tiny"}
+    cli("register", name, str(one))
+    table = cli("versions", name).stdout
+    assert "kind=tiny, team=ml" in table  # a version's tags are shown
+    versions = json.loads(cli("versions", name, "--json").stdout)
+    assert [(v["version"], v["tags"]) for v in versions] == [(2, {}), (1, {"team": "ml", "kind": "tiny"})]
+    assert json.loads(cli("show", name, "--json").stdout)["name"] == name
+    assert name in [m["name"] for m in json.loads(cli("list", "--name", name, "--json").stdout)]
+
+    # a bad name is refused before any byte is sent
+    before = client.files.list(limit=1, include_internal=True).total
+    refused = cli("register", "bad/name", str(tmp_path), code=1)
+    assert "invalid model name 'bad/name'" in refused.stderr and "file(s)" not in refused.stderr
+    assert client.files.list(limit=1, include_internal=True).total == before
+
+    assert f"deleted {name} version 1" in cli("delete-version", name, "1").stdout
+    assert [v.version for v in client.models.versions(name).versions] == [2]
+    assert "not found" in cli("delete-version", name, "1", code=1).stderr
+    assert "--yes" in cli("delete", name, code=2).stderr  # no terminal: no silent delete
+    assert "1 version(s)" in cli("delete", name, "--yes").stdout
+    with pytest.raises(HarborClientError) as exc:
+        client.models.get(name)
+    assert exc.value.status == 404
