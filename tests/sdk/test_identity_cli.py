@@ -50,7 +50,7 @@ def test_keys(cli, harbor, tmp_path):
     assert "not found" in cli("keys", "revoke", "ffffffffffff", code=1).stderr
 
 
-def test_users(cli, harbor):
+def test_users(cli, harbor, tmp_path):
     harbor.require("get", "/users")
     name = f"cli-{uuid.uuid4().hex[:6]}"
     made = cli("users", "create", name, "--role", "viewer")
@@ -65,6 +65,18 @@ def test_users(cli, harbor):
 
     cli("users", "set-password", name, "--no-current", input="a long passphrase 1\n")
     assert json.loads(cli("users", "show", name, "--json").stdout)["has_password"] is True
+    # their own password, with their own key: the current one is asked first
+    own = CliRunner().invoke(
+        app,
+        ["users", "set-password", "--key", key],
+        env=harbor.env(tmp_path / "own"),
+        input="a long passphrase 1\nanother passphrase 2\n",
+    )
+    assert own.exit_code == 0 and f"password of {name} set" in own.stdout, (own.stdout, own.stderr)
+    wrong = CliRunner().invoke(
+        app, ["users", "set-password", "--key", key], env=harbor.env(tmp_path / "own"), input="nope\na third one 3\n"
+    )
+    assert wrong.exit_code == 1 and "error: that is not the current password" in wrong.stderr
     assert "--yes" in cli("users", "delete", name, code=2).stderr
     assert f"deleted user {name}" in cli("users", "delete", name, "--yes").stdout
     assert "not found" in cli("users", "show", name, code=1).stderr

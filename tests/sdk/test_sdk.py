@@ -244,6 +244,7 @@ def test_interrupted_upload_resumes_or_starts_over(client, tmp_path):
     sha = _random_file(src, 12 * MiB)
     state_dir = tmp_path / "state"
     sessions: list[tuple[str, bool, list[int]]] = []
+    fresh = {"hash_first_over": None}  # the same bytes again are to be sent again (no deduplication), to resume
 
     def crash_midway(done: int, total: int) -> None:
         if done >= 5 * MiB:
@@ -254,14 +255,14 @@ def test_interrupted_upload_resumes_or_starts_over(client, tmp_path):
 
     with pytest.raises(_Crash):
         client.files.upload(
-            src, chunk_size=MiB, parallel=3, state_dir=state_dir, progress=crash_midway, on_session=on_session
+            src, chunk_size=MiB, parallel=3, state_dir=state_dir, progress=crash_midway, on_session=on_session, **fresh
         )
     first_id = sessions[-1][0]
     held = client.uploads.get(first_id)
     assert 0 < held.received_bytes < 12 * MiB
 
     # same process, run again: only the missing chunks travel
-    record = client.files.upload(src, chunk_size=MiB, parallel=3, state_dir=state_dir, on_session=on_session)
+    record = client.files.upload(src, chunk_size=MiB, parallel=3, state_dir=state_dir, on_session=on_session, **fresh)
     assert record.sha256 == sha
     resumed_id, resumed, to_send = sessions[-1]
     assert resumed and resumed_id == first_id
@@ -270,21 +271,23 @@ def test_interrupted_upload_resumes_or_starts_over(client, tmp_path):
     # a state file naming a session the server no longer has open: a new session, no error
     with pytest.raises(_Crash):
         client.files.upload(
-            src, chunk_size=MiB, parallel=2, state_dir=state_dir, progress=crash_midway, on_session=on_session
+            src, chunk_size=MiB, parallel=2, state_dir=state_dir, progress=crash_midway, on_session=on_session, **fresh
         )
     stale_id = sessions[-1][0]
     client.uploads.abort(stale_id)
-    record = client.files.upload(src, chunk_size=MiB, parallel=2, state_dir=state_dir, on_session=on_session)
+    record = client.files.upload(src, chunk_size=MiB, parallel=2, state_dir=state_dir, on_session=on_session, **fresh)
     assert record.sha256 == sha
     new_id, resumed, to_send = sessions[-1]
     assert new_id != stale_id and not resumed and len(to_send) == 12
 
     # a different chunk size resumes the same session, in the session's own chunks
     with pytest.raises(_Crash):
-        client.files.upload(src, chunk_size=MiB, state_dir=state_dir, progress=crash_midway, on_session=on_session)
+        client.files.upload(
+            src, chunk_size=MiB, state_dir=state_dir, progress=crash_midway, on_session=on_session, **fresh
+        )
     crashed_id = sessions[-1][0]
     held = client.uploads.get(crashed_id)
-    record = client.files.upload(src, chunk_size=3 * MiB, state_dir=state_dir, on_session=on_session)
+    record = client.files.upload(src, chunk_size=3 * MiB, state_dir=state_dir, on_session=on_session, **fresh)
     resumed_id, resumed, to_send = sessions[-1]
     assert record.sha256 == sha and resumed and resumed_id == crashed_id
     assert sorted(to_send) == held.missing_chunks  # numbered in the session's 1 MiB chunks

@@ -81,26 +81,29 @@ class Users:
     def __init__(self, client: Client):
         self._t = client._transport
 
-    def list(self) -> list[User]:
-        return self._t.call(list[User], "GET", "/users")
+    def list(self, *, org: str | None = None) -> list[User]:
+        """Admins: the users of their organisation. Superusers: every user of every organisation (a row per
+        membership), or of ``org`` (id or name)."""
+        return self._t.call(list[User], "GET", "/users", params={"org": org} if org else {})
 
     def get(self, user: str) -> User:
         return self._t.call(User, "GET", f"/users/{seg(user)}")
 
     def create(
-        self, username: str, *, role: str = "member", email: str | None = None, password: str | None = None
+        self, username: str, *, role: str = "member", password: str | None = None, org: str | None = None
     ) -> User:
-        """A new user of your organisation (roles: viewer, member, admin, owner)."""
+        """A new user of your organisation (superusers: of ``org``) with ``role`` (viewer, member, admin, owner; at
+        most your own) and ``password`` (at least 12 characters), or none: then they use API keys only."""
         role = role.lower()
         if role not in ROLES:
             raise invalid(f"unknown role {role!r}: use viewer, member, admin or owner")
         if not username or not username.strip():
             raise invalid("a username is required")
         body: dict[str, Any] = {"username": username, "role": role}
-        if email is not None:
-            body["email"] = email
         if password is not None:
             body["password"] = password
+        if org is not None:
+            body["org"] = org
         return self._t.call(User, "POST", "/users", json=body)
 
     def delete(self, user: str) -> None:

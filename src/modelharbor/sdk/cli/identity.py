@@ -21,6 +21,7 @@ from modelharbor.sdk.cli.common import (
     when,
 )
 from modelharbor.sdk.client import Client
+from modelharbor.sdk.errors import HarborClientError
 from modelharbor.sdk.wire import Key, Org
 
 keys_app = typer.Typer(help="API keys: create, list, revoke (through the server).", no_args_is_help=True)
@@ -103,17 +104,23 @@ def keys_revoke(
 
 # --- users --------------------------------------------------------------------------------------------------
 @command(users_app, "list")
-def users_list(as_json: bool = JsonOpt, client: Client = None):
-    """Table of your organisation's users."""
-    users = client.users.list()
+def users_list(
+    org: str = typer.Option(None, "--org", help="Superusers: that organisation's users (default: every one's)."),
+    as_json: bool = JsonOpt,
+    client: Client = None,
+):
+    """Table of your organisation's users (superusers: everyone's, a row per organisation they belong to)."""
+    users = client.users.list(org=org)
     if as_json:
         emit_json(users)
         return
-    t = table(("username", {"min_width": 8}), "id", "role", "superuser", "password", ("created", {"no_wrap": True}))
+    t = table(("username", {"min_width": 8}), "id", "org id", "role", "superuser", "password")
+    t.add_column("created", no_wrap=True)
     for u in users:
         t.add_row(
             escape(u.username),
             u.id,
+            u.org_id,
             u.role,
             "yes" if u.is_superuser else "",
             "set" if u.has_password else "none",
@@ -152,8 +159,8 @@ def _new_password(ask_twice: bool = True) -> str:
 @command(users_app, "create")
 def users_create(
     username: str = typer.Argument(..., metavar="USERNAME", help="The new user's name."),
-    role: str = typer.Option("member", "--role", help="viewer, member, admin or owner."),
-    email: str = typer.Option(None, "--email"),
+    role: str = typer.Option("member", "--role", help="viewer, member, admin or owner (at most your own)."),
+    org: str = typer.Option(None, "--org", help="Superusers: the organisation they join (default: yours)."),
     password: bool = typer.Option(False, "--password", help="Set a password too (asked, or read from stdin)."),
     key: bool = typer.Option(True, "--key/--no-key", help="Also create an API key for the user and print it."),
     as_json: bool = JsonOpt,
@@ -161,8 +168,12 @@ def users_create(
 ):
     """Create a user in your organisation (and, by default, an API key for them)."""
     secret = _new_password() if password else None
-    u = client.users.create(username, role=role, email=email, password=secret)
-    made = client.keys.create(f"{u.username} (created with the user)", username=u.username) if key else None
+    u = client.users.create(username, role=role, password=secret, org=org)
+    made = None
+    if key and org is None:
+        made = client.keys.create(f"{u.username} (created with the user)", username=u.username)
+    elif key:
+        typer.echo("no key made: a key acts where it is made; they (or their admin) make one there", err=True)
     if as_json:
         emit_json({**u.model_dump(mode="json"), "key": made.model_dump(mode="json") if made else None})
         return
@@ -188,7 +199,12 @@ def users_set_password(
     old = None
     if current if current is not None else own:
         old = typer.prompt("current password (empty: none yet)", hide_input=True, default="", err=True) or None
-    client.users.set_password(target, _new_password(), current_password=old)
+    try:
+        client.users.set_password(target, _new_password(), current_password=old)
+    except HarborClientError as exc:
+        if exc.code == "WRONG_PASSWORD":
+            fail("that is not the current password: changing your own password needs it (or ask an admin)")
+        raise
     lines(f"password of {target} set")
 
 
