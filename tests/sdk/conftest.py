@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelharbor.sdk import Client
 from tests.servers import running_server
 
 SDK_ADMIN_KEY = "mh_sdk_test_admin_key_0123456789"
@@ -75,3 +76,10 @@ def harbor(tmp_path_factory) -> Harbor:
     root = tmp_path_factory.mktemp("harbor")
     with running_server(root, SDK_ADMIN_KEY) as url:
         yield Harbor(url=url, key=SDK_ADMIN_KEY, root=root)
+
+
+@pytest.fixture
+def client(harbor):
+    """An SDK client of the session's server, as its admin."""
+    with Client(harbor.url, harbor.key, timeout=30) as c:
+        yield c

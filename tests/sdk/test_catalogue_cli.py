@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
+from modelharbor.sdk import HarborClientError
 
 MiB = 1024 * 1024
 
@@ -32,12 +32,6 @@ def _random_file(path: Path, size: int) -> str:
 def _sha(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture

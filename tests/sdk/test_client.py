@@ -20,12 +20,6 @@ from modelharbor.sdk import config as cfg
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
-
-
 def _random(path: Path, size: int) -> str:
     data = os.urandom(size)
     path.write_bytes(data)

@@ -12,15 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
+from modelharbor.sdk import HarborClientError
 
 MiB = 1024 * 1024
 mlflow = pytest.importorskip("mlflow")
@@ -39,12 +39,6 @@ def _random(path: Path, size: int) -> None:
             piece = os.urandom(min(4 * MiB, left))
             f.write(piece)
             left -= len(piece)
-
-
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture

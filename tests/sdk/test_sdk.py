@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
+from modelharbor.sdk import HarborClientError
 from modelharbor.sdk.cli import parse_size
 
 MiB = 1024 * 1024
@@ -38,12 +38,6 @@ def _random_file(path: Path, size: int) -> str:
 def _sha(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
 
 
 def test_upload_download_list_link_delete(client, harbor, tmp_path):

@@ -50,6 +50,60 @@ def field_list(spec: FieldSpec) -> list[dict[str, Any]] | None:
     return out
 
 
+def poll(
+    fetch: Callable[[], Any],
+    until: tuple[str, ...],
+    timeout: float,
+    on_status: Callable[[Any, float], None] | None,
+    what: str,
+    *,
+    max_delay: float = 1.0,
+    later: str = "it goes on on the server",
+) -> Any:
+    """``fetch()`` (a few times a second, then every ``max_delay``) until its ``status`` is one of ``until``;
+    ``on_status(item, elapsed)`` after each call. Past ``timeout`` seconds: a TIMEOUT error ending with ``later``."""
+    started = time.monotonic()
+    delay = 0.2
+    while True:
+        item = fetch()
+        elapsed = time.monotonic() - started
+        if on_status is not None:
+            on_status(item, elapsed)
+        if item.status in until:
+            return item
+        if elapsed > timeout:
+            raise HarborClientError(
+                0, "TIMEOUT", f"{what} is still {item.status} after {int(elapsed)} s; {later}", {"item": item}
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, max_delay)
+
+
+def io_body(
+    name: str,
+    input_fields: FieldSpec,
+    output_fields: FieldSpec,
+    plain: bool,
+    input_type: str | None = None,
+    output_type: str | None = None,
+    description: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The body that creates a deployment or a pipeline: its name, input and output (plain, or typed fields)."""
+    body: dict[str, Any] = {
+        "name": name,
+        "input_type": input_type or ("plain" if plain else "structured"),
+        "output_type": output_type or ("plain" if plain else "structured"),
+        "input_fields": field_list(input_fields) or [],
+        "output_fields": field_list(output_fields) or [],
+    }
+    if description is not None:
+        body["description"] = description
+    if labels is not None:
+        body["labels"] = labels
+    return body
+
+
 def predict_request(url: str, data: Any, version: str | None, timeout: int | None, plain: bool | None) -> dict:
     """The keyword arguments of a prediction request (shared by deployments and pipelines)."""
     params = {k: v for k, v in {"version": version, "timeout": timeout}.items() if v is not None}
@@ -96,17 +150,7 @@ class Deployments:
     ) -> Deployment:
         """Create a deployment. Fields are ``{"x": "double"}``, ``["x:double"]`` or ``[{"name", "data_type"}]``;
         ``plain=True`` makes input and output plain text (or set ``input_type``/``output_type`` one by one)."""
-        body: dict[str, Any] = {
-            "name": name,
-            "input_type": input_type or ("plain" if plain else "structured"),
-            "output_type": output_type or ("plain" if plain else "structured"),
-            "input_fields": field_list(input_fields) or [],
-            "output_fields": field_list(output_fields) or [],
-        }
-        if description is not None:
-            body["description"] = description
-        if labels is not None:
-            body["labels"] = labels
+        body = io_body(name, input_fields, output_fields, plain, input_type, output_type, description, labels)
         return self._t.call(Deployment, "POST", project_path(project, "deployments"), json=body)
 
     def update(self, project: str, deployment: str, **fields: Any) -> Deployment:
@@ -216,25 +260,15 @@ class Deployments:
     ) -> RevisionDetail:
         """Poll a revision until its build ends (``success`` or ``failed``) and return it (with its build log).
         ``on_status(revision, elapsed_seconds)`` is called after every poll (about twice a second)."""
-        started = time.monotonic()
-        delay = 0.2
-        while True:
-            rev = self.revision(project, deployment, version, revision_id)
-            elapsed = time.monotonic() - started
-            if on_status is not None:
-                on_status(rev, elapsed)
-            if rev.status in BUILD_DONE:
-                return rev
-            if elapsed > timeout:
-                raise HarborClientError(
-                    0,
-                    "TIMEOUT",
-                    f"revision {revision_id} is still {rev.status} after {int(elapsed)} s; see its log later with "
-                    f"`modelharbor deployments logs {project} {deployment} {version} {revision_id}`",
-                    {"revision": rev},
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+        return poll(
+            lambda: self.revision(project, deployment, version, revision_id),
+            BUILD_DONE,
+            timeout,
+            on_status,
+            f"revision {revision_id}",
+            max_delay=0.5,
+            later=f"see its log later with `modelharbor deployments logs {project} {deployment} {version} {revision_id}`",
+        )
 
     def logs(
         self,

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelharbor.sdk.http import seg
 from modelharbor.sdk.transfers import Progress, fetch_verified, target_path
-from modelharbor.sdk.uploads import DEFAULT_CHUNK_SIZE, HASH_FIRST_OVER, SessionCallback
 from modelharbor.sdk.wire import File, FileDetail, FilePage, Link
 
 if TYPE_CHECKING:
@@ -67,30 +66,8 @@ class Files:
         target = target_path(dest, record.name, file_id)
         return fetch_verified(self._t, f"/files/{seg(file_id)}/content", target, record.size, record.sha256, progress)
 
-    def upload(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        parallel: int = 4,
-        context: str = "",
-        name: str | None = None,
-        progress: Progress | None = None,
-        state_dir: str | os.PathLike[str] | None = None,
-        on_session: SessionCallback | None = None,
-        hash_first_over: int | None = HASH_FIRST_OVER,
-        hash_progress: Progress | None = None,
-    ) -> File:
-        """Upload ``path`` (resumable, parallel, verified): see :meth:`Uploads.upload`."""
-        return self._client.uploads.upload(
-            path,
-            chunk_size=chunk_size,
-            parallel=parallel,
-            context=context,
-            name=name,
-            progress=progress,
-            state_dir=state_dir,
-            on_session=on_session,
-            hash_first_over=hash_first_over,
-            hash_progress=hash_progress,
-        )
+    def upload(self, path: str | os.PathLike[str], **options: Any) -> File:
+        """Upload ``path`` (resumable, parallel, verified; bytes the server holds are not sent): the options of
+        :meth:`Uploads.upload <modelharbor.sdk.uploads.Uploads.upload>` (``chunk_size``, ``parallel``, ``context``,
+        ``name``, ``progress``, ``state_dir``, ``on_session``, ``hash_first_over``, ``hash_progress``)."""
+        return self._client.uploads.upload(path, **options)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from modelharbor.sdk.deployments import FieldSpec, field_list, predict_request, project_path
+from modelharbor.sdk.deployments import FieldSpec, io_body, predict_request, project_path
 from modelharbor.sdk.wire import Pipeline, PipelinePrediction, PipelineVersion
 
 if TYPE_CHECKING:
@@ -36,15 +36,7 @@ class Pipelines:
         plain: bool = False,
         description: str | None = None,
     ) -> Pipeline:
-        body: dict[str, Any] = {
-            "name": name,
-            "input_type": "plain" if plain else "structured",
-            "output_type": "plain" if plain else "structured",
-            "input_fields": field_list(input_fields) or [],
-            "output_fields": field_list(output_fields) or [],
-        }
-        if description is not None:
-            body["description"] = description
+        body = io_body(name, input_fields, output_fields, plain, description=description)
         return self._t.call(Pipeline, "POST", project_path(project, "pipelines"), json=body)
 
     def delete(self, project: str, pipeline: str) -> None:

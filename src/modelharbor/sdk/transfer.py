@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelharbor.sdk.deployments import project_path
+from modelharbor.sdk.deployments import poll, project_path
 from modelharbor.sdk.errors import HarborClientError
 from modelharbor.sdk.transfers import Progress, fetch_verified, safe_name, target_path
 from modelharbor.sdk.uploads import DEFAULT_CHUNK_SIZE, SessionCallback
@@ -24,25 +23,6 @@ EXPORT_DONE = ("completed", "failed")
 IMPORT_DONE = ("completed", "failed")
 IMPORT_WAITS = ("confirmation", "completed", "failed")
 Values = dict[tuple[str | None, str | None, str], str]  # (deployment, version, name) → value
-
-
-def poll(fetch: Callable[[], Any], until: tuple[str, ...], timeout: float, on_status: Any, what: str) -> Any:
-    """``fetch()`` about twice a second until its ``status`` is one of ``until``."""
-    started = time.monotonic()
-    delay = 0.2
-    while True:
-        item = fetch()
-        elapsed = time.monotonic() - started
-        if on_status is not None:
-            on_status(item, elapsed)
-        if item.status in until:
-            return item
-        if elapsed > timeout:
-            raise HarborClientError(
-                0, "TIMEOUT", f"{what} is still {item.status} after {int(elapsed)} s; it goes on on the server"
-            )
-        time.sleep(delay)
-        delay = min(delay * 1.5, 1.0)
 
 
 def missing_values(imp: ImportDetail) -> list[dict[str, Any]]:

@@ -178,6 +178,7 @@ def command(app: typer.Typer, name: str, *, need_key: bool = True, **kw: Any) ->
 
 # --- output -----------------------------------------------------------------------------------------------------
 JsonOpt = typer.Option(False, "--json", help="Print JSON (machine-readable) instead of a table or text.")
+YesOpt = typer.Option(False, "--yes", "-y", help="Do not ask (needed without a terminal).")
 
 
 def emit_json(value: Any) -> None:

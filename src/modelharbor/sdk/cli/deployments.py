@@ -14,6 +14,7 @@ from rich.markup import escape
 from modelharbor.sdk import names
 from modelharbor.sdk.cli.common import (
     JsonOpt,
+    YesOpt,
     bar,
     command,
     confirm_delete,
@@ -194,7 +195,11 @@ def deployments_list(
     """Table of a project's deployments."""
     if (project is None) == (project_arg is None):
         raise typer.BadParameter("give the project once: PROJECT or --project", param_hint="PROJECT / --project")
-    items = client.deployments.list(project or project_arg)
+    io_table(client.deployments.list(project or project_arg), "deployment", as_json)
+
+
+def io_table(items: list[Any], kind: str, as_json: bool) -> None:
+    """Deployments or pipelines: as JSON, or a table of their inputs, outputs and default versions."""
     if as_json:
         emit_json(items)
         return
@@ -211,7 +216,7 @@ def deployments_list(
             escape(short(d.description)),
         )
     show(t)
-    lines(f"{len(items)} deployment(s)")
+    lines(f"{len(items)} {kind}(s)")
 
 
 def describe(d: Deployment) -> list[str]:
@@ -326,15 +331,20 @@ def _runtime_logs(client: Client, project, deployment, version, follow, level, g
 def deployments_delete(
     project: str = ProjectArg,
     deployment: str = DeploymentArg,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (needed without a terminal)."),
+    yes: bool = YesOpt,
     client: Client = None,
 ):
     """Delete a deployment with all its versions (their instances stop; pipelines using it fail)."""
-    d = client.deployments.get(project, deployment)
-    count = len(client.deployments.versions(project, deployment))
-    confirm_delete(f"deployment {d.project}/{d.name} and its {count} version(s)", yes)
-    client.deployments.delete(project, deployment)
-    lines(f"deleted deployment {d.project}/{d.name} ({count} version(s))")
+    delete_with_versions("deployment", client.deployments, project, deployment, yes)
+
+
+def delete_with_versions(kind: str, objects: Any, project: str, name: str, yes: bool) -> None:
+    """Delete a deployment or pipeline (``objects``: its sub-client) once confirmed, saying how many versions went."""
+    found = objects.get(project, name)
+    count = len(objects.versions(project, name))
+    confirm_delete(f"{kind} {found.project}/{found.name} and its {count} version(s)", yes)
+    objects.delete(project, name)
+    lines(f"deleted {kind} {found.project}/{found.name} ({count} version(s))")
 
 
 @command(deployments_app, "delete-version")

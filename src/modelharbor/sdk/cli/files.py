@@ -66,6 +66,13 @@ def upload(
             else:
                 progress.console.print(f"upload {session.id}: sending {total} chunk(s)", highlight=False)
 
+        hashing: list[bool] = []
+
+        def on_hash(done: int, total: int) -> None:
+            if not hashing:
+                hashing.append(True)
+                progress.console.print(f"hashing {human(total)} first, so bytes the server holds are not sent")
+
         with interruptible(progress, "interrupted: run the same command again to resume the upload"):
             record = client.files.upload(
                 file,
@@ -76,6 +83,7 @@ def upload(
                 progress=update,
                 on_session=on_session,
                 hash_first_over=threshold,
+                hash_progress=on_hash,
             )
     if as_json:
         emit_json(record)

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from modelharbor.sdk.cli.common import (
     JsonOpt,
+    YesOpt,
     command,
     confirm_delete,
     emit_json,
@@ -211,7 +212,7 @@ def users_set_password(
 @command(users_app, "delete")
 def users_delete(
     user: str = UserArg,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (needed without a terminal)."),
+    yes: bool = YesOpt,
     client: Client = None,
 ):
     """Delete a user (their API keys stop working; what they made stays with the organisation)."""

@@ -12,6 +12,7 @@ from rich.table import Table
 from modelharbor.sdk import names
 from modelharbor.sdk.cli.common import (
     JsonOpt,
+    YesOpt,
     bar,
     command,
     confirm_delete,
@@ -281,7 +282,7 @@ def models_download(
 @command(models_app, "delete")
 def models_delete(
     name: str = NameArg,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (needed without a terminal)."),
+    yes: bool = YesOpt,
     client: Client = None,
 ):
     """Delete a registered model with all its versions and their files."""

@@ -5,8 +5,17 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from modelharbor.sdk.cli.common import JsonOpt, command, confirm_delete, emit_json, lines, short, show, table, when
-from modelharbor.sdk.cli.deployments import io
+from modelharbor.sdk.cli.common import (
+    JsonOpt,
+    YesOpt,
+    command,
+    emit_json,
+    lines,
+    show,
+    table,
+    when,
+)
+from modelharbor.sdk.cli.deployments import delete_with_versions, io, io_table
 from modelharbor.sdk.client import Client
 
 pipelines_app = typer.Typer(help="Pipelines of a project: list, show, delete.", no_args_is_help=True)
@@ -17,24 +26,7 @@ PipelineArg = typer.Argument(..., metavar="PIPELINE", help="The pipeline's name.
 @command(pipelines_app, "list")
 def pipelines_list(project: str = ProjectArg, as_json: bool = JsonOpt, client: Client = None):
     """Table of a project's pipelines."""
-    items = client.pipelines.list(project)
-    if as_json:
-        emit_json(items)
-        return
-    t = table(("name", {"min_width": 8}), "input", "output", ("default", {"no_wrap": True}))
-    t.add_column("updated", no_wrap=True)
-    t.add_column("description", overflow="fold")
-    for p in items:
-        t.add_row(
-            escape(p.name),
-            escape(io(p, "input")),
-            escape(io(p, "output")),
-            escape(p.default_version or "-"),
-            when(p.updated_at),
-            escape(short(p.description)),
-        )
-    show(t)
-    lines(f"{len(items)} pipeline(s)")
+    io_table(client.pipelines.list(project), "pipeline", as_json)
 
 
 @command(pipelines_app, "show")
@@ -74,15 +66,11 @@ def pipelines_show(
 def pipelines_delete(
     project: str = ProjectArg,
     pipeline: str = PipelineArg,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (needed without a terminal)."),
+    yes: bool = YesOpt,
     client: Client = None,
 ):
     """Delete a pipeline with all its versions (the deployments it runs stay)."""
-    p = client.pipelines.get(project, pipeline)
-    count = len(client.pipelines.versions(project, pipeline))
-    confirm_delete(f"pipeline {p.project}/{p.name} and its {count} version(s)", yes)
-    client.pipelines.delete(project, pipeline)
-    lines(f"deleted pipeline {p.project}/{p.name} ({count} version(s))")
+    delete_with_versions("pipeline", client.pipelines, project, pipeline, yes)
 
 
 @command(pipelines_app, "delete-version")

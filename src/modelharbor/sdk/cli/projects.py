@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from modelharbor.sdk.cli.common import JsonOpt, command, confirm_delete, emit_json, lines, short, show, table, when
+from modelharbor.sdk.cli.common import (
+    JsonOpt,
+    YesOpt,
+    command,
+    confirm_delete,
+    emit_json,
+    lines,
+    short,
+    show,
+    table,
+    when,
+)
 from modelharbor.sdk.client import Client
 from modelharbor.sdk.errors import HarborClientError
 from modelharbor.sdk.wire import Project
@@ -77,7 +88,7 @@ def projects_create(
 @command(projects_app, "delete")
 def projects_delete(
     project: str = ProjectArg,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask (needed without a terminal)."),
+    yes: bool = YesOpt,
     client: Client = None,
 ):
     """Delete a project with everything in it (deployments, pipelines, environments, variables, exports)."""
