@@ -156,6 +156,8 @@ class _OtherVersion(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok", "version": "9.0.0"})
         elif self.path.startswith("/api/v1/me"):
             self._send(200, {"who": "admin"})
+        elif self.path.startswith("/page/"):
+            self._send(200, None)  # a web page where the API should be
         elif self.path.startswith("/api/v1/"):
             error = {"code": "NOT_FOUND", "message": "no such route in the native API; see /api/v1/openapi.json"}
             self._send(404, {"error": {**error, "details": {}}})
@@ -163,7 +165,7 @@ class _OtherVersion(BaseHTTPRequestHandler):
             self._send(404, None)
 
     def _send(self, status: int, body) -> None:
-        data = json.dumps(body).encode() if body is not None else b"<html>not here</html>"
+        data = json.dumps(body).encode() if body is not None else b"<html>a page</html>"
         self.send_response(status)
         self.send_header("content-type", "application/json" if body is not None else "text/html")
         self.send_header("content-length", str(len(data)))
@@ -222,6 +224,8 @@ def test_bad_input_is_one_line_that_says_what_to_do(harbor, env, other_version):
     line = fails("files", "list", MODELHARBOR_URL=other_version, **key)
     assert "does not offer GET /api/v1/files" in line and "upgrade the server" in line
     assert "does not look like a ModelHarbor server" in fails("whoami", MODELHARBOR_URL=other_version + "/x", **key)
+    page = fails("whoami", MODELHARBOR_URL=other_version + "/page", **key)
+    assert "does not look like a ModelHarbor server" in page and "200 OK, not JSON" in page
 
 
 def test_the_sdk_reads_the_environment_and_the_profile(harbor, tmp_path, monkeypatch):

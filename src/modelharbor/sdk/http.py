@@ -147,7 +147,10 @@ class Transport:
         try:
             return resp.json()
         except ValueError:
-            raise self._incompatible(f"{method} {API}{path}", "not JSON") from None
+            # an HTML page or a proxy's answer where the native API should be
+            raise errors.not_modelharbor(
+                self.url, method, resp.request.url.path, resp.status_code, f"{resp.reason_phrase}, not JSON"
+            ) from None
 
     def call(self, model: type[T] | Any, method: str, path: str, **kw: Any) -> T:
         """``method path`` and its answer as ``model`` (a class, or a type such as ``list[File]``)."""
