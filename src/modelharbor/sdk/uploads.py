@@ -114,7 +114,7 @@ class Uploads:
         body: dict[str, Any] = {"name": check_file_name(name), "total_chunks": total_chunks, "context": context}
         if size is not None:
             body["size"] = size
-        extra = {k: v for k, v in {"chunk_size": chunk_size, "fingerprint": fingerprint, "sha256": sha256}.items()}
+        extra = {"chunk_size": chunk_size, "fingerprint": fingerprint, "sha256": sha256}
         extra = {k: v for k, v in extra.items() if v is not None}
         if extra and not self._legacy:
             try:
