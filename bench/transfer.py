@@ -40,6 +40,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from upload import (
     ADMIN_KEY,
@@ -152,12 +153,12 @@ def make_package(path: Path, size: int, seed: int) -> None:
                 left -= len(piece)
 
 
-def wait_status(fetch, done: tuple[str, ...], deadline: Deadline, what: str) -> tuple[dict, float]:
+def wait_status(fetch, done: tuple[str, ...], deadline: Deadline, what: str) -> tuple[Any, float]:
     """Poll every POLL s until the status is one of ``done``: (the item, seconds since the call)."""
     t0 = time.perf_counter()
     while True:
         item = fetch()
-        if item["status"] in done:
+        if item.status in done:
             return item, time.perf_counter() - t0
         deadline.check(what)
         time.sleep(POLL)
@@ -215,21 +216,23 @@ def mean(*values: float | None) -> float | None:
 def _fill(args, client: Client, workdir: Path, deadline: Deadline) -> None:
     """Project src: one deployment, a version per package, each package a real revision (built)."""
     size = args.package_mib * MiB
-    client.project_create("src")
-    client.deployment_create("src", "blob", plain=True)
+    client.projects.create("src")
+    client.deployments.create("src", "blob", plain=True)
     revisions = []
     for i in range(args.versions):
         version = f"v{i + 1}"
-        client.deployment_version_create("src", "blob", version, maximum_idle_time=10)
+        client.deployments.create_version("src", "blob", version, maximum_idle_time=10)
         package = workdir / f"package-{version}.zip"
         make_package(package, size, i)
         log(f"uploading the {args.package_mib} MiB package of {version} …")
-        revisions.append((version, client.package_upload("src", "blob", version, package)["id"]))
+        revisions.append((version, client.deployments.upload_package("src", "blob", version, package).id))
         package.unlink()
         deadline.check("the packages")
     for version, rid in revisions:
-        rev = client.wait_for_revision("src", "blob", version, rid, timeout=max(60, deadline.end - time.monotonic()))
-        if rev["status"] != "success":
+        rev = client.deployments.wait_for_revision(
+            "src", "blob", version, rid, timeout=max(60, deadline.end - time.monotonic())
+        )
+        if rev.status != "success":
             raise RuntimeError(f"the build of {version} failed: {rev['error_message']}")
     log(f"{args.versions} revisions built; project src holds {args.versions * args.package_mib} MiB of packages")
     time.sleep(1)  # let the build checks' instances settle
@@ -247,33 +250,33 @@ def _round(args, res: Results, main, other, workdir: Path, deadline: Deadline, s
     cpu0 = server.cpu()
     with PySpy(spy, server.pid, profile / "export.txt" if profile else None):
         t0 = time.perf_counter()
-        e = client.export_create("src", everything=True, packages=True)
-        e, _ = wait_status(lambda: client.export_get("src", e["id"]), ("completed", "failed"), deadline, "the export")
+        e = client.transfer.create_export("src", everything=True, packages=True)
+        e, _ = wait_status(
+            lambda: client.transfer.get_export("src", e.id), ("completed", "failed"), deadline, "the export"
+        )
         t_export = time.perf_counter() - t0
     cpu_export = server.cpu() - cpu0
-    if e["status"] != "completed":
+    if e.status != "completed":
         raise RuntimeError(f"the export failed: {e['error_message']}")
     if profile:
         res.profiles["export"] = profile / "export.txt"
     middle = dd(res, workdir)
-    phases.append(Phase("export (create → completed)", e["size"], t_export, cpu_export, mean(before, middle), True))
+    phases.append(Phase("export (create → completed)", e.size, t_export, cpu_export, mean(before, middle), True))
     log(f"  export: {e['size'] / MiB:.0f} MiB zip in {t_export:.2f} s; dd {middle or 0:.0f} MiB/s")
 
     # 2. download, 3. upload it to both servers for the imports (not targets: the client's side, for information)
     target = workdir / "export.zip"
     cpu0, t0 = server.cpu(), time.perf_counter()
-    client.export_download("src", e["id"], target)
-    phases.append(
-        Phase("download (resumable, SHA-256 checked)", e["size"], time.perf_counter() - t0, server.cpu() - cpu0)
-    )
+    client.transfer.download_export("src", e.id, target)
+    phases.append(Phase("download (resumable, SHA-256 checked)", e.size, time.perf_counter() - t0, server.cpu() - cpu0))
     records = []
     for c, srv in ((client, server), (oc, oserver)):
         os.sync()
         cpu0, t0 = srv.cpu(), time.perf_counter()
-        records.append(c.upload(target, context="project-import-upload", state_dir=workdir / f"state-{srv.port}"))
+        records.append(c.files.upload(target, context="project-import-upload", state_dir=workdir / f"state-{srv.port}"))
         if c is client:
             phases.append(
-                Phase("upload (chunked, 4 parallel)", records[0]["size"], time.perf_counter() - t0, srv.cpu() - cpu0)
+                Phase("upload (chunked, 4 parallel)", records[0].size, time.perf_counter() - t0, srv.cpu() - cpu0)
             )
     target.unlink()
     before = dd(res, workdir)
@@ -283,46 +286,46 @@ def _round(args, res: Results, main, other, workdir: Path, deadline: Deadline, s
     # other server (none held: every package written)
     dst = f"dst{r + 1}"
     for kind, c, srv, record in (("same", client, server, records[0]), ("other", oc, oserver, records[1])):
-        c.project_create(dst)
+        c.projects.create(dst)
         name = "import, same server (packages held)" if kind == "same" else "import, other server (all written)"
         cpu0 = srv.cpu()
         with PySpy(spy, srv.pid, profile / f"import-{kind}.txt" if profile else None):
             t0 = time.perf_counter()
-            imp = c.import_create(dst, file_id=record["id"], skip_confirmation=True)
+            imp = c.transfer.create_import(dst, file_id=record.id, skip_confirmation=True)
             imp, _ = wait_status(
-                lambda c=c, imp=imp: c.import_get(dst, imp["id"]),
+                lambda c=c, imp=imp: c.transfer.get_import(dst, imp.id),
                 ("completed", "failed", "confirmation"),
                 deadline,
                 "the import",
             )
             t_import = time.perf_counter() - t0
         cpu_import = srv.cpu() - cpu0
-        if imp["status"] != "completed":
+        if imp.status != "completed":
             raise RuntimeError(f"the import ({kind}) ended {imp['status']}: {imp['error_message']}")
         if profile:
             res.profiles[f"import ({kind} server)"] = profile / f"import-{kind}.txt"
         after = dd(res, workdir)
-        phases.append(Phase(name, imp["size"], t_import, cpu_import, mean(before, after), True))
+        phases.append(Phase(name, imp.size, t_import, cpu_import, mean(before, after), True))
         log(f"  {name}: {imp['size'] / MiB:.0f} MiB in {t_import:.2f} s; dd {after or 0:.0f} MiB/s")
         before = after
     for c in (client, oc):
-        made = [v for v in c.deployment_versions(dst, "blob") if v["latest_revision"]]
+        made = [v for v in c.deployments.versions(dst, "blob") if v.latest_revision]
         if len(made) != args.versions:
             raise RuntimeError(f"the import made {len(made)} revisions, not {args.versions}")
         for v in made:  # untimed: the imported packages build like any upload (and the next round starts after)
             left = max(60, deadline.end - time.monotonic())
-            rev = c.wait_for_revision(dst, "blob", v["version"], v["latest_revision"], timeout=left)
-            if rev["status"] != "success":
+            rev = c.deployments.wait_for_revision(dst, "blob", v.version, v.latest_revision, timeout=left)
+            if rev.status != "success":
                 raise RuntimeError(f"the imported package of {v['version']} did not build: {rev['error_message']}")
     if r == 0:
         res.notes.append(
             f"each import created {args.versions} versions with a package revision each (dst1, dst2, … on both "
             "servers); all built"
         )
-    client.delete_file(records[0]["id"])
-    oc.delete_file(records[1]["id"])
-    oc.deployment_delete(dst, "blob")  # the other server forgets the packages again: the next round writes them
-    client.export_delete("src", e["id"])
+    client.files.delete(records[0].id)
+    oc.files.delete(records[1].id)
+    oc.deployments.delete(dst, "blob")  # the other server forgets the packages again: the next round writes them
+    client.transfer.delete_export("src", e.id)
     deadline.check("the round")
     return phases
 

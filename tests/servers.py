@@ -84,13 +84,27 @@ def first_admin(root: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
 
 
+_CREATE_USER = """
+import sys
+from modelharbor.domain.principal import Role
+from modelharbor.services import build_services
+from modelharbor.settings import Settings
+
+name, role = sys.argv[1], sys.argv[2]
+identity = build_services(Settings()).identity
+admin = identity.principal_for(identity.first_superuser(), "default")
+identity.create_user(admin, name, role=Role(role))
+print(identity.create_key(admin, f"{name} (created with the user)", username=name).secret)
+"""
+
+
 def create_user(root: Path, name: str, role: str = "member") -> str:
-    """``modelharbor users create`` on a running server's own data directory (``root`` of ``running_server``);
-    returns the user's API key."""
+    """A user (and an API key for them) made directly in a running server's own data directory (``root`` of
+    ``running_server``), as an admin on that machine could; returns the user's API key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
     env["MODELHARBOR_DATA_DIR"] = str(root / "data")
     out = subprocess.run(
-        [sys.executable, "-m", "modelharbor", "users", "create", name, "--role", role],
+        [sys.executable, "-c", _CREATE_USER, name, role],
         capture_output=True,
         text=True,
         env=env,
@@ -98,4 +112,4 @@ def create_user(root: Path, name: str, role: str = "member") -> str:
         check=True,
         timeout=60,
     ).stdout
-    return next(line.split()[1] for line in out.splitlines() if line.startswith("key: "))
+    return out.strip().splitlines()[-1]

@@ -1,4 +1,5 @@
-"""The ``modelharbor`` command: serve, worker, db upgrade, admin, keys — and the SDK commands (upload, download, files)."""
+"""The ``modelharbor`` command: server-side maintenance on this machine (serve, worker, db upgrade, admin
+set-password), and the client commands of the SDK (``sdk/cli/``: login, upload, files, models, deploy, keys, users, …), which talk to a server."""
 
 from __future__ import annotations
 
@@ -9,24 +10,48 @@ from pathlib import Path
 
 import typer
 
+from modelharbor import __version__
 from modelharbor.datadir import make_private
 from modelharbor.settings import Settings
 
-app = typer.Typer(help="ModelHarbor: a self-hosted model hub.", no_args_is_help=True, add_completion=False)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-keys_app = typer.Typer(
-    help="API keys (local admin commands; they act on the configured database).", no_args_is_help=True
+LOCAL = "Local: acts on this machine's server data (the MODELHARBOR_* settings), not through a server's API."
+
+app = typer.Typer(
+    help="ModelHarbor: a self-hosted model hub. `serve`, `worker` and `db` run on the server's machine; every other "
+    "command talks to a server (`modelharbor login` once, or --url/--key).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
+db_app = typer.Typer(help=f"Database schema. {LOCAL}", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelharbor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of a failure (or MODELHARBOR_DEBUG=1)."),
+):
+    """ModelHarbor: a self-hosted model hub."""
+    if debug:
+        from modelharbor.sdk.cli.common import STATE
+
+        STATE.debug = True
+
+
 admin_app = typer.Typer(
     help="Server-side maintenance, run on the server's machine: acts directly on the database the settings name "
     "(MODELHARBOR_DATABASE_URL, else DATA_DIR/modelharbor.db), never through a server's API.",
     no_args_is_help=True,
 )
 app.add_typer(admin_app, name="admin")
-users_app = typer.Typer(help="Users (local admin commands on the configured database).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-app.add_typer(users_app, name="users")
 
 
 def _settings() -> Settings:
@@ -50,7 +75,7 @@ def serve(
     port: int = typer.Option(None, help="Port (default MODELHARBOR_PORT or 8000)."),
     migrate: bool = typer.Option(True, help="Upgrade the database schema before serving."),
 ):
-    """Serve the API (and run background tasks in-process unless MODELHARBOR_WORKERS=false)."""
+    """Serve the API (and run background tasks in-process unless MODELHARBOR_WORKERS=false). Local: on this machine."""
     import uvicorn
 
     from modelharbor.api.http import HarborHttpProtocol
@@ -81,7 +106,7 @@ def serve(
 
 @app.command()
 def worker(poll: float = typer.Option(0.5, help="Seconds between queue polls.")):
-    """Run background tasks only (for a server started with MODELHARBOR_WORKERS=false)."""
+    """Run background tasks only (for a server started with MODELHARBOR_WORKERS=false). Local: on this machine."""
     from modelharbor.services import build_services
     from modelharbor.tasks.runner import Runner
 
@@ -183,98 +208,6 @@ def admin_set_password(
         typer.echo(f"note: {settings.data_dir / ADMIN_FILE} holds the first start's credentials; update or delete it")
 
 
-def _admin_principal(user: str | None, org: str):
-    from modelharbor.services import build_services
-
-    services = build_services(_settings())
-    username = user or services.identity.first_superuser()
-    if username is None:
-        typer.echo("no users yet: start the server once (`make run`) or set MODELHARBOR_ADMIN_USER", err=True)
-        raise typer.Exit(2)
-    return services, services.identity.principal_for(username, org)
-
-
-@keys_app.command("create")
-def keys_create(
-    name: str = typer.Argument(..., help="A label for the key."),
-    user: str = typer.Option(None, help="Whose key (default: the first superuser)."),
-    org: str = typer.Option("default", help="Organisation the key acts in."),
-    expires_in_days: int = typer.Option(None, help="Lifetime in days (default: no expiry)."),
-):
-    """Create an API key and print its secret (shown only now)."""
-    services, principal = _admin_principal(user, org)
-    key = services.identity.create_key(principal, name, expires_in_days=expires_in_days)
-    typer.echo(f"id: {key.id}\nkey: {key.secret}\n(store it now: it is never shown again)")
-
-
-@keys_app.command("list")
-def keys_list(
-    user: str = typer.Option(None, help="Whose keys (default: the first superuser)."),
-    org: str = typer.Option("default"),
-    all_users: bool = typer.Option(False, "--all", help="Every key of the organisation."),
-):
-    """List API keys (never their secrets)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    services, principal = _admin_principal(user, org)
-    table = Table("id", "name", "prefix", "user", "created", "last used", "state")
-    for k in services.identity.list_keys(principal, all_users=all_users):
-        state = (
-            "revoked"
-            if k.revoked_at
-            else ("expired" if k.expires_at and k.expires_at.timestamp() < time.time() else "active")
-        )
-        table.add_row(
-            k.id,
-            k.name,
-            k.prefix + "…",
-            k.user_id,
-            f"{k.created_at:%Y-%m-%d %H:%M}",
-            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
-            state,
-        )
-    Console().print(table)
-
-
-@keys_app.command("revoke")
-def keys_revoke(key_id: str, user: str = typer.Option(None), org: str = typer.Option("default")):
-    """Revoke an API key by id."""
-    services, principal = _admin_principal(user, org)
-    services.identity.revoke_key(principal, key_id)
-    typer.echo(f"revoked {key_id}")
-
-
-@users_app.command("create")
-def users_create(
-    username: str = typer.Argument(..., help="The new user's name."),
-    role: str = typer.Option("member", help="viewer, member, admin or owner."),
-    email: str = typer.Option(None),
-    org: str = typer.Option("default", help="Organisation the user joins."),
-    key: bool = typer.Option(True, "--key/--no-key", help="Also create an API key for the user and print it."),
-):
-    """Create a user in an organisation (and, by default, an API key for them)."""
-    from modelharbor.domain.principal import Role
-
-    services, admin = _admin_principal(None, org)
-    try:
-        role_value = Role(role.lower())
-    except ValueError:
-        typer.echo(f"unknown role {role!r}: use viewer, member, admin or owner", err=True)
-        raise typer.Exit(2) from None
-    from modelharbor.domain.errors import HarborError
-
-    try:
-        user = services.identity.create_user(admin, username, role=role_value, email=email)
-    except HarborError as exc:
-        typer.echo(f"cannot create {username!r}: {exc.message}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"user: {user.username}  id: {user.id}  role: {role_value}")
-    if key:
-        secret = services.identity.create_key(admin, f"{username} (created with the user)", username=username).secret
-        typer.echo(f"key: {secret}\n(store it now: it is never shown again)")
-
-
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -283,10 +216,9 @@ def _redact(url: str) -> str:
 
 
 def _register_sdk_commands() -> None:
-    try:
-        from modelharbor.sdk import cli as sdk_cli
-    except ImportError:  # pragma: no cover
-        return
+    """The client commands (login, upload, files, models, deploy, keys, users, …): modelharbor.sdk.cli."""
+    from modelharbor.sdk import cli as sdk_cli
+
     sdk_cli.register(app)
 
 

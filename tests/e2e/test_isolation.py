@@ -61,7 +61,7 @@ def test_the_snoop_package_gets_nothing_and_the_server_is_unharmed(server, tmp_p
     proc, url, root = server
     data = root / "data"
     with Client(url, KEY, timeout=60) as client:
-        client.deploy(
+        client.deployments.deploy(
             "isolation",
             "adder",
             package_dir(tmp_path / "adder", ADDER),
@@ -69,7 +69,9 @@ def test_the_snoop_package_gets_nothing_and_the_server_is_unharmed(server, tmp_p
             output_fields={"m": "int"},
             maximum_idle_time=30,
         )
-        client.deploy("isolation", "snoop", package_dir(tmp_path / "snoop", SNOOP), plain=True, maximum_idle_time=30)
+        client.deployments.deploy(
+            "isolation", "snoop", package_dir(tmp_path / "snoop", SNOOP), plain=True, maximum_idle_time=30
+        )
         packages = sorted((data / "serving" / "packages").glob("*/**/deployment.py"))
         adder_package = next(p for p in packages if "unlucky" in p.read_text())
         ask = {
@@ -82,9 +84,9 @@ def test_the_snoop_package_gets_nothing_and_the_server_is_unharmed(server, tmp_p
             },
         }
         assert all(Path(p).exists() for p in ask["read"].values())  # each is there to be stolen
-        answer = client.predict("isolation", "snoop", json.dumps(ask))
-        assert answer["status"] == "completed", answer
-        got = json.loads(answer["result"])
+        answer = client.deployments.predict("isolation", "snoop", json.dumps(ask))
+        assert answer.status == "completed", answer
+        got = json.loads(answer.result)
         for name in ask["read"]:
             assert got[name] in ("refused: FileNotFoundError", "refused: PermissionError"), (name, got[name])
         assert got["kill_server"].startswith("refused") and got["kill_parent"].startswith("refused")
@@ -92,6 +94,6 @@ def test_the_snoop_package_gets_nothing_and_the_server_is_unharmed(server, tmp_p
         assert not [k for k in got["env"] if k.startswith("MODELHARBOR")], got["env"]
         # the server is unharmed and still serves the other deployment
         assert proc.poll() is None
-        assert client.predict("isolation", "adder", {"n": 1})["result"] == {"m": 2}
+        assert client.deployments.predict("isolation", "adder", {"n": 1}).result == {"m": 2}
     # the data directory is the server's alone
     assert Path(data / "secret_key").stat().st_mode & 0o077 == 0

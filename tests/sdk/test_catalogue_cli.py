@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
+from modelharbor.sdk import HarborClientError
 
 MiB = 1024 * 1024
 
@@ -32,12 +32,6 @@ def _random_file(path: Path, size: int) -> str:
 def _sha(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture
@@ -100,7 +94,7 @@ def test_create_push_pull_round_trip(cli, client, tmp_path):
     part = tmp_path / "sdk.pth.part"
     part.write_bytes(data[: 17 * MiB])
     calls: list[tuple[int, int]] = []
-    client.catalogue_pull_data(pk, tmp_path / "sdk.pth", progress=lambda d, t: calls.append((d, t)))
+    client.catalogue.pull_data(pk, tmp_path / "sdk.pth", progress=lambda d, t: calls.append((d, t)))
     assert calls[0] == (17 * MiB, len(data)) and min(d for d, _ in calls) == 17 * MiB, "fetched from the .part's end"
     assert _sha(tmp_path / "sdk.pth") == sha
 
@@ -115,26 +109,26 @@ def test_push_data_from_an_uploaded_file(cli, client, tmp_path):
     pk = _create(cli, f"from-file-{uuid.uuid4().hex[:8]}")
     src = tmp_path / "w.bin"
     sha = _random_file(src, 3 * MiB + 1)
-    record = client.upload(src, chunk_size=MiB, state_dir=tmp_path / "state")
-    pushed = cli("push-data", str(pk), "--file-id", record["id"])
+    record = client.files.upload(src, chunk_size=MiB, state_dir=tmp_path / "state")
+    pushed = cli("push-data", str(pk), "--file-id", record.id)
     assert f"sha256: {sha}" in pushed.stdout
-    model = client.catalogue_get(pk)
-    assert model["data"]["sha256"] == sha and model["data"]["file_id"] != record["id"]
+    model = client.catalogue.get(pk)
+    assert model.data.sha256 == sha and model.data.file_id != record.id
     cli("pull-data", str(pk), "-o", str(tmp_path / "out.bin"))
     assert _sha(tmp_path / "out.bin") == sha
 
     assert cli("push-data", str(pk), "--file-id", "0" * 24, code=1).stderr.startswith("error:")
     assert "FILE or --file-id" in cli("push-data", str(pk), code=2).output
-    assert "FILE or --file-id" in cli("push-data", str(pk), str(src), "--file-id", record["id"], code=2).output
+    assert "FILE or --file-id" in cli("push-data", str(pk), str(src), "--file-id", record.id, code=2).output
 
 
 def test_delete_reinstate_and_hard_delete(cli, client, tmp_path):
     name = f"lifecycle-{uuid.uuid4().hex[:8]}"
     pk = _create(cli, name, "--framework", "yolo:v5")
-    assert client.catalogue_get(pk)["framework"]["version"] == "v5"
+    assert client.catalogue.get(pk).framework.version == "v5"
     src = tmp_path / "d.bin"
     _random_file(src, 1000)
-    client.catalogue_push_data(pk, src)
+    client.catalogue.push_data(pk, src)
 
     deleted = cli("delete", str(pk))
     assert f"deleted model {pk}" in deleted.stdout and "reinstate" in deleted.stdout
@@ -143,13 +137,13 @@ def test_delete_reinstate_and_hard_delete(cli, client, tmp_path):
     assert "deleted: " in cli("show", str(pk)).stdout
 
     assert f"reinstated model {pk}" in cli("reinstate", str(pk)).stdout
-    assert name in cli("list", "--name", name).stdout and client.catalogue_get(pk)["deletion_time"] is None
+    assert name in cli("list", "--name", name).stdout and client.catalogue.get(pk).deletion_time is None
 
     assert "for good" in cli("delete", str(pk), "--hard").stdout
     assert "not found" in cli("show", str(pk), code=1).stderr
     assert "not found" in cli("reinstate", str(pk), code=1).stderr
     with pytest.raises(HarborClientError) as exc:
-        client.catalogue_get(pk)
+        client.catalogue.get(pk)
     assert exc.value.status == 404
 
 
@@ -184,5 +178,5 @@ def test_errors_print_the_server_message(cli, client, tmp_path):
     assert "not found" in cli("push-data", "999999", str(src), code=1).stderr
     assert "not found" in cli("pull-data", "999999", code=1).stderr
     with pytest.raises(HarborClientError) as exc:
-        client.catalogue_list(spec={"expressions": [{"type": "exact", "field": "colour", "value": 1}]})
+        client.catalogue.list(spec={"expressions": [{"type": "exact", "field": "colour", "value": 1}]})
     assert exc.value.code == "INVALID_FILTER" and "'colour'" in exc.value.message

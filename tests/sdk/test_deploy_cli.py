@@ -166,54 +166,54 @@ def test_sdk_deploy_predict_env_and_pipelines(client, tmp_path):
     statuses: list[str] = []
     steps: list[str] = []
     sent: list[tuple[int, int]] = []
-    result = client.deploy(
+    result = client.deployments.deploy(
         project,
         "doubler",
         src,
         **DOUBLER_FIELDS,
         maximum_idle_time=10,
         progress=lambda done, total: sent.append((done, total)),
-        on_status=lambda rev, _elapsed: statuses.append(rev["status"]),
+        on_status=lambda rev, _elapsed: statuses.append(rev.status),
         on_step=steps.append,
     )
-    rev = result["revision"]
-    assert rev["status"] == "success", rev
-    assert "the deployment initialised" in rev["build_log"]
-    assert result["created"] == [f"project {project}", "deployment doubler", "version v1"]
+    rev = result.revision
+    assert rev.status == "success", rev
+    assert "the deployment initialised" in rev.build_log
+    assert result.created == [f"project {project}", "deployment doubler", "version v1"]
     assert statuses[-1] == "success" and set(statuses) <= {"queued", "building", "success"}
     assert sent and sent[-1][0] == sent[-1][1] > 0
     assert any("created deployment doubler" in s for s in steps)
-    version = client.deployment_version(project, "doubler", "v1")
-    assert (version["status"], version["active_revision"], version["maximum_idle_time"]) == ("available", rev["id"], 10)
-    package = client.download(rev["file_id"], tmp_path / "uploaded.zip")
+    version = client.deployments.version(project, "doubler", "v1")
+    assert (version.status, version.active_revision, version.maximum_idle_time) == ("available", rev.id, 10)
+    package = client.files.download(rev.file_id, tmp_path / "uploaded.zip")
     assert sorted(zipfile.ZipFile(package).namelist()) == ["deployment.py", "note.txt"]  # no __pycache__, .git
 
-    answer = client.predict(project, "doubler", {"x": 2})
-    assert answer["status"] == "completed", answer
-    assert answer["result"] == {"y": 4.0, "files": ["deployment.py", "note.txt"], "secret_seen": False}
-    failed = client.predict(project, "doubler", {"x": -1})
-    assert failed["status"] == "failed" and "x must not be negative" in failed["error_message"]
+    answer = client.deployments.predict(project, "doubler", {"x": 2})
+    assert answer.status == "completed", answer
+    assert answer.result == {"y": 4.0, "files": ["deployment.py", "note.txt"], "secret_seen": False}
+    failed = client.deployments.predict(project, "doubler", {"x": -1})
+    assert failed.status == "failed" and "x must not be negative" in failed.error_message
     with pytest.raises(HarborClientError) as e:
-        client.predict(project, "doubler", {"x": "two"})
+        client.deployments.predict(project, "doubler", {"x": "two"})
     assert e.value.status == 400 and "'x'" in e.value.message
 
     # variables: a project value and a secret for the version; the next request sees both
-    client.env_set(project, "FACTOR", "3")
-    secret = client.env_set(project, "TOKEN", SECRET, secret=True, deployment="doubler", version="v1")
-    assert secret["value"] is None and secret["secret"] is True
-    again = client.env_set(project, "TOKEN", SECRET, secret=True, deployment="doubler", version="v1")
-    assert again["id"] == secret["id"]  # set changes the existing variable
-    listed = client.env_list(project, deployment="doubler", version="v1")
-    assert [(e["name"], e["value"], e["inheritance_type"]) for e in listed] == [
+    client.env.set(project, "FACTOR", "3")
+    secret = client.env.set(project, "TOKEN", SECRET, secret=True, deployment="doubler", version="v1")
+    assert secret.value is None and secret.secret is True
+    again = client.env.set(project, "TOKEN", SECRET, secret=True, deployment="doubler", version="v1")
+    assert again.id == secret.id  # set changes the existing variable
+    listed = client.env.list(project, deployment="doubler", version="v1")
+    assert [(e.name, e.value, e.inheritance_type) for e in listed] == [
         ("FACTOR", "3", "project"),
         ("TOKEN", None, None),
     ]
-    assert SECRET not in json.dumps(listed)
-    seen = client.predict(project, "doubler", {"x": 2})["result"]
+    assert SECRET not in json.dumps([e.model_dump() for e in listed])
+    seen = client.deployments.predict(project, "doubler", {"x": 2}).result
     assert (seen["y"], seen["secret_seen"]) == (6.0, True)
-    client.env_unset(project, "FACTOR")
+    client.env.unset(project, "FACTOR")
     with pytest.raises(HarborClientError) as e:
-        client.env_unset(project, "FACTOR")
+        client.env.unset(project, "FACTOR")
     assert e.value.status == 404
 
     # deploy again: nothing created, the scaling follows; a .zip works as well as a directory
@@ -221,40 +221,40 @@ def test_sdk_deploy_predict_env_and_pipelines(client, tmp_path):
     with zipfile.ZipFile(zip_path, "w") as zf:
         zf.writestr("deployment.py", DOUBLER)
         zf.writestr("note.txt", "zipped")
-    again = client.deploy(project, "doubler", zip_path, maximum_idle_time=20)
-    assert again["created"] == [] and again["revision"]["status"] == "success"
-    assert client.deployment_version(project, "doubler", "v1")["maximum_idle_time"] == 20
-    assert client.predict(project, "doubler", {"x": 1})["result"]["files"] == ["deployment.py", "note.txt"]
-    assert [r["status"] for r in client.revisions_list(project, "doubler", "v1")] == ["success", "success"]
+    again = client.deployments.deploy(project, "doubler", zip_path, maximum_idle_time=20)
+    assert again.created == [] and again.revision.status == "success"
+    assert client.deployments.version(project, "doubler", "v1").maximum_idle_time == 20
+    assert client.deployments.predict(project, "doubler", {"x": 1}).result["files"] == ["deployment.py", "note.txt"]
+    assert [r.status for r in client.deployments.revisions(project, "doubler", "v1")] == ["success", "success"]
 
     # refusals before anything is sent
     with pytest.raises(HarborClientError) as e:
-        client.deploy(unique("absent"), "doubler", src, create=False)
+        client.deployments.deploy(unique("absent"), "doubler", src, create=False)
     assert e.value.status == 404
     with pytest.raises(HarborClientError) as e:
-        client.deploy(project, "doubler", src, plain=True)
+        client.deployments.deploy(project, "doubler", src, plain=True)
     assert "structured" in e.value.message
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(HarborClientError) as e:
-        client.deploy(project, "other", empty)
+        client.deployments.deploy(project, "other", empty)
     assert e.value.code == "LOCAL_FILE" and "deployment.py" in e.value.message
     with pytest.raises(HarborClientError) as e:
-        client.deploy(project, "other", src, input_fields=["x"])
+        client.deployments.deploy(project, "other", src, input_fields=["x"])
     assert "NAME:TYPE" in e.value.message
-    assert [d["name"] for d in client.deployments_list(project)] == ["doubler"]
+    assert [d.name for d in client.deployments.list(project)] == ["doubler"]
 
     # a failing build raises with the reason and the log's tail
     broken = package_dir(tmp_path / "broken", BROKEN)
     with pytest.raises(HarborClientError) as e:
-        client.deploy(project, "doubler", broken, version="v2")
+        client.deployments.deploy(project, "doubler", broken, version="v2")
     assert e.value.code == "BUILD_FAILED" and "weights.bin is missing" in e.value.message
     assert "build log" in e.value.message and "build failed" in e.value.message
-    assert e.value.details["revision"]["status"] == "failed"
-    assert client.deployment_version(project, "doubler", "v2")["status"] == "unavailable"
+    assert e.value.details["revision"].status == "failed"
+    assert client.deployments.version(project, "doubler", "v2").status == "unavailable"
 
     # a pipeline of the deployment, twice
-    client.deploy(
+    client.deployments.deploy(
         project,
         "adder",
         package_dir(tmp_path / "adder", ADDER),
@@ -262,9 +262,9 @@ def test_sdk_deploy_predict_env_and_pipelines(client, tmp_path):
         output_fields={"m": "int"},
         maximum_idle_time=10,
     )
-    client.pipeline_create(project, "twice", input_fields={"n": "int"}, output_fields={"m": "int"})
+    client.pipelines.create(project, "twice", input_fields={"n": "int"}, output_fields={"m": "int"})
     feed = [{"source_field_name": "n", "destination_field_name": "n"}]
-    client.pipeline_version_create(
+    client.pipelines.create_version(
         project,
         "twice",
         "v1",
@@ -285,15 +285,15 @@ def test_sdk_deploy_predict_env_and_pipelines(client, tmp_path):
             },
         ],
     )
-    assert [p["name"] for p in client.pipelines_list(project)] == ["twice"]
-    assert [v["version"] for v in client.pipeline_versions(project, "twice")] == ["v1"]
-    ran = client.pipeline_predict(project, "twice", {"n": 1})
-    assert (ran["status"], ran["result"]) == ("completed", {"m": 3}) and len(ran["steps"]) == 2
-    assert client.pipeline_predict(project, "twice", {"n": 12})["status"] == "failed"  # 13 reaches the second
-    client.pipeline_version_delete(project, "twice", "v1")
-    client.pipeline_delete(project, "twice")
-    client.deployment_delete(project, "adder")
-    assert [d["name"] for d in client.deployments_list(project)] == ["doubler"]
+    assert [p.name for p in client.pipelines.list(project)] == ["twice"]
+    assert [v.version for v in client.pipelines.versions(project, "twice")] == ["v1"]
+    ran = client.pipelines.predict(project, "twice", {"n": 1})
+    assert (ran.status, ran.result) == ("completed", {"m": 3}) and len(ran.steps) == 2
+    assert client.pipelines.predict(project, "twice", {"n": 12}).status == "failed"  # 13 reaches the second
+    client.pipelines.delete_version(project, "twice", "v1")
+    client.pipelines.delete(project, "twice")
+    client.deployments.delete(project, "adder")
+    assert [d.name for d in client.deployments.list(project)] == ["doubler"]
 
 
 def test_cli_deploy_predict_show_and_logs(cli, tmp_path):
@@ -347,6 +347,55 @@ def test_cli_deploy_predict_show_and_logs(cli, tmp_path):
     assert "NAME:TYPE" in cli("deploy", str(src), *base, "--input", "n", code=2).stderr
 
 
+def test_cli_json_deletes_and_pipelines(cli, client, tmp_path):
+    project = unique("json")
+    base = ["--project", project, "--deployment", "adder"]
+    src = package_dir(tmp_path / "adder", ADDER)
+    cli("deploy", str(src), *base, "--input", "n:int", "--output", "m:int", "--max-idle-time", "10")
+    cli("deploy", str(src), *base, "--version", "v2", "--max-idle-time", "10")
+    # names are checked before anything is sent
+    assert "invalid project name" in cli("deploy", str(src), "-p", "Not_Deployable", "-d", "x", code=1).stderr
+    assert "lowercase" in cli("deploy", str(src), "-p", project, "-d", "Bad Name", code=2).stderr
+    assert client.projects.find("Not_Deployable") is None
+
+    listed = json.loads(cli("deployments", "list", project, "--json").stdout)
+    assert [(d["name"], d["input_fields"][0]["name"]) for d in listed] == [("adder", "n")]
+    shown = json.loads(cli("deployments", "show", project, "adder", "--json").stdout)
+    assert sorted(v["version"] for v in shown["versions"]) == ["v1", "v2"] and shown["default_version"] == "v1"
+    table = cli("deployments", "show", project, "adder").stdout
+    assert all(v.active_revision in table for v in client.deployments.versions(project, "adder"))  # full ids
+
+    client.pipelines.create(project, "twice", input_fields={"n": "int"}, output_fields={"m": "int"})
+    feed = [{"source_field_name": "n", "destination_field_name": "n"}]
+    back = [{"source_field_name": "m", "destination_field_name": "m"}]
+    client.pipelines.create_version(
+        project,
+        "twice",
+        "v1",
+        objects=[{"name": "one", "reference_name": "adder"}],
+        attachments=[
+            {"destination_name": "one", "sources": [{"source_name": "pipeline_start", "mapping": feed}]},
+            {"destination_name": "pipeline_end", "sources": [{"source_name": "one", "mapping": back}]},
+        ],
+    )
+    assert [p["name"] for p in json.loads(cli("pipelines", "list", project, "--json").stdout)] == ["twice"]
+    assert "1 pipeline(s)" in cli("pipelines", "list", project).stdout
+    pipeline = json.loads(cli("pipelines", "show", project, "twice", "--json").stdout)
+    assert [v["version"] for v in pipeline["versions"]] == ["v1"]
+    assert "one → adder" in cli("pipelines", "show", project, "twice").stdout
+    assert "deleted pipeline" in cli("pipelines", "delete-version", project, "twice", "v1").stdout
+    assert "--yes" in cli("pipelines", "delete", project, "twice", code=2).stderr  # no terminal: no silent delete
+    assert "deleted pipeline" in cli("pipelines", "delete", project, "twice", "--yes").stdout
+    assert client.pipelines.list(project) == []
+
+    assert f"deleted {project}/adder/v2" in cli("deployments", "delete-version", project, "adder", "v2").stdout
+    assert [v.version for v in client.deployments.versions(project, "adder")] == ["v1"]
+    assert "--yes" in cli("deployments", "delete", project, "adder", code=2).stderr
+    assert "1 version(s)" in cli("deployments", "delete", project, "adder", "-y").stdout
+    assert client.deployments.list(project) == []
+    assert "not found" in cli("deployments", "delete", project, "adder", "-y", code=1).stderr
+
+
 def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
     project = unique("logs")
     base = ["--project", project, "--deployment", "chatty"]
@@ -355,7 +404,7 @@ def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
         assert json.loads(cli("predict", *base, json.dumps({"n": n})).stdout) == {"m": n}
 
     def texts(**kw) -> list[str]:
-        return [e["text"] for e in client.deployment_logs(project, "chatty", **kw)]
+        return [e.text for e in client.deployments.logs(project, "chatty", **kw)]
 
     lines = texts()
     assert [t for t in lines if t.startswith(("model", "asked"))] == [
@@ -367,16 +416,16 @@ def test_runtime_logs_api_and_cli(cli, client, served, tmp_path):
     assert texts(level="error") == ["negative input -1"]
     assert texts(contains="asked", limit=2) == ["asked for -1", "asked for 2"]
     assert texts(version="v1") == lines
-    items = client.deployment_logs(project, "chatty", contains="asked for 2")
-    assert items[0]["version"] == "v1" and items[0]["stream"] == "stdout" and items[0]["level"] == "info"
-    later = texts(since=items[0]["time"])  # inclusive
+    items = client.deployments.logs(project, "chatty", contains="asked for 2")
+    assert items[0].version == "v1" and items[0].stream == "stdout" and items[0].level == "info"
+    later = texts(since=items[0].time.isoformat())  # inclusive
     assert later[0] == "asked for 2" and "asked for -1" not in later
     for bad in ({"level": "debug"}, {"limit": 0}, {"limit": 5001}, {"since": "yesterday"}):
         with pytest.raises(HarborClientError) as exc:
-            client.deployment_logs(project, "chatty", **bad)
+            client.deployments.logs(project, "chatty", **bad)
         assert exc.value.status in (400, 422), bad
     with pytest.raises(HarborClientError) as exc:
-        client.deployment_logs(project, "nope")
+        client.deployments.logs(project, "nope")
     assert exc.value.status == 404
 
     out = cli("deployments", "logs", project, "chatty", "--runtime").stdout
@@ -424,7 +473,7 @@ def test_worker_processes_end_with_the_server(tmp_path):
     root.mkdir()
     with running_server(root, KEY) as url, Client(url, KEY, timeout=30) as client:
         src = package_dir(tmp_path / "adder", ADDER)
-        client.deploy(
+        client.deployments.deploy(
             "procs",
             "adder",
             src,
@@ -433,6 +482,6 @@ def test_worker_processes_end_with_the_server(tmp_path):
             minimum_instances=1,
             maximum_idle_time=10,
         )
-        assert client.predict("procs", "adder", {"n": 1})["result"] == {"m": 2}
+        assert client.deployments.predict("procs", "adder", {"n": 1}).result == {"m": 2}
         assert workers_under(root), "the request should have started a worker process"
     assert workers_under(root) == []

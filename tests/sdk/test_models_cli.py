@@ -4,6 +4,7 @@ real MLflow model directory, load it with the real ``mlflow`` client, download i
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
+from modelharbor.sdk import HarborClientError
 
 MiB = 1024 * 1024
 mlflow = pytest.importorskip("mlflow")
@@ -38,12 +39,6 @@ def _random(path: Path, size: int) -> None:
             piece = os.urandom(min(4 * MiB, left))
             f.write(piece)
             left -= len(piece)
-
-
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture
@@ -124,9 +119,9 @@ def test_register_an_mlflow_model_load_it_with_mlflow_and_download_it(cli, clien
     assert f"name: {name}" in shown.stdout and "alias: champion -> version 1" in shown.stdout
     versions = cli("versions", name)
     assert "models:/m-" in versions.stdout and "1 version(s)" in versions.stdout
-    files = client.model_version_files(name, 1)
-    assert sorted(f["path"] for f in files) == sorted(want)
-    assert {f["path"]: f["sha256"] for f in files} == want
+    files = client.models.files(name, 1)
+    assert sorted(f.path for f in files) == sorted(want)
+    assert {f.path: f.sha256 for f in files} == want
 
 
 def test_versions_aliases_stages_and_errors(cli, client, tmp_path):
@@ -139,7 +134,7 @@ def test_versions_aliases_stages_and_errors(cli, client, tmp_path):
 
     assert "version 1: stage Staging" in cli("stage", name, "1", "staging").stdout
     assert "version 2: stage Staging" in cli("stage", name, "2", "Staging", "--archive-existing").stdout
-    assert client.model_version(name, 1)["current_stage"] == "Archived"
+    assert client.models.version(name, 1).current_stage == "Archived"
     assert "Invalid Model Version stage" in cli("stage", name, "1", "Bogus", code=1).stderr
 
     assert "version 1: stage Archived, aliases prod" in cli("alias", name, "prod", "1").stdout
@@ -167,7 +162,7 @@ def test_versions_aliases_stages_and_errors(cli, client, tmp_path):
     empty.mkdir()
     assert "holds no files" in cli("register", name, str(empty), code=1).stderr
     with pytest.raises(HarborClientError) as exc:
-        client.model_get("a/b")
+        client.models.get("a/b")
     assert exc.value.code == "INVALID_INPUT"
 
 
@@ -177,7 +172,7 @@ def test_an_interrupted_download_resumes(client, tmp_path):
     _random(src / "a.bin", 12 * MiB + 5)
     _random(src / "b" / "b.bin", 6 * MiB)
     (src / "c.txt").write_text("small")
-    client.model_register(name, src, chunk_size=4 * MiB, state_dir=tmp_path / "state")
+    client.models.register(name, src, chunk_size=4 * MiB, state_dir=tmp_path / "state")
     want = _tree(src)
     dest = tmp_path / "dest"
 
@@ -189,7 +184,7 @@ def test_an_interrupted_download_resumes(client, tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        client.model_download(name, None, dest, parallel=1, progress=stop_midway)
+        client.models.download(name, None, dest, parallel=1, progress=stop_midway)
     parts = {p.name: p.stat().st_size for p in dest.rglob("*.part")}
     assert parts and all(n > 0 for n in parts.values()), parts  # interrupted inside a file
 
@@ -197,26 +192,26 @@ def test_an_interrupted_download_resumes(client, tmp_path):
     (dest / "c.txt").parent.mkdir(parents=True, exist_ok=True)
     (dest / "c.txt").write_text("small")
     reports: list[int] = []
-    result = client.model_download(name, None, dest, parallel=1, progress=lambda d, t: reports.append(d))
+    result = client.models.download(name, None, dest, parallel=1, progress=lambda d, t: reports.append(d))
     assert reports[:2] == [0, parts["a.bin.part"]]  # a.bin went on from its .part
     assert _tree(dest) == want and not list(dest.rglob("*.part"))
-    assert result["skipped"] >= 1 and result["downloaded"] + result["skipped"] == 3
-    assert result["bytes"] == sum((src / p).stat().st_size for p in want)
+    assert result.skipped >= 1 and result.downloaded + result.skipped == 3
+    assert result.bytes == sum((src / p).stat().st_size for p in want)
 
     # with several files at a time, a failure stops the others too (at their next piece), and nothing writes on
     other = tmp_path / "other"
     with pytest.raises(Stop):
-        client.model_download(name, None, other, parallel=3, progress=stop_midway)
+        client.models.download(name, None, other, parallel=3, progress=stop_midway)
     sizes = {p: p.stat().st_size for p in other.rglob("*")}
     time.sleep(0.3)
     assert {p: p.stat().st_size for p in other.rglob("*")} == sizes
-    client.model_download(name, None, other, parallel=3)
+    client.models.download(name, None, other, parallel=3)
     assert _tree(other) == want
 
     (dest / "b" / "b.bin").write_bytes(b"wrong size")
     (dest / "a.bin").write_bytes(os.urandom((src / "a.bin").stat().st_size))  # right size, wrong bytes
-    result = client.model_download(name, None, dest)
-    assert _tree(dest) == want and result["downloaded"] == 2 and result["skipped"] == 1
+    result = client.models.download(name, None, dest)
+    assert _tree(dest) == want and result.downloaded == 2 and result.skipped == 1
 
 
 def test_an_interrupted_registration_resumes(client, tmp_path):
@@ -236,23 +231,53 @@ def test_an_interrupted_registration_resumes(client, tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        client.model_register(name, src, chunk_size=4 * MiB, parallel=2, state_dir=state, progress=stop_after_big)
+        client.models.register(name, src, chunk_size=4 * MiB, parallel=2, state_dir=state, progress=stop_after_big)
     with pytest.raises(HarborClientError):
-        client.model_get(name)  # nothing registered yet
+        client.models.get(name)  # nothing registered yet
 
     plans: list[tuple[int, int, int]] = []
-    v = client.model_register(
+    v = client.models.register(
         name, src, chunk_size=4 * MiB, state_dir=state, on_plan=lambda *a: plans.append(a), description="resumed"
     )
-    assert v["version"] == 1 and v["description"] == "resumed"
+    assert v.version == 1 and v.description == "resumed"
     files, total, reused = plans[0]
     assert files == 7 and reused >= 10 * MiB, plans  # the big file was not sent again
     assert not list(state.glob("register-*.json"))
-    assert {f["path"]: f["sha256"] for f in client.model_version_files(name, 1)} == _tree(src)
+    assert {f.path: f.sha256 for f in client.models.files(name, 1)} == _tree(src)
     # a failed registration keeps what was uploaded for the next try
     with pytest.raises(HarborClientError) as exc:
-        client.model_register(name, src, state_dir=state, aliases=["latest"])
+        client.models.register(name, src, state_dir=state, description="x" * 1_000_001)
     assert exc.value.status == 400 and list(state.glob("register-*.json"))
     plans.clear()
-    v2 = client.model_register(name, src, state_dir=state, on_plan=lambda *a: plans.append(a))
-    assert v2["version"] == 2 and plans[0][2] == plans[0][1]  # every byte reused
+    v2 = client.models.register(name, src, state_dir=state, on_plan=lambda *a: plans.append(a))
+    assert v2.version == 2 and plans[0][2] == plans[0][1]  # every byte reused
+
+
+def test_tags_json_and_deletes(cli, client, tmp_path):
+    name = f"del {uuid.uuid4().hex[:6]}"
+    one = tmp_path / "m.bin"
+    one.write_bytes(b"one")
+    made = cli("register", name, str(one), "--tag", "team=ml", "--tag", "kind=tiny", "--json")
+    assert json.loads(made.stdout)["tags"] == {"team": "ml", "kind": "tiny"}
+    cli("register", name, str(one))
+    table = cli("versions", name).stdout
+    assert "kind=tiny, team=ml" in table  # a version's tags are shown
+    versions = json.loads(cli("versions", name, "--json").stdout)
+    assert [(v["version"], v["tags"]) for v in versions] == [(2, {}), (1, {"team": "ml", "kind": "tiny"})]
+    assert json.loads(cli("show", name, "--json").stdout)["name"] == name
+    assert name in [m["name"] for m in json.loads(cli("list", "--name", name, "--json").stdout)]
+
+    # a bad name is refused before any byte is sent
+    before = client.files.list(limit=1, include_internal=True).total
+    refused = cli("register", "bad/name", str(tmp_path), code=1)
+    assert "invalid model name 'bad/name'" in refused.stderr and "file(s)" not in refused.stderr
+    assert client.files.list(limit=1, include_internal=True).total == before
+
+    assert f"deleted {name} version 1" in cli("delete-version", name, "1").stdout
+    assert [v.version for v in client.models.versions(name).versions] == [2]
+    assert "not found" in cli("delete-version", name, "1", code=1).stderr
+    assert "--yes" in cli("delete", name, code=2).stderr  # no terminal: no silent delete
+    assert "1 version(s)" in cli("delete", name, "--yes").stdout
+    with pytest.raises(HarborClientError) as exc:
+        client.models.get(name)
+    assert exc.value.status == 404

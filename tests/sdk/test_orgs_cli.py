@@ -1,7 +1,8 @@
-"""``modelharbor orgs …`` and the SDK's organisation methods against a real ``modelharbor serve`` process."""
+"""``modelharbor orgs …`` and ``client.orgs`` against a real ``modelharbor serve`` process."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -28,28 +29,28 @@ def test_sdk_organisations_and_moving_a_user(harbor):
     name, user = f"sdk-{uuid.uuid4().hex[:8]}", f"u-{uuid.uuid4().hex[:8]}"
     user_key = create_user(harbor.root, user)
     with Client(harbor.url, harbor.key, timeout=30) as admin, Client(harbor.url, user_key, timeout=30) as them:
-        home = them.me()["org_id"]
-        org = admin.create_org(name)
-        assert (org["name"], org["members"]) == (name, 1)
-        assert name in [o["name"] for o in admin.list_orgs()]
-        assert admin.get_org(org["id"]) == org
-        renamed = admin.rename_org(name, name + " two")
-        assert renamed == org | {"name": name + " two"}
+        home = them.me().org_id
+        org = admin.orgs.create(name)
+        assert (org.name, org.members) == (name, 1)
+        assert name in [o.name for o in admin.orgs.list()]
+        assert admin.orgs.get(org.id) == org
+        renamed = admin.orgs.rename(name, name + " two")
+        assert renamed.model_dump() == org.model_dump() | {"name": name + " two"}
 
-        moved = admin.move_user(user, name + " two", role="admin")
-        assert (moved["username"], moved["org_id"], moved["role"]) == (user, org["id"], "admin")
-        assert [m["username"] for m in admin.org_members(org["id"])] == sorted(["admin", user])
+        moved = admin.orgs.move_user(user, name + " two", role="admin")
+        assert (moved.username, moved.org_id, moved.role) == (user, org.id, "admin")
+        assert [m.username for m in admin.orgs.members(org.id)] == sorted(["admin", user])
         me = them.me()  # the server forgot the key at once: the same key acts in the new organisation
-        assert (me["org_id"], me["role"]) == (org["id"], "admin")
+        assert (me.org_id, me.role) == (org.id, "admin")
 
         with pytest.raises(HarborClientError) as refused:
-            them.list_orgs()  # an organisation's admin is no superuser
+            them.orgs.list()  # an organisation's admin is no superuser
         assert (refused.value.status, refused.value.code) == (403, "FORBIDDEN")
         with pytest.raises(HarborClientError) as taken:
-            admin.create_org(name + " two")
+            admin.orgs.create(name + " two")
         assert taken.value.status == 409
-        admin.move_user(user, home)  # back: a member again
-        assert (them.me()["org_id"], them.me()["role"]) == (home, "member")
+        admin.orgs.move_user(user, home)  # back: a member again
+        assert (them.me().org_id, them.me().role) == (home, "member")
 
 
 def test_cli_organisations(harbor, cli):
@@ -66,6 +67,9 @@ def test_cli_organisations(harbor, cli):
     )
     members = cli("members", name + "-x")
     assert user in members and "viewer" in members and "2 member(s)" in members
+    as_json = json.loads(cli("members", name + "-x", "--json"))
+    assert {m["username"]: m["role"] for m in as_json}[user] == "viewer"
+    assert org_id in [o["id"] for o in json.loads(cli("list", "--json"))]
     failed = cli("create", name + "-x", code=1)
     assert failed.startswith("error:") and "already exists" in failed and "Traceback" not in failed
     assert "not found" in cli("move", "nobody-at-all", name + "-x", code=1)

@@ -1,4 +1,5 @@
-"""The SDK and its CLI commands against a real ``modelharbor serve`` process (see conftest.py)."""
+"""Uploads and downloads with the SDK (``client.files``, ``client.uploads``) and the CLI against a real ``modelharbor
+serve`` process (see conftest.py): resumable, parallel, verified; resuming whatever the chunk size."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
+from modelharbor.sdk import HarborClientError
 from modelharbor.sdk.cli import parse_size
 
 MiB = 1024 * 1024
@@ -39,44 +40,38 @@ def _sha(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-@pytest.fixture
-def client(harbor):
-    with Client(harbor.url, harbor.key, timeout=30) as c:
-        yield c
-
-
 def test_upload_download_list_link_delete(client, harbor, tmp_path):
     src = tmp_path / f"model-{uuid.uuid4().hex[:6]}.bin"
     sha = _random_file(src, 40 * MiB + 12345)
     state_dir = tmp_path / "state"
     seen: list[tuple[int, int]] = []
 
-    record = client.upload(
+    record = client.files.upload(
         src, chunk_size=4 * MiB, parallel=4, state_dir=state_dir, progress=lambda d, t: seen.append((d, t))
     )
-    assert record["sha256"] == sha and record["size"] == src.stat().st_size and record["name"] == src.name
+    assert record.sha256 == sha and record.size == src.stat().st_size and record.name == src.name
     assert seen[-1] == (src.stat().st_size, src.stat().st_size)
     assert not list(state_dir.glob("*.json")), "the state file is removed after a successful upload"
 
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    got = client.download(record["id"], out_dir)
+    got = client.files.download(record.id, out_dir)
     assert got == out_dir / src.name
     assert got.read_bytes() == src.read_bytes()
     assert not (out_dir / (src.name + ".part")).exists()
 
-    assert record["id"] in [f["id"] for f in client.list_files(limit=1000)["items"]]
-    assert client.get_file(record["id"])["sha256"] == sha
+    assert record.id in [f.id for f in client.files.list(limit=1000).items]
+    assert client.files.get(record.id).sha256 == sha
 
-    link = client.create_link(record["id"], expires_in=120)
-    resp = httpx.get(link["url"], timeout=30)  # no Authorization header
+    link = client.files.link(record.id, expires_in=120)
+    resp = httpx.get(link.url, timeout=30)  # no Authorization header
     assert resp.status_code == 200
     assert hashlib.sha256(resp.content).hexdigest() == sha
 
-    client.delete_file(record["id"])
+    client.files.delete(record.id)
     with pytest.raises(HarborClientError) as exc:
-        client.get_file(record["id"])
-    assert exc.value.status == 404 and record["id"] in exc.value.message
+        client.files.get(record.id)
+    assert exc.value.status == 404 and record.id in exc.value.message
 
 
 def test_cli_upload_resumes_after_kill(harbor, client, tmp_path):
@@ -93,10 +88,10 @@ def test_cli_upload_resumes_after_kill(harbor, client, tmp_path):
     try:
         while time.monotonic() < deadline and first.poll() is None:
             if session_id is None:
-                found = client.list_uploads(name=name, size=size)
-                session_id = found[0]["id"] if found else None
+                found = client.uploads.list(name=name, size=size)
+                session_id = found[0].id if found else None
             if session_id is not None:
-                held = client.get_upload(session_id)["received_bytes"]
+                held = client.uploads.get(session_id).received_bytes
                 if 0 < held < size:
                     first.kill()  # SIGKILL: no chance to clean up
                     break
@@ -118,24 +113,24 @@ def test_cli_upload_resumes_after_kill(harbor, client, tmp_path):
     assert total == 64 and already >= held // MiB and already >= 1 and sending == total - already
     assert f"sha256: {sha}" in second.stdout and f"size: {size}" in second.stdout
     assert not list((tmp_path / "state").glob("*.json"))
-    assert client.get_upload(session_id)["state"] == "completed"
+    assert client.uploads.get(session_id).state == "completed"
 
     file_id = re.search(r"id: (\S+)", second.stdout).group(1)
-    got = client.download(file_id, tmp_path / "copy.bin")
+    got = client.files.download(file_id, tmp_path / "copy.bin")
     assert _sha(got) == sha
 
 
 def test_download_resumes_part_file(client, tmp_path):
     src = tmp_path / "weights.bin"
     sha = _random_file(src, 6 * MiB + 7)
-    record = client.upload(src, chunk_size=2 * MiB, state_dir=tmp_path / "state")
+    record = client.files.upload(src, chunk_size=2 * MiB, state_dir=tmp_path / "state")
     data = src.read_bytes()
 
     dest = tmp_path / "copy.bin"
     part = tmp_path / "copy.bin.part"
     part.write_bytes(data[: 3 * MiB + 5])
     calls: list[tuple[int, int]] = []
-    assert client.download(record["id"], dest, progress=lambda d, t: calls.append((d, t))) == dest
+    assert client.files.download(record.id, dest, progress=lambda d, t: calls.append((d, t))) == dest
     assert calls[0] == (3 * MiB + 5, len(data)), "the download started from the bytes already in .part"
     assert min(d for d, _ in calls) == 3 * MiB + 5, "nothing before the .part's end was fetched again"
     assert dest.read_bytes() == data and not part.exists()
@@ -143,21 +138,21 @@ def test_download_resumes_part_file(client, tmp_path):
     # a .part holding other bytes: the hash check catches it and the download starts over
     dest.unlink()
     part.write_bytes(b"\0" * MiB)
-    assert _sha(client.download(record["id"], dest)) == sha
+    assert _sha(client.files.download(record.id, dest)) == sha
     assert not part.exists()
 
     # a .part longer than the file is discarded
     dest.unlink()
     part.write_bytes(data + b"extra")
-    assert _sha(client.download(record["id"], dest)) == sha
+    assert _sha(client.files.download(record.id, dest)) == sha
 
 
 def test_zero_byte_file(client, harbor, tmp_path):
     src = tmp_path / "empty.txt"
     src.write_bytes(b"")
-    record = client.upload(src, state_dir=tmp_path / "state")
-    assert record["size"] == 0 and record["sha256"] == hashlib.sha256(b"").hexdigest()
-    got = client.download(record["id"], tmp_path / "out.txt")
+    record = client.files.upload(src, state_dir=tmp_path / "state")
+    assert record.size == 0 and record.sha256 == hashlib.sha256(b"").hexdigest()
+    got = client.files.download(record.id, tmp_path / "out.txt")
     assert got.read_bytes() == b""
 
     result = CliRunner().invoke(app, ["upload", str(src)], env=harbor.env(tmp_path / "state2"))
@@ -243,43 +238,50 @@ def test_interrupted_upload_resumes_or_starts_over(client, tmp_path):
     sha = _random_file(src, 12 * MiB)
     state_dir = tmp_path / "state"
     sessions: list[tuple[str, bool, list[int]]] = []
+    fresh = {"hash_first_over": None}  # the same bytes again are to be sent again (no deduplication), to resume
 
     def crash_midway(done: int, total: int) -> None:
         if done >= 5 * MiB:
             raise _Crash()
 
     def on_session(session, resumed, to_send):
-        sessions.append((session["id"], resumed, to_send))
+        sessions.append((session.id, resumed, to_send))
 
     with pytest.raises(_Crash):
-        client.upload(
-            src, chunk_size=MiB, parallel=3, state_dir=state_dir, progress=crash_midway, on_session=on_session
+        client.files.upload(
+            src, chunk_size=MiB, parallel=3, state_dir=state_dir, progress=crash_midway, on_session=on_session, **fresh
         )
     first_id = sessions[-1][0]
-    held = client.get_upload(first_id)
-    assert 0 < held["received_bytes"] < 12 * MiB
+    held = client.uploads.get(first_id)
+    assert 0 < held.received_bytes < 12 * MiB
 
     # same process, run again: only the missing chunks travel
-    record = client.upload(src, chunk_size=MiB, parallel=3, state_dir=state_dir, on_session=on_session)
-    assert record["sha256"] == sha
+    record = client.files.upload(src, chunk_size=MiB, parallel=3, state_dir=state_dir, on_session=on_session, **fresh)
+    assert record.sha256 == sha
     resumed_id, resumed, to_send = sessions[-1]
     assert resumed and resumed_id == first_id
-    assert sorted(to_send) == held["missing_chunks"]
+    assert sorted(to_send) == held.missing_chunks
 
     # a state file naming a session the server no longer has open: a new session, no error
     with pytest.raises(_Crash):
-        client.upload(
-            src, chunk_size=MiB, parallel=2, state_dir=state_dir, progress=crash_midway, on_session=on_session
+        client.files.upload(
+            src, chunk_size=MiB, parallel=2, state_dir=state_dir, progress=crash_midway, on_session=on_session, **fresh
         )
     stale_id = sessions[-1][0]
-    client.abort_upload(stale_id)
-    record = client.upload(src, chunk_size=MiB, parallel=2, state_dir=state_dir, on_session=on_session)
-    assert record["sha256"] == sha
+    client.uploads.abort(stale_id)
+    record = client.files.upload(src, chunk_size=MiB, parallel=2, state_dir=state_dir, on_session=on_session, **fresh)
+    assert record.sha256 == sha
     new_id, resumed, to_send = sessions[-1]
     assert new_id != stale_id and not resumed and len(to_send) == 12
 
-    # a different chunk size is a different upload: it does not pick up the other one's session
+    # a different chunk size resumes the same session, in the session's own chunks
     with pytest.raises(_Crash):
-        client.upload(src, chunk_size=MiB, state_dir=state_dir, progress=crash_midway, on_session=on_session)
-    record = client.upload(src, chunk_size=2 * MiB, state_dir=state_dir, on_session=on_session)
-    assert record["sha256"] == sha and not sessions[-1][1]
+        client.files.upload(
+            src, chunk_size=MiB, state_dir=state_dir, progress=crash_midway, on_session=on_session, **fresh
+        )
+    crashed_id = sessions[-1][0]
+    held = client.uploads.get(crashed_id)
+    record = client.files.upload(src, chunk_size=3 * MiB, state_dir=state_dir, on_session=on_session, **fresh)
+    resumed_id, resumed, to_send = sessions[-1]
+    assert record.sha256 == sha and resumed and resumed_id == crashed_id
+    assert sorted(to_send) == held.missing_chunks  # numbered in the session's 1 MiB chunks

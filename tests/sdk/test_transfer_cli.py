@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import pty
 import select
@@ -22,8 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelharbor.cli import app
-from modelharbor.sdk import Client, HarborClientError
-from modelharbor.sdk.client import confirmation_body, missing_values
+from modelharbor.sdk import Client, HarborClientError, confirmation_body, missing_values
 from tests.conftest import _PG_PROBLEM, PG_ADMIN_URL
 from tests.sdk.conftest import Harbor
 from tests.servers import running_server
@@ -82,13 +82,15 @@ def source(served, tmp_path_factory) -> str:
     pkg = tmp_path_factory.mktemp("adder")
     (pkg / "deployment.py").write_text(ADDER)
     with Client(served.url, served.key, timeout=30) as c:
-        result = c.deploy(project, "adder", pkg, input_fields=["n:int"], output_fields=["m:int", "token:string"])
-        assert result["revision"]["status"] == "success", result
-        c.env_set(project, "A", "project-value")
-        c.env_set(project, "OFFSET", "5", deployment="adder")
-        c.env_set(project, "TOKEN", SECRET, secret=True, deployment="adder", version="v1")
-        c.pipeline_create(project, "pipe", input_fields=["n:int"], output_fields=["m:int"])
-        c.pipeline_version_create(
+        result = c.deployments.deploy(
+            project, "adder", pkg, input_fields=["n:int"], output_fields=["m:int", "token:string"]
+        )
+        assert result.revision.status == "success", result
+        c.env.set(project, "A", "project-value")
+        c.env.set(project, "OFFSET", "5", deployment="adder")
+        c.env.set(project, "TOKEN", SECRET, secret=True, deployment="adder", version="v1")
+        c.pipelines.create(project, "pipe", input_fields=["n:int"], output_fields=["m:int"])
+        c.pipelines.create_version(
             project,
             "pipe",
             "v1",
@@ -151,9 +153,9 @@ def project_name(prefix: str) -> str:
 
 
 def wait_built(client: Client, project: str, deployment: str = "adder", version: str = "v1") -> None:
-    v = client.deployment_version(project, deployment, version)
-    rev = client.wait_for_revision(project, deployment, version, v["latest_revision"], timeout=120)
-    assert rev["status"] == "success", rev
+    v = client.deployments.version(project, deployment, version)
+    rev = client.deployments.wait_for_revision(project, deployment, version, v.latest_revision, timeout=120)
+    assert rev.status == "success", rev
 
 
 def test_export_then_import_with_yes_and_a_secret(cli, client, source, exported):
@@ -164,9 +166,11 @@ def test_export_then_import_with_yes_and_a_secret(cli, client, source, exported)
     assert SECRET.encode() not in data
     listed = cli("exports", "list", source).stdout
     assert "completed" in listed and "1 export(s)" in listed
+    (made,) = json.loads(cli("exports", "list", source, "--json").stdout)
+    assert made["status"] == "completed" and made["id"] in listed  # the full id in the table
 
     dst = project_name("dst")
-    client.project_create(dst)
+    client.projects.create(dst)
     result = cli("import", dst, str(exported), "--yes", "--secret", f"TOKEN={NEW_SECRET}")
     assert "src.zip holds:" in result.stdout
     assert "deployment adder: variables OFFSET" in result.stdout
@@ -174,57 +178,65 @@ def test_export_then_import_with_yes_and_a_secret(cli, client, source, exported)
     assert "pipeline pipe: versions v1" in result.stdout and "project variables: A" in result.stdout
     assert f"imported into {dst}: 1 deployment(s) with 1 version(s), 1 pipeline(s)" in result.stdout
     assert "import: completed" in result.stderr
-    assert [d["name"] for d in client.deployments_list(dst)] == ["adder"]
-    assert [p["name"] for p in client.pipelines_list(dst)] == ["pipe"]
-    (token,) = [e for e in client.env_list(dst, deployment="adder", version="v1") if e["name"] == "TOKEN"]
-    assert token["secret"] is True and token["value"] is None
+    assert [d.name for d in client.deployments.list(dst)] == ["adder"]
+    assert [p.name for p in client.pipelines.list(dst)] == ["pipe"]
+    (token,) = [e for e in client.env.list(dst, deployment="adder", version="v1") if e.name == "TOKEN"]
+    assert token.secret is True and token.value is None
     wait_built(client, dst)
-    answer = client.predict(dst, "adder", {"n": 1})
-    assert answer["result"] == {"m": 6, "token": sha(NEW_SECRET)}  # the re-supplied secret, the exported OFFSET
+    answer = client.deployments.predict(dst, "adder", {"n": 1})
+    assert answer.result == {"m": 6, "token": sha(NEW_SECRET)}  # the re-supplied secret, the exported OFFSET
     imports = cli("imports", "list", dst).stdout
     assert "completed" in imports and "1 import(s)" in imports
-    assert not [f for f in client.list_files(limit=1000)["items"] if f["context"] == "project-import-upload"]
+    assert [i["status"] for i in json.loads(cli("imports", "list", dst, "--json").stdout)] == ["completed"]
+    assert not [
+        f for f in client.files.list(limit=1000, include_internal=True).items if f.context == "project-import-upload"
+    ]
 
     # importing the same zip again: everything clashes, the import fails with the reason, nothing changes
     again = cli("import", dst, str(exported), "--yes", "--secret", f"adder/v1/TOKEN={NEW_SECRET}", code=1)
     assert f"Already in project '{dst}'" in again.stderr and "deployment 'adder'" in again.stderr
-    assert [d["name"] for d in client.deployments_list(dst)] == ["adder"]
+    assert [d.name for d in client.deployments.list(dst)] == ["adder"]
     assert "failed" in cli("imports", "list", dst).stdout
 
 
 def test_values_are_needed_and_confirmation_is_asked(cli, client, exported):
     dst = project_name("need")
-    client.project_create(dst)
+    client.projects.create(dst)
     result = cli("import", dst, str(exported), "--yes", code=1)
     assert "these variables need a value: TOKEN (deployment adder version v1)" in result.stderr
     assert "--secret" in result.stderr and "nothing was imported" in result.stderr
     result = cli("import", dst, str(exported), "--secret", f"TOKEN={NEW_SECRET}", code=1)
     assert "pass --yes" in result.stderr and "nothing was imported" in result.stderr
-    assert client.imports_list(dst) == []  # declined imports are deleted
-    assert client.deployments_list(dst) == []
+    assert client.transfer.imports(dst) == []  # declined imports are deleted
+    assert client.deployments.list(dst) == []
     warned = cli("import", dst, str(exported), "-y", "--secret", f"adder/TOKEN={NEW_SECRET}", "--secret", "NOPE=1")
     assert "--secret NOPE=… matches no variable" in warned.stderr
     wait_built(client, dst)
-    assert client.predict(dst, "adder", {"n": 2})["result"]["token"] == sha(NEW_SECRET)
+    assert client.deployments.predict(dst, "adder", {"n": 2}).result["token"] == sha(NEW_SECRET)
+    created = project_name("made")
+    cli("import", created, str(exported), "--create", "--yes", "--secret", f"TOKEN={NEW_SECRET}")
+    assert [d.name for d in client.deployments.list(created)] == ["adder"]
     cli("import", dst, str(exported), "--secret", "no-equals-sign", code=2)
     cli("import", dst, str(exported), "--secret", "a/b/c/TOKEN=x", code=2)
 
 
 def test_a_broken_zip_fails_with_the_servers_reason(cli, client, tmp_path):
     dst = project_name("broken")
-    client.project_create(dst)
+    client.projects.create(dst)
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"PK\x03\x04 this is not really a zip" * 100)
     result = cli("import", dst, str(junk), "--yes", code=1)
     assert "error: import" in result.stderr and "failed:" in result.stderr and "zip" in result.stderr
-    (imp,) = client.imports_list(dst)
-    assert imp["status"] == "failed" and imp["error_message"] in " ".join(result.stderr.split())
+    (imp,) = client.transfer.imports(dst)
+    assert imp.status == "failed" and imp.error_message in " ".join(result.stderr.split())
     half = tmp_path / "half.zip"
     with zipfile.ZipFile(half, "w") as zf:
         zf.writestr("export/readme.txt", "no info.yaml here")
     result = cli("import", dst, str(half), "--yes", code=1)
     assert "no info.yaml" in result.stderr
-    cli("import", "no-such-project", str(half), "--yes", code=1)
+    missing = cli("import", "no-such-project", str(half), "--yes", code=1)
+    assert "`modelharbor projects create no-such-project`" in missing.stderr  # refused before any byte was sent
+    assert not client.uploads.list(name="half.zip")
     cli("import", dst, str(tmp_path / "missing.zip"), code=2)
 
 
@@ -238,9 +250,9 @@ def test_export_selection_download_resume_and_delete(cli, client, source, tmp_pa
     assert not any(n.endswith("_version_v1.zip") for n in names)  # no packages
     assert any(n.endswith("deployment_adder_version_v1.yaml") for n in names)
     assert not any("/pipelines/" in n or n.endswith("project_environment_variables.yaml") for n in names)
-    export_id = next(e["id"] for e in client.exports_list(source) if not e["packages"])
-    detail = client.export_get(source, export_id)
-    assert detail["deployments"]["adder"]["environment_variables"] == {"OFFSET": {"include_value": True}}
+    export_id = next(e.id for e in client.transfer.exports(source) if not e.packages)
+    detail = client.transfer.get_export(source, export_id)
+    assert detail.deployments["adder"]["environment_variables"] == {"OFFSET": {"include_value": True}}
     assert result.stdout.splitlines()[0] == str(path)
 
     # a download that stopped half-way resumes; a .part with other bytes is fetched anew; both are verified
@@ -263,22 +275,18 @@ def test_export_selection_download_resume_and_delete(cli, client, source, tmp_pa
     cli("export", "no-such-project", code=1)
     cli("exports", "delete", source, export_id)
     with pytest.raises(HarborClientError) as exc:
-        client.export_get(source, export_id)
+        client.transfer.get_export(source, export_id)
     assert exc.value.status == 404
 
 
 def test_sdk_export_and_import_zip(client, source, tmp_path):
-    e, path = client.export(source, tmp_path, client.export_selection(source, {"adder": None}))
-    assert (
-        e["status"] == "completed"
-        and path.read_bytes()
-        and hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"]
-    )
+    e, path = client.transfer.export(source, tmp_path, client.transfer.export_selection(source, {"adder": None}))
+    assert e.status == "completed" and path.read_bytes() and hashlib.sha256(path.read_bytes()).hexdigest() == e.sha256
     dst = project_name("sdk")
-    client.project_create(dst)
+    client.projects.create(dst)
     seen: list[dict] = []
 
-    def confirm(imp: dict) -> dict:
+    def confirm(imp) -> dict:
         seen.append(imp)
         needed = missing_values(imp)
         assert [(v["deployment"], v["version"], v["name"], v["secret"]) for v in needed] == [
@@ -286,21 +294,21 @@ def test_sdk_export_and_import_zip(client, source, tmp_path):
         ]
         return confirmation_body(imp, {("adder", "v1", "TOKEN"): NEW_SECRET})
 
-    imp = client.import_zip(dst, path, confirm=confirm)
-    assert imp["status"] == "completed" and seen and list(imp["deployments"]) == ["adder"]
+    imp = client.transfer.import_zip(dst, path, confirm=confirm)
+    assert imp.status == "completed" and seen and list(imp.deployments) == ["adder"]
     declined = project_name("declined")
-    client.project_create(declined)
+    client.projects.create(declined)
     with pytest.raises(HarborClientError) as exc:
-        client.import_zip(declined, path, confirm=lambda imp: None)
-    assert exc.value.code == "IMPORT_DECLINED" and client.imports_list(declined) == []
+        client.transfer.import_zip(declined, path, confirm=lambda imp: None)
+    assert exc.value.code == "IMPORT_DECLINED" and client.transfer.imports(declined) == []
     with pytest.raises(HarborClientError) as exc:
-        client.import_zip(declined, path, skip_confirmation=True)  # the secret has no value: it fails
+        client.transfer.import_zip(declined, path, skip_confirmation=True)  # the secret has no value: it fails
     assert exc.value.code == "IMPORT_FAILED" and "TOKEN" in exc.value.message
 
 
 def test_a_terminal_is_asked_for_the_secret_without_echoing_it(served, client, exported, tmp_path):
     dst = project_name("tty")
-    client.project_create(dst)
+    client.projects.create(dst)
     env = served.env(tmp_path / "state", TERM="xterm")
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
@@ -348,4 +356,4 @@ def test_a_terminal_is_asked_for_the_secret_without_echoing_it(served, client, e
         os.close(primary)
     assert NEW_SECRET.encode() not in seen and SECRET.encode() not in seen  # never echoed, never printed
     wait_built(client, dst)
-    assert client.predict(dst, "adder", {"n": 0})["result"] == {"m": 5, "token": sha(NEW_SECRET)}
+    assert client.deployments.predict(dst, "adder", {"n": 0}).result == {"m": 5, "token": sha(NEW_SECRET)}

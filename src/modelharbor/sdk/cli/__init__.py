@@ -1,0 +1,32 @@
+"""The client commands of ``modelharbor`` (one module per noun), a thin layer over the SDK: they talk to a server —
+the one ``modelharbor login`` saved, or ``--url``/``--key``/``--profile``, or ``MODELHARBOR_URL`` /
+``MODELHARBOR_API_KEY`` — never to a database file."""
+
+from __future__ import annotations
+
+import typer
+
+from modelharbor.sdk.cli import (
+    catalogue,
+    deployments,
+    env,
+    files,
+    identity,
+    models,
+    pipelines,
+    projects,
+    session,
+    transfer,
+)
+from modelharbor.sdk.cli.common import parse_size
+
+NOUNS = (session, files, catalogue, models, projects, deployments, env, pipelines, transfer, identity)
+
+
+def register(app: typer.Typer) -> None:
+    """Add every client command to ``modelharbor``."""
+    for noun in NOUNS:
+        noun.register(app)
+
+
+__all__ = ["register", "parse_size"]

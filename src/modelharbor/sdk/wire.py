@@ -1,0 +1,253 @@
+"""The SDK's typed objects: the native API's own wire schemas (``modelharbor.api.native.schemas``), each opened to
+the fields a newer server may add (``extra="allow"``: they stay readable as attributes and in ``model_dump()``).
+
+A few answers are described by models that live beside their routes rather than in ``schemas.py`` (projects,
+organisations) or that a newer server adds (users, a file's users): they are mirrored at the end of this module,
+field for field, until ``schemas.py`` holds them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelharbor.api.native import schemas as s
+
+OPEN = ConfigDict(extra="allow")
+
+
+class File(s.FileOut):
+    model_config = OPEN
+
+
+class FilePage(s.FileList):
+    model_config = OPEN
+    items: list[File]
+
+
+class Link(s.LinkOut):
+    model_config = OPEN
+
+
+class Chunk(s.ChunkOut):
+    model_config = OPEN
+
+
+class Upload(s.UploadOut):
+    """A chunked upload session. A newer server adds ``chunk_size``, ``fingerprint`` and ``deduplicated``."""
+
+    model_config = OPEN
+    chunks: list[Chunk]
+
+
+class Completed(s.CompleteOut):
+    model_config = OPEN
+    upload: Upload
+    file: File
+
+
+class Key(s.KeyOut):
+    model_config = OPEN
+
+
+class Me(s.MeOut):
+    model_config = OPEN
+
+
+class Task(s.TaskOut):
+    model_config = OPEN
+
+
+class ImportedModel(s.ImportedModelOut):
+    model_config = OPEN
+
+
+class Framework(s.FrameworkOut):
+    model_config = OPEN
+
+
+class Domain(s.DomainOut):
+    model_config = OPEN
+
+
+class Licence(s.LicenceOut):
+    model_config = OPEN
+
+
+class CatalogueModel(s.CatalogueModelOut):
+    model_config = OPEN
+
+
+class ModelVersion(s.ModelVersionOut):
+    model_config = OPEN
+
+
+class RegisteredModel(s.RegisteredModelOut):
+    model_config = OPEN
+    latest_versions: list[ModelVersion]
+
+
+class RegisteredModelPage(s.RegisteredModelPage):
+    model_config = OPEN
+    models: list[RegisteredModel]
+
+
+class ModelVersionPage(s.ModelVersionPage):
+    model_config = OPEN
+    versions: list[ModelVersion]
+
+
+class VersionFile(s.VersionFileOut):
+    model_config = OPEN
+
+
+class Environment(s.EnvironmentOut):
+    model_config = OPEN
+
+
+class Deployment(s.DeploymentOut):
+    model_config = OPEN
+
+
+class DeploymentVersion(s.DeploymentVersionOut):
+    model_config = OPEN
+
+
+class LogLine(s.LogLineOut):
+    model_config = OPEN
+
+
+class Logs(s.LogsOut):
+    model_config = OPEN
+    items: list[LogLine]
+
+
+class Revision(s.RevisionOut):
+    model_config = OPEN
+
+
+class RevisionDetail(s.RevisionDetailOut):
+    model_config = OPEN
+
+
+class Prediction(s.PredictionOut):
+    model_config = OPEN
+
+
+class EnvVar(s.EnvVarOut):
+    model_config = OPEN
+
+
+class Pipeline(s.PipelineOut):
+    model_config = OPEN
+
+
+class PipelineVersion(s.PipelineVersionOut):
+    model_config = OPEN
+
+
+class PipelinePrediction(s.PipelinePredictionOut):
+    model_config = OPEN
+
+
+class Export(s.ExportOut):
+    model_config = OPEN
+
+
+class ExportDetail(s.ExportDetailOut):
+    model_config = OPEN
+
+
+class Import(s.ImportOut):
+    model_config = OPEN
+
+
+class ImportDetail(s.ImportDetailOut):
+    model_config = OPEN
+
+
+# --- mirrors of models not (yet) in api/native/schemas.py -----------------------------------------------------
+class Collaborator(BaseModel):
+    """``CollaboratorOut`` of ``api/native/projects.py``."""
+
+    model_config = OPEN
+    user_id: str
+    username: str
+    role: str
+
+
+class Project(BaseModel):
+    """``ProjectOut`` of ``api/native/projects.py``."""
+
+    model_config = OPEN
+    id: str
+    name: str
+    description: str
+    owner_id: str | None
+    owner_username: str | None
+    created_at: datetime
+    stages: list[str]
+    default_stages: bool
+    collaborators: list[Collaborator]
+
+
+class Org(BaseModel):
+    """``OrgOut`` of ``api/native/orgs.py``."""
+
+    model_config = OPEN
+    id: str
+    name: str
+    created_at: datetime
+    members: int
+
+
+class Member(BaseModel):
+    """``MemberOut`` of ``api/native/orgs.py``."""
+
+    model_config = OPEN
+    user_id: str
+    username: str
+    org_id: str
+    role: str
+    is_superuser: bool
+
+
+class User(BaseModel):
+    """A user as ``/api/v1/users`` answers (``UserOut`` of issue 15's server side)."""
+
+    model_config = OPEN
+    id: str
+    username: str
+    org_id: str
+    role: str
+    is_superuser: bool
+    created_at: datetime
+    has_password: bool = False
+
+
+class UsedBy(BaseModel):
+    """What depends on a file: ``{kind, id, name}`` (a model version, a deployment revision, an export, …)."""
+
+    model_config = OPEN
+    kind: str
+    id: str
+    name: str
+
+
+class FileDetail(File):
+    """One file as ``GET /api/v1/files/{id}`` answers; a newer server adds ``used_by`` (and ``internal``)."""
+
+    used_by: list[UsedBy] | None = Field(None, description="None when the server does not say.")
+
+
+def dump(value: Any) -> Any:
+    """JSON-ready data of a typed object (or a list of them, or plain data)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: dump(v) for k, v in value.items()}
+    return value
