@@ -270,7 +270,7 @@ def test_tags_json_and_deletes(cli, client, tmp_path):
     # a bad name is refused before any byte is sent
     before = client.files.list(limit=1, include_internal=True).total
     refused = cli("register", "bad/name", str(tmp_path), code=1)
-    assert "invalid model name 'bad/name'" in refused.stderr and "file(s)" not in refused.stderr
+    assert "Invalid model name 'bad/name'" in refused.stderr and "file(s)" not in refused.stderr
     assert client.files.list(limit=1, include_internal=True).total == before
 
     assert f"deleted {name} version 1" in cli("delete-version", name, "1").stdout

@@ -60,7 +60,7 @@ def test_login_whoami_profiles_logout(harbor, env, tmp_path):
         and "modelharbor login" in run(env, "whoami", code=2).stderr
     )
 
-    # the key piped in (as `modelharbor login < data/initial-admin-key` does), checked with /me, saved 0600
+    # the key piped in (as `modelharbor login < data/initial-admin.env` does), checked with /me, saved 0600
     done = run(env, "login", "--url", harbor.url + "/", input=f"key: {harbor.key}\n")
     assert f"logged in to {harbor.url} (ModelHarbor {__version__}) as admin (owner, superuser)" in done.stdout
     assert f"saved as profile 'default' (the default) in {config}" in done.stdout

@@ -344,7 +344,7 @@ class IdentityService:
             if clock < cached.until:
                 if cached.expires_at is not None and cached.expires_at <= now():
                     self._forget_key(cached.principal.key_id)
-                    raise Unauthenticated("this API key has expired; create a new one")
+                    raise Unauthenticated("this API key has expired; get a new one, then run `modelharbor login`")
                 if clock - cached.touched > TOUCH_EVERY.total_seconds():
                     self.touch_key(cached.principal.key_id)
                     with self._key_cache_lock:
@@ -365,14 +365,16 @@ class IdentityService:
                 .where(ApiKeyRow.key_hash == digest)
             ).first()
         if row is None:
-            raise Unauthenticated("unknown API key; create one with `modelharbor keys create`")
+            raise Unauthenticated(
+                "unknown API key; get one from an admin (`modelharbor keys create`), then run `modelharbor login`"
+            )
         key, user, member = row
         if not hmac.compare_digest(key.key_hash, digest):
             raise Unauthenticated("unknown API key")
         if key.revoked_at is not None:
-            raise Unauthenticated("this API key was revoked; create a new one with `modelharbor keys create`")
+            raise Unauthenticated("this API key was revoked; get a new one, then run `modelharbor login`")
         if key.expires_at is not None and aware(key.expires_at) <= now():
-            raise Unauthenticated("this API key has expired; create a new one")
+            raise Unauthenticated("this API key has expired; get a new one, then run `modelharbor login`")
         clock = time.monotonic()
         touched = clock
         if key.last_used_at is None or now() - aware(key.last_used_at) > TOUCH_EVERY:

@@ -46,7 +46,7 @@ class Files:
                 return
 
     def get(self, file_id: str) -> FileDetail:
-        """One file; a newer server also says what uses it (``used_by``) and whether it is ``internal``."""
+        """One file, with what uses it (``used_by``) and whether the server keeps it for itself (``internal``)."""
         return self._t.call(FileDetail, "GET", f"/files/{seg(file_id)}")
 
     def delete(self, file_id: str) -> None:

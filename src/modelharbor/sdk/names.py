@@ -3,13 +3,12 @@ than after an upload (``modelharbor models register "bad/name" DIR`` sends no by
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Any
 
+from modelharbor.domain.names import model_name_problem
 from modelharbor.sdk.errors import invalid
 
-MAX_MODEL_NAME = 256
 _SERVING_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SERVING_PROJECT = re.compile(r"[a-z][a-z0-9-]{0,63}")
 _PROJECT = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
@@ -18,18 +17,10 @@ _VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
 def model_name(name: Any) -> str:
-    """A registered model's name: not blank, no '/' or ':', no control characters, not '.' or '..'."""
-    if not isinstance(name, str) or not name.strip():
-        raise invalid("a registered model's name is required")
-    if len(name) > MAX_MODEL_NAME:
-        raise invalid(f"invalid model name: {len(name)} characters; the limit is {MAX_MODEL_NAME}")
-    if "/" in name or ":" in name:
-        raise invalid(f"invalid model name {name!r}: names cannot contain '/' or ':'")
-    if not name.isprintable():
-        raise invalid(f"invalid model name {name!r}: names cannot contain control characters")
-    norm = posixpath.normpath(name)
-    if norm != name or norm in (".", "..") or norm.startswith(".."):
-        raise invalid(f"invalid model name {name!r}: names may not be '.' or '..' or start with '..'")
+    """A registered model's name, by the server's own rule (``domain/names.py``) and with its message."""
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise invalid(problem)
     return name
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from modelharbor.api.native import schemas as s
 
@@ -214,32 +214,19 @@ class Member(BaseModel):
     is_superuser: bool
 
 
-class User(BaseModel):
-    """A user as ``/api/v1/users`` answers (``UserOut`` of issue 15's server side)."""
+class User(s.UserOut):
+    model_config = OPEN
+
+
+class UsedBy(s.FileUseOut):
+    model_config = OPEN
+
+
+class FileDetail(s.FileDetailOut):
+    """One file as ``GET /api/v1/files/{id}`` answers: the file, whether it is ``internal`` and what uses it."""
 
     model_config = OPEN
-    id: str
-    username: str
-    org_id: str
-    role: str
-    is_superuser: bool
-    created_at: datetime
-    has_password: bool = False
-
-
-class UsedBy(BaseModel):
-    """What depends on a file: ``{kind, id, name}`` (a model version, a deployment revision, an export, …)."""
-
-    model_config = OPEN
-    kind: str
-    id: str
-    name: str
-
-
-class FileDetail(File):
-    """One file as ``GET /api/v1/files/{id}`` answers; a newer server adds ``used_by`` (and ``internal``)."""
-
-    used_by: list[UsedBy] | None = Field(None, description="None when the server does not say.")
+    used_by: list[UsedBy]
 
 
 def dump(value: Any) -> Any:

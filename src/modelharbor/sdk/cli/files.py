@@ -142,13 +142,9 @@ def describe_file(f: FileDetail) -> list[str]:
     ]
     if f.context:
         found.append(f"context: {f.context}")
-    internal = getattr(f, "internal", None)
-    if internal is not None:
-        found.append(f"internal: {'yes (kept for the server own objects)' if internal else 'no'}")
+    found.append(f"internal: {'yes (kept for one of the server own objects)' if f.internal else 'no'}")
     found += [f"owner: {f.owner_id}", f"created: {when(f.created_at)}"]
-    if f.used_by is None:
-        found.append("used by: (this server does not say)")
-    elif not f.used_by:
+    if not f.used_by:
         found.append("used by: nothing")
     else:
         found += [f"used by: {u.kind} {u.name} ({u.id})" for u in f.used_by]
