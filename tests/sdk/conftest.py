@@ -3,12 +3,10 @@ of the tests' own (never the user's ``~/.config/modelharbor``)."""
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from modelharbor.sdk import Client
@@ -35,32 +33,6 @@ class Harbor:
             **extra,
         )
         return env
-
-    def has(self, method: str, path: str) -> bool:
-        """Whether the server's native API serves ``method path`` (``path`` as in its OpenAPI document)."""
-        return method.lower() in _operations(self.url).get(path, {})
-
-    def takes(self, schema: str, field: str) -> bool:
-        """Whether a schema of the server's OpenAPI document has ``field``."""
-        return field in _schemas(self.url).get(schema, {}).get("properties", {})
-
-    def require(self, method: str, path: str) -> None:
-        """Skip a test that needs a route of issue 15's server side this server lacks yet."""
-        if not self.has(method, path):
-            pytest.skip(f"the server has no {method.upper()} /api/v1{path} yet (issue 15, server side)")
-
-
-@functools.cache
-def _document(url: str) -> dict:
-    return httpx.get(url + "/api/v1/openapi.json", timeout=30).json()
-
-
-def _operations(url: str) -> dict:
-    return _document(url)["paths"]
-
-
-def _schemas(url: str) -> dict:
-    return _document(url)["components"]["schemas"]
 
 
 @pytest.fixture(autouse=True)

@@ -50,8 +50,6 @@ def test_files_show_list_and_json(cli, client, harbor, tmp_path):
 
 
 def test_files_show_says_what_uses_a_file(cli, client, harbor, tmp_path):
-    if not harbor.takes("FileDetailOut", "used_by"):
-        pytest.skip("the server's GET /api/v1/files/{file_id} says nothing of used_by yet (issue 15, server side)")
     src = tmp_path / "used.bin"
     src.write_bytes(os.urandom(1000))
     name = f"used {uuid.uuid4().hex[:6]}"
@@ -64,8 +62,6 @@ def test_files_show_says_what_uses_a_file(cli, client, harbor, tmp_path):
 
 
 def test_internal_files_are_left_out_unless_all(cli, client, harbor, tmp_path):
-    if not harbor.takes("FileOut", "internal"):
-        pytest.skip("the server's files carry no `internal` yet (GET /api/v1/files?all=true, issue 15 server side)")
     project = f"int-{uuid.uuid4().hex[:6]}"
     pkg = tmp_path / "pkg"
     pkg.mkdir()

@@ -61,3 +61,11 @@ def test_members_cannot_change_others_projects(client, services, admin):
     assert mine.status_code == 201 and mine.json()["owner_username"] == "dave"
     other = client.post("/api/v1/projects", json={"name": "forsomeone", "owner_id": admin.user_id}, headers=h)
     assert other.status_code == 403
+    # delete: the owner or an admin; a member's 403 leaves the project whole; what is gone answers 404
+    assert client.delete(f"/api/v1/projects/{p.id}", headers=h).status_code == 403
+    assert client.get(f"/api/v1/projects/{p.id}", headers=h).status_code == 200
+    assert client.delete(f"/api/v1/projects/{mine.json()['id']}", headers=h).status_code == 204
+    assert client.get(f"/api/v1/projects/{mine.json()['id']}", headers=h).status_code == 404
+    assert client.delete(f"/api/v1/projects/{p.id}", headers=AUTH).status_code == 204
+    assert client.delete(f"/api/v1/projects/{p.id}", headers=AUTH).status_code == 404
+    assert client.delete("/api/v1/projects/%00", headers=AUTH).status_code == 404

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
+from modelharbor.api.native.openapi import errors
 from modelharbor.api.native.schemas import Strict
 from modelharbor.core.projects import PROJECT_ROLES, Project
 
@@ -73,6 +74,17 @@ def create_project(body: ProjectIn, principal: PrincipalDep, services: ServicesD
 @router.get("/{project_id}", response_model=ProjectOut, summary="One project")
 def get_project(project_id: str, principal: PrincipalDep, services: ServicesDep):
     return project_out(services.projects.get_project(principal, project_id))
+
+
+@router.delete(
+    "/{project_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(403),
+    summary="Delete a project with its deployments, pipelines, environments and variables (its models stay)",
+)
+def delete_project(project_id: str, principal: PrincipalDep, services: ServicesDep):
+    services.serving.delete_project_by_id(principal, project_id)
+    return Response(status_code=204)
 
 
 @router.put(

@@ -96,6 +96,11 @@ class ServingService(
         project = self.projects.get_by_name(principal, name)
         self.drop_blobs(self.projects.delete_project(principal, project.id))
 
+    def delete_project_by_id(self, principal: Principal, project_id: str) -> None:
+        """Delete a project by id with everything in it (deployments, pipelines, environments, variables; the
+        registered models in it stay, outside any project): the project's owner or an organisation admin."""
+        self.drop_blobs(self.projects.delete_project(principal, project_id))
+
     def shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown()
