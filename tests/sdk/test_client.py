@@ -1,6 +1,6 @@
 """The SDK's sub-clients against a real server: typed objects (the native API's own schemas, open to fields a newer
 server adds), the config file's order and permissions, names refused before any byte is sent, keys by prefix,
-projects, users, and uploads that skip what the server holds (the last two need issue 15's server side)."""
+projects, users, and uploads that skip what the server holds."""
 
 from __future__ import annotations
 
