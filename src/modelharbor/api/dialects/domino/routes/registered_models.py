@@ -64,7 +64,7 @@ def _tags(value: Any, what: str = "tags") -> dict[str, str] | None:
 
 
 def _version_number(version: str) -> int:
-    if not version.isdigit():
+    if not version.isdecimal():  # what int() reads: "³" is a digit but no number
         raise InvalidInput(f"version must be a positive integer, not {version!r}")
     return validate_version(int(version))
 
