@@ -173,3 +173,22 @@ def test_an_upload_cancelled_while_it_commits_keeps_the_bytes_of_what_it_committ
     found = [r for r in files.list(admin, limit=1000).items if r.name == "c.bin"]
     assert len(found) == 1
     assert read(services, admin, found[0].id)[2] == data
+
+
+def test_an_upload_limited_to_some_extensions_refuses_another_before_reading(services, admin):
+    from modelharbor.core.files.purposes import MEDIA_EXTENSIONS
+    from modelharbor.domain.errors import UnsupportedType
+
+    read_any = []
+
+    async def data():
+        read_any.append(True)
+        yield b"MZ"
+
+    with pytest.raises(UnsupportedType) as refused:
+        asyncio.run(services.files.upload(admin, name="a.exe", data=data(), file_extensions=MEDIA_EXTENSIONS))
+    assert refused.value.code == "UNSUPPORTED_FILE_TYPE"
+    assert str(refused.value).startswith("file type 'exe' is not supported; allowed: gif, jpeg")
+    assert read_any == [] and services.files.list(admin).total == 0
+    rec = upload(services, admin, b"ID3", name="a.mp3", file_extensions=MEDIA_EXTENSIONS)
+    assert rec.extension == "mp3"

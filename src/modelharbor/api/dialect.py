@@ -13,7 +13,8 @@ wire shapes; no queries). The spec says:
   dialect answers (its not-found and method-not-allowed shapes too), and ``internal`` is its 500;
 - **what is hot**: ``hot`` entries for the one hot-route table (``api/hot.py``);
 - **its OpenAPI document**, made from its routes and ``schemas.py`` (``error_schema``, ``security``,
-  ``statuses``) by api/openapi.py and served at ``/openapi/<name>.json`` (:func:`openapi_path`).
+  ``statuses``, and ``inputs``: what each route reads by hand, its body and query parameters) by api/openapi.py and
+  served at ``/openapi/<name>.json`` (:func:`openapi_path`).
 
 ``app.create_app`` loops over ``api.dialects.DIALECTS`` and calls :func:`mount`; it names no vendor.
 """
@@ -37,7 +38,7 @@ from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.hot import ExactRoutes, PlainRoute
 from modelharbor.api.multipart import MultipartError
-from modelharbor.api.openapi import dialect_document
+from modelharbor.api.openapi import Inputs, dialect_document
 from modelharbor.domain.errors import HarborError
 from modelharbor.domain.principal import Principal
 
@@ -84,6 +85,8 @@ class Dialect:
     error_schema: dict[str, Any] = field(default_factory=dict)  # JSON schema of its error body
     # the error statuses it answers (api/openapi.py derives which apply to each operation)
     statuses: frozenset[int] = frozenset({400, 401, 403, 404, 405, 409, 413, 500})
+    # what its routes read by hand, for the document: (METHOD, path without the mount prefix) -> Takes
+    inputs: Inputs = field(default_factory=dict)
 
     @property
     def docs(self) -> str:

@@ -70,7 +70,7 @@ def _expression(e: Any) -> Condition:
     if not isinstance(e, dict):
         raise _bad("each expression must be a JSON object")
     kind = e.get("type")
-    if kind not in KEYS:
+    if not isinstance(kind, str) or kind not in KEYS:
         raise _bad(f"unknown expression type {kind!r}; use one of: {', '.join(sorted(KEYS))}")
     required, optional = KEYS[kind]
     missing, extra = required - set(e), set(e) - required - optional
@@ -90,7 +90,7 @@ def _logical(kind: str, subs: Any) -> Condition:
         raise _bad(f"'{kind}' needs at least two sub_expressions")
     allowed = FIELD_TYPES if kind == "and" else FIELD_TYPES | {"and"}
     for sub in subs:
-        if isinstance(sub, dict) and sub.get("type") not in allowed:
+        if isinstance(sub, dict) and isinstance(sub.get("type"), str) and sub["type"] not in allowed:
             raise _bad(f"'{kind}' may not contain a nested '{sub.get('type')}' expression")
     parts = tuple(_expression(sub) for sub in subs)
     return All(parts) if kind == "and" else AnyOf(parts)

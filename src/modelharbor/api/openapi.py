@@ -9,15 +9,25 @@ required on every operation whose route does not say ``openapi_extra={"security"
 The native API's table and schemes are in ``api/native/openapi.py``; a dialect's come from its ``Dialect``
 (``error_schema``, ``security``, ``statuses``) and :func:`dialect_document` serves them at
 ``/openapi/<dialect>.json`` (docs/dialects/README.md).
+
+A dialect's routes read their bodies and query strings by hand (``api/params.py``, ``api/multipart.py``: the vendor's
+leniencies and messages), so FastAPI sees neither. What each operation takes is declared once, in the dialect's
+``schemas.py``: a table ``(method, path) -> Takes`` (``Dialect.inputs``; the path as the document writes it, without
+the mount prefix) naming its body per media type — a pydantic model of the wire shape, ``bytes`` for raw bytes,
+``str`` for text — and its query parameters (a pydantic model, one parameter per field). :func:`dialect_document`
+writes them into the operations; an entry that names no operation, or two different schemas of one name, is an
+error. ``tests/api/test_dialect_inputs.py`` checks that every route reading a body has its entry.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
 
 WRITES = frozenset({"post", "put", "patch", "delete"})
 READS_MARK = "x-reads"
@@ -135,6 +145,7 @@ DIALECT_ERRORS: dict[int, ErrorAnswer] = {
     415: ErrorAnswer("A file type the route does not take.", None),
     416: ErrorAnswer("A malformed ``Range``, or one outside the bytes.", lambda op: op.ranged),
     500: ErrorAnswer("An unexpected failure, logged under the request id the body names.", lambda op: True),
+    501: ErrorAnswer("What ModelHarbor does not do (the message says what to do instead).", None),
 }
 
 
@@ -148,6 +159,88 @@ def _declare_path_parameters(path: str, spec: dict[str, Any]) -> None:
             params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
     if not params:
         del spec["parameters"]
+
+
+# --- what routes read by hand -----------------------------------------------------------------------
+JSON = "application/json"
+FORM = "multipart/form-data"
+URLENCODED = "application/x-www-form-urlencoded"
+BYTES = "application/octet-stream"
+TEXT = "text/plain"
+
+Shape = Any  # a pydantic model or any type pydantic describes (``FilterSpec | None``), bytes, str, a JSON schema
+
+
+@dataclass(frozen=True)
+class Takes:
+    """What one operation reads by hand: ``body`` (media type -> a pydantic model or another type pydantic
+    describes, ``bytes`` for raw bytes, ``str`` for text, or a JSON schema; a ``bytes`` field of a form model is a
+    file part), whether a body is ``required``, ``query`` (a pydantic model whose fields, by alias, are the query
+    parameters) and the error ``statuses`` its input can add (415 for a file type the route refuses, 410 for a
+    session gone, 501 for a vendor feature ModelHarbor does not have)."""
+
+    body: Mapping[str, Shape] = field(default_factory=dict)
+    required: bool = True
+    query: type[BaseModel] | None = None
+    statuses: tuple[int, ...] = ()
+
+
+Inputs = Mapping[tuple[str, str], Takes]  # (METHOD, path without the mount prefix) -> what it takes
+
+
+def _put(schemas: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    if schemas.setdefault(name, schema) != schema:
+        raise ValueError(f"two different schemas are named {name!r}: rename one of the models")
+
+
+def _schema(shape: Shape, schemas: dict[str, Any]) -> dict[str, Any]:
+    if shape is bytes:
+        return {"type": "string", "format": "binary"}
+    if shape is str:
+        return {"type": "string"}
+    if isinstance(shape, dict):
+        return copy.deepcopy(shape)
+    model = isinstance(shape, type) and issubclass(shape, BaseModel)
+    schema = TypeAdapter(shape).json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        _put(schemas, name, sub)
+    if not model:
+        return schema
+    _put(schemas, shape.__name__, schema)
+    return {"$ref": f"#/components/schemas/{shape.__name__}"}
+
+
+def _parameter(name: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """A query parameter of a ``Takes.query`` field: absent rather than null, described by its field."""
+    schema = {k: v for k, v in schema.items() if k != "title"}
+    description = schema.pop("description", None)
+    options = [s for s in schema.get("anyOf", ()) if s != {"type": "null"}]
+    if "anyOf" in schema and len(options) == 1:
+        schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+    elif "anyOf" in schema:
+        schema["anyOf"] = options
+    if schema.get("default", ...) is None:
+        del schema["default"]
+    parameter = {"name": name, "in": "query", "required": required, "schema": schema}
+    return {**parameter, "description": description} if description else parameter
+
+
+def _declare_input(spec: dict[str, Any], takes: Takes, schemas: dict[str, Any]) -> None:
+    if takes.body:
+        content = {media: {"schema": _schema(shape, schemas)} for media, shape in takes.body.items()}
+        spec["requestBody"] = {"required": takes.required, "content": content}
+    if takes.query is not None:
+        params = spec.setdefault("parameters", [])
+        declared = {(p["name"], p["in"]) for p in params}
+        model = takes.query.model_json_schema(ref_template="#/components/schemas/{model}")
+        for sub_name, sub in model.pop("$defs", {}).items():
+            _put(schemas, sub_name, sub)
+        required = set(model.get("required", ()))
+        for name, schema in model.get("properties", {}).items():
+            if (name, "query") not in declared:
+                params.append(_parameter(name, schema, name in required))
+    for status in takes.statuses:
+        spec["responses"].setdefault(str(status), {"description": DIALECT_ERRORS[status].description})
 
 
 def dialect_profile(dialect: Any) -> Profile:
@@ -170,11 +263,20 @@ def dialect_document(dialect: Any, apps: dict[str, Any]) -> dict[str, Any]:
         "paths": {},
         "components": {"schemas": {}},
     }
+    inputs: Inputs = dialect.inputs
+    unused = set(inputs)
+    schemas = doc["components"]["schemas"]
     for prefix, app in apps.items():
         part = app.openapi()
+        for name, schema in part.get("components", {}).get("schemas", {}).items():
+            _put(schemas, name, schema)
         for path, item in part.get("paths", {}).items():
-            for spec in item.values():
+            for method, spec in item.items():
                 _declare_path_parameters(path, spec)
+                if (method.upper(), path) in inputs:
+                    _declare_input(spec, inputs[method.upper(), path], schemas)
+                    unused.discard((method.upper(), path))
             doc["paths"][prefix + path] = item
-        doc["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    if unused:
+        raise ValueError(f"{dialect.name}'s inputs name operations it does not have: {sorted(unused)}")
     return accurate(doc, dialect_profile(dialect))

@@ -20,10 +20,13 @@ def encode_token(offset: int | None) -> str | None:
 
 
 def decode_token(token: Any) -> int:
-    """The offset a page token carries (0 without one); a malformed token is a 400 ``INVALID_INPUT``."""
-    if not token:
+    """The offset a page token carries (0 without one: None or empty); a malformed token, or one that is not a
+    string, is a 400 ``INVALID_INPUT``."""
+    if token is None or token == "":
         return 0
+    if not isinstance(token, str):
+        raise InvalidInput(f"Invalid page token {token!r}.")
     try:
-        return token_offset(str(token))
+        return token_offset(token)
     except ValueError:
         raise InvalidInput(f"Invalid page token {token!r}.") from None

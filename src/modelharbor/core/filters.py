@@ -148,7 +148,7 @@ def checked_compare(col, c: Comparison, dialect: str, *, kind: str = "str"):
     """``col <op> value`` for a text column (``kind`` ``str``; ``in`` also takes IN / NOT IN) or an integer one."""
     op, value = c.op, c.value
     if kind == "int":
-        if op not in ("=", "!=", "<", "<=", ">", ">=") or isinstance(value, str) and not value.lstrip("-").isdigit():
+        if op not in ("=", "!=", "<", "<=", ">", ">=") or isinstance(value, str) and not value.lstrip("-").isdecimal():
             raise InvalidInput(f"Invalid filter: {c.name} takes a number and one of =, !=, <, <=, >, >=.")
         value = int(value)
         if not -(2**31) < value < 2**31:

@@ -186,7 +186,7 @@ def fetch(link: str, dest: Path, policy: LinkPolicy, touch: Callable[[], None] =
             if resp.status != 200:
                 raise LinkRefused(f"The {name} answered HTTP {resp.status} {resp.reason}.")
             declared = resp.getheader("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
+            if declared and declared.isdecimal() and int(declared) > limit:
                 raise LinkRefused(f"The {name}'s file is larger than {limit} bytes.")
             got, last_touch = 0, time.monotonic()
             with open(dest, "wb") as out:

@@ -9,7 +9,7 @@ purpose:
   kept in the session's meta and answered to the caller) and, on completion, attaches the file and enqueues the
   import task;
 - any other context is a **plain file**: any extension, unless the dialect names those it accepts (Kore.ai: its
-  media types).
+  media types, :data:`MEDIA_EXTENSIONS`). A single-request upload (``FileService.upload``) takes the same rule.
 
 Invariants
 - The extension is checked before anything is written: a refused session leaves nothing behind.
@@ -44,6 +44,10 @@ OpeningHook = Callable[[Session, Principal, str, Mapping[str, Any]], dict[str, A
 CompletionHook = Callable[[Session, UploadSessionRow, FileRecord], dict[str, Any]]
 
 
+# Media files (Kore.ai's File Upload API: audio, video and images).
+MEDIA_EXTENSIONS = frozenset({"m4a", "mp3", "webm", "mp4", "mpga", "wav", "mpeg", "png", "jpeg", "jpg", "webp", "gif"})
+
+
 @dataclass(frozen=True)
 class UploadPurpose:
     """What a session's file is for. ``context`` is the file context a registered purpose claims (None: a plain
@@ -55,13 +59,16 @@ class UploadPurpose:
     on_open: OpeningHook | None = None
     on_complete: CompletionHook | None = None
 
-    def check_extension(self, extension: str, context: str) -> None:
+    def check_extension(self, extension: str, context: str | None = None) -> None:
+        """Refuse an extension the purpose does not take (415 ``UNSUPPORTED_FILE_TYPE``); the message names the
+        session's ``context``, or (a single upload, whose context may follow its bytes) the file type alone."""
         if self.extensions is not None and extension not in self.extensions:
-            raise UnsupportedType(
-                f"fileExtension {extension!r} is not allowed for fileContext {context!r}; allowed: "
-                + ", ".join(sorted(self.extensions)),
-                code="UNSUPPORTED_FILE_TYPE",
-            )
+            allowed = ", ".join(sorted(self.extensions))
+            if context is None:
+                message = f"file type {extension or '(none)'!r} is not supported; allowed: {allowed}"
+            else:
+                message = f"fileExtension {extension!r} is not allowed for fileContext {context!r}; allowed: {allowed}"
+            raise UnsupportedType(message, code="UNSUPPORTED_FILE_TYPE")
 
 
 PLAIN_FILE = UploadPurpose("file")

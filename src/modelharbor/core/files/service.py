@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import io
 import mimetypes
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -18,6 +18,7 @@ from modelharbor.core.files import blobs
 from modelharbor.core.files.blobs import Segment
 from modelharbor.core.files.links import LinkSigner, SignedLink
 from modelharbor.core.files.pending import PendingObjects
+from modelharbor.core.files.purposes import plain_file
 from modelharbor.core.files.usage import INTERNAL_CONTEXTS, FileDetail, in_use_by, is_internal, used_by
 from modelharbor.core.ids import find
 from modelharbor.db.engine import Database
@@ -175,14 +176,18 @@ class FileService:
         context: str | Callable[[], Awaitable[str]] = "",
         max_size: int | None = None,
         extension: str | None = None,
+        file_extensions: Iterable[str] | None = None,
     ) -> FileRecord:
         """A client's single-request upload: stream ``data`` into the store (hashing on the way) and record it.
 
         This is where every dialect's single-request upload is bounded: never more than ``MAX_SINGLE_UPLOAD_SIZE``
         bytes (``max_size``, a route's own limit, can only lower it); one byte more raises TooLarge (413) and
         nothing is kept. ``context`` may be an async callable resolved after the bytes (a form field that follows
-        the file part); if it raises, nothing is kept.
+        the file part); if it raises, nothing is kept. ``file_extensions``, when given, are the only extensions
+        the file may have (a plain file's rule, ``purposes.py``): another is refused (415) before anything is read
+        or checked.
         """
+        plain_file(file_extensions).check_extension(extension if extension is not None else extension_of(name))
         return await self._store_file(principal, name, data, context, self.single_upload_limit(max_size), extension)
 
     async def keep(

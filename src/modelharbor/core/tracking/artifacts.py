@@ -50,7 +50,7 @@ def clean_path(path: str | None, *, allow_root: bool = False) -> str:
 
 def experiment_of(path: str) -> int:
     head = path.split("/", 1)[0]
-    if not head.isdigit() or len(head) > 12:
+    if not head.isdecimal() or len(head) > 12:
         raise NotFound(f"artifact path {path!r} does not start with an experiment id")
     return int(head)
 

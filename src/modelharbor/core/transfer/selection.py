@@ -103,7 +103,7 @@ def _opt_str(value: Any, what: str, limit: int = 256) -> str | None:
 def _opt_int(value: Any, what: str, low: int, high: int) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(f"'{what}' must be an integer from {low} to {high}.")

@@ -390,3 +390,9 @@ def test_paging_search_and_order(client, services, admin, admin_h):
         failure(client.get(f"{BASE}/v1", params=params, headers=admin_h), 400)
     failure(client.get(f"{BASE}/v1/names", params={"limit": "-1"}, headers=admin_h), 400)
     failure(client.get(f"{BASE}/v1/names", params={"modelCategory": "llm"}, headers=admin_h), 400)
+
+
+def test_a_version_in_superscript_digits_is_a_400(client, admin_h):
+    for path in ("/v1/pm/versions/³", "/v1/pm/versions/³/stages/validate"):
+        method = client.post if path.endswith("validate") else client.patch
+        assert "positive integer" in failure(method(f"{BASE}{path}", json={"targetStage": "x"}, headers=admin_h), 400)

@@ -54,7 +54,9 @@ DIALECT = Dialect(
     root_routes=_root_routes,
     security=schemas.SECURITY,
     error_schema=schemas.FailureEnvelopeV1.model_json_schema(),
-    statuses=frozenset({400, 401, 403, 404, 405, 413, 500}),  # never 409: the client reads it as expired credentials
+    # never 409 (the client reads it as expired credentials); 501 for what ModelHarbor does not do
+    statuses=frozenset({400, 401, 403, 404, 405, 413, 500, 501}),
+    inputs=schemas.INPUTS,
 )
 
 __all__ = ["DIALECT", "PrincipalDep"]

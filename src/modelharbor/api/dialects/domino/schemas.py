@@ -1,11 +1,18 @@
-"""Domino's wire shapes as pydantic models: the error envelope, the metadata envelope and the credentials.
+"""Domino's wire shapes as pydantic models: the error envelope, the metadata envelope, the credentials, and the
+request bodies and query strings of the registered-model API (Domino 6.3's names).
 
-Request bodies are checked field by field in the routes (``api/params.field``), answering Domino's own messages.
+Request bodies are checked field by field in the routes (``api/params.field``), answering Domino's own messages;
+these models document them, and :data:`INPUTS` says which route takes which (api/openapi.py writes it into the
+document).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from modelharbor.api.openapi import JSON, Inputs, Takes
 
 SECURITY = {
     "DominoApiKey": {"type": "apiKey", "in": "header", "name": "X-Domino-Api-Key"},
@@ -28,3 +35,150 @@ class Version(BaseModel):
     buildId: str
     commitId: str
     timestamp: str
+
+
+# --- requests -------------------------------------------------------------------------------------
+Tags = dict[str, str]
+
+
+class NewRegisteredModelV1(BaseModel):
+    """A new model from an experiment run's artifact (``POST /v1``; deprecated for ``/v2``)."""
+
+    modelName: str
+    experimentRunId: str
+    discoverable: bool
+    description: str | None = None
+    tags: Tags | None = None
+    projectId: str | None = None
+    artifact: str | None = Field(None, description="The run's artifact path of the model (default: its only model).")
+
+
+class PatchRegisteredModelV1(BaseModel):
+    """At least one of the two."""
+
+    description: str | None = None
+    discoverable: bool | None = None
+
+
+class RegisteredModelVersionStagesV1(BaseModel):
+    stages: list[str] = Field(description="The project's stages, in order.")
+
+
+class NewRegisteredModelVersionV1(BaseModel):
+    artifact: str
+    description: str
+    experimentRunId: str
+
+
+class UpdatedRegisteredModelVersionV1(BaseModel):
+    modelVersionDescription: str | None = None
+    stage: str | None = Field(None, description="One of the project's stages.")
+    tags: Tags | None = None
+
+
+class RegisteredModelVersionStageValidationV1(BaseModel):
+    targetStage: str
+
+
+class NewRegisteredModelReviewV1(BaseModel):
+    reviewerIds: list[str]
+    targetStage: str
+    notes: str | None = None
+
+
+class UpdatedRegisteredModelReviewV1(BaseModel):
+    """Reviewer changes (and notes), or ``status`` Canceled (and notes), or notes alone."""
+
+    reviewerIdsToAdd: list[str] | None = None
+    reviewerIdsToRemove: list[str] | None = None
+    status: str | None = None
+    notes: str | None = None
+
+
+class NewRegisteredModelReviewResponseV1(BaseModel):
+    decision: Literal["Approved", "Rejected"]
+    notes: str | None = None
+
+
+class MlflowModelSourceV1(BaseModel):
+    experimentRunId: str
+    artifactPath: str | None = None
+    loggedModelId: str | None = None
+
+
+class ModelSourceV1(BaseModel):
+    """``mlflow`` registers a run's model; ``huggingface`` is answered 501 (ModelHarbor does not download)."""
+
+    sourceType: Literal["mlflow", "huggingface"]
+    mlflowSource: MlflowModelSourceV1 | None = None
+    huggingFaceSource: dict | None = None
+
+
+class NewRegisteredModelV2(BaseModel):
+    """``create`` true: a new model; false: the next version of an existing one."""
+
+    create: bool
+    modelName: str
+    modelSource: ModelSourceV1
+    description: str | None = None
+    discoverable: bool | None = None
+    projectId: str | None = None
+
+
+class ModelsQuery(BaseModel):
+    projectId: str | None = None
+    searchPattern: str | None = Field(None, description="Part of the name, any case.")
+    orderBy: str | None = Field(None, description="name, createdAt or updatedAt; '-x', 'x desc' or 'x:desc' descend.")
+    maxResults: int = Field(25, ge=1, le=1000)
+    pageToken: str | None = None
+
+
+class ModelsForUiQuery(ModelsQuery):
+    globallyDiscoverable: bool | None = None
+
+
+class NamesQuery(BaseModel):
+    search: str | None = None
+    offset: int = Field(0, ge=0, le=10**9)
+    limit: int = Field(10, ge=1, le=1000)
+    projectId: str | None = None
+    modelCategory: Literal["genai", "ml"] | None = None
+
+
+class PageQuery(BaseModel):
+    offset: int = Field(0, ge=0, le=10**9)
+    limit: int = Field(10, ge=1, le=1000)
+
+
+class VersionsQuery(PageQuery):
+    limit: int = Field(20, ge=1, le=1000)
+
+
+class StagesQuery(BaseModel):
+    includeDefaults: bool = True
+
+
+VERSION = "/v1/{model_name}/versions/{version}"
+REVIEW = VERSION + "/reviews/{review_id}"
+INPUTS: Inputs = {
+    ("GET", "/v1"): Takes(query=ModelsQuery),
+    ("GET", "/v2"): Takes(query=ModelsQuery),
+    ("GET", "/v1/ui"): Takes(query=ModelsForUiQuery),
+    ("GET", "/v1/names"): Takes(query=NamesQuery),
+    ("POST", "/v1"): Takes({JSON: NewRegisteredModelV1}),
+    ("POST", "/v1/access/{project_id}"): Takes(statuses=(501,)),
+    ("GET", "/v1/stages/projects/{project_id}"): Takes(query=StagesQuery),
+    ("PUT", "/v1/stages/projects/{project_id}"): Takes({JSON: RegisteredModelVersionStagesV1}),
+    ("PATCH", "/v1/{model_name}"): Takes({JSON: PatchRegisteredModelV1}),
+    ("GET", "/v1/{model_name}/modelapis"): Takes(query=PageQuery),
+    ("GET", "/v1/{model_name}/versions"): Takes(query=VersionsQuery),
+    ("GET", "/v2/{model_name}/versions"): Takes(query=VersionsQuery),
+    ("POST", "/v1/{model_name}/versions"): Takes({JSON: NewRegisteredModelVersionV1}),
+    ("PATCH", VERSION): Takes({JSON: UpdatedRegisteredModelVersionV1}),
+    ("GET", VERSION + "/modelapis"): Takes(query=PageQuery),
+    ("POST", VERSION + "/stages/validate"): Takes({JSON: RegisteredModelVersionStageValidationV1}),
+    ("POST", VERSION + "/reviews"): Takes({JSON: NewRegisteredModelReviewV1}),
+    ("PATCH", REVIEW): Takes({JSON: UpdatedRegisteredModelReviewV1}),
+    ("POST", REVIEW + "/responses"): Takes({JSON: NewRegisteredModelReviewResponseV1}),
+    ("POST", "/v2"): Takes({JSON: NewRegisteredModelV2}, statuses=(501,)),
+}

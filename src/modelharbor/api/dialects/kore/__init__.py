@@ -52,6 +52,8 @@ DIALECT = Dialect(
     internal=internal_error,
     security=schemas.SECURITY,
     error_schema=schemas.ErrorBody.model_json_schema(),
+    statuses=frozenset({400, 401, 403, 404, 405, 409, 410, 413, 415, 500}),
+    inputs=schemas.INPUTS,
 )
 
 __all__ = ["DIALECT", "PrincipalDep"]

@@ -33,8 +33,6 @@ MODEL_PREFIX = "cm-"
 DOCK_PREFIX = "ds-"
 STORED_PREFIX = "f-"
 
-MEDIA_EXTENSIONS = {"m4a", "mp3", "webm", "mp4", "mpga", "wav", "mpeg", "png", "jpeg", "jpg", "webp", "gif"}
-
 # Status per error code where Kore's spec differs from the core's natural status.
 STATUS = {
     "SESSION_NOT_FOUND": 404,

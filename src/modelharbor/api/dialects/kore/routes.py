@@ -8,8 +8,8 @@ an HMAC over the file, no state) and its answer shaped by ``mapping.media_answer
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
+from functools import partial
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -20,17 +20,33 @@ from modelharbor.api.dialects.kore import PrincipalDep
 from modelharbor.api.dialects.kore import mapping as m
 from modelharbor.api.jsonbody import blank, loads, read_body
 from modelharbor.api.multipart import MultipartError, Part
-from modelharbor.api.params import json_value
+from modelharbor.api.params import Wording, flag, int_param, json_value
 from modelharbor.core.catalogue import DEPLOY, EXPORT, UNDEPLOY
 from modelharbor.core.files import ChunkIn
+from modelharbor.core.files.purposes import MEDIA_EXTENSIONS
 from modelharbor.domain.entities import FileRecord
-from modelharbor.domain.errors import InvalidInput, LinkInvalid, NotFound, UnsupportedType
+from modelharbor.domain.errors import InvalidInput, LinkInvalid, NotFound
 
 public = APIRouter()
 media = APIRouter()
 
 FIELD_LIMIT = 4096
 START_BODY_LIMIT = 65536
+
+# Kore.ai's messages for the values api/params.py reads
+START_FIELD = Wording(
+    missing="field {name!r} is required and must be an integer",
+    invalid="field {name!r} must be an integer, not {value!r}",
+    out_of_range="field {name!r} must be ≥ {low}",
+)
+ADAPTER = Wording(invalid="{name} must be {spelled}, not {value!r}")
+CHUNK = Wording(
+    missing="form field {name!r} is required",
+    invalid="{name} {value!r} is not an integer",
+    out_of_range="{name} {value!r} is negative",
+    code="INVALID_CHUNK_NUMBER",
+)
+chunk_number = partial(int_param, name="chunkNumber", required=True, low=0, high=None, wording=CHUNK)
 
 
 # --- multipart and form parsing -------------------------------------------------------------------
@@ -60,18 +76,6 @@ async def _rest_fields(parts: AsyncIterator[Part], fields: dict[str, str]) -> No
             await part.drain()
 
 
-def _chunk_number(raw: str | None) -> int:
-    if raw is None or raw == "":
-        raise InvalidInput("form field 'chunkNumber' is required", code="INVALID_CHUNK_NUMBER")
-    try:
-        n = int(raw)
-    except ValueError:
-        raise InvalidInput(f"chunkNumber {raw!r} is not an integer", code="INVALID_CHUNK_NUMBER") from None
-    if n < 0:
-        raise InvalidInput(f"chunkNumber {raw!r} is negative", code="INVALID_CHUNK_NUMBER")
-    return n
-
-
 async def _chunk_from_form(request: Request, parts) -> ChunkIn | None:
     """The form's ``file`` part as chunk ``chunkNumber`` (a field before or after it); None when the form has no file
     part. The rest of the form is read once the chunk is stored."""
@@ -81,12 +85,12 @@ async def _chunk_from_form(request: Request, parts) -> ChunkIn | None:
 
             async def number_after() -> int:
                 await _rest_fields(parts, fields)
-                return _chunk_number(fields.get("chunkNumber"))
+                return chunk_number(fields.get("chunkNumber"))
 
             known = fields.get("chunkNumber")
             return ChunkIn(
                 part.stream(),
-                number=_chunk_number(known) if known is not None else None,
+                number=chunk_number(known) if known is not None else None,
                 number_after=None if known is not None else number_after,
                 max_size=services_of(request).settings.kore_max_chunk_size,
                 rest=lambda: _rest_fields(parts, fields),
@@ -124,25 +128,11 @@ def _req_str(body: dict, key: str) -> str:
     return value.strip()
 
 
-def _req_int(body: dict, key: str, *, minimum: int) -> int:
-    value = body.get(key)
-    if isinstance(value, bool) or value is None:
-        raise InvalidInput(f"field {key!r} is required and must be an integer")
-    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,19}", value.strip()):
-        value = int(value.strip())
-    if not isinstance(value, int):
-        raise InvalidInput(f"field {key!r} must be an integer, not {value!r}")
-    if value < minimum:
-        raise InvalidInput(f"field {key!r} must be ≥ {minimum}")
-    return value
-
-
-def _bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise InvalidInput(f"isAdapter must be true or false, not {value!r}")
+def _count(body: dict, key: str, low: int) -> int:
+    """``totalChunks``/``fileSize``: an integer, or its digits as a string (form-posting clients)."""
+    return int_param(
+        body.get(key), key, required=True, low=low, high=None, blank_is_missing=False, digits=True, wording=START_FIELD
+    )
 
 
 def _file_answer(request: Request, record: FileRecord) -> dict:
@@ -165,7 +155,7 @@ def _core_model_id(model_id: str) -> str:
 
 @public.post("/files")
 async def upload_file(request: Request, principal: PrincipalDep, services: ServicesDep):
-    """Mode 1: one multipart ``file`` (a media extension) with its ``fileContext``."""
+    """Mode 1: one multipart ``file`` (a media extension: the core refuses others) with its ``fileContext``."""
     parts = await _form(request)
     fields: dict[str, str] = {}
     async for part in parts:
@@ -173,12 +163,6 @@ async def upload_file(request: Request, principal: PrincipalDep, services: Servi
             if not part.filename:
                 raise InvalidInput("the 'file' part needs a filename")
             ext = part.filename.rsplit(".", 1)[-1].lower() if "." in part.filename else ""
-            if ext not in m.MEDIA_EXTENSIONS:
-                raise UnsupportedType(
-                    f"file type {ext or '(none)'!r} is not supported; allowed: "
-                    + ", ".join(sorted(m.MEDIA_EXTENSIONS)),
-                    code="UNSUPPORTED_FILE_TYPE",
-                )
 
             async def context() -> str:
                 await _rest_fields(parts, fields)
@@ -191,6 +175,7 @@ async def upload_file(request: Request, principal: PrincipalDep, services: Servi
                 name=part.filename,
                 data=part.stream(),
                 extension=ext,
+                file_extensions=MEDIA_EXTENSIONS,  # checked before a byte is read
                 context=fields["fileContext"] if fields.get("fileContext") else context,
                 max_size=services.settings.kore_max_file_size,
             )
@@ -208,9 +193,9 @@ async def start_session(request: Request, principal: PrincipalDep, services: Ser
     context = _req_str(body, "fileContext")
     ext = _req_str(body, "fileExtension").lower().lstrip(".")
     name = _req_str(body, "fileName")
-    total = _req_int(body, "totalChunks", minimum=1)
-    size = _req_int(body, "fileSize", minimum=0)
-    is_adapter = _bool(body.get("isAdapter", False))
+    total = _count(body, "totalChunks", 1)
+    size = _count(body, "fileSize", 0)
+    is_adapter = flag(body.get("isAdapter", False), "isAdapter", loose=False, blank_is_default=False, wording=ADAPTER)
     # the context picks the purpose (``model``: a model import, with its extensions); plain files are media
     opened = await run_in_threadpool(
         lambda: services.uploads.open(
@@ -221,7 +206,7 @@ async def start_session(request: Request, principal: PrincipalDep, services: Ser
             context=context,
             extension=ext,
             options={"is_adapter": is_adapter},
-            file_extensions=m.MEDIA_EXTENSIONS,
+            file_extensions=MEDIA_EXTENSIONS,
         )
     )
     answer = {"sessionId": opened.session.id, "expirationDate": m.iso(opened.session.expires_at)}
@@ -236,7 +221,7 @@ async def upload_chunk(session_id: str, request: Request, principal: PrincipalDe
     if ctype.startswith("application/octet-stream") and "chunkNumber" in request.query_params:
         chunk = ChunkIn(
             body_stream(request),
-            number=_chunk_number(request.query_params["chunkNumber"]),
+            number=chunk_number(request.query_params["chunkNumber"]),
             max_size=services.settings.kore_max_chunk_size,
         )
     else:

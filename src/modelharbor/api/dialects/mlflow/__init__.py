@@ -71,6 +71,7 @@ DIALECT = Dialect(
     internal=internal_error,
     security=schemas.SECURITY,
     error_schema=schemas.ErrorBody.model_json_schema(),
+    inputs=schemas.INPUTS,
 )
 
 __all__ = ["DIALECT", "PrincipalDep", "authenticate"]

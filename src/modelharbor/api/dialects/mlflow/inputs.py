@@ -210,10 +210,12 @@ def run_status_in(value: Any) -> str | None:
 
 
 def text_of(value: Any) -> str:
-    """A value MLflow takes as text whatever its JSON type (a param's or tag's value, a key to look up): None is
-    empty, a number its digits."""
+    """A value MLflow takes as text whatever its scalar JSON type (a param's or tag's value, a key to look up): None
+    is empty, a number its digits; a list or an object is refused (protobuf would not parse it as a string)."""
     if value is None:
         return ""
+    if isinstance(value, list | dict):
+        raise InvalidInput(f"expected a string, got a JSON {'array' if isinstance(value, list) else 'object'}")
     return value if isinstance(value, str) else str(value)
 
 
@@ -231,7 +233,10 @@ def key_values_in(items: Any) -> list[TagIn]:
         return []
     if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
         raise InvalidInput("tags must be a list of {key, value} objects")
-    return [TagIn(str(t.get("key")), text_of(t.get("value", ""))) for t in items]
+    return [
+        TagIn(str(t.get("key")) if t.get("key") is None else text_of(t.get("key")), text_of(t.get("value", "")))
+        for t in items
+    ]
 
 
 VIEW_TYPE_NUMBERS = {1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"}
@@ -242,7 +247,7 @@ def view_type(value: Any) -> ViewType | None:
     absent."""
     if value is None:
         return None
-    if isinstance(value, int) or str(value).isdigit():
+    if isinstance(value, int) or str(value).isdecimal():
         value = VIEW_TYPE_NUMBERS.get(int(value), "?")
     name = str(value).upper()
     if not name:

@@ -90,6 +90,7 @@ DIALECT = Dialect(
     hot=_hot,
     security=schemas.SECURITY,
     error_schema=schemas.Error.model_json_schema(),
+    inputs=schemas.INPUTS,
 )
 
 __all__ = ["DIALECT", "PrincipalDep"]

@@ -49,6 +49,8 @@ DIALECT = Dialect(
     internal=internal_error,
     security=schemas.SECURITY,
     error_schema=schemas.Error.model_json_schema(),
+    statuses=frozenset({400, 401, 403, 404, 405, 409, 413, 415, 500}),
+    inputs=schemas.INPUTS,
 )
 
 __all__ = ["DIALECT", "PrincipalDep"]

@@ -72,7 +72,7 @@ def _user_ids(value: list | None, what: str) -> list[str] | None:
 
 
 def _version_number(version: str) -> int:
-    if not version.isdigit():
+    if not version.isdecimal():  # what int() reads: "³" is a digit but no number
         raise InvalidInput(f"version must be a positive integer, not {version!r}")
     return validate_version(int(version))
 

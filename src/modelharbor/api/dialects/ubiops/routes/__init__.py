@@ -16,17 +16,13 @@ from fastapi import Request
 from starlette.responses import Response
 
 from modelharbor.api.common import file_response, request_parts
+from modelharbor.api.dialects.ubiops.schemas import EV, EX, IM, PL, PV, D, E, P, R, T, V
 from modelharbor.api.jsonbody import MAX_INPUT_BODY, blank, loads, read_body
 from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.api.params import flag, int_param, json_value
 from modelharbor.domain.errors import InvalidInput
 
-P = "/projects/{project_name}"
-D = P + "/deployments/{deployment_name}"
-V = D + "/versions/{version}"
-PL = P + "/pipelines/{pipeline_name}"
-PV = PL + "/versions/{version}"
-E = P + "/environments/{environment_name}"
+__all__ = ["D", "E", "EV", "EX", "IM", "P", "PL", "PV", "R", "T", "V"]  # the path templates (schemas.py)
 
 
 def version_of(request: Request) -> str | None:

@@ -10,11 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import env_var_json
-from modelharbor.api.dialects.ubiops.routes import D, P, V, json_object, version_of
+from modelharbor.api.dialects.ubiops.routes import EV, D, P, V, json_object, version_of
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
-EV = "/environment-variables"
 
 
 # --- project level -------------------------------------------------------------------------------

@@ -9,12 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import environment_build_json, environment_revision_json
-from modelharbor.api.dialects.ubiops.routes import E, json_object, read_form, safe_zip_name, zip_download
+from modelharbor.api.dialects.ubiops.routes import E, R, json_object, read_form, safe_zip_name, zip_download
 from modelharbor.core.serving.environment_tags import DEFAULT_TAG
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
-R = E + "/revisions/{revision_id}"
 FIELD_LIMIT = 4096
 
 

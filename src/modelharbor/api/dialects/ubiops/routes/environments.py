@@ -13,6 +13,7 @@ from modelharbor.api.dialects.ubiops.mapping import environment_json, environmen
 from modelharbor.api.dialects.ubiops.routes import (
     E,
     P,
+    T,
     json_object,
     labels_filter,
     read_form,
@@ -23,7 +24,6 @@ from modelharbor.api.dialects.ubiops.routes import (
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
-T = E + "/tags/{tag_name}"
 FIELD_LIMIT = 4096
 
 

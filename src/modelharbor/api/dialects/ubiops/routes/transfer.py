@@ -9,12 +9,10 @@ from starlette.concurrency import run_in_threadpool
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import export_json, import_json
-from modelharbor.api.dialects.ubiops.routes import P, json_object, read_form, true_false, zip_download
+from modelharbor.api.dialects.ubiops.routes import EX, IM, P, json_object, read_form, true_false, zip_download
 from modelharbor.core.transfer import ImportForm
 
 router = APIRouter()
-EX = P + "/exports/{export_id}"
-IM = P + "/imports/{import_id}"
 FIELD_LIMIT = 8192
 
 
