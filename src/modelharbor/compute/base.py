@@ -36,6 +36,18 @@ class Limits:
     cpus: float | None = None  # CPU cores' worth of time (cgroup CPU quota; no equivalent without a cgroup)
     processes: int | None = None  # processes and threads (cgroup pids, and RLIMIT_NPROC of its own uid)
     file_size: int | None = None  # largest file it may write (RLIMIT_FSIZE), bytes
+    gpus: int | None = None  # GPUs it needs; the local executor has none to give: such a spec fails to start
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits, each one left None taken from ``defaults`` (a hardware tier's CPU and memory over the
+        server's process and file-size limits)."""
+        return Limits(
+            memory=self.memory if self.memory is not None else defaults.memory,
+            cpus=self.cpus if self.cpus is not None else defaults.cpus,
+            processes=self.processes if self.processes is not None else defaults.processes,
+            file_size=self.file_size if self.file_size is not None else defaults.file_size,
+            gpus=self.gpus if self.gpus is not None else defaults.gpus,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class WorkerSpec:
     maximum_queue: int = 256  # requests waiting for a free instance; one more is answered "queue full"
     startup_timeout: float = 600.0  # seconds Deployment.__init__ may take (loading a model) before it failed
     tenant: str | None = None  # the organisation whose code this is: decides whether it may run unisolated
-    limits: Limits | None = None  # per-instance resources; None: the executor's sandbox defaults
+    limits: Limits | None = None  # per-instance resources (a hardware tier's); None fields: the sandbox defaults
 
 
 @dataclass(frozen=True)
