@@ -90,10 +90,19 @@ def test_the_tiers_cpu_quota_is_applied(executor, sandbox, make_package, make_sp
     assert (groups[0] / "cpu.cfs_quota_us").read_text().strip() == "25000"
     assert (groups[0] / "cpu.cfs_period_us").read_text().strip() == "100000"
     memory_dir = sandbox.cgroups._dirs["memory"] / groups[0].name
-    assert int((memory_dir / "memory.limit_in_bytes").read_text()) == 512 * MIB  # the server's default stays
+    assert int((memory_dir / "memory.limit_in_bytes").read_text()) == 512 * MIB  # the server's, as the tier sets none
     # and it holds: 1.5 s of spinning gets about a quarter of a core
     used = _ask(executor, "cpu", "spin").value
     assert used < 0.6, f"the worker used {used:.2f} s of CPU in 1.5 s under a 0.25-core quota"
+
+
+def test_a_tier_never_lifts_the_servers_ceiling(executor, sandbox, make_package, make_spec):
+    pkg = _package(make_package)
+    executor.deploy(make_spec(pkg, key="big", tenant="org-b", limits=Limits(memory=64 * 1024 * MIB, cpus=64)))
+    assert _ask(executor, "big", "hello").ok
+    groups = list(sandbox.cgroups._dirs["memory"].glob(f"w-*-{os.getpid()}-*"))
+    assert len(groups) == 1
+    assert int((groups[0] / "memory.limit_in_bytes").read_text()) == 512 * MIB  # the server's ceiling
 
 
 def test_a_tier_with_gpus_cannot_run_on_the_local_executor(executor, make_package, make_spec):

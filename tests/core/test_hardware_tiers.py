@@ -100,6 +100,8 @@ def test_sizes_and_limits_merge():
     with pytest.raises(InvalidInput, match="units"):
         to_bytes(1, "TB", "memory")
     tier = Limits(memory=GIB, cpus=0.5)
-    assert tier.over(Limits(memory=8 * GIB, processes=64, file_size=10)) == Limits(
+    assert tier.within(Limits(memory=8 * GIB, processes=64, file_size=10)) == Limits(
         memory=GIB, cpus=0.5, processes=64, file_size=10
     )
+    # never above the server's ceiling
+    assert Limits(memory=16 * GIB, cpus=8).within(Limits(memory=4 * GIB, cpus=2)) == Limits(memory=4 * GIB, cpus=2)

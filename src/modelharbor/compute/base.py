@@ -38,15 +38,20 @@ class Limits:
     file_size: int | None = None  # largest file it may write (RLIMIT_FSIZE), bytes
     gpus: int | None = None  # GPUs it needs; the local executor has none to give: such a spec fails to start
 
-    def over(self, defaults: Limits) -> Limits:
-        """These limits, each one left None taken from ``defaults`` (a hardware tier's CPU and memory over the
-        server's process and file-size limits)."""
+    def within(self, ceiling: Limits) -> Limits:
+        """These limits under the server's (``ceiling``, MODELHARBOR_WORKLOAD_*): each kind the smaller of the two,
+        or whichever is set — so a hardware tier sets a workload's CPU and memory but never lifts it above what the
+        operator allows, and the process and file-size limits stay the operator's."""
+
+        def least(a, b):
+            return b if a is None else a if b is None else min(a, b)
+
         return Limits(
-            memory=self.memory if self.memory is not None else defaults.memory,
-            cpus=self.cpus if self.cpus is not None else defaults.cpus,
-            processes=self.processes if self.processes is not None else defaults.processes,
-            file_size=self.file_size if self.file_size is not None else defaults.file_size,
-            gpus=self.gpus if self.gpus is not None else defaults.gpus,
+            memory=least(self.memory, ceiling.memory),
+            cpus=least(self.cpus, ceiling.cpus),
+            processes=least(self.processes, ceiling.processes),
+            file_size=least(self.file_size, ceiling.file_size),
+            gpus=self.gpus,
         )
 
 

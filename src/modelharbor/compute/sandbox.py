@@ -290,7 +290,7 @@ class Sandbox:
     ) -> Launch:
         """How to start ``python -u worker --package DIR *worker_args`` for instance ``name``: isolated when
         this machine allows it, else plainly (after :meth:`refusal` said it may run at all)."""
-        limits = limits.over(self.limits) if limits is not None else self.limits
+        limits = limits.within(self.limits) if limits is not None else self.limits
         if limits.gpus:
             raise SandboxError(
                 f"the workload asks for {limits.gpus} GPU(s) (its hardware tier's) but the local executor has none "

@@ -13,7 +13,7 @@ Rules:
   server has a tier to run on; an admin may change or replace it;
 - the limits workloads get (:meth:`HardwareTierService.limits`): ``coresLimit`` (else ``cores``) as the CPU
   quota, ``memoryLimit`` (else ``memory``) as the memory limit, the GPU count — compute/base.py ``Limits``, which
-  the local executor enforces (docs/compute.md).
+  the local executor enforces under the server's own limits, never above them (docs/compute.md).
 """
 
 from __future__ import annotations
