@@ -73,8 +73,10 @@ def test_over_the_tiers_memory_limit_is_stopped_with_the_reason(executor, make_p
     result = _ask(executor, "mem", "memory")
     assert not result.ok
     assert "SIGKILL" in result.error and "memory limit of 96 MiB" in result.error, result.error
-    logged = [line.text for line in executor.logs("mem") if line.stream == "system"]
-    assert any("memory limit of 96 MiB" in text for text in logged), logged
+    wait_until(
+        lambda: any("memory limit of 96 MiB" in x.text for x in executor.logs("mem") if x.stream == "system"),
+        what="the exit, with its reason, in the version's system log",
+    )
     assert _ask(executor, "mem", "hello").ok  # replaced; the next request is answered
 
 
@@ -110,3 +112,14 @@ def test_a_tier_with_gpus_cannot_run_on_the_local_executor(executor, make_packag
     executor.deploy(make_spec(pkg, key="gpu", tenant="org-b", minimum_instances=1, limits=Limits(gpus=1)))
     status = wait_until(lambda: (s := executor.status("gpu")).state == "failed" and s, timeout=20, what="failed")
     assert "GPU" in status.error and "tier without GPUs" in status.error, status.error
+
+
+def test_a_start_over_the_memory_limit_fails_saying_so(executor, make_package, make_spec):
+    root = make_package(
+        "class Deployment:\n    def __init__(self, b, c):\n        self.block = bytearray(300 * 1024 * 1024)\n"
+        "    def request(self, d):\n        return 1\n"
+    )
+    share_read_only(root)
+    executor.deploy(make_spec(root, key="fat", tenant="org-b", minimum_instances=1, limits=Limits(memory=96 * MIB)))
+    status = wait_until(lambda: (s := executor.status("fat")).state == "failed" and s, timeout=60, what="failed")
+    assert "before it was ready" in status.error and "memory limit of 96 MiB" in status.error, status.error
