@@ -99,6 +99,9 @@ def test_sizes_and_limits_merge():
     assert to_bytes(500, "MB", "memory") == 500 * 10**6
     with pytest.raises(InvalidInput, match="units"):
         to_bytes(1, "TB", "memory")
+    for huge in (1e308, 10**30):
+        with pytest.raises(InvalidInput, match="larger"):
+            to_bytes(huge, "GiB", "memory")
     tier = Limits(memory=GIB, cpus=0.5)
     assert tier.within(Limits(memory=8 * GIB, processes=64, file_size=10)) == Limits(
         memory=GIB, cpus=0.5, processes=64, file_size=10

@@ -103,10 +103,10 @@ def to_bytes(value: Any, units: Any, what: str) -> int:
         raise InvalidInput(f"'{what}.units' must be one of {', '.join(UNITS)}, not {units!r}")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise InvalidInput(f"'{what}.value' must be a positive number")
-    size = round(value * UNITS[units])
-    if size > MAX_MEMORY:
+    size = value * UNITS[units]
+    if not size <= MAX_MEMORY:  # also infinity, from a huge float
         raise InvalidInput(f"'{what}' is larger than {MAX_MEMORY // 2**40} TiB")
-    return size
+    return round(size)
 
 
 def _number(value: Any, what: str, *, low: float, high: float, integer: bool = False) -> Any:
