@@ -8,7 +8,9 @@ from typing import Any
 
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
+from modelharbor.core.compute_providers import LOCAL_TYPE, ComputeProvider, ComputeProviderService
 from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
+from modelharbor.core.hardware_tiers import HardwareTierService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
@@ -41,6 +43,8 @@ class Services:
     artifacts: ArtifactService
     registry: RegistryService
     projects: ProjectService
+    hardware_tiers: HardwareTierService
+    compute_providers: ComputeProviderService
     reviews: ReviewService
     run_registration: RunRegistration
     model_files: ModelFileService
@@ -74,6 +78,15 @@ def workload_sandbox(settings: Settings, home_tenant: Callable[[], str | None] |
         uid_base=settings.workload_uid_base,
         private=(settings.data_dir.resolve(),),
         home_tenant=home_tenant,
+    )
+
+
+def local_provider() -> ComputeProvider:
+    """The local executor as a compute provider (core/compute_providers.py): no GPUs to give."""
+    import os
+
+    return ComputeProvider(
+        "local", "Local executor", LOCAL_TYPE, {"executor": "local", "cpus": os.cpu_count() or 1, "gpus": 0}
     )
 
 
@@ -126,6 +139,7 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
     )
     tracking = TrackingService(db)
     projects = ProjectService(db)
+    hardware_tiers = HardwareTierService(db)
     sandbox = workload_sandbox(settings, identity.home_org_id)
     serving = ServingService(
         db,
@@ -163,6 +177,8 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         artifacts=ArtifactService(db, store, files, uploads, identity, signer),
         registry=registry,
         projects=projects,
+        hardware_tiers=hardware_tiers,
+        compute_providers=ComputeProviderService(hardware_tiers, (local_provider(),)),
         reviews=ReviewService(db, registry),
         run_registration=RunRegistration(db, tracking, registry),
         model_files=ModelFileService(db, files, registry, tracking),

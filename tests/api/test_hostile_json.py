@@ -92,6 +92,9 @@ SHAPES = {
     "/api/2.0/mlflow": _mlflow,
     "/api/2.0/mlflow-artifacts": _mlflow,
     "/api/registeredmodels": _domino,
+    "/api/hardwaretiers": _domino,
+    "/api/admin": _domino,
+    "/v4": _domino,
     "/v2": _ubiops,
     "/v2.1": _ubiops,
 }

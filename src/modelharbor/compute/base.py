@@ -36,6 +36,23 @@ class Limits:
     cpus: float | None = None  # CPU cores' worth of time (cgroup CPU quota; no equivalent without a cgroup)
     processes: int | None = None  # processes and threads (cgroup pids, and RLIMIT_NPROC of its own uid)
     file_size: int | None = None  # largest file it may write (RLIMIT_FSIZE), bytes
+    gpus: int | None = None  # GPUs it needs; the local executor has none to give: such a spec fails to start
+
+    def within(self, ceiling: Limits) -> Limits:
+        """These limits under the server's (``ceiling``, MODELHARBOR_WORKLOAD_*): each kind the smaller of the two,
+        or whichever is set — so a hardware tier sets a workload's CPU and memory but never lifts it above what the
+        operator allows, and the process and file-size limits stay the operator's."""
+
+        def least(a, b):
+            return b if a is None else a if b is None else min(a, b)
+
+        return Limits(
+            memory=least(self.memory, ceiling.memory),
+            cpus=least(self.cpus, ceiling.cpus),
+            processes=least(self.processes, ceiling.processes),
+            file_size=least(self.file_size, ceiling.file_size),
+            gpus=self.gpus,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,7 @@ class WorkerSpec:
     maximum_queue: int = 256  # requests waiting for a free instance; one more is answered "queue full"
     startup_timeout: float = 600.0  # seconds Deployment.__init__ may take (loading a model) before it failed
     tenant: str | None = None  # the organisation whose code this is: decides whether it may run unisolated
-    limits: Limits | None = None  # per-instance resources; None: the executor's sandbox defaults
+    limits: Limits | None = None  # per-instance resources (a hardware tier's); None fields: the sandbox defaults
 
 
 @dataclass(frozen=True)

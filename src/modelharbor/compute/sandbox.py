@@ -92,7 +92,18 @@ class Launch:
     pass_fds: tuple[int, ...] = ()
     isolated: bool = False
     uid: int | None = None
+    memory_limit: int | None = None  # bytes, when a cgroup enforces it (see exceeded())
     _release: list = field(default_factory=list)
+    _group: Group | None = None
+    _oom_kills: int | None = None  # read when the group was removed
+
+    def exceeded(self) -> str | None:
+        """Why the kernel ended the process, when it did so for going over its memory limit (its cgroup counted an
+        OOM kill); None otherwise. Readable before and after :meth:`close`."""
+        kills = self._oom_kills if self._oom_kills is not None else _oom_kills(self._group)
+        if not kills or not self.memory_limit:
+            return None
+        return f"it went over its memory limit of {self.memory_limit / 2**20:g} MiB and the kernel stopped it"
 
     def started(self) -> None:
         """The process is started (or failed to): the descriptors handed to it can go."""
@@ -103,6 +114,8 @@ class Launch:
 
     def close(self) -> None:
         """The process and everything it started have ended: give back its uid and remove its cgroup."""
+        if self._group is not None and self._oom_kills is None:
+            self._oom_kills = _oom_kills(self._group)
         for kind, obj in reversed(self._release):
             with contextlib.suppress(OSError):
                 if kind == "fd":
@@ -112,6 +125,11 @@ class Launch:
                 elif kind == "group":
                     obj.remove()
         self._release.clear()
+
+
+def _oom_kills(group: Group | None) -> int:
+    """OOM kills the group's memory controller counted (v1 ``memory.oom_control``, v2 ``memory.events``)."""
+    return 0 if group is None else group.memory_events().get("oom_kill", 0)
 
 
 class _UidPool:
@@ -272,7 +290,12 @@ class Sandbox:
     ) -> Launch:
         """How to start ``python -u worker --package DIR *worker_args`` for instance ``name``: isolated when
         this machine allows it, else plainly (after :meth:`refusal` said it may run at all)."""
-        limits = limits or self.limits
+        limits = limits.within(self.limits) if limits is not None else self.limits
+        if limits.gpus:
+            raise SandboxError(
+                f"the workload asks for {limits.gpus} GPU(s) (its hardware tier's) but the local executor has none "
+                "to give: run it on a tier without GPUs"
+            )
         if not self.isolated:
             if self.mode == "bwrap":
                 raise SandboxError(f"MODELHARBOR_SANDBOX=bwrap but {self.reason}")
@@ -346,6 +369,7 @@ class Sandbox:
                 log.warning("could not create a cgroup for %s (%s): falling back to rlimits", name, exc)
         if group is not None:
             launch._release.append(("group", group))
+            launch._group, launch.memory_limit = group, limits.memory
         elif limits.memory:
             rlimits.append(f"--as={limits.memory}")
         argv = [self._prlimit, *[r for r in rlimits if r], "--", *command]

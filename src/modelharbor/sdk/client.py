@@ -22,6 +22,7 @@ from modelharbor.sdk.config import resolve
 from modelharbor.sdk.deployments import Deployments
 from modelharbor.sdk.env import EnvVars
 from modelharbor.sdk.files import Files
+from modelharbor.sdk.hardware_tiers import HardwareTiers
 from modelharbor.sdk.http import Transport
 from modelharbor.sdk.identity import Keys, Orgs, Tasks, Users
 from modelharbor.sdk.pipelines import Pipelines
@@ -41,7 +42,8 @@ class Client:
     ``http://127.0.0.1:8000`` and there is no key (calls that need one answer "run `modelharbor login`").
 
     Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``deployments``,
-    ``env``, ``pipelines``, ``transfer`` (exports and imports), ``keys``, ``users``, ``orgs``, ``tasks``.
+    ``env``, ``pipelines``, ``transfer`` (exports and imports), ``keys``, ``users``, ``orgs``, ``tasks``,
+    ``hardware_tiers``.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class Client:
         self.users = Users(self)
         self.orgs = Orgs(self)
         self.tasks = Tasks(self)
+        self.hardware_tiers = HardwareTiers(self)
 
     def __repr__(self) -> str:
         return f"Client(url={self.url!r}, profile={self.profile!r})"

@@ -238,3 +238,23 @@ def dump(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: dump(v) for k, v in value.items()}
     return value
+
+
+class HardwareTier(BaseModel):
+    """``HardwareTierOut`` of ``api/native/hardware_tiers.py``: sizes in cores and bytes."""
+
+    model_config = OPEN
+    id: str
+    name: str
+    cores: float
+    cores_limit: float | None
+    memory: int
+    memory_limit: int | None
+    gpus: int
+    gpu_key: str | None
+    cents_per_minute: float
+    is_default: bool
+    is_visible: bool
+    is_archived: bool
+    created_at: datetime
+    updated_at: datetime

@@ -28,7 +28,6 @@ from modelharbor.compute.local.state import (
     _RETRY,
     _TURN,
     _Deployment,
-    _exit_text,
     _expire,
     _Instance,
     _killpg,
@@ -340,7 +339,7 @@ class Dispatcher:
         code = inst.poll()
         with self._lock:
             lines = inst.log.tail(10)
-        text = f"the instance exited while handling the request ({_exit_text(code)})"
+        text = f"the instance exited while handling the request ({inst.exit_text(code)})"
         return text + ("\n" + "\n".join(lines) if lines else "")
 
 

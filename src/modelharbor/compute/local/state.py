@@ -157,6 +157,13 @@ class _Instance:
             return 128 - code
         return code
 
+    def exit_text(self, code: int | None = None) -> str:
+        """How it ended (``code``: its exit code, default the one recorded), and why when it went over its memory
+        limit (compute/sandbox.py ``Launch.exceeded``)."""
+        text = _exit_text(self.exit_code if code is None else code)
+        why = self.launch.exceeded() if self.launch is not None else None
+        return f"{text}: {why}" if why else text
+
     def status(self) -> InstanceStatus:
         return InstanceStatus(
             pid=self.pid,

@@ -27,7 +27,7 @@ from typing import Any
 
 from modelharbor.compute.base import LogLine
 from modelharbor.compute.local.framing import _encode, _Lost, _take_frame
-from modelharbor.compute.local.state import _Deployment, _exit_text, _Instance, _killpg, _stream_of, _Waiter
+from modelharbor.compute.local.state import _Deployment, _Instance, _killpg, _stream_of, _Waiter
 from modelharbor.compute.sandbox import Sandbox, SandboxError
 
 log = logging.getLogger(__package__)
@@ -109,7 +109,7 @@ class Supervisor:
         for pipe in inst.pipes:
             self._read_log_locked(inst, pipe, _stream_of(inst, pipe), drain=True)
         self._commands.append(("close", inst))
-        inst.system(f"exited ({_exit_text(inst.exit_code)})")
+        inst.system(f"exited ({inst.exit_text()})")
         dep = inst.dep
         deliveries: list[tuple[_Waiter, _Instance | str]] = []
         if dep is not None:
@@ -142,7 +142,7 @@ class Supervisor:
             self._commands.append(("deliver", deliveries))
 
     def _failure_text(self, inst: _Instance) -> str:
-        head = inst.failure or f"the worker exited before it was ready ({_exit_text(inst.exit_code)})"
+        head = inst.failure or f"the worker exited before it was ready ({inst.exit_text()})"
         lines = [line for line in inst.log.tail(ERROR_LOG_LINES)]
         return head + ("\n\nLog tail:\n" + "\n".join(lines) if lines else "")
 

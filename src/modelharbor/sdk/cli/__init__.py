@@ -11,6 +11,7 @@ from modelharbor.sdk.cli import (
     deployments,
     env,
     files,
+    hardware_tiers,
     identity,
     models,
     pipelines,
@@ -20,7 +21,7 @@ from modelharbor.sdk.cli import (
 )
 from modelharbor.sdk.cli.common import parse_size
 
-NOUNS = (session, files, catalogue, models, projects, deployments, env, pipelines, transfer, identity)
+NOUNS = (session, files, catalogue, models, projects, deployments, env, pipelines, transfer, identity, hardware_tiers)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,25 @@ def _routers():
     return [registered_models.router]
 
 
+# --- hardware tiers and compute providers (issue 16) ---
+def _hardware_tier_routers():
+    from modelharbor.api.dialects.domino.routes import hardware_tiers
+
+    return [hardware_tiers.router]
+
+
+def _admin_routers():
+    from modelharbor.api.dialects.domino.routes import hardware_tiers
+
+    return [hardware_tiers.admin_router]
+
+
+def _v4_routers():
+    from modelharbor.api.dialects.domino.routes import hardware_tiers
+
+    return [hardware_tiers.v4_router]
+
+
 def _root_routes():
     from modelharbor.api.dialects.domino.routes.version import version
 
@@ -47,7 +66,12 @@ def _root_routes():
 DIALECT = Dialect(
     name="domino",
     title="Domino",
-    apis=(Api(("/api/registeredmodels",), _routers),),
+    apis=(
+        Api(("/api/registeredmodels",), _routers),
+        Api(("/api/hardwaretiers",), _hardware_tier_routers),
+        Api(("/api/admin",), _admin_routers),
+        Api(("/v4",), _v4_routers),
+    ),
     authenticate=authenticate,
     render=render,
     internal=internal_error,

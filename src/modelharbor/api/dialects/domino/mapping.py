@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from modelharbor.api import failures
+from modelharbor.core.hardware_tiers import UNITS
 from modelharbor.domain.cards import ModelCard, ProjectSummary, RunSummary, VersionCard
 from modelharbor.domain.entities import Review
 from modelharbor.domain.errors import HarborError
@@ -187,4 +188,129 @@ def review(r: Review) -> dict[str, Any]:
         ],
         "createdAt": iso(r.created_at),
         "updatedAt": iso(r.updated_at),
+    }
+
+
+# --- hardware tiers and compute providers (core/hardware_tiers.py, core/compute_providers.py) -------------------
+TIER_EXTRA_FLAGS = ("isDataAnalystTier", "isModelApiTier", "isDefaultForModelApi")
+
+
+def information(size: int | None, units: str) -> dict[str, Any] | None:
+    """Bytes as Domino's ``InformationV1`` in the tier's units."""
+    if size is None:
+        return None
+    return {"value": round(size / UNITS[units], 6), "units": units}
+
+
+def hardware_tier(t: Any) -> dict[str, Any]:
+    """A core ``HardwareTier`` as ``HardwareTierV1`` (fields ModelHarbor keeps but does not act on come back as
+    given)."""
+    extra = t.extra
+    flags = {"isArchived": t.is_archived, "isDefault": t.is_default, "isGlobal": t.is_global, "isVisible": t.is_visible}
+    flags.update({k: bool(extra.get(k, False)) for k in TIER_EXTRA_FLAGS})
+    resources = {
+        "allowSharedMemoryToExceedDefault": bool(extra.get("allowSharedMemoryToExceedDefault", False)),
+        "cores": t.cores,
+        "coresLimit": t.cores_limit,
+        "memory": information(t.memory, t.memory_units),
+        "memoryLimit": information(t.memory_limit, t.memory_units),
+    }
+    for key in ("memorySwapLimit", "sharedMemoryLimit"):
+        if extra.get(key) is not None:
+            resources[key] = extra[key]
+    out: dict[str, Any] = {
+        "id": t.id,
+        "name": t.name,
+        "centsPerMinute": t.cents_per_minute,
+        "creationTime": iso(t.created_at),
+        "updateTime": iso(t.updated_at),
+        "flags": flags,
+        "gpuConfiguration": {"gpuKey": t.gpu_key or "nvidia.com/gpu", "numberOfGpus": t.gpus} if t.gpus else None,
+        "metadata": extra.get("metadata", {}),
+        "nodePool": t.node_pool,
+        "maxSimultaneousExecutions": t.max_executions,
+        "podCustomization": extra.get("podCustomization", {}),
+        "resources": resources,
+        "tags": extra.get("tags", []),
+    }
+    for key in ("availabilityZones", "computeClusterRestrictions", "dataPlaneId", "overProvisioning"):
+        if extra.get(key) is not None:
+            out[key] = extra[key]
+    return out
+
+
+def v4_hardware_tier(t: Any) -> dict[str, Any]:
+    """One item of ``GET /v4/projects/{id}/hardwareTiers`` (what the client's ``hardware_tiers_list`` reads)."""
+    gib = 2**30
+    return {
+        "hardwareTier": {
+            "id": t.id,
+            "name": t.name,
+            "hwtFlags": {
+                "isDefault": t.is_default,
+                "isVisible": t.is_visible,
+                "isArchived": t.is_archived,
+                "isGlobal": t.is_global,
+                **{k: bool(t.extra.get(k, False)) for k in TIER_EXTRA_FLAGS},
+            },
+            "hwtResources": {
+                "cores": t.cores,
+                "coresLimit": t.cores_limit,
+                "memoryInGiB": t.memory / gib,
+                "memoryLimitInGiB": (t.memory_limit or t.memory) / gib,
+                "gpuConfiguration": {"gpuKey": t.gpu_key or "nvidia.com/gpu", "numberOfGpus": t.gpus}
+                if t.gpus
+                else None,
+            },
+            "centsPerMinute": t.cents_per_minute,
+            "nodePool": t.node_pool,
+        },
+        "capacity": None,
+        "dataPlane": {"id": "local", "name": "Local", "isLocal": True},
+    }
+
+
+def provider_type(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "logoUrl": "",
+        "description": p.description,
+        "configurationSchema": p.configuration_schema,
+    }
+
+
+def compute_provider(card: Any) -> dict[str, Any]:
+    p = card.provider
+    return {
+        "id": p.id,
+        "name": p.name,
+        "computeProviderTypeId": p.type.id,
+        "computeProviderTypeName": p.type.name,
+        "configuration": p.configuration,
+        "isGloballyAccessible": True,
+        "userAndOrganizationIds": [],
+        "defaultComputeTierId": card.default_tier_id,
+        "isArchived": False,
+        "lastModified": iso(p.since),
+    }
+
+
+def compute_tier(ct: Any) -> dict[str, Any]:
+    t = ct.tier
+    return {
+        "id": ct.id,
+        "name": t.name,
+        "computeProviderId": ct.provider.id,
+        "configuration": {
+            "hardwareTierId": t.id,
+            "cores": t.cores_limit or t.cores,
+            "memoryMiB": (t.memory_limit or t.memory) // 2**20,
+            "gpus": t.gpus,
+            "centsPerMinute": t.cents_per_minute,
+        },
+        "description": f"hardware tier {t.id!r} on {ct.provider.name}",
+        "isDefault": t.is_default,
+        "isArchived": t.is_archived,
+        "lastModified": iso(t.updated_at),
     }
