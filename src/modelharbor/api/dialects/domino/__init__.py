@@ -38,6 +38,34 @@ def _routers():
     return [registered_models.router]
 
 
+# --- users, organizations, v4, legacy /v1 (issue 16) ---------------------------------------------
+def _public_routers():
+    """Domino's public API under ``/api``: the mount of every ``/api/...`` path no other API claims (the native
+    ``/api/v1``, Kore.ai's, MLflow's and ``/api/registeredmodels`` are longer prefixes, so they win), so unknown
+    ``/api/...`` paths answer Domino's error envelope too."""
+    from modelharbor.api.dialects.domino.routes import organizations, users
+
+    return [users.router, organizations.router]
+
+
+def _v4_routers():
+    from modelharbor.api.dialects.domino.routes import v4_users
+
+    return [v4_users.router]
+
+
+def _legacy_routers(noun: str):
+    """The legacy ``/v1/<noun>`` routes the client calls, mounted at ``/v1/<noun>`` beside UFDL's ``/v1`` (the
+    more specific prefix wins: api/dialect.py ``PrefixMount``)."""
+
+    def routers():
+        from modelharbor.api.dialects.domino.routes import legacy
+
+        return [getattr(legacy, noun)]
+
+    return routers
+
+
 def _root_routes():
     from modelharbor.api.dialects.domino.routes.version import version
 
@@ -47,14 +75,23 @@ def _root_routes():
 DIALECT = Dialect(
     name="domino",
     title="Domino",
-    apis=(Api(("/api/registeredmodels",), _routers),),
+    apis=(
+        Api(("/api/registeredmodels",), _routers),
+        Api(("/api",), _public_routers),
+        Api(("/v4",), _v4_routers),
+        Api(("/v1/projects",), _legacy_routers("projects")),
+        Api(("/v1/environments",), _legacy_routers("environments")),
+        Api(("/v1/models",), _legacy_routers("models")),
+    ),
     authenticate=authenticate,
     render=render,
     internal=internal_error,
     root_routes=_root_routes,
     security=schemas.SECURITY,
     error_schema=schemas.FailureEnvelopeV1.model_json_schema(),
-    statuses=frozenset({400, 401, 403, 404, 405, 413, 500}),  # never 409: the client reads it as expired credentials
+    statuses=frozenset(
+        {400, 401, 403, 404, 405, 413, 500, 501}
+    ),  # never 409: the client reads it as expired credentials
 )
 
 __all__ = ["DIALECT", "PrincipalDep"]
