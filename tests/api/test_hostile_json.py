@@ -92,6 +92,8 @@ SHAPES = {
     "/api/2.0/mlflow": _mlflow,
     "/api/2.0/mlflow-artifacts": _mlflow,
     "/api/registeredmodels": _domino,
+    "/api": _domino,
+    "/v4": _domino,  # (Domino's legacy /v1/projects, /v1/environments, /v1/models hold no routes yet)
     "/v2": _ubiops,
     "/v2.1": _ubiops,
 }

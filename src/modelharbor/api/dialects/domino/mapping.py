@@ -220,17 +220,12 @@ def user(p: Person) -> dict[str, Any]:
 
 
 def person_v4(p: Person) -> dict[str, Any]:
-    """v4 ``Person`` (``GET /v4/users``; the client's ``get_user_id`` matches ``userName`` or ``email``)."""
-    return {
-        "id": p.id,
-        "userName": p.username,
-        "firstName": "",
-        "lastName": "",
-        "fullName": p.username,
-        "email": p.email or "",
-        "avatarUrl": "",
-        "createdAt": epoch_ms(p.created_at),
-    }
+    """v4 ``Person`` (``GET /v4/users``; the client's ``get_user_id`` matches ``userName`` or ``email``): the user
+    without ``roles``, with ``createdAt`` in epoch milliseconds."""
+    out = user(p)
+    del out["roles"]
+    out["createdAt"] = epoch_ms(p.created_at)
+    return out
 
 
 def git_credential(c: GitCredential) -> dict[str, Any]:
