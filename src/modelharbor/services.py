@@ -9,7 +9,9 @@ from typing import Any
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
 from modelharbor.core.compute_providers import LOCAL_TYPE, ComputeProvider, ComputeProviderService
+from modelharbor.core.directory import DirectoryService
 from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
+from modelharbor.core.git_credentials import GitCredentialService
 from modelharbor.core.hardware_tiers import HardwareTierService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.projects import ProjectService
@@ -17,6 +19,7 @@ from modelharbor.core.registry import ModelFileService, RegistryService, ReviewS
 from modelharbor.core.serving import ServingService
 from modelharbor.core.serving.pipelines import PipelineService
 from modelharbor.core.tasks import TaskService
+from modelharbor.core.teams import TeamService
 from modelharbor.core.tokens import TokenService
 from modelharbor.core.tracking import ArtifactService, TrackingService
 from modelharbor.core.transfer import TransferService
@@ -54,6 +57,9 @@ class Services:
     model_jobs: ModelJobService
     users: UserAdminService
     sandbox: Any = None  # compute.sandbox.Sandbox: how user code is isolated (its describe() is logged at start)
+    directory: DirectoryService = None  # type: ignore[assignment]  # set by build_services
+    git_credentials: GitCredentialService = None  # type: ignore[assignment]
+    teams: TeamService = None  # type: ignore[assignment]
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -188,4 +194,7 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity, files),
         users=UserAdminService(identity),
         sandbox=sandbox,
+        directory=DirectoryService(db),
+        git_credentials=GitCredentialService(db, settings.resolved_secret_key()),
+        teams=TeamService(db),
     )

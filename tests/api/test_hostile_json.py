@@ -94,7 +94,8 @@ SHAPES = {
     "/api/registeredmodels": _domino,
     "/api/hardwaretiers": _domino,
     "/api/admin": _domino,
-    "/v4": _domino,
+    "/api": _domino,
+    "/v4": _domino,  # (Domino's legacy /v1/projects, /v1/environments, /v1/models hold no routes yet)
     "/v2": _ubiops,
     "/v2.1": _ubiops,
 }

@@ -13,7 +13,9 @@ NATIVE = "/api/v1"
 KORE = ("/api/public", "/api/getMediaStream")
 UFDL = "/v1"
 MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
-DOMINO = ("/api/registeredmodels", "/api/hardwaretiers", "/api/admin", "/v4")
+# Domino: its registry, the rest of /api (what no longer prefix claims), v4, and the legacy /v1 nouns beside UFDL
+DOMINO_LEGACY = ("/v1/projects", "/v1/environments", "/v1/models")  # mounted ahead of their routes (later work)
+DOMINO = ("/api/registeredmodels", "/api/hardwaretiers", "/api/admin", "/api", "/v4", *DOMINO_LEGACY)
 UBIOPS = ("/v2", "/v2.1")
 DOC_PATHS = {"/openapi.json", "/docs", "/redoc"}
 
@@ -88,7 +90,7 @@ def test_every_route_resolves_to_its_own_mount(client):
     checked = 0
     for mount in mounts_of(app).values():
         leaves = leaf_routes(mount.routes, mount.path)
-        assert leaves, mount.path
+        assert leaves or mount.path in DOMINO_LEGACY, mount.path
         for path, methods in leaves:
             for method in methods:
                 route = resolve(app, concrete(path), method)
@@ -177,13 +179,24 @@ def test_native_openapi_operation_ids_are_unique(client):
         ("/api/v1/x", "native"),
         ("/api/v1/files/x/y/z", "native"),
         ("/api/v1/uploads/x/chunks", "native"),
-        ("/api/v1x/files", "app"),
+        ("/api/v1x/files", "domino"),  # every /api path no other API claims is Domino's
         ("/api/registeredmodels/v3", "domino"),
-        ("/api/registeredmodelsx", "app"),
+        ("/api/registeredmodels", "domino"),
+        ("/api/registeredmodelsx", "domino"),
+        ("/api/projects/v1/projects", "domino"),
+        ("/api", "domino"),
+        ("/v4", "domino"),
+        ("/v4/gateway/nothing", "domino"),
+        ("/v1/projects/o/p/nothing", "domino"),
+        ("/v1/projects", "domino"),
+        ("/v1/environments/x", "domino"),
+        ("/v1/modelsx", "ufdl"),
+        ("/v1/nothing", "ufdl"),
         ("/v2/nothing-here", "ubiops"),
         ("/v2.1/projects/x/nothing", "ubiops"),
-        ("/api/publicity", "app"),
-        ("/api/getMediaStreamX/orgFiles/f-x.wav", "app"),
+        ("/api/publicity", "domino"),
+        ("/api/getMediaStreamX/orgFiles/f-x.wav", "domino"),
+        ("/v4x", "app"),
         ("/openapi.json", "app"),
         ("/docs", "app"),
         ("/nope", "app"),
@@ -199,6 +212,8 @@ def test_unknown_paths_answer_in_the_right_dialect(client, path, dialect):
         assert body == {"error": "no such UbiOps API route in ModelHarbor; see docs/dialects/ubiops.md"}
     elif dialect == "domino":
         assert set(body) == {"errors", "requestId"} and "docs/dialects/domino.md" in body["errors"][0]
+    elif dialect == "ufdl":
+        assert body == {"detail": "Not Found"} or set(body) == {"detail"}, body
     elif dialect == "native":
         assert is_native_envelope(body) and body["error"]["code"] == "NOT_FOUND"
         assert body["error"]["message"] == "no such route in the native API; see /api/v1/openapi.json"
@@ -254,3 +269,32 @@ def test_healthz(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200
     assert resp.json()["status"] == "ok" and resp.json()["version"]
+
+
+def test_domino_legacy_v1_beside_ufdl(client):
+    """UFDL owns /v1; Domino's legacy /v1/projects, /v1/environments and /v1/models (bare too) reach Domino, and
+    neither shadows the other: the more specific prefix wins (api/dialect.py PrefixMount, longest first)."""
+    app = client.app
+    ufdl = mounts_of(app)[UFDL]
+    for path, method in (("/v1/auth/obtain", "POST"), ("/v1/pretrained-models/list", "POST"), ("/v1/x", "GET")):
+        assert resolve(app, path, method) is ufdl, path
+    for noun in ("/v1/projects", "/v1/environments", "/v1/models"):
+        for path in (noun, noun + "/", noun + "/a/b"):
+            assert resolve(app, path, "GET") is mounts_of(app)[noun], path
+    key = {"X-Domino-Api-Key": "mh_test_admin_key_0123456789"}
+    for path in (
+        "/v1/environments",
+        "/v1/environments/",
+        "/v1/models",
+        "/v1/models/m/versions",
+        "/v1/projects/o/p/runs",
+    ):
+        for method in ("GET", "POST"):
+            resp = client.request(method, path, headers=key)
+            assert resp.status_code == 404, (method, path, resp.text)
+            assert set(resp.json()) == {"errors", "requestId"} and "domino.md" in resp.json()["errors"][0]
+    # UFDL's own routes still answer, in UFDL's shape
+    resp = client.post("/v1/pretrained-models/list", json={})
+    assert resp.status_code == 401 and "detail" in resp.json()
+    resp = client.get("/v1/frameworks/1")
+    assert resp.status_code == 401 and "detail" in resp.json()

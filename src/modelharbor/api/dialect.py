@@ -32,7 +32,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, get_route_path
 
 from modelharbor.api import failures
 from modelharbor.api.allow import answer_405_with_allow
@@ -163,6 +163,27 @@ def _authenticates(dependant: Any, dialect: Dialect) -> bool:
     return any(d.call is dialect.authenticate or _authenticates(d, dialect) for d in dependant.dependencies)
 
 
+class PrefixMount(Mount):
+    """A mount that owns its prefix as a path too: ``GET /v1/environments`` reaches the sub-application mounted at
+    ``/v1/environments`` (as its route ``/``) instead of falling through to a shorter prefix's mount (``/v1``).
+
+    With the app's mounts ordered longest prefix first (app.py), the most specific prefix wins: a dialect can claim
+    ``/v1/models`` while another owns the rest of ``/v1`` (tests/api/test_routing.py proves neither shadows the
+    other)."""
+
+    def __init__(self, path: str, app: Any):
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)  # a path may hold %0A like any byte
+
+    def matches(self, scope: Any) -> tuple[Match, Any]:
+        if scope["type"] == "http" and get_route_path(scope) == self.path:
+            match, child = super().matches({**scope, "path": scope["path"] + "/"})
+            if match is Match.FULL:
+                child["path"] = scope["path"] + "/"
+            return match, child
+        return super().matches(scope)
+
+
 @dataclass
 class Mounted:
     """What :func:`mount` gives the application: mounts, root routes and hot-table entries."""
@@ -198,9 +219,7 @@ def mount(dialect: Dialect, services: Any) -> Mounted:
         app = sub_app(dialect, api, services)
         out.apps[api.prefixes[0]] = app
         for prefix in api.prefixes:
-            m = Mount(prefix, app=app)
-            m.path_regex = re.compile(m.path_regex.pattern, re.DOTALL)  # a path may hold %0A like any byte
-            out.mounts.append(m)
+            out.mounts.append(PrefixMount(prefix, app))
         if api.hot_exact:
             routes = [r for router in api.routers() for r in router.routes]
             out.hot.append(

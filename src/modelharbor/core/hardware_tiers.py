@@ -99,7 +99,7 @@ class TierChanges:
 
 def to_bytes(value: Any, units: Any, what: str) -> int:
     """Domino's ``InformationV1`` (``value`` in ``units`` MB, MiB, GB or GiB) as bytes."""
-    if units not in UNITS:
+    if not isinstance(units, str) or units not in UNITS:
         raise InvalidInput(f"'{what}.units' must be one of {', '.join(UNITS)}, not {units!r}")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise InvalidInput(f"'{what}.value' must be a positive number")

@@ -33,6 +33,9 @@ class Action(StrEnum):
     KEY_MANAGE_OWN = "key.manage_own"
     KEY_MANAGE_ANY = "key.manage_any"
     USER_MANAGE = "user.manage"
+    USER_READ = "user.read"  # the organisation's members: who they are (never their credentials)
+    TEAM_CREATE = "team.create"  # teams (Domino's organizations) inside the organisation; core/teams.py
+    TEAM_MANAGE = "team.manage"  # every team of the organisation, whatever the caller's team role
     CATALOGUE_READ = "catalogue.read"
     CATALOGUE_WRITE = "catalogue.write"
     REFERENCE_WRITE = "reference.write"  # frameworks and licences, shared by every organisation
@@ -57,6 +60,9 @@ MIN_ROLE: dict[Action, Role] = {
     Action.FILE_DELETE: Role.MEMBER,
     Action.KEY_MANAGE_ANY: Role.ADMIN,
     Action.USER_MANAGE: Role.ADMIN,
+    Action.USER_READ: Role.VIEWER,
+    Action.TEAM_CREATE: Role.MEMBER,
+    Action.TEAM_MANAGE: Role.ADMIN,
     Action.CATALOGUE_READ: Role.VIEWER,
     Action.CATALOGUE_WRITE: Role.ADMIN,
     Action.REFERENCE_WRITE: Role.OWNER,

@@ -248,7 +248,7 @@ def test_routing_errors(client):
         ("GET", f"{PM}/1.5"),
         ("DELETE", f"{PM}/abc/hard"),
         ("GET", f"{PM}/{'9' * 40}"),
-        ("GET", "/v1/models/1"),
+        ("GET", "/v1/modelz/1"),  # (/v1/models, /v1/projects, /v1/environments: Domino legacy mounts)
         ("GET", f"{PM}/{m['pk']}//"),
     ]
     for method, path in cases:

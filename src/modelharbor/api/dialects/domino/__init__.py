@@ -51,10 +51,32 @@ def _admin_routers():
     return [hardware_tiers.admin_router]
 
 
-def _v4_routers():
-    from modelharbor.api.dialects.domino.routes import hardware_tiers
+# --- users, organizations, v4, legacy /v1 (issue 16) ---------------------------------------------
+def _public_routers():
+    """Domino's public API under ``/api``: the mount of every ``/api/...`` path no other API claims (the native
+    ``/api/v1``, Kore.ai's, MLflow's and ``/api/registeredmodels`` are longer prefixes, so they win), so unknown
+    ``/api/...`` paths answer Domino's error envelope too."""
+    from modelharbor.api.dialects.domino.routes import organizations, users
 
-    return [hardware_tiers.v4_router]
+    return [users.router, organizations.router]
+
+
+def _v4_routers():
+    from modelharbor.api.dialects.domino.routes import hardware_tiers, v4_users
+
+    return [v4_users.router, hardware_tiers.v4_router]
+
+
+def _legacy_routers(noun: str):
+    """The legacy ``/v1/<noun>`` routes the client calls, mounted at ``/v1/<noun>`` beside UFDL's ``/v1`` (the
+    more specific prefix wins: api/dialect.py ``PrefixMount``)."""
+
+    def routers():
+        from modelharbor.api.dialects.domino.routes import legacy
+
+        return [getattr(legacy, noun)]
+
+    return routers
 
 
 def _root_routes():
@@ -70,7 +92,11 @@ DIALECT = Dialect(
         Api(("/api/registeredmodels",), _routers),
         Api(("/api/hardwaretiers",), _hardware_tier_routers),
         Api(("/api/admin",), _admin_routers),
+        Api(("/api",), _public_routers),
         Api(("/v4",), _v4_routers),
+        Api(("/v1/projects",), _legacy_routers("projects")),
+        Api(("/v1/environments",), _legacy_routers("environments")),
+        Api(("/v1/models",), _legacy_routers("models")),
     ),
     authenticate=authenticate,
     render=render,

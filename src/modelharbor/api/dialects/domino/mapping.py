@@ -15,7 +15,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from modelharbor.api import failures
+from modelharbor.core.directory import Person
+from modelharbor.core.git_credentials import GitCredential
 from modelharbor.core.hardware_tiers import UNITS
+from modelharbor.core.teams import Team
 from modelharbor.domain.cards import ModelCard, ProjectSummary, RunSummary, VersionCard
 from modelharbor.domain.entities import Review
 from modelharbor.domain.errors import HarborError
@@ -313,4 +316,68 @@ def compute_tier(ct: Any) -> dict[str, Any]:
         "isDefault": t.is_default,
         "isArchived": t.is_archived,
         "lastModified": iso(t.updated_at),
+    }
+
+
+# --- users, git credentials, organizations (teams) ----------------------------------------------
+def epoch_ms(dt: datetime | None) -> int | None:
+    """v4 and legacy routes give times as epoch milliseconds (the public API: ISO-8601, :func:`iso`)."""
+    return None if dt is None else int(dt.timestamp() * 1000)
+
+
+def paged(request: Request, offset: int, limit: int, total: int) -> dict[str, Any]:
+    """``PaginatedMetadataV1``."""
+    return metadata(request, offset=offset, limit=limit, totalCount=total)
+
+
+def user(p: Person) -> dict[str, Any]:
+    """``UserV1``: ModelHarbor keeps a username and an email, not first and last names, so ``fullName`` is the
+    username and the name parts are empty; ``roles`` holds the role in the caller's organisation."""
+    return {
+        "id": p.id,
+        "userName": p.username,
+        "firstName": "",
+        "lastName": "",
+        "fullName": p.username,
+        "email": p.email or "",
+        "avatarUrl": "",
+        "roles": ["SysAdmin", p.role.value] if p.is_superuser else [p.role.value],
+    }
+
+
+def person_v4(p: Person) -> dict[str, Any]:
+    """v4 ``Person`` (``GET /v4/users``; the client's ``get_user_id`` matches ``userName`` or ``email``): the user
+    without ``roles``, with ``createdAt`` in epoch milliseconds."""
+    out = user(p)
+    del out["roles"]
+    out["createdAt"] = epoch_ms(p.created_at)
+    return out
+
+
+def git_credential(c: GitCredential) -> dict[str, Any]:
+    """``GitCredentialsAccessorV1``: never the secret."""
+    return {
+        "id": c.id,
+        "name": c.name,
+        "domain": c.domain,
+        "protocol": c.protocol,
+        "gitServiceProvider": c.provider,
+        "fingerprint": c.fingerprint,
+    }
+
+
+def git_credential_v4(c: GitCredential) -> dict[str, Any]:
+    out = git_credential(c)
+    out["type"] = "TokenGitCredentialDto" if c.protocol == "https" else "SshGitCredentialDto"
+    out["createdAt"] = epoch_ms(c.created_at)
+    return out
+
+
+def organization(t: Team) -> dict[str, Any]:
+    """``OrganizationV1``: a team of the organisation."""
+    return {
+        "id": t.id,
+        "name": t.name,
+        "members": [{"userId": m.user_id, "organizationRole": m.role.value} for m in t.members],
+        "defaultEnvironmentId": None,
     }

@@ -158,9 +158,76 @@ class StagesQuery(BaseModel):
     includeDefaults: bool = True
 
 
+# --- hardware tiers, organizations, git credentials (issue 16) ---------------------------------------------------
+class InformationV1(BaseModel):
+    value: float
+    units: str = Field(description="B, KB, KiB, MB, MiB, GB, GiB, TB or TiB.")
+
+
+class HardwareTierResourcesV1(BaseModel):
+    cores: float
+    coresLimit: float | None = None
+    memory: InformationV1
+    memoryLimit: InformationV1 | None = None
+    allowSharedMemoryToExceedDefault: bool | None = None
+
+
+class HardwareTierFlagsV1(BaseModel):
+    isDefault: bool | None = None
+    isGlobal: bool | None = None
+    isVisible: bool | None = None
+
+
+class GpuConfigurationV1(BaseModel):
+    gpuKey: str | None = None
+    numberOfGpus: int
+
+
+class NewHardwareTierV1(BaseModel):
+    id: str
+    name: str
+    resources: HardwareTierResourcesV1
+    nodePool: str
+    centsPerMinute: float | None = None
+    flags: HardwareTierFlagsV1 | None = None
+    gpuConfiguration: GpuConfigurationV1 | None = None
+    maxSimultaneousExecutions: int | None = None
+
+
+class HardwareTierUpdateV1(NewHardwareTierV1):
+    name: str | None = None  # type: ignore[assignment]
+    resources: HardwareTierResourcesV1 | None = None  # type: ignore[assignment]
+    nodePool: str | None = None  # type: ignore[assignment]
+
+
+class OrganizationMemberV1(BaseModel):
+    userId: str
+    organizationRole: str = Field(description="Admin or Member (any case).")
+
+
+class NewOrganizationV1(BaseModel):
+    name: str
+    members: list[OrganizationMemberV1]
+
+
+class NewGitCredentialV4(BaseModel):
+    type: str = Field(description="TokenGitCredentialDto (with token) or SshGitCredentialDto (with key).")
+    name: str | None = None
+    domain: str | None = None
+    gitServiceProvider: str | None = None
+    token: str | None = None
+    key: str | None = None
+    passphrase: str | None = None
+
+
 VERSION = "/v1/{model_name}/versions/{version}"
 REVIEW = VERSION + "/reviews/{review_id}"
 INPUTS: Inputs = {
+    ("POST", "/v1/hardwaretiers"): Takes({JSON: NewHardwareTierV1}),
+    ("PUT", "/v1/hardwaretiers"): Takes({JSON: HardwareTierUpdateV1}),
+    ("POST", "/organizations/v1/organizations"): Takes({JSON: NewOrganizationV1}),
+    ("PUT", "/organizations/v1/organizations/{organization_id}/user"): Takes({JSON: OrganizationMemberV1}),
+    ("POST", "/accounts/{user_id}/gitcredentials"): Takes({JSON: NewGitCredentialV4}),
     ("GET", "/v1"): Takes(query=ModelsQuery),
     ("GET", "/v2"): Takes(query=ModelsQuery),
     ("GET", "/v1/ui"): Takes(query=ModelsForUiQuery),
