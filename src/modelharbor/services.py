@@ -10,6 +10,7 @@ from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
 from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
 from modelharbor.core.identity import IdentityService
+from modelharbor.core.project_files import ProjectFileService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
@@ -49,6 +50,7 @@ class Services:
     transfer: TransferService
     model_jobs: ModelJobService
     users: UserAdminService
+    project_files: ProjectFileService
     sandbox: Any = None  # compute.sandbox.Sandbox: how user code is isolated (its describe() is logged at start)
 
     def close(self) -> None:
@@ -171,5 +173,6 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity, files),
         users=UserAdminService(identity),
+        project_files=ProjectFileService(db, files, projects, max_size=settings.max_upload_size),
         sandbox=sandbox,
     )

@@ -246,4 +246,10 @@ class UserNumberRow(Base):
 
 
 # Registry and tracking tables live in their own modules; importing them here puts them on Base.metadata.
-from modelharbor.db import tables_registry, tables_serving, tables_tracking, tables_transfer  # noqa: E402, F401
+from modelharbor.db import (  # noqa: E402, F401
+    tables_project_files,
+    tables_registry,
+    tables_serving,
+    tables_tracking,
+    tables_transfer,
+)
