@@ -56,7 +56,16 @@ def test_every_route_is_documented(client):
         (m, p)
         for m, p in _routes(client.app)
         if p.startswith(
-            ("/api/v1", "/api/public", "/api/getMediaStream", "/v1/", "/api/2.0/", "/api/registeredmodels", "/v2")
+            (
+                "/api/v1",
+                "/api/public",
+                "/api/getMediaStream",
+                "/v1/",
+                "/api/2.0/",
+                "/api/registeredmodels",
+                "/api/projects",
+                "/v2",
+            )
         )
     }
 

@@ -25,6 +25,7 @@ from modelharbor.sdk.files import Files
 from modelharbor.sdk.http import Transport
 from modelharbor.sdk.identity import Keys, Orgs, Tasks, Users
 from modelharbor.sdk.pipelines import Pipelines
+from modelharbor.sdk.project_files import ProjectFiles
 from modelharbor.sdk.projects import Projects
 from modelharbor.sdk.registry import Models
 from modelharbor.sdk.transfer import Transfer
@@ -40,8 +41,8 @@ class Client:
     default profile (``modelharbor login`` writes it; see :mod:`modelharbor.sdk.config`). Without any, the URL is
     ``http://127.0.0.1:8000`` and there is no key (calls that need one answer "run `modelharbor login`").
 
-    Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``deployments``,
-    ``env``, ``pipelines``, ``transfer`` (exports and imports), ``keys``, ``users``, ``orgs``, ``tasks``.
+    Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``project_files``
+    (a project's versioned files), ``deployments``, ``env``, ``pipelines``, ``transfer`` (exports and imports), ``keys``, ``users``, ``orgs``, ``tasks``.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class Client:
         self.catalogue = Catalogue(self)
         self.models = Models(self)
         self.projects = Projects(self)
+        self.project_files = ProjectFiles(self)
         self.deployments = Deployments(self)
         self.env = EnvVars(self)
         self.pipelines = Pipelines(self)

@@ -38,7 +38,7 @@ from modelharbor.domain.principal import Action, Principal, require
 
 ProjectRef = str | tuple[str, str]  # a project id, or (owner username, project name)
 HEAD = ("", "head", "latest")
-MAX_PAGE = 1000
+MAX_PAGE = 10_000
 _HEX40 = frozenset("0123456789abcdef")
 
 

@@ -1,5 +1,5 @@
-"""Domino Data Lab dialect: ``GET /version`` and the registered-model API (``/api/registeredmodels/v1``, ``/v2``),
-so scripts and the ``dominodatalab`` client work against ModelHarbor. Served at the root, as the client strips any
+"""Domino Data Lab dialect: ``GET /version``, the registered-model API (``/api/registeredmodels/v1``, ``/v2``) and
+versioned project files (legacy ``/v1/projects/{owner}/{project}/…``, ``/api/projects/…/content``), so scripts and the ``dominodatalab`` client work against ModelHarbor. Served at the root, as the client strips any
 path from its host. See docs/dialects/domino.md for coverage.
 
 Credentials: ``X-Domino-Api-Key: <key>`` (the client's ``api_key``) or ``Authorization: Bearer <key>`` (its
@@ -38,6 +38,18 @@ def _routers():
     return [registered_models.router]
 
 
+def _legacy_project_routers():
+    from modelharbor.api.dialects.domino.routes import files
+
+    return [files.legacy]
+
+
+def _public_project_routers():
+    from modelharbor.api.dialects.domino.routes import files
+
+    return [files.public]
+
+
 def _root_routes():
     from modelharbor.api.dialects.domino.routes.version import version
 
@@ -47,7 +59,12 @@ def _root_routes():
 DIALECT = Dialect(
     name="domino",
     title="Domino",
-    apis=(Api(("/api/registeredmodels",), _routers),),
+    apis=(
+        Api(("/api/registeredmodels",), _routers),
+        # versioned project files (routes/files.py); UFDL has no /v1/projects, and the longer prefix wins
+        Api(("/v1/projects",), _legacy_project_routers),
+        Api(("/api/projects",), _public_project_routers),
+    ),
     authenticate=authenticate,
     render=render,
     internal=internal_error,

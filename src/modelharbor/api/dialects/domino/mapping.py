@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from modelharbor.api import failures
+from modelharbor.core.project_files import Commit, FileEntry, Listing
 from modelharbor.domain.cards import ModelCard, ProjectSummary, RunSummary, VersionCard
 from modelharbor.domain.entities import Review
 from modelharbor.domain.errors import HarborError
@@ -187,4 +188,32 @@ def review(r: Review) -> dict[str, Any]:
         ],
         "createdAt": iso(r.created_at),
         "updatedAt": iso(r.updated_at),
+    }
+
+
+# --- versioned project files (routes/files.py) ---------------------------------------------------------------------
+def project_file(entry: FileEntry, commit_id: str | None) -> dict[str, Any]:
+    """One entry of the legacy ``GET /v1/projects/{owner}/{project}/files/{commitId}/{path}`` (epoch ms)."""
+    return {
+        "path": entry.path,
+        "name": entry.name,
+        "key": entry.key,
+        "size": entry.size,
+        "lastModified": entry.modified_ms,
+        "isDirectory": entry.is_dir,
+        "commitId": commit_id,
+    }
+
+
+def project_files(listing: Listing) -> dict[str, Any]:
+    commit_id = listing.commit.id if listing.commit else None
+    return {"data": [project_file(e, commit_id) for e in listing.entries]}
+
+
+def uploaded_file(path: str, commit: Commit) -> dict[str, Any]:
+    """``PUT /v1/projects/{owner}/{project}/{path}``'s answer: the path (no leading slash) and the new commit."""
+    return {
+        "path": path.lstrip("/"),
+        "commitId": commit.id,
+        "lastModified": int(commit.created_at.timestamp() * 1000),
     }
