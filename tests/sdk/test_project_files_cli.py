@@ -7,23 +7,9 @@ import os
 import uuid
 
 import pytest
-from typer.testing import CliRunner
 
-from modelharbor.cli import app
 from modelharbor.sdk.errors import HarborClientError
-
-
-@pytest.fixture
-def cli(harbor, tmp_path):
-    runner, env = CliRunner(), harbor.env(tmp_path / "state")
-
-    def run(*args: str, code: int = 0):
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == code, (args, result.stdout, result.stderr, result.exception)
-        assert "Traceback" not in result.stdout + result.stderr
-        return result
-
-    return run
+from tests.sdk.test_files_cli import cli  # noqa: F401, F811 - the CLI runner fixture
 
 
 @pytest.fixture
@@ -54,7 +40,7 @@ def test_sdk_upload_ls_log_download(client, project, tmp_path):
     assert bad.value.status == 400 and ".." in str(bad.value)
 
 
-def test_cli_upload_ls_log_download(cli, project, tmp_path):
+def test_cli_upload_ls_log_download(cli, project, tmp_path):  # noqa: F811
     src = tmp_path / "train.py"
     src.write_text("print('hello')\n")
     up = json.loads(cli("project-files", "upload", project, str(src), "--path", "src/train.py", "--json").stdout)

@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,10 +42,11 @@ def encode(entries: list[Entry]) -> tuple[str, str]:
 def load(s: Session, project_id: str, tree: str | None) -> list[Entry]:
     if tree is None:
         return []
-    row = s.get(ProjectFileTreeRow, (project_id, tree))
-    if row is None:  # pragma: no cover - a commit always points at stored nodes
+    T = ProjectFileTreeRow
+    text = s.execute(select(T.entries).where(T.project_id == project_id, T.hash == tree)).scalar()
+    if text is None:  # pragma: no cover - a commit always points at stored nodes
         raise NotFound(f"directory node {tree} is missing")
-    return json.loads(row.entries)
+    return json.loads(text)
 
 
 def store(s: Session, project_id: str, entries: list[Entry]) -> str:
