@@ -59,3 +59,15 @@ def test_errors(client, services, pid):
     assert err(client.get(f"{base}/commits", headers=other), 404)
     assert err(client.put(f"{base}/files", params={"path": "b"}, content=b"x", headers=other), 404)
     assert err(client.get("/api/v1/projects/" + "0" * 24 + "/commits", headers=H), 404)
+
+
+def test_project_file_content_is_internal_and_in_use(client, pid):
+    base = f"/api/v1/projects/{pid}"
+    client.put(f"{base}/files", params={"path": "kept.bin"}, content=b"kept bytes", headers=H)
+    listed = client.get("/api/v1/files", params={"context": "project-file", "limit": 1000}, headers=H).json()["items"]
+    mine = [f for f in listed if f["name"] == "kept.bin"]
+    assert mine and mine[0]["internal"] is True
+    assert "kept.bin" not in [f["name"] for f in client.get("/api/v1/files", headers=H).json()["items"]]
+    detail = client.get(f"/api/v1/files/{mine[0]['id']}", headers=H).json()
+    assert [u["kind"] for u in detail["used_by"]] == ["project_file"]
+    assert "versioned files of project" in err(client.delete(f"/api/v1/files/{mine[0]['id']}", headers=H), 409)

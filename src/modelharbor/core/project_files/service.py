@@ -268,7 +268,7 @@ class ProjectFileService:
             )
             s.add(row)
             s.flush()
-            return self._entity(s, row), stale
+            return Commit(row.id, seq, parent, norm, principal.user_id, principal.username, aware(at)), stale
 
         return await self.files.store_stream(data, self.max_size, commit, what="the file")
 
