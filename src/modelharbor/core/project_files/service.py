@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,7 @@ class Commit:
     author_id: str | None
     author: str | None  # username
     created_at: datetime
+    tree: str = field(default="", repr=False, compare=False)  # the root directory node (internal)
 
 
 @dataclass(frozen=True)
@@ -100,23 +101,23 @@ class ProjectFileService:
         return project_row(s, principal, ref, lock=lock)
 
     @staticmethod
-    def _commit(s: Session, project_id: str, commit: Any) -> ProjectFileCommitRow | None:
+    def _commit(s: Session, project_id: str, commit: Any) -> Commit | None:
         """The commit ``commit`` names (its 40-hex id; ``None``, ``head`` or ``latest`` for the newest, None when the
-        project has none)."""
+        project has none), with its author's username: one query."""
         C = ProjectFileCommitRow
+        q = select(C, UserRow.username).outerjoin(UserRow, UserRow.id == C.author_id).where(C.project_id == project_id)
         if commit is None or (isinstance(commit, str) and commit.lower() in HEAD):
-            return s.scalar(select(C).where(C.project_id == project_id).order_by(C.seq.desc()).limit(1))
-        if not isinstance(commit, str) or not _is_hex40(commit.lower()):
-            raise InvalidInput(f"'commitId' must be a commit id (40 hex digits) or 'head', not {commit!r}")
-        row = s.scalar(select(C).where(C.project_id == project_id, C.id == commit.lower()))
-        if row is None:
-            raise NotFound(f"commit {commit} not found in this project")
-        return row
-
-    @staticmethod
-    def _entity(s: Session, row: ProjectFileCommitRow) -> Commit:
-        author = s.scalar(select(UserRow.username).where(UserRow.id == row.author_id)) if row.author_id else None
-        return Commit(row.id, row.seq, row.parent_id, row.path, row.author_id, author, aware(row.created_at))
+            found = s.execute(q.order_by(C.seq.desc()).limit(1)).first()
+            if found is None:
+                return None
+        else:
+            if not isinstance(commit, str) or not _is_hex40(commit.lower()):
+                raise InvalidInput(f"'commitId' must be a commit id (40 hex digits) or 'head', not {commit!r}")
+            found = s.execute(q.where(C.id == commit.lower())).first()
+            if found is None:
+                raise NotFound(f"commit {commit} not found in this project")
+        r, author = found
+        return Commit(r.id, r.seq, r.parent_id, r.path, r.author_id, author, aware(r.created_at), r.tree)
 
     # --- read -----------------------------------------------------------------------------------------------------
     def commits(self, principal: Principal, ref: ProjectRef, *, limit: int = 100, offset: int = 0) -> list[Commit]:
@@ -155,7 +156,7 @@ class ProjectFileService:
                 FileEntry(f"{base}/{e[0]}" if base else e[0], e[0], e[1] == trees.DIR, e[2], e[3], e[4])
                 for e in found.entries
             ]
-            return Listing(self._entity(s, row), norm, entries)
+            return Listing(row, norm, entries)
 
     def _file(self, principal: Principal, ref: ProjectRef, commit: Any, path: Any):
         norm = normalise(path, absolute_ok=True, root_ok=False)
@@ -253,7 +254,7 @@ class ProjectFileService:
                 raise InvalidInput(
                     f"empty commit: {norm!r} already has this content at the newest commit", field="path"
                 )
-            seq = head.seq + 1 if head else 1
+            seq = head.number + 1 if head else 1
             parent = head.id if head else None
             ident = hashlib.sha1(f"{project.id}\n{seq}\n{parent}\n{root}\n{principal.user_id}\n{at}".encode())
             row = ProjectFileCommitRow(
@@ -268,7 +269,7 @@ class ProjectFileService:
             )
             s.add(row)
             s.flush()
-            return Commit(row.id, seq, parent, norm, principal.user_id, principal.username, aware(at)), stale
+            return Commit(row.id, seq, parent, norm, principal.user_id, principal.username, aware(at), root), stale
 
         return await self.files.store_stream(data, self.max_size, commit, what="the file")
 
