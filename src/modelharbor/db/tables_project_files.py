@@ -3,8 +3,8 @@
 A commit points at a root directory node; a node (``project_file_trees``) is one directory's entries, stored once per
 project under the SHA-1 of its canonical JSON, so commits share every unchanged directory; a file entry names a blob
 key (``project_file_blobs``: the first 40 hex digits of the content's SHA-256 → the file record holding the bytes).
-A commit of one changed file at depth *d* writes *d* + 1 nodes, one commit row and, for new content, one blob row
-and one file record (docs/project-files.md).
+A commit of one changed file writes the nodes of the directories on its path, one commit row and, for new content,
+one blob row and one file record (docs/project-files.md).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 A node is one directory's entries, sorted by name, each ``[name, kind, ref, size, modified_ms]``: ``kind`` ``"d"``
 (``ref`` the child node's hash, ``size`` the bytes below it) or ``"f"`` (``ref`` the blob key). It is stored once
 per project under the SHA-1 of its canonical JSON (``project_file_trees``), so a node is written only when a
-directory's entries change: writing one file at depth *d* writes the *d* + 1 nodes on its path and reuses every
-other node of the previous commit. Reading a path walks *d* + 1 primary-key lookups, whatever the project's size
-or history.
+directory's entries change: writing one file writes the nodes of the directories on its path (its own and each
+ancestor up to the root) and reuses every other node of the previous commit. Reading a path walks one primary-key
+lookup per directory on it, whatever the project's size or history.
 """
 
 from __future__ import annotations
