@@ -32,19 +32,16 @@ from pathlib import Path
 
 from upload import (
     ADMIN_KEY,
-    HERE,
     ClientPool,
     MiB,
     Server,
     download,
     file_pieces,
-    free_port,
     log,
     make_test_file,
-    modelharbor_cmd,
     put_stream,
-    server_env,
     shielded,
+    start_pair,
     warm,
 )
 
@@ -97,26 +94,7 @@ def main() -> int:
     servers: list[Server] = []
     out: dict[str, float] = {}
     try:
-        port = free_port()
-        raw = Server(
-            "raw sink",
-            [sys.executable, str(HERE / "raw_sink.py"), "--dir", str(raw_dir), "--port", str(port)],
-            os.environ.copy(),
-            work,
-            work / "raw-sink.log",
-            port,
-        )
-        servers.append(raw)
-        port = free_port()
-        mh = Server(
-            "ModelHarbor",
-            [*modelharbor_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            server_env(mh_dir, []),
-            work,
-            work / "modelharbor.log",
-            port,
-        )
-        servers.append(mh)
+        raw, mh = start_pair(work, raw_dir, mh_dir, [], servers)
         raw.wait_healthy()
         mh.wait_healthy()
         pool = ClientPool()
