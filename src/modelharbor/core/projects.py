@@ -164,6 +164,9 @@ def project_row_by_owner(
     s: Session, principal: Principal, owner_username: Any, name: Any, *, lock: bool = False
 ) -> RegistryProjectRow:
     """The caller's organisation's project ``name`` owned by ``owner_username`` (Domino's ``{owner}/{project}``)."""
+    for text in (owner_username, name):  # what no name can be (NUL, which PostgreSQL refuses in text) finds nothing
+        if not isinstance(text, str) or not text or len(text) > MAX_PROJECT_NAME or "\x00" in text:
+            raise NotFound(f"Project {owner_username!r}/{name!r} not found")
     q = (
         select(RegistryProjectRow)
         .join(UserRow, UserRow.id == RegistryProjectRow.owner_id)

@@ -138,3 +138,9 @@ def test_cut_off_upload_leaves_no_commit_and_no_bytes(client, services, P):
     assert stored() == before
     assert services.files.list(services.identity.principal_for("admin"), include_internal=True).total == files_before
     assert client.get(f"{P}/commits", headers=h(ADMIN_KEY)).json() == []
+
+
+def test_nul_in_owner_or_project_is_404(client):
+    for path in ("/v1/projects/%00/p/commits", "/v1/projects/admin/%00/commits"):
+        assert failure(client.get(path, headers=h(ADMIN_KEY)), 404)
+        assert failure(client.put(path.replace("/commits", "/a.txt"), content=b"x", headers=h(ADMIN_KEY)), 404)
