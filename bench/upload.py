@@ -508,6 +508,34 @@ def modelharbor_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "modelharbor"]
 
 
+def start_pair(
+    workdir: Path, raw_dir: Path, mh_dir: Path, extra_env: list[str], servers: list[Server]
+) -> tuple[Server, Server]:
+    """The raw sink and ``modelharbor serve`` on free ports (appended to ``servers`` as they start, to be stopped)."""
+    port = free_port()
+    raw = Server(
+        "raw sink",
+        [sys.executable, str(HERE / "raw_sink.py"), "--dir", str(raw_dir), "--port", str(port)],
+        os.environ.copy(),
+        workdir,
+        workdir / "raw-sink.log",
+        port,
+    )
+    raw.data_dir = raw_dir
+    servers.append(raw)
+    port = free_port()
+    mh = Server(
+        "ModelHarbor",
+        [*modelharbor_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        server_env(mh_dir, extra_env),
+        workdir,  # no stray .env from the repo
+        workdir / "modelharbor.log",
+        port,
+    )
+    servers.append(mh)
+    return raw, mh
+
+
 def idle_rss_mib(pid: int, settle: float = 2.0) -> float:
     time.sleep(settle)
     samples = []
@@ -554,27 +582,7 @@ def run(args: argparse.Namespace, workdir: Path, res: Results) -> None:
     mh_dir = workdir / "mh-data"
     servers: list[Server] = []
     try:
-        port = free_port()
-        raw = Server(
-            "raw sink",
-            [sys.executable, str(HERE / "raw_sink.py"), "--dir", str(raw_dir), "--port", str(port)],
-            os.environ.copy(),
-            workdir,
-            workdir / "raw-sink.log",
-            port,
-        )
-        raw.data_dir = raw_dir
-        servers.append(raw)
-        port = free_port()
-        mh = Server(
-            "ModelHarbor",
-            [*modelharbor_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            server_env(mh_dir, args.server_env),
-            workdir,  # no stray .env from the repo
-            workdir / "modelharbor.log",
-            port,
-        )
-        servers.append(mh)
+        raw, mh = start_pair(workdir, raw_dir, mh_dir, args.server_env, servers)
         log(f"raw sink pid {raw.pid} on {raw.base}; ModelHarbor pid {mh.pid} on {mh.base}")
         raw.wait_healthy()
         t_mh = mh.wait_healthy()

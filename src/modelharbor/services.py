@@ -14,6 +14,7 @@ from modelharbor.core.files import FileService, LinkSigner, UploadLimits, Upload
 from modelharbor.core.git_credentials import GitCredentialService
 from modelharbor.core.hardware_tiers import HardwareTierService
 from modelharbor.core.identity import IdentityService
+from modelharbor.core.project_files import ProjectFileService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
@@ -56,6 +57,7 @@ class Services:
     transfer: TransferService
     model_jobs: ModelJobService
     users: UserAdminService
+    project_files: ProjectFileService
     sandbox: Any = None  # compute.sandbox.Sandbox: how user code is isolated (its describe() is logged at start)
     directory: DirectoryService = None  # type: ignore[assignment]  # set by build_services
     git_credentials: GitCredentialService = None  # type: ignore[assignment]
@@ -193,6 +195,7 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         transfer=TransferService.from_settings(settings, db, files, tasks, identity, serving),
         model_jobs=ModelJobService(db, imports, serving, projects, tasks, identity, files),
         users=UserAdminService(identity),
+        project_files=ProjectFileService(db, files, projects, max_size=settings.max_upload_size),
         sandbox=sandbox,
         directory=DirectoryService(db),
         git_credentials=GitCredentialService(db, settings.resolved_secret_key()),

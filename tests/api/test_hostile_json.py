@@ -95,7 +95,9 @@ SHAPES = {
     "/api/hardwaretiers": _domino,
     "/api/admin": _domino,
     "/api": _domino,
-    "/v4": _domino,  # (Domino's legacy /v1/projects, /v1/environments, /v1/models hold no routes yet)
+    "/v4": _domino,
+    "/api/projects": _domino,
+    "/v1/projects": _domino,  # (the legacy /v1/environments and /v1/models hold no routes yet)
     "/v2": _ubiops,
     "/v2.1": _ubiops,
 }

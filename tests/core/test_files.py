@@ -147,7 +147,7 @@ def test_an_upload_cancelled_while_it_commits_keeps_the_bytes_of_what_it_committ
     import time
 
     files = services.files
-    real = files._record
+    real = files._commit_fresh
     entered = threading.Event()
 
     def slow_record(*a, **kw):
@@ -155,7 +155,7 @@ def test_an_upload_cancelled_while_it_commits_keeps_the_bytes_of_what_it_committ
         time.sleep(0.4)
         return real(*a, **kw)
 
-    files._record = slow_record
+    files._commit_fresh = slow_record
     data = b"committed while cancelled " * 1000
 
     async def go():
@@ -169,7 +169,7 @@ def test_an_upload_cancelled_while_it_commits_keeps_the_bytes_of_what_it_committ
     try:
         asyncio.run(go())
     finally:
-        files._record = real
+        files._commit_fresh = real
     found = [r for r in files.list(admin, limit=1000).items if r.name == "c.bin"]
     assert len(found) == 1
     assert read(services, admin, found[0].id)[2] == data

@@ -55,7 +55,7 @@ def crash_before_commit(services, monkeypatch) -> None:
     async def nothing(*a, **kw):
         return None
 
-    monkeypatch.setattr(services.files, "_record", dies)
+    monkeypatch.setattr(services.files, "_commit_fresh", dies)
     monkeypatch.setattr(services.store, "delete", nothing)
     monkeypatch.setattr(services.files.pending, "forget", nothing)
 

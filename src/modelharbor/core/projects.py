@@ -160,6 +160,28 @@ def project_row(s: Session, principal: Principal, project_id: Any, *, lock: bool
     return row
 
 
+def project_row_by_owner(
+    s: Session, principal: Principal, owner_username: Any, name: Any, *, lock: bool = False
+) -> RegistryProjectRow:
+    """The caller's organisation's project ``name`` owned by ``owner_username`` (Domino's ``{owner}/{project}``)."""
+    for text in (owner_username, name):  # what no name can be (NUL, which PostgreSQL refuses in text) finds nothing
+        if not isinstance(text, str) or not text or len(text) > MAX_PROJECT_NAME or "\x00" in text:
+            raise NotFound(f"Project {owner_username!r}/{name!r} not found")
+    q = (
+        select(RegistryProjectRow)
+        .join(UserRow, UserRow.id == RegistryProjectRow.owner_id)
+        .where(
+            RegistryProjectRow.org_id == principal.org_id,
+            RegistryProjectRow.name == name,
+            UserRow.username == owner_username,
+        )
+    )
+    row = s.scalar(q.with_for_update(of=RegistryProjectRow) if lock else q)
+    if row is None:
+        raise NotFound(f"Project {owner_username}/{name} not found")
+    return row
+
+
 def validate_stage_list(stages: Any) -> tuple[str, ...]:
     if not isinstance(stages, list) or not stages:
         raise InvalidInput("'stages' must be a non-empty list of stage names.")
@@ -274,18 +296,7 @@ class ProjectService:
     def find_by_owner_and_name(self, principal: Principal, owner_username: Any, name: Any) -> Project:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
         with self.db.uow(readonly=True) as s:
-            row = s.scalar(
-                select(RegistryProjectRow)
-                .join(UserRow, UserRow.id == RegistryProjectRow.owner_id)
-                .where(
-                    RegistryProjectRow.org_id == principal.org_id,
-                    RegistryProjectRow.name == name,
-                    UserRow.username == owner_username,
-                )
-            )
-            if row is None:
-                raise NotFound(f"Project {owner_username}/{name} not found")
-            return self._entity(s, row)
+            return self._entity(s, project_row_by_owner(s, principal, owner_username, name))
 
     def set_collaborator(self, principal: Principal, project_id: Any, user_id: Any, role: Any) -> Project:
         canonical = {r.lower(): r for r in PROJECT_ROLES}

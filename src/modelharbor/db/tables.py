@@ -249,6 +249,7 @@ class UserNumberRow(Base):
 from modelharbor.db import (  # noqa: E402, F401
     tables_compute,
     tables_people,
+    tables_project_files,
     tables_registry,
     tables_serving,
     tables_tracking,

@@ -26,6 +26,7 @@ from modelharbor.sdk.hardware_tiers import HardwareTiers
 from modelharbor.sdk.http import Transport
 from modelharbor.sdk.identity import Keys, Orgs, Tasks, Users
 from modelharbor.sdk.pipelines import Pipelines
+from modelharbor.sdk.project_files import ProjectFiles
 from modelharbor.sdk.projects import Projects
 from modelharbor.sdk.registry import Models
 from modelharbor.sdk.transfer import Transfer
@@ -41,9 +42,9 @@ class Client:
     default profile (``modelharbor login`` writes it; see :mod:`modelharbor.sdk.config`). Without any, the URL is
     ``http://127.0.0.1:8000`` and there is no key (calls that need one answer "run `modelharbor login`").
 
-    Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``deployments``,
-    ``env``, ``pipelines``, ``transfer`` (exports and imports), ``keys``, ``users``, ``orgs``, ``tasks``,
-    ``hardware_tiers``.
+    Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``project_files``
+    (a project's versioned files), ``deployments``, ``env``, ``pipelines``, ``transfer`` (exports and imports),
+    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Client:
         self.catalogue = Catalogue(self)
         self.models = Models(self)
         self.projects = Projects(self)
+        self.project_files = ProjectFiles(self)
         self.deployments = Deployments(self)
         self.env = EnvVars(self)
         self.pipelines = Pipelines(self)

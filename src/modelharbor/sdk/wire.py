@@ -258,3 +258,44 @@ class HardwareTier(BaseModel):
     is_archived: bool
     created_at: datetime
     updated_at: datetime
+
+
+class ProjectCommit(BaseModel):
+    """``CommitOut`` of ``api/native/project_files.py``: one commit of a project's files."""
+
+    model_config = OPEN
+    id: str
+    number: int
+    parent_id: str | None
+    path: str
+    author_id: str | None
+    author: str | None
+    created_at: datetime
+
+
+class ProjectCommitList(BaseModel):
+    model_config = OPEN
+    items: list[ProjectCommit]
+    limit: int
+    offset: int
+
+
+class ProjectFileEntry(BaseModel):
+    """``EntryOut``: a file or directory at a commit."""
+
+    model_config = OPEN
+    path: str
+    name: str
+    is_dir: bool
+    key: str
+    size: int
+    modified_at: datetime
+
+
+class ProjectFileListing(BaseModel):
+    """``ListingOut``: the entries under a path at a commit (``commit`` None while the project has no files)."""
+
+    model_config = OPEN
+    commit: ProjectCommit | None
+    path: str
+    entries: list[ProjectFileEntry]

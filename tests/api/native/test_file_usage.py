@@ -45,6 +45,8 @@ def seeded(client, services, admin):
     tags = sv.environment_tags
     file_id = asyncio.run(tags.store_package(admin, "proj", "science", "v1", chunks(package.getvalue()), "env.zip"))
     asyncio.run(tags.build_package(admin, "proj", "science", "v1", file_id))
+    project_id = services.projects.get_by_name(admin, "proj").id  # and a versioned project file
+    asyncio.run(services.project_files.write(admin, project_id, "notes/readme.txt", chunks(b"project file")))
     return ids
 
 

@@ -19,6 +19,7 @@ from modelharbor.api.native import (
     models,
     openapi,
     orgs,
+    project_files,
     projects,
     serving,
     transfer,
@@ -84,6 +85,7 @@ def create_native_app(services: Services, other_specs: Sequence[apidocs.Spec] = 
     app.include_router(keys.router)
     app.include_router(catalogue.router)
     app.include_router(models.router)
+    app.include_router(project_files.router)  # before projects: /projects/{id}/files… are its own
     app.include_router(projects.router)
     app.include_router(serving.router)
     app.include_router(transfer.router)

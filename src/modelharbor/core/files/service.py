@@ -9,6 +9,7 @@ import io
 import mimetypes
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from modelharbor.domain.errors import Conflict, InvalidInput, NotFound, RangeNot
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.storage import BlobStore
 
+T = TypeVar("T")
 COMPOUND_EXTENSIONS = ("tar.gz", "tar.bz2", "tar.xz", "tar.zst")
 MAX_NAME = 1024
 MAX_CONTEXT = 200
@@ -217,10 +219,47 @@ class FileService:
         check_name(name)
         if isinstance(context, str):
             check_context(context)
+
+        async def after_bytes() -> None:
+            nonlocal context
+            if not isinstance(context, str):
+                context = check_context(await context())
+
+        def commit(s: Session, sha256: str, size: int, segments: list[Segment]) -> tuple[FileRecord, list[str]]:
+            assert isinstance(context, str)
+            return self.record_in(
+                s,
+                principal,
+                name=name,
+                context=context,
+                extension=extension,
+                sha256=sha256,
+                size=size,
+                segments=segments,
+            )
+
+        return await self.store_stream(data, limit, commit, what="the file", after_bytes=after_bytes)
+
+    async def store_stream(
+        self,
+        data: AsyncIterable[bytes],
+        limit: int,
+        commit: Callable[[Session, str, int, list[Segment]], tuple[T, list[str]]],
+        *,
+        what: str = "the file",
+        after_bytes: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
+        """Stream ``data`` (at most ``limit`` bytes, else TooLarge) into a fresh store object, hashing it on the way,
+        then call ``commit(session, sha256, size, segments)`` in one transaction: it records what points at the
+        bytes (a file row, a project-file commit, …) and returns its result and the store keys of ``segments`` it
+        made redundant (deduplicated content). The fresh object's intent is committed before its first byte and
+        settled in ``commit``'s transaction, so: a body cut off, a limit passed, ``after_bytes`` or ``commit``
+        raising → the bytes are deleted and nothing is recorded; a crash at any point → the sweep deletes them.
+        Flat memory: the bytes pass through in the pieces ``data`` yields."""
         h = hashlib.sha256()
 
         async def hashed():
-            async for piece in limited(data, limit, "the file"):
+            async for piece in limited(data, limit, what):
                 h.update(piece)
                 yield piece
 
@@ -231,12 +270,10 @@ class FileService:
         try:
             async with self.pending.alive(key):
                 size = await self.pending.written(key, self.store.put_stream(key, hashed()))
-                if not isinstance(context, str):
-                    context = check_context(await context())
+                if after_bytes is not None:
+                    await after_bytes()
                 call = asyncio.ensure_future(
-                    asyncio.to_thread(
-                        self._record, principal, name, context, extension, h.hexdigest(), size, [(key, size)], [key]
-                    )
+                    asyncio.to_thread(self._commit_fresh, commit, h.hexdigest(), size, [(key, size)])
                 )
                 try:
                     committed = await asyncio.shield(call)
@@ -246,7 +283,7 @@ class FileService:
                     with contextlib.suppress(BaseException):
                         committed = await call
                     raise
-            record, stale = committed
+            result, stale = committed
         except BaseException:
             if committed is None:
                 await self.store.delete(key)
@@ -255,23 +292,14 @@ class FileService:
         if stale:  # deduplicated: the fresh object goes, then its intent (kept until now in case we die first)
             await self.store.delete(stale)
             await self.pending.forget(stale)
-        return record
+        return result
 
-    def _record(self, principal, name, context, extension, sha256, size, segments, fresh=()):
-        """Commit the file; ``fresh`` keys' intents go in the same transaction unless deduplication drops them."""
+    def _commit_fresh(self, commit, sha256: str, size: int, segments: list[Segment]):
+        """``commit`` in one transaction with the settling of the intents of the segments it keeps."""
         with self.db.uow() as s:
-            record, stale = self.record_in(
-                s,
-                principal,
-                name=name,
-                context=context,
-                extension=extension,
-                sha256=sha256,
-                size=size,
-                segments=segments,
-            )
-            self.pending.settle_in(s, [k for k in fresh if k not in stale])
-            return record, stale
+            result, stale = commit(s, sha256, size, segments)
+            self.pending.settle_in(s, [k for k, _ in segments if k not in stale])
+            return result, stale
 
     def record_in(
         self,

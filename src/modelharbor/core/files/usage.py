@@ -12,7 +12,7 @@ registered version's files, an import read from an uploaded zip copies it into a
 **What uses a file.** :func:`used_by` answers every object that depends on a file, in one statement: catalogue
 models, Kore.ai imported models, MLflow artifacts, registered model versions (a file source, or the logged model
 whose artifact it is), deployment versions (their packages), environment tags (their packages), project exports
-and imports. :func:`in_use_by`, the first of them, is why the files API refuses to delete a file (``FILE_IN_USE``).
+and imports, a project's versioned files. :func:`in_use_by`, the first of them, is why the files API refuses to delete a file (``FILE_IN_USE``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sqlalchemy import String, cast, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from modelharbor.db.tables import ImportedModelRow, PretrainedModelRow
+from modelharbor.db.tables_project_files import ProjectFileBlobRow
 from modelharbor.db.tables_registry import ModelVersionRow, RegisteredModelRow, RegistryProjectRow
 from modelharbor.db.tables_serving import (
     DeploymentRow,
@@ -41,7 +42,8 @@ DEPLOYMENT_PACKAGE = "deployment-package"  # core/serving: a deployment version'
 ENVIRONMENT_PACKAGE = "environment-package"  # core/serving: a custom environment tag's package (a build)
 PROJECT_EXPORT = "ubiops-export"  # core/transfer: an export's zip, made by the server
 PROJECT_IMPORT = "ubiops-import"  # core/transfer: an import's zip (a copy of the uploaded one, or fetched)
-INTERNAL_CONTEXTS = frozenset({DEPLOYMENT_PACKAGE, ENVIRONMENT_PACKAGE, PROJECT_EXPORT, PROJECT_IMPORT})
+PROJECT_FILE = "project-file"  # core/project_files: the content of a project's versioned file
+INTERNAL_CONTEXTS = frozenset({DEPLOYMENT_PACKAGE, ENVIRONMENT_PACKAGE, PROJECT_EXPORT, PROJECT_IMPORT, PROJECT_FILE})
 
 FILE_SOURCE = "modelharbor:/files/"  # a registered version whose model is one file of this service
 
@@ -61,6 +63,7 @@ KINDS = (
     "environment_tag",
     "export",
     "import",
+    "project_file",
 )
 
 
@@ -88,6 +91,8 @@ class FileUse:
                 return f"version {self.id.rsplit('/', 1)[1]} of registered model {self.name!r}"
             case "deployment_version":
                 return f"deployment package of version {self.name}"
+            case "project_file":
+                return f"versioned files of project {self.name!r} (it goes with the project)"
             case "environment_tag":
                 return f"environment package of tag {self.name} (delete its tag through the UbiOps API)"
             case _:
@@ -163,6 +168,10 @@ def used_by(s: Session, file_id: str, *, limit: int | None = None) -> list[FileU
         .select_from(ProjectImportRow)
         .join(RegistryProjectRow, RegistryProjectRow.id == ProjectImportRow.project_id)
         .where(ProjectImportRow.file_id == file_id),
+        row("project_file", ProjectFileBlobRow.key, project)
+        .select_from(ProjectFileBlobRow)
+        .join(RegistryProjectRow, RegistryProjectRow.id == ProjectFileBlobRow.project_id)
+        .where(ProjectFileBlobRow.file_id == file_id),
     ]
     every = union_all(*parts).subquery()
     c = every.c

@@ -15,13 +15,27 @@ from modelharbor.sdk.cli import (
     identity,
     models,
     pipelines,
+    project_files,
     projects,
     session,
     transfer,
 )
 from modelharbor.sdk.cli.common import parse_size
 
-NOUNS = (session, files, catalogue, models, projects, deployments, env, pipelines, transfer, identity, hardware_tiers)
+NOUNS = (
+    session,
+    files,
+    catalogue,
+    models,
+    projects,
+    project_files,
+    deployments,
+    env,
+    pipelines,
+    transfer,
+    identity,
+    hardware_tiers,
+)
 
 
 def register(app: typer.Typer) -> None:

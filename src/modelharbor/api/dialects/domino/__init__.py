@@ -1,5 +1,5 @@
-"""Domino Data Lab dialect: ``GET /version`` and the registered-model API (``/api/registeredmodels/v1``, ``/v2``),
-so scripts and the ``dominodatalab`` client work against ModelHarbor. Served at the root, as the client strips any
+"""Domino Data Lab dialect: ``GET /version``, the registered-model API (``/api/registeredmodels/v1``, ``/v2``) and
+versioned project files (legacy ``/v1/projects/{owner}/{project}/…``, ``/api/projects/…/content``), so scripts and the ``dominodatalab`` client work against ModelHarbor. Served at the root, as the client strips any
 path from its host. See docs/dialects/domino.md for coverage.
 
 Credentials: ``X-Domino-Api-Key: <key>`` (the client's ``api_key``) or ``Authorization: Bearer <key>`` (its
@@ -79,6 +79,20 @@ def _legacy_routers(noun: str):
     return routers
 
 
+def _legacy_project_routers():
+    """``/v1/projects/{owner}/{project}/...``: the client's legacy file routes (UFDL has no /v1/projects; the longer
+    prefix wins), and the legacy project routes to come (routes/legacy.py)."""
+    from modelharbor.api.dialects.domino.routes import files, legacy
+
+    return [files.legacy, legacy.projects]
+
+
+def _public_project_routers():
+    from modelharbor.api.dialects.domino.routes import files
+
+    return [files.public]
+
+
 def _root_routes():
     from modelharbor.api.dialects.domino.routes.version import version
 
@@ -94,7 +108,8 @@ DIALECT = Dialect(
         Api(("/api/admin",), _admin_routers),
         Api(("/api",), _public_routers),
         Api(("/v4",), _v4_routers),
-        Api(("/v1/projects",), _legacy_routers("projects")),
+        Api(("/v1/projects",), _legacy_project_routers),  # versioned project files (routes/files.py)
+        Api(("/api/projects",), _public_project_routers),
         Api(("/v1/environments",), _legacy_routers("environments")),
         Api(("/v1/models",), _legacy_routers("models")),
     ),

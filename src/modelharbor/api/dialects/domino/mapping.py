@@ -18,6 +18,7 @@ from modelharbor.api import failures
 from modelharbor.core.directory import Person
 from modelharbor.core.git_credentials import GitCredential
 from modelharbor.core.hardware_tiers import UNITS
+from modelharbor.core.project_files import Commit, FileEntry, Listing
 from modelharbor.core.teams import Team
 from modelharbor.domain.cards import ModelCard, ProjectSummary, RunSummary, VersionCard
 from modelharbor.domain.entities import Review
@@ -380,4 +381,32 @@ def organization(t: Team) -> dict[str, Any]:
         "name": t.name,
         "members": [{"userId": m.user_id, "organizationRole": m.role.value} for m in t.members],
         "defaultEnvironmentId": None,
+    }
+
+
+# --- versioned project files (routes/files.py) ---------------------------------------------------------------------
+def project_file(entry: FileEntry, commit_id: str | None) -> dict[str, Any]:
+    """One entry of the legacy ``GET /v1/projects/{owner}/{project}/files/{commitId}/{path}`` (epoch ms)."""
+    return {
+        "path": entry.path,
+        "name": entry.name,
+        "key": entry.key,
+        "size": entry.size,
+        "lastModified": entry.modified_ms,
+        "isDirectory": entry.is_dir,
+        "commitId": commit_id,
+    }
+
+
+def project_files(listing: Listing) -> dict[str, Any]:
+    commit_id = listing.commit.id if listing.commit else None
+    return {"data": [project_file(e, commit_id) for e in listing.entries]}
+
+
+def uploaded_file(path: str, commit: Commit) -> dict[str, Any]:
+    """``PUT /v1/projects/{owner}/{project}/{path}``'s answer: the path (no leading slash) and the new commit."""
+    return {
+        "path": path.lstrip("/"),
+        "commitId": commit.id,
+        "lastModified": int(commit.created_at.timestamp() * 1000),
     }

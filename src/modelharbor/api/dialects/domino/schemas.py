@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from modelharbor.api.openapi import JSON, Inputs, Takes
+from modelharbor.api.openapi import BYTES, JSON, Inputs, Takes
 
 SECURITY = {
     "DominoApiKey": {"type": "apiKey", "in": "header", "name": "X-Domino-Api-Key"},
@@ -228,6 +228,7 @@ INPUTS: Inputs = {
     ("POST", "/organizations/v1/organizations"): Takes({JSON: NewOrganizationV1}),
     ("PUT", "/organizations/v1/organizations/{organization_id}/user"): Takes({JSON: OrganizationMemberV1}),
     ("POST", "/accounts/{user_id}/gitcredentials"): Takes({JSON: NewGitCredentialV4}),
+    ("PUT", "/{owner}/{project}/{path}"): Takes({BYTES: bytes}),  # a project file, streamed (routes/files.py)
     ("GET", "/v1"): Takes(query=ModelsQuery),
     ("GET", "/v2"): Takes(query=ModelsQuery),
     ("GET", "/v1/ui"): Takes(query=ModelsForUiQuery),
