@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from modelharbor.api.inputs import deployment_in, version_in
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.serving import PackageRejected, check_ubiops_yaml, environment_key
 from modelharbor.core.serving.environment_tags import read_environment_package
@@ -80,17 +81,19 @@ def deploy(sv, owner, version_body, name="plus"):
         sv.create_deployment(
             owner,
             "envs",
-            {
-                "name": name,
-                "input_fields": [{"name": "n", "data_type": "int"}],
-                "output_fields": [
-                    {"name": "m", "data_type": "int"},
-                    {"name": "appdirs", "data_type": "string"},
-                    {"name": "prefix", "data_type": "string"},
-                ],
-            },
+            deployment_in(
+                {
+                    "name": name,
+                    "input_fields": [{"name": "n", "data_type": "int"}],
+                    "output_fields": [
+                        {"name": "m", "data_type": "int"},
+                        {"name": "appdirs", "data_type": "string"},
+                        {"name": "prefix", "data_type": "string"},
+                    ],
+                }
+            ),
         )
-    return sv.create_version(owner, "envs", name, {"maximum_idle_time": 30, **version_body})
+    return sv.create_version(owner, "envs", name, version_in({"maximum_idle_time": 30, **version_body}, creating=True))
 
 
 def upload(sv, owner, version, code=USES_APPDIRS, name="plus", extra=None):
@@ -146,13 +149,18 @@ def test_tags_of_environments(sv, tags, owner, project, services):
         deploy(sv, owner, {"version": "c", "environment_name": base, "environment_tag": "v1"})
     with pytest.raises(NotFound):
         deploy(sv, owner, {"version": "c", "environment_name": "science", "environment_tag": "nope"})
-    assert sv.update_version(owner, "envs", "plus", "a", {"environment_tag": "v1"}).environment_tag == "v1"
+    assert (
+        sv.update_version(
+            owner, "envs", "plus", "a", version_in({"environment_tag": "v1"}, creating=False)
+        ).environment_tag
+        == "v1"
+    )
     assert [(u.deployment, u.version) for u in tags.usage(owner, "envs", "science", "v1")] == [("plus", "a")]
     with pytest.raises(InvalidInput) as e:  # in use
         tags.delete_tag(owner, "envs", "science", "v1")
     assert "plus/a" in e.value.message
     tags.delete_tag(owner, "envs", "science", "v2")
-    moved = sv.update_version(owner, "envs", "plus", "a", {"environment_name": base})
+    moved = sv.update_version(owner, "envs", "plus", "a", version_in({"environment_name": base}, creating=False))
     assert (moved.environment, moved.environment_tag) == (base, None)
     tags.delete_tag(owner, "envs", "science", "v1")
     assert [t.name for t in tags.list_tags(owner, "envs", "science")] == ["latest", "gpu-1.0"]
@@ -292,7 +300,7 @@ def test_a_revision_waits_for_its_tag_and_fails_with_it(sv, tags, owner, project
 
     # a version moved to another tag builds its latest revision again, there (no appdirs in a tag never built)
     tags.create_tag(owner, "envs", "lab", {"name": "plain"})
-    sv.update_version(owner, "envs", "plus", "v1", {"environment_tag": "plain"})
+    sv.update_version(owner, "envs", "plus", "v1", version_in({"environment_tag": "plain"}, creating=False))
     assert sv.get_revision(owner, "envs", "plus", "v1", second.id).status == "queued"
     run_pending(services)
     moved = sv.get_revision(owner, "envs", "plus", "v1", second.id)

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
+from modelharbor.api.inputs import deployment_in, version_in
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.db.tables_serving import EnvironmentBuildRow
 from modelharbor.domain.errors import InvalidInput
@@ -94,17 +95,22 @@ def science(services, sv, owner):
     sv.create_deployment(
         owner,
         "src",
-        {
-            "name": "plus",
-            "input_fields": [{"name": "n", "data_type": "int"}],
-            "output_fields": [{"name": "m", "data_type": "int"}, {"name": "appdirs", "data_type": "string"}],
-        },
+        deployment_in(
+            {
+                "name": "plus",
+                "input_fields": [{"name": "n", "data_type": "int"}],
+                "output_fields": [{"name": "m", "data_type": "int"}, {"name": "appdirs", "data_type": "string"}],
+            }
+        ),
     )
     sv.create_version(
         owner,
         "src",
         "plus",
-        {"version": "v1", "environment": "science", "environment_tag": "gpu-v2", "maximum_idle_time": 30},
+        version_in(
+            {"version": "v1", "environment": "science", "environment_tag": "gpu-v2", "maximum_idle_time": 30},
+            creating=True,
+        ),
     )
     package = zip_bytes({"deployment.py": USES_APPDIRS}, "deployment_package")
     asyncio.run(sv.upload_revision(owner, "src", "plus", "v1", chunks(package), "p.zip"))

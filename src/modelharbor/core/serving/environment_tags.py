@@ -46,6 +46,7 @@ from modelharbor.db.tables_serving import (
     RevisionRow,
 )
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
+from modelharbor.domain.inputs import Unnamed
 from modelharbor.domain.principal import Principal
 
 if TYPE_CHECKING:
@@ -400,14 +401,15 @@ class EnvironmentTags:
             out.append(TagUsage(v.id, d.name, v.version, environment, v.environment_tag or DEFAULT_TAG, status))
         return out
 
-    def check_version_tag(self, s: Session, p: RegistryProjectRow, environment: str, tag: Any) -> str | None:
-        """The tag a version on ``environment`` names (None on a base environment); ``latest`` when none is given."""
+    def check_version_tag(self, s: Session, p: RegistryProjectRow, environment: str, tag: str | None) -> str | None:
+        """The tag a version on ``environment`` names (None on a base environment); ``latest`` when none is given.
+        A custom environment's tag given as no string (an edge's ``Unnamed``) is refused as such."""
         if environment in self.serving.system_environments():
             if tag not in (None, DEFAULT_TAG):
                 raise InvalidInput(f"Base environment {environment!r} has one tag, 'latest', not {tag!r}.")
             return None
         env = self.serving.environment_row(s, p, environment)
-        if tag is not None and not isinstance(tag, str):
+        if isinstance(tag, Unnamed):
             raise InvalidInput("'environment_tag' must be a string.")
         return self._tag_row(s, env, tag or DEFAULT_TAG).name
 

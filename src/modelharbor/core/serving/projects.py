@@ -44,20 +44,19 @@ class ServingProjects:
                 raise NotFound(f"organisation {principal.org_id!r} not found")
             return row.name
 
-    def _own_organisation(self, principal: Principal, organization: str | None, shown: str | None) -> str:
+    def _own_organisation(self, principal: Principal, organization: str | None) -> str:
         org = self.organisation_name(principal)
         if organization is not None and organization.lower() != org.lower():
-            named = shown or repr(organization)
-            raise NotFound(f"Organization {named} not found: your API key belongs to organization {org!r}.")
+            raise NotFound(f"Organization {organization!r} not found: your API key belongs to organization {org!r}.")
         return org
 
     def create_project(
-        self, principal: Principal, name: str, *, organization: str | None = None, organization_shown: str | None = None
+        self, principal: Principal, name: str, *, organization: str | None = None
     ) -> tuple[Project, str]:
         """A new project called ``name`` in the caller's organisation (``organization``, when given, must name it;
-        ``organization_shown``: how the refusal names it, for an edge whose client sent no string)."""
+        an edge hands a value that is no string as a ``domain.inputs.Unnamed``)."""
         valid_project_name(name)
-        org = self._own_organisation(principal, organization, organization_shown)
+        org = self._own_organisation(principal, organization)
         return self.projects.create_project(principal, name), org
 
     def list_projects(
@@ -75,8 +74,8 @@ class ServingProjects:
         return self.projects.get_by_name(principal, name), self.organisation_name(principal)
 
     def update_project(self, principal: Principal, name: str, *, new_name: str | None = None) -> tuple[Project, str]:
-        """Nothing of a project changes here: a ``new_name`` other than its name is refused (an edge sends ``""``,
-        no project's name, for a value that is no string)."""
+        """Nothing of a project changes here: a ``new_name`` other than its name is refused (an edge hands a value that is no
+        string as a ``domain.inputs.Unnamed``)."""
         project = self.projects.get_by_name(principal, name)
         if new_name not in (None, project.name):
             raise InvalidInput("Projects cannot be renamed.")

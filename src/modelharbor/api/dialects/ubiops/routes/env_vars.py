@@ -11,7 +11,9 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import env_var_json
 from modelharbor.api.dialects.ubiops.routes import D, P, V, json_object, version_of
+from modelharbor.api.inputs import env_var_in
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.inputs import name_in
 
 router = APIRouter()
 EV = "/environment-variables"
@@ -25,8 +27,8 @@ def list_project_env_vars(project_name: str, principal: PrincipalDep, services: 
 
 @router.post(P + EV, status_code=201)
 async def create_project_env_var(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_object(request)
-    e = await run_in_threadpool(services.serving.create_env_var, principal, project_name, body)
+    var = env_var_in(await json_object(request), creating=True)
+    e = await run_in_threadpool(services.serving.create_env_var, principal, project_name, var)
     return env_var_json(e, inherited_shape=False)
 
 
@@ -39,8 +41,8 @@ def get_project_env_var(project_name: str, var_id: str, principal: PrincipalDep,
 async def update_project_env_var(
     project_name: str, var_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
-    e = await run_in_threadpool(services.serving.update_env_var, principal, project_name, var_id, body)
+    change = env_var_in(await json_object(request), creating=False)
+    e = await run_in_threadpool(services.serving.update_env_var, principal, project_name, var_id, change)
     return env_var_json(e, inherited_shape=False)
 
 
@@ -65,9 +67,9 @@ def list_env_vars(
 async def create_env_var(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
+    var = env_var_in(await json_object(request), creating=True)
     e = await run_in_threadpool(
-        services.serving.create_env_var, principal, project_name, body, deployment_name, version_of(request)
+        services.serving.create_env_var, principal, project_name, var, deployment_name, version_of(request)
     )
     return env_var_json(e, inherited_shape=True)
 
@@ -96,9 +98,9 @@ async def update_env_var(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    change = env_var_in(await json_object(request), creating=False)
     e = await run_in_threadpool(
-        services.serving.update_env_var, principal, project_name, var_id, body, deployment_name, version_of(request)
+        services.serving.update_env_var, principal, project_name, var_id, change, deployment_name, version_of(request)
     )
     return env_var_json(e, inherited_shape=True)
 
@@ -132,7 +134,7 @@ async def copy_env_vars(
         principal,
         project_name,
         source,
-        body.get("source_version"),
+        name_in(body.get("source_version")),
         deployment_name,
         version_of(request),
     )

@@ -20,6 +20,7 @@ from modelharbor.api.dialects.ubiops.routes import (
     true_false,
     zip_download,
 )
+from modelharbor.api.inputs import environment_in, environment_patch
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -40,15 +41,15 @@ def list_environments(project_name: str, request: Request, principal: PrincipalD
 
 @router.post(P + "/environments", status_code=201)
 async def create_environment(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_object(request)
+    name, description, labels, base = environment_in(await json_object(request))
     env = await run_in_threadpool(
         services.serving.create_environment,
         principal,
         project_name,
-        name=body.get("name"),
-        description=body.get("description"),
-        labels=body.get("labels"),
-        base_environment=body.get("base_environment"),
+        name=name,
+        description=description,
+        labels=labels,
+        base_environment=base,
     )
     return environment_json(env)
 
@@ -62,14 +63,14 @@ def get_environment(project_name: str, environment_name: str, principal: Princip
 async def update_environment(
     project_name: str, environment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
+    description, labels = environment_patch(await json_object(request))
     env = await run_in_threadpool(
         services.serving.update_environment,
         principal,
         project_name,
         environment_name,
-        description=body.get("description"),
-        labels=body.get("labels"),
+        description=description,
+        labels=labels,
     )
     return environment_json(env)
 

@@ -11,6 +11,7 @@ from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import project_json
 from modelharbor.api.dialects.ubiops.routes import P, json_object, labels_filter
 from modelharbor.core.serving.projects import project_name_fault, valid_project_name
+from modelharbor.domain.inputs import name_in
 
 router = APIRouter()
 
@@ -22,11 +23,8 @@ async def create_project(request: Request, principal: PrincipalDep, services: Se
     if not isinstance(name, str):
         raise project_name_fault(name)
     valid_project_name(name)
-    shown = None
-    if organization is not None and not isinstance(organization, str):  # names no organisation: refused, as sent
-        organization, shown = "", repr(organization)
     p, org = await run_in_threadpool(
-        services.serving.create_project, principal, name, organization=organization, organization_shown=shown
+        services.serving.create_project, principal, name, organization=name_in(organization)
     )
     return project_json(p, org)
 
@@ -48,9 +46,7 @@ def get_project(project_name: str, principal: PrincipalDep, services: ServicesDe
 @router.patch(P)
 async def update_project(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     body = await json_object(request)
-    new_name = body.get("name")
-    if new_name is not None and not isinstance(new_name, str):
-        new_name = ""  # names no project: refused as a renaming, after the project is found
+    new_name = name_in(body.get("name"))
     p, org = await run_in_threadpool(services.serving.update_project, principal, project_name, new_name=new_name)
     return project_json(p, org)
 
