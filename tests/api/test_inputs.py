@@ -15,6 +15,7 @@ from modelharbor.api.inputs import (
     request_ids,
     request_status,
     stage_list,
+    tag_in,
     version_in,
 )
 from modelharbor.domain.errors import InvalidInput
@@ -118,3 +119,16 @@ def test_environments_env_vars_pipelines_and_requests():
     assert request_status({"status": "cancelled"}) == "cancelled"
     for bad in ({}, {"status": 5}, {"status": "done"}, {"status": "cancelled", "x": 1}):
         assert refused(request_status, bad).startswith("A request can only be changed to")
+
+
+def test_environment_tags():
+    assert tag_in({}, creating=True) == (None, True, None)
+    assert tag_in({}, creating=False) == (None, None, None)
+    assert tag_in({"name": "gpu-1.0", "supports_request_format": False}, creating=True) == ("gpu-1.0", False, None)
+    assert tag_in({"name": "ignored"}, creating=False)[0] is None  # a tag is not renamed
+    assert refused(tag_in, {"name": 3, "supports_request_format": "x"}, creating=True) == (
+        "'supports_request_format' must be a boolean."
+    )
+    assert refused(tag_in, {"name": 3}, creating=True).startswith("Invalid tag name 3:")
+    status = tag_in({"status": 5}, creating=False)[2]
+    assert isinstance(status, Unnamed) and status != "success"

@@ -85,8 +85,8 @@ def science(services, sv, owner):
     services.projects.create_project(owner, "dst")
     base = sv.system_environments()[-1]
     sv.create_environment(owner, "src", name="science", description="with appdirs", base_environment=base)
-    tags.create_tag(owner, "src", "science", {"name": "gpu-v2", "supports_request_format": False})
-    tags.create_tag(owner, "src", "science", {"name": "bare"})
+    tags.create_tag(owner, "src", "science", "gpu-v2", supports_request_format=False)
+    tags.create_tag(owner, "src", "science", "bare")
     file_id = asyncio.run(tags.store_package(owner, "src", "science", "gpu-v2", chunks(ENV_PACKAGE), "env.zip"))
     asyncio.run(tags.build_package(owner, "src", "science", "gpu-v2", file_id))
     run_pending(services)
@@ -232,7 +232,7 @@ def test_a_version_naming_a_tag_nobody_has_fails_the_import_naming_it(services, 
     assert counts(services, "dst") == (0, 0, 1, 0)
 
     # ... and with it: the version lands on the project's tag
-    sv.environment_tags.create_tag(owner, "dst", "science", {"name": "gpu-v2"})
+    sv.environment_tags.create_tag(owner, "dst", "science", "gpu-v2")
     imp = import_bytes(services, owner, "dst", data)
     tr.confirm_import(owner, "dst", imp.id, {"deployments": deployments})
     run_pending(services)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelharbor.core.projects import check_stage_count, check_stage_name, stage_name_fault
+from modelharbor.core.serving.environment_tags import tag_name
 from modelharbor.core.serving.request_history import (
     bounded_int,
     check_update,
@@ -214,6 +215,21 @@ def environment_in(body: dict[str, Any]) -> tuple[str, str | None, dict[str, str
 def environment_patch(body: dict[str, Any]) -> tuple[str | None, dict[str, str] | None]:
     """An environment's change: (description, labels), None where not given."""
     return _text(body.get("description"), "description"), _labels(body.get("labels"))
+
+
+def tag_in(body: dict[str, Any], *, creating: bool) -> tuple[str | None, bool | None, str | None]:
+    """A custom environment's tag, new (``creating``: its name, when given, checked; ``supports_request_format``
+    true unless given) or changed: (name, supports_request_format, status). A status may only be sent as the tag
+    has it: one that is no string is handed on as an ``Unnamed`` (it is none)."""
+    supports = body.get("supports_request_format")
+    if supports is None:
+        supports = True if creating else None
+    elif not isinstance(supports, bool):
+        raise InvalidInput("'supports_request_format' must be a boolean.")
+    name = body.get("name") if creating else None
+    if name is not None:
+        name = tag_name(name)
+    return name, supports, name_in(body.get("status"))
 
 
 def env_var_in(body: dict[str, Any], *, creating: bool) -> EnvVarIn:

@@ -102,8 +102,9 @@ class FieldIn:
 
 
 @dataclass(frozen=True)
-class DeploymentIn:
-    """A new deployment (``input_type``/``output_type`` None: structured; fields None: none)."""
+class _ServedIn:
+    """What a new deployment or pipeline declares (``input_type``/``output_type`` None: structured; fields None:
+    none)."""
 
     name: str
     description: str | None = None
@@ -112,6 +113,12 @@ class DeploymentIn:
     input_fields: tuple[FieldIn, ...] | None = None
     output_fields: tuple[FieldIn, ...] | None = None
     labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentIn(_ServedIn):
+    """A new deployment."""
+
     supports_request_format: bool = True
 
 
@@ -148,16 +155,8 @@ class VersionIn:
 
 
 @dataclass(frozen=True)
-class PipelineIn:
-    """A new pipeline (``output_type`` None: structured; an edge sends its input type when the client sent none)."""
-
-    name: str
-    description: str | None = None
-    input_type: str | None = None
-    output_type: str | None = None
-    input_fields: tuple[FieldIn, ...] | None = None
-    output_fields: tuple[FieldIn, ...] | None = None
-    labels: Mapping[str, str] | None = None
+class PipelineIn(_ServedIn):
+    """A new pipeline (an edge sends its input type as its output type when the client sent none)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,13 @@ from modelharbor.core.serving.packages import (
 )
 from modelharbor.core.serving.validation import BUILD_TASK, MAX_TIMEOUT, MAX_UBIOPS_YAML, PACKAGE_CONTEXT, build_error
 from modelharbor.db.tables_registry import RegistryProjectRow
-from modelharbor.db.tables_serving import DeploymentRow, DeploymentVersionRow, EnvironmentRow, RevisionRow
+from modelharbor.db.tables_serving import (
+    DeploymentRow,
+    DeploymentVersionRow,
+    EnvironmentRow,
+    EnvironmentTagRow,
+    RevisionRow,
+)
 from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
@@ -153,7 +159,7 @@ class Revisions:
         rev.status, rev.error_message, rev.build_id = "queued", None, new_uuid()
         self.tasks.enqueue_in(s, BUILD_TASK, {"revision_id": rev.id, "build_id": rev.build_id}, org_id=org_id)
 
-    def environment_built(self, s: Session, env: EnvironmentRow, tag: Any, *, success: bool) -> int:
+    def environment_built(self, s: Session, env: EnvironmentRow, tag: EnvironmentTagRow, *, success: bool) -> int:
         """An environment tag's build finished: every version on the tag builds its latest revision again (after a
         failure only those waiting for the tag, which then fail with its reason). How many were queued."""
         p = s.get(RegistryProjectRow, env.project_id)

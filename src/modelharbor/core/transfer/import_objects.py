@@ -18,7 +18,7 @@ import hashlib
 import logging
 import zipfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from modelharbor.core.serving.pipelines import PipelineService
 
 log = logging.getLogger("modelharbor.transfer")
+S = TypeVar("S", DeploymentIn, PipelineIn)
 
 
 class ImportObjects(TransferBase):
@@ -226,13 +227,10 @@ class ImportObjects(TransferBase):
                 for tname, t in ordered:
                     if tname != DEFAULT_TAG:
                         tags.create_tag(
-                            principal,
-                            project,
-                            name,
-                            {"name": tname, "supports_request_format": t["supports_request_format"]},
+                            principal, project, name, tname, supports_request_format=t["supports_request_format"]
                         )
                     elif not t["supports_request_format"]:
-                        tags.update_tag(principal, project, name, tname, {"supports_request_format": False})
+                        tags.update_tag(principal, project, name, tname, supports_request_format=False)
                     if t["zip"] is not None:  # built like …/tags/{tag}/build: in the background
 
                         def build(file_id: str, size: int, env_name: str = name, tag: str = tname, spec=t) -> None:
@@ -256,15 +254,7 @@ class ImportObjects(TransferBase):
                 serving.create_deployment(
                     principal,
                     project,
-                    DeploymentIn(
-                        name=dname,
-                        description=d["description"],
-                        labels=d["labels"],
-                        input_type=d["input_type"],
-                        output_type=d["output_type"],
-                        input_fields=fields_in(d["input_fields"]),
-                        output_fields=fields_in(d["output_fields"]),
-                    ),
+                    _served(DeploymentIn, dname, d),
                 )
                 done("deployment", dname)
                 add_vars(d["environment_variables"], deployment=dname)
@@ -288,15 +278,7 @@ class ImportObjects(TransferBase):
                 pipelines.create_pipeline(
                     principal,
                     project,
-                    PipelineIn(
-                        name=pname,
-                        description=pl["description"],
-                        labels=pl["labels"],
-                        input_type=pl["input_type"],
-                        output_type=pl["output_type"],
-                        input_fields=fields_in(pl["input_fields"]),
-                        output_fields=fields_in(pl["output_fields"]),
-                    ),
+                    _served(PipelineIn, pname, pl),
                 )
                 done("pipeline", pname)
                 first = None
@@ -441,4 +423,17 @@ def _version_in(name: str, v: dict[str, Any]) -> VersionIn:
         instance_type_group_name=v["instance_type_group_name"],
         settings={} if v["instance_type"] is None else {"instance_type": v["instance_type"]},
         **{key: v[key] for key in VERSION_INTS},
+    )
+
+
+def _served(kind: type[S], name: str, entry: dict[str, Any]) -> S:
+    """A deployment or pipeline of the selection (checked) as the serving core creates it."""
+    return kind(
+        name=name,
+        description=entry["description"],
+        labels=entry["labels"],
+        input_type=entry["input_type"],
+        output_type=entry["output_type"],
+        input_fields=fields_in(entry["input_fields"]),
+        output_fields=fields_in(entry["output_fields"]),
     )
