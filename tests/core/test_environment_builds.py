@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from modelharbor.api.inputs import deployment_in, tag_in, version_in
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.serving import PackageRejected, check_ubiops_yaml, environment_key
 from modelharbor.core.serving.environment_tags import read_environment_package
@@ -80,17 +81,19 @@ def deploy(sv, owner, version_body, name="plus"):
         sv.create_deployment(
             owner,
             "envs",
-            {
-                "name": name,
-                "input_fields": [{"name": "n", "data_type": "int"}],
-                "output_fields": [
-                    {"name": "m", "data_type": "int"},
-                    {"name": "appdirs", "data_type": "string"},
-                    {"name": "prefix", "data_type": "string"},
-                ],
-            },
+            deployment_in(
+                {
+                    "name": name,
+                    "input_fields": [{"name": "n", "data_type": "int"}],
+                    "output_fields": [
+                        {"name": "m", "data_type": "int"},
+                        {"name": "appdirs", "data_type": "string"},
+                        {"name": "prefix", "data_type": "string"},
+                    ],
+                }
+            ),
         )
-    return sv.create_version(owner, "envs", name, {"maximum_idle_time": 30, **version_body})
+    return sv.create_version(owner, "envs", name, version_in({"maximum_idle_time": 30, **version_body}, creating=True))
 
 
 def upload(sv, owner, version, code=USES_APPDIRS, name="plus", extra=None):
@@ -98,32 +101,43 @@ def upload(sv, owner, version, code=USES_APPDIRS, name="plus", extra=None):
     return asyncio.run(sv.upload_revision(owner, "envs", name, version, chunks(package), "pkg.zip"))
 
 
+def create_tag(tags, who, environment: str, body: dict):
+    """A tag made as UbiOps' route makes it: its body parsed at the edge (api/inputs.py), then the core call."""
+    name, supports, status = tag_in(body, creating=True)
+    return tags.create_tag(who, "envs", environment, name, supports_request_format=bool(supports), status=status)
+
+
+def update_tag(tags, who, environment: str, tag: str, body: dict):
+    _, supports, status = tag_in(body, creating=False)
+    return tags.update_tag(who, "envs", environment, tag, status=status, supports_request_format=supports)
+
+
 def test_tags_of_environments(sv, tags, owner, project, services):
     base = sv.list_environments(owner, "envs", system=True)[-1].name
     assert [(t.name, t.status, t.system) for t in tags.list_tags(owner, "envs", base)] == [("latest", "success", True)]
     with pytest.raises(InvalidInput):  # base environments cannot be changed
-        tags.create_tag(owner, "envs", base, {"name": "mine"})
+        create_tag(tags, owner, base, {"name": "mine"})
     with pytest.raises(NotFound):
         tags.get_tag(owner, "envs", base, "v9")
 
     sv.create_environment(owner, "envs", name="science", base_environment=base)
     (latest,) = tags.list_tags(owner, "envs", "science")
     assert (latest.name, latest.status, latest.built, latest.base_environment) == ("latest", "success", False, base)
-    v1 = tags.create_tag(owner, "envs", "science", {})
+    v1 = create_tag(tags, owner, "science", {})
     assert (v1.name, v1.status, v1.supports_request_format) == ("v1", "success", True)
-    assert tags.create_tag(owner, "envs", "science", {"supports_request_format": False}).name == "v2"
-    named = tags.create_tag(owner, "envs", "science", {"name": "gpu-1.0", "status": "success"})
+    assert create_tag(tags, owner, "science", {"supports_request_format": False}).name == "v2"
+    named = create_tag(tags, owner, "science", {"name": "gpu-1.0", "status": "success"})
     assert [t.name for t in tags.list_tags(owner, "envs", "science")] == ["latest", "v1", "v2", "gpu-1.0"]
     with pytest.raises(Conflict):
-        tags.create_tag(owner, "envs", "science", {"name": "v1"})
+        create_tag(tags, owner, "science", {"name": "v1"})
     for bad in ({"name": "-x"}, {"name": "a" * 129}, {"name": 3}, {"status": "failed"}, {"supports_request_format": 1}):
         with pytest.raises(InvalidInput):
-            tags.create_tag(owner, "envs", "science", bad)
-    assert not tags.update_tag(
-        owner, "envs", "science", named.name, {"supports_request_format": False}
+            create_tag(tags, owner, "science", bad)
+    assert not update_tag(
+        tags, owner, "science", named.name, {"supports_request_format": False}
     ).supports_request_format
     with pytest.raises(InvalidInput):  # the status comes from builds
-        tags.update_tag(owner, "envs", "science", "v1", {"status": "building"})
+        update_tag(tags, owner, "science", "v1", {"status": "building"})
     with pytest.raises(NotFound):
         tags.get_tag(owner, "envs", "science", "nope")
     with pytest.raises(NotFound):
@@ -132,7 +146,7 @@ def test_tags_of_environments(sv, tags, owner, project, services):
     viewer = in_same_org(services, owner, "viewer")
     assert len(tags.list_tags(viewer, "envs", "science")) == 4
     with pytest.raises(Forbidden):
-        tags.create_tag(viewer, "envs", "science", {"name": "x"})
+        create_tag(tags, viewer, "science", {"name": "x"})
     with pytest.raises(Forbidden):
         tags.delete_tag(in_same_org(services, owner, "member"), "envs", "science", "v1")  # not the project's
     with pytest.raises(NotFound):
@@ -146,13 +160,18 @@ def test_tags_of_environments(sv, tags, owner, project, services):
         deploy(sv, owner, {"version": "c", "environment_name": base, "environment_tag": "v1"})
     with pytest.raises(NotFound):
         deploy(sv, owner, {"version": "c", "environment_name": "science", "environment_tag": "nope"})
-    assert sv.update_version(owner, "envs", "plus", "a", {"environment_tag": "v1"}).environment_tag == "v1"
+    assert (
+        sv.update_version(
+            owner, "envs", "plus", "a", version_in({"environment_tag": "v1"}, creating=False)
+        ).environment_tag
+        == "v1"
+    )
     assert [(u.deployment, u.version) for u in tags.usage(owner, "envs", "science", "v1")] == [("plus", "a")]
     with pytest.raises(InvalidInput) as e:  # in use
         tags.delete_tag(owner, "envs", "science", "v1")
     assert "plus/a" in e.value.message
     tags.delete_tag(owner, "envs", "science", "v2")
-    moved = sv.update_version(owner, "envs", "plus", "a", {"environment_name": base})
+    moved = sv.update_version(owner, "envs", "plus", "a", version_in({"environment_name": base}, creating=False))
     assert (moved.environment, moved.environment_tag) == (base, None)
     tags.delete_tag(owner, "envs", "science", "v1")
     assert [t.name for t in tags.list_tags(owner, "envs", "science")] == ["latest", "gpu-1.0"]
@@ -189,7 +208,7 @@ def test_environment_package_checks(tmp_path):
 
 def test_build_a_tag_and_run_a_version_in_it(sv, tags, owner, project, services, shared_environments):
     sv.create_environment(owner, "envs", name="science")
-    tags.create_tag(owner, "envs", "science", {"name": "v1"})
+    create_tag(tags, owner, "science", {"name": "v1"})
     build(services, owner, "science", "v1", {"requirements.txt": "appdirs==1.4.4\n", "ubiops.yaml": "apt: {}\n"})
     queued = tags.get_tag(owner, "envs", "science", "v1")
     assert (queued.status, queued.built, queued.size) == ("queued", True, queued.size) and queued.size > 0
@@ -291,8 +310,8 @@ def test_a_revision_waits_for_its_tag_and_fails_with_it(sv, tags, owner, project
     assert apt.status == "failed" and "libsndfile1" in apt.error_message
 
     # a version moved to another tag builds its latest revision again, there (no appdirs in a tag never built)
-    tags.create_tag(owner, "envs", "lab", {"name": "plain"})
-    sv.update_version(owner, "envs", "plus", "v1", {"environment_tag": "plain"})
+    create_tag(tags, owner, "lab", {"name": "plain"})
+    sv.update_version(owner, "envs", "plus", "v1", version_in({"environment_tag": "plain"}, creating=False))
     assert sv.get_revision(owner, "envs", "plus", "v1", second.id).status == "queued"
     run_pending(services)
     moved = sv.get_revision(owner, "envs", "plus", "v1", second.id)
@@ -327,7 +346,7 @@ def test_build_requests_that_are_refused(sv, tags, owner, project, services):
         )
     with pytest.raises(InvalidInput):  # nothing to rebuild or copy yet
         tags.rebuild(owner, "envs", "lab", "latest")
-    tags.create_tag(owner, "envs", "lab", {"name": "copy"})
+    create_tag(tags, owner, "lab", {"name": "copy"})
     with pytest.raises(InvalidInput):
         tags.copy_build(owner, "envs", "lab", "copy", "lab", "latest")
     with pytest.raises(NotFound):

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from modelharbor.api.inputs import env_var_in, pipeline_in, pipeline_version_in, request_ids
 from modelharbor.core.clock import now
 from modelharbor.db.tables_serving import PipelineRequestRow
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
@@ -35,23 +36,35 @@ def pipes(services, owner):
     services.projects.create_project(owner, "serve")
     sv = services.serving
     make_deployment(sv, owner)
-    sv.create_env_var(owner, "serve", {"name": "OFFSET", "value": "1", "secret": False})
+    sv.create_env_var(owner, "serve", env_var_in({"name": "OFFSET", "value": "1", "secret": False}, creating=True))
     assert upload(services, owner, zip_bytes({"deployment.py": GOOD})).status == "success"
     p = services.pipelines
     p.create_pipeline(
         owner,
         "serve",
-        {
-            "name": "twice",
-            "input_type": "structured",
-            "input_fields": [{"name": "n", "data_type": "int"}],
-            "output_type": "structured",
-            "output_fields": [{"name": "m", "data_type": "int"}],
-        },
+        pipeline_in(
+            {
+                "name": "twice",
+                "input_type": "structured",
+                "input_fields": [{"name": "n", "data_type": "int"}],
+                "output_type": "structured",
+                "output_fields": [{"name": "m", "data_type": "int"}],
+            }
+        ),
     )
-    p.create_version(owner, "serve", "twice", {"version": "full", **TWO_STEPS})
-    p.create_version(owner, "serve", "twice", {"version": "meta", "request_retention_mode": "metadata", **TWO_STEPS})
-    p.create_version(owner, "serve", "twice", {"version": "none", "request_retention_mode": "none", **TWO_STEPS})
+    p.create_version(owner, "serve", "twice", pipeline_version_in({"version": "full", **TWO_STEPS}, creating=True))
+    p.create_version(
+        owner,
+        "serve",
+        "twice",
+        pipeline_version_in({"version": "meta", "request_retention_mode": "metadata", **TWO_STEPS}, creating=True),
+    )
+    p.create_version(
+        owner,
+        "serve",
+        "twice",
+        pipeline_version_in({"version": "none", "request_retention_mode": "none", **TWO_STEPS}, creating=True),
+    )
     yield p
     sv.shutdown()
 
@@ -178,9 +191,9 @@ def test_batch_requests_answered_in_background(pipes, services, owner):
     assert (done.status, done.result, done.request_data) == ("completed", {"m": 3}, {"n": 1})
     assert [s.object_name for s in done.steps] == ["first", "second"]
     with pytest.raises(InvalidInput):  # finished: nothing to cancel
-        pipes.update_request(owner, "serve", "twice", again[0].id, {"status": "cancelled"})
+        pipes.update_request(owner, "serve", "twice", again[0].id, "cancelled")
     with pytest.raises(InvalidInput):
-        pipes.update_request(owner, "serve", "twice", again[0].id, {"status": "completed"})
+        pipes.update_request(owner, "serve", "twice", again[0].id, "completed")
     kept_meta = pipes.get_request(owner, "serve", "twice", meta[0].id)
     assert (kept_meta.status, kept_meta.result, kept_meta.request_data) == ("completed", {"m": 6}, None)
 
@@ -190,7 +203,7 @@ def test_batch_requests_answered_in_background(pipes, services, owner):
     with pytest.raises(InvalidInput):
         pipes.submit_batch(owner, "serve", "twice", [{"n": 1}], timeout=5)
     with pytest.raises(InvalidInput):
-        pipes.get_requests(owner, "serve", "twice", "not-a-list")
+        pipes.get_requests(owner, "serve", "twice", request_ids("not-a-list"))
     with pytest.raises(InvalidInput):
         pipes.cancel_requests(owner, "serve", "twice", [again[0].id], status="completed")
 
@@ -210,7 +223,9 @@ def test_delete_sweep_and_cascades(pipes, services, owner):
 
     # the serving sweep takes finished pipeline requests older than their version's retention time
     pending = pipes.submit_batch(owner, "serve", "twice", [{"n": 1}])
-    pipes.update_version(owner, "serve", "twice", "full", {"request_retention_time": 3600})
+    pipes.update_version(
+        owner, "serve", "twice", "full", pipeline_version_in({"request_retention_time": 3600}, creating=False)
+    )
     with services.db.uow() as s:
         s.execute(
             update(PipelineRequestRow)
@@ -252,7 +267,7 @@ def test_permissions(pipes, services, owner):
         lambda who: pipes.delete_request(who, "serve", "twice", ok.id),
         lambda who: pipes.delete_requests(who, "serve", "twice", [ok.id]),
         lambda who: pipes.cancel_requests(who, "serve", "twice", [ok.id]),
-        lambda who: pipes.update_request(who, "serve", "twice", ok.id, {"status": "cancelled"}),
+        lambda who: pipes.update_request(who, "serve", "twice", ok.id, "cancelled"),
     ):
         with pytest.raises(Forbidden):
             call(viewer)

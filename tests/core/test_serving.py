@@ -11,6 +11,14 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
+from modelharbor.api.inputs import (
+    deployment_in,
+    deployment_patch,
+    env_var_in,
+    pipeline_in,
+    pipeline_version_in,
+    version_in,
+)
 from modelharbor.core.serving import PackageRejected, check_fields, inspect_deployment, unpack_package
 from modelharbor.db.tables_serving import DeploymentRequestRow, EnvVarRow
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -69,8 +77,10 @@ def make_deployment(sv, owner, name="adder", **extra):
         "output_fields": [{"name": "m", "data_type": "int"}],
         **extra,
     }
-    sv.create_deployment(owner, "serve", body)
-    return sv.create_version(owner, "serve", name, {"version": "v1", "maximum_idle_time": 30})
+    sv.create_deployment(owner, "serve", deployment_in(body))
+    return sv.create_version(
+        owner, "serve", name, version_in({"version": "v1", "maximum_idle_time": 30}, creating=True)
+    )
 
 
 def upload(services, owner, data: bytes, name="adder", version="v1"):
@@ -84,7 +94,7 @@ def test_deployment_and_version_rules(sv, owner, project, services):
     assert (v.version, v.status, v.is_default, v.active_revision) == ("v1", "unavailable", True, None)
     assert sv.get_deployment(owner, "serve", "adder").default_version == "v1"
     with pytest.raises(Conflict):
-        sv.create_deployment(owner, "serve", {"name": "adder"})
+        sv.create_deployment(owner, "serve", deployment_in({"name": "adder"}))
     for bad in (
         {"name": "Bad"},
         {"name": "x", "input_type": "weird"},
@@ -94,7 +104,7 @@ def test_deployment_and_version_rules(sv, owner, project, services):
         {"name": "x", "labels": ["a"]},
     ):
         with pytest.raises(InvalidInput):
-            sv.create_deployment(owner, "serve", bad)
+            sv.create_deployment(owner, "serve", deployment_in(bad))
     for bad in (
         {"version": ""},
         {"version": "v2", "minimum_instances": 3, "maximum_instances": 1},
@@ -102,11 +112,11 @@ def test_deployment_and_version_rules(sv, owner, project, services):
         {"version": "v2", "request_retention_mode": "all"},
     ):
         with pytest.raises((InvalidInput, NotFound)):
-            sv.create_version(owner, "serve", "adder", bad)
-    sv.create_version(owner, "serve", "adder", {"version": "v2"})
+            sv.create_version(owner, "serve", "adder", version_in(bad, creating=True))
+    sv.create_version(owner, "serve", "adder", version_in({"version": "v2"}, creating=True))
     with pytest.raises(InvalidInput):  # the default cannot go while others exist
         sv.delete_version(owner, "serve", "adder", "v1")
-    sv.update_deployment(owner, "serve", "adder", {"default_version": "v2"})
+    sv.update_deployment(owner, "serve", "adder", deployment_patch({"default_version": "v2"}))
     sv.delete_version(owner, "serve", "adder", "v1")
     assert [x.version for x in sv.list_versions(owner, "serve", "adder")] == ["v2"]
     with pytest.raises(NotFound):
@@ -114,18 +124,24 @@ def test_deployment_and_version_rules(sv, owner, project, services):
     viewer = in_same_org(services, owner, "viewer")
     assert sv.get_deployment(viewer, "serve", "adder").name == "adder"
     with pytest.raises(Forbidden):
-        sv.create_deployment(viewer, "serve", {"name": "nope"})
+        sv.create_deployment(viewer, "serve", deployment_in({"name": "nope"}))
     colleague = in_same_org(services, owner, "member")  # a member, but not the project's owner or collaborator
     with pytest.raises(Forbidden):
-        sv.update_deployment(colleague, "serve", "adder", {"description": "x"})
+        sv.update_deployment(colleague, "serve", "adder", deployment_patch({"description": "x"}))
 
 
 def test_env_vars_inherit_and_secrets_are_sealed(sv, owner, project, services):
     make_deployment(sv, owner)
-    sv.create_env_var(owner, "serve", {"name": "A", "value": "project", "secret": False})
-    sv.create_env_var(owner, "serve", {"name": "B", "value": "dep", "secret": False}, deployment="adder")
+    sv.create_env_var(owner, "serve", env_var_in({"name": "A", "value": "project", "secret": False}, creating=True))
+    sv.create_env_var(
+        owner, "serve", env_var_in({"name": "B", "value": "dep", "secret": False}, creating=True), deployment="adder"
+    )
     secret = sv.create_env_var(
-        owner, "serve", {"name": "A", "value": "hush-42", "secret": True}, deployment="adder", version="v1"
+        owner,
+        "serve",
+        env_var_in({"name": "A", "value": "hush-42", "secret": True}, creating=True),
+        deployment="adder",
+        version="v1",
     )
     assert secret.value is None
     listed = sv.list_env_vars(owner, "serve", "adder", "v1")
@@ -145,7 +161,7 @@ def test_env_vars_inherit_and_secrets_are_sealed(sv, owner, project, services):
     assert all(b"hush-42" not in v and b"project" not in v for v in stored)
     assert effective == {"A": "hush-42", "B": "dep"}  # the narrowest level wins
     with pytest.raises(Conflict):
-        sv.create_env_var(owner, "serve", {"name": "A", "value": "again", "secret": False})
+        sv.create_env_var(owner, "serve", env_var_in({"name": "A", "value": "again", "secret": False}, creating=True))
     for bad in (
         {"name": "1A", "value": "x"},
         {"name": "A_", "value": "x"},
@@ -154,18 +170,25 @@ def test_env_vars_inherit_and_secrets_are_sealed(sv, owner, project, services):
         {"name": "OK", "value": "x", "secret": "yes"},
     ):
         with pytest.raises(InvalidInput):
-            sv.create_env_var(owner, "serve", bad)
+            sv.create_env_var(owner, "serve", env_var_in(bad, creating=True))
     with pytest.raises(InvalidInput):  # revealing a secret needs its value again
-        sv.update_env_var(owner, "serve", secret.id, {"secret": False}, deployment="adder", version="v1")
+        sv.update_env_var(
+            owner, "serve", secret.id, env_var_in({"secret": False}, creating=False), deployment="adder", version="v1"
+        )
     assert (
         sv.update_env_var(
-            owner, "serve", secret.id, {"secret": False, "value": "open"}, deployment="adder", version="v1"
+            owner,
+            "serve",
+            secret.id,
+            env_var_in({"secret": False, "value": "open"}, creating=False),
+            deployment="adder",
+            version="v1",
         ).value
         == "open"
     )
     with pytest.raises(NotFound):  # ids belong to their level
         sv.get_env_var(owner, "serve", secret.id)
-    sv.create_deployment(owner, "serve", {"name": "other"})
+    sv.create_deployment(owner, "serve", deployment_in({"name": "other"}))
     copied = sv.copy_env_vars(owner, "serve", "adder", None, "other")
     assert [(e.name, e.value) for e in copied if e.inheritance_type is None] == [("B", "dep")]
 
@@ -233,7 +256,7 @@ def test_field_checks():
 
 def test_build_and_requests(sv, owner, project, services):
     make_deployment(sv, owner)
-    sv.create_env_var(owner, "serve", {"name": "OFFSET", "value": "100", "secret": True})
+    sv.create_env_var(owner, "serve", env_var_in({"name": "OFFSET", "value": "100", "secret": True}, creating=True))
     rev = upload(services, owner, zip_bytes({"deployment.py": GOOD}))
     assert rev.status == "success", rev.error_message
     v = sv.get_version(owner, "serve", "adder", "v1")
@@ -284,23 +307,30 @@ def test_build_and_requests(sv, owner, project, services):
 
 def test_pipeline_chains_deployments(sv, owner, project, services):
     make_deployment(sv, owner)
-    sv.create_env_var(owner, "serve", {"name": "OFFSET", "value": "1", "secret": False})
+    sv.create_env_var(owner, "serve", env_var_in({"name": "OFFSET", "value": "1", "secret": False}, creating=True))
     assert upload(services, owner, zip_bytes({"deployment.py": GOOD})).status == "success"
     pipes = services.pipelines
     pipes.create_pipeline(
         owner,
         "serve",
-        {
-            "name": "twice",
-            "input_type": "structured",
-            "input_fields": [{"name": "n", "data_type": "int"}],
-            "output_type": "structured",
-            "output_fields": [{"name": "m", "data_type": "int"}],
-        },
+        pipeline_in(
+            {
+                "name": "twice",
+                "input_type": "structured",
+                "input_fields": [{"name": "n", "data_type": "int"}],
+                "output_type": "structured",
+                "output_fields": [{"name": "m", "data_type": "int"}],
+            }
+        ),
     )
     objects = [{"name": "first", "reference_name": "adder"}, {"name": "second", "reference_name": "adder"}]
     attachments = two_step_attachments()
-    v = pipes.create_version(owner, "serve", "twice", {"version": "v1", "objects": objects, "attachments": attachments})
+    v = pipes.create_version(
+        owner,
+        "serve",
+        "twice",
+        pipeline_version_in({"version": "v1", "objects": objects, "attachments": attachments}, creating=True),
+    )
     assert all(o["id"] for o in v.objects) and all(a["id"] for a in v.attachments)
     for bad in (
         {"objects": [{"name": "x", "reference_name": "nope"}], "attachments": []},
@@ -324,7 +354,7 @@ def test_pipeline_chains_deployments(sv, owner, project, services):
         {"objects": objects[:1] + [{"name": "first", "reference_name": "adder"}], "attachments": attachments},
     ):
         with pytest.raises(InvalidInput):
-            pipes.create_version(owner, "serve", "twice", {"version": "v2", **bad})
+            pipes.create_version(owner, "serve", "twice", pipeline_version_in({"version": "v2", **bad}, creating=True))
     cyclic = [
         {
             "destination_name": "first",
@@ -336,7 +366,12 @@ def test_pipeline_chains_deployments(sv, owner, project, services):
         attachments[2],
     ]
     with pytest.raises(InvalidInput) as e:
-        pipes.create_version(owner, "serve", "twice", {"version": "v2", "objects": objects, "attachments": cyclic})
+        pipes.create_version(
+            owner,
+            "serve",
+            "twice",
+            pipeline_version_in({"version": "v2", "objects": objects, "attachments": cyclic}, creating=True),
+        )
     assert "cycle" in e.value.message
     try:
         result = asyncio.run(pipes.request(owner, "serve", "twice", {"n": 1}))
@@ -385,7 +420,7 @@ def test_custom_environments(sv, owner, project):
     with pytest.raises(InvalidInput):
         sv.update_environment(owner, "serve", base, description="no")
     make_deployment(sv, owner)
-    sv.create_version(owner, "serve", "adder", {"version": "v2", "environment": "science"})
+    sv.create_version(owner, "serve", "adder", version_in({"version": "v2", "environment": "science"}, creating=True))
     with pytest.raises(InvalidInput) as e:  # in use
         sv.delete_environment(owner, "serve", "science")
     assert "adder/v2" in e.value.message

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from modelharbor.api.inputs import deployment_in, env_var_in, pipeline_in, pipeline_version_in, version_in
 from modelharbor.core.transfer import Rejected, staging
 from modelharbor.db.tables import FileRow
 from modelharbor.db.tables_serving import DeploymentRow, EnvironmentRow, EnvVarRow, PipelineRow
@@ -76,22 +77,39 @@ def source(services, owner):
     sv.create_deployment(
         owner,
         "src",
-        {
-            "name": "adder",
-            "description": "adds",
-            "labels": {"team": "a"},
-            "input_fields": [{"name": "n", "data_type": "int"}],
-            "output_fields": [{"name": "m", "data_type": "int"}],
-        },
+        deployment_in(
+            {
+                "name": "adder",
+                "description": "adds",
+                "labels": {"team": "a"},
+                "input_fields": [{"name": "n", "data_type": "int"}],
+                "output_fields": [{"name": "m", "data_type": "int"}],
+            }
+        ),
     )
-    sv.create_version(owner, "src", "adder", {"version": "v1", "maximum_idle_time": 30, "environment": NASTY_ENV})
-    sv.create_env_var(owner, "src", {"name": "A", "value": "project-value", "secret": False})
-    sv.create_env_var(owner, "src", {"name": "OFFSET", "value": "5", "secret": False}, deployment="adder")
+    sv.create_version(
+        owner,
+        "src",
+        "adder",
+        version_in({"version": "v1", "maximum_idle_time": 30, "environment": NASTY_ENV}, creating=True),
+    )
+    sv.create_env_var(owner, "src", env_var_in({"name": "A", "value": "project-value", "secret": False}, creating=True))
     sv.create_env_var(
-        owner, "src", {"name": "TOKEN", "value": SECRET, "secret": True}, deployment="adder", version="v1"
+        owner, "src", env_var_in({"name": "OFFSET", "value": "5", "secret": False}, creating=True), deployment="adder"
     )
     sv.create_env_var(
-        owner, "src", {"name": "HIDDEN", "value": HIDDEN, "secret": False}, deployment="adder", version="v1"
+        owner,
+        "src",
+        env_var_in({"name": "TOKEN", "value": SECRET, "secret": True}, creating=True),
+        deployment="adder",
+        version="v1",
+    )
+    sv.create_env_var(
+        owner,
+        "src",
+        env_var_in({"name": "HIDDEN", "value": HIDDEN, "secret": False}, creating=True),
+        deployment="adder",
+        version="v1",
     )
     asyncio.run(sv.upload_revision(owner, "src", "adder", "v1", chunks(zip_of({"deployment.py": GOOD})), "p.zip"))
     run_pending(services)
@@ -99,37 +117,42 @@ def source(services, owner):
     services.pipelines.create_pipeline(
         owner,
         "src",
-        {
-            "name": "pipe",
-            "input_fields": [{"name": "n", "data_type": "int"}],
-            "output_fields": [{"name": "m", "data_type": "int"}],
-        },
+        pipeline_in(
+            {
+                "name": "pipe",
+                "input_fields": [{"name": "n", "data_type": "int"}],
+                "output_fields": [{"name": "m", "data_type": "int"}],
+            }
+        ),
     )
     services.pipelines.create_version(
         owner,
         "src",
         "pipe",
-        {
-            "version": "v1",
-            "objects": [{"name": "o", "reference_name": "adder", "version": "v1"}],
-            "attachments": [
-                {
-                    "destination_name": "o",
-                    "sources": [
-                        {
-                            "source_name": "pipeline_start",
-                            "mapping": [{"source_field_name": "n", "destination_field_name": "n"}],
-                        }
-                    ],
-                },
-                {
-                    "destination_name": "pipeline_end",
-                    "sources": [
-                        {"source_name": "o", "mapping": [{"source_field_name": "m", "destination_field_name": "m"}]}
-                    ],
-                },
-            ],
-        },
+        pipeline_version_in(
+            {
+                "version": "v1",
+                "objects": [{"name": "o", "reference_name": "adder", "version": "v1"}],
+                "attachments": [
+                    {
+                        "destination_name": "o",
+                        "sources": [
+                            {
+                                "source_name": "pipeline_start",
+                                "mapping": [{"source_field_name": "n", "destination_field_name": "n"}],
+                            }
+                        ],
+                    },
+                    {
+                        "destination_name": "pipeline_end",
+                        "sources": [
+                            {"source_name": "o", "mapping": [{"source_field_name": "m", "destination_field_name": "m"}]}
+                        ],
+                    },
+                ],
+            },
+            creating=True,
+        ),
     )
     return owner
 

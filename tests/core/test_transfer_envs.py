@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
+from modelharbor.api.inputs import deployment_in, version_in
 from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.db.tables_serving import EnvironmentBuildRow
 from modelharbor.domain.errors import InvalidInput
@@ -84,8 +85,8 @@ def science(services, sv, owner):
     services.projects.create_project(owner, "dst")
     base = sv.system_environments()[-1]
     sv.create_environment(owner, "src", name="science", description="with appdirs", base_environment=base)
-    tags.create_tag(owner, "src", "science", {"name": "gpu-v2", "supports_request_format": False})
-    tags.create_tag(owner, "src", "science", {"name": "bare"})
+    tags.create_tag(owner, "src", "science", "gpu-v2", supports_request_format=False)
+    tags.create_tag(owner, "src", "science", "bare")
     file_id = asyncio.run(tags.store_package(owner, "src", "science", "gpu-v2", chunks(ENV_PACKAGE), "env.zip"))
     asyncio.run(tags.build_package(owner, "src", "science", "gpu-v2", file_id))
     run_pending(services)
@@ -94,17 +95,22 @@ def science(services, sv, owner):
     sv.create_deployment(
         owner,
         "src",
-        {
-            "name": "plus",
-            "input_fields": [{"name": "n", "data_type": "int"}],
-            "output_fields": [{"name": "m", "data_type": "int"}, {"name": "appdirs", "data_type": "string"}],
-        },
+        deployment_in(
+            {
+                "name": "plus",
+                "input_fields": [{"name": "n", "data_type": "int"}],
+                "output_fields": [{"name": "m", "data_type": "int"}, {"name": "appdirs", "data_type": "string"}],
+            }
+        ),
     )
     sv.create_version(
         owner,
         "src",
         "plus",
-        {"version": "v1", "environment": "science", "environment_tag": "gpu-v2", "maximum_idle_time": 30},
+        version_in(
+            {"version": "v1", "environment": "science", "environment_tag": "gpu-v2", "maximum_idle_time": 30},
+            creating=True,
+        ),
     )
     package = zip_bytes({"deployment.py": USES_APPDIRS}, "deployment_package")
     asyncio.run(sv.upload_revision(owner, "src", "plus", "v1", chunks(package), "p.zip"))
@@ -226,7 +232,7 @@ def test_a_version_naming_a_tag_nobody_has_fails_the_import_naming_it(services, 
     assert counts(services, "dst") == (0, 0, 1, 0)
 
     # ... and with it: the version lands on the project's tag
-    sv.environment_tags.create_tag(owner, "dst", "science", {"name": "gpu-v2"})
+    sv.environment_tags.create_tag(owner, "dst", "science", "gpu-v2")
     imp = import_bytes(services, owner, "dst", data)
     tr.confirm_import(owner, "dst", imp.id, {"deployments": deployments})
     run_pending(services)

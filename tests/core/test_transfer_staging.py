@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from modelharbor.api.inputs import deployment_in
 from modelharbor.core.clock import now
 from modelharbor.core.transfer import staging
 from modelharbor.db.tables import BlobRow, FileRow
@@ -152,7 +153,7 @@ def test_a_damaged_package_after_a_written_one_leaves_no_bytes(services, owner, 
 
 
 def test_a_processing_that_fails_after_the_scan_wrote_leaves_no_bytes(services, owner, tr):
-    services.serving.create_deployment(owner, "dst", {"name": "d1"})  # a clash: nothing is imported
+    services.serving.create_deployment(owner, "dst", deployment_in({"name": "d1"}))  # a clash: nothing is imported
     p1, p2 = package(1), package(2)
     imp = start(services, owner, two_versions(p1, p2))
     out = run(services, imp)

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 
+from modelharbor.api.inputs import deployment_in, version_in
 from modelharbor.services import build_services
 from modelharbor.storage import BlobStore
 from modelharbor.tasks.runner import run_pending
@@ -90,8 +91,8 @@ def test_project_export_and_import_on_each_backend(store: BlobStore, tmp_path, s
         zf.writestr("weights.bin", os.urandom(3 * 1024 * 1024 + 17))
     package = buf.getvalue()
     services.projects.create_project(owner, "src")
-    sv.create_deployment(owner, "src", {"name": "d", "input_type": "plain", "output_type": "plain"})
-    sv.create_version(owner, "src", "d", {"version": "v1"})
+    sv.create_deployment(owner, "src", deployment_in({"name": "d", "input_type": "plain", "output_type": "plain"}))
+    sv.create_version(owner, "src", "d", version_in({"version": "v1"}, creating=True))
     asyncio.run(sv.upload_revision(owner, "src", "d", "v1", agen(package, 1 << 18), "p.zip"))
     run_pending(services)
     e = tr.create_export(owner, "src", {}, all_objects=True)

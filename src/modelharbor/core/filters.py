@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_
 
 from modelharbor.domain.errors import InvalidInput
-from modelharbor.domain.query import All, AnyOf, Comparison, Condition, Not, Order, Query
+from modelharbor.domain.query import All, AnyOf, Comparison, Condition, Not, Order, Query, Value
 
 
 @dataclass(frozen=True)
 class FilterField:
-    column: Any  # a SQLAlchemy column expression
+    column: ColumnElement[Any]  # a SQLAlchemy column expression
     kind: str  # "str" | "int" | "datetime" | "ref" (only isnull/exact by id)
 
 
@@ -96,7 +96,8 @@ class _Compiler:
             raise _bad(f"operator must be one of {', '.join(_SQL_OPS)}, not {c.op!r}")
         return getattr(col, _SQL_OPS[c.op])(value)
 
-    def value(self, f: FilterField, name: str, value: Any) -> Any:
+    def value(self, f: FilterField, name: str, value: Value | list | dict) -> Any:
+        """A query value as the column compares it (the query's scalars; a list or object a filter JSON held)."""
         if value is None or isinstance(value, (list, tuple, dict)):
             raise _bad(f"'value' for {name!r} must be a string, number or boolean")
         if f.kind == "int":

@@ -5,7 +5,7 @@ Without this, PostgreSQL rejects ids with NUL bytes with an error (a 500) instea
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -13,9 +13,9 @@ T = TypeVar("T")
 MAX_ID = 64
 
 
-def well_formed(value: Any) -> bool:
+def well_formed(value: str | None) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_ID and value.isprintable() and value.isascii()
 
 
-def find(s: Session, model: type[T], ident: Any) -> T | None:
+def find(s: Session, model: type[T], ident: str | None) -> T | None:
     return s.get(model, ident) if well_formed(ident) else None

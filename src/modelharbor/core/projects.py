@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -150,8 +149,8 @@ def require_model_write(s: Session, principal: Principal, model: RegisteredModel
             require_project_write(s, principal, project)
 
 
-def project_row(s: Session, principal: Principal, project_id: Any, *, lock: bool = False) -> RegistryProjectRow:
-    if not isinstance(project_id, str) or not _PROJECT_ID.fullmatch(project_id):
+def project_row(s: Session, principal: Principal, project_id: str, *, lock: bool = False) -> RegistryProjectRow:
+    if not _PROJECT_ID.fullmatch(project_id):
         raise NotFound(f"Project {project_id!r} not found")
     q = select(RegistryProjectRow).where(RegistryProjectRow.id == project_id)
     row = s.scalar(q.with_for_update() if lock else q)
@@ -161,11 +160,11 @@ def project_row(s: Session, principal: Principal, project_id: Any, *, lock: bool
 
 
 def project_row_by_owner(
-    s: Session, principal: Principal, owner_username: Any, name: Any, *, lock: bool = False
+    s: Session, principal: Principal, owner_username: str, name: str, *, lock: bool = False
 ) -> RegistryProjectRow:
     """The caller's organisation's project ``name`` owned by ``owner_username`` (Domino's ``{owner}/{project}``)."""
     for text in (owner_username, name):  # what no name can be (NUL, which PostgreSQL refuses in text) finds nothing
-        if not isinstance(text, str) or not text or len(text) > MAX_PROJECT_NAME or "\x00" in text:
+        if not text or len(text) > MAX_PROJECT_NAME or "\x00" in text:
             raise NotFound(f"Project {owner_username!r}/{name!r} not found")
     q = (
         select(RegistryProjectRow)
@@ -182,25 +181,41 @@ def project_row_by_owner(
     return row
 
 
-def validate_stage_list(stages: Any) -> tuple[str, ...]:
-    if not isinstance(stages, list) or not stages:
+def check_stage_count(count: int) -> None:
+    """A stage list's length: 1 to MAX_STAGES."""
+    if not count:
         raise InvalidInput("'stages' must be a non-empty list of stage names.")
-    if len(stages) > MAX_STAGES:
-        raise InvalidInput(f"A project may have at most {MAX_STAGES} stages, not {len(stages)}.")
-    out: list[str] = []
+    if count > MAX_STAGES:
+        raise InvalidInput(f"A project may have at most {MAX_STAGES} stages, not {count}.")
+
+
+def stage_name_fault(stage: object) -> InvalidInput:
+    """The fault of a stage name that is not a non-empty string without surrounding spaces (the edges answer it
+    for a value that is no string)."""
+    return InvalidInput(f"Invalid stage name {stage!r}: a non-empty string without surrounding spaces.")
+
+
+def check_stage_name(stage: str, seen: set[str]) -> None:
+    """One name of a stage list (``seen``: the lower-case names before it, which this one joins)."""
+    if not stage.strip() or stage != stage.strip():
+        raise stage_name_fault(stage)
+    if len(stage) > MAX_STAGE_NAME or not stage.isprintable():
+        raise InvalidInput(f"Invalid stage name {stage!r}: at most {MAX_STAGE_NAME} printable characters.")
+    if stage.lower() in seen:
+        raise InvalidInput(f"Stage {stage!r} appears twice (stage names are compared without case).")
+    seen.add(stage.lower())
+
+
+def validate_stage_list(stages: Sequence[str]) -> tuple[str, ...]:
+    """A project's own stage list: 1 to MAX_STAGES distinct printable names, 'None' among them. The edges check
+    that the list holds strings, calling these checks in the same order (api/inputs.py's ``stage_list``)."""
+    check_stage_count(len(stages))
     seen: set[str] = set()
     for st in stages:
-        if not isinstance(st, str) or not st.strip() or st != st.strip():
-            raise InvalidInput(f"Invalid stage name {st!r}: a non-empty string without surrounding spaces.")
-        if len(st) > MAX_STAGE_NAME or not st.isprintable():
-            raise InvalidInput(f"Invalid stage name {st!r}: at most {MAX_STAGE_NAME} printable characters.")
-        if st.lower() in seen:
-            raise InvalidInput(f"Stage {st!r} appears twice (stage names are compared without case).")
-        seen.add(st.lower())
-        out.append(st)
+        check_stage_name(st, seen)
     if STAGE_NONE.lower() not in seen:
         raise InvalidInput("The stage list must include 'None': every new model version starts in it.")
-    return tuple(out)
+    return tuple(stages)
 
 
 # --- the service -----------------------------------------------------------------------------------
@@ -210,15 +225,13 @@ class ProjectService:
         self.on_delete: list = []  # (session, project_id) callbacks of services owning objects in projects
 
     def create_project(
-        self, principal: Principal, name: Any, *, description: Any = None, owner_id: Any = None
+        self, principal: Principal, name: str, *, description: str | None = None, owner_id: str | None = None
     ) -> Project:
         require(principal, Action.REGISTRY_WRITE, principal.org_id, what="project")
-        if not isinstance(name, str) or not _PROJECT_NAME.fullmatch(name) or len(name) > MAX_PROJECT_NAME:
+        if not _PROJECT_NAME.fullmatch(name) or len(name) > MAX_PROJECT_NAME:
             raise InvalidInput(
                 f"Invalid project name {name!r}: use 1 to {MAX_PROJECT_NAME} letters, digits, '_', '-' or '.'."
             )
-        if description is not None and not isinstance(description, str):
-            raise InvalidInput("'description' must be a string.")
         with self.db.uow() as s:
             owner = principal.user_id
             if owner_id not in (None, "", principal.user_id):
@@ -244,7 +257,7 @@ class ProjectService:
             s.flush()
             return self._entity(s, row)
 
-    def get_project(self, principal: Principal, project_id: Any) -> Project:
+    def get_project(self, principal: Principal, project_id: str) -> Project:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
         with self.db.uow(readonly=True) as s:
             return self._entity(s, project_row(s, principal, project_id))
@@ -259,10 +272,10 @@ class ProjectService:
             )
             return [self._entity(s, r) for r in rows]
 
-    def get_by_name(self, principal: Principal, name: Any) -> Project:
+    def get_by_name(self, principal: Principal, name: str) -> Project:
         """The caller's organisation's project called ``name`` (names are unique in an organisation, any case)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
-        if not isinstance(name, str) or not name or len(name) > MAX_PROJECT_NAME or not name.isprintable():
+        if not name or len(name) > MAX_PROJECT_NAME or not name.isprintable():
             raise NotFound(f"Project {name!r} not found")
         with self.db.uow(readonly=True) as s:
             row = s.scalar(
@@ -274,7 +287,7 @@ class ProjectService:
                 raise NotFound(f"Project {name!r} not found")
             return self._entity(s, row)
 
-    def delete_project(self, principal: Principal, project_id: Any) -> list[str]:
+    def delete_project(self, principal: Principal, project_id: str) -> list[str]:
         """Delete a project; its registered models stay (outside any project), what ``on_delete`` hooks own goes
         (deployments, …). Returns the blob keys the hooks freed, to delete once committed."""
         stale: list[str] = []
@@ -293,14 +306,14 @@ class ProjectService:
             s.flush()
         return stale
 
-    def find_by_owner_and_name(self, principal: Principal, owner_username: Any, name: Any) -> Project:
+    def find_by_owner_and_name(self, principal: Principal, owner_username: str, name: str) -> Project:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
         with self.db.uow(readonly=True) as s:
             return self._entity(s, project_row_by_owner(s, principal, owner_username, name))
 
-    def set_collaborator(self, principal: Principal, project_id: Any, user_id: Any, role: Any) -> Project:
+    def set_collaborator(self, principal: Principal, project_id: str, user_id: str, role: str) -> Project:
         canonical = {r.lower(): r for r in PROJECT_ROLES}
-        if not isinstance(role, str) or role.lower() not in canonical:
+        if role.lower() not in canonical:
             raise InvalidInput(f"Invalid project role {role!r}: use one of {', '.join(PROJECT_ROLES)}.")
         with self.db.uow() as s:
             row = project_row(s, principal, project_id, lock=True)
@@ -321,7 +334,7 @@ class ProjectService:
             s.flush()
             return self._entity(s, row)
 
-    def remove_collaborator(self, principal: Principal, project_id: Any, user_id: Any) -> Project:
+    def remove_collaborator(self, principal: Principal, project_id: str, user_id: str) -> Project:
         with self.db.uow() as s:
             row = project_row(s, principal, project_id, lock=True)
             self._require_owner(principal, row)
@@ -337,12 +350,12 @@ class ProjectService:
             return self._entity(s, row)
 
     # --- stage lists ----------------------------------------------------------------------------
-    def get_stages(self, principal: Principal, project_id: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    def get_stages(self, principal: Principal, project_id: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
         """(the project's own list or None, the list in force)."""
         project = self.get_project(principal, project_id)
         return project.stages, project.effective_stages
 
-    def set_stages(self, principal: Principal, project_id: Any, stages: Any) -> Project:
+    def set_stages(self, principal: Principal, project_id: str, stages: Sequence[str]) -> Project:
         stages = validate_stage_list(stages)
         with self.db.uow() as s:
             row = project_row(s, principal, project_id, lock=True)
@@ -387,9 +400,9 @@ class ProjectService:
             raise Forbidden(f"only the owner of project {row.name!r} or an organisation admin may change it")
 
     @staticmethod
-    def _member(s: Session, principal: Principal, user: Any) -> str:
+    def _member(s: Session, principal: Principal, user: str) -> str:
         """The id of a member of the caller's organisation, given by id or by username."""
-        if not isinstance(user, str) or not user or len(user) > 200 or not user.isprintable():
+        if not user or len(user) > 200 or not user.isprintable():
             raise InvalidInput(f"Unknown user {user!r}.")
         if s.get(MembershipRow, (principal.org_id, user)) is not None:
             return user

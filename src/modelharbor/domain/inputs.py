@@ -5,8 +5,19 @@ answer its own messages); the core checks the domain rules (key names, lengths, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, Final
+
+
+class Unset(Enum):
+    """The type of :data:`UNSET`: an argument not given, where None may be a value."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -46,3 +57,129 @@ class ViewType(Enum):
     ACTIVE_ONLY = "ACTIVE_ONLY"
     DELETED_ONLY = "DELETED_ONLY"
     ALL = "ALL"
+
+
+# --- serving ----------------------------------------------------------------------------------------------------
+# What a deployment, a version or an environment variable is created or changed with. In a change, None is "not
+# given" (the serving PATCHes treat a null as absent; a version's null description is sent as "").
+
+
+class Unnamed(str):
+    """A wire value that is no string where a name was expected (``5``, ``[1]``, ``{}``), handed to the core as a
+    ``str`` that names nothing — it holds a NUL character, which no name may, so no lookup or comparison matches it —
+    and shows as the client sent it (``repr`` and format), so the core's answer reads as it did when the core took
+    values of any type ("Version 5 of deployment 'd' not found")."""
+
+    shown: str
+
+    def __new__(cls, value: object) -> Unnamed:
+        self = super().__new__(cls, "\x00" + repr(value))
+        self.shown = repr(value)
+        return self
+
+    def __repr__(self) -> str:
+        return self.shown
+
+    def __format__(self, spec: str) -> str:
+        return format(self.shown, spec)
+
+
+def name_in(value: object) -> str | None:
+    """A name from the wire: a string as it is, None when absent, else an :class:`Unnamed`."""
+    return value if value is None or isinstance(value, str) else Unnamed(value)
+
+
+@dataclass(frozen=True)
+class FieldIn:
+    """A declared input or output field of a deployment or pipeline; ``widget`` is the client's free-form JSON."""
+
+    name: str
+    data_type: str
+    widget: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "data_type": self.data_type, "widget": self.widget}
+
+
+@dataclass(frozen=True)
+class _ServedIn:
+    """What a new deployment or pipeline declares (``input_type``/``output_type`` None: structured; fields None:
+    none)."""
+
+    name: str
+    description: str | None = None
+    input_type: str | None = None
+    output_type: str | None = None
+    input_fields: tuple[FieldIn, ...] | None = None
+    output_fields: tuple[FieldIn, ...] | None = None
+    labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentIn(_ServedIn):
+    """A new deployment."""
+
+    supports_request_format: bool = True
+
+
+@dataclass(frozen=True)
+class DeploymentPatch:
+    """A change of a deployment: what is not None changes (``default_version``: the version to make default)."""
+
+    name: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] | None = None
+    input_fields: tuple[FieldIn, ...] | None = None
+    output_fields: tuple[FieldIn, ...] | None = None
+    default_version: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionIn:
+    """A new deployment version, or a change of one (what is not None changes). ``environment`` ``""``: the newest
+    base environment; ``settings``: the UbiOps settings kept as sent (free-form JSON, by key)."""
+
+    version: str | None = None
+    environment: str | None = None
+    environment_tag: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] | None = None
+    minimum_instances: int | None = None
+    maximum_instances: int | None = None
+    maximum_idle_time: int | None = None
+    request_retention_time: int | None = None
+    maximum_queue_size: int | None = None
+    request_retention_mode: str | None = None
+    instance_type_group_name: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineIn(_ServedIn):
+    """A new pipeline (an edge sends its input type as its output type when the client sent none)."""
+
+
+@dataclass(frozen=True)
+class PipelineVersionIn:
+    """A new pipeline version, or a change of one (what is not None changes; ``metadata``, free-form JSON where null
+    is a value, UNSET when not given). ``objects`` and ``attachments`` are the pipeline's graph as the client sent
+    it (JSON): the core checks it against the project's deployments as it reads it (core/serving/pipeline_graph.py).
+    """
+
+    version: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] | None = None
+    request_retention_mode: str | None = None
+    request_retention_time: int | None = None
+    metadata: Any = UNSET
+    objects: Any = None
+    attachments: Any = None
+
+
+@dataclass(frozen=True)
+class EnvVarIn:
+    """An environment variable, or a change of one (in a change, what is not None changes)."""
+
+    name: str | None = None
+    value: str | None = None
+    secret: bool | None = None

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel, Field
 
+from modelharbor.api.inputs import stage_list
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.openapi import errors
@@ -111,4 +112,4 @@ def set_stages(
     services: ServicesDep,
     stages: list[Any] = Body(..., embed=True),
 ):
-    return project_out(services.projects.set_stages(principal, project_id, stages))
+    return project_out(services.projects.set_stages(principal, project_id, stage_list(stages)))

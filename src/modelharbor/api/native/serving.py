@@ -18,6 +18,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.common import body_stream, services_of
+from modelharbor.api.inputs import (
+    deployment_in,
+    deployment_patch,
+    env_var_in,
+    pipeline_in,
+    pipeline_version_in,
+    version_in,
+)
 from modelharbor.api.jsonbody import MAX_INPUT_BODY, JsonRejected, JsonRoute, blank, loads, read_body
 from modelharbor.api.native import schemas
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
@@ -261,7 +269,7 @@ def list_deployments(project: ProjectDep, principal: PrincipalDep, services: Ser
 )
 def create_deployment(body: schemas.DeploymentIn, project: ProjectDep, principal: PrincipalDep, services: ServicesDep):
     """Declare a deployment's input and output: ``structured`` with typed fields, or ``plain`` text."""
-    return deployment_out(services.serving.create_deployment(principal, project, _body(body)))
+    return deployment_out(services.serving.create_deployment(principal, project, deployment_in(_body(body))))
 
 
 @router.get(D, response_model=schemas.DeploymentOut, summary="One deployment")
@@ -279,7 +287,9 @@ def update_deployment(
 ):
     """Rename it, change its description, labels or fields, or make another version the default."""
     return deployment_out(
-        services.serving.update_deployment(principal, project, _name_of(deployment, "Deployment"), _body(body))
+        services.serving.update_deployment(
+            principal, project, _name_of(deployment, "Deployment"), deployment_patch(_body(body))
+        )
     )
 
 
@@ -313,7 +323,9 @@ def create_version(
     """A version says where and how the deployment runs (environment, instances, idle time, retention). The first
     version becomes the default."""
     return version_out(
-        services.serving.create_version(principal, project, _name_of(deployment, "Deployment"), _body(body))
+        services.serving.create_version(
+            principal, project, _name_of(deployment, "Deployment"), version_in(_body(body), creating=True)
+        )
     )
 
 
@@ -337,7 +349,11 @@ def update_version(
 ):
     return version_out(
         services.serving.update_version(
-            principal, project, _name_of(deployment, "Deployment"), _name_of(version, "Version"), _body(body)
+            principal,
+            project,
+            _name_of(deployment, "Deployment"),
+            _name_of(version, "Version"),
+            version_in(_body(body), creating=False),
         )
     )
 
@@ -585,7 +601,7 @@ def _env_routes(prefix: str, level_of, what: str) -> None:
     )
     def create_var(body: schemas.EnvVarIn, principal: PrincipalDep, services: ServicesDep, level: Level = level_dep):
         e = services.serving.create_env_var(
-            principal, level.project, body.model_dump(), level.deployment, level.version
+            principal, level.project, env_var_in(body.model_dump(), creating=True), level.deployment, level.version
         )
         return env_var_out(e)
 
@@ -603,7 +619,12 @@ def _env_routes(prefix: str, level_of, what: str) -> None:
         level: Level = level_dep,
     ):
         e = services.serving.update_env_var(
-            principal, level.project, _name_of(var_id, "Variable"), _body(body), level.deployment, level.version
+            principal,
+            level.project,
+            _name_of(var_id, "Variable"),
+            env_var_in(_body(body), creating=False),
+            level.deployment,
+            level.version,
         )
         return env_var_out(e)
 
@@ -635,7 +656,7 @@ def list_pipelines(project: ProjectDep, principal: PrincipalDep, services: Servi
     "/pipelines", status_code=status.HTTP_201_CREATED, response_model=schemas.PipelineOut, summary="Create a pipeline"
 )
 def create_pipeline(body: schemas.PipelineIn, project: ProjectDep, principal: PrincipalDep, services: ServicesDep):
-    return pipeline_out(services.pipelines.create_pipeline(principal, project, _body(body)))
+    return pipeline_out(services.pipelines.create_pipeline(principal, project, pipeline_in(_body(body))))
 
 
 @router.get(PL, response_model=schemas.PipelineOut, summary="One pipeline")
@@ -676,7 +697,9 @@ def create_pipeline_version(
     payload["objects"] = [o.model_dump(exclude_none=True) for o in body.objects]
     payload["attachments"] = [a.model_dump() for a in body.attachments]
     return pipeline_version_out(
-        services.pipelines.create_version(principal, project, _name_of(pipeline, "Pipeline"), payload)
+        services.pipelines.create_version(
+            principal, project, _name_of(pipeline, "Pipeline"), pipeline_version_in(payload, creating=True)
+        )
     )
 
 

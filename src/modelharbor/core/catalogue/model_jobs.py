@@ -17,7 +17,7 @@ import contextlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from modelharbor.core.catalogue.model_imports import ImportService
@@ -29,6 +29,7 @@ from modelharbor.core.tasks import TaskService
 from modelharbor.db.engine import Database
 from modelharbor.domain.entities import FileRecord, ImportedModel, Task
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
+from modelharbor.domain.inputs import DeploymentIn, EnvVarIn, VersionIn
 from modelharbor.domain.principal import Action, Principal, require
 
 EXPORT, DEPLOY, UNDEPLOY = "model_export", "model_deploy", "model_undeploy"
@@ -187,19 +188,19 @@ class ModelJobService:
             self.serving.create_deployment(
                 principal,
                 PROJECT,
-                {"name": name, "input_type": "plain", "output_type": "plain", "description": settings["name"][:400]},
+                DeploymentIn(name, input_type="plain", output_type="plain", description=settings["name"][:400]),
             )
-        scaling = {
-            "minimum_instances": settings["min"],
-            "maximum_instances": settings["max"],
-            "maximum_idle_time": max(10, settings["idle"]),
-            "labels": {"kore-device": settings["device"][:64]},
-        }
+        scaling = VersionIn(
+            minimum_instances=settings["min"],
+            maximum_instances=settings["max"],
+            maximum_idle_time=max(10, settings["idle"]),
+            labels={"kore-device": settings["device"][:64]},
+        )
         try:
             self.serving.get_version(principal, PROJECT, name, VERSION)
             self.serving.update_version(principal, PROJECT, name, VERSION, scaling)
         except NotFound:
-            self.serving.create_version(principal, PROJECT, name, {"version": VERSION, **scaling})
+            self.serving.create_version(principal, PROJECT, name, replace(scaling, version=VERSION))
         env = {
             "KORE_TEMPERATURE": str(settings["params"]["temperature"]),
             "KORE_MAX_TOKENS": str(settings["params"]["maxTokens"]),
@@ -213,7 +214,7 @@ class ModelJobService:
             if e.inheritance_type is None
         }
         for key, value in env.items():
-            body = {"name": key, "value": value, "secret": False}
+            body = EnvVarIn(key, value, secret=False)
             if key in existing:
                 self.serving.update_env_var(
                     principal, PROJECT, existing[key].id, body, deployment=name, version=VERSION

@@ -13,12 +13,11 @@ import posixpath
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from enum import Enum
-from typing import Final
 
 from modelharbor.core.clock import aware
 from modelharbor.core.projects import DEFAULT_STAGES, STAGE_PRODUCTION, STAGE_STAGING
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import UNSET, Unset  # noqa: F401 - the registry's callers import them from here
 from modelharbor.domain.names import MAX_MODEL_NAME, model_name_problem
 
 STAGES = DEFAULT_STAGES
@@ -35,15 +34,6 @@ MAX_VERSIONS_PAGE, DEFAULT_VERSIONS_PAGE = 200_000, 10_000
 MAX_IN = 10_000  # values per IN (…) list
 _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
-
-
-class Unset(Enum):
-    """The type of :data:`UNSET`: an argument not given, where None may be a value."""
-
-    UNSET = "UNSET"
-
-
-UNSET: Final = Unset.UNSET
 
 
 def check_text(value: str | None, what: str, *, max_len: int = MAX_TEXT, optional: bool = True) -> str | None:

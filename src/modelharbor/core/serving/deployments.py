@@ -4,7 +4,6 @@ kept requests, blobs, running instances)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -14,12 +13,15 @@ from modelharbor.core.clock import new_uuid, now
 from modelharbor.core.serving.entities import Deployment, DeploymentVersion
 from modelharbor.core.serving.request_history import bounded_int
 from modelharbor.core.serving.validation import (
-    MAX_INSTANCES,
-    RETENTION_MODES,
+    VERSION_INTS,
+    VERSION_SETTINGS,
+    check_instances,
+    fields_json,
     valid_fields,
     valid_io_type,
     valid_labels,
     valid_name,
+    valid_retention_mode,
     valid_text,
 )
 from modelharbor.db.tables_registry import RegistryProjectRow
@@ -32,6 +34,7 @@ from modelharbor.db.tables_serving import (
     RevisionRow,
 )
 from modelharbor.domain.errors import Conflict, InvalidInput
+from modelharbor.domain.inputs import DeploymentIn, DeploymentPatch, VersionIn
 from modelharbor.domain.principal import Principal
 
 log = logging.getLogger("modelharbor.serving")
@@ -41,15 +44,13 @@ class Deployments:
     """Deployments and versions (mixed into ServingService)."""
 
     # --- deployments ----------------------------------------------------------------------------
-    def create_deployment(self, principal: Principal, project: Any, body: dict[str, Any]) -> Deployment:
-        name = valid_name(body.get("name"), "deployment")
-        input_type = valid_io_type(body.get("input_type"), "input_type")
-        output_type = valid_io_type(body.get("output_type"), "output_type")
-        input_fields = valid_fields(body.get("input_fields"), "input_fields", input_type)
-        output_fields = valid_fields(body.get("output_fields"), "output_fields", output_type)
-        supports = body.get("supports_request_format", True)
-        if not isinstance(supports, bool):
-            raise InvalidInput("'supports_request_format' must be a boolean.")
+    def create_deployment(self, principal: Principal, project: str, spec: DeploymentIn) -> Deployment:
+        name = valid_name(spec.name, "deployment")
+        input_type = valid_io_type(spec.input_type, "input_type")
+        output_type = valid_io_type(spec.output_type, "output_type")
+        input_fields = valid_fields(fields_json(spec.input_fields), "input_fields", input_type)
+        output_fields = valid_fields(fields_json(spec.output_fields), "output_fields", output_type)
+        supports = spec.supports_request_format
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             if s.scalar(select(DeploymentRow.id).where(DeploymentRow.project_id == p.id, DeploymentRow.name == name)):
@@ -59,12 +60,12 @@ class Deployments:
                 id=new_uuid(),
                 project_id=p.id,
                 name=name,
-                description=valid_text(body.get("description"), "description"),
+                description=valid_text(spec.description, "description"),
                 input_type=input_type,
                 output_type=output_type,
                 input_fields=input_fields,
                 output_fields=output_fields,
-                labels=valid_labels(body.get("labels")),
+                labels=valid_labels(spec.labels),
                 supports_request_format=supports,
                 default_version_id=None,
                 creator_id=principal.user_id,
@@ -75,44 +76,44 @@ class Deployments:
             s.flush()
             return self._deployment_entity(s, p.name, row)
 
-    def list_deployments(self, principal: Principal, project: Any) -> list[Deployment]:
+    def list_deployments(self, principal: Principal, project: str) -> list[Deployment]:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             rows = s.scalars(select(DeploymentRow).where(DeploymentRow.project_id == p.id).order_by(DeploymentRow.name))
             return [self._deployment_entity(s, p.name, r) for r in rows]
 
-    def get_deployment(self, principal: Principal, project: Any, name: Any) -> Deployment:
+    def get_deployment(self, principal: Principal, project: str, name: str) -> Deployment:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             return self._deployment_entity(s, p.name, self._deployment_row(s, p, name))
 
-    def update_deployment(self, principal: Principal, project: Any, name: Any, body: dict[str, Any]) -> Deployment:
+    def update_deployment(self, principal: Principal, project: str, name: str, change: DeploymentPatch) -> Deployment:
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             row = self._deployment_row(s, p, name)
-            if body.get("name") is not None and body["name"] != row.name:
-                new = valid_name(body["name"], "deployment")
+            if change.name is not None and change.name != row.name:
+                new = valid_name(change.name, "deployment")
                 if s.scalar(
                     select(DeploymentRow.id).where(DeploymentRow.project_id == p.id, DeploymentRow.name == new)
                 ):
                     raise Conflict(f"Deployment {new!r} already exists in project {p.name!r}.")
                 row.name = new
-            if body.get("description") is not None:
-                row.description = valid_text(body["description"], "description")
-            if body.get("labels") is not None:
-                row.labels = valid_labels(body["labels"])
-            if body.get("input_fields") is not None:
-                row.input_fields = valid_fields(body["input_fields"], "input_fields", row.input_type)
-            if body.get("output_fields") is not None:
-                row.output_fields = valid_fields(body["output_fields"], "output_fields", row.output_type)
-            if body.get("default_version") is not None:
-                row.default_version_id = self._version_row(s, row, body["default_version"]).id
+            if change.description is not None:
+                row.description = valid_text(change.description, "description")
+            if change.labels is not None:
+                row.labels = valid_labels(change.labels)
+            if change.input_fields is not None:
+                row.input_fields = valid_fields(fields_json(change.input_fields), "input_fields", row.input_type)
+            if change.output_fields is not None:
+                row.output_fields = valid_fields(fields_json(change.output_fields), "output_fields", row.output_type)
+            if change.default_version is not None:
+                row.default_version_id = self._version_row(s, row, change.default_version).id
             row.updated_at = now()
             s.flush()
             self._changed()
             return self._deployment_entity(s, p.name, row)
 
-    def delete_deployment(self, principal: Principal, project: Any, name: Any) -> None:
+    def delete_deployment(self, principal: Principal, project: str, name: str) -> None:
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             row = self._deployment_row(s, p, name)
@@ -183,22 +184,8 @@ class Deployments:
                 log.exception("could not stop instances of version %s", vid)
 
     # --- versions -------------------------------------------------------------------------------
-    _VERSION_SETTINGS = (
-        "ports",
-        "scaling_strategy",
-        "instance_processes",
-        "health_check",
-        "command",
-        "args",
-        "restart_request_interruption",
-        "instance_type",
-        "instance_type_group_id",
-    )
-
-    def create_version(
-        self, principal: Principal, project: Any, deployment: Any, body: dict[str, Any]
-    ) -> DeploymentVersion:
-        version = valid_name(body.get("version"), "version")
+    def create_version(self, principal: Principal, project: str, deployment: str, spec: VersionIn) -> DeploymentVersion:
+        version = valid_name(spec.version, "version")
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             d = self._deployment_row(s, p, deployment)
@@ -224,7 +211,7 @@ class Deployments:
                 environment="",
                 environment_tag=None,
             )
-            self._apply_version(s, p, row, body, creating=True)
+            self._apply_version(s, p, row, spec, creating=True)
             s.add(row)
             s.flush()
             if d.default_version_id is None:
@@ -233,79 +220,41 @@ class Deployments:
             return self.version_entity(s, p.name, d, row)
 
     def _apply_version(
-        self, s: Session, p: RegistryProjectRow, row: DeploymentVersionRow, body: dict[str, Any], *, creating: bool
+        self, s: Session, p: RegistryProjectRow, row: DeploymentVersionRow, spec: VersionIn, *, creating: bool
     ) -> bool:
-        """Apply a version body; whether the environment (or its tag) changed."""
+        """Apply a version's settings; whether the environment (or its tag) changed."""
         before = (row.environment, row.environment_tag)
-        env = body.get("environment_name") or body.get("environment")
-        tag = body.get("environment_tag")
+        env, tag = spec.environment, spec.environment_tag
         if env is not None or creating:
             env = env or self.system_environments()[-1]
-            if not isinstance(env, str):
-                raise InvalidInput("'environment_name' must be a string.")
             if env not in self.system_environments():
                 self.environment_row(s, p, env)
             row.environment = env
         if env is not None or tag is not None or creating:
             row.environment_tag = self.environment_tags.check_version_tag(s, p, row.environment, tag)
-        if creating or "description" in body:
-            row.description = valid_text(body.get("description"), "description")
-        if creating or body.get("labels") is not None:
-            row.labels = valid_labels(body.get("labels"))
-        row.minimum_instances = bounded_int(
-            body.get("minimum_instances"),
-            "minimum_instances",
-            row.minimum_instances if not creating else 0,
-            0,
-            MAX_INSTANCES,
-        )
-        row.maximum_instances = bounded_int(
-            body.get("maximum_instances"),
-            "maximum_instances",
-            row.maximum_instances if not creating else 5,
-            1,
-            MAX_INSTANCES,
-        )
-        if row.minimum_instances > row.maximum_instances:
-            raise InvalidInput("'minimum_instances' cannot be more than 'maximum_instances'.")
-        row.maximum_idle_time = bounded_int(
-            body.get("maximum_idle_time"),
-            "maximum_idle_time",
-            row.maximum_idle_time if not creating else 300,
-            10,
-            7 * 24 * 3600,
-        )
-        row.request_retention_time = bounded_int(
-            body.get("request_retention_time"),
-            "request_retention_time",
-            row.request_retention_time if not creating else 604800,
-            0,
-            365 * 24 * 3600,
-        )
-        row.maximum_queue_size = bounded_int(
-            body.get("maximum_queue_size"),
-            "maximum_queue_size",
-            row.maximum_queue_size if not creating else 100,
-            1,
-            100_000,
-        )
-        mode = body.get("request_retention_mode")
-        if mode is not None:
-            if mode not in RETENTION_MODES:
-                raise InvalidInput(f"'request_retention_mode' must be one of {', '.join(RETENTION_MODES)}.")
-            row.request_retention_mode = mode
+        if creating or spec.description is not None:
+            row.description = valid_text(spec.description, "description")
+        if creating or spec.labels is not None:
+            row.labels = valid_labels(spec.labels)
+        for key, (low, high, default) in VERSION_INTS.items():
+            given = getattr(spec, key)
+            setattr(row, key, bounded_int(given, key, default if creating else getattr(row, key), low, high))
+            if key == "maximum_instances":
+                check_instances(row.minimum_instances, row.maximum_instances)
+        if spec.request_retention_mode is not None:
+            row.request_retention_mode = valid_retention_mode(spec.request_retention_mode)
         elif creating:
             row.request_retention_mode = "full"
-        if body.get("instance_type_group_name") is not None:
-            row.instance_type_group_name = valid_text(body["instance_type_group_name"], "instance_type_group_name", 256)
+        if spec.instance_type_group_name is not None:
+            row.instance_type_group_name = valid_text(spec.instance_type_group_name, "instance_type_group_name", 256)
         settings = dict(row.settings or {})
-        for key in self._VERSION_SETTINGS:
-            if body.get(key) is not None:
-                settings[key] = body[key]
+        for key in VERSION_SETTINGS:
+            if spec.settings.get(key) is not None:
+                settings[key] = spec.settings[key]
         row.settings = settings
         return (row.environment, row.environment_tag) != before
 
-    def list_versions(self, principal: Principal, project: Any, deployment: Any) -> list[DeploymentVersion]:
+    def list_versions(self, principal: Principal, project: str, deployment: str) -> list[DeploymentVersion]:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             d = self._deployment_row(s, p, deployment)
@@ -316,21 +265,21 @@ class Deployments:
             )
             return [self.version_entity(s, p.name, d, r) for r in rows]
 
-    def get_version(self, principal: Principal, project: Any, deployment: Any, version: Any) -> DeploymentVersion:
+    def get_version(self, principal: Principal, project: str, deployment: str, version: str) -> DeploymentVersion:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             d = self._deployment_row(s, p, deployment)
             return self.version_entity(s, p.name, d, self._version_row(s, d, version))
 
     def update_version(
-        self, principal: Principal, project: Any, deployment: Any, version: Any, body: dict[str, Any]
+        self, principal: Principal, project: str, deployment: str, version: str, change: VersionIn
     ) -> DeploymentVersion:
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             d = self._deployment_row(s, p, deployment)
             row = self._version_row(s, d, version)
-            if body.get("version") is not None and body["version"] != row.version:
-                new = valid_name(body["version"], "version")
+            if change.version is not None and change.version != row.version:
+                new = valid_name(change.version, "version")
                 if s.scalar(
                     select(DeploymentVersionRow.id).where(
                         DeploymentVersionRow.deployment_id == d.id, DeploymentVersionRow.version == new
@@ -338,7 +287,7 @@ class Deployments:
                 ):
                     raise Conflict(f"Version {new!r} of deployment {d.name!r} already exists.")
                 row.version = new
-            moved = self._apply_version(s, p, row, body, creating=False)
+            moved = self._apply_version(s, p, row, change, creating=False)
             row.updated_at = now()
             latest = s.get(RevisionRow, row.latest_revision_id) if row.latest_revision_id else None
             if moved and latest is not None and latest.file_id is not None:
@@ -347,7 +296,7 @@ class Deployments:
             self._changed()
             return self.version_entity(s, p.name, d, row)
 
-    def delete_version(self, principal: Principal, project: Any, deployment: Any, version: Any) -> None:
+    def delete_version(self, principal: Principal, project: str, deployment: str, version: str) -> None:
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             d = self._deployment_row(s, p, deployment)

@@ -4,7 +4,6 @@ encrypted at rest (SecretBox), a secret's value never returned."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,9 +12,10 @@ from modelharbor.core.clock import new_uuid, now
 from modelharbor.core.secretbox import SecretUnreadable
 from modelharbor.core.serving.entities import EnvVar
 from modelharbor.core.serving.request_history import lookup_key
-from modelharbor.core.serving.validation import MAX_ENV_VALUE, MAX_ENV_VARS, valid_env_name
+from modelharbor.core.serving.validation import MAX_ENV_VARS, valid_env_name, valid_env_value
 from modelharbor.db.tables_serving import EnvVarRow
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
+from modelharbor.domain.inputs import EnvVarIn
 from modelharbor.domain.principal import Principal
 
 log = logging.getLogger("modelharbor.serving")
@@ -46,14 +46,23 @@ class EnvVars:
                     log.warning("environment variable %s cannot be decrypted (server key changed?)", r.name)
         return out
 
-    def _level(self, s: Session, principal: Principal, project: Any, deployment: Any, version: Any, *, write: bool):
+    def _level(
+        self,
+        s: Session,
+        principal: Principal,
+        project: str,
+        deployment: str | None,
+        version: str | None,
+        *,
+        write: bool,
+    ):
         p = self.project_row(s, principal, project, write=write)
         d = self._deployment_row(s, p, deployment) if deployment is not None else None
         v = self._version_row(s, d, version) if version is not None and d is not None else None
         return p, d, v
 
     def list_env_vars(
-        self, principal: Principal, project: Any, deployment: Any = None, version: Any = None
+        self, principal: Principal, project: str, deployment: str | None = None, version: str | None = None
     ) -> list[EnvVar]:
         """A level's variables with those it inherits (project, then deployment), own ones last."""
         with self.db.uow(readonly=True) as s:
@@ -75,16 +84,22 @@ class EnvVars:
             return out
 
     def get_env_var(
-        self, principal: Principal, project: Any, var_id: Any, deployment: Any = None, version: Any = None
+        self, principal: Principal, project: str, var_id: str, deployment: str | None = None, version: str | None = None
     ) -> EnvVar:
         with self.db.uow(readonly=True) as s:
             p, d, v = self._level(s, principal, project, deployment, version, write=False)
             return self._env_var(self._env_var_row(s, p, d, v, var_id))
 
     def create_env_var(
-        self, principal: Principal, project: Any, body: dict[str, Any], deployment: Any = None, version: Any = None
+        self,
+        principal: Principal,
+        project: str,
+        var: EnvVarIn,
+        deployment: str | None = None,
+        version: str | None = None,
     ) -> EnvVar:
-        name, value, secret = self._env_body(body)
+        """A variable at the level ``deployment``/``version`` name (``var.secret`` None: not secret)."""
+        name, value, secret = valid_env_name(var.name), valid_env_value(var.value), bool(var.secret)
         with self.db.uow() as s:
             p, d, v = self._level(s, principal, project, deployment, version, write=True)
             if self._find_var(s, p, d, v, name) is not None:
@@ -110,33 +125,31 @@ class EnvVars:
     def update_env_var(
         self,
         principal: Principal,
-        project: Any,
-        var_id: Any,
-        body: dict[str, Any],
-        deployment: Any = None,
-        version: Any = None,
+        project: str,
+        var_id: str,
+        change: EnvVarIn,
+        deployment: str | None = None,
+        version: str | None = None,
     ) -> EnvVar:
         with self.db.uow() as s:
             p, d, v = self._level(s, principal, project, deployment, version, write=True)
             row = self._env_var_row(s, p, d, v, var_id)
-            name = valid_env_name(body["name"]) if body.get("name") is not None else row.name
+            name = valid_env_name(change.name) if change.name is not None else row.name
             if name != row.name and self._find_var(s, p, d, v, name) is not None:
                 raise Conflict(f"Environment variable {name!r} already exists at this level.")
             row.name = name
-            if "secret" in body and body["secret"] is not None:
-                if not isinstance(body["secret"], bool):
-                    raise InvalidInput("'secret' must be a boolean.")
-                if row.secret and not body["secret"] and body.get("value") is None:
+            if change.secret is not None:
+                if row.secret and not change.secret and change.value is None:
                     raise InvalidInput("To make a secret visible, send its value again.")
-                row.secret = body["secret"]
-            if body.get("value") is not None:
-                row.value = self.box.seal(self._env_value(body["value"]))
+                row.secret = change.secret
+            if change.value is not None:
+                row.value = self.box.seal(valid_env_value(change.value))
             s.flush()
             self._changed()
             return self._env_var(row)
 
     def delete_env_var(
-        self, principal: Principal, project: Any, var_id: Any, deployment: Any = None, version: Any = None
+        self, principal: Principal, project: str, var_id: str, deployment: str | None = None, version: str | None = None
     ) -> None:
         with self.db.uow() as s:
             p, d, v = self._level(s, principal, project, deployment, version, write=True)
@@ -146,11 +159,11 @@ class EnvVars:
     def copy_env_vars(
         self,
         principal: Principal,
-        project: Any,
-        source_deployment: Any,
-        source_version: Any,
-        deployment: Any,
-        version: Any = None,
+        project: str,
+        source_deployment: str,
+        source_version: str | None,
+        deployment: str,
+        version: str | None = None,
     ) -> list[EnvVar]:
         """Copy the source level's own variables to the target level; same names are overwritten."""
         with self.db.uow() as s:
@@ -179,21 +192,6 @@ class EnvVars:
         self._changed()
         return self.list_env_vars(principal, project, deployment, version)
 
-    def _env_body(self, body: dict[str, Any]) -> tuple[str, str, bool]:
-        name = valid_env_name(body.get("name"))
-        secret = body.get("secret", False)
-        if not isinstance(secret, bool):
-            raise InvalidInput("'secret' must be a boolean.")
-        return name, self._env_value(body.get("value")), secret
-
-    @staticmethod
-    def _env_value(value: Any) -> str:
-        if value is None:
-            raise InvalidInput("'value' is required (it may be an empty string).")
-        if not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
-            raise InvalidInput(f"'value' must be a string of at most {MAX_ENV_VALUE} characters.")
-        return value
-
     @staticmethod
     def _find_var(s: Session, p, d, v, name: str) -> EnvVarRow | None:
         q = select(EnvVarRow).where(EnvVarRow.project_id == p.id, EnvVarRow.name == name)
@@ -202,7 +200,7 @@ class EnvVars:
         return s.scalar(q)
 
     @staticmethod
-    def _env_var_row(s: Session, p, d, v, var_id: Any) -> EnvVarRow:
+    def _env_var_row(s: Session, p, d, v, var_id: str) -> EnvVarRow:
         row = s.get(EnvVarRow, var_id) if lookup_key(var_id, 36) else None
         if (
             row is None

@@ -48,11 +48,11 @@ class EnvironmentTagService(EnvironmentTags):
     def check_build_target(
         self,
         principal: Principal,
-        project: Any,
-        environment: Any,
-        tag: Any,
-        base_environment: Any = None,
-        base_environment_tag: Any = None,
+        project: str,
+        environment: str,
+        tag: str,
+        base_environment: str | None = None,
+        base_environment_tag: str | None = None,
     ) -> None:
         """Before any bytes are stored: the caller may build this tag, on this base."""
         with self.db.uow(readonly=True) as s:
@@ -61,7 +61,13 @@ class EnvironmentTagService(EnvironmentTags):
             self._base(s, env, row, base_environment, base_environment_tag)
 
     def _base(
-        self, s: Session, env: EnvironmentRow, tag: EnvironmentTagRow, name: Any, tag_name: Any, default: Any = None
+        self,
+        s: Session,
+        env: EnvironmentRow,
+        tag: EnvironmentTagRow,
+        name: str | None,
+        tag_name: str | None,
+        default: str | None = None,
     ) -> str:
         """The base environment a build is made on: the one named, else ``default``, else the tag's current one,
         else the environment's."""
@@ -82,14 +88,14 @@ class EnvironmentTagService(EnvironmentTags):
     async def store_package(
         self,
         principal: Principal,
-        project: Any,
-        environment: Any,
-        tag: Any,
+        project: str,
+        environment: str,
+        tag: str,
         data: AsyncIterable[bytes],
         filename: str,
         *,
-        base_environment: Any = None,
-        base_environment_tag: Any = None,
+        base_environment: str | None = None,
+        base_environment_tag: str | None = None,
     ) -> str:
         """Store an uploaded environment package (a .zip of at most the package size limit) once the caller may
         build the tag on that base; its file id. The caller then calls :meth:`build_package`, or
@@ -118,13 +124,13 @@ class EnvironmentTagService(EnvironmentTags):
     async def build_package(
         self,
         principal: Principal,
-        project: Any,
-        environment: Any,
-        tag: Any,
+        project: str,
+        environment: str,
+        tag: str,
         file_id: str,
         *,
-        base_environment: Any = None,
-        base_environment_tag: Any = None,
+        base_environment: str | None = None,
+        base_environment_tag: str | None = None,
     ) -> EnvironmentTag:
         """Queue a build of ``tag`` from a stored package (:meth:`store_package`); the package is dropped if the
         build cannot be queued."""
@@ -148,14 +154,14 @@ class EnvironmentTagService(EnvironmentTags):
     async def build_from(
         self,
         principal: Principal,
-        project: Any,
-        environment: Any,
-        tag: Any,
+        project: str,
+        environment: str,
+        tag: str,
         *,
         file_id: str | None = None,
-        source: tuple[Any, Any] | None = None,
-        base_environment: Any = None,
-        base_environment_tag: Any = None,
+        source: tuple[str, str] | None = None,
+        base_environment: str | None = None,
+        base_environment_tag: str | None = None,
     ) -> EnvironmentTag:
         """Queue a build of ``tag`` from a stored package (``file_id``, :meth:`build_package`), else from the package
         of ``source`` = (environment, tag) of the project (:meth:`copy_build`)."""
@@ -171,14 +177,14 @@ class EnvironmentTagService(EnvironmentTags):
     def copy_build(
         self,
         principal: Principal,
-        project: Any,
-        environment: Any,
-        tag: Any,
-        source_environment: Any,
-        source_tag: Any,
+        project: str,
+        environment: str,
+        tag: str,
+        source_environment: str,
+        source_tag: str,
         *,
-        base_environment: Any = None,
-        base_environment_tag: Any = None,
+        base_environment: str | None = None,
+        base_environment_tag: str | None = None,
     ) -> EnvironmentTag:
         """Build ``tag`` from the package of another tag of the project (no bytes copied), on that tag's base
         unless one is named."""
@@ -205,7 +211,7 @@ class EnvironmentTagService(EnvironmentTags):
             default_base=base,
         )
 
-    def rebuild(self, principal: Principal, project: Any, environment: Any, tag: Any) -> EnvironmentTag:
+    def rebuild(self, principal: Principal, project: str, environment: str, tag: str) -> EnvironmentTag:
         """Build a tag again from its package, on the same base (a new build; the status starts at ``queued``)."""
         with self.db.uow(readonly=True) as s:
             _, env = self._custom(s, principal, project, environment)
@@ -229,14 +235,14 @@ class EnvironmentTagService(EnvironmentTags):
     def new_build(
         self,
         principal: Principal,
-        project: Any,
-        environment: Any,
-        tag: Any,
+        project: str,
+        environment: str,
+        tag: str,
         *,
         file_id: str,
         size: int | None,
-        base_environment: Any = None,
-        base_environment_tag: Any = None,
+        base_environment: str | None = None,
+        base_environment_tag: str | None = None,
         default_base: str | None = None,
         revision_id: str | None = None,
         as_build: bool = False,
@@ -272,7 +278,7 @@ class EnvironmentTagService(EnvironmentTags):
                 return self._build_entity(build)
             return self._entity(s, env, row)
 
-    def package_file(self, principal: Principal, project: Any, environment: Any, tag: Any) -> str:
+    def package_file(self, principal: Principal, project: str, environment: str, tag: str) -> str:
         """The file id of a tag's environment package (its newest build's)."""
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
@@ -285,14 +291,14 @@ class EnvironmentTagService(EnvironmentTags):
             return latest.file_id
 
     async def open_package(
-        self, principal: Principal, project: Any, environment: Any, tag: Any, range_header: str | None = None
+        self, principal: Principal, project: str, environment: str, tag: str, range_header: str | None = None
     ) -> tuple[FileRecord, Any, AsyncIterator[bytes]]:
         """A tag's environment package for reading: (record, satisfied range or None, byte stream), as
         ``files.open``."""
         file_id = await asyncio.to_thread(self.package_file, principal, project, environment, tag)
         return await self.serving.files.open(principal, file_id, range_header)
 
-    def dependency_files(self, principal: Principal, project: Any, environment: Any, tag: Any) -> list[tuple[str, str]]:
+    def dependency_files(self, principal: Principal, project: str, environment: str, tag: str) -> list[tuple[str, str]]:
         """(name, content) of requirements.txt and ubiops.yaml in a tag's package, once its build read them."""
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
@@ -302,11 +308,11 @@ class EnvironmentTagService(EnvironmentTags):
             latest = self._latest(s, self._tag_row(s, env, tag))
             return sorted((latest.dependency_files or {}).items()) if latest else []
 
-    def tag_detail(self, principal: Principal, project: Any, environment: Any, tag: Any) -> tuple[EnvironmentTag, str]:
+    def tag_detail(self, principal: Principal, project: str, environment: str, tag: str) -> tuple[EnvironmentTag, str]:
         """A tag and the log of its newest build (empty before it started)."""
         return self.get_tag(principal, project, environment, tag), self.build_log(principal, project, environment, tag)
 
-    def build_log(self, principal: Principal, project: Any, environment: Any, tag: Any) -> str:
+    def build_log(self, principal: Principal, project: str, environment: str, tag: str) -> str:
         """The log of a tag's newest build (empty before it started)."""
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
@@ -317,7 +323,7 @@ class EnvironmentTagService(EnvironmentTags):
             return (latest.build_log or "") if latest else ""
 
     # --- API v2.1: environment revisions and builds (of the tag ``latest``) ------------------------
-    def _latest_tag(self, s: Session, principal: Principal, project: Any, environment: Any):
+    def _latest_tag(self, s: Session, principal: Principal, project: str, environment: str):
         p = self.serving.project_row(s, principal, project)
         if environment in self.serving.system_environments():
             raise NotFound(f"Base environment {environment!r} has no environment revisions")
@@ -372,7 +378,7 @@ class EnvironmentTagService(EnvironmentTags):
             "active_build": active.id if active else None,
         }
 
-    def list_revisions(self, principal: Principal, project: Any, environment: Any) -> list[EnvironmentRevision]:
+    def list_revisions(self, principal: Principal, project: str, environment: str) -> list[EnvironmentRevision]:
         """The packages uploaded to the environment (its tag ``latest``), oldest first."""
         if environment in self.serving.system_environments():
             self.serving.get_environment(principal, project, environment)  # the project exists and is readable
@@ -386,7 +392,7 @@ class EnvironmentTagService(EnvironmentTags):
             ]
 
     def get_revision(
-        self, principal: Principal, project: Any, environment: Any, revision_id: Any
+        self, principal: Principal, project: str, environment: str, revision_id: str
     ) -> EnvironmentRevision:
         with self.db.uow(readonly=True) as s:
             _, env, tag = self._latest_tag(s, principal, project, environment)
@@ -394,14 +400,14 @@ class EnvironmentTagService(EnvironmentTags):
             return EnvironmentRevision(b.id, env.name, b.created_by, aware(b.created_at))
 
     @staticmethod
-    def _revision_row(s: Session, tag: EnvironmentTagRow, revision_id: Any) -> EnvironmentBuildRow:
+    def _revision_row(s: Session, tag: EnvironmentTagRow, revision_id: str) -> EnvironmentBuildRow:
         row = s.get(EnvironmentBuildRow, revision_id) if lookup_key(revision_id, 36) else None
         if row is None or row.tag_id != tag.id or row.revision_id != row.id:
             raise NotFound(f"Environment revision {revision_id!r} not found")
         return row
 
     def list_builds(
-        self, principal: Principal, project: Any, environment: Any, revision_id: Any
+        self, principal: Principal, project: str, environment: str, revision_id: str
     ) -> list[EnvironmentBuild]:
         """The builds of one environment revision: its first and every rebuild, oldest first."""
         with self.db.uow(readonly=True) as s:
@@ -410,7 +416,7 @@ class EnvironmentTagService(EnvironmentTags):
             return [self._build_entity(b) for b in self._builds(s, tag) if b.revision_id == first.id]
 
     def get_build(
-        self, principal: Principal, project: Any, environment: Any, revision_id: Any, build_id: Any
+        self, principal: Principal, project: str, environment: str, revision_id: str, build_id: str
     ) -> EnvironmentBuild:
         for build in self.list_builds(principal, project, environment, revision_id):
             if build.id == build_id:
@@ -418,7 +424,7 @@ class EnvironmentTagService(EnvironmentTags):
         raise NotFound(f"Build {build_id!r} of environment revision {revision_id!r} not found")
 
     def rebuild_environment_revision(
-        self, principal: Principal, project: Any, environment: Any, revision_id: Any
+        self, principal: Principal, project: str, environment: str, revision_id: str
     ) -> EnvironmentBuild:
         """Build an environment revision's package again (the tag ``latest``'s newest build from now on)."""
         with self.db.uow(readonly=True) as s:
@@ -442,7 +448,7 @@ class EnvironmentTagService(EnvironmentTags):
             as_build=True,
         )
 
-    def revision_file(self, principal: Principal, project: Any, environment: Any, revision_id: Any) -> str:
+    def revision_file(self, principal: Principal, project: str, environment: str, revision_id: str) -> str:
         """The file id of an environment revision's package."""
         with self.db.uow(readonly=True) as s:
             _, _, tag = self._latest_tag(s, principal, project, environment)
@@ -452,14 +458,14 @@ class EnvironmentTagService(EnvironmentTags):
             return row.file_id
 
     async def open_revision_package(
-        self, principal: Principal, project: Any, environment: Any, revision_id: Any, range_header: str | None = None
+        self, principal: Principal, project: str, environment: str, revision_id: str, range_header: str | None = None
     ) -> tuple[FileRecord, Any, AsyncIterator[bytes]]:
         """An environment revision's package for reading, as :meth:`open_package`."""
         file_id = await asyncio.to_thread(self.revision_file, principal, project, environment, revision_id)
         return await self.serving.files.open(principal, file_id, range_header)
 
     def build_dependency_files(
-        self, principal: Principal, project: Any, environment: Any, revision_id: Any, build_id: Any
+        self, principal: Principal, project: str, environment: str, revision_id: str, build_id: str
     ) -> list[tuple[str, str]]:
         self.get_build(principal, project, environment, revision_id, build_id)  # exists and is readable
         with self.db.uow(readonly=True) as s:

@@ -47,6 +47,7 @@ from modelharbor.db.tables_serving import (
     RevisionRow,
 )
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
+from modelharbor.domain.inputs import Unnamed
 from modelharbor.domain.principal import Principal
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class EnvironmentNotReady(HarborError):
 
 
 def tag_name(value: Any) -> str:
+    """A tag's name (a JSON value: the edges and the imports check theirs with this; the core takes ``str``)."""
     if not isinstance(value, str) or not _TAG.fullmatch(value):
         raise InvalidInput(
             f"Invalid tag name {value!r}: 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit."
@@ -196,7 +198,7 @@ class EnvironmentTags:
         return self.serving.db
 
     # --- lookups --------------------------------------------------------------------------------
-    def _custom(self, s: Session, principal: Principal, project: Any, environment: Any, *, write: bool = False):
+    def _custom(self, s: Session, principal: Principal, project: str, environment: str, *, write: bool = False):
         """(project row, environment row) of a custom environment; base environments cannot be changed."""
         p = self.serving.project_row(s, principal, project, write=write)
         if environment in self.serving.system_environments():
@@ -204,7 +206,7 @@ class EnvironmentTags:
         return p, self.serving.environment_row(s, p, environment)
 
     @staticmethod
-    def _tag_row(s: Session, env: EnvironmentRow, tag: Any) -> EnvironmentTagRow:
+    def _tag_row(s: Session, env: EnvironmentRow, tag: str) -> EnvironmentTagRow:
         return named_row(
             s,
             EnvironmentTagRow,
@@ -259,7 +261,7 @@ class EnvironmentTags:
 
     # --- tags -----------------------------------------------------------------------------------
     def list_tags(
-        self, principal: Principal, project: Any, environment: Any, *, supports_request_format: bool | None = None
+        self, principal: Principal, project: str, environment: str, *, supports_request_format: bool | None = None
     ) -> list[EnvironmentTag]:
         """``latest`` first, then the others oldest first (only those with ``supports_request_format``, if given)."""
         with self.db.uow(readonly=True) as s:
@@ -274,7 +276,7 @@ class EnvironmentTags:
         wanted = supports_request_format
         return [t for t in tags if wanted is None or t.supports_request_format == wanted]
 
-    def get_tag(self, principal: Principal, project: Any, environment: Any, tag: Any) -> EnvironmentTag:
+    def get_tag(self, principal: Principal, project: str, environment: str, tag: str) -> EnvironmentTag:
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
             if environment in self.serving.system_environments():
@@ -299,22 +301,31 @@ class EnvironmentTags:
         )
         s.flush()
 
-    def create_tag(self, principal: Principal, project: Any, environment: Any, body: dict[str, Any]) -> EnvironmentTag:
-        """``{name?, status?, supports_request_format?}``: a tag with no build yet (the environment's base as it is).
-        Without a name it is called ``v<N>``, the next free number."""
-        supports = self._supports(body.get("supports_request_format"), True)
+    def create_tag(
+        self,
+        principal: Principal,
+        project: str,
+        environment: str,
+        name: str | None = None,
+        *,
+        supports_request_format: bool = True,
+        status: str | None = None,
+    ) -> EnvironmentTag:
+        """A tag with no build yet (the environment's base as it is). Without a ``name`` it is called ``v<N>``, the
+        next free number; a ``status`` may only be the one it has (success)."""
+        supports = supports_request_format
         with self.db.uow() as s:
             p, env = self._custom(s, principal, project, environment, write=True)
             names = set(s.scalars(select(EnvironmentTagRow.name).where(EnvironmentTagRow.environment_id == env.id)))
             if len(names) >= MAX_TAGS:
                 raise InvalidInput(f"An environment may have at most {MAX_TAGS} tags: delete some first.")
-            if body.get("name") is None:
+            if name is None:
                 name = next(f"v{n}" for n in range(1, MAX_TAGS + 2) if f"v{n}" not in names)
             else:
-                name = tag_name(body["name"])
+                name = tag_name(name)
             if name in names:
                 raise Conflict(f"Environment {env.name!r} already has a tag {name!r}.")
-            self._status_unchanged(body.get("status"), "success")
+            self._status_unchanged(status, "success")
             t = now()
             row = EnvironmentTagRow(
                 id=new_uuid(),
@@ -330,37 +341,36 @@ class EnvironmentTags:
             return self._entity(s, env, row)
 
     def update_tag(
-        self, principal: Principal, project: Any, environment: Any, tag: Any, body: dict[str, Any]
+        self,
+        principal: Principal,
+        project: str,
+        environment: str,
+        tag: str,
+        *,
+        status: str | None = None,
+        supports_request_format: bool | None = None,
     ) -> EnvironmentTag:
-        """``{status?, supports_request_format?}``; the status comes from builds (it may only be sent unchanged)."""
+        """The status comes from builds (it may only be sent unchanged); ``supports_request_format`` changes."""
         with self.db.uow() as s:
             p, env = self._custom(s, principal, project, environment, write=True)
             row = self._tag_row(s, env, tag)
             current = self._entity(s, env, row)
-            self._status_unchanged(body.get("status"), current.status)
-            if body.get("supports_request_format") is not None:
-                row.supports_request_format = self._supports(body["supports_request_format"], True)
+            self._status_unchanged(status, current.status)
+            if supports_request_format is not None:
+                row.supports_request_format = supports_request_format
             row.updated_at = now()
             s.flush()
             return self._entity(s, env, row)
 
     @staticmethod
-    def _supports(value: Any, default: bool) -> bool:
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise InvalidInput("'supports_request_format' must be a boolean.")
-        return value
-
-    @staticmethod
-    def _status_unchanged(value: Any, current: str) -> None:
+    def _status_unchanged(value: str | None, current: str) -> None:
         if value is not None and value != current:
             raise InvalidInput(
                 f"A tag's status comes from its builds (now {current!r}): upload an environment package with "
                 "…/build to change it, or leave 'status' out."
             )
 
-    def delete_tag(self, principal: Principal, project: Any, environment: Any, tag: Any) -> None:
+    def delete_tag(self, principal: Principal, project: str, environment: str, tag: str) -> None:
         """Delete a tag with its builds and packages; refused while a version uses it."""
         with self.db.uow() as s:
             p, env = self._custom(s, principal, project, environment, write=True)
@@ -376,7 +386,7 @@ class EnvironmentTags:
             s.flush()
         self.serving.drop_blobs(stale)
 
-    def usage(self, principal: Principal, project: Any, environment: Any, tag: Any) -> list[TagUsage]:
+    def usage(self, principal: Principal, project: str, environment: str, tag: str) -> list[TagUsage]:
         """The deployment versions that run on a tag."""
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
@@ -401,14 +411,15 @@ class EnvironmentTags:
             out.append(TagUsage(v.id, d.name, v.version, environment, v.environment_tag or DEFAULT_TAG, status))
         return out
 
-    def check_version_tag(self, s: Session, p: RegistryProjectRow, environment: str, tag: Any) -> str | None:
-        """The tag a version on ``environment`` names (None on a base environment); ``latest`` when none is given."""
+    def check_version_tag(self, s: Session, p: RegistryProjectRow, environment: str, tag: str | None) -> str | None:
+        """The tag a version on ``environment`` names (None on a base environment); ``latest`` when none is given.
+        A custom environment's tag given as no string (an edge's ``Unnamed``) is refused as such."""
         if environment in self.serving.system_environments():
             if tag not in (None, DEFAULT_TAG):
                 raise InvalidInput(f"Base environment {environment!r} has one tag, 'latest', not {tag!r}.")
             return None
         env = self.serving.environment_row(s, p, environment)
-        if tag is not None and not isinstance(tag, str):
+        if isinstance(tag, Unnamed):
             raise InvalidInput("'environment_tag' must be a string.")
         return self._tag_row(s, env, tag or DEFAULT_TAG).name
 

@@ -3,14 +3,14 @@ core/serving/environment_builds.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_uuid, now
 from modelharbor.core.serving.entities import EnvironmentInfo
-from modelharbor.core.serving.validation import valid_labels, valid_text
+from modelharbor.core.serving.validation import valid_environment_name, valid_labels, valid_text
 from modelharbor.db.tables_serving import DeploymentRow, DeploymentVersionRow, EnvironmentRow
 from modelharbor.domain.errors import Conflict, InvalidInput
 from modelharbor.domain.principal import Principal
@@ -20,7 +20,7 @@ class Environments:
     """Listing, reading, creating, changing and deleting environments (mixed into ServingService)."""
 
     def list_environments(
-        self, principal: Principal, project: Any, *, system: bool | None = None, labels: dict[str, str] | None = None
+        self, principal: Principal, project: str, *, system: bool | None = None, labels: dict[str, str] | None = None
     ):
         """Base (``system``) and custom environments, those carrying every one of ``labels`` (key: value)."""
         wanted = labels or {}
@@ -37,7 +37,7 @@ class Environments:
                 out += [self._env_entity(s, p.name, r) for r in sorted(custom, key=lambda r: r.name)]
             return [e for e in out if all(e.labels.get(k) == v for k, v in wanted.items())]
 
-    def get_environment(self, principal: Principal, project: Any, name: Any) -> EnvironmentInfo:
+    def get_environment(self, principal: Principal, project: str, name: str) -> EnvironmentInfo:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             if name in self.system_environments():
@@ -47,15 +47,15 @@ class Environments:
     def create_environment(
         self,
         principal: Principal,
-        project: Any,
+        project: str,
         *,
-        name: Any,
-        description: Any = None,
-        labels: Any = None,
-        base_environment: Any = None,
+        name: str,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        base_environment: str | None = None,
     ) -> EnvironmentInfo:
-        if not isinstance(name, str) or not 0 < len(name) <= 256 or not name.isprintable():
-            raise InvalidInput("'name' must be 1 to 256 printable characters.")
+        """A custom environment on ``base_environment`` (None: the newest base environment)."""
+        valid_environment_name(name)
         if name in self.system_environments():
             raise Conflict(f"{name!r} is a base environment; choose another name.")
         base = base_environment or self.system_environments()[-1]
@@ -86,7 +86,13 @@ class Environments:
             return self._env_entity(s, p.name, row)
 
     def update_environment(
-        self, principal: Principal, project: Any, name: Any, *, description: Any = None, labels: Any = None
+        self,
+        principal: Principal,
+        project: str,
+        name: str,
+        *,
+        description: str | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> EnvironmentInfo:
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
@@ -101,7 +107,7 @@ class Environments:
             s.flush()
             return self._env_entity(s, p.name, row)
 
-    def delete_environment(self, principal: Principal, project: Any, name: Any) -> None:
+    def delete_environment(self, principal: Principal, project: str, name: str) -> None:
         with self.db.uow() as s:
             p = self.project_row(s, principal, project, write=True)
             if name in self.system_environments():

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware
@@ -23,8 +23,12 @@ from modelharbor.db.tables_serving import DeploymentRow, DeploymentVersionRow, E
 from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
 
+R = TypeVar("R")
 
-def named_row(s: Session, row_type: type, *where: Any, key: Any, missing: str, limit: int = 256) -> Any:
+
+def named_row(
+    s: Session, row_type: type[R], *where: ColumnElement[bool], key: str, missing: str, limit: int = 256
+) -> R:
     """The one ``row_type`` row ``where`` names — ``key`` (the name or version from outside) checked first, so one
     no row could have matches none without a query — else NotFound(``missing``)."""
     row = s.scalar(select(row_type).where(*where)) if lookup_key(key, limit) else None
@@ -47,7 +51,7 @@ class Route:
     env_vars: dict[str, str]
 
 
-def held_if_present(s: Session, table: Any, row_id: str) -> bool:
+def held_if_present(s: Session, table: type, row_id: str) -> bool:
     """Whether the row still exists, held so (share lock) until the transaction ends. Routes and versions are read
     before a request runs and may be deleted meanwhile (or by another server process): what a request stores
     under a version is stored only under this check, so a deletion cannot pass between it and the commit (on
@@ -60,7 +64,7 @@ class ServingLookup:
 
     # --- projects and permission ----------------------------------------------------------------
     @staticmethod
-    def project_row(s: Session, principal: Principal, project: Any, *, write: bool = False) -> RegistryProjectRow:
+    def project_row(s: Session, principal: Principal, project: str, *, write: bool = False) -> RegistryProjectRow:
         """The principal's project by name, read access checked (``write``: write access, the row locked); else
         NotFound."""
         require(principal, Action.SERVING_WRITE if write else Action.SERVING_READ, principal.org_id, what="project")
@@ -86,7 +90,7 @@ class ServingLookup:
         return sorted(self.builder.base_environments())
 
     @staticmethod
-    def environment_row(s: Session, p: RegistryProjectRow, name: Any) -> EnvironmentRow:
+    def environment_row(s: Session, p: RegistryProjectRow, name: str) -> EnvironmentRow:
         """The project's custom environment by name; else NotFound."""
         return named_row(
             s,
@@ -98,7 +102,7 @@ class ServingLookup:
         )
 
     @staticmethod
-    def _deployment_row(s: Session, p: RegistryProjectRow, name: Any) -> DeploymentRow:
+    def _deployment_row(s: Session, p: RegistryProjectRow, name: str) -> DeploymentRow:
         return named_row(
             s,
             DeploymentRow,
@@ -128,7 +132,7 @@ class ServingLookup:
         )
 
     @staticmethod
-    def _version_row(s: Session, d: DeploymentRow, version: Any) -> DeploymentVersionRow:
+    def _version_row(s: Session, d: DeploymentRow, version: str) -> DeploymentVersionRow:
         return named_row(
             s,
             DeploymentVersionRow,
@@ -179,7 +183,7 @@ class ServingLookup:
         )
 
     @staticmethod
-    def _revision_row(s: Session, v: DeploymentVersionRow, revision_id: Any) -> RevisionRow:
+    def _revision_row(s: Session, v: DeploymentVersionRow, revision_id: str) -> RevisionRow:
         row = s.get(RevisionRow, revision_id) if lookup_key(revision_id, 36) else None
         if row is None or row.version_id != v.id:
             raise NotFound(f"Revision {revision_id!r} not found")

@@ -36,7 +36,14 @@ class PipelineRequests:
 
     # --- requests -------------------------------------------------------------------------------
     async def request(
-        self, principal: Principal, project: Any, pipeline: Any, data: Any, *, version: Any = None, timeout: Any = None
+        self,
+        principal: Principal,
+        project: str,
+        pipeline: str,
+        data: Any,
+        *,
+        version: str | None = None,
+        timeout: int | None = None,
     ) -> PipelineResult:
         """One direct request: validated, run object by object, and kept as the version's retention mode says."""
         require(principal, Action.SERVING_REQUEST, principal.org_id, what="pipeline")
@@ -195,12 +202,12 @@ class PipelineRequests:
                 return "failed", None, truncate(exc.message), tuple(steps)
         return "completed", result, None, tuple(steps)
 
-    def _for_request(self, principal: Principal, project: Any, pipeline: Any, version: Any):
+    def _for_request(self, principal: Principal, project: str, pipeline: str, version: str | None):
         with self.db.uow(readonly=True) as s:
             p, pl, row = self._resolve(s, principal, project, pipeline, version)
             return self._pipeline_entity(s, p.name, pl), self._version_entity(p.name, pl, row)
 
-    def _resolve(self, s: Session, principal: Principal, project: Any, pipeline: Any, version: Any):
+    def _resolve(self, s: Session, principal: Principal, project: str, pipeline: str, version: str | None):
         p = self.serving.project_row(s, principal, project)
         pl = self._pipeline_row(s, p, pipeline)
         if version is None:
@@ -215,12 +222,12 @@ class PipelineRequests:
     def submit_batch(
         self,
         principal: Principal,
-        project: Any,
-        pipeline: Any,
+        project: str,
+        pipeline: str,
         items: Any,
         *,
-        version: Any = None,
-        timeout: Any = None,
+        version: str | None = None,
+        timeout: int | None = None,
     ) -> list[PipelineResult]:
         """Queue up to MAX_BATCH pipeline requests (each item one request), answered in the background; poll each
         with :meth:`get_request`."""
@@ -294,7 +301,7 @@ class PipelineRequests:
         return {"completed": done, "failed": failed}
 
     # --- kept requests ---------------------------------------------------------------------------
-    def _kept_owner(self, s: Session, principal: Principal, project: Any, pipeline: Any) -> PipelineRow:
+    def _kept_owner(self, s: Session, principal: Principal, project: str, pipeline: str) -> PipelineRow:
         return self._pipeline_row(s, self.serving.project_row(s, principal, project), pipeline)
 
     @staticmethod

@@ -23,7 +23,7 @@ Permission: reading requests takes ``SERVING_READ``; creating, cancelling and de
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -37,12 +37,13 @@ from modelharbor.core.serving.pipeline_requests import PipelineRequests
 from modelharbor.core.serving.request_history import bounded_int
 from modelharbor.core.serving.service import ServingService
 from modelharbor.core.serving.validation import (
-    RETENTION_MODES,
+    fields_json,
     fields_of,
     valid_fields,
     valid_io_type,
     valid_labels,
     valid_name,
+    valid_retention_mode,
     valid_text,
 )
 from modelharbor.db.engine import Database
@@ -54,6 +55,7 @@ from modelharbor.db.tables_serving import (
     PipelineVersionRow,
 )
 from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
+from modelharbor.domain.inputs import DeploymentPatch, PipelineIn, PipelineVersionIn, Unset
 from modelharbor.domain.principal import Principal
 
 if TYPE_CHECKING:
@@ -82,10 +84,10 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
         return []
 
     # --- pipelines ------------------------------------------------------------------------------
-    def create_pipeline(self, principal: Principal, project: Any, body: dict[str, Any]) -> Pipeline:
-        name = valid_name(body.get("name"), "pipeline")
-        input_type = valid_io_type(body.get("input_type"), "input_type")
-        output_type = valid_io_type(body.get("output_type", input_type), "output_type")
+    def create_pipeline(self, principal: Principal, project: str, spec: PipelineIn) -> Pipeline:
+        name = valid_name(spec.name, "pipeline")
+        input_type = valid_io_type(spec.input_type, "input_type")
+        output_type = valid_io_type(spec.output_type, "output_type")
         with self.db.uow() as s:
             p = self.serving.project_row(s, principal, project, write=True)
             if s.scalar(select(PipelineRow.id).where(PipelineRow.project_id == p.id, PipelineRow.name == name)):
@@ -95,12 +97,12 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
                 id=new_uuid(),
                 project_id=p.id,
                 name=name,
-                description=valid_text(body.get("description"), "description"),
+                description=valid_text(spec.description, "description"),
                 input_type=input_type,
                 output_type=output_type,
-                input_fields=valid_fields(body.get("input_fields"), "input_fields", input_type),
-                output_fields=valid_fields(body.get("output_fields"), "output_fields", output_type),
-                labels=valid_labels(body.get("labels")),
+                input_fields=valid_fields(fields_json(spec.input_fields), "input_fields", input_type),
+                output_fields=valid_fields(fields_json(spec.output_fields), "output_fields", output_type),
+                labels=valid_labels(spec.labels),
                 default_version_id=None,
                 created_at=t,
                 updated_at=t,
@@ -109,44 +111,47 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
             s.flush()
             return self._pipeline_entity(s, p.name, row)
 
-    def list_pipelines(self, principal: Principal, project: Any) -> list[Pipeline]:
+    def list_pipelines(self, principal: Principal, project: str) -> list[Pipeline]:
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
             rows = s.scalars(select(PipelineRow).where(PipelineRow.project_id == p.id).order_by(PipelineRow.name))
             return [self._pipeline_entity(s, p.name, r) for r in rows]
 
-    def get_pipeline(self, principal: Principal, project: Any, name: Any) -> Pipeline:
+    def get_pipeline(self, principal: Principal, project: str, name: str) -> Pipeline:
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
             return self._pipeline_entity(s, p.name, self._pipeline_row(s, p, name))
 
-    def update_pipeline(self, principal: Principal, project: Any, name: Any, body: dict[str, Any]) -> Pipeline:
+    def update_pipeline(self, principal: Principal, project: str, name: str, change: DeploymentPatch) -> Pipeline:
+        """A change of the pipeline (as a deployment's: name, description, labels, fields, default version)."""
         with self.db.uow() as s:
             p = self.serving.project_row(s, principal, project, write=True)
             row = self._pipeline_row(s, p, name)
-            if body.get("name") not in (None, row.name):
-                new = valid_name(body["name"], "pipeline")
+            if change.name not in (None, row.name):
+                new = valid_name(change.name, "pipeline")
                 if s.scalar(select(PipelineRow.id).where(PipelineRow.project_id == p.id, PipelineRow.name == new)):
                     raise Conflict(f"Pipeline {new!r} already exists in project {p.name!r}.")
                 row.name = new
-            if body.get("description") is not None:
-                row.description = valid_text(body["description"], "description")
-            if body.get("labels") is not None:
-                row.labels = valid_labels(body["labels"])
-            if body.get("input_fields") is not None or body.get("output_fields") is not None:
+            if change.description is not None:
+                row.description = valid_text(change.description, "description")
+            if change.labels is not None:
+                row.labels = valid_labels(change.labels)
+            if change.input_fields is not None or change.output_fields is not None:
                 if s.scalar(select(PipelineVersionRow.id).where(PipelineVersionRow.pipeline_id == row.id).limit(1)):
                     raise InvalidInput("Change the fields of a pipeline before it has versions (or delete them).")
-                if body.get("input_fields") is not None:
-                    row.input_fields = valid_fields(body["input_fields"], "input_fields", row.input_type)
-                if body.get("output_fields") is not None:
-                    row.output_fields = valid_fields(body["output_fields"], "output_fields", row.output_type)
-            if body.get("default_version") is not None:
-                row.default_version_id = self._version_row(s, row, body["default_version"]).id
+                if change.input_fields is not None:
+                    row.input_fields = valid_fields(fields_json(change.input_fields), "input_fields", row.input_type)
+                if change.output_fields is not None:
+                    row.output_fields = valid_fields(
+                        fields_json(change.output_fields), "output_fields", row.output_type
+                    )
+            if change.default_version is not None:
+                row.default_version_id = self._version_row(s, row, change.default_version).id
             row.updated_at = now()
             s.flush()
             return self._pipeline_entity(s, p.name, row)
 
-    def delete_pipeline(self, principal: Principal, project: Any, name: Any) -> None:
+    def delete_pipeline(self, principal: Principal, project: str, name: str) -> None:
         with self.db.uow() as s:
             p = self.serving.project_row(s, principal, project, write=True)
             row = self._pipeline_row(s, p, name)
@@ -156,9 +161,9 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
 
     # --- versions -------------------------------------------------------------------------------
     def create_version(
-        self, principal: Principal, project: Any, pipeline: Any, body: dict[str, Any]
+        self, principal: Principal, project: str, pipeline: str, spec: PipelineVersionIn
     ) -> PipelineVersion:
-        version = valid_name(body.get("version"), "version")
+        version = valid_name(spec.version, "version")
         with self.db.uow() as s:
             p = self.serving.project_row(s, principal, project, write=True)
             pl = self._pipeline_row(s, p, pipeline)
@@ -170,7 +175,7 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
                 raise Conflict(f"Version {version!r} of pipeline {pl.name!r} already exists.")
             t = now()
             row = PipelineVersionRow(id=new_uuid(), pipeline_id=pl.id, version=version, created_at=t, updated_at=t)
-            self._apply(s, p, pl, row, body, creating=True)
+            self._apply(s, p, pl, row, spec, creating=True)
             s.add(row)
             s.flush()
             if pl.default_version_id is None:
@@ -178,7 +183,7 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
             s.flush()
             return self._version_entity(p.name, pl, row)
 
-    def list_versions(self, principal: Principal, project: Any, pipeline: Any) -> list[PipelineVersion]:
+    def list_versions(self, principal: Principal, project: str, pipeline: str) -> list[PipelineVersion]:
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
@@ -189,13 +194,13 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
             )
             return [self._version_entity(p.name, pl, r) for r in rows]
 
-    def get_version(self, principal: Principal, project: Any, pipeline: Any, version: Any) -> PipelineVersion:
+    def get_version(self, principal: Principal, project: str, pipeline: str, version: str) -> PipelineVersion:
         with self.db.uow(readonly=True) as s:
             p = self.serving.project_row(s, principal, project)
             pl = self._pipeline_row(s, p, pipeline)
             return self._version_entity(p.name, pl, self._version_row(s, pl, version))
 
-    def get_object_request(self, principal: Principal, project: Any, pipeline: Any, version: Any, request_id: Any):
+    def get_object_request(self, principal: Principal, project: str, pipeline: str, version: str, request_id: str):
         """An operator object's request: pipelines here hold only deployment objects, so there is none — NotFound,
         once the version is known to exist and be readable (like every other lookup)."""
         self.get_version(principal, project, pipeline, version)
@@ -205,14 +210,14 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
         )
 
     def update_version(
-        self, principal: Principal, project: Any, pipeline: Any, version: Any, body: dict[str, Any]
+        self, principal: Principal, project: str, pipeline: str, version: str, change: PipelineVersionIn
     ) -> PipelineVersion:
         with self.db.uow() as s:
             p = self.serving.project_row(s, principal, project, write=True)
             pl = self._pipeline_row(s, p, pipeline)
             row = self._version_row(s, pl, version)
-            if body.get("version") not in (None, row.version):
-                new = valid_name(body["version"], "version")
+            if change.version not in (None, row.version):
+                new = valid_name(change.version, "version")
                 if s.scalar(
                     select(PipelineVersionRow.id).where(
                         PipelineVersionRow.pipeline_id == pl.id, PipelineVersionRow.version == new
@@ -220,12 +225,12 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
                 ):
                     raise Conflict(f"Version {new!r} of pipeline {pl.name!r} already exists.")
                 row.version = new
-            self._apply(s, p, pl, row, body, creating=False)
+            self._apply(s, p, pl, row, change, creating=False)
             row.updated_at = now()
             s.flush()
             return self._version_entity(p.name, pl, row)
 
-    def delete_version(self, principal: Principal, project: Any, pipeline: Any, version: Any) -> None:
+    def delete_version(self, principal: Principal, project: str, pipeline: str, version: str) -> None:
         with self.db.uow() as s:
             p = self.serving.project_row(s, principal, project, write=True)
             pl = self._pipeline_row(s, p, pipeline)
@@ -239,27 +244,29 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
                 other = s.scalar(select(PipelineVersionRow.id).where(PipelineVersionRow.pipeline_id == pl.id).limit(1))
                 pl.default_version_id = other
 
-    def _apply(self, s: Session, p, pl: PipelineRow, row: PipelineVersionRow, body: dict[str, Any], *, creating: bool):
-        if creating or "description" in body:
-            row.description = valid_text(body.get("description"), "description")
-        if creating or body.get("labels") is not None:
-            row.labels = valid_labels(body.get("labels"))
-        mode = body.get("request_retention_mode")
-        if mode is not None and mode not in RETENTION_MODES:
-            raise InvalidInput(f"'request_retention_mode' must be one of {', '.join(RETENTION_MODES)}.")
+    def _apply(
+        self, s: Session, p, pl: PipelineRow, row: PipelineVersionRow, spec: PipelineVersionIn, *, creating: bool
+    ):
+        if creating or spec.description is not None:
+            row.description = valid_text(spec.description, "description")
+        if creating or spec.labels is not None:
+            row.labels = valid_labels(spec.labels)
+        mode = spec.request_retention_mode
+        if mode is not None:
+            valid_retention_mode(mode)
         if mode is not None or creating:
             row.request_retention_mode = mode or "full"
         row.request_retention_time = bounded_int(
-            body.get("request_retention_time"),
+            spec.request_retention_time,
             "request_retention_time",
             604800 if creating else row.request_retention_time,
             0,
             365 * 24 * 3600,
         )
-        if creating or "metadata" in body:
-            row.meta = body.get("metadata")
-        objects = body.get("objects") if body.get("objects") is not None else (None if not creating else [])
-        attachments = body.get("attachments") if body.get("attachments") is not None else (None if not creating else [])
+        if creating or not isinstance(spec.metadata, Unset):
+            row.meta = None if isinstance(spec.metadata, Unset) else spec.metadata
+        objects = spec.objects if spec.objects is not None else (None if not creating else [])
+        attachments = spec.attachments if spec.attachments is not None else (None if not creating else [])
         if objects is not None or attachments is not None:
             objects = objects if objects is not None else row.objects
             attachments = attachments if attachments is not None else row.attachments
@@ -296,7 +303,7 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
 
     # --- helpers --------------------------------------------------------------------------------
     @staticmethod
-    def _pipeline_row(s: Session, p, name: Any) -> PipelineRow:
+    def _pipeline_row(s: Session, p, name: str) -> PipelineRow:
         return named_row(
             s,
             PipelineRow,
@@ -307,7 +314,7 @@ class PipelineService(PipelineGraph, PipelineRequests, kept.KeptRequests):
         )
 
     @staticmethod
-    def _version_row(s: Session, pl: PipelineRow, version: Any) -> PipelineVersionRow:
+    def _version_row(s: Session, pl: PipelineRow, version: str) -> PipelineVersionRow:
         return named_row(
             s,
             PipelineVersionRow,

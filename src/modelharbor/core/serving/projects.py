@@ -10,7 +10,6 @@ no renaming. Deleting a project is ``ServingService.delete_project`` (it takes t
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from modelharbor.core.projects import Project
 from modelharbor.db.tables import OrganisationRow
@@ -18,6 +17,20 @@ from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.principal import Principal
 
 PROJECT_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
+
+
+def project_name_fault(name: object) -> InvalidInput:
+    """The fault of a name that is no deployable project name (the edges answer it for a value that is no string)."""
+    return InvalidInput(
+        f"Invalid project name {name!r}: 1 to 64 lowercase letters, digits and dashes, starting with a letter."
+    )
+
+
+def valid_project_name(name: str) -> str:
+    """A deployable project name; else InvalidInput."""
+    if not PROJECT_NAME.fullmatch(name):
+        raise project_name_fault(name)
+    return name
 
 
 class ServingProjects:
@@ -31,18 +44,18 @@ class ServingProjects:
                 raise NotFound(f"organisation {principal.org_id!r} not found")
             return row.name
 
-    def _own_organisation(self, principal: Principal, organization: Any) -> str:
+    def _own_organisation(self, principal: Principal, organization: str | None) -> str:
         org = self.organisation_name(principal)
-        if organization is not None and (not isinstance(organization, str) or organization.lower() != org.lower()):
+        if organization is not None and organization.lower() != org.lower():
             raise NotFound(f"Organization {organization!r} not found: your API key belongs to organization {org!r}.")
         return org
 
-    def create_project(self, principal: Principal, name: Any, *, organization: Any = None) -> tuple[Project, str]:
-        """A new project called ``name`` in the caller's organisation (``organization``, when given, must name it)."""
-        if not isinstance(name, str) or not PROJECT_NAME.fullmatch(name):
-            raise InvalidInput(
-                f"Invalid project name {name!r}: 1 to 64 lowercase letters, digits and dashes, starting with a letter."
-            )
+    def create_project(
+        self, principal: Principal, name: str, *, organization: str | None = None
+    ) -> tuple[Project, str]:
+        """A new project called ``name`` in the caller's organisation (``organization``, when given, must name it;
+        an edge hands a value that is no string as a ``domain.inputs.Unnamed``)."""
+        valid_project_name(name)
         org = self._own_organisation(principal, organization)
         return self.projects.create_project(principal, name), org
 
@@ -57,11 +70,12 @@ class ServingProjects:
         projects = self.projects.list_projects(principal)
         return ([] if labels else projects), org
 
-    def get_project(self, principal: Principal, name: Any) -> tuple[Project, str]:
+    def get_project(self, principal: Principal, name: str) -> tuple[Project, str]:
         return self.projects.get_by_name(principal, name), self.organisation_name(principal)
 
-    def update_project(self, principal: Principal, name: Any, *, new_name: Any = None) -> tuple[Project, str]:
-        """Nothing of a project changes here: a ``new_name`` other than its name is refused."""
+    def update_project(self, principal: Principal, name: str, *, new_name: str | None = None) -> tuple[Project, str]:
+        """Nothing of a project changes here: a ``new_name`` other than its name is refused (an edge hands a value that is no
+        string as a ``domain.inputs.Unnamed``)."""
         project = self.projects.get_by_name(principal, name)
         if new_name not in (None, project.name):
             raise InvalidInput("Projects cannot be renamed.")

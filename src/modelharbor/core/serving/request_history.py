@@ -10,6 +10,7 @@ callers' values are here too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, now
 from modelharbor.domain.errors import InvalidInput, NotFound
-from modelharbor.domain.principal import Action, require
+from modelharbor.domain.principal import Action, Principal, require
 
 REQUEST_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
 FINISHED = ("completed", "failed", "cancelled")
@@ -28,7 +29,8 @@ MAX_IDS = 250  # ids in one collect / delete / cancel (as many as a batch holds)
 
 
 def bounded_int(value: Any, what: str, default: int, low: int, high: int) -> int:
-    """``value`` if an integer in [low, high], ``default`` if None; else InvalidInput (the serving layer's check)."""
+    """``value`` if an integer in [low, high], ``default`` if None; else InvalidInput (the serving layer's check: the
+    core's methods take ``int | None``; the edges and the imports call this on JSON values too)."""
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -36,33 +38,33 @@ def bounded_int(value: Any, what: str, default: int, low: int, high: int) -> int
     return value
 
 
-def lookup_key(value: Any, limit: int = 256) -> bool:
+def lookup_key(value: str | None, limit: int = 256) -> bool:
     """Whether ``value`` could name a row at all: a printable string without NUL of at most ``limit``
     characters. Anything else is simply "not found" (PostgreSQL refuses NUL bytes with an error)."""
     return isinstance(value, str) and 0 < len(value) <= limit and value.isprintable()
 
 
-def request_ids_of(values: Any) -> list[str]:
-    """The ids of a collect / delete / cancel body (a JSON array of 1..MAX_IDS strings); ones that cannot be
+def request_ids_fault() -> InvalidInput:
+    """The fault of a collect / delete / cancel body that is no JSON array of 1..MAX_IDS request ids."""
+    return InvalidInput(f"Send a JSON array of 1 to {MAX_IDS} request ids.")
+
+
+def request_ids_of(ids: Sequence[str]) -> list[str]:
+    """The ids of a collect / delete / cancel (1..MAX_IDS; the edges check they are strings); ones that cannot be
     request ids are dropped (they match nothing)."""
-    if (
-        not isinstance(values, list)
-        or not values
-        or len(values) > MAX_IDS
-        or not all(isinstance(i, str) for i in values)
-    ):
-        raise InvalidInput(f"Send a JSON array of 1 to {MAX_IDS} request ids.")
-    return [i for i in values if lookup_key(i, 36)]
+    if not ids or len(ids) > MAX_IDS:
+        raise request_ids_fault()
+    return [i for i in ids if lookup_key(i, 36)]
 
 
-def _date(value: Any, what: str) -> datetime | None:
+def _date(value: str | datetime | None, what: str) -> datetime | None:
     """An ISO 8601 date or time (a bare date is its midnight; no zone is UTC) → aware datetime."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return aware(value)
     try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else None
+        parsed = datetime.fromisoformat(value) if len(value) <= 64 else None
     except ValueError:
         parsed = None
     if parsed is None:
@@ -83,10 +85,19 @@ class Filters:
     offset: int
 
     @classmethod
-    def of(cls, *, status=None, start_date=None, end_date=None, search_id=None, limit=None, offset=None) -> Filters:
+    def of(
+        cls,
+        *,
+        status: str | None = None,
+        start_date: str | datetime | None = None,
+        end_date: str | datetime | None = None,
+        search_id: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Filters:
         statuses = None
         if status is not None:
-            statuses = tuple(x.strip() for x in status.split(",")) if isinstance(status, str) else ()
+            statuses = tuple(x.strip() for x in status.split(","))
             if not statuses or any(x not in REQUEST_STATUSES for x in statuses):
                 raise InvalidInput(f"'status' must be one or more (comma-separated) of {', '.join(REQUEST_STATUSES)}.")
         start, end = _date(start_date, "start_date"), _date(end_date, "end_date")
@@ -116,7 +127,7 @@ class Filters:
         return q.order_by(table.created_at.desc(), table.id.desc()).offset(self.offset).limit(self.limit)
 
 
-def one(s: Session, table: Any, owner: Any, request_id: Any, version_id: str | None, *, lock: bool = False) -> Any:
+def one(s: Session, table: Any, owner: Any, request_id: str, version_id: str | None, *, lock: bool = False) -> Any:
     """The row of ``request_id`` under ``owner`` (a column == id condition), in that version if given; None."""
     if not lookup_key(request_id, 36):
         return None
@@ -171,7 +182,7 @@ def settle(s: Session, table: Any, request_id: str, status: str, value: Any, err
     return row
 
 
-def cancel_status(status: Any) -> tuple[str, ...]:
+def cancel_status(status: str | None) -> tuple[str, ...]:
     """Which statuses a batch cancel takes (its ``status`` filter, if any)."""
     if status is not None and status not in CANCELLABLE:
         raise InvalidInput("'status' must be pending or processing: only those requests can be cancelled.")
@@ -190,10 +201,14 @@ def cancel(row: Any, retention_mode: str) -> None:
         row.request_data = None
 
 
-def check_update(body: dict[str, Any]) -> None:
-    """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
-    if body.get("status") != "cancelled" or set(body) - {"status"}:
-        raise InvalidInput("A request can only be changed to {'status': 'cancelled'} (to cancel it).")
+def request_update_fault() -> InvalidInput:
+    return InvalidInput("A request can only be changed to {'status': 'cancelled'} (to cancel it).")
+
+
+def check_update(status: str) -> None:
+    """The vendor's PATCH of a request: only to status ``cancelled`` (cancel it; the edges refuse other fields)."""
+    if status != "cancelled":
+        raise request_update_fault()
 
 
 def io_of(row: Any, which: str, input_type: str, output_type: str) -> tuple[Any, str]:
@@ -231,7 +246,7 @@ class KeptRequests:
         vid = self._version_row(s, owner, version).id if version is not None else None
         return owner, getattr(self.kept_table, self.kept_owner_column) == owner.id, vid
 
-    def _kept_row(self, s: Session, owner: Any, where: Any, request_id: Any, vid, version, *, lock=False) -> Any:
+    def _kept_row(self, s: Session, owner: Any, where: Any, request_id: str, vid, version, *, lock=False) -> Any:
         row = one(s, self.kept_table, where, request_id, vid, lock=lock)
         if row is None:
             of = f"{self.kept_what} {owner.name!r}"
@@ -246,12 +261,16 @@ class KeptRequests:
     def _kept_cancel(self, s: Session, row: Any) -> None:
         cancel(row, s.get(self.kept_versions, row.version_id).request_retention_mode)
 
-    def get_request(self, principal, project, name, request_id, *, version=None):
+    def get_request(
+        self, principal: Principal, project: str, name: str, request_id: str, *, version: str | None = None
+    ):
         with self.db.uow(readonly=True) as s:
             owner, where, vid = self._kept_where(s, principal, project, name, version)
             return self._kept_entity(s, owner, self._kept_row(s, owner, where, request_id, vid, version))
 
-    def get_requests(self, principal, project, name, request_ids, *, version=None) -> list:
+    def get_requests(
+        self, principal: Principal, project: str, name: str, request_ids: Sequence[str], *, version: str | None = None
+    ) -> list:
         """Several kept requests at once, in the order asked (ids of no request here are left out)."""
         ids = request_ids_of(request_ids)
         with self.db.uow(readonly=True) as s:
@@ -260,17 +279,17 @@ class KeptRequests:
 
     def list_requests(
         self,
-        principal,
-        project,
-        name,
+        principal: Principal,
+        project: str,
+        name: str,
         *,
-        version=None,
-        status=None,
-        limit=None,
-        offset=None,
-        start_date=None,
-        end_date=None,
-        search_id=None,
+        version: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        start_date: str | datetime | None = None,
+        end_date: str | datetime | None = None,
+        search_id: str | None = None,
     ) -> list:
         """Kept requests, newest first, filtered as ``Filters`` says."""
         filters = Filters.of(
@@ -284,14 +303,18 @@ class KeptRequests:
                 q = q.where(table.version_id == vid)
             return [self._request_entity(owner, vname, r) for r, vname in s.execute(filters.apply(q, table)).all()]
 
-    def request_io(self, principal, project, name, request_id, which: str, *, version=None) -> tuple[Any, str]:
+    def request_io(
+        self, principal: Principal, project: str, name: str, request_id: str, which: str, *, version: str | None = None
+    ) -> tuple[Any, str]:
         """A kept request's input or output: (value, 'structured' | 'plain'); see ``io_of``."""
         with self.db.uow(readonly=True) as s:
             owner, where, vid = self._kept_where(s, principal, project, name, version)
             row = self._kept_row(s, owner, where, request_id, vid, version)
             return io_of(row, which, owner.input_type, owner.output_type)
 
-    def cancel_request(self, principal, project, name, request_id, *, version=None):
+    def cancel_request(
+        self, principal: Principal, project: str, name: str, request_id: str, *, version: str | None = None
+    ):
         """Cancel a batch request that is pending or processing (a running one finishes; its answer is dropped)."""
         with self.db.uow() as s:
             owner, where, vid = self._kept_where(s, principal, project, name, version, write=True)
@@ -300,7 +323,16 @@ class KeptRequests:
             self._kept_cancel(s, row)
             return self._kept_entity(s, owner, row)
 
-    def cancel_requests(self, principal, project, name, request_ids, *, version=None, status=None) -> int:
+    def cancel_requests(
+        self,
+        principal: Principal,
+        project: str,
+        name: str,
+        request_ids: Sequence[str],
+        *,
+        version: str | None = None,
+        status: str | None = None,
+    ) -> int:
         """Cancel those of the requests that are pending or processing (only ``status`` ones, if given)."""
         ids, wanted = request_ids_of(request_ids), cancel_status(status)
         with self.db.uow() as s:
@@ -310,17 +342,23 @@ class KeptRequests:
                 self._kept_cancel(s, row)
             return len(rows)
 
-    def update_request(self, principal, project, name, request_id, body: dict[str, Any], *, version=None):
-        """The vendor's PATCH of a request: only ``{"status": "cancelled"}`` (cancel it)."""
-        check_update(body)
+    def update_request(
+        self, principal: Principal, project: str, name: str, request_id: str, status: str, *, version: str | None = None
+    ):
+        """The vendor's PATCH of a request: only to status ``cancelled`` (cancel it)."""
+        check_update(status)
         return self.cancel_request(principal, project, name, request_id, version=version)
 
-    def delete_request(self, principal, project, name, request_id, *, version=None) -> None:
+    def delete_request(
+        self, principal: Principal, project: str, name: str, request_id: str, *, version: str | None = None
+    ) -> None:
         with self.db.uow() as s:
             owner, where, vid = self._kept_where(s, principal, project, name, version, write=True)
             s.delete(self._kept_row(s, owner, where, request_id, vid, version))
 
-    def delete_requests(self, principal, project, name, request_ids, *, version=None) -> int:
+    def delete_requests(
+        self, principal: Principal, project: str, name: str, request_ids: Sequence[str], *, version: str | None = None
+    ) -> int:
         """Delete several kept requests (ids of no request here are ignored); returns how many went."""
         ids = request_ids_of(request_ids)
         with self.db.uow() as s:

@@ -41,12 +41,12 @@ class Requests:
     async def request(
         self,
         principal: Principal,
-        project: Any,
-        deployment: Any,
+        project: str,
+        deployment: str,
         data: Any,
         *,
-        version: Any = None,
-        timeout: Any = None,
+        version: str | None = None,
+        timeout: int | None = None,
     ) -> RequestResult:
         """One direct request: validated, answered, checked, and kept as the version's retention mode says."""
         require(principal, Action.SERVING_REQUEST, principal.org_id, what="deployment")
@@ -190,12 +190,12 @@ class Requests:
     def submit_batch(
         self,
         principal: Principal,
-        project: Any,
-        deployment: Any,
+        project: str,
+        deployment: str,
         items: Any,
         *,
-        version: Any = None,
-        timeout: Any = None,
+        version: str | None = None,
+        timeout: int | None = None,
     ) -> list[RequestResult]:
         """Queue up to MAX_BATCH requests (each item one request) to be answered in the background; poll each with
         :meth:`get_request`. Their data and results are kept until read or the retention time passes."""
@@ -277,7 +277,7 @@ class Requests:
             progress(min(99, (n + 1) * 100 // len(request_ids)))
         return {"completed": done, "failed": failed}
 
-    def _kept_owner(self, s: Session, principal: Principal, project: Any, deployment: Any) -> DeploymentRow:
+    def _kept_owner(self, s: Session, principal: Principal, project: str, deployment: str) -> DeploymentRow:
         return self._deployment_row(s, self.project_row(s, principal, project), deployment)
 
     def sweep_requests(self) -> int:

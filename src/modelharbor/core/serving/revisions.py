@@ -25,7 +25,13 @@ from modelharbor.core.serving.packages import (
 )
 from modelharbor.core.serving.validation import BUILD_TASK, MAX_TIMEOUT, MAX_UBIOPS_YAML, PACKAGE_CONTEXT, build_error
 from modelharbor.db.tables_registry import RegistryProjectRow
-from modelharbor.db.tables_serving import DeploymentRow, DeploymentVersionRow, EnvironmentRow, RevisionRow
+from modelharbor.db.tables_serving import (
+    DeploymentRow,
+    DeploymentVersionRow,
+    EnvironmentRow,
+    EnvironmentTagRow,
+    RevisionRow,
+)
 from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.errors import HarborError, InvalidInput, NotFound, TooLarge
 from modelharbor.domain.principal import Principal
@@ -38,9 +44,9 @@ class Revisions:
     async def upload_revision(
         self,
         principal: Principal,
-        project: Any,
-        deployment: Any,
-        version: Any,
+        project: str,
+        deployment: str,
+        version: str,
         data: AsyncIterable[bytes],
         filename: str,
     ) -> Revision:
@@ -64,18 +70,18 @@ class Revisions:
                 raise TooLarge(f"A deployment package may be at most {self.max_package_size} bytes.")
             yield piece
 
-    def _check_write(self, principal: Principal, project: Any) -> None:
+    def _check_write(self, principal: Principal, project: str) -> None:
         with self.db.uow(readonly=True) as s:
             self.project_row(s, principal, project, write=True)
 
     def copy_revision(
         self,
         principal: Principal,
-        project: Any,
-        deployment: Any,
-        version: Any,
-        source_deployment: Any,
-        source_version: Any,
+        project: str,
+        deployment: str,
+        version: str,
+        source_deployment: str,
+        source_version: str,
     ) -> Revision:
         """A new revision of ``version`` from the active package of another version (no bytes copied)."""
         src = self.get_version(principal, project, source_deployment, source_version)
@@ -86,7 +92,7 @@ class Revisions:
         return self._new_revision(principal, project, deployment, version, file_id)
 
     def new_revision_from_file(
-        self, principal: Principal, project: Any, deployment: Any, version: Any, file_id: str, *, build: bool = True
+        self, principal: Principal, project: str, deployment: str, version: str, file_id: str, *, build: bool = True
     ) -> Revision:
         """A revision whose package is an existing file (e.g. an imported model's archive, zip or tar); with
         ``build=False`` the caller runs :meth:`build_revision` itself."""
@@ -95,9 +101,9 @@ class Revisions:
     def _new_revision(
         self,
         principal: Principal,
-        project: Any,
-        deployment: Any,
-        version: Any,
+        project: str,
+        deployment: str,
+        version: str,
         file_id: str | None,
         *,
         enqueue: bool = True,
@@ -131,7 +137,7 @@ class Revisions:
             return self._revision_entity(v, row)
 
     def rebuild_revision(
-        self, principal: Principal, project: Any, deployment: Any, version: Any, revision_id: Any
+        self, principal: Principal, project: str, deployment: str, version: str, revision_id: str
     ) -> Revision:
         """Build a revision's package again (in the version's environment as it is now): its status goes back to
         ``queued``; until the new build succeeds the revision keeps serving as it was built before."""
@@ -153,7 +159,7 @@ class Revisions:
         rev.status, rev.error_message, rev.build_id = "queued", None, new_uuid()
         self.tasks.enqueue_in(s, BUILD_TASK, {"revision_id": rev.id, "build_id": rev.build_id}, org_id=org_id)
 
-    def environment_built(self, s: Session, env: EnvironmentRow, tag: Any, *, success: bool) -> int:
+    def environment_built(self, s: Session, env: EnvironmentRow, tag: EnvironmentTagRow, *, success: bool) -> int:
         """An environment tag's build finished: every version on the tag builds its latest revision again (after a
         failure only those waiting for the tag, which then fail with its reason). How many were queued."""
         p = s.get(RegistryProjectRow, env.project_id)
@@ -176,7 +182,7 @@ class Revisions:
         self._changed()
         return queued
 
-    def list_revisions(self, principal: Principal, project: Any, deployment: Any, version: Any) -> list[Revision]:
+    def list_revisions(self, principal: Principal, project: str, deployment: str, version: str) -> list[Revision]:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             v = self._version_row(s, self._deployment_row(s, p, deployment), version)
@@ -184,20 +190,20 @@ class Revisions:
             return [self._revision_entity(v, r) for r in rows]
 
     def get_revision(
-        self, principal: Principal, project: Any, deployment: Any, version: Any, revision_id: Any
+        self, principal: Principal, project: str, deployment: str, version: str, revision_id: str
     ) -> Revision:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             v = self._version_row(s, self._deployment_row(s, p, deployment), version)
             return self._revision_entity(v, self._revision_row(s, v, revision_id))
 
-    def revision_log(self, principal: Principal, project: Any, deployment: Any, version: Any, revision_id: Any) -> str:
+    def revision_log(self, principal: Principal, project: str, deployment: str, version: str, revision_id: str) -> str:
         with self.db.uow(readonly=True) as s:
             p = self.project_row(s, principal, project)
             v = self._version_row(s, self._deployment_row(s, p, deployment), version)
             return self._revision_row(s, v, revision_id).build_log or ""
 
-    def revision_file(self, principal: Principal, project: Any, deployment: Any, version: Any, revision_id: Any) -> str:
+    def revision_file(self, principal: Principal, project: str, deployment: str, version: str, revision_id: str) -> str:
         rev = self.get_revision(principal, project, deployment, version, revision_id)
         if rev.file_id is None:
             raise NotFound("This revision has no package file.")
@@ -206,10 +212,10 @@ class Revisions:
     async def open_revision_file(
         self,
         principal: Principal,
-        project: Any,
-        deployment: Any,
-        version: Any,
-        revision_id: Any,
+        project: str,
+        deployment: str,
+        version: str,
+        revision_id: str,
         range_header: str | None = None,
     ) -> tuple[FileRecord, Any, AsyncIterator[bytes]]:
         """A revision's package for reading: (record, satisfied range or None, byte stream), as ``files.open``."""

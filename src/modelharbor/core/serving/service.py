@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -91,7 +90,7 @@ class ServingService(
         executor = self._executor
         return [] if executor is None else executor.statuses()
 
-    def delete_project(self, principal: Principal, name: Any) -> None:
+    def delete_project(self, principal: Principal, name: str) -> None:
         """Delete a project by name with its deployments, environments and variables (models stay)."""
         project = self.projects.get_by_name(principal, name)
         self.drop_blobs(self.projects.delete_project(principal, project.id))

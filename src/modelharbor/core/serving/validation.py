@@ -1,6 +1,11 @@
 """Field validation and the serving limits: names, descriptions, labels, input/output types and typed fields
 (what a deployment or pipeline declares, and what a request's data must match), environment-variable names, and
-the bounded error texts kept with builds and requests. Pure functions: no database, no service."""
+the bounded error texts kept with builds and requests. Pure functions: no database, no service.
+
+The ``valid_…`` checks take a JSON value of any type and answer the value typed, or InvalidInput with the message a
+client reads: the edges call them on a request's values, in the order of the fields, to build the core's typed
+inputs (``api/inputs.py``); the imports call them on what a zip's YAML holds (``core/transfer/selection.py``); and
+the serving methods, which take typed values (``domain.inputs``), call them again for the domain rules."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 from modelharbor.core.files.usage import DEPLOYMENT_PACKAGE
 from modelharbor.core.serving.entities import Field
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.inputs import FieldIn
 
 BUILD_TASK = "serving_build"
 BATCH_TASK = "serving_batch"
@@ -44,6 +50,26 @@ PACKAGE_MAX_ENTRIES = 10_000
 PACKAGE_MAX_FILE = 2 * 1024**3
 PACKAGE_MAX_TOTAL = 8 * 1024**3
 MAX_UBIOPS_YAML = 1 << 20
+# a version's UbiOps settings, kept as sent (free-form JSON)
+VERSION_SETTINGS = (
+    "ports",
+    "scaling_strategy",
+    "instance_processes",
+    "health_check",
+    "command",
+    "args",
+    "restart_request_interruption",
+    "instance_type",
+    "instance_type_group_id",
+)
+# a version's numbers, in the order they are checked: (lowest, highest, default of a new version)
+VERSION_INTS = {
+    "minimum_instances": (0, MAX_INSTANCES, 0),
+    "maximum_instances": (1, MAX_INSTANCES, 5),
+    "maximum_idle_time": (10, 7 * 24 * 3600, 300),
+    "request_retention_time": (0, 365 * 24 * 3600, 604800),
+    "maximum_queue_size": (1, 100_000, 100),
+}
 ROUTE_TTL = 2.0  # seconds a cached route may be stale (another server changed the version)
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9_]{0,62}[A-Za-z0-9])?")
@@ -121,6 +147,16 @@ def valid_fields(value: Any, what: str, io_type: str) -> list[dict[str, Any]]:
     return out
 
 
+def fields_in(raw: list[dict[str, Any]]) -> tuple[FieldIn, ...]:
+    """The typed fields of checked field declarations (what :func:`valid_fields` answers)."""
+    return tuple(FieldIn(f["name"], f["data_type"], f.get("widget")) for f in raw)
+
+
+def fields_json(fields: tuple[FieldIn, ...] | None) -> list[dict[str, Any]] | None:
+    """Typed fields as :func:`valid_fields` checks them (None stays None)."""
+    return None if fields is None else [f.as_json() for f in fields]
+
+
 def fields_of(raw: list[dict[str, Any]]) -> tuple[Field, ...]:
     """The Field entities of stored field declarations."""
     return tuple(Field(f["name"], f["data_type"], f.get("widget")) for f in raw or [])
@@ -160,6 +196,39 @@ def check_fields(fields: tuple[Field, ...], data: Any, *, what: str) -> None:
             raise InvalidInput(
                 f"{what.capitalize()} field {f.name!r} must be of type {f.data_type}, got {type(data[f.name]).__name__}."
             )
+
+
+def check_instances(minimum: int, maximum: int) -> None:
+    """A version's instance bounds, each already in its range."""
+    if minimum > maximum:
+        raise InvalidInput("'minimum_instances' cannot be more than 'maximum_instances'.")
+
+
+def valid_retention_mode(value: Any) -> str:
+    """A version's request retention mode, one of RETENTION_MODES; else InvalidInput."""
+    if value not in RETENTION_MODES:
+        raise InvalidInput(f"'request_retention_mode' must be one of {', '.join(RETENTION_MODES)}.")
+    return value
+
+
+def environment_name_fault() -> InvalidInput:
+    return InvalidInput("'name' must be 1 to 256 printable characters.")
+
+
+def valid_environment_name(name: str) -> str:
+    """A custom environment's name: 1 to 256 printable characters (the edges refuse one that is no string)."""
+    if not 0 < len(name) <= 256 or not name.isprintable():
+        raise environment_name_fault()
+    return name
+
+
+def valid_env_value(value: Any) -> str:
+    """An environment variable's value: a string (it may be empty) of at most MAX_ENV_VALUE characters."""
+    if value is None:
+        raise InvalidInput("'value' is required (it may be an empty string).")
+    if not isinstance(value, str) or len(value) > MAX_ENV_VALUE or "\x00" in value:
+        raise InvalidInput(f"'value' must be a string of at most {MAX_ENV_VALUE} characters.")
+    return value
 
 
 def valid_env_name(value: Any) -> str:

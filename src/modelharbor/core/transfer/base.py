@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -92,12 +92,12 @@ class TransferBase:
             return {}
         return dict(s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))).all())
 
-    def _project(self, s: Session, principal: Principal, project: Any, *, write: bool = False) -> RegistryProjectRow:
+    def _project(self, s: Session, principal: Principal, project: str, *, write: bool = False) -> RegistryProjectRow:
         if isinstance(project, str) and "\x00" in project:  # no row has one (and PostgreSQL refuses it)
             raise NotFound(f"Project {project!r} not found")
         return self.serving.project_row(s, principal, project, write=write)
 
-    def check_write(self, principal: Principal, project: Any) -> None:
+    def check_write(self, principal: Principal, project: str) -> None:
         with self.db.uow(readonly=True) as s:
             self._project(s, principal, project, write=True)
 
@@ -119,7 +119,7 @@ class TransferBase:
                     return int(pct or 0)
         return None
 
-    def _listing(self, principal: Principal, project: Any, table, statuses, status: str | None, entity) -> list:
+    def _listing(self, principal: Principal, project: str, table, statuses, status: str | None, entity) -> list:
         """The project's exports or imports (``table``), newest first, optionally of one status."""
         if status is not None and status not in statuses:
             raise InvalidInput(f"'status' must be one of {', '.join(statuses)}, not {status!r}.")

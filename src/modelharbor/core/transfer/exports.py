@@ -13,7 +13,7 @@ Invariants
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -43,10 +43,16 @@ class Exports(TransferBase):
     """Creating, listing, reading, deleting and building exports (mixed into TransferService)."""
 
     def create_export(
-        self, principal: Principal, project: Any, body: Any, *, all_objects: bool = False, packages: bool = True
+        self,
+        principal: Principal,
+        project: str,
+        body: Mapping[str, Any],
+        *,
+        all_objects: bool = False,
+        packages: bool = True,
     ) -> Export:
-        if not isinstance(body, dict):
-            raise InvalidInput("The export selection must be a JSON object.")
+        """An export of the objects ``body`` selects (the transfer format's selection document, JSON: the edges
+        send an object), or of everything (``all_objects``), built in the background."""
         reject_nul(body, "export selection")
         description = valid_text(body.get("description"), "description")
         with self.db.uow() as s:
@@ -193,15 +199,15 @@ class Exports(TransferBase):
         }
         return out
 
-    def list_exports(self, principal: Principal, project: Any, *, status: str | None = None) -> list[Export]:
+    def list_exports(self, principal: Principal, project: str, *, status: str | None = None) -> list[Export]:
         return self._listing(principal, project, ProjectExportRow, EXPORT_STATUSES, status, self._export_entity)
 
-    def get_export(self, principal: Principal, project: Any, export_id: Any) -> Export:
+    def get_export(self, principal: Principal, project: str, export_id: str) -> Export:
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project)
             return self._export_entity(s, p.name, self._export_row(s, p, export_id))
 
-    def export_file(self, principal: Principal, project: Any, export_id: Any) -> tuple[str, str]:
+    def export_file(self, principal: Principal, project: str, export_id: str) -> tuple[str, str]:
         """(file id, download name) of a completed export."""
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project)
@@ -213,13 +219,13 @@ class Exports(TransferBase):
             return row.file_id, root_name(p.name, row.id) + ".zip"
 
     async def open_export_file(
-        self, principal: Principal, project: Any, export_id: Any, range_header: str | None = None
+        self, principal: Principal, project: str, export_id: str, range_header: str | None = None
     ) -> OpenedZip:
         """A completed export's zip for reading: (record, satisfied range or None, byte stream, download name)."""
         file_id, name = await asyncio.to_thread(self.export_file, principal, project, export_id)
         return (*await self.files.open(principal, file_id, range_header), name)
 
-    def delete_export(self, principal: Principal, project: Any, export_id: Any) -> None:
+    def delete_export(self, principal: Principal, project: str, export_id: str) -> None:
         with self.db.uow() as s:
             p = self._project(s, principal, project, write=True)
             row = self._export_row(s, p, export_id)
@@ -230,7 +236,7 @@ class Exports(TransferBase):
         self.serving.drop_blobs(stale)
 
     @staticmethod
-    def _export_row(s: Session, p: RegistryProjectRow, export_id: Any) -> ProjectExportRow:
+    def _export_row(s: Session, p: RegistryProjectRow, export_id: str) -> ProjectExportRow:
         row = s.get(ProjectExportRow, export_id) if is_id(export_id) else None
         if row is None or row.project_id != p.id:
             raise NotFound(f"Export {export_id!r} not found in project {p.name!r}")

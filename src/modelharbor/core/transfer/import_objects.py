@@ -18,14 +18,14 @@ import hashlib
 import logging
 import zipfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import now
 from modelharbor.core.serving.environment_tags import DEFAULT_TAG, ENV_PACKAGE_CONTEXT
-from modelharbor.core.serving.validation import MAX_ENV_VARS, PACKAGE_CONTEXT
+from modelharbor.core.serving.validation import MAX_ENV_VARS, PACKAGE_CONTEXT, VERSION_INTS, fields_in
 from modelharbor.core.transfer.base import TransferBase
 from modelharbor.core.transfer.format import IMPORT_READ, Rejected
 from modelharbor.core.transfer.selection import KINDS
@@ -41,12 +41,14 @@ from modelharbor.db.tables_serving import (
 )
 from modelharbor.db.tables_transfer import ProjectImportRow
 from modelharbor.domain.errors import InvalidInput, NotFound
+from modelharbor.domain.inputs import DeploymentIn, DeploymentPatch, EnvVarIn, PipelineIn, PipelineVersionIn, VersionIn
 from modelharbor.domain.principal import Principal
 
 if TYPE_CHECKING:
     from modelharbor.core.serving.pipelines import PipelineService
 
 log = logging.getLogger("modelharbor.transfer")
+S = TypeVar("S", DeploymentIn, PipelineIn)
 
 
 class ImportObjects(TransferBase):
@@ -187,9 +189,7 @@ class ImportObjects(TransferBase):
 
         def add_vars(raw: dict[str, Any], **level: Any) -> None:
             for name, var in raw.items():
-                serving.create_env_var(
-                    principal, project, {"name": name, "value": var["value"], "secret": var["secret"]}, **level
-                )
+                serving.create_env_var(principal, project, EnvVarIn(name, var["value"], var["secret"]), **level)
 
         def place(member: str, context: str, attach: Callable[[str, int], Any]) -> None:
             """A package of the zip made a file handed to ``attach``: linked to bytes the organisation holds, else
@@ -227,13 +227,10 @@ class ImportObjects(TransferBase):
                 for tname, t in ordered:
                     if tname != DEFAULT_TAG:
                         tags.create_tag(
-                            principal,
-                            project,
-                            name,
-                            {"name": tname, "supports_request_format": t["supports_request_format"]},
+                            principal, project, name, tname, supports_request_format=t["supports_request_format"]
                         )
                     elif not t["supports_request_format"]:
-                        tags.update_tag(principal, project, name, tname, {"supports_request_format": False})
+                        tags.update_tag(principal, project, name, tname, supports_request_format=False)
                     if t["zip"] is not None:  # built like …/tags/{tag}/build: in the background
 
                         def build(file_id: str, size: int, env_name: str = name, tag: str = tname, spec=t) -> None:
@@ -250,33 +247,20 @@ class ImportObjects(TransferBase):
                         place(root + t["zip"], ENV_PACKAGE_CONTEXT, build)
                 advance()
             for name, var in selection["environment_variables"].items():
-                e = serving.create_env_var(
-                    principal, project, {"name": name, "value": var["value"], "secret": var["secret"]}
-                )
+                e = serving.create_env_var(principal, project, EnvVarIn(name, var["value"], var["secret"]))
                 done("project_variable", name, e.id)
                 advance()
             for dname, d in selection["deployments"].items():
                 serving.create_deployment(
                     principal,
                     project,
-                    {
-                        "name": dname,
-                        "description": d["description"],
-                        "labels": d["labels"],
-                        "input_type": d["input_type"],
-                        "output_type": d["output_type"],
-                        "input_fields": d["input_fields"],
-                        "output_fields": d["output_fields"],
-                    },
+                    _served(DeploymentIn, dname, d),
                 )
                 done("deployment", dname)
                 add_vars(d["environment_variables"], deployment=dname)
                 first = None
                 for vname, v in d["versions"].items():
-                    body = {
-                        k: val for k, val in v.items() if k not in ("zip", "environment_variables") and val is not None
-                    }
-                    serving.create_version(principal, project, dname, {**body, "version": vname})
+                    serving.create_version(principal, project, dname, _version_in(vname, v))
                     first = first or vname
                     add_vars(v["environment_variables"], deployment=dname, version=vname)
                     if v["zip"] is not None:
@@ -286,21 +270,15 @@ class ImportObjects(TransferBase):
 
                         place(root + v["zip"], PACKAGE_CONTEXT, revision)
                 if d["default_version"] in d["versions"] and d["default_version"] != first:
-                    serving.update_deployment(principal, project, dname, {"default_version": d["default_version"]})
+                    serving.update_deployment(
+                        principal, project, dname, DeploymentPatch(default_version=d["default_version"])
+                    )
                 advance()
             for pname, pl in selection["pipelines"].items():
                 pipelines.create_pipeline(
                     principal,
                     project,
-                    {
-                        "name": pname,
-                        "description": pl["description"],
-                        "labels": pl["labels"],
-                        "input_type": pl["input_type"],
-                        "output_type": pl["output_type"],
-                        "input_fields": pl["input_fields"],
-                        "output_fields": pl["output_fields"],
-                    },
+                    _served(PipelineIn, pname, pl),
                 )
                 done("pipeline", pname)
                 first = None
@@ -309,13 +287,13 @@ class ImportObjects(TransferBase):
                         principal,
                         project,
                         pname,
-                        {
-                            "version": vname,
-                            "description": pv["description"],
-                            "labels": pv["labels"],
-                            "request_retention_mode": pv["request_retention_mode"],
-                            "request_retention_time": pv["request_retention_time"],
-                            "objects": [
+                        PipelineVersionIn(
+                            version=vname,
+                            description=pv["description"],
+                            labels=pv["labels"],
+                            request_retention_mode=pv["request_retention_mode"],
+                            request_retention_time=pv["request_retention_time"],
+                            objects=[
                                 {
                                     "name": o["name"],
                                     "reference_type": "deployment",
@@ -324,12 +302,14 @@ class ImportObjects(TransferBase):
                                 }
                                 for o in pv["objects"]
                             ],
-                            "attachments": pv["attachments"],
-                        },
+                            attachments=pv["attachments"],
+                        ),
                     )
                     first = first or vname
                 if pl["default_version"] in pl["versions"] and pl["default_version"] != first:
-                    pipelines.update_pipeline(principal, project, pname, {"default_version": pl["default_version"]})
+                    pipelines.update_pipeline(
+                        principal, project, pname, DeploymentPatch(default_version=pl["default_version"])
+                    )
                 advance()
         except BaseException:
             self._undo(principal, project, created, pipelines, import_id)
@@ -429,3 +409,31 @@ class ImportObjects(TransferBase):
             s.delete(row)
             s.flush()
         self.serving.drop_blobs(stale)
+
+
+def _version_in(name: str, v: dict[str, Any]) -> VersionIn:
+    """A version of the selection (core/transfer/selection.py checked it) as the serving core creates it."""
+    return VersionIn(
+        version=name,
+        environment=v["environment"],
+        environment_tag=v["environment_tag"],
+        description=v["description"],
+        labels=v["labels"],
+        request_retention_mode=v["request_retention_mode"],
+        instance_type_group_name=v["instance_type_group_name"],
+        settings={} if v["instance_type"] is None else {"instance_type": v["instance_type"]},
+        **{key: v[key] for key in VERSION_INTS},
+    )
+
+
+def _served(kind: type[S], name: str, entry: dict[str, Any]) -> S:
+    """A deployment or pipeline of the selection (checked) as the serving core creates it."""
+    return kind(
+        name=name,
+        description=entry["description"],
+        labels=entry["labels"],
+        input_type=entry["input_type"],
+        output_type=entry["output_type"],
+        input_fields=fields_in(entry["input_fields"]),
+        output_fields=fields_in(entry["output_fields"]),
+    )

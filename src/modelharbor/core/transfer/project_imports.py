@@ -24,7 +24,7 @@ import json
 import struct
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -101,7 +101,7 @@ class Imports(TransferBase):
     async def create_import_from_upload(
         self,
         principal: Principal,
-        project: Any,
+        project: str,
         read_form: Callable[[StoreZip], Awaitable[ImportForm]],
     ) -> Import:
         """An import from an uploaded form: the project's write permission is checked before any byte is kept;
@@ -137,7 +137,7 @@ class Imports(TransferBase):
     def create_import(
         self,
         principal: Principal,
-        project: Any,
+        project: str,
         *,
         file: FileRecord | None = None,
         import_link: str | None = None,
@@ -200,15 +200,15 @@ class Imports(TransferBase):
             self.tasks.enqueue_in(s, IMPORT_TASK, {"import_id": row.id, "stage": "scan"}, org_id=principal.org_id)
             return self._import_entity(s, p.name, row)
 
-    def list_imports(self, principal: Principal, project: Any, *, status: str | None = None) -> list[Import]:
+    def list_imports(self, principal: Principal, project: str, *, status: str | None = None) -> list[Import]:
         return self._listing(principal, project, ProjectImportRow, IMPORT_STATUSES, status, self._import_entity)
 
-    def get_import(self, principal: Principal, project: Any, import_id: Any) -> Import:
+    def get_import(self, principal: Principal, project: str, import_id: str) -> Import:
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project)
             return self._import_entity(s, p.name, self._import_row(s, p, import_id))
 
-    def import_file(self, principal: Principal, project: Any, import_id: Any) -> tuple[str, str]:
+    def import_file(self, principal: Principal, project: str, import_id: str) -> tuple[str, str]:
         with self.db.uow(readonly=True) as s:
             p = self._project(s, principal, project)
             row = self._import_row(s, p, import_id)
@@ -220,13 +220,13 @@ class Imports(TransferBase):
             return row.file_id, f"import_{p.name}_{row.id[:8]}.zip"
 
     async def open_import_file(
-        self, principal: Principal, project: Any, import_id: Any, range_header: str | None = None
+        self, principal: Principal, project: str, import_id: str, range_header: str | None = None
     ) -> OpenedZip:
         """An import's zip for reading: (record, satisfied range or None, byte stream, download name)."""
         file_id, name = await asyncio.to_thread(self.import_file, principal, project, import_id)
         return (*await self.files.open(principal, file_id, range_header), name)
 
-    def delete_import(self, principal: Principal, project: Any, import_id: Any) -> None:
+    def delete_import(self, principal: Principal, project: str, import_id: str) -> None:
         """Delete the import and its zip; the objects it created stay."""
         with self.db.uow() as s:
             p = self._project(s, principal, project, write=True)
@@ -241,11 +241,10 @@ class Imports(TransferBase):
         if prefixes:  # packages it wrote that no file points at (its worker can no longer commit them: no row)
             self._drop_keys(self._staged_garbage(prefixes))
 
-    def confirm_import(self, principal: Principal, project: Any, import_id: Any, body: Any) -> Import:
-        """The confirmation: the objects to create keyed by name, in the shape the detail shows. Fields an entry
-        leaves out come from the same-named entry of the zip; variables without a value (secrets) need one."""
-        if not isinstance(body, dict):
-            raise InvalidInput("The confirmation must be a JSON object.")
+    def confirm_import(self, principal: Principal, project: str, import_id: str, body: Mapping[str, Any]) -> Import:
+        """The confirmation: the objects to create keyed by name, in the shape the detail shows (the transfer
+        format's selection document, JSON: the edges send an object). Fields an entry leaves out come from the
+        same-named entry of the zip; variables without a value (secrets) need one."""
         reject_nul(body, "confirmation")
         if body.get("services"):
             raise InvalidInput("Services cannot be imported: ModelHarbor projects have none.")
@@ -297,7 +296,7 @@ class Imports(TransferBase):
             return self._import_entity(s, p.name, row)
 
     @staticmethod
-    def _import_row(s: Session, p: RegistryProjectRow, import_id: Any, *, lock: bool = False) -> ProjectImportRow:
+    def _import_row(s: Session, p: RegistryProjectRow, import_id: str, *, lock: bool = False) -> ProjectImportRow:
         row = None
         if is_id(import_id):
             row = s.get(ProjectImportRow, import_id, with_for_update=lock)
@@ -336,7 +335,7 @@ class Imports(TransferBase):
             user_agent="ModelHarbor-import/1",
         )
 
-    def _check_link(self, link: Any) -> None:
+    def _check_link(self, link: str) -> None:
         """An import link must be https (http too if allowed) to a host name or a public address; a refused address
         is a Rejected."""
         try:

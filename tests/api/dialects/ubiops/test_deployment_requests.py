@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from modelharbor.api.inputs import deployment_in, version_in
 from modelharbor.tasks.runner import run_pending
 from tests.api.dialects.ubiops import client_model
 from tests.conftest import ADMIN_KEY
@@ -27,11 +28,13 @@ def deployed(client, services, admin):
     sv.create_deployment(
         admin,
         "kr",
-        {
-            "name": "echo",
-            "input_fields": [{"name": "x", "data_type": "int"}],
-            "output_fields": [{"name": "y", "data_type": "int"}],
-        },
+        deployment_in(
+            {
+                "name": "echo",
+                "input_fields": [{"name": "x", "data_type": "int"}],
+                "output_fields": [{"name": "y", "data_type": "int"}],
+            }
+        ),
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -41,7 +44,9 @@ def deployed(client, services, admin):
         yield buf.getvalue()
 
     for version, mode in (("v1", "full"), ("v2", "metadata")):
-        sv.create_version(admin, "kr", "echo", {"version": version, "request_retention_mode": mode})
+        sv.create_version(
+            admin, "kr", "echo", version_in({"version": version, "request_retention_mode": mode}, creating=True)
+        )
         asyncio.run(sv.upload_revision(admin, "kr", "echo", version, body(), "p.zip"))
     run_pending(services)
     yield client, services

@@ -10,6 +10,7 @@ import pytest
 
 from modelharbor.api.failures import Unexpected
 from modelharbor.api.hot import HotTable
+from modelharbor.api.inputs import deployment_in, version_in
 from modelharbor.tasks.runner import run_pending
 from tests.conftest import ADMIN_KEY
 
@@ -25,13 +26,17 @@ def deployed(client, services, admin):
     sv.create_deployment(
         admin,
         "fp",
-        {
-            "name": "echo",
-            "input_fields": [{"name": "x", "data_type": "int"}],
-            "output_fields": [{"name": "y", "data_type": "int"}],
-        },
+        deployment_in(
+            {
+                "name": "echo",
+                "input_fields": [{"name": "x", "data_type": "int"}],
+                "output_fields": [{"name": "y", "data_type": "int"}],
+            }
+        ),
     )
-    sv.create_version(admin, "fp", "echo", {"version": "v1", "request_retention_mode": "none"})
+    sv.create_version(
+        admin, "fp", "echo", version_in({"version": "v1", "request_retention_mode": "none"}, creating=True)
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("deployment.py", PKG)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from modelharbor.api.inputs import pipeline_in, pipeline_version_in
 from tests.api.dialects.ubiops import client_model
 from tests.conftest import ADMIN_KEY
 
@@ -21,15 +22,17 @@ def pipeline(client, services, admin):
     p.create_pipeline(
         admin,
         "pr",
-        {
-            "name": "echo",
-            "input_type": "structured",
-            "input_fields": [{"name": "x", "data_type": "int"}],
-            "output_type": "structured",
-            "output_fields": [{"name": "x", "data_type": "int"}],
-        },
+        pipeline_in(
+            {
+                "name": "echo",
+                "input_type": "structured",
+                "input_fields": [{"name": "x", "data_type": "int"}],
+                "output_type": "structured",
+                "output_fields": [{"name": "x", "data_type": "int"}],
+            }
+        ),
     )
-    p.create_version(admin, "pr", "echo", {"version": "v1"})
+    p.create_version(admin, "pr", "echo", pipeline_version_in({"version": "v1"}, creating=True))
     return client
 
 

@@ -17,6 +17,7 @@ from modelharbor.api.common import public_base
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping
 from modelharbor.api.dialects.domino.mapping import failure, metadata
+from modelharbor.api.inputs import stage_list
 from modelharbor.api.paging import decode_token, encode_token
 from modelharbor.api.params import field, flag, int_param, json_object
 from modelharbor.core.projects import DEFAULT_STAGES
@@ -173,7 +174,7 @@ def project_stages(request: Request, project_id: str, principal: PrincipalDep, s
 @router.put("/v1/stages/projects/{project_id}")
 async def set_project_stages(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
     body = await json_object(request, missing="a JSON object body is required")
-    stages = field(body, "stages", list, required=True)
+    stages = stage_list(field(body, "stages", list, required=True))
     project = await run_in_threadpool(services.projects.set_stages, principal, project_id, stages)
     return mapping.stages(project.id, project.stages, project.effective_stages)
 

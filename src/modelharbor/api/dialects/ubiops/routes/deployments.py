@@ -10,6 +10,7 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import deployment_json, revision_json, version_json
 from modelharbor.api.dialects.ubiops.routes import D, P, V, json_object, read_form, zip_download
+from modelharbor.api.inputs import deployment_in, deployment_patch, version_in
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -19,8 +20,8 @@ FIELD_LIMIT = 4096
 # --- deployments --------------------------------------------------------------------------------
 @router.post(P + "/deployments", status_code=201)
 async def create_deployment(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_object(request)
-    return deployment_json(await run_in_threadpool(services.serving.create_deployment, principal, project_name, body))
+    spec = deployment_in(await json_object(request))
+    return deployment_json(await run_in_threadpool(services.serving.create_deployment, principal, project_name, spec))
 
 
 @router.get(P + "/deployments")
@@ -37,8 +38,8 @@ def get_deployment(project_name: str, deployment_name: str, principal: Principal
 async def update_deployment(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
-    d = await run_in_threadpool(services.serving.update_deployment, principal, project_name, deployment_name, body)
+    change = deployment_patch(await json_object(request))
+    d = await run_in_threadpool(services.serving.update_deployment, principal, project_name, deployment_name, change)
     return deployment_json(d)
 
 
@@ -53,8 +54,8 @@ def delete_deployment(project_name: str, deployment_name: str, principal: Princi
 async def create_version(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
-    v = await run_in_threadpool(services.serving.create_version, principal, project_name, deployment_name, body)
+    spec = version_in(await json_object(request), creating=True)
+    v = await run_in_threadpool(services.serving.create_version, principal, project_name, deployment_name, spec)
     return version_json(v)
 
 
@@ -77,9 +78,9 @@ async def update_version(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    change = version_in(await json_object(request), creating=False)
     v = await run_in_threadpool(
-        services.serving.update_version, principal, project_name, deployment_name, version, body
+        services.serving.update_version, principal, project_name, deployment_name, version, change
     )
     return version_json(v)
 

@@ -11,7 +11,9 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import env_var_json
 from modelharbor.api.dialects.ubiops.routes import EV, D, P, V, json_object, version_of
+from modelharbor.api.inputs import env_var_in
 from modelharbor.domain.errors import InvalidInput
+from modelharbor.domain.inputs import name_in
 
 router = APIRouter()
 
@@ -24,8 +26,8 @@ def list_project_env_vars(project_name: str, principal: PrincipalDep, services: 
 
 @router.post(P + EV, status_code=201)
 async def create_project_env_var(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_object(request)
-    e = await run_in_threadpool(services.serving.create_env_var, principal, project_name, body)
+    var = env_var_in(await json_object(request), creating=True)
+    e = await run_in_threadpool(services.serving.create_env_var, principal, project_name, var)
     return env_var_json(e, inherited_shape=False)
 
 
@@ -38,8 +40,8 @@ def get_project_env_var(project_name: str, var_id: str, principal: PrincipalDep,
 async def update_project_env_var(
     project_name: str, var_id: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
-    e = await run_in_threadpool(services.serving.update_env_var, principal, project_name, var_id, body)
+    change = env_var_in(await json_object(request), creating=False)
+    e = await run_in_threadpool(services.serving.update_env_var, principal, project_name, var_id, change)
     return env_var_json(e, inherited_shape=False)
 
 
@@ -64,9 +66,9 @@ def list_env_vars(
 async def create_env_var(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
+    var = env_var_in(await json_object(request), creating=True)
     e = await run_in_threadpool(
-        services.serving.create_env_var, principal, project_name, body, deployment_name, version_of(request)
+        services.serving.create_env_var, principal, project_name, var, deployment_name, version_of(request)
     )
     return env_var_json(e, inherited_shape=True)
 
@@ -95,9 +97,9 @@ async def update_env_var(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    change = env_var_in(await json_object(request), creating=False)
     e = await run_in_threadpool(
-        services.serving.update_env_var, principal, project_name, var_id, body, deployment_name, version_of(request)
+        services.serving.update_env_var, principal, project_name, var_id, change, deployment_name, version_of(request)
     )
     return env_var_json(e, inherited_shape=True)
 
@@ -131,7 +133,7 @@ async def copy_env_vars(
         principal,
         project_name,
         source,
-        body.get("source_version"),
+        name_in(body.get("source_version")),
         deployment_name,
         version_of(request),
     )

@@ -4,6 +4,8 @@ core/serving/environments.py, environment_tags.py, environment_builds.py."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +23,7 @@ from modelharbor.api.dialects.ubiops.routes import (
     true_false,
     zip_download,
 )
+from modelharbor.api.inputs import environment_in, environment_patch, tag_in
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -40,15 +43,15 @@ def list_environments(project_name: str, request: Request, principal: PrincipalD
 
 @router.post(P + "/environments", status_code=201)
 async def create_environment(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_object(request)
+    name, description, labels, base = environment_in(await json_object(request))
     env = await run_in_threadpool(
         services.serving.create_environment,
         principal,
         project_name,
-        name=body.get("name"),
-        description=body.get("description"),
-        labels=body.get("labels"),
-        base_environment=body.get("base_environment"),
+        name=name,
+        description=description,
+        labels=labels,
+        base_environment=base,
     )
     return environment_json(env)
 
@@ -62,14 +65,14 @@ def get_environment(project_name: str, environment_name: str, principal: Princip
 async def update_environment(
     project_name: str, environment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
+    description, labels = environment_patch(await json_object(request))
     env = await run_in_threadpool(
         services.serving.update_environment,
         principal,
         project_name,
         environment_name,
-        description=body.get("description"),
-        labels=body.get("labels"),
+        description=description,
+        labels=labels,
     )
     return environment_json(env)
 
@@ -96,9 +99,15 @@ def list_tags(
 async def create_tag(
     project_name: str, environment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
+    name, supports, status = tag_in(await json_object(request), creating=True)
     tags = services.serving.environment_tags
-    tag = await run_in_threadpool(tags.create_tag, principal, project_name, environment_name, body)
+    tag = await run_in_threadpool(
+        partial(tags.create_tag, supports_request_format=bool(supports), status=status),
+        principal,
+        project_name,
+        environment_name,
+        name,
+    )
     return environment_tag_json(tag)
 
 
@@ -117,9 +126,15 @@ async def update_tag(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    _, supports, status = tag_in(await json_object(request), creating=False)
     tags = services.serving.environment_tags
-    tag = await run_in_threadpool(tags.update_tag, principal, project_name, environment_name, tag_name, body)
+    tag = await run_in_threadpool(
+        partial(tags.update_tag, status=status, supports_request_format=supports),
+        principal,
+        project_name,
+        environment_name,
+        tag_name,
+    )
     return environment_tag_json(tag)
 
 
@@ -165,7 +180,7 @@ async def build_tag(
         check=_file_or_source,
         field_limit=FIELD_LIMIT,
     )
-    source = (fields.get("source_environment"), fields.get("source_tag"))
+    source = None if file_id is not None else (fields["source_environment"], fields["source_tag"])
     await tags.build_from(principal, project_name, environment_name, tag_name, file_id=file_id, source=source, **base)
     return {"success": True}
 

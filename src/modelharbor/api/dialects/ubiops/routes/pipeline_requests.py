@@ -27,6 +27,7 @@ from modelharbor.api.dialects.ubiops.routes import (
     version_of,
     whole,
 )
+from modelharbor.api.inputs import request_ids, request_status
 
 router = APIRouter()
 
@@ -88,7 +89,7 @@ def list_requests(
 async def collect_requests(
     project_name: str, pipeline_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    ids = await json_body(request)
+    ids = request_ids(await json_body(request))
     items = await run_in_threadpool(
         services.pipelines.get_requests, principal, project_name, pipeline_name, ids, version=version_of(request)
     )
@@ -100,7 +101,7 @@ async def collect_requests(
 async def delete_requests(
     project_name: str, pipeline_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    ids = await json_body(request)
+    ids = request_ids(await json_body(request))
     n = await run_in_threadpool(
         services.pipelines.delete_requests, principal, project_name, pipeline_name, ids, version=version_of(request)
     )
@@ -112,7 +113,7 @@ async def delete_requests(
 async def cancel_requests(
     project_name: str, pipeline_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    ids = await json_body(request)
+    ids = request_ids(await json_body(request))
     n = await run_in_threadpool(
         services.pipelines.cancel_requests,
         principal,
@@ -150,14 +151,14 @@ async def update_request(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    status = request_status(await json_object(request))
     r = await run_in_threadpool(
         services.pipelines.update_request,
         principal,
         project_name,
         pipeline_name,
         request_id,
-        body,
+        status,
         version=version_of(request),
     )
     return pipeline_request_detail_json(r)

@@ -10,14 +10,15 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import pipeline_json, pipeline_version_json
 from modelharbor.api.dialects.ubiops.routes import PL, PV, P, json_object
+from modelharbor.api.inputs import deployment_patch, pipeline_in, pipeline_version_in
 
 router = APIRouter()
 
 
 @router.post(P + "/pipelines", status_code=201)
 async def create_pipeline(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_object(request)
-    return pipeline_json(await run_in_threadpool(services.pipelines.create_pipeline, principal, project_name, body))
+    spec = pipeline_in(await json_object(request))
+    return pipeline_json(await run_in_threadpool(services.pipelines.create_pipeline, principal, project_name, spec))
 
 
 @router.get(P + "/pipelines")
@@ -34,8 +35,8 @@ def get_pipeline(project_name: str, pipeline_name: str, principal: PrincipalDep,
 async def update_pipeline(
     project_name: str, pipeline_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
-    p = await run_in_threadpool(services.pipelines.update_pipeline, principal, project_name, pipeline_name, body)
+    change = deployment_patch(await json_object(request), "pipeline")
+    p = await run_in_threadpool(services.pipelines.update_pipeline, principal, project_name, pipeline_name, change)
     return pipeline_json(p)
 
 
@@ -49,8 +50,8 @@ def delete_pipeline(project_name: str, pipeline_name: str, principal: PrincipalD
 async def create_pipeline_version(
     project_name: str, pipeline_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    body = await json_object(request)
-    v = await run_in_threadpool(services.pipelines.create_version, principal, project_name, pipeline_name, body)
+    spec = pipeline_version_in(await json_object(request), creating=True)
+    v = await run_in_threadpool(services.pipelines.create_version, principal, project_name, pipeline_name, spec)
     return pipeline_version_json(v)
 
 
@@ -76,9 +77,9 @@ async def update_pipeline_version(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    change = pipeline_version_in(await json_object(request), creating=False)
     v = await run_in_threadpool(
-        services.pipelines.update_version, principal, project_name, pipeline_name, version, body
+        services.pipelines.update_version, principal, project_name, pipeline_name, version, change
     )
     return pipeline_version_json(v)
 

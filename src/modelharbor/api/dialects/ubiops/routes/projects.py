@@ -10,6 +10,8 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
 from modelharbor.api.dialects.ubiops.mapping import project_json
 from modelharbor.api.dialects.ubiops.routes import P, json_object, labels_filter
+from modelharbor.core.serving.projects import project_name_fault, valid_project_name
+from modelharbor.domain.inputs import name_in
 
 router = APIRouter()
 
@@ -18,7 +20,12 @@ router = APIRouter()
 async def create_project(request: Request, principal: PrincipalDep, services: ServicesDep):
     body = await json_object(request)
     name, organization = body.get("name"), body.get("organization_name")
-    p, org = await run_in_threadpool(services.serving.create_project, principal, name, organization=organization)
+    if not isinstance(name, str):
+        raise project_name_fault(name)
+    valid_project_name(name)
+    p, org = await run_in_threadpool(
+        services.serving.create_project, principal, name, organization=name_in(organization)
+    )
     return project_json(p, org)
 
 
@@ -39,9 +46,8 @@ def get_project(project_name: str, principal: PrincipalDep, services: ServicesDe
 @router.patch(P)
 async def update_project(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     body = await json_object(request)
-    p, org = await run_in_threadpool(
-        services.serving.update_project, principal, project_name, new_name=body.get("name")
-    )
+    new_name = name_in(body.get("name"))
+    p, org = await run_in_threadpool(services.serving.update_project, principal, project_name, new_name=new_name)
     return project_json(p, org)
 
 

@@ -35,6 +35,7 @@ from modelharbor.api.dialects.ubiops.routes import (
     whole,
 )
 from modelharbor.api.hot import Answer, answer_asgi, read_receive
+from modelharbor.api.inputs import request_ids, request_status
 from modelharbor.api.jsonbody import MAX_INPUT_BODY
 from modelharbor.domain.errors import HarborError, TooLarge
 
@@ -142,7 +143,7 @@ def list_requests(
 async def collect_requests(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    ids = await json_body(request)
+    ids = request_ids(await json_body(request))
     items = await run_in_threadpool(
         services.serving.get_requests, principal, project_name, deployment_name, ids, version=version_of(request)
     )
@@ -154,7 +155,7 @@ async def collect_requests(
 async def delete_requests(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    ids = await json_body(request)
+    ids = request_ids(await json_body(request))
     n = await run_in_threadpool(
         services.serving.delete_requests, principal, project_name, deployment_name, ids, version=version_of(request)
     )
@@ -166,7 +167,7 @@ async def delete_requests(
 async def cancel_requests(
     project_name: str, deployment_name: str, request: Request, principal: PrincipalDep, services: ServicesDep
 ):
-    ids = await json_body(request)
+    ids = request_ids(await json_body(request))
     n = await run_in_threadpool(
         services.serving.cancel_requests,
         principal,
@@ -204,14 +205,14 @@ async def update_request(
     principal: PrincipalDep,
     services: ServicesDep,
 ):
-    body = await json_object(request)
+    status = request_status(await json_object(request))
     r = await run_in_threadpool(
         services.serving.update_request,
         principal,
         project_name,
         deployment_name,
         request_id,
-        body,
+        status,
         version=version_of(request),
     )
     return request_detail_json(r)
