@@ -38,7 +38,7 @@ def seeded(client, services, admin):
     run_pending(services)  # the export's zip is made by a task
     sv = services.serving  # and an environment tag with a package (its build queued, never run here)
     sv.create_environment(admin, "proj", name="science", base_environment=sv.list_environments(admin, "proj")[-1].name)
-    sv.environment_tags.create_tag(admin, "proj", "science", {"name": "v1"})
+    sv.environment_tags.create_tag(admin, "proj", "science", "v1")
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as zf:
         zf.writestr("environment_package/requirements.txt", "")
