@@ -8,20 +8,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
 
 
 class EnvironmentRow(Base):
-    """A custom environment of a project: a named set of tags, each built from a base environment plus an
-    environment package. The built-in base environments (``python3-11`` …) are not rows."""
+    """A custom environment: a named set of tags, each built from a base environment plus requirements. A
+    project's (UbiOps') environments have ``project_id``; an organisation's (Domino's, core/serving/
+    environment_catalog.py) have ``org_id`` instead, with an owner, a visibility and revisions (the builds of
+    their tag ``latest``). The built-in base environments (``python3-11`` …) are not rows."""
 
     __tablename__ = "serving_environments"
     __table_args__ = (UniqueConstraint("project_id", "name"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), index=True)
+    # an organisation's environment (no project): who owns it and who sees it
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    visibility: Mapped[str | None] = mapped_column(String(16))  # global | private | organization
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    restricted_build_id: Mapped[str | None] = mapped_column(String(36))  # the restricted revision
     name: Mapped[str] = mapped_column(String(256))
     description: Mapped[str] = mapped_column(Text, default="")
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -57,6 +78,9 @@ class EnvironmentBuildRow(Base):
     base_environment: Mapped[str] = mapped_column(String(64))
     requirements: Mapped[str | None] = mapped_column(Text)  # requirements.txt of the package, once read
     dependency_files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name -> text, once read
+    # a revision given as fields rather than a package (Domino's: image, Dockerfile instructions, summary …);
+    # its requirements are set when it is made (file_id None)
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16))  # queued | building | success | failed
     error_message: Mapped[str | None] = mapped_column(Text)
     build_log: Mapped[str] = mapped_column(Text, default="")

@@ -25,6 +25,7 @@ The package, by seam (each module's docstring says what it owns):
   inspecting packages (pure file work);
 - ``lookup`` project/deployment/version/revision lookups and the route cache (``ServingLookup``, the base);
 - ``environments``, ``environment_tags``, ``environment_builds`` environments, their tags and builds;
+  ``environment_catalog`` an organisation's environments without a project (Domino's), with revisions;
 - ``deployments`` deployments and versions; ``revisions`` revisions and their builds; ``env_vars`` variables;
 - ``requests`` direct and batch requests; ``request_history`` kept requests of deployments and pipelines;
 - ``pipelines``, ``pipeline_graph``, ``pipeline_requests`` pipelines (they use ServingService's public methods

@@ -530,13 +530,17 @@ class EnvironmentTagService(EnvironmentTags):
             env = s.get(EnvironmentRow, tag.environment_id)
             build.status = "building"
             base, file_id, label = build.base_environment, build.file_id, f"{env.name}:{tag.name}"
+            given = (build.requirements, dict(build.dependency_files or {})) if build.spec is not None else None
         requirements, files = None, {}
         try:
             progress(5)
             note(f"building environment {label} on {base}")
-            if file_id is None:
+            if given is not None:  # a revision given as fields (core/serving/environment_catalog.py)
+                requirements, files = given
+            elif file_id is None:
                 raise PackageRejected("The build has no environment package.")
-            requirements, files = self._read(build_id, file_id, note)
+            else:
+                requirements, files = self._read(build_id, file_id, note)
             listed = (requirements or "").splitlines()
             note("requirements: " + (", ".join(listed[:20]) + (", …" if len(listed) > 20 else "") or "none"))
             progress(20)
@@ -588,7 +592,9 @@ class EnvironmentTagService(EnvironmentTags):
             if tag is not None and tag.latest_build_id == build.id:
                 tag.updated_at = now()
                 env = s.get(EnvironmentRow, tag.environment_id)
-                rebuilt = self.serving.environment_built(s, env, tag, success=status == "success")
+                # an organisation's environment (no project) has no deployment versions to rebuild
+                ok = status == "success"
+                rebuilt = self.serving.environment_built(s, env, tag, success=ok) if env.project_id else 0
             else:
                 rebuilt = 0
         return {"build_id": build_id, "status": status, "error": reason, "revisions_queued": rebuilt}

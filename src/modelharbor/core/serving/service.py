@@ -17,6 +17,7 @@ from modelharbor.core.serving import request_history as kept
 from modelharbor.core.serving.deployments import Deployments
 from modelharbor.core.serving.env_vars import EnvVars
 from modelharbor.core.serving.environment_builds import EnvironmentTagService
+from modelharbor.core.serving.environment_catalog import EnvironmentCatalog
 from modelharbor.core.serving.environments import Environments
 from modelharbor.core.serving.lookup import Route, ServingLookup
 from modelharbor.core.serving.projects import ServingProjects
@@ -75,6 +76,7 @@ class ServingService(
         self._deployed_env: dict[str, tuple[str | None, str | None]] = {}
         self._lock = threading.Lock()
         self.environment_tags = EnvironmentTagService(self)
+        self.environment_catalog = EnvironmentCatalog(self)  # an organisation's environments (Domino's)
 
     @property
     def executor(self) -> Executor:

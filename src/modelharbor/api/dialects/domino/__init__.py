@@ -62,9 +62,22 @@ def _public_routers():
 
 
 def _v4_routers():
-    from modelharbor.api.dialects.domino.routes import hardware_tiers, v4_users
+    from modelharbor.api.dialects.domino.routes import environments, hardware_tiers, v4_users
 
-    return [v4_users.router, hardware_tiers.v4_router]
+    return [v4_users.router, hardware_tiers.v4_router, environments.v4_router]
+
+
+# --- environments (issue 16) ---
+def _environment_routers():
+    from modelharbor.api.dialects.domino.routes import environments
+
+    return [environments.router]
+
+
+def _legacy_environment_routers():
+    from modelharbor.api.dialects.domino.routes import environments
+
+    return [environments.legacy]
 
 
 def _legacy_routers(noun: str):
@@ -110,7 +123,8 @@ DIALECT = Dialect(
         Api(("/v4",), _v4_routers),
         Api(("/v1/projects",), _legacy_project_routers),  # versioned project files (routes/files.py)
         Api(("/api/projects",), _public_project_routers),
-        Api(("/v1/environments",), _legacy_routers("environments")),
+        Api(("/api/environments",), _environment_routers),
+        Api(("/v1/environments",), _legacy_environment_routers),  # GET /v1/environments (routes/environments.py)
         Api(("/v1/models",), _legacy_routers("models")),
     ),
     authenticate=authenticate,

@@ -250,3 +250,8 @@ INPUTS: Inputs = {
     ("POST", REVIEW + "/responses"): Takes({JSON: NewRegisteredModelReviewResponseV1}),
     ("POST", "/v2"): Takes({JSON: NewRegisteredModelV2}, statuses=(501,)),
 }
+
+# --- environments (issue 16): their wire models live in schemas_environments.py ---
+from modelharbor.api.dialects.domino import schemas_environments  # noqa: E402
+
+INPUTS.update(schemas_environments.INPUTS)
