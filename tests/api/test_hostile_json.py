@@ -97,7 +97,9 @@ SHAPES = {
     "/api": _domino,
     "/v4": _domino,
     "/api/projects": _domino,
-    "/v1/projects": _domino,  # (the legacy /v1/environments and /v1/models hold no routes yet)
+    "/api/environments": _domino,
+    "/v1/projects": _domino,
+    "/v1/environments": _domino,  # (the legacy /v1/models holds no routes yet)
     "/v2": _ubiops,
     "/v2.1": _ubiops,
 }

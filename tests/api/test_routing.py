@@ -15,7 +15,16 @@ UFDL = "/v1"
 MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
 # Domino: its registry, the rest of /api (what no longer prefix claims), v4, and the legacy /v1 nouns beside UFDL
 DOMINO_LEGACY = ("/v1/projects", "/v1/environments", "/v1/models")  # mounted ahead of their routes (later work)
-DOMINO = ("/api/registeredmodels", "/api/hardwaretiers", "/api/admin", "/api/projects", "/api", "/v4", *DOMINO_LEGACY)
+DOMINO = (
+    "/api/registeredmodels",
+    "/api/hardwaretiers",
+    "/api/admin",
+    "/api/projects",
+    "/api/environments",
+    "/api",
+    "/v4",
+    *DOMINO_LEGACY,
+)
 UBIOPS = ("/v2", "/v2.1")
 DOC_PATHS = {"/openapi.json", "/docs", "/redoc"}
 
@@ -283,9 +292,11 @@ def test_domino_legacy_v1_beside_ufdl(client):
         for path in (noun, noun + "/", noun + "/a/b"):
             assert resolve(app, path, "GET") is mounts_of(app)[noun], path
     key = {"X-Domino-Api-Key": "mh_test_admin_key_0123456789"}
+    for path in ("/v1/environments", "/v1/environments/"):  # the client's environments_list
+        resp = client.get(path, headers=key)
+        assert resp.status_code == 200 and isinstance(resp.json()["data"], list), (path, resp.text)
     for path in (
-        "/v1/environments",
-        "/v1/environments/",
+        "/v1/environments/x",
         "/v1/models",
         "/v1/models/m/versions",
         "/v1/projects/o",  # (deeper /v1/projects paths match the file routes: their PUT answers other methods 405)

@@ -295,3 +295,18 @@ def test_requirements_list_extension(client, services, admin_h):
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["environment"]["latestRevision"]["requirements"] == ["pip", "setuptools"]
+
+
+def test_exec_form_and_continuations(client, admin_h):
+    instructions = (
+        '# a comment\n\nRUN ["python3", "-m", "pip", "install", "pip"]\nRUN pip install -U \\\n  setuptools\n'
+    )
+    resp = client.post(BETA, json=body(name="exec", dockerfileInstructions=instructions), headers=admin_h)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["environment"]["latestRevision"]["requirements"] == ["pip", "setuptools"]
+    for bad, word in (('RUN ["apt-get", "install", "x"]', "apt-get"), ("RUN [1]", "JSON form"), ("RUN [", "JSON")):
+        assert word in failure(client.post(BETA, json=body(dockerfileInstructions=bad), headers=admin_h), 400), bad
+    message = failure(
+        client.post(BETA, json=body(dockerfileInstructions="RUN pip install x\nCOPY a b"), headers=admin_h), 400
+    )
+    assert "line 2" in message and "COPY" in message

@@ -18,10 +18,10 @@ Refused: every other instruction (``FROM`` — name the base with ``image``; ``E
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 
+from modelharbor.core.jsontext import JsonRejected, loads
 from modelharbor.domain.errors import InvalidInput
 
 SUPPORTED = (
@@ -68,8 +68,8 @@ def _lines(text: str) -> list[tuple[int, str]]:
 def _words(number: int, rest: str) -> list[str]:
     if rest.startswith("["):  # exec form: RUN ["pip", "install", "x"]
         try:
-            words = json.loads(rest)
-        except ValueError:
+            words = loads(rest, what="RUN's JSON form")
+        except JsonRejected:
             raise InvalidInput(f"dockerfileInstructions line {number}: RUN's JSON form is not a JSON list") from None
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise InvalidInput(f"dockerfileInstructions line {number}: RUN's JSON form must list strings")
