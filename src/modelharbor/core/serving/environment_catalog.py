@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from modelharbor.compute.base import BuildFailed
 from modelharbor.compute.environments import check_requirements
 from modelharbor.core.clock import aware, new_uuid, now
+from modelharbor.core.ids import well_formed
 from modelharbor.core.projects import is_org_admin, project_row
 from modelharbor.core.serving.environment_tags import DEFAULT_TAG, ENV_BUILD_TASK
 from modelharbor.db.tables import OrganisationRow, UserRow
@@ -375,7 +376,7 @@ class EnvironmentCatalog:
 
     @staticmethod
     def _check_team(s: Session, principal: Principal, team_id: str) -> None:
-        team = s.get(TeamRow, team_id) if isinstance(team_id, str) and len(team_id) <= 32 else None
+        team = s.get(TeamRow, team_id) if well_formed(team_id) else None
         if team is None or team.org_id != principal.org_id:
             raise NotFound(f"organization {team_id!r} not found", code="TEAM_NOT_FOUND")
         if s.get(TeamMemberRow, (team.id, principal.user_id)) is None and not is_org_admin(principal):

@@ -168,7 +168,8 @@ def test_visibility_and_permissions(client, services, admin, admin_h):
     assert failure(client.get(f"{V1}/{org_env['id']}", headers=h(carol_key)), 404)
     # a team one is not a member of cannot own one's environment; an unknown team is missing
     assert failure(client.post(BETA, json=body(orgOwnerId=team.id), headers=h(carol_key)), 403)
-    assert failure(client.post(BETA, json=body(orgOwnerId="f" * 32), headers=ah), 404)
+    for unknown in ("f" * 32, "a\x00b", "x" * 300):
+        assert failure(client.post(BETA, json=body(orgOwnerId=unknown), headers=ah), 404)
     # restricting takes an admin
     rev = org_env["latestRevision"]["id"]
     assert failure(
