@@ -42,6 +42,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("serving_environment_builds", "spec")
+    # organisation environments cannot exist without the columns: they go, with their tags and builds
+    gone = "SELECT id FROM serving_environments WHERE project_id IS NULL"
+    tags = f"SELECT id FROM serving_environment_tags WHERE environment_id IN ({gone})"
+    op.execute(f"DELETE FROM serving_environment_builds WHERE tag_id IN ({tags})")
+    op.execute(f"DELETE FROM serving_environment_tags WHERE environment_id IN ({gone})")
     op.execute("DELETE FROM serving_environments WHERE project_id IS NULL")
     with op.batch_alter_table("serving_environments") as batch:
         batch.drop_constraint("fk_serving_environments_team_id_teams", type_="foreignkey")
