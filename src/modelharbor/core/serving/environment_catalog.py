@@ -156,7 +156,7 @@ class EnvironmentCatalog:
                     .limit(limit)
                 )
             )
-            return [self._entity(s, r) for r in rows], total
+            return self._entities(s, rows), total
 
     def usable_in_project(self, principal: Principal, project_id: str) -> list[CatalogEnvironment]:
         """What a project's workloads may run in: the caller's visible, unarchived environments (404 for a project
@@ -395,21 +395,31 @@ class EnvironmentCatalog:
 
     def _revisions(self, s: Session, row: EnvironmentRow) -> dict[str, CatalogRevision]:
         """The environment's revisions by id, in the order they were made."""
-        builds = s.scalars(
-            select(EnvironmentBuildRow)
+        return self._revisions_of(s, [row])[row.id]
+
+    @staticmethod
+    def _revisions_of(s: Session, rows: Sequence[EnvironmentRow]) -> dict[str, dict[str, CatalogRevision]]:
+        """The revisions of each of ``rows`` (by environment id, then revision id, oldest first), in one query."""
+        out: dict[str, dict[str, CatalogRevision]] = {r.id: {} for r in rows}
+        if not rows:
+            return out
+        by_id = {r.id: r for r in rows}
+        builds = s.execute(
+            select(EnvironmentTagRow.environment_id, EnvironmentBuildRow)
             .join(EnvironmentTagRow, EnvironmentTagRow.id == EnvironmentBuildRow.tag_id)
             .where(
-                EnvironmentTagRow.environment_id == row.id, EnvironmentBuildRow.revision_id == EnvironmentBuildRow.id
+                EnvironmentTagRow.environment_id.in_(list(by_id)),
+                EnvironmentTagRow.name == DEFAULT_TAG,
+                EnvironmentBuildRow.revision_id == EnvironmentBuildRow.id,
             )
             .order_by(EnvironmentBuildRow.created_at, EnvironmentBuildRow.id)
         )
-        out: dict[str, CatalogRevision] = {}
-        for number, b in enumerate(builds, 1):
-            spec = b.spec or {}
-            out[b.id] = CatalogRevision(
+        for env_id, b in builds:
+            spec, row, mine = b.spec or {}, by_id[env_id], out[env_id]
+            mine[b.id] = CatalogRevision(
                 id=b.id,
-                environment_id=row.id,
-                number=number,
+                environment_id=env_id,
+                number=len(mine) + 1,
                 status=b.status,
                 image=spec.get("image") or b.base_environment,
                 base=b.base_environment,
@@ -425,28 +435,49 @@ class EnvironmentCatalog:
         return out
 
     def _entity(self, s: Session, row: EnvironmentRow) -> CatalogEnvironment:
-        revisions = list(self._revisions(s, row).values())
-        done = [r for r in revisions if r.status == "success"]
-        owner = s.get(UserRow, row.owner_id) if row.owner_id else None
-        team = s.get(TeamRow, row.team_id) if row.team_id else None
-        return CatalogEnvironment(
-            id=row.id,
-            name=row.name,
-            description=row.description or "",
-            visibility=row.visibility or "private",
-            owner_id=row.owner_id,
-            owner_username=owner.username if owner else None,
-            team_id=row.team_id,
-            team_name=team.name if team else None,
-            archived=row.archived,
-            is_default=row.is_default,
-            base=row.base_environment or self.serving.system_environments()[-1],
-            latest=revisions[-1] if revisions else None,
-            active=done[-1] if done else None,
-            restricted=next((r for r in revisions if r.restricted), None),
-            created_at=aware(row.created_at),
-            updated_at=aware(row.updated_at),
+        return self._entities(s, [row])[0]
+
+    def _entities(self, s: Session, rows: Sequence[EnvironmentRow]) -> list[CatalogEnvironment]:
+        """A page of environments with their revisions, owners and teams, in three queries."""
+        revisions_of = self._revisions_of(s, rows)
+        user_ids = sorted({r.owner_id for r in rows if r.owner_id})
+        team_ids = sorted({r.team_id for r in rows if r.team_id})
+        users = (
+            {i: n for i, n in s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(user_ids)))}
+            if user_ids
+            else {}
         )
+        teams = (
+            {i: n for i, n in s.execute(select(TeamRow.id, TeamRow.name).where(TeamRow.id.in_(team_ids)))}
+            if team_ids
+            else {}
+        )
+        newest_base = self.serving.system_environments()[-1]
+        out = []
+        for row in rows:
+            revisions = list(revisions_of[row.id].values())
+            done = [r for r in revisions if r.status == "success"]
+            out.append(
+                CatalogEnvironment(
+                    id=row.id,
+                    name=row.name,
+                    description=row.description or "",
+                    visibility=row.visibility or "private",
+                    owner_id=row.owner_id,
+                    owner_username=users.get(row.owner_id),
+                    team_id=row.team_id,
+                    team_name=teams.get(row.team_id),
+                    archived=row.archived,
+                    is_default=row.is_default,
+                    base=row.base_environment or newest_base,
+                    latest=revisions[-1] if revisions else None,
+                    active=done[-1] if done else None,
+                    restricted=next((r for r in revisions if r.restricted), None),
+                    created_at=aware(row.created_at),
+                    updated_at=aware(row.updated_at),
+                )
+            )
+        return out
 
     def _ensure_default(self, principal: Principal) -> str:
         """The organisation's default environment's id, made on first use (see the module docstring)."""
