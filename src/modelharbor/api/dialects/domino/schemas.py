@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from modelharbor.api.dialects.domino import schemas_collab
 from modelharbor.api.openapi import BYTES, JSON, Inputs, Takes
 
 SECURITY = {
@@ -234,7 +235,6 @@ INPUTS: Inputs = {
     ("GET", "/v1/ui"): Takes(query=ModelsForUiQuery),
     ("GET", "/v1/names"): Takes(query=NamesQuery),
     ("POST", "/v1"): Takes({JSON: NewRegisteredModelV1}),
-    ("POST", "/v1/access/{project_id}"): Takes(statuses=(501,)),
     ("GET", "/v1/stages/projects/{project_id}"): Takes(query=StagesQuery),
     ("PUT", "/v1/stages/projects/{project_id}"): Takes({JSON: RegisteredModelVersionStagesV1}),
     ("PATCH", "/v1/{model_name}"): Takes({JSON: PatchRegisteredModelV1}),
@@ -250,3 +250,5 @@ INPUTS: Inputs = {
     ("POST", REVIEW + "/responses"): Takes({JSON: NewRegisteredModelReviewResponseV1}),
     ("POST", "/v2"): Takes({JSON: NewRegisteredModelV2}, statuses=(501,)),
 }
+
+INPUTS = {**INPUTS, **schemas_collab.INPUTS}  # collaborators, access, copy, goals, repositories
