@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.ids import find
 from modelharbor.core.projects import (
     MAX_COLLABORATORS,
     PROJECT_ROLES,
@@ -139,7 +140,7 @@ class AccessRequestService:
         granted = project_role(role) if role else None
         with self.db.uow() as s:
             project = readable_project_row(s, principal, project_id, lock=True)
-            row = s.get(ProjectAccessRequestRow, request_id) if len(request_id) == 24 else None
+            row = find(s, ProjectAccessRequestRow, request_id)
             if row is None or row.project_id != project.id:
                 raise NotFound(f"Access request {request_id!r} not found in project {project.name!r}")
             require_project_owner(principal, project)

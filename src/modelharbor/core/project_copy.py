@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import new_hex, now
 from modelharbor.core.files import PROJECT_FILE, FileService
+from modelharbor.core.ids import find
 from modelharbor.core.projects import Project, ProjectService, project_row, readable_project_row
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import BlobRow, FileRow
@@ -81,7 +82,7 @@ class ProjectCopyService:
         try:
             with self.db.uow() as s:
                 target = project_row(s, principal, created.id, lock=True)
-                src = s.get(RegistryProjectRow, source_id)
+                src = readable_project_row(s, principal, source_id)
                 commit_id, count = (None, 0)
                 if options.files:
                     commit_id, count = self._copy_files(s, principal, src.id, target.id)
@@ -206,7 +207,7 @@ class ProjectCopyService:
 
     @staticmethod
     def _own_credential(s: Session, principal: Principal, credential_id: str) -> None:
-        cred = s.get(GitCredentialRow, credential_id) if len(credential_id) <= 32 else None
+        cred = find(s, GitCredentialRow, credential_id)
         if cred is None or cred.user_id != principal.user_id:
             raise InvalidInput(
                 f"'importedGitReposCredentialId': {credential_id!r} is not one of your git credentials",

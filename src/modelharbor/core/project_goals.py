@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.ids import find
 from modelharbor.core.projects import ProjectService, readable_project_row, require_project_write
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_collab import ProjectGoalRow
@@ -128,7 +129,7 @@ class ProjectGoalService:
     @staticmethod
     def _row(s: Session, principal: Principal, project_id: str, goal_id: str) -> ProjectGoalRow:
         project = readable_project_row(s, principal, project_id, lock=True)
-        row = s.get(ProjectGoalRow, goal_id) if len(goal_id) == 24 else None
+        row = find(s, ProjectGoalRow, goal_id)
         if row is None or row.project_id != project.id:
             raise NotFound(f"Goal {goal_id!r} not found in project {project.name!r}")
         require_project_write(s, principal, project)

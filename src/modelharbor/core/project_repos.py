@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.ids import find
 from modelharbor.core.projects import ProjectService, readable_project_row, require_project_owner
 from modelharbor.db.engine import Database
 from modelharbor.db.tables_collab import ProjectRepositoryRow
@@ -157,7 +158,7 @@ class ProjectRepoService:
             project = readable_project_row(s, principal, project_id, lock=True)
             require_project_owner(principal, project)
             if credential_id:
-                cred = s.get(GitCredentialRow, credential_id) if len(credential_id) <= 32 else None
+                cred = find(s, GitCredentialRow, credential_id)
                 if cred is None or cred.user_id != principal.user_id:
                     raise InvalidInput(
                         f"'gitCredentialId': {credential_id!r} is not one of your git credentials",
@@ -191,7 +192,7 @@ class ProjectRepoService:
     def remove(self, principal: Principal, project_id: str, repository_id: str) -> None:
         with self.db.uow() as s:
             project = readable_project_row(s, principal, project_id, lock=True)
-            row = s.get(ProjectRepositoryRow, repository_id) if len(repository_id) == 24 else None
+            row = find(s, ProjectRepositoryRow, repository_id)
             if row is None or row.project_id != project.id:
                 raise NotFound(f"Repository {repository_id!r} not found in project {project.name!r}")
             require_project_owner(principal, project)

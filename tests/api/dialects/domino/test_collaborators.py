@@ -154,6 +154,7 @@ def test_access_request_errors(client, services, admin, owner):
     native = f"/api/v1/projects/{project.id}/access-requests"
     bearer = {"Authorization": f"Bearer {key}"}
     assert client.post(f"{native}/{'a' * 24}/approve", headers=bearer).status_code == 404
+    assert client.post(f"{native}/%00{'a' * 23}/decline", headers=bearer).status_code == 404
     assert client.get(native, params={"status": "maybe"}, headers=bearer).status_code == 400
     assert client.get(native, headers={"Authorization": f"Bearer {skey}"}).status_code == 404
     # approving with another role than the one asked for

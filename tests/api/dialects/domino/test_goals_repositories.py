@@ -62,6 +62,7 @@ def test_goal_errors(client, services, admin, owner):
     assert failure(client.post(url, json={"title": "x"}, headers=h(skey)), 404)
     assert failure(client.patch(f"{url}/{'a' * 24}", json={"isComplete": True}, headers=h(key)), 404)
     assert failure(client.delete(f"{url}/nope", headers=h(key)), 404)
+    assert failure(client.delete(f"{url}/%00{'a' * 23}", headers=h(key)), 404)  # a NUL finds nothing (no 500)
     assert "'title' is required" in failure(client.post(url, json={}, headers=h(key)), 400)
     assert "title" in failure(client.post(url, json={"title": "  "}, headers=h(key)), 400)
     assert "title" in failure(client.post(url, json={"title": "x" * 300}, headers=h(key)), 400)
@@ -162,4 +163,7 @@ def test_repository_errors(client, services, admin, owner):
     )
     assert "already" in failure(client.post(url, json={"uri": "https://h.example/z/b"}, headers=h(key)), 400)
     assert failure(client.delete(f"{url}/{'b' * 24}", headers=h(key)), 404)
+    assert failure(client.delete(f"{url}/%00{'b' * 23}", headers=h(key)), 404)
+    nul = {"uri": "https://h.example/q/r", "gitCredentialId": "\x00" * 3}
+    assert "gitCredentialId" in failure(client.post(url, json=nul, headers=h(key)), 400)
     assert failure(client.get(url, params={"limit": 0}, headers=h(key)), 400)

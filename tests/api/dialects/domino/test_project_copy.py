@@ -113,6 +113,7 @@ def test_copy_errors_leave_nothing(client, services, admin, source):
     assert "importedGitReposCredentialId" in failure(
         client.post(url, json={"name": "y", "importedGitReposCredentialId": "nope"}, headers=h(key)), 400
     )
+    assert failure(client.post(url, json={"name": "y", "importedGitReposCredentialId": "a\x00"}, headers=h(key)), 400)
     other, _ = new_user(services, admin)
     assert failure(client.post(url, json={"name": "y", "ownerId": other.user_id}, headers=h(key)), 403)  # not an admin
     assert "not supported" in failure(

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Mount, Route
 
+from modelharbor.api import failures
 from modelharbor.api.common import services_of
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping, mapping_collab
@@ -113,4 +114,6 @@ async def _legacy_collaborators(request: Request) -> JSONResponse:
         project = await run_in_threadpool(services_of(request).projects.find_by_owner_and_name, principal, owner, name)
     except HarborError as exc:
         return mapping.render(request, exc)
+    except Exception as exc:  # a root route: the 500 in Domino's envelope, not the root app's
+        return failures.answer(request.scope, exc, mapping.internal_error)
     return JSONResponse([mapping_collab.collaborator_legacy(c) for c in project.collaborators])
