@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelharbor.compute.environments import LocalEnvironmentBuilder
+from modelharbor.core.access_requests import AccessRequestService
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
 from modelharbor.core.compute_providers import LOCAL_TYPE, ComputeProvider, ComputeProviderService
 from modelharbor.core.directory import DirectoryService
@@ -14,7 +15,10 @@ from modelharbor.core.files import FileService, LinkSigner, UploadLimits, Upload
 from modelharbor.core.git_credentials import GitCredentialService
 from modelharbor.core.hardware_tiers import HardwareTierService
 from modelharbor.core.identity import IdentityService
+from modelharbor.core.project_copy import ProjectCopyService
 from modelharbor.core.project_files import ProjectFileService
+from modelharbor.core.project_goals import ProjectGoalService
+from modelharbor.core.project_repos import ProjectRepoService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
@@ -62,6 +66,10 @@ class Services:
     directory: DirectoryService = None  # type: ignore[assignment]  # set by build_services
     git_credentials: GitCredentialService = None  # type: ignore[assignment]
     teams: TeamService = None  # type: ignore[assignment]
+    project_goals: ProjectGoalService = None  # type: ignore[assignment]
+    project_repos: ProjectRepoService = None  # type: ignore[assignment]
+    access_requests: AccessRequestService = None  # type: ignore[assignment]
+    project_copy: ProjectCopyService = None  # type: ignore[assignment]
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -200,4 +208,8 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         directory=DirectoryService(db),
         git_credentials=GitCredentialService(db, settings.resolved_secret_key()),
         teams=TeamService(db),
+        project_goals=ProjectGoalService(db, projects),
+        project_repos=ProjectRepoService(db, projects),
+        access_requests=AccessRequestService(db, projects),
+        project_copy=ProjectCopyService(db, projects, files),
     )

@@ -310,3 +310,37 @@ def test_domino_legacy_v1_beside_ufdl(client):
     assert resp.status_code == 401 and "detail" in resp.json()
     resp = client.get("/v1/frameworks/1")
     assert resp.status_code == 401 and "detail" in resp.json()
+
+
+def test_domino_legacy_collaborators_at_the_root_shadow_nothing(client):
+    """Domino's legacy ``GET /{owner}/{project}/collaborators`` is a root route, yet every path a mount takes stays
+    the mount's (its ``matches`` yields to them): only owners that are no mount's first segment reach it."""
+    from modelharbor.api.dialects.domino.routes.collaborators import LegacyCollaborators
+
+    app = client.app
+
+    def owner_of(path: str) -> BaseRoute | None:
+        scope = {"type": "http", "path": path, "root_path": "", "method": "GET", "headers": [], "app": app}
+        for route in app.router.routes:
+            if route.matches(scope)[0] != Match.NONE:
+                return route
+        return None
+
+    assert isinstance(owner_of("/alice/demo/collaborators"), LegacyCollaborators)
+    mounts = mounts_of(app)
+    for prefix in (NATIVE, *KORE, UFDL, *MLFLOW, *DOMINO, *UBIOPS):
+        head = "/" + prefix.strip("/").split("/")[0]  # a 3-segment path under the mount's first segment
+        path = f"{head}/x/collaborators" if prefix.count("/") == 1 else f"{prefix}/collaborators"
+        owner = owner_of(path)
+        assert isinstance(owner, Mount) and owner in mounts.values(), (path, owner)
+    assert owner_of("/version").path == "/version" and owner_of("/status").path == "/status"
+    assert owner_of("/healthz").path == "/healthz"
+    # over HTTP: each answers in its own shape
+    key = {"X-Domino-Api-Key": "mh_test_admin_key_0123456789"}
+    assert "detail" in client.get("/v1/x/collaborators", headers=key).json()  # UFDL
+    assert is_native_envelope(client.get("/api/v1/collaborators", headers=key).json())
+    v4 = client.get("/v4/projects/collaborators", headers=key).json()
+    assert "no such Domino API route" in v4["errors"][0]
+    assert client.get("/version").json()["version"]
+    legacy = client.get("/admin/none/collaborators", headers=key)
+    assert legacy.status_code == 404 and "not found" in legacy.json()["errors"][0]

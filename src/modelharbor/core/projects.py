@@ -435,3 +435,25 @@ class ProjectService:
             stages=tuple(json.loads(row.stages)) if row.stages else None,
             collaborators=tuple(Collaborator(c.user_id, name, c.role) for c, name in collabs),
         )
+
+
+# --- shared with the project satellites (goals, repositories, access requests, copies) ---------------------------
+def may_manage_project(principal: Principal, row: RegistryProjectRow) -> bool:
+    """Whether the caller manages the project (its collaborators, settings, access requests): its owner or an
+    admin of its organisation. A collaborator with the Owner role writes like a Contributor but does not manage."""
+    return principal.can(Action.REGISTRY_WRITE, row.org_id) and (
+        is_org_admin(principal) or row.owner_id == principal.user_id
+    )
+
+
+def require_project_owner(principal: Principal, row: RegistryProjectRow) -> None:
+    """What :meth:`ProjectService.set_collaborator` asks: the project's owner or an organisation admin."""
+    ProjectService._require_owner(principal, row)
+
+
+def readable_project_row(
+    s: Session, principal: Principal, project_id: str, *, lock: bool = False
+) -> RegistryProjectRow:
+    """The project ``project_id`` for a caller who may read projects (every member of its organisation)."""
+    require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
+    return project_row(s, principal, project_id, lock=lock)

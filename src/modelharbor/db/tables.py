@@ -247,6 +247,7 @@ class UserNumberRow(Base):
 
 # Registry and tracking tables live in their own modules; importing them here puts them on Base.metadata.
 from modelharbor.db import (  # noqa: E402, F401
+    tables_collab,
     tables_compute,
     tables_people,
     tables_project_files,

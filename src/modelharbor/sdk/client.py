@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from modelharbor import __version__
+from modelharbor.sdk.access_requests import AccessRequests
 from modelharbor.sdk.catalogue import Catalogue
 from modelharbor.sdk.config import resolve
 from modelharbor.sdk.deployments import Deployments
@@ -44,7 +45,7 @@ class Client:
 
     Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``project_files``
     (a project's versioned files), ``deployments``, ``env``, ``pipelines``, ``transfer`` (exports and imports),
-    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``.
+    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``, ``access_requests``.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class Client:
         self.orgs = Orgs(self)
         self.tasks = Tasks(self)
         self.hardware_tiers = HardwareTiers(self)
+        self.access_requests = AccessRequests(self)
 
     def __repr__(self) -> str:
         return f"Client(url={self.url!r}, profile={self.profile!r})"

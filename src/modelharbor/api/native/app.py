@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from modelharbor.api import apidocs, failures
 from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.native import (
+    access_requests,
     catalogue,
     files,
     hardware_tiers,
@@ -85,6 +86,7 @@ def create_native_app(services: Services, other_specs: Sequence[apidocs.Spec] = 
     app.include_router(keys.router)
     app.include_router(catalogue.router)
     app.include_router(models.router)
+    app.include_router(access_requests.router)
     app.include_router(project_files.router)  # before projects: /projects/{id}/files… are its own
     app.include_router(projects.router)
     app.include_router(serving.router)

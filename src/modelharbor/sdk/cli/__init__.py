@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from modelharbor.sdk.cli import (
+    access_requests,
     catalogue,
     deployments,
     env,
@@ -35,6 +36,7 @@ NOUNS = (
     transfer,
     identity,
     hardware_tiers,
+    access_requests,
 )
 
 

@@ -62,9 +62,9 @@ def _public_routers():
 
 
 def _v4_routers():
-    from modelharbor.api.dialects.domino.routes import environments, hardware_tiers, v4_users
+    from modelharbor.api.dialects.domino.routes import collaborators, copy, environments, hardware_tiers, v4_users
 
-    return [v4_users.router, hardware_tiers.v4_router, environments.v4_router]
+    return [v4_users.router, hardware_tiers.v4_router, environments.v4_router, collaborators.v4, copy.v4]
 
 
 # --- environments (issue 16) ---
@@ -101,15 +101,17 @@ def _legacy_project_routers():
 
 
 def _public_project_routers():
-    from modelharbor.api.dialects.domino.routes import files
+    from modelharbor.api.dialects.domino.routes import collaborators, copy, files, goals, repositories
 
-    return [files.public]
+    return [files.public, collaborators.public, copy.public, goals.router, repositories.router]
 
 
 def _root_routes():
+    from modelharbor.api.dialects.domino.routes.collaborators import LegacyCollaborators
     from modelharbor.api.dialects.domino.routes.version import version
 
-    return [Route("/version", version, methods=["GET"])]
+    # GET /{owner}/{project}/collaborators yields to every mount (routes/collaborators.py)
+    return [Route("/version", version, methods=["GET"]), LegacyCollaborators()]
 
 
 DIALECT = Dialect(

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from modelharbor.api.dialects.domino import schemas_collab, schemas_environments
 from modelharbor.api.openapi import BYTES, JSON, Inputs, Takes
 
 SECURITY = {
@@ -234,7 +235,6 @@ INPUTS: Inputs = {
     ("GET", "/v1/ui"): Takes(query=ModelsForUiQuery),
     ("GET", "/v1/names"): Takes(query=NamesQuery),
     ("POST", "/v1"): Takes({JSON: NewRegisteredModelV1}),
-    ("POST", "/v1/access/{project_id}"): Takes(statuses=(501,)),
     ("GET", "/v1/stages/projects/{project_id}"): Takes(query=StagesQuery),
     ("PUT", "/v1/stages/projects/{project_id}"): Takes({JSON: RegisteredModelVersionStagesV1}),
     ("PATCH", "/v1/{model_name}"): Takes({JSON: PatchRegisteredModelV1}),
@@ -251,7 +251,18 @@ INPUTS: Inputs = {
     ("POST", "/v2"): Takes({JSON: NewRegisteredModelV2}, statuses=(501,)),
 }
 
-# --- environments (issue 16): their wire models live in schemas_environments.py ---
-from modelharbor.api.dialects.domino import schemas_environments  # noqa: E402
 
-INPUTS.update(schemas_environments.INPUTS)
+
+def _merged(*tables: Inputs) -> Inputs:
+    """One table from the areas' tables (schemas_<area>.py); a route declared twice is a mistake, not an override."""
+    merged: Inputs = {}
+    for table in tables:
+        twice = merged.keys() & table.keys()
+        if twice:
+            raise RuntimeError(f"Domino routes declared in two INPUTS tables: {sorted(twice)}")
+        merged.update(table)
+    return merged
+
+
+# each area's wire models live in schemas_<area>.py with its own table
+INPUTS = _merged(INPUTS, schemas_collab.INPUTS, schemas_environments.INPUTS)

@@ -148,15 +148,21 @@ async def create_model(request: Request, principal: PrincipalDep, services: Serv
     return mapping.model(model)
 
 
-@router.post("/v1/access/{project_id}")
-def request_access(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
-    services.projects.get_project(principal, project_id)  # 404 for projects the caller cannot see
-    return failure(
-        request,
-        501,
-        "Access requests are not supported by ModelHarbor: every member of the organisation can already see "
-        "its projects; ask the project's owner to add you as a collaborator to change them.",
+@router.post("/v1/access/{project_id}", status_code=204)
+async def request_access(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
+    """Ask the project's owners for a collaborator role (204; core/access_requests.py). Domino sends no body; an
+    optional ``{role?, message?}`` (ModelHarbor extension) names the role (Contributor by default)."""
+    body = await json_object(request, required=False)
+    await run_in_threadpool(
+        partial(
+            services.access_requests.request,
+            principal,
+            project_id,
+            role=field(body, "role", str),
+            message=field(body, "message", str),
+        )
     )
+    return Response(status_code=204)
 
 
 @router.get("/v1/stages")
