@@ -252,7 +252,6 @@ INPUTS: Inputs = {
 }
 
 
-
 def _merged(*tables: Inputs) -> Inputs:
     """One table from the areas' tables (schemas_<area>.py); a route declared twice is a mistake, not an override."""
     merged: Inputs = {}

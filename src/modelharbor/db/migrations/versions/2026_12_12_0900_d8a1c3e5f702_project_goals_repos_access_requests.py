@@ -1,7 +1,7 @@
 """project goals, imported git repositories and access requests
 
 Revision ID: d8a1c3e5f702
-Revises: c7e2f9a41b58
+Revises: d4a7c1e93b20
 Create Date: 2026-12-12 09:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d8a1c3e5f702"
-down_revision: str | None = "c7e2f9a41b58"
+down_revision: str | None = "d4a7c1e93b20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
