@@ -15,6 +15,7 @@ from modelharbor.core.git_credentials import GitCredentialService
 from modelharbor.core.hardware_tiers import HardwareTierService
 from modelharbor.core.identity import IdentityService
 from modelharbor.core.project_files import ProjectFileService
+from modelharbor.core.project_settings import ProjectSettingsService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
@@ -62,6 +63,7 @@ class Services:
     directory: DirectoryService = None  # type: ignore[assignment]  # set by build_services
     git_credentials: GitCredentialService = None  # type: ignore[assignment]
     teams: TeamService = None  # type: ignore[assignment]
+    project_settings: ProjectSettingsService = None  # type: ignore[assignment]  # listings, archive, tags, status
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -200,4 +202,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         directory=DirectoryService(db),
         git_credentials=GitCredentialService(db, settings.resolved_secret_key()),
         teams=TeamService(db),
+        project_settings=ProjectSettingsService(db, projects),
     )
