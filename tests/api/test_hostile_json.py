@@ -97,6 +97,8 @@ SHAPES = {
     "/api": _domino,
     "/v4": _domino,
     "/api/projects": _domino,
+    "/project": _domino,  # POST /project (a form: its hostile bodies are forms)
+    "/projectTags": _domino,
     "/v1/projects": _domino,  # (the legacy /v1/environments and /v1/models hold no routes yet)
     "/v2": _ubiops,
     "/v2.1": _ubiops,

@@ -17,6 +17,7 @@ Listings cost a fixed number of queries per page (the rows, then owners, teams, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ from modelharbor.domain.principal import Action, Principal, require
 RELATIONSHIPS = ("Owned", "Collaborating", "Suggesting", "Popular")
 MAX_GATEWAY = 1000  # the gateway's list has no paging: the first 1,000 by name
 MAX_REASON = 10_000
+_TAG_ID = re.compile(r"[0-9a-f]{24}")
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,11 @@ def relationship_of(value: object) -> str:
     return canonical[value.lower()]
 
 
-def _text(value: object, name: str) -> str | None:
+def _text(value: object, name: str, limit: int = MAX_REASON) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_REASON or "\x00" in value:
-        raise InvalidInput(f"'{name}' must be a string of at most {MAX_REASON} characters", field=name)
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        raise InvalidInput(f"'{name}' must be a string of at most {limit} characters, without NUL", field=name)
     return value
 
 
@@ -152,7 +154,7 @@ class ProjectSettingsService:
     ) -> Project:
         """The owner's settings (what is not UNSET): ``description``, ``visibility``, ``archived`` (False
         un-archives: the one change an archived project takes, with the others in the same call)."""
-        if description is not UNSET and (description is None or _text(description, "description") is None):
+        if description is not UNSET and (description is None or _text(description, "description", 100_000) is None):
             raise InvalidInput("'description' must be a string", field="description")
         if visibility is not UNSET:
             visibility = visibility_of(visibility)
@@ -230,7 +232,7 @@ class ProjectSettingsService:
         with self.db.uow() as s:
             row = project_row(s, principal, project_id, lock=True)
             require_project_write(s, principal, row)
-            link = s.get(ProjectTagLinkRow, (row.id, tag_id)) if isinstance(tag_id, str) and len(tag_id) <= 24 else None
+            link = s.get(ProjectTagLinkRow, (row.id, tag_id)) if _TAG_ID.fullmatch(tag_id) else None
             if link is None:
                 raise NotFound(f"Tag {tag_id!r} is not on project {row.name!r}")
             s.delete(link)
@@ -242,7 +244,7 @@ class ProjectSettingsService:
         """A tag of the caller's organisation by id."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="tag")
         with self.db.uow(readonly=True) as s:
-            row = s.get(ProjectTagRow, tag_id) if isinstance(tag_id, str) and len(tag_id) <= 24 else None
+            row = s.get(ProjectTagRow, tag_id) if _TAG_ID.fullmatch(tag_id) else None
             if row is None or row.org_id != principal.org_id:
                 raise NotFound(f"Tag {tag_id!r} not found")
             return ProjectTag(row.id, row.name, row.is_approved)

@@ -56,6 +56,7 @@ MAX_STAGES = 20
 MAX_STAGE_NAME = 64
 MAX_PROJECT_NAME = 256
 MAX_COLLABORATORS = 500
+MAX_DESCRIPTION = 100_000
 
 # Domino's project roles (v4 spelling); the first two may change the project and its models.
 PROJECT_ROLES = ("Owner", "Contributor", "ResultsConsumer", "LauncherUser", "ProjectImporter")
@@ -495,6 +496,12 @@ class ProjectService:
                 "'.' (no slash, no space).",
                 field="name",
             )
+        if description is not None and (len(description) > MAX_DESCRIPTION or "\x00" in description):
+            raise InvalidInput(
+                f"'description' must be at most {MAX_DESCRIPTION} characters, without NUL", field="description"
+            )
+        if owner_id is not None and (len(owner_id) > 200 or not owner_id.isprintable()):
+            raise InvalidInput(f"Unknown owner {owner_id!r}.", field="ownerId")
         visibility = visibility_of(visibility)
         roles = [(user, self._role(role)) for user, role in collaborators]
         names = [tag_name(t) for t in tags]

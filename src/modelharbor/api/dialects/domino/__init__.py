@@ -62,9 +62,9 @@ def _public_routers():
 
 
 def _v4_routers():
-    from modelharbor.api.dialects.domino.routes import hardware_tiers, v4_users
+    from modelharbor.api.dialects.domino.routes import hardware_tiers, v4_projects, v4_users
 
-    return [v4_users.router, hardware_tiers.v4_router]
+    return [v4_users.router, hardware_tiers.v4_router, v4_projects.router]
 
 
 def _legacy_routers(noun: str):
@@ -88,9 +88,23 @@ def _legacy_project_routers():
 
 
 def _public_project_routers():
-    from modelharbor.api.dialects.domino.routes import files
+    from modelharbor.api.dialects.domino.routes import files, projects
 
-    return [files.public]
+    return [files.public, projects.router]
+
+
+def _legacy_form_routers():
+    """``POST /project``: the client's ``project_create`` (a form), the mount's route ``/``."""
+    from modelharbor.api.dialects.domino.routes import v4_projects
+
+    return [v4_projects.legacy_form]
+
+
+def _project_tag_routers():
+    """``GET /projectTags/{id}``: the client's ``tag_details``."""
+    from modelharbor.api.dialects.domino.routes import v4_projects
+
+    return [v4_projects.tags_root]
 
 
 def _root_routes():
@@ -110,6 +124,8 @@ DIALECT = Dialect(
         Api(("/v4",), _v4_routers),
         Api(("/v1/projects",), _legacy_project_routers),  # versioned project files (routes/files.py)
         Api(("/api/projects",), _public_project_routers),
+        Api(("/project",), _legacy_form_routers),
+        Api(("/projectTags",), _project_tag_routers),
         Api(("/v1/environments",), _legacy_routers("environments")),
         Api(("/v1/models",), _legacy_routers("models")),
     ),

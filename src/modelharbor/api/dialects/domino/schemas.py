@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from modelharbor.api.dialects.domino import schemas_projects
 from modelharbor.api.openapi import BYTES, JSON, Inputs, Takes
 
 SECURITY = {
@@ -250,3 +251,4 @@ INPUTS: Inputs = {
     ("POST", REVIEW + "/responses"): Takes({JSON: NewRegisteredModelReviewResponseV1}),
     ("POST", "/v2"): Takes({JSON: NewRegisteredModelV2}, statuses=(501,)),
 }
+INPUTS.update(schemas_projects.INPUTS)
