@@ -412,3 +412,27 @@ def test_legacy_form_create(client, services, admin, admin_h):
         headers={**admin_h, "Csrf-Token": "nocheck"},
     )
     assert by_admin.status_code == 200 and by_admin.json()["ownerUsername"] == bob.username
+
+
+def test_archive_is_inherited_by_every_writer_in_the_core(services, admin):
+    """Writers that authorise through require_project_write (registry, serving, project files) refuse an archived
+    project with PROJECT_ARCHIVED; reading it still works; un-archiving restores writes."""
+    from modelharbor.domain.errors import Forbidden
+    from modelharbor.domain.inputs import DeploymentIn
+
+    p = services.projects.create_project(admin, "frozen")
+    services.serving.create_deployment(admin, "frozen", DeploymentIn(name="before"))
+    services.project_settings.archive(admin, p.id)
+    for attempt in (
+        lambda: services.registry.create_model(admin, "m-frozen", project_id=p.id),
+        lambda: services.serving.create_deployment(admin, "frozen", DeploymentIn(name="after")),
+        lambda: services.projects.set_stages(admin, p.id, ["None", "Prod"]),
+        lambda: services.project_settings.set_results_settings(admin, p.id, "isolated"),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            attempt()
+        assert refused.value.code == "PROJECT_ARCHIVED" and "archived" in refused.value.message
+    assert [d.name for d in services.serving.list_deployments(admin, "frozen")] == ["before"]
+    assert services.projects.get_project(admin, p.id).archived
+    services.project_settings.update(admin, p.id, archived=False)
+    assert services.registry.create_model(admin, "m-frozen", project_id=p.id).name == "m-frozen"
