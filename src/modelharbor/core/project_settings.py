@@ -37,6 +37,7 @@ from modelharbor.core.projects import (
     project_row,
     require_project_owner,
     require_project_write,
+    select_projects,
     visibility_of,
     visible_to,
 )
@@ -93,7 +94,9 @@ class ProjectSettingsService:
         where = and_(P.org_id == principal.org_id, P.archived.is_(False), visible_to(principal))
         with self.db.uow(readonly=True) as s:
             total = s.scalar(select(func.count()).select_from(P).where(where)) or 0
-            rows = s.scalars(select(P).where(where).order_by(P.name).offset(offset).limit(limit)).all()
+            # the page's ids from the listing index alone (no table row read for the skipped ones), then its rows
+            ids = s.scalars(select(P.id).where(where).order_by(P.name).offset(offset).limit(limit)).all()
+            rows = s.execute(select_projects().where(P.id.in_(ids)).order_by(P.name)).all() if ids else []
             return ProjectPage(project_entities(s, rows), offset, limit, total)
 
     def gateway(self, principal: Principal, relationship: str, *, show_completed: bool = False) -> list[Project]:
@@ -107,7 +110,7 @@ class ProjectSettingsService:
             q = self._relationship(principal, relationship)
             if not show_completed:
                 q = q.where(RegistryProjectRow.status != "complete")
-            rows = s.scalars(q.order_by(RegistryProjectRow.name).limit(MAX_GATEWAY)).all()
+            rows = s.execute(q.order_by(RegistryProjectRow.name).limit(MAX_GATEWAY)).all()
             return project_entities(s, rows)
 
     @staticmethod
@@ -130,7 +133,7 @@ class ProjectSettingsService:
             ),
         }
         chosen["Popular"] = chosen["Suggesting"]
-        return select(P).where(P.org_id == principal.org_id, P.archived.is_(False), chosen[relationship])
+        return select_projects().where(P.org_id == principal.org_id, P.archived.is_(False), chosen[relationship])
 
     # --- archive, status, result settings, owner's settings ------------------------------------------
     def archive(self, principal: Principal, project_id: str) -> Project:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
@@ -20,7 +20,20 @@ class RegistryProjectRow(Base):
     """A project (Domino: 24-hex id) that registered models may belong to."""
 
     __tablename__ = "registry_projects"
-    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        # listings (core/project_settings.py): filter, order and count from the index alone
+        Index(
+            "ix_registry_projects_listing",
+            "org_id",
+            "archived",
+            "name",
+            "visibility",
+            "owner_id",
+            "owner_team_id",
+            "id",
+        ),
+    )
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(256))

@@ -66,6 +66,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("owner_team_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_registry_projects_owner_team_id"), ["owner_team_id"], unique=False)
+        batch_op.create_index(
+            "ix_registry_projects_listing",
+            ["org_id", "archived", "name", "visibility", "owner_id", "owner_team_id", "id"],
+            unique=False,
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_registry_projects_owner_team_id_teams"),
             "teams",
@@ -80,6 +85,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("registry_projects", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_registry_projects_owner_team_id_teams"), type_="foreignkey")
+        batch_op.drop_index("ix_registry_projects_listing")
         batch_op.drop_index(batch_op.f("ix_registry_projects_owner_team_id"))
         batch_op.drop_column("updated_at")
         batch_op.drop_column("owner_team_id")
