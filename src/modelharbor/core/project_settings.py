@@ -26,13 +26,14 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import now
 from modelharbor.core.directory import page_bounds
+from modelharbor.core.project_tags import link_tags
 from modelharbor.core.projects import (
     RESULT_BRANCHES,
     STATUSES,
     Project,
     ProjectService,
     ProjectTag,
-    link_tags,
+    is_org_admin,
     project_entities,
     project_row,
     require_project_owner,
@@ -225,7 +226,7 @@ class ProjectSettingsService:
         with self.db.uow() as s:
             row = project_row(s, principal, project_id, lock=True)
             require_project_write(s, principal, row)
-            link_tags(s, principal, row, names)
+            link_tags(s, row.org_id, row.id, names, approved=is_org_admin(principal), by=principal.user_id)
             row.updated_at = now()
             s.flush()
             return project_entities(s, [row])[0]

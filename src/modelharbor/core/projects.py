@@ -32,10 +32,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, true
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware, new_hex, now
+from modelharbor.core.project_tags import link_tags, tag_name
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import MembershipRow, UserRow
 from modelharbor.db.tables_people import TeamMemberRow, TeamRow
@@ -68,8 +68,6 @@ _PROJECT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 VISIBILITIES = ("Public", "Searchable", "Private")
 STATUSES = ("active", "complete")
 RESULT_BRANCHES = ("isolated", "main")
-MAX_TAGS = 100
-MAX_TAG_NAME = 100
 ARCHIVED = "PROJECT_ARCHIVED"  # the error code of a write to an archived project
 
 
@@ -213,50 +211,6 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
     collab = select(ProjectCollaboratorRow.project_id).where(ProjectCollaboratorRow.user_id == principal.user_id)
     teams = select(TeamMemberRow.team_id).where(TeamMemberRow.user_id == principal.user_id)
     return or_(P.visibility != "Private", P.owner_id == principal.user_id, P.id.in_(collab), P.owner_team_id.in_(teams))
-
-
-def tag_name(value: object) -> str:
-    """A project tag's name: 1 to MAX_TAG_NAME printable characters, no surrounding spaces."""
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise InvalidInput(
-            f"Invalid tag name {value!r}: a non-empty string without surrounding spaces", field="tagNames"
-        )
-    if len(value) > MAX_TAG_NAME or not value.isprintable():
-        raise InvalidInput(f"Invalid tag name {value!r}: at most {MAX_TAG_NAME} printable characters", field="tagNames")
-    return value
-
-
-def link_tags(s: Session, principal: Principal, row: RegistryProjectRow, names: Sequence[str]) -> None:
-    """Link the tags ``names`` to the project, creating the organisation's tags that do not exist yet (approved when
-    an organisation admin creates them); at most MAX_TAGS per project."""
-    wanted = list(dict.fromkeys(tag_name(n) for n in names))
-    if not wanted:
-        return
-    T, L = ProjectTagRow, ProjectTagLinkRow
-    for name in wanted:
-        tag_id = s.scalar(select(T.id).where(T.org_id == row.org_id, T.name == name))
-        if tag_id is None:
-            tag_id = new_hex(12)
-            try:
-                with s.begin_nested():
-                    s.add(
-                        T(
-                            id=tag_id,
-                            org_id=row.org_id,
-                            name=name,
-                            is_approved=is_org_admin(principal),
-                            created_by=principal.user_id,
-                            created_at=now(),
-                        )
-                    )
-            except IntegrityError:  # created meanwhile by another request: use that one
-                tag_id = s.scalar(select(T.id).where(T.org_id == row.org_id, T.name == name))
-        if s.get(L, (row.id, tag_id)) is None:
-            s.add(L(project_id=row.id, tag_id=tag_id))
-    s.flush()
-    count = s.scalar(select(func.count()).select_from(L).where(L.project_id == row.id))
-    if count > MAX_TAGS:
-        raise InvalidInput(f"A project may have at most {MAX_TAGS} tags, not {count}.", field="tagNames")
 
 
 def project_entities(s: Session, rows: Sequence[Any]) -> list[Project]:
@@ -570,7 +524,7 @@ class ProjectService:
                     s.merge(ProjectCollaboratorRow(project_id=row.id, user_id=uid, role=role))
             if len(roles) > MAX_COLLABORATORS:
                 raise InvalidInput(f"A project may have at most {MAX_COLLABORATORS} collaborators.")
-            link_tags(s, principal, row, names)
+            link_tags(s, row.org_id, row.id, names, approved=is_org_admin(principal), by=principal.user_id)
             s.flush()
             return self._entity(s, row)
 
