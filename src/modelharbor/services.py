@@ -19,6 +19,7 @@ from modelharbor.core.project_copy import ProjectCopyService
 from modelharbor.core.project_files import ProjectFileService
 from modelharbor.core.project_goals import ProjectGoalService
 from modelharbor.core.project_repos import ProjectRepoService
+from modelharbor.core.project_settings import ProjectSettingsService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.registry import ModelFileService, RegistryService, ReviewService, RunRegistration
 from modelharbor.core.serving import ServingService
@@ -70,6 +71,7 @@ class Services:
     project_repos: ProjectRepoService = None  # type: ignore[assignment]
     access_requests: AccessRequestService = None  # type: ignore[assignment]
     project_copy: ProjectCopyService = None  # type: ignore[assignment]
+    project_settings: ProjectSettingsService = None  # type: ignore[assignment]  # listings, archive, tags, status
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -212,4 +214,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         project_repos=ProjectRepoService(db, projects),
         access_requests=AccessRequestService(db, projects),
         project_copy=ProjectCopyService(db, projects, files),
+        project_settings=ProjectSettingsService(db, projects),
     )

@@ -98,6 +98,8 @@ SHAPES = {
     "/v4": _domino,
     "/api/projects": _domino,
     "/api/environments": _domino,
+    "/project": _domino,  # POST /project (a form: its hostile bodies are forms)
+    "/projectTags": _domino,
     "/v1/projects": _domino,
     "/v1/environments": _domino,  # (the legacy /v1/models holds no routes yet)
     "/v2": _ubiops,

@@ -66,3 +66,62 @@ def test_users_through_the_client(served, admin):
         "    emit([e.response.status_code, e.response.json()['errors'][0]])"
     )
     assert err == [400, "a team named 'vision' already exists"]
+
+
+def test_projects_tags_and_archive_through_the_client(served, admin):
+    url, root = served
+    # project_create_v4 (GET /v4/users for the owner, then POST /v4/projects); the constructor's project lookup
+    # (d.project_id: findProjectByOwnerAndName) then finds admin/demo
+    out = admin.run(
+        "from domino.domino_enums import ProjectVisibility\n"
+        "p = d.project_create_v4('demo', description='first', tags=['cv'], visibility=ProjectVisibility.SEARCHABLE)\n"
+        "emit([p['name'], p['visibility'], p['ownerUsername'], [t['name'] for t in p['tags']], p['id'], d.project_id])"
+    )
+    assert out[:4] == ["demo", "Searchable", "admin", ["cv"]] and out[4] == out[5]
+    # tags: list, add, details, remove
+    tags = admin.run(
+        "d.tags_add(['prod', 'nlp'])\n"
+        "names = [t['name'] for t in d.tags_list()]\n"
+        "details = d.tag_details(d.tag_get_id('prod'))\n"
+        "d.tags_remove('cv')\n"
+        "emit([names, details['name'], details['isApproved'], [t['name'] for t in d.tags_list()]])"
+    )
+    assert tags == [["cv", "nlp", "prod"], "prod", True, ["nlp", "prod"]]  # the admin's tags are approved
+    # projects_list by relationship; the legacy form create; project_archive by name
+    listed = admin.run(
+        "d.project_create('legacy')\n"
+        "owned = [p['name'] for p in d.projects_list()]\n"
+        "collab = d.projects_list(relationship='Collaborating')\n"
+        "d.project_archive('legacy')\n"
+        "after = [p['name'] for p in d.projects_list(show_completed=True)]\n"
+        "try:\n"
+        "    d.project_archive('legacy')\n"
+        "    again = 'archived twice'\n"
+        "except Exception as e:\n"
+        "    again = type(e).__name__\n"
+        "emit([owned, collab, after, again])"
+    )
+    assert listed == [["demo", "legacy"], [], ["demo"], "ProjectNotFoundException"]
+    # an archived project is read-only through the client too; reads still work
+    legacy = DominoClient(admin.python, url, KEY, project="admin/legacy")
+    refused = legacy.run(
+        "import io\n"
+        "try:\n"
+        "    d.files_upload('/a.txt', io.BytesIO(b'hello'))\n"
+        "    emit('uploaded')\n"
+        "except requests.HTTPError as e:\n"
+        "    emit([e.response.status_code, e.response.json()['errors'][0], len(d.project_id)])"
+    )
+    assert refused[0] == 403 and "archived" in refused[1] and refused[2] == 24
+    # another member: the searchable project is found (not its contents); an unknown project is a 404
+    rita_key = create_user(root, "rita2")
+    rita = DominoClient(admin.python, url, rita_key, project="admin/demo")
+    seen = rita.run(
+        "sug = [p['name'] for p in d.projects_list(relationship='Suggesting')]\n"
+        "emit([sug, d.project_id, [t['name'] for t in d.tags_list()]])"
+    )
+    assert seen == [["demo"], out[4], ["nlp", "prod"]]
+    missing = DominoClient(admin.python, url, KEY, project="admin/nope").run(
+        "try:\n    d.project_id\nexcept requests.HTTPError as e:\n    emit(e.response.status_code)"
+    )
+    assert missing == 404

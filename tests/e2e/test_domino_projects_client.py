@@ -11,19 +11,13 @@ from tests.servers import create_user, running_server
 
 KEY = "mh_e2e_domino_projects_key_0123456789"
 
-# The client finds a project's id with GET /v4/gateway/projects/findProjectByOwnerAndName (the project-entity work);
-# where that route is not served, the snippet takes the id the native API answered when it created the project.
+# a project made through the native API; the client finds its id with GET /v4/gateway/projects/findProjectByOwnerAndName
 PROJECT_ID = """
 import io
 r = requests.post(host + '/api/v1/projects', headers={'Authorization': 'Bearer ' + api_key}, json={'name': 'demo'})
 r.raise_for_status()
 pid = r.json()['id']
-try:
-    assert d.project_id == pid
-except Exception as e:  # no findProjectByOwnerAndName here: the id the project was created with
-    if 'Not Found' not in repr(e) and '404' not in repr(e):
-        raise
-    type(d).project_id = property(lambda self: pid)
+assert d.project_id == pid
 """
 
 

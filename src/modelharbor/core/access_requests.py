@@ -77,7 +77,7 @@ class AccessRequestService:
         if message is not None and len(message) > MAX_MESSAGE:
             raise InvalidInput(f"'message' must be at most {MAX_MESSAGE} characters", field="message")
         with self.db.uow() as s:
-            project = readable_project_row(s, principal, project_id, lock=True)
+            project = readable_project_row(s, principal, project_id, lock=True, contents=False)
             if project.owner_id == principal.user_id:
                 raise InvalidInput(f"You own project {project.name!r}: there is no access to ask for.")
             R = ProjectAccessRequestRow
@@ -110,7 +110,7 @@ class AccessRequestService:
         status = _status(status)
         with self.db.uow(readonly=True) as s:
             project = readable_project_row(s, principal, project_id)
-            require_project_owner(principal, project)
+            require_project_owner(s, principal, project)
             R = ProjectAccessRequestRow
             q = select(R).where(R.project_id == project.id)
             if status:
@@ -143,7 +143,7 @@ class AccessRequestService:
             row = find(s, ProjectAccessRequestRow, request_id)
             if row is None or row.project_id != project.id:
                 raise NotFound(f"Access request {request_id!r} not found in project {project.name!r}")
-            require_project_owner(principal, project)
+            require_project_owner(s, principal, project)
             if row.status != PENDING:
                 raise InvalidInput(f"Access request {request_id} is {row.status.lower()} already.")
             row.status = APPROVED if approve else DECLINED

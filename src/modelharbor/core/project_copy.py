@@ -69,15 +69,23 @@ class ProjectCopyService:
         *,
         owner_id: str | None = None,
         description: str | None = None,
+        visibility: str | None = None,
         options: CopyOptions = FORK,
     ) -> CopyResult:
+        """A new project ``name`` from the project ``source_id`` (its description and visibility unless given), with
+        what ``options`` asks for; nothing is left when a part fails."""
         with self.db.uow(readonly=True) as s:
             source = readable_project_row(s, principal, source_id)
             if options.credential_id:
                 self._own_credential(s, principal, options.credential_id)
             source_description = source.description or ""
+            source_visibility = source.visibility
         created = self.projects.create_project(
-            principal, name, description=source_description if description is None else description, owner_id=owner_id
+            principal,
+            name,
+            description=source_description if description is None else description,
+            owner_id=owner_id,
+            visibility=source_visibility if visibility is None else visibility,
         )
         try:
             with self.db.uow() as s:

@@ -156,7 +156,7 @@ class ProjectRepoService:
             raise InvalidInput(f"'name' must be 1 to {MAX_NAME} letters, digits, '_', '-' or '.', not {name!r}")
         with self.db.uow() as s:
             project = readable_project_row(s, principal, project_id, lock=True)
-            require_project_owner(principal, project)
+            require_project_owner(s, principal, project)
             if credential_id:
                 cred = find(s, GitCredentialRow, credential_id)
                 if cred is None or cred.user_id != principal.user_id:
@@ -195,7 +195,7 @@ class ProjectRepoService:
             row = find(s, ProjectRepositoryRow, repository_id)
             if row is None or row.project_id != project.id:
                 raise NotFound(f"Repository {repository_id!r} not found in project {project.name!r}")
-            require_project_owner(principal, project)
+            require_project_owner(s, principal, project)
             s.delete(row)
             s.flush()
 

@@ -251,6 +251,7 @@ from modelharbor.db import (  # noqa: E402, F401
     tables_compute,
     tables_people,
     tables_project_files,
+    tables_projects,
     tables_registry,
     tables_serving,
     tables_tracking,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
@@ -20,7 +20,20 @@ class RegistryProjectRow(Base):
     """A project (Domino: 24-hex id) that registered models may belong to."""
 
     __tablename__ = "registry_projects"
-    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        # listings (core/project_settings.py): filter, order and count from the index alone
+        Index(
+            "ix_registry_projects_listing",
+            "org_id",
+            "archived",
+            "name",
+            "visibility",
+            "owner_id",
+            "owner_team_id",
+            "id",
+        ),
+    )
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(256))
@@ -28,12 +41,24 @@ class RegistryProjectRow(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     stages: Mapped[str | None] = mapped_column(Text)  # JSON list of stage names, NULL = the default list
     created_at: Mapped[datetime]
+    # Domino's project entity (core/projects.py): who sees it, archive (read-only), status, result settings
+    visibility: Mapped[str] = mapped_column(String(16), default="Public", server_default="Public")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    is_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    completed_message: Mapped[str | None] = mapped_column(Text)
+    results_branch: Mapped[str] = mapped_column(String(16), default="main", server_default="main")
+    owner_team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"), index=True)
+    updated_at: Mapped[datetime | None]
 
 
 class ProjectCollaboratorRow(Base):
     __tablename__ = "registry_project_collaborators"
     project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )  # index: "projects I collaborate on"
     role: Mapped[str] = mapped_column(String(32))
 
 

@@ -50,13 +50,42 @@ class Projects:
             )
         return found
 
-    def create(self, name: str, *, description: str | None = None, owner_id: str | None = None) -> Project:
+    def create(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        owner_id: str | None = None,
+        visibility: str | None = None,
+        tags: list[str] | None = None,
+    ) -> Project:
+        """A new project; ``visibility`` Public (default), Searchable or Private; ``tags`` names."""
         body: dict[str, Any] = {"name": names.project(name)}
         if description is not None:
             body["description"] = description
         if owner_id is not None:
             body["owner_id"] = owner_id
+        if visibility is not None:
+            body["visibility"] = visibility
+        if tags:
+            body["tags"] = list(tags)
         return self._t.call(Project, "POST", "/projects", json=body)
+
+    def update(
+        self,
+        project: str,
+        *,
+        description: str | None = None,
+        visibility: str | None = None,
+        archived: bool | None = None,
+    ) -> Project:
+        """Change the description or visibility, archive (read-only) or un-archive (what is None stays)."""
+        body: dict[str, Any] = {
+            k: v
+            for k, v in (("description", description), ("visibility", visibility), ("archived", archived))
+            if v is not None
+        }
+        return self._t.call(Project, "PATCH", f"/projects/{seg(self.get(project).id)}", json=body)
 
     def delete(self, project: str) -> None:
         """Delete a project with everything in it (deployments, pipelines, environments, exports, …)."""

@@ -191,6 +191,11 @@ class Project(BaseModel):
     stages: list[str]
     default_stages: bool
     collaborators: list[Collaborator]
+    visibility: str = "Public"
+    archived: bool = False
+    tags: list[str] = []
+    status: str = "active"
+    owner_team_id: str | None = None
 
 
 class Org(BaseModel):

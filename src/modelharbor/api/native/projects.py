@@ -1,4 +1,5 @@
-"""Native routes for projects: create, list, read, collaborators and the project's model-version stages."""
+"""Native routes for projects: create, list, read, change (description, visibility, archive), collaborators and the
+project's model-version stages."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.openapi import errors
 from modelharbor.api.native.schemas import Strict
-from modelharbor.core.projects import PROJECT_ROLES, Project
+from modelharbor.core.projects import PROJECT_ROLES, VISIBILITIES, Project
+from modelharbor.domain.inputs import UNSET
 
 router = APIRouter(prefix="/projects", tags=["projects"], route_class=JsonRoute)
 
@@ -34,12 +36,27 @@ class ProjectOut(BaseModel):
     stages: list[str] = Field(description="The stages versions of this project's models may be in, in order.")
     default_stages: bool = Field(description="True while the project uses the default list.")
     collaborators: list[CollaboratorOut]
+    visibility: str = Field(description=f"One of {', '.join(VISIBILITIES)}.")
+    archived: bool = Field(description="An archived project is read-only.")
+    tags: list[str] = Field(description="The names of the project's tags.")
+    status: str = Field(description="active or complete.")
+    owner_team_id: str | None = Field(description="The team that owns it, if one does.")
 
 
 class ProjectIn(Strict):
     name: str
     description: str | None = None
-    owner_id: str | None = Field(None, description="Admins may create a project for another member.")
+    owner_id: str | None = Field(
+        None, description="Admins may create a project for another member; a team's admins for the team (its id)."
+    )
+    visibility: str = Field("Public", description=f"One of {', '.join(VISIBILITIES)} (any case).")
+    tags: list[str] = Field(default_factory=list, description="Tag names (shared by name in the organisation).")
+
+
+class ProjectPatch(Strict):
+    description: str | None = None
+    visibility: str | None = Field(None, description=f"One of {', '.join(VISIBILITIES)} (any case).")
+    archived: bool | None = Field(None, description="true archives (read-only); false un-archives.")
 
 
 class CollaboratorIn(Strict):
@@ -57,6 +74,11 @@ def project_out(p: Project) -> dict[str, Any]:
         "stages": list(p.effective_stages),
         "default_stages": p.stages is None,
         "collaborators": [{"user_id": c.user_id, "username": c.username, "role": c.role} for c in p.collaborators],
+        "visibility": p.visibility,
+        "archived": p.archived,
+        "tags": [t.name for t in p.tags],
+        "status": p.status,
+        "owner_team_id": p.owner_team_id,
     }
 
 
@@ -68,13 +90,39 @@ def list_projects(principal: PrincipalDep, services: ServicesDep):
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectOut, summary="Create a project")
 def create_project(body: ProjectIn, principal: PrincipalDep, services: ServicesDep):
     return project_out(
-        services.projects.create_project(principal, body.name, description=body.description, owner_id=body.owner_id)
+        services.projects.create_project(
+            principal,
+            body.name,
+            description=body.description,
+            owner_id=body.owner_id,
+            visibility=body.visibility,
+            tags=body.tags,
+        )
     )
 
 
 @router.get("/{project_id}", response_model=ProjectOut, summary="One project")
 def get_project(project_id: str, principal: PrincipalDep, services: ServicesDep):
     return project_out(services.projects.get_project(principal, project_id))
+
+
+@router.patch(
+    "/{project_id}",
+    response_model=ProjectOut,
+    responses=errors(403),
+    summary="Change a project's description or visibility, archive it (read-only) or un-archive it",
+)
+def update_project(project_id: str, body: ProjectPatch, principal: PrincipalDep, services: ServicesDep):
+    given = body.model_fields_set
+    return project_out(
+        services.project_settings.update(
+            principal,
+            project_id,
+            description=body.description if "description" in given else UNSET,
+            visibility=body.visibility if "visibility" in given else UNSET,
+            archived=body.archived if "archived" in given else UNSET,
+        )
+    )
 
 
 @router.delete(

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from modelharbor.core.clock import aware
-from modelharbor.core.projects import require_project_write
+from modelharbor.core.projects import require_project_read, require_project_write
 from modelharbor.core.serving.entities import Deployment, DeploymentVersion, Revision
 from modelharbor.core.serving.request_history import lookup_key
 from modelharbor.core.serving.validation import ROUTE_TTL, fields_of, truncate
@@ -76,6 +76,7 @@ class ServingLookup:
             row = s.scalar(q.with_for_update() if write else q)
         if row is None:
             raise NotFound(f"Project {project!r} not found")
+        require_project_read(s, principal, row)  # its visibility (core/projects.py)
         if write:
             require_project_write(s, principal, row)
         return row

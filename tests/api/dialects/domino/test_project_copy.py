@@ -90,7 +90,8 @@ def test_copy_options_and_notices(client, services, admin, source):
     assert r.status_code == 200, r.text
     new = r.json()["project"]
     assert new["collaborators"] == []  # collaborators only when asked
-    assert len(r.json()["metadata"]["notices"]) == 2
+    assert len(r.json()["metadata"]["notices"]) == 1  # the billing tag (visibility is applied)
+    assert new["visibility"].lower() == "private"
     assert client.get(f"/v1/projects/{principal.username}/bare/commits", headers=h(key)).json() == []
     assert client.get(f"{API}/{new['id']}/repositories", headers=h(key)).json()["repositories"] == []
     assert client.get(f"{API}/{new['id']}/goals", headers=h(key)).json()["goals"] == []

@@ -62,9 +62,23 @@ def _public_routers():
 
 
 def _v4_routers():
-    from modelharbor.api.dialects.domino.routes import collaborators, copy, environments, hardware_tiers, v4_users
+    from modelharbor.api.dialects.domino.routes import (
+        collaborators,
+        copy,
+        environments,
+        hardware_tiers,
+        v4_projects,
+        v4_users,
+    )
 
-    return [v4_users.router, hardware_tiers.v4_router, environments.v4_router, collaborators.v4, copy.v4]
+    return [
+        v4_users.router,
+        hardware_tiers.v4_router,
+        environments.v4_router,
+        v4_projects.router,
+        collaborators.v4,
+        copy.v4,
+    ]
 
 
 # --- environments (issue 16) ---
@@ -101,9 +115,23 @@ def _legacy_project_routers():
 
 
 def _public_project_routers():
-    from modelharbor.api.dialects.domino.routes import collaborators, copy, files, goals, repositories
+    from modelharbor.api.dialects.domino.routes import collaborators, copy, files, goals, projects, repositories
 
-    return [files.public, collaborators.public, copy.public, goals.router, repositories.router]
+    return [files.public, projects.router, collaborators.public, copy.public, goals.router, repositories.router]
+
+
+def _legacy_form_routers():
+    """``POST /project``: the client's ``project_create`` (a form), the mount's route ``/``."""
+    from modelharbor.api.dialects.domino.routes import v4_projects
+
+    return [v4_projects.legacy_form]
+
+
+def _project_tag_routers():
+    """``GET /projectTags/{id}``: the client's ``tag_details``."""
+    from modelharbor.api.dialects.domino.routes import v4_projects
+
+    return [v4_projects.tags_root]
 
 
 def _root_routes():
@@ -127,6 +155,8 @@ DIALECT = Dialect(
         Api(("/api/projects",), _public_project_routers),
         Api(("/api/environments",), _environment_routers),
         Api(("/v1/environments",), _legacy_environment_routers),  # GET /v1/environments (routes/environments.py)
+        Api(("/project",), _legacy_form_routers),
+        Api(("/projectTags",), _project_tag_routers),
         Api(("/v1/models",), _legacy_routers("models")),
     ),
     authenticate=authenticate,

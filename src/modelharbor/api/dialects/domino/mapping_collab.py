@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import Request
 
-from modelharbor.api.dialects.domino.mapping import epoch_ms, iso, metadata
+from modelharbor.api.dialects.domino import mapping_projects
+from modelharbor.api.dialects.domino.mapping import iso, metadata
 from modelharbor.core.project_copy import CopyResult
 from modelharbor.core.project_goals import Goal
 from modelharbor.core.project_repos import Repository
-from modelharbor.core.projects import Collaborator, Project
+from modelharbor.core.projects import Collaborator
 
 
 def public_role(role: str) -> str:
@@ -34,39 +35,10 @@ def collaborator_legacy(c: Collaborator) -> dict[str, Any]:
     return {"id": c.user_id, "username": c.username, "userName": c.username, "projectRole": c.role}
 
 
-def project_v1(p: Project) -> dict[str, Any]:
-    """``ProjectV1`` (copy-project's answer)."""
-    visibility = getattr(p, "visibility", None) or "public"  # the project entity's visibility, where it has one
-    return {
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "ownerId": p.owner_id or "",
-        "ownerUsername": p.owner_username or "",
-        "collaborators": [collaborator(c) for c in p.collaborators],
-        "visibility": str(visibility).lower(),
-        "isRestricted": False,
-        "internalTags": [],
-    }
-
-
-def project_v4(p: Project) -> dict[str, Any]:
-    """The v4 project a fork answers (the client returns the response as is)."""
-    return {
-        "id": p.id,
-        "name": p.name,
-        "description": p.description,
-        "ownerId": p.owner_id,
-        "ownerUsername": p.owner_username,
-        "collaborators": [collaborator_v4(c) for c in p.collaborators],
-        "created": epoch_ms(p.created_at),
-    }
-
-
 def copy_result(request: Request, result: CopyResult, notices: list[str]) -> dict[str, Any]:
     """``ProjectCopyResultEnvelopeV1``: ModelHarbor has no datasets or NetApp volumes, so none failed to copy."""
     return {
-        "project": project_v1(result.project),
+        "project": mapping_projects.project(result.project),
         "datasetsNotCopied": [],
         "netAppVolumesNotCopied": [],
         "metadata": {**metadata(request), "notices": notices},

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.dialect import ServicesDep
-from modelharbor.api.dialects.domino import PrincipalDep, mapping, mapping_collab
+from modelharbor.api.dialects.domino import PrincipalDep, mapping, mapping_collab, mapping_projects
 from modelharbor.api.params import field, flag, json_object
 from modelharbor.core.project_copy import FORK, CopyOptions
 from modelharbor.domain.errors import InvalidInput
@@ -40,10 +40,8 @@ async def copy_project(request: Request, project_id: str, principal: PrincipalDe
             "(the project's files are copied from its newest commit).",
         )
     visibility = field(body, "visibility", str)
-    if visibility is not None:
-        if visibility.lower() not in VISIBILITIES:
-            raise InvalidInput(f"'visibility' must be Public, Searchable or Private, not {visibility!r}")
-        notices.append("visibility is not applied by copy-project: set it on the new project.")
+    if visibility is not None and visibility.lower() not in VISIBILITIES:
+        raise InvalidInput(f"'visibility' must be Public, Searchable or Private, not {visibility!r}")
     if field(body, "billingTag", dict) is not None:
         notices.append("billing tags are not supported by ModelHarbor: 'billingTag' was not applied.")
     _flag(body, "copyDatasets", False)  # ModelHarbor has no datasets yet: none to copy, none failed
@@ -63,6 +61,7 @@ async def copy_project(request: Request, project_id: str, principal: PrincipalDe
             name,
             owner_id=field(body, "ownerId", str) or None,
             description=field(body, "description", str),
+            visibility=visibility,
             options=options,
         )
     )
@@ -75,4 +74,4 @@ async def fork_project(request: Request, project_id: str, principal: PrincipalDe
     body = await json_object(request, missing="a JSON object body {name} is required")
     name = field(body, "name", str, required=True)
     result = await run_in_threadpool(partial(services.project_copy.copy, principal, project_id, name, options=FORK))
-    return mapping_collab.project_v4(result.project)
+    return mapping_projects.project_v4(result.project)
