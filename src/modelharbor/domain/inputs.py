@@ -235,3 +235,21 @@ class SubdescriptorEdit:
     kind: str = ""
     names: tuple[str, ...] = ()
     faults: Faults = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """How to serve an imported model (Kore.ai's deploy): a display ``name``, the ``device`` profile asked for (kept
+    as a label), the generation hyper-parameters (handed to the package as ``KORE_*`` environment variables), the
+    stop sequences, and the scaling: instance bounds and the idle seconds before an instance stops."""
+
+    name: str
+    device: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    top_k: int
+    stop: tuple[str, ...] = ()
+    min_instances: int = 1
+    max_instances: int = 1
+    idle_seconds: int = 300
