@@ -11,6 +11,9 @@ Rules:
   others, and the default cannot be archived (make another one the default first);
 - an organisation without any tier gets one on first use (``small``: 1 core, 4 GiB, the default), so a fresh
   server has a tier to run on; an admin may change or replace it;
+- a workload names its tier by id or name (a UbiOps deployment version's ``instance_type_group_name`` or
+  ``instance_type``; none: the default tier), checked when it is chosen (:meth:`~HardwareTierService.workload_tier`:
+  unknown and archived tiers refused) and read when it starts (:meth:`~HardwareTierService.workload_limits`);
 - the limits workloads get (:meth:`HardwareTierService.limits`): ``coresLimit`` (else ``cores``) as the CPU
   quota, ``memoryLimit`` (else ``memory``) as the memory limit, the GPU count — compute/base.py ``Limits``, which
   the local executor enforces under the server's own limits, never above them (docs/compute.md).
@@ -183,6 +186,19 @@ def _store(row: HardwareTierRow, tier: HardwareTier) -> None:
     row.updated_at = now()
 
 
+def _match(tiers: list[HardwareTier], ref: str) -> HardwareTier | None:
+    """The tier ``ref`` names: its id, else its name in any case."""
+    for tier in tiers:
+        if tier.id == ref:
+            return tier
+    folded = ref.casefold()
+    return next((t for t in tiers if t.name.casefold() == folded), None)
+
+
+def _default_of(tiers: list[HardwareTier]) -> HardwareTier:
+    return next((t for t in tiers if t.is_default and not t.is_archived), tiers[0])
+
+
 SEED = HardwareTier(id=DEFAULT_TIER_ID, name="Small", cores=1.0, memory=4 * 2**30, is_default=True)
 
 
@@ -238,6 +254,46 @@ class HardwareTierService:
             project_row(s, principal, project_id)
         tiers, _ = self.list_tiers(principal)
         return [t for t in tiers if t.is_visible]
+
+    # --- workloads (the serving core) ---------------------------------------------------------------------
+    def workload_tier(self, s: Session, principal: Principal, ref: str | None, *, field: str) -> HardwareTier:
+        """The tier a workload is given when its owner names ``ref`` (a tier's id, or its name in any case; None:
+        the default tier), in the caller's session: a tier the caller cannot see is refused naming ``field`` and
+        listing the tiers they may pick, an archived one too."""
+        tiers = self._org_tiers(s, principal.org_id)
+        if ref is None:
+            return _default_of(tiers)
+        tier = _match(tiers, ref)
+        if tier is None or (not tier.is_visible and not is_org_admin(principal)):
+            choices = self.selectable(s, principal)
+            listed = ", ".join(f"{t.id!r} ({t.name})" for t in choices) or "none"
+            raise InvalidInput(
+                f"'{field}': no hardware tier {ref!r} in this organisation; the tiers are: {listed}", field=field
+            )
+        if tier.is_archived:
+            raise InvalidInput(f"'{field}': hardware tier {tier.id!r} is archived: pick another one", field=field)
+        return tier
+
+    def selectable(self, s: Session, principal: Principal) -> list[HardwareTier]:
+        """The tiers the caller may give a workload, default first: unarchived, visible (admins: hidden too)."""
+        admin = is_org_admin(principal)
+        return [t for t in self._org_tiers(s, principal.org_id) if not t.is_archived and (t.is_visible or admin)]
+
+    def workload_limits(self, s: Session, org_id: str, ref: str | None) -> Limits:
+        """What a running workload that names ``ref`` may use (compute/base.py): its tier's limits (an archived
+        tier's too: it was chosen while it was not), else the default tier's."""
+        tiers = self._org_tiers(s, org_id)
+        tier = _match(tiers, ref) if ref is not None else None
+        return (tier or _default_of(tiers)).limits
+
+    def _org_tiers(self, s: Session, org_id: str) -> list[HardwareTier]:
+        """The organisation's tiers, default first; the seed (not stored here) when it has none yet."""
+        rows = s.scalars(
+            select(HardwareTierRow)
+            .where(HardwareTierRow.org_id == org_id)
+            .order_by(HardwareTierRow.is_default.desc(), HardwareTierRow.name, HardwareTierRow.tier_id)
+        )
+        return [_entity(r) for r in rows] or [self.seed]
 
     # --- writes (admins) -----------------------------------------------------------------------------
     def create_tier(self, principal: Principal, tier_id: str, changes: TierChanges) -> HardwareTier:
