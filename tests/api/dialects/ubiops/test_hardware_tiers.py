@@ -134,3 +134,24 @@ def test_a_version_runs_with_its_tiers_limits(hw, admin):
     assert ask("small-mem", "hello")["result"] == "ok"
     vid = next(v.id for v in services.serving.list_versions(admin, "hw", "d") if v.version == "small-mem")
     assert services.serving._deployed[vid].limits == Limits(memory=4 * GIB, cpus=1.0)
+
+
+@sqlite_only
+def test_an_import_naming_a_tier_this_organisation_cannot_give_imports_nothing(hw, admin):
+    from tests.core.test_transfer import counts, export_zip, import_bytes
+
+    client, services = hw
+    r = client.post(f"{D}/versions", json={"version": "v1", "instance_type_group_name": "tiny"}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    _, data = export_zip(services, admin, "hw", all_objects=True)
+    for project in ("dst", "dst2"):
+        services.projects.create_project(admin, project)
+    done = import_bytes(services, admin, "dst", data, skip=True)
+    assert done.status == "completed", done.error_message
+    assert services.serving.get_version(admin, "dst", "d", "v1").instance_type_group_name == "tiny"
+
+    services.hardware_tiers.archive_tier(admin, "tiny")
+    done = import_bytes(services, admin, "dst2", data, skip=True)
+    assert done.status == "failed" and "Nothing was imported" in done.error_message, done.error_message
+    assert "version 'v1' of 'd': 'instance_type_group_name': hardware tier 'tiny' is archived" in done.error_message
+    assert counts(services, "dst2") == (0, 0, 0, 0)
