@@ -171,6 +171,7 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         secret_key=settings.resolved_secret_key(),
         work_dir=settings.data_dir.resolve() / "serving",
         max_package_size=settings.max_package_size,
+        hardware_tiers=hardware_tiers,
     )
     registry = RegistryService(
         db,

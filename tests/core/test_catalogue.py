@@ -8,9 +8,11 @@ import os
 
 import pytest
 
+from modelharbor.api.catalogue_inputs import framework_in, model_in
 from modelharbor.api.filterspec import parse_filter_spec
 from modelharbor.core.catalogue import FieldErrors
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from modelharbor.domain.inputs import FrameworkIn, LicenceIn, PretrainedModelIn, SubdescriptorEdit
 from modelharbor.domain.principal import Role
 from tests.factories import member_of_new_org
 
@@ -23,7 +25,7 @@ async def agen(data: bytes, piece: int = 1 << 16):
 
 
 def create(services, admin, **kw):
-    return services.catalogue.create_model(admin, {**BASE, **kw})
+    return services.catalogue.create_model(admin, model_in({**BASE, **kw}, partial=False))
 
 
 def names(models):
@@ -40,10 +42,10 @@ def test_create_get_update_fields(services, admin):
     )
     assert m.creator_number is not None and m.deletion_time is None
     assert services.catalogue.get_model(admin, m.pk) == m
-    m2 = services.catalogue.update_model(admin, m.pk, {"name": "renamed"}, partial=True)
+    m2 = services.catalogue.update_model(admin, m.pk, PretrainedModelIn(name="renamed"), partial=True)
     assert (m2.name, m2.url, m2.description) == ("renamed", m.url, "d")
     with pytest.raises(FieldErrors) as err:
-        services.catalogue.update_model(admin, m.pk, {"name": "only"}, partial=False)
+        services.catalogue.update_model(admin, m.pk, PretrainedModelIn(name="only"), partial=False)
     assert set(err.value.details["fields"]) == {"framework", "domain", "licence", "url"}
 
 
@@ -63,6 +65,27 @@ def test_field_errors(services, admin, change, field, message):
     with pytest.raises(FieldErrors) as err:
         create(services, admin, **change)
     assert err.value.details["fields"][field] == [message]
+
+
+def test_edge_faults_and_database_faults_answer_together(services, admin):
+    """The faults the edge found travel in the typed input; the core adds its own and stores nothing."""
+    fields = PretrainedModelIn(url="https://x", framework=999, domain="ic", licence=2, faults={"name": ("bad",)})
+    with pytest.raises(FieldErrors) as err:
+        services.catalogue.create_model(admin, fields)
+    assert err.value.details["fields"] == {"name": ["bad"], "framework": ['Invalid pk "999" - object does not exist.']}
+    with pytest.raises(FieldErrors) as err:  # only the edge's faults: still refused
+        services.catalogue.create_model(admin, model_in({**BASE, "metadata": None}, partial=False))
+    assert err.value.details["fields"] == {"metadata": ["This field may not be null."]}
+    with pytest.raises(FieldErrors) as err:  # the core keeps the domain rules of the typed values
+        services.catalogue.save_licence(admin, LicenceIn("", "ftp://x"))
+    assert err.value.details["fields"] == {"name": ["This field may not be blank."], "url": ["Enter a valid URL."]}
+    with pytest.raises(FieldErrors) as err:
+        services.catalogue.save_framework(admin, framework_in({"name": "jax"}))
+    assert err.value.details["fields"] == {"version": ["This field is required."]}
+    assert services.catalogue.list_models(admin, parse_filter_spec({"include_inactive": True})) == []
+    assert "jax" not in [f.name for f in services.catalogue.list_frameworks(admin)]
+    with pytest.raises(FieldErrors, match="method"):
+        services.catalogue.edit_subdescriptors(admin, 1, SubdescriptorEdit("swap", "permissions", ("x",)))
 
 
 def test_soft_delete_reinstate_hard_delete(services, admin):
@@ -200,10 +223,10 @@ def test_permissions(services, admin):
     assert names(services.catalogue.list_models(member)) == ["resnet18"]
     for call in (
         lambda: create(services, member),
-        lambda: services.catalogue.update_model(member, m.pk, {"name": "x"}, partial=True),
+        lambda: services.catalogue.update_model(member, m.pk, PretrainedModelIn(name="x"), partial=True),
         lambda: services.catalogue.soft_delete(member, m.pk),
         lambda: asyncio.run(services.catalogue.set_data(member, m.pk, agen(b"x"))),
-        lambda: services.catalogue.save_framework(member, {"name": "jax", "version": "1"}),
+        lambda: services.catalogue.save_framework(member, FrameworkIn("jax", "1")),
     ):
         with pytest.raises(Forbidden):
             call()
@@ -215,15 +238,15 @@ def test_permissions(services, admin):
 
 def test_reference_data(services, admin):
     assert [d.name for d in services.catalogue.list_domains(admin)] == ["ic", "od", "is", "sp", "sc"]
-    fw = services.catalogue.save_framework(admin, {"name": "jax", "version": "0.4"})
+    fw = services.catalogue.save_framework(admin, FrameworkIn("jax", "0.4"))
     with pytest.raises(Conflict):
-        services.catalogue.save_framework(admin, {"name": "jax", "version": "0.4"})
+        services.catalogue.save_framework(admin, FrameworkIn("jax", "0.4"))
     create(services, admin, framework=fw.pk)
     with pytest.raises(Conflict):
         services.catalogue.delete_framework(admin, fw.pk)
-    lic = services.catalogue.save_licence(admin, {"name": "WTFPL", "url": "http://www.wtfpl.net/"})
+    lic = services.catalogue.save_licence(admin, LicenceIn("WTFPL", "http://www.wtfpl.net/"))
     lic = services.catalogue.edit_subdescriptors(
-        admin, lic.pk, "add", "permissions", ["Commercial use", "Modification"]
+        admin, lic.pk, SubdescriptorEdit("add", "permissions", ("Commercial use", "Modification"))
     )
     assert lic.permissions == ("Commercial use", "Modification")
     services.catalogue.delete_licence(admin, lic.pk)
@@ -256,7 +279,7 @@ def test_reference_data_is_superuser_only(services, admin):
 
     owner = member_of_new_org(services, role="owner")  # owner of their own organisation, not a superuser
     with pytest.raises(Forbidden, match="superuser"):
-        services.catalogue.save_framework(owner, {"name": "jax", "version": "9"})
+        services.catalogue.save_framework(owner, FrameworkIn("jax", "9"))
     with pytest.raises(Forbidden):
         services.catalogue.delete_licence(owner, 1)
     assert services.catalogue.list_frameworks(owner)  # reading is fine

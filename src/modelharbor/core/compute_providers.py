@@ -83,7 +83,7 @@ class ComputeProviderService:
             ProviderCard(p, next((t.id for t in tiers if t.is_default and p.runs(t)), None)) for p in self.providers
         ]
 
-    def get_provider(self, principal: Principal, provider_id: Any) -> ComputeProvider:
+    def get_provider(self, principal: Principal, provider_id: str) -> ComputeProvider:
         """The provider (admins), for a write that is then refused, or NotFound."""
         self._require_admin(principal)
         return self._provider(provider_id)
@@ -110,7 +110,7 @@ class ComputeProviderService:
             if p.runs(t) and needle in t.name.lower() and (t.is_visible or not selectable)
         ]
 
-    def get_tier(self, principal: Principal, tier_id: Any) -> ComputeTier:
+    def get_tier(self, principal: Principal, tier_id: str) -> ComputeTier:
         self._require_admin(principal)
         tier = self.tiers.get_tier(principal, tier_id)
         for p in self.providers:
@@ -118,7 +118,7 @@ class ComputeProviderService:
                 return ComputeTier(p, tier)
         raise NotFound(f"Compute tier {tier_id!r} not found: no provider of this server can run it")
 
-    def _provider(self, provider_id: Any) -> ComputeProvider:
+    def _provider(self, provider_id: str) -> ComputeProvider:
         for p in self.providers:
             if p.id == provider_id:
                 return p

@@ -11,6 +11,9 @@ Rules:
   others, and the default cannot be archived (make another one the default first);
 - an organisation without any tier gets one on first use (``small``: 1 core, 4 GiB, the default), so a fresh
   server has a tier to run on; an admin may change or replace it;
+- a workload names its tier by id or name (a UbiOps deployment version's ``instance_type_group_name`` or
+  ``instance_type``; none: the default tier), checked when it is chosen (:meth:`~HardwareTierService.workload_tier`:
+  unknown and archived tiers refused) and read when it starts (:meth:`~HardwareTierService.workload_limits`);
 - the limits workloads get (:meth:`HardwareTierService.limits`): ``coresLimit`` (else ``cores``) as the CPU
   quota, ``memoryLimit`` (else ``memory``) as the memory limit, the GPU count — compute/base.py ``Limits``, which
   the local executor enforces under the server's own limits, never above them (docs/compute.md).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -78,35 +82,25 @@ class HardwareTier:
 
 @dataclass(frozen=True)
 class TierChanges:
-    """A create or an update: None leaves a field as it is (an update) or takes its default (a create)."""
+    """A create or an update: None leaves a field as it is (an update) or takes its default (a create). Sizes are
+    cores and bytes (an edge converts its vendor's units: Domino's ``InformationV1``); ``memory_units`` is the unit
+    the sizes are shown in; ``extra`` are the vendor's fields kept as sent (JSON), merged into the tier's."""
 
-    name: Any = None
-    cores: Any = None
-    memory: Any = None  # bytes
-    cores_limit: Any = None
-    memory_limit: Any = None
-    memory_units: Any = None
-    gpu_key: Any = None
-    gpus: Any = None
-    cents_per_minute: Any = None
-    is_default: Any = None
-    is_visible: Any = None
-    is_global: Any = None
-    node_pool: Any = None
-    max_executions: Any = None
-    extra: Any = None
-
-
-def to_bytes(value: Any, units: Any, what: str) -> int:
-    """Domino's ``InformationV1`` (``value`` in ``units`` MB, MiB, GB or GiB) as bytes."""
-    if not isinstance(units, str) or units not in UNITS:
-        raise InvalidInput(f"'{what}.units' must be one of {', '.join(UNITS)}, not {units!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise InvalidInput(f"'{what}.value' must be a positive number")
-    size = value * UNITS[units]
-    if not size <= MAX_MEMORY:  # also infinity, from a huge float
-        raise InvalidInput(f"'{what}' is larger than {MAX_MEMORY // 2**40} TiB")
-    return round(size)
+    name: str | None = None
+    cores: float | None = None
+    memory: int | None = None  # bytes
+    cores_limit: float | None = None
+    memory_limit: int | None = None  # bytes
+    memory_units: str | None = None
+    gpu_key: str | None = None
+    gpus: int | None = None
+    cents_per_minute: float | None = None
+    is_default: bool | None = None
+    is_visible: bool | None = None
+    is_global: bool | None = None
+    node_pool: str | None = None
+    max_executions: int | None = None
+    extra: Mapping[str, Any] | None = None
 
 
 def _number(value: Any, what: str, *, low: float, high: float, integer: bool = False) -> Any:
@@ -153,8 +147,6 @@ def _checked(tier: HardwareTier) -> HardwareTier:
     _text(tier.node_pool, "nodePool")
     if tier.max_executions is not None:
         _number(tier.max_executions, "maxSimultaneousExecutions", low=0, high=10**6, integer=True)
-    if not isinstance(tier.extra, dict):
-        raise InvalidInput("extra fields must be an object")
     if len(json.dumps(tier.extra)) > 64 * 1024:
         raise InvalidInput("the tier's other fields take more than 64 KiB")
     return tier
@@ -194,6 +186,19 @@ def _store(row: HardwareTierRow, tier: HardwareTier) -> None:
     row.updated_at = now()
 
 
+def _match(tiers: list[HardwareTier], ref: str) -> HardwareTier | None:
+    """The tier ``ref`` names: its id, else its name in any case."""
+    for tier in tiers:
+        if tier.id == ref:
+            return tier
+    folded = ref.casefold()
+    return next((t for t in tiers if t.name.casefold() == folded), None)
+
+
+def _default_of(tiers: list[HardwareTier]) -> HardwareTier:
+    return next((t for t in tiers if t.is_default and not t.is_archived), tiers[0])
+
+
 SEED = HardwareTier(id=DEFAULT_TIER_ID, name="Small", cores=1.0, memory=4 * 2**30, is_default=True)
 
 
@@ -221,7 +226,7 @@ class HardwareTierService:
             rows = s.scalars(q.offset(offset).limit(limit))
             return [_entity(r) for r in rows], total
 
-    def get_tier(self, principal: Principal, tier_id: Any) -> HardwareTier:
+    def get_tier(self, principal: Principal, tier_id: str) -> HardwareTier:
         require(principal, Action.SERVING_READ, principal.org_id, what="hardware tier")
         self._ensure_seeded(principal.org_id)
         with self.db.uow(readonly=True) as s:
@@ -234,14 +239,14 @@ class HardwareTierService:
                 return tier
         raise NotFound("the organisation has no default hardware tier")
 
-    def limits(self, principal: Principal, tier_id: Any = None) -> Limits:
+    def limits(self, principal: Principal, tier_id: str | None = None) -> Limits:
         """The resource limits of a workload on ``tier_id`` (None: the default tier); archived tiers are refused."""
         tier = self.default_tier(principal) if tier_id is None else self.get_tier(principal, tier_id)
         if tier.is_archived:
             raise InvalidInput(f"hardware tier {tier.id!r} is archived: pick another one")
         return tier.limits
 
-    def for_project(self, principal: Principal, project_id: Any) -> list[HardwareTier]:
+    def for_project(self, principal: Principal, project_id: str) -> list[HardwareTier]:
         """The tiers a project's workloads may run on: the organisation's visible, unarchived tiers (404 for a
         project the caller cannot see)."""
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
@@ -250,10 +255,50 @@ class HardwareTierService:
         tiers, _ = self.list_tiers(principal)
         return [t for t in tiers if t.is_visible]
 
+    # --- workloads (the serving core) ---------------------------------------------------------------------
+    def workload_tier(self, s: Session, principal: Principal, ref: str | None, *, field: str) -> HardwareTier:
+        """The tier a workload is given when its owner names ``ref`` (a tier's id, or its name in any case; None:
+        the default tier), in the caller's session: a tier the caller cannot see is refused naming ``field`` and
+        listing the tiers they may pick, an archived one too."""
+        tiers = self._org_tiers(s, principal.org_id)
+        if ref is None:
+            return _default_of(tiers)
+        tier = _match(tiers, ref)
+        if tier is None or (not tier.is_visible and not is_org_admin(principal)):
+            choices = self.selectable(s, principal)
+            listed = ", ".join(f"{t.id!r} ({t.name})" for t in choices) or "none"
+            raise InvalidInput(
+                f"'{field}': no hardware tier {ref!r} in this organisation; the tiers are: {listed}", field=field
+            )
+        if tier.is_archived:
+            raise InvalidInput(f"'{field}': hardware tier {tier.id!r} is archived: pick another one", field=field)
+        return tier
+
+    def selectable(self, s: Session, principal: Principal) -> list[HardwareTier]:
+        """The tiers the caller may give a workload, default first: unarchived, visible (admins: hidden too)."""
+        admin = is_org_admin(principal)
+        return [t for t in self._org_tiers(s, principal.org_id) if not t.is_archived and (t.is_visible or admin)]
+
+    def workload_limits(self, s: Session, org_id: str, ref: str | None) -> Limits:
+        """What a running workload that names ``ref`` may use (compute/base.py): its tier's limits (an archived
+        tier's too: it was chosen while it was not), else the default tier's."""
+        tiers = self._org_tiers(s, org_id)
+        tier = _match(tiers, ref) if ref is not None else None
+        return (tier or _default_of(tiers)).limits
+
+    def _org_tiers(self, s: Session, org_id: str) -> list[HardwareTier]:
+        """The organisation's tiers, default first; the seed (not stored here) when it has none yet."""
+        rows = s.scalars(
+            select(HardwareTierRow)
+            .where(HardwareTierRow.org_id == org_id)
+            .order_by(HardwareTierRow.is_default.desc(), HardwareTierRow.name, HardwareTierRow.tier_id)
+        )
+        return [_entity(r) for r in rows] or [self.seed]
+
     # --- writes (admins) -----------------------------------------------------------------------------
-    def create_tier(self, principal: Principal, tier_id: Any, changes: TierChanges) -> HardwareTier:
+    def create_tier(self, principal: Principal, tier_id: str, changes: TierChanges) -> HardwareTier:
         self._require_admin(principal)
-        if not isinstance(tier_id, str) or not _TIER_ID.fullmatch(tier_id):
+        if not _TIER_ID.fullmatch(tier_id):
             raise InvalidInput(
                 f"Invalid hardware tier id {tier_id!r}: 1 to 100 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit"
@@ -285,7 +330,7 @@ class HardwareTierService:
         except IntegrityError:
             raise Conflict(f"Hardware tier with id {tier_id!r} already exists.") from None
 
-    def update_tier(self, principal: Principal, tier_id: Any, changes: TierChanges) -> HardwareTier:
+    def update_tier(self, principal: Principal, tier_id: str, changes: TierChanges) -> HardwareTier:
         self._require_admin(principal)
         self._ensure_seeded(principal.org_id)
         with self.db.uow() as s:
@@ -304,7 +349,7 @@ class HardwareTierService:
             s.flush()
             return _entity(row)
 
-    def archive_tier(self, principal: Principal, tier_id: Any) -> HardwareTier:
+    def archive_tier(self, principal: Principal, tier_id: str) -> HardwareTier:
         self._require_admin(principal)
         self._ensure_seeded(principal.org_id)
         with self.db.uow() as s:
@@ -329,7 +374,7 @@ class HardwareTierService:
     @staticmethod
     def _apply(tier: HardwareTier, c: TierChanges) -> HardwareTier:
         values = {k: v for k, v in vars(c).items() if v is not None}
-        if isinstance(c.extra, dict):  # kept fields: the given ones replace theirs, the others stay
+        if c.extra is not None:  # kept fields: the given ones replace theirs, the others stay
             values["extra"] = {**tier.extra, **c.extra}
         return replace(tier, **values)
 
@@ -342,8 +387,8 @@ class HardwareTierService:
         )
 
     @staticmethod
-    def _row(s: Session, principal: Principal, tier_id: Any, *, lock: bool = False) -> HardwareTierRow:
-        if not isinstance(tier_id, str) or not _TIER_ID.fullmatch(tier_id):
+    def _row(s: Session, principal: Principal, tier_id: str, *, lock: bool = False) -> HardwareTierRow:
+        if not _TIER_ID.fullmatch(tier_id):
             raise NotFound(f"Hardware tier {tier_id!r} not found")
         q = select(HardwareTierRow).where(
             HardwareTierRow.org_id == principal.org_id, HardwareTierRow.tier_id == tier_id

@@ -183,3 +183,73 @@ class EnvVarIn:
     name: str | None = None
     value: str | None = None
     secret: bool | None = None
+
+
+# --- the pretrained-model catalogue (UFDL and the native API) --------------------------------------------------
+Faults = Mapping[str, tuple[str, ...]]
+"""Field faults an edge found in a body, DRF-style: a field (or ``non_field_errors``) → its messages."""
+
+
+@dataclass(frozen=True)
+class PretrainedModelIn:
+    """A pretrained model's fields as sent (None: not sent, or sent wrong: see ``faults``). ``framework`` is a
+    framework's pk, ``domain`` a domain's name, ``licence`` a licence's name or pk. ``faults`` are the body's own
+    faults the edge found (a wrong type, a blank or over-long text, a required field missing); the core adds those
+    it finds in the database (no such framework, domain or licence) and answers them all in one error, after its
+    permission and existence checks, storing nothing."""
+
+    name: str | None = None
+    url: str | None = None
+    description: str | None = None
+    metadata: str | None = None
+    framework: int | None = None
+    domain: str | None = None
+    licence: str | int | None = None
+    faults: Faults = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameworkIn:
+    """A framework's fields as sent (None: not sent); ``faults`` as for :class:`PretrainedModelIn`."""
+
+    name: str | None = None
+    version: str | None = None
+    faults: Faults = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LicenceIn:
+    """A licence's fields as sent (None: not sent); ``faults`` as for :class:`PretrainedModelIn`."""
+
+    name: str | None = None
+    url: str | None = None
+    faults: Faults = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubdescriptorEdit:
+    """Add names to, or remove them from, one of a licence's lists: ``method`` ``add``/``remove``, ``kind`` one of
+    ``permissions``, ``conditions``, ``limitations``, ``domains``; ``faults`` as for :class:`PretrainedModelIn`."""
+
+    method: str = ""
+    kind: str = ""
+    names: tuple[str, ...] = ()
+    faults: Faults = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """How to serve an imported model (Kore.ai's deploy): a display ``name``, the ``device`` profile asked for (kept
+    as a label), the generation hyper-parameters (handed to the package as ``KORE_*`` environment variables), the
+    stop sequences, and the scaling: instance bounds and the idle seconds before an instance stops."""
+
+    name: str
+    device: str
+    temperature: float
+    max_tokens: int
+    top_p: float
+    top_k: int
+    stop: tuple[str, ...] = ()
+    min_instances: int = 1
+    max_instances: int = 1
+    idle_seconds: int = 300

@@ -1,8 +1,9 @@
 """Native routes for the pretrained-model catalogue: models (filter, create, change, soft/hard delete,
 reinstate), their data (streamed in, taken from an uploaded file, ranged download) and reference data.
 
-Request bodies go to the core as they are, so every validation problem comes back as one
-``400 INVALID_FIELDS`` with per-field messages in ``details.fields``.
+Request bodies are read as UFDL's are (api/catalogue_inputs.py), so every validation problem of a body, with those
+the core finds in the database, comes back as one ``400 INVALID_FIELDS`` with per-field messages in
+``details.fields``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.catalogue_inputs import framework_in, licence_in, model_in
 from modelharbor.api.common import body_stream, file_response, services_of
 from modelharbor.api.filterspec import parse_filter_spec
 from modelharbor.api.jsonbody import JsonRoute
@@ -101,7 +103,7 @@ def search_models(services: ServicesDep, principal: PrincipalDep, spec: Any = Bo
 def create_model(services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Create a model (admins): ``{name, url, framework (pk), domain (code), licence (name), description?,
     metadata?}``."""
-    return catalogue_model_out(services.catalogue.create_model(principal, body))
+    return catalogue_model_out(services.catalogue.create_model(principal, model_in(body, partial=False)))
 
 
 @router.get("/models/{pk:int}", response_model=ModelOut)
@@ -114,13 +116,17 @@ def get_model(pk: int, services: ServicesDep, principal: PrincipalDep):
 )
 def patch_model(pk: int, services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Change some fields of a model (admins)."""
-    return catalogue_model_out(services.catalogue.update_model(principal, pk, body, partial=True))
+    return catalogue_model_out(
+        services.catalogue.update_model(principal, pk, model_in(body, partial=True), partial=True)
+    )
 
 
 @router.put("/models/{pk:int}", response_model=ModelOut, openapi_extra=_json_body(schemas.CatalogueModelIn))
 def replace_model(pk: int, services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Replace a model's fields (admins; every required field must be sent)."""
-    return catalogue_model_out(services.catalogue.update_model(principal, pk, body, partial=False))
+    return catalogue_model_out(
+        services.catalogue.update_model(principal, pk, model_in(body, partial=False), partial=False)
+    )
 
 
 @router.delete("/models/{pk:int}", response_model=ModelOut)
@@ -221,7 +227,7 @@ def list_frameworks(services: ServicesDep, principal: PrincipalDep):
 )
 def create_framework(services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Add a framework ``{name, version}`` (admins; 409 ``DUPLICATE`` if it exists)."""
-    return framework_out(services.catalogue.save_framework(principal, body))
+    return framework_out(services.catalogue.save_framework(principal, framework_in(body)))
 
 
 @router.get("/licences", response_model=list[schemas.LicenceOut])
@@ -238,7 +244,7 @@ def list_licences(services: ServicesDep, principal: PrincipalDep):
 )
 def create_licence(services: ServicesDep, principal: PrincipalDep, body: Any = Body(...)):
     """Add a licence ``{name, url}`` (admins; 409 ``DUPLICATE`` if the name exists)."""
-    return licence_out(services.catalogue.save_licence(principal, body))
+    return licence_out(services.catalogue.save_licence(principal, licence_in(body)))
 
 
 @router.get("/domains", response_model=list[schemas.DomainOut])

@@ -19,13 +19,25 @@ from modelharbor.core.catalogue.model_imports import (
     registry_name,
 )
 from modelharbor.core.catalogue.model_jobs import DEPLOY, EXPORT, UNDEPLOY, JobFailed, ModelJobService
-from modelharbor.core.catalogue.pretrained import REQUIRED, CatalogueService, FieldErrors
+from modelharbor.core.catalogue.pretrained import (
+    NON_FIELD,
+    REQUIRED,
+    SUBDESCRIPTORS,
+    CatalogueService,
+    FieldErrors,
+    missing_name,
+    subdescriptor_faults,
+    text_fault,
+    url_fault,
+)
 
 __all__ = [
     "DEPLOY",
     "EXPORT",
     "MODEL_EXTENSIONS",
+    "NON_FIELD",
     "REQUIRED",
+    "SUBDESCRIPTORS",
     "UNDEPLOY",
     "ArchiveRejected",
     "CatalogueService",
@@ -33,5 +45,9 @@ __all__ = [
     "ImportService",
     "JobFailed",
     "ModelJobService",
+    "missing_name",
     "registry_name",
+    "subdescriptor_faults",
+    "text_fault",
+    "url_fault",
 ]

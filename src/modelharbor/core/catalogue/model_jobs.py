@@ -29,13 +29,14 @@ from modelharbor.core.tasks import TaskService
 from modelharbor.db.engine import Database
 from modelharbor.domain.entities import FileRecord, ImportedModel, Task
 from modelharbor.domain.errors import Conflict, HarborError, InvalidInput, NotFound
-from modelharbor.domain.inputs import DeploymentIn, EnvVarIn, VersionIn
+from modelharbor.domain.inputs import DeploymentIn, DeploySettings, EnvVarIn, VersionIn
 from modelharbor.domain.principal import Action, Principal, require
 
 EXPORT, DEPLOY, UNDEPLOY = "model_export", "model_deploy", "model_undeploy"
 KINDS = {EXPORT: "EXPORT", DEPLOY: "DEPLOY", UNDEPLOY: "UNDEPLOY"}
 PROJECT = "kore-models"
 VERSION = "v1"
+MAX_INSTANCES = 20  # the scaling a deployed model is granted, whatever its settings ask
 
 
 class JobFailed(HarborError):
@@ -48,59 +49,25 @@ def deployment_name(model: ImportedModel) -> str:
     return f"{slug}-{model.id.replace('-', '')[:8]}"
 
 
-def _number(body: dict[str, Any], key: str, low: float, high: float, *, required: bool, integer: bool = False):
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise InvalidInput(f"'{key}' is required ({low} to {high}).")
-        return None
-    ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok or not low <= value <= high:
-        raise InvalidInput(f"'{key}' must be {'an integer' if integer else 'a number'} from {low} to {high}.")
-    return value
-
-
-def validate_deploy(body: Any) -> dict[str, Any]:
-    """The deploy body as the vendor documents it (``isDeployedPreviouly`` accepted too)."""
-    if not isinstance(body, dict):
-        raise InvalidInput("the deploy body must be a JSON object")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 256:
-        raise InvalidInput("'name' is required: 1 to 256 characters.")
-    if not isinstance(body.get("deviceType"), str) or not body["deviceType"]:
-        raise InvalidInput("'deviceType' is required (any device profile name; ModelHarbor runs on CPU here).")
-    hyper = body.get("hyperParameters")
-    if not isinstance(hyper, dict):
-        raise InvalidInput("'hyperParameters' is required: {temperature, maxTokens, topP, topK, stopSequence?}.")
-    params = {
-        "temperature": _number(hyper, "temperature", 0, 2, required=True),
-        "maxTokens": _number(hyper, "maxTokens", 0, 512, required=True, integer=True),
-        "topP": _number(hyper, "topP", 0, 1, required=True),
-        "topK": _number(hyper, "topK", 1, 100, required=True, integer=True),
-    }
-    stop = hyper.get("stopSequence")
-    if stop is not None and (not isinstance(stop, list) or not all(isinstance(x, str) for x in stop)):
-        raise InvalidInput("'stopSequence' must be a list of strings.")
-    scaling = body.get("scalingParameters") or {}
-    if not isinstance(scaling, dict):
-        raise InvalidInput("'scalingParameters' must be an object.")
-    lo = _number(scaling, "minReplicas", 1, 10, required=False, integer=True) or 1
-    hi = _number(scaling, "maxReplicas", 1, 50, required=False, integer=True) or max(lo, 1)
-    for key, low, high in (("maxBatchSize", 1, 256), ("scaleUpDelay", 1, 1000), ("scaleDownDelay", 50, 2000)):
-        _number(scaling, key, low, high, required=False, integer=True)
-    if lo > hi:
+def deploy_payload(settings: DeploySettings) -> dict[str, Any]:
+    """The deploy job's settings as its task keeps them (JSON; the shape tasks queued by earlier versions hold)."""
+    if not settings.name.strip() or not settings.device:
+        raise InvalidInput("a deployment needs a name and a device profile")
+    if not 1 <= settings.min_instances <= settings.max_instances:
         raise InvalidInput("'minReplicas' cannot be more than 'maxReplicas'.")
-    optimisation = body.get("optimizationInfo")
-    if optimisation is not None and not isinstance(optimisation, dict):
-        raise InvalidInput("'optimizationInfo' must be an object.")
     return {
-        "name": name,
-        "params": params,
-        "stop": stop or [],
-        "min": min(lo, 20),
-        "max": min(hi, 20),
-        "idle": int(scaling.get("scaleDownDelay") or 300),
-        "device": body["deviceType"],
+        "name": settings.name,
+        "params": {
+            "temperature": settings.temperature,
+            "maxTokens": settings.max_tokens,
+            "topP": settings.top_p,
+            "topK": settings.top_k,
+        },
+        "stop": list(settings.stop),
+        "min": min(settings.min_instances, MAX_INSTANCES),
+        "max": min(settings.max_instances, MAX_INSTANCES),
+        "idle": settings.idle_seconds,
+        "device": settings.device,
     }
 
 
@@ -133,7 +100,11 @@ class ModelJobService:
         self.files = files
 
     # --- starting jobs (from a request) -----------------------------------------------------------
-    def start(self, principal: Principal, model_id: str, kind: str, body: Any = None) -> Task:
+    def start(
+        self, principal: Principal, model_id: str, kind: str, read: Callable[[], DeploySettings] | None = None
+    ) -> Task:
+        """Queue job ``kind`` on imported model ``model_id``; a deploy's settings are what ``read()`` gives once the
+        caller may and the model is ready (so a bad body on an unknown model answers 404, as the vendor does)."""
         require(principal, Action.MODEL_WRITE, principal.org_id, what="model")
         model = self.imports.get(principal, model_id)
         if model.status != "ready":
@@ -142,7 +113,9 @@ class ModelJobService:
             )
         payload: dict[str, Any] = {"model_id": model.id, "user_id": principal.user_id}
         if kind == DEPLOY:
-            payload["settings"] = validate_deploy(body)
+            if read is None:
+                raise InvalidInput("a deploy needs its settings")
+            payload["settings"] = deploy_payload(read())
         with self.db.uow() as s:
             row = self.tasks.enqueue_in(s, kind, payload, org_id=principal.org_id)
             task_id = row.id

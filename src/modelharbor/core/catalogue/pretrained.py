@@ -6,7 +6,9 @@ Frameworks and licences are reference data shared by every organisation; domains
 Models belong to an organisation: everyone in it may read them, admins may change them.
 
 A change answers in a fixed order: the caller may not make it (403), then no such object (404), then a problem
-with its input (400). The ``…_from`` methods take the input as ``read``, a function called once the caller and the
+with its input (400): every field's, in one :class:`FieldErrors` (as Django REST Framework does), the body's own
+faults as the edge found them (``faults`` of the typed input: wrong types, blank or over-long texts, required fields
+missing) merged with those found here (no such framework, domain or licence), storing nothing. The ``…_from`` methods take the input as ``read``, a function called once the caller and the
 object have passed, which returns the input or raises the request's own error (a body that is not JSON, too large,
 without a filename): an edge that reads its request itself keeps that order with one call (UFDL, as Django REST
 Framework does).
@@ -36,12 +38,25 @@ from modelharbor.db.tables import (
 )
 from modelharbor.domain.entities import Domain, FileRecord, Framework, Licence, PretrainedModel
 from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from modelharbor.domain.inputs import Faults, FrameworkIn, LicenceIn, PretrainedModelIn, SubdescriptorEdit
 from modelharbor.domain.principal import Action, Principal, require
 from modelharbor.domain.query import Query
 
 CONTEXT = "catalogue"
 REQUIRED = "This field is required."
+NON_FIELD = "non_field_errors"
 SUBDESCRIPTORS = ("permissions", "conditions", "limitations", "domains")
+MODEL_ORDER = ("name", "url", "description", "metadata", "framework", "domain", "licence")
+MODEL_REQUIRED = ("name", "url", "framework", "domain", "licence")
+MODEL_TEXT: dict[str, dict[str, Any]] = {
+    "name": {"max_len": 200, "blank": False},
+    "url": {"max_len": 200, "blank": False},
+    "description": {"max_len": None, "blank": True},
+    "metadata": {"max_len": None, "blank": True},
+}
+FRAMEWORK_TEXT = {"name": 32, "version": 32}
+LICENCE_TEXT = {"name": 100, "url": 200}
+EDIT_ORDER = ("method", "type", "names")
 
 
 class FieldErrors(InvalidInput):
@@ -150,11 +165,11 @@ class CatalogueService:
             deletion_time=aware(m.deletion_time) if m.deletion_time else None,
         )
 
-    def _load(self, s: Session, principal: Principal, pk: Any, action: Action) -> PretrainedModel:
+    def _load(self, s: Session, principal: Principal, pk: int, action: Action) -> PretrainedModel:
         if action is not Action.CATALOGUE_READ:  # permission first: a non-admin learns nothing about pks
             require(principal, action, principal.org_id, what="catalogue")
-        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**31:
-            raise NotFound(f"pretrained model {pk!r} not found")
+        if not 0 < pk < 2**31:
+            raise NotFound(f"pretrained model {pk} not found")
         row = s.execute(self._model_query().where(PretrainedModelRow.pk == pk)).first()
         if row is None:
             raise NotFound(f"pretrained model {pk} not found")
@@ -177,7 +192,7 @@ class CatalogueService:
             return self._load(s, principal, pk, Action.CATALOGUE_READ)
 
     # --- writing models ----------------------------------------------------------------------
-    def create_model(self, principal: Principal, fields: dict[str, Any]) -> PretrainedModel:
+    def create_model(self, principal: Principal, fields: PretrainedModelIn) -> PretrainedModel:
         require(principal, Action.CATALOGUE_WRITE, principal.org_id, what="catalogue")
         with self.db.uow() as s:
             values = self._validate(s, fields, partial=False)
@@ -194,11 +209,13 @@ class CatalogueService:
             s.flush()
             return self._load(s, principal, row.pk, Action.CATALOGUE_READ)
 
-    def update_model(self, principal: Principal, pk: int, fields: dict[str, Any], *, partial: bool) -> PretrainedModel:
+    def update_model(
+        self, principal: Principal, pk: int, fields: PretrainedModelIn, *, partial: bool
+    ) -> PretrainedModel:
         return self.update_model_from(principal, pk, lambda: fields, partial=partial)
 
     def update_model_from(
-        self, principal: Principal, pk: int, read: Callable[[], Any], *, partial: bool
+        self, principal: Principal, pk: int, read: Callable[[], PretrainedModelIn], *, partial: bool
     ) -> PretrainedModel:
         """:meth:`update_model` with the fields ``read()`` gives once the caller may change model ``pk`` and it
         exists (the module docstring)."""
@@ -248,72 +265,44 @@ class CatalogueService:
         if s.scalar(select(UserNumberRow.number).where(UserNumberRow.user_id == user_id)) is None:
             s.add(UserNumberRow(user_id=user_id))
 
-    def _validate(self, s: Session, fields: Any, *, partial: bool) -> dict[str, Any]:
-        if not isinstance(fields, dict):
-            raise FieldErrors(
-                {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type(fields).__name__}."]}
-            )
+    def _validate(self, s: Session, fields: PretrainedModelIn, *, partial: bool) -> dict[str, Any]:
+        """The columns to write, or :class:`FieldErrors` with the edge's faults and the database's together."""
+        if NON_FIELD in fields.faults:
+            raise FieldErrors({NON_FIELD: list(fields.faults[NON_FIELD])})
         errors: dict[str, list[str]] = {}
         values: dict[str, Any] = {}
-
-        def text(key: str, column: str, *, required: bool, max_len: int | None, blank: bool) -> None:
-            if key not in fields:
-                if required and not partial:
-                    errors[key] = [REQUIRED]
-                return
-            v = fields[key]
-            if v is None:
-                errors[key] = ["This field may not be null."]
-            elif not isinstance(v, (str, int, float)) or isinstance(v, bool):
-                errors[key] = ["Not a valid string."]
-            else:
-                v = str(v)
-                if not blank and not v.strip():
-                    errors[key] = ["This field may not be blank."]
-                elif max_len and len(v) > max_len:
-                    errors[key] = [f"Ensure this field has no more than {max_len} characters."]
-                else:
-                    values[column] = v
-
-        text("name", "name", required=True, max_len=200, blank=False)
-        text("url", "url", required=True, max_len=200, blank=False)
-        text("description", "description", required=False, max_len=None, blank=True)
-        text("metadata", "meta", required=False, max_len=None, blank=True)
-        if "framework" in fields:
-            v = fields["framework"]
-            if isinstance(v, bool) or not isinstance(v, (int, str)) or (isinstance(v, str) and not v.isdecimal()):
-                kind = type(v).__name__.replace("NoneType", "null")
-                errors["framework"] = [f"Incorrect type. Expected pk value, received {kind}."]
-            elif (fw := s.get(FrameworkRow, int(v)) if int(v) < 2**31 else None) is None:
-                errors["framework"] = [f'Invalid pk "{v}" - object does not exist.']
+        for key, column in (("name", "name"), ("url", "url"), ("description", "description"), ("metadata", "meta")):
+            v = getattr(fields, key)
+            if v is not None and (fault := text_fault(v, **MODEL_TEXT[key])):
+                errors[key] = [fault]
+            elif v is not None:
+                values[column] = v
+        if (pk := fields.framework) is not None:
+            fw = s.get(FrameworkRow, pk) if 0 < pk < 2**31 else None
+            if fw is None:
+                errors["framework"] = [f'Invalid pk "{pk}" - object does not exist.']
             else:
                 values["framework_pk"] = fw.pk
-        elif not partial:
-            errors["framework"] = [REQUIRED]
-        if "domain" in fields:
-            v = fields["domain"]
-            dom = s.scalar(select(DomainRow).where(DomainRow.name == v)) if isinstance(v, str) else None
+        if (name := fields.domain) is not None:
+            dom = s.scalar(select(DomainRow).where(DomainRow.name == name))
             if dom is None:
-                errors["domain"] = [f"Object with name={v} does not exist."]
+                errors["domain"] = [missing_name(name)]
             else:
                 values["domain_pk"] = dom.pk
-        elif not partial:
-            errors["domain"] = [REQUIRED]
-        if "licence" in fields:
-            v = fields["licence"]
-            lic = None
-            if isinstance(v, str):
-                lic = s.scalar(select(LicenceRow).where(LicenceRow.name == v))
-            elif isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31:
-                lic = s.get(LicenceRow, v)  # the TypeScript client sends a pk
+        if (ref := fields.licence) is not None:
+            if isinstance(ref, str):
+                lic = s.scalar(select(LicenceRow).where(LicenceRow.name == ref))
+            else:  # the TypeScript client sends a pk
+                lic = s.get(LicenceRow, ref) if 0 < ref < 2**31 else None
             if lic is None:
-                errors["licence"] = [f"Object with name={v} does not exist."]
+                errors["licence"] = [missing_name(ref)]
             else:
                 values["licence_pk"] = lic.pk
-        elif not partial:
-            errors["licence"] = [REQUIRED]
-        if errors:
-            raise FieldErrors(errors)
+        if not partial:
+            for key in MODEL_REQUIRED:
+                if getattr(fields, key) is None and key not in fields.faults:
+                    errors[key] = [REQUIRED]
+        _raise_faults(fields.faults, errors, MODEL_ORDER)
         return values
 
     # --- data ----------------------------------------------------------------------------
@@ -410,10 +399,10 @@ class CatalogueService:
             q = select(table).where(*compiled.where).order_by(*compiled.order_by, table.pk)
             return list(s.scalars(q))
 
-    def _get_ref(self, s: Session, principal: Principal, table, pk: Any, what: str):
+    def _get_ref(self, s: Session, principal: Principal, table, pk: int, what: str):
         require(principal, Action.CATALOGUE_READ, principal.org_id, what="catalogue")
-        if isinstance(pk, bool) or not isinstance(pk, int) or not 0 < pk < 2**31:
-            raise NotFound(f"{what} {pk!r} not found")
+        if not 0 < pk < 2**31:
+            raise NotFound(f"{what} {pk} not found")
         row = s.get(table, pk)
         if row is None:
             raise NotFound(f"{what} {pk} not found")
@@ -436,24 +425,25 @@ class CatalogueService:
         raise Forbidden("domains are read-only")
 
     def save_framework(
-        self, principal: Principal, fields: Any, *, pk: int | None = None, partial: bool = False
+        self, principal: Principal, fields: FrameworkIn, *, pk: int | None = None, partial: bool = False
     ) -> Framework:
         return self._save_framework(principal, pk, lambda: fields, partial)
 
     def update_framework_from(
-        self, principal: Principal, pk: int, read: Callable[[], Any], *, partial: bool
+        self, principal: Principal, pk: int, read: Callable[[], FrameworkIn], *, partial: bool
     ) -> Framework:
         """Change framework ``pk`` to the fields ``read()`` gives once the caller may and it exists (the module
         docstring)."""
         return self._save_framework(principal, pk, read, partial)
 
     def _save_framework(
-        self, principal: Principal, pk: int | None, read: Callable[[], Any], partial: bool
+        self, principal: Principal, pk: int | None, read: Callable[[], FrameworkIn], partial: bool
     ) -> Framework:
         require(principal, Action.REFERENCE_WRITE, principal.org_id, what="framework")
         with self.db.uow() as s:
             row = self._get_ref(s, principal, FrameworkRow, pk, "framework") if pk is not None else FrameworkRow()
-            values = _ref_fields(read(), {"name": 32, "version": 32}, partial=partial or False)
+            fields = read()
+            values = _ref_values(fields, {"name": fields.name, "version": fields.version}, FRAMEWORK_TEXT, partial)
             for k, v in values.items():
                 setattr(row, k, v)
             with s.no_autoflush:  # look for a clash before the changed row is written
@@ -471,25 +461,28 @@ class CatalogueService:
             return _framework(row)
 
     def save_licence(
-        self, principal: Principal, fields: Any, *, pk: int | None = None, partial: bool = False
+        self, principal: Principal, fields: LicenceIn, *, pk: int | None = None, partial: bool = False
     ) -> Licence:
         return self._save_licence(principal, pk, lambda: fields, partial)
 
-    def update_licence_from(self, principal: Principal, pk: int, read: Callable[[], Any], *, partial: bool) -> Licence:
+    def update_licence_from(
+        self, principal: Principal, pk: int, read: Callable[[], LicenceIn], *, partial: bool
+    ) -> Licence:
         """Change licence ``pk`` to the fields ``read()`` gives once the caller may and it exists (the module
         docstring)."""
         return self._save_licence(principal, pk, read, partial)
 
-    def _save_licence(self, principal: Principal, pk: int | None, read: Callable[[], Any], partial: bool) -> Licence:
+    def _save_licence(
+        self, principal: Principal, pk: int | None, read: Callable[[], LicenceIn], partial: bool
+    ) -> Licence:
         require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
         with self.db.uow() as s:
             if pk is None:
                 row = LicenceRow(permissions=[], conditions=[], limitations=[], domains=[])
             else:
                 row = self._get_ref(s, principal, LicenceRow, pk, "licence")
-            values = _ref_fields(read(), {"name": 100, "url": 200}, partial=partial)
-            if "url" in values and not values["url"].startswith(("http://", "https://")):
-                raise FieldErrors({"url": ["Enter a valid URL."]})
+            fields = read()
+            values = _ref_values(fields, {"name": fields.name, "url": fields.url}, LICENCE_TEXT, partial)
             for k, v in values.items():
                 setattr(row, k, v)
             with s.no_autoflush:
@@ -500,26 +493,20 @@ class CatalogueService:
             s.flush()
             return _licence(row)
 
-    def edit_subdescriptors(self, principal: Principal, pk: int, method: Any, kind: Any, names: Any) -> Licence:
-        require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
-        _check_subdescriptors(method, kind, names)
-        with self.db.uow() as s:
-            return _apply_subdescriptors(s, self._get_ref(s, principal, LicenceRow, pk, "licence"), method, kind, names)
+    def edit_subdescriptors(self, principal: Principal, pk: int, edit: SubdescriptorEdit) -> Licence:
+        return self.edit_subdescriptors_from(principal, pk, lambda: edit)
 
-    def edit_subdescriptors_from(self, principal: Principal, pk: int, read: Callable[[], Any]) -> Licence:
-        """:meth:`edit_subdescriptors` with ``{"method", "type", "names"}`` as ``read()`` gives it once the caller
-        may change licence ``pk`` and it exists (the module docstring)."""
+    def edit_subdescriptors_from(self, principal: Principal, pk: int, read: Callable[[], SubdescriptorEdit]) -> Licence:
+        """:meth:`edit_subdescriptors` with the change ``read()`` gives once the caller may change licence ``pk``
+        and it exists (the module docstring)."""
         require(principal, Action.REFERENCE_WRITE, principal.org_id, what="licence")
         with self.db.uow() as s:
             row = self._get_ref(s, principal, LicenceRow, pk, "licence")
-            change = read()
-            if not isinstance(change, dict):
-                raise FieldErrors({"non_field_errors": ["Invalid data. Expected a dictionary."]})
-            missing = {k: [REQUIRED] for k in ("method", "type", "names") if k not in change}
-            if missing:
-                raise FieldErrors(missing)
-            _check_subdescriptors(change["method"], change["type"], change["names"])
-            return _apply_subdescriptors(s, row, change["method"], change["type"], change["names"])
+            edit = read()
+            if edit.faults:  # a field missing: only those (the edge checked the others' choices too)
+                raise FieldErrors({k: list(v) for k, v in edit.faults.items()})
+            _raise_faults({}, subdescriptor_faults(edit.method, edit.kind, list(edit.names)), EDIT_ORDER)
+            return _apply_subdescriptors(s, row, edit.method, edit.kind, edit.names)
 
     def delete_framework(self, principal: Principal, pk: int) -> None:
         self._delete_ref(principal, FrameworkRow, PretrainedModelRow.framework_pk, pk, "framework")
@@ -543,7 +530,28 @@ class CatalogueService:
                 raise Conflict(f"{what} {pk} is in use") from None
 
 
-def _check_subdescriptors(method: Any, kind: Any, names: Any) -> None:
+def text_fault(value: str, *, max_len: int | None, blank: bool) -> str | None:
+    """What is wrong with a text field's value (DRF's ``CharField`` wording), or None."""
+    if not blank and not value.strip():
+        return "This field may not be blank."
+    if max_len and len(value) > max_len:
+        return f"Ensure this field has no more than {max_len} characters."
+    return None
+
+
+def url_fault(value: str) -> str | None:
+    """A licence's URL must be http(s)."""
+    return None if value.startswith(("http://", "https://")) else "Enter a valid URL."
+
+
+def missing_name(value: object) -> str:
+    """DRF's ``SlugRelatedField`` wording for a name (or any value) that names no row."""
+    return f"Object with name={value} does not exist."
+
+
+def subdescriptor_faults(method: Any, kind: Any, names: Any) -> dict[str, list[str]]:
+    """What is wrong with a licence's list edit (a pure check of JSON values: the edge calls it on the body, the core
+    again on the typed change)."""
     errors = {}
     if method not in ("add", "remove"):
         errors["method"] = [f'"{method}" is not a valid choice.']
@@ -551,13 +559,22 @@ def _check_subdescriptors(method: Any, kind: Any, names: Any) -> None:
         errors["type"] = [f'"{kind}" is not a valid choice.']
     if not isinstance(names, list) or not all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in names):
         errors["names"] = ["Expected a list of names."]
-    if errors:
-        raise FieldErrors(errors)
+    return errors
 
 
-def _apply_subdescriptors(s: Session, row: LicenceRow, method: str, kind: str, names: list) -> Licence:
+def _raise_faults(faults: Faults, found: dict[str, list[str]], order: tuple[str, ...]) -> None:
+    """The edge's faults and the core's, merged into one :class:`FieldErrors` in the fields' order."""
+    merged = {k: list(v) for k, v in faults.items()}
+    for k, v in found.items():
+        merged.setdefault(k, []).extend(m for m in v if m not in merged[k])
+    if merged:
+        rank = {k: i for i, k in enumerate((NON_FIELD, *order))}
+        raise FieldErrors({k: merged[k] for k in sorted(merged, key=lambda k: rank.get(k, len(rank)))})
+
+
+def _apply_subdescriptors(s: Session, row: LicenceRow, method: str, kind: str, names: tuple[str, ...]) -> Licence:
     current = list(getattr(row, kind) or [])
-    for n in map(str, names):
+    for n in names:
         if method == "add" and n not in current:
             current.append(n)
         elif method == "remove" and n in current:
@@ -567,27 +584,20 @@ def _apply_subdescriptors(s: Session, row: LicenceRow, method: str, kind: str, n
     return _licence(row)
 
 
-def _ref_fields(fields: Any, limits: dict[str, int], *, partial: bool) -> dict[str, str]:
-    if not isinstance(fields, dict):
-        raise FieldErrors(
-            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {type(fields).__name__}."]}
-        )
+def _ref_values(
+    fields: FrameworkIn | LicenceIn, given: dict[str, str | None], limits: dict[str, int], partial: bool
+) -> dict[str, str]:
+    if NON_FIELD in fields.faults:
+        raise FieldErrors({NON_FIELD: list(fields.faults[NON_FIELD])})
     errors: dict[str, list[str]] = {}
     values = {}
-    for key, limit in limits.items():
-        if key not in fields:
-            if not partial:
+    for key, v in given.items():
+        if v is None:
+            if not partial and key not in fields.faults:
                 errors[key] = [REQUIRED]
-            continue
-        v = fields[key]
-        if not isinstance(v, str) or isinstance(v, bool):
-            errors[key] = ["Not a valid string."]
-        elif not v.strip():
-            errors[key] = ["This field may not be blank."]
-        elif len(v) > limit:
-            errors[key] = [f"Ensure this field has no more than {limit} characters."]
+        elif fault := (text_fault(v, max_len=limits[key], blank=False) or (url_fault(v) if key == "url" else None)):
+            errors[key] = [fault]
         else:
             values[key] = v
-    if errors:
-        raise FieldErrors(errors)
+    _raise_faults(fields.faults, errors, tuple(given))
     return values

@@ -7,19 +7,15 @@ another control character is refused with a 400 naming the field.
 
 from __future__ import annotations
 
-from typing import Any
-
 from modelharbor.domain.errors import InvalidInput
 
 MAX_PATH = 1024
 MAX_SEGMENT = 255
 
 
-def normalise(path: Any, *, field: str = "path", root_ok: bool = True, absolute_ok: bool = False) -> str:
+def normalise(path: str, *, field: str = "path", root_ok: bool = True, absolute_ok: bool = False) -> str:
     """The canonical form of ``path`` (``""`` is the root, allowed only with ``root_ok``). ``absolute_ok`` takes a
     leading ``/`` as the root (URL paths, where the slash is the separator before the path)."""
-    if not isinstance(path, str):
-        raise InvalidInput(f"'{field}' must be a string", field=field)
     if "\x00" in path:
         raise InvalidInput(f"'{field}' must not contain NUL", field=field)
     if any(ord(c) < 32 or c == "\x7f" for c in path):

@@ -18,7 +18,6 @@ import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -94,24 +93,24 @@ class ProjectFileService:
 
     # --- lookups --------------------------------------------------------------------------------------------------
     @staticmethod
-    def _project(s: Session, principal: Principal, ref: Any, *, lock: bool = False) -> RegistryProjectRow:
+    def _project(s: Session, principal: Principal, ref: ProjectRef, *, lock: bool = False) -> RegistryProjectRow:
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
         if isinstance(ref, tuple):
             return project_row_by_owner(s, principal, ref[0], ref[1], lock=lock)
         return project_row(s, principal, ref, lock=lock)
 
     @staticmethod
-    def _commit(s: Session, project_id: str, commit: Any) -> Commit | None:
+    def _commit(s: Session, project_id: str, commit: str | None) -> Commit | None:
         """The commit ``commit`` names (its 40-hex id; ``None``, ``head`` or ``latest`` for the newest, None when the
         project has none), with its author's username: one query."""
         C = ProjectFileCommitRow
         q = select(C, UserRow.username).outerjoin(UserRow, UserRow.id == C.author_id).where(C.project_id == project_id)
-        if commit is None or (isinstance(commit, str) and commit.lower() in HEAD):
+        if commit is None or commit.lower() in HEAD:
             found = s.execute(q.order_by(C.seq.desc()).limit(1)).first()
             if found is None:
                 return None
         else:
-            if not isinstance(commit, str) or not _is_hex40(commit.lower()):
+            if not _is_hex40(commit.lower()):
                 raise InvalidInput(f"'commitId' must be a commit id (40 hex digits) or 'head', not {commit!r}")
             found = s.execute(q.where(C.id == commit.lower())).first()
             if found is None:
@@ -139,7 +138,7 @@ class ProjectFileService:
                 Commit(r.id, r.seq, r.parent_id, r.path, r.author_id, name, aware(r.created_at)) for r, name in rows
             ]
 
-    def list(self, principal: Principal, ref: ProjectRef, commit: Any = None, path: Any = "") -> Listing:
+    def list(self, principal: Principal, ref: ProjectRef, commit: str | None = None, path: str = "") -> Listing:
         """The files and directories directly under ``path`` at ``commit`` (the newest when None), by name; the file
         itself when ``path`` names one."""
         norm = normalise(path, absolute_ok=True)
@@ -158,7 +157,7 @@ class ProjectFileService:
             ]
             return Listing(row, norm, entries)
 
-    def _file(self, principal: Principal, ref: ProjectRef, commit: Any, path: Any):
+    def _file(self, principal: Principal, ref: ProjectRef, commit: str | None, path: str):
         norm = normalise(path, absolute_ok=True, root_ok=False)
         with self.db.uow(readonly=True) as s:
             project = self._project(s, principal, ref)
@@ -172,8 +171,8 @@ class ProjectFileService:
             entry = FileEntry(norm, e[0], False, e[2], e[3], e[4])
             return (entry, *self._blob(s, project.id, e[2]))
 
-    def _key(self, principal: Principal, ref: ProjectRef, key: Any):
-        if not isinstance(key, str) or not _is_hex40(key.lower()):
+    def _key(self, principal: Principal, ref: ProjectRef, key: str):
+        if not _is_hex40(key.lower()):
             raise InvalidInput(f"'key' must be a blob key (40 hex digits), not {key!r}", field="key")
         with self.db.uow(readonly=True) as s:
             project = self._project(s, principal, ref)
@@ -194,13 +193,13 @@ class ProjectFileService:
         return to_record(found[0]), [(k, n) for k, n in found[1]]
 
     async def open(
-        self, principal: Principal, ref: ProjectRef, commit: Any, path: Any, range_header: str | None = None
+        self, principal: Principal, ref: ProjectRef, commit: str | None, path: str, range_header: str | None = None
     ) -> Opened:
         """A file's bytes at a commit (the newest when None), ``range_header`` honoured (``bytes=a-b``)."""
         entry, record, segments = await asyncio.to_thread(self._file, principal, ref, commit, path)
         return self._opened(entry, record, segments, range_header)
 
-    async def open_blob(self, principal: Principal, ref: ProjectRef, key: Any, range_header: str | None = None):
+    async def open_blob(self, principal: Principal, ref: ProjectRef, key: str, range_header: str | None = None):
         """A blob's bytes by its key (what a listing's ``key`` names)."""
         entry, record, segments = await asyncio.to_thread(self._key, principal, ref, key)
         return self._opened(entry, record, segments, range_header)
@@ -217,7 +216,7 @@ class ProjectFileService:
             require_project_write(s, principal, self._project(s, principal, ref))
 
     async def write(
-        self, principal: Principal, ref: ProjectRef, path: Any, data: AsyncIterable[bytes], *, url_path: bool = False
+        self, principal: Principal, ref: ProjectRef, path: str, data: AsyncIterable[bytes], *, url_path: bool = False
     ) -> Commit:
         """Write the file ``path`` with the bytes of ``data`` as a new commit (streamed; at most ``max_size``).
 

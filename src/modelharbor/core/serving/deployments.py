@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.core.bridges import run_sync
 from modelharbor.core.clock import new_uuid, now
+from modelharbor.core.hardware_tiers import HardwareTier
 from modelharbor.core.serving.entities import Deployment, DeploymentVersion
 from modelharbor.core.serving.request_history import bounded_int
 from modelharbor.core.serving.validation import (
@@ -33,7 +34,7 @@ from modelharbor.db.tables_serving import (
     EnvVarRow,
     RevisionRow,
 )
-from modelharbor.domain.errors import Conflict, InvalidInput
+from modelharbor.domain.errors import Conflict, InvalidInput, NotFound
 from modelharbor.domain.inputs import DeploymentIn, DeploymentPatch, VersionIn
 from modelharbor.domain.principal import Principal
 
@@ -211,7 +212,7 @@ class Deployments:
                 environment="",
                 environment_tag=None,
             )
-            self._apply_version(s, p, row, spec, creating=True)
+            self._apply_version(s, principal, p, row, spec, creating=True)
             s.add(row)
             s.flush()
             if d.default_version_id is None:
@@ -220,9 +221,18 @@ class Deployments:
             return self.version_entity(s, p.name, d, row)
 
     def _apply_version(
-        self, s: Session, p: RegistryProjectRow, row: DeploymentVersionRow, spec: VersionIn, *, creating: bool
+        self,
+        s: Session,
+        principal: Principal,
+        p: RegistryProjectRow,
+        row: DeploymentVersionRow,
+        spec: VersionIn,
+        *,
+        creating: bool,
     ) -> bool:
-        """Apply a version's settings; whether the environment (or its tag) changed."""
+        """Apply a version's settings; whether the environment (or its tag) changed. The instance type group (and
+        the deprecated instance type) name a hardware tier, by id or name: unknown and archived tiers are refused
+        (core/hardware_tiers.py); the instances run with its limits (revisions.py)."""
         before = (row.environment, row.environment_tag)
         env, tag = spec.environment, spec.environment_tag
         if env is not None or creating:
@@ -246,13 +256,35 @@ class Deployments:
         elif creating:
             row.request_retention_mode = "full"
         if spec.instance_type_group_name is not None:
-            row.instance_type_group_name = valid_text(spec.instance_type_group_name, "instance_type_group_name", 256)
+            group = valid_text(spec.instance_type_group_name, "instance_type_group_name", 256)
+            self.hardware_tiers.workload_tier(s, principal, group, field="instance_type_group_name")
+            row.instance_type_group_name = group
+        instance_type = spec.settings.get("instance_type")
+        if instance_type is not None:
+            if not isinstance(instance_type, str):
+                raise InvalidInput("'instance_type' must be the name of a hardware tier", field="instance_type")
+            self.hardware_tiers.workload_tier(s, principal, instance_type, field="instance_type")
         settings = dict(row.settings or {})
         for key in VERSION_SETTINGS:
             if spec.settings.get(key) is not None:
                 settings[key] = spec.settings[key]
         row.settings = settings
         return (row.environment, row.environment_tag) != before
+
+    # --- instance type groups: the hardware tiers a version may name ----------------------------------
+    def instance_type_groups(self, principal: Principal, project: str) -> list[HardwareTier]:
+        """The hardware tiers a version in ``project`` may run on (UbiOps' instance type groups), default first:
+        the organisation's unarchived tiers the caller sees (core/hardware_tiers.py)."""
+        with self.db.uow(readonly=True) as s:
+            self.project_row(s, principal, project)
+            return self.hardware_tiers.selectable(s, principal)
+
+    def instance_type_group(self, principal: Principal, project: str, group: str) -> HardwareTier:
+        """One of :meth:`instance_type_groups`, by its id (the tier's id)."""
+        for tier in self.instance_type_groups(principal, project):
+            if tier.id == group:
+                return tier
+        raise NotFound(f"Instance type group {group!r} not found")
 
     def list_versions(self, principal: Principal, project: str, deployment: str) -> list[DeploymentVersion]:
         with self.db.uow(readonly=True) as s:
@@ -287,7 +319,7 @@ class Deployments:
                 ):
                     raise Conflict(f"Version {new!r} of deployment {d.name!r} already exists.")
                 row.version = new
-            moved = self._apply_version(s, p, row, change, creating=False)
+            moved = self._apply_version(s, principal, p, row, change, creating=False)
             row.updated_at = now()
             latest = s.get(RevisionRow, row.latest_revision_id) if row.latest_revision_id else None
             if moved and latest is not None and latest.file_id is not None:

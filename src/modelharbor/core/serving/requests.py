@@ -27,6 +27,7 @@ from modelharbor.core.serving.validation import (
     MAX_BATCH,
     MAX_TIMEOUT,
     check_fields,
+    hardware_tier_of,
     truncate,
 )
 from modelharbor.db.tables_registry import RegistryProjectRow
@@ -140,10 +141,11 @@ class Requests:
     async def _ensure_deployed(self, route: Route) -> None:
         vid = route.version.id
         current = self._deployed.get(vid)
+        tier = hardware_tier_of(route.version.instance_type_group_name, route.version.settings)
         if (
             current is not None
             and current.revision == route.revision_id
-            and self._deployed_env.get(vid) == route.environment
+            and self._deployed_env.get(vid) == (route.environment, tier)
             and current.env_vars == route.env_vars
             and (current.minimum_instances, current.maximum_instances, current.maximum_idle_time)
             == (
@@ -156,7 +158,7 @@ class Requests:
         spec = await asyncio.to_thread(self._spec_for, route)
         with self._lock:
             self._deployed[vid] = spec
-            self._deployed_env[vid] = route.environment
+            self._deployed_env[vid] = (route.environment, tier)
         await asyncio.to_thread(self.executor.deploy, spec)
 
     def _spec_for(self, route: Route) -> WorkerSpec:

@@ -23,7 +23,14 @@ from modelharbor.core.serving.packages import (
     inspect_deployment,
     unpack_package,
 )
-from modelharbor.core.serving.validation import BUILD_TASK, MAX_TIMEOUT, MAX_UBIOPS_YAML, PACKAGE_CONTEXT, build_error
+from modelharbor.core.serving.validation import (
+    BUILD_TASK,
+    MAX_TIMEOUT,
+    MAX_UBIOPS_YAML,
+    PACKAGE_CONTEXT,
+    build_error,
+    hardware_tier_of,
+)
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.db.tables_serving import (
     DeploymentRow,
@@ -334,6 +341,9 @@ class Revisions:
             env_vars = self._effective_env(s, p.id, d.id, v.id)
             file_id = rev.file_id
             spec_base = (v.id, v.minimum_instances, v.maximum_instances, v.maximum_idle_time, p.name, d.name, v.version)
+            limits = self.hardware_tiers.workload_limits(
+                s, p.org_id, hardware_tier_of(v.instance_type_group_name, v.settings)
+            )
             org_id = p.org_id
         root = self._package_dir(revision_id, file_id, note)
         has_request, has_requests = inspect_deployment(root)
@@ -371,6 +381,7 @@ class Revisions:
             request_timeout=float(MAX_TIMEOUT),
             context={"project": project, "deployment": deployment, "version": version, "revision": revision_id},
             tenant=org_id,
+            limits=limits,
         )
         return spec, has_request, has_requests, choice
 

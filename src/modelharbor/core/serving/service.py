@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from modelharbor.compute.base import EnvironmentBuilder, Executor, WorkerSpec, WorkerStatus
 from modelharbor.core.files import FileService
+from modelharbor.core.hardware_tiers import HardwareTierService
 from modelharbor.core.projects import ProjectService
 from modelharbor.core.secretbox import SecretBox
 from modelharbor.core.serving import request_history as kept
@@ -50,8 +51,10 @@ class ServingService(
         secret_key: str,
         work_dir: Path,
         max_package_size: int,
+        hardware_tiers: HardwareTierService | None = None,
     ):
         self.db = db
+        self.hardware_tiers = hardware_tiers or HardwareTierService(db)  # a version's instance type group
         self.files = files
         self.tasks = tasks
         self.projects = projects
@@ -73,7 +76,8 @@ class ServingService(
         # before user code ran). The server's metrics listen (api/metrics.py); called on the caller's thread.
         self.on_prediction: list[Callable[[str, float], None]] = []
         self._deployed: dict[str, WorkerSpec] = {}
-        self._deployed_env: dict[str, tuple[str | None, str | None]] = {}
+        # what each deployed version runs in: (its environment (base, build), the hardware tier it names)
+        self._deployed_env: dict[str, tuple[tuple[str | None, str | None], str | None]] = {}
         self._lock = threading.Lock()
         self.environment_tags = EnvironmentTagService(self)
         self.environment_catalog = EnvironmentCatalog(self)  # an organisation's environments (Domino's)

@@ -255,3 +255,12 @@ def build_error(message: str, limit: int = MAX_ERROR) -> str:
         return message
     head = message.split("\n", 1)[0][: limit // 2]
     return head + "\n…\n" + message[-(limit - len(head) - 3) :]
+
+
+def hardware_tier_of(group: str | None, settings: dict[str, Any] | None) -> str | None:
+    """The hardware tier a version names (its id or name): its instance type group, else its (deprecated) instance
+    type; None: the organisation's default tier."""
+    if group:
+        return group
+    instance_type = (settings or {}).get("instance_type")
+    return instance_type if isinstance(instance_type, str) and instance_type else None

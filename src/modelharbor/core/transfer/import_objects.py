@@ -106,6 +106,14 @@ class ImportObjects(TransferBase):
                         problem = self._tag_problem(s, p, selection, base, v["environment"], v["environment_tag"])
                         if problem:
                             problems.append(f"version {vname!r} of {dname!r}: {problem}")
+                    for key in ("instance_type_group_name", "instance_type"):  # a hardware tier of this server
+                        if v.get(key) is not None:
+                            try:
+                                self.serving.hardware_tiers.workload_tier(s, principal, v[key], field=key)
+                            except InvalidInput as exc:
+                                problems.append(
+                                    f"version {vname!r} of {dname!r}: {exc.message} (change it in the confirmation)"
+                                )
             if var_count + new_vars > MAX_ENV_VARS:
                 problems.append(f"a project may hold at most {MAX_ENV_VARS} environment variables")
             for pname, pl in selection["pipelines"].items():

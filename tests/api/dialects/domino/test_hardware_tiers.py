@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from modelharbor.api.dialects.domino.routes.hardware_tiers import to_bytes
 from modelharbor.db.tables import MembershipRow
+from modelharbor.domain.errors import InvalidInput
 from modelharbor.domain.principal import Role
 from tests.api.dialects.domino.test_registered_models import failure, h, new_user
 from tests.conftest import ADMIN_KEY
@@ -175,6 +177,19 @@ def test_auth_roles_and_foreign_organisations(client, services, admin, admin_h):
 def test_bad_bodies_are_400_naming_the_field(client, admin_h, body, word):
     resp = client.post(BASE, headers=admin_h) if body is None else client.post(BASE, json=body, headers=admin_h)
     assert word.lower() in failure(resp, 400).lower()
+
+
+def test_sizes_in_domino_units_become_bytes_at_the_edge():
+    assert to_bytes(1.5, "GiB", "resources.memory") == 3 * 2**29
+    assert to_bytes(500, "MB", "resources.memory") == 500 * 10**6
+    with pytest.raises(InvalidInput, match=r"'resources.memory.units' must be one of MB, MiB, GB, GiB, not 'TB'"):
+        to_bytes(1, "TB", "resources.memory")
+    for bad in (0, -1, True, "1", float("nan")):
+        with pytest.raises(InvalidInput, match="'resources.memory.value' must be a positive number"):
+            to_bytes(bad, "GiB", "resources.memory")
+    for huge in (1e308, 10**30):
+        with pytest.raises(InvalidInput, match="larger than 1024 TiB"):
+            to_bytes(huge, "GiB", "resources.memory")
 
 
 def test_bad_update_bodies(client, admin_h):

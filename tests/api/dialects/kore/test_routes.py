@@ -1155,6 +1155,9 @@ def test_model_deploy_bad_body(kore, services, change):
 def test_model_actions_on_unknown_or_unready_models(kore, action):
     resp = kore.client.post(f"/api/public/models/cm-{uuid.uuid4()}/{action}", json=DEPLOY_BODY, headers=kore.headers())
     kore_error(resp, 404, "NOT_FOUND")
+    bad = {**DEPLOY_BODY, "name": None}  # the model is looked up before the body is read
+    resp = kore.client.post(f"/api/public/models/cm-{uuid.uuid4()}/{action}", json=bad, headers=kore.headers())
+    kore_error(resp, 404, "NOT_FOUND")
     started = kore.started(size=10, chunks=1, context="model", ext="tar", name="m.tar")  # still importing
     resp = kore.client.post(
         f"/api/public/models/{started['modelId']}/{action}", json=DEPLOY_BODY, headers=kore.headers()

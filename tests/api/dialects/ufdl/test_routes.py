@@ -560,6 +560,72 @@ def test_create_body_forms(client):
     assert r.json() == {"framework": ["Incorrect type. Expected pk value, received dict."]}
 
 
+@sqlite_only
+def test_every_field_error_in_one_answer_and_nothing_stored(client, member):
+    """DRF collects every field's fault: the body's own (types, blanks, lengths, nulls) and those found in the
+    database (no such framework, domain, licence) arrive together, in one 400, and nothing is stored."""
+    bad = {
+        "name": "",
+        "url": None,
+        "description": ["x"],
+        "metadata": "m",
+        "framework": 999,
+        "domain": "zz",
+        "licence": "WTFPL",
+    }
+    r = client.post(f"{PM}/create", json=bad, headers=ADMIN)
+    assert (r.status_code, r.json()) == (
+        400,
+        {
+            "name": ["This field may not be blank."],
+            "url": ["This field may not be null."],
+            "description": ["Not a valid string."],
+            "framework": ['Invalid pk "999" - object does not exist.'],
+            "domain": ["Object with name=zz does not exist."],
+            "licence": ["Object with name=WTFPL does not exist."],
+        },
+    )
+    # only database faults, only body faults, and body faults beside a missing field
+    r = client.post(f"{PM}/create", json={**BASE, "framework": 999, "licence": 10**6}, headers=ADMIN)
+    assert r.json() == {
+        "framework": ['Invalid pk "999" - object does not exist.'],
+        "licence": ["Object with name=1000000 does not exist."],
+    }
+    r = client.post(f"{PM}/create", json={"name": "x" * 201, "domain": "zz", "framework": "1"}, headers=ADMIN)
+    assert r.json() == {
+        "name": ["Ensure this field has no more than 200 characters."],
+        "url": ["This field is required."],
+        "domain": ["Object with name=zz does not exist."],
+        "licence": ["This field is required."],
+    }
+    assert client.post(f"{PM}/list", json={"include_inactive": True}, headers=ADMIN).json() == []
+
+    m = create(client)
+    for method in ("put", "patch"):
+        r = client.request(
+            method.upper(), f"{PM}/{m['pk']}", json={**BASE, "name": "new", "url": 5.5, "domain": 3}, headers=ADMIN
+        )
+        # a number is a string to DRF's CharField: only the domain is wrong
+        assert r.json() == {"domain": ["Object with name=3 does not exist."]}
+        r = client.request(method.upper(), f"{PM}/{m['pk']}", json={"name": "new", "framework": 0}, headers=ADMIN)
+        expected = {"framework": ['Invalid pk "0" - object does not exist.']}
+        if method == "put":
+            expected = {"url": ["This field is required."], **expected}
+            expected.update(domain=["This field is required."], licence=["This field is required."])
+        assert (r.status_code, r.json()) == (400, expected)
+    assert client.get(f"{PM}/{m['pk']}", headers=ADMIN).json() == m  # unchanged
+
+    # the answer comes after the permission and existence checks, whatever the body
+    assert client.patch(f"{PM}/{m['pk']}", json=bad, headers=member).status_code == 403
+    assert client.patch(f"{PM}/999999", json=bad, headers=ADMIN).json() == NOT_FOUND
+    refs = {r: len(client.post(f"/v1/{r}/list", json={}, headers=ADMIN).json()) for r in ("licences", "frameworks")}
+    r = client.post("/v1/licences/create", json={"name": "", "url": "ftp:nope"}, headers=ADMIN)
+    assert r.json() == {"name": ["This field may not be blank."], "url": ["Enter a valid URL."]}
+    r = client.post("/v1/frameworks/create", json={"name": 5}, headers=ADMIN)
+    assert r.json() == {"name": ["Not a valid string."], "version": ["This field is required."]}
+    assert refs == {r: len(client.post(f"/v1/{r}/list", json={}, headers=ADMIN).json()) for r in refs}
+
+
 # --- pretrained models: data and download edge cases ---------------------------------------------------
 
 

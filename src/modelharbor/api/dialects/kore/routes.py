@@ -18,6 +18,7 @@ from modelharbor.api.common import body_stream, file_response, public_base, requ
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.kore import PrincipalDep
 from modelharbor.api.dialects.kore import mapping as m
+from modelharbor.api.dialects.kore.inputs import deploy_settings
 from modelharbor.api.jsonbody import blank, loads, read_body
 from modelharbor.api.multipart import MultipartError, Part
 from modelharbor.api.params import Wording, flag, int_param, json_value
@@ -266,7 +267,7 @@ def dock_status(dock_id: str, request: Request, principal: PrincipalDep, service
 
 @public.post("/models/{model_id}/export")
 def export_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
-    task = services.model_jobs.start(principal, _core_model_id(model_id), EXPORT, None)
+    task = services.model_jobs.start(principal, _core_model_id(model_id), EXPORT)
     return m.job_started(task, model_id, EXPORT)
 
 
@@ -274,17 +275,16 @@ def export_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
 async def deploy_model(model_id: str, request: Request, principal: PrincipalDep, services: ServicesDep):
     core_id = _core_model_id(model_id)
     body = await json_value(request, required=False)
-    if isinstance(body, dict) and "isDeployedPreviouly" in body:  # the vendor sample's spelling
-        body.setdefault("isDeployedPreviously", body.pop("isDeployedPreviouly"))
     if request.query_params.get("modelType") not in (None, "openSource", "fineTune"):
         raise InvalidInput("modelType must be openSource or fineTune")
-    task = await run_in_threadpool(services.model_jobs.start, principal, core_id, DEPLOY, body)
+    settings = partial(deploy_settings, body)  # read once the model is found and ready (the vendor's order)
+    task = await run_in_threadpool(services.model_jobs.start, principal, core_id, DEPLOY, settings)
     return m.job_started(task, model_id, DEPLOY)
 
 
 @public.post("/models/{model_id}/undeploy")
 def undeploy_model(model_id: str, principal: PrincipalDep, services: ServicesDep):
-    task = services.model_jobs.start(principal, _core_model_id(model_id), UNDEPLOY, None)
+    task = services.model_jobs.start(principal, _core_model_id(model_id), UNDEPLOY)
     return m.job_started(task, model_id, UNDEPLOY)
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from modelharbor.api import failures
 from modelharbor.api.dialect import MALFORMED_MULTIPART, METHOD_NOT_ALLOWED
+from modelharbor.core.hardware_tiers import HardwareTier
 from modelharbor.core.projects import Project
 from modelharbor.core.serving import (
     Deployment,
@@ -60,6 +61,35 @@ def internal_error(rid: str) -> JSONResponse:
 
 def iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def instance_type_group_json(t: HardwareTier) -> dict[str, Any]:
+    """A hardware tier as UbiOps' instance type group (``InstanceTypeGroupList``) of one instance type: the tier's
+    id and name; its instance type's CPU cores, memory in MiB and GPUs are what an instance may use (the limits)."""
+    limits = t.limits
+    return {
+        "id": t.id,
+        "name": t.name,
+        "time_created": iso(t.created_at),
+        "time_updated": iso(t.updated_at),
+        "instance_types": [
+            {
+                "id": t.id,
+                "time_created": iso(t.created_at),
+                "name": t.id,
+                "display_name": t.name,
+                "cpu": limits.cpus,
+                "memory": (limits.memory or 0) / 2**20,
+                "storage": None,
+                "accelerator": limits.gpus or 0,
+                "credit_rate": None,
+                "dedicated_node": False,
+                "node_pool": None,
+                "priority": 0,
+                "schedule_timeout": None,
+            }
+        ],
+    }
 
 
 def project_json(p: Project, org_name: str) -> dict[str, Any]:

@@ -237,6 +237,11 @@ class RequestsQuery(BaseModel):
     search_id: str | None = None
 
 
+class PageQuery(BaseModel):
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(None, description="Where the page starts (the next/previous link's cursor)")
+
+
 class StatusQuery(BaseModel):
     status: str | None = None
 
@@ -358,6 +363,7 @@ def _env_vars(base: str) -> dict[tuple[str, str], Takes]:
 
 
 INPUTS: Inputs = {
+    ("GET", P + "/instance-type-groups"): Takes(query=PageQuery),
     ("POST", "/projects"): _json(ProjectCreate),
     ("GET", "/projects"): Takes(query=ProjectsQuery),
     ("PATCH", P): _json(ProjectUpdate),

@@ -1,13 +1,15 @@
 """Domino's hardware tiers (ops 59-63, mounted at ``/api/hardwaretiers``), the client's
 ``GET /v4/projects/{id}/hardwareTiers`` and the compute providers and tiers (ops 16-26, ``/api/admin/v1``).
 
-Each route checks its input's shape, makes one core call (core/hardware_tiers.py, core/compute_providers.py) and
+Each route checks its input's shape (sizes: Domino's ``InformationV1`` into bytes, :func:`to_bytes`), makes one core
+call (core/hardware_tiers.py, core/compute_providers.py) and
 renders the answer. Providers are the server's executors: creating, changing or deleting them (and compute tiers,
 which are hardware tiers a provider can run) is answered with a "not supported" error.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +19,7 @@ from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping
 from modelharbor.api.dialects.domino.mapping import failure, metadata
 from modelharbor.api.params import field, flag, int_param, json_object
-from modelharbor.core.hardware_tiers import TierChanges, to_bytes
+from modelharbor.core.hardware_tiers import MAX_MEMORY, UNITS, TierChanges
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -34,6 +36,18 @@ _KEPT = {
     "tags": list,
     "metadata": dict,
 }
+
+
+def to_bytes(value: Any, units: Any, what: str) -> int:
+    """Domino's ``InformationV1`` (``value`` in ``units`` MB, MiB, GB or GiB) as the bytes the core takes."""
+    if not isinstance(units, str) or units not in UNITS:
+        raise InvalidInput(f"'{what}.units' must be one of {', '.join(UNITS)}, not {units!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise InvalidInput(f"'{what}.value' must be a positive number")
+    size = value * UNITS[units]
+    if not size <= MAX_MEMORY:  # also infinity, from a huge float
+        raise InvalidInput(f"'{what}' is larger than {MAX_MEMORY // 2**40} TiB")
+    return round(size)
 
 
 def _info(body: dict[str, Any], name: str) -> tuple[int, str] | None:

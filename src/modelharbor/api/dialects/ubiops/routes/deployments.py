@@ -8,9 +8,15 @@ from starlette.concurrency import run_in_threadpool
 
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ubiops import PrincipalDep
-from modelharbor.api.dialects.ubiops.mapping import deployment_json, revision_json, version_json
+from modelharbor.api.dialects.ubiops.mapping import (
+    deployment_json,
+    instance_type_group_json,
+    revision_json,
+    version_json,
+)
 from modelharbor.api.dialects.ubiops.routes import D, P, V, json_object, read_form, zip_download
 from modelharbor.api.inputs import deployment_in, deployment_patch, version_in
+from modelharbor.api.params import int_param
 from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
@@ -188,3 +194,30 @@ async def download_revision(
         principal, project_name, deployment_name, version, revision_id, request.headers.get("range")
     )
     return zip_download(opened, f"{deployment_name}_{version}_{revision_id[:8]}.zip".replace(" ", "_"))
+
+
+# --- instance type groups: the hardware tiers a version may name ------------------------------------------
+@router.get(P + "/instance-type-groups")
+def list_instance_type_groups(project_name: str, request: Request, principal: PrincipalDep, services: ServicesDep):
+    """The hardware tiers as UbiOps' paginated instance type groups (``cursor``: where a page starts)."""
+    q = request.query_params
+    limit = int_param(q.get("limit"), "limit", 100, low=1, high=1000, what="a whole number")
+    start = int_param(q.get("cursor"), "cursor", 0, low=0, high=None, what="a whole number", digits=True)
+    groups = services.serving.instance_type_groups(principal, project_name)
+
+    def page(at: int) -> str:
+        return str(request.url.include_query_params(cursor=at, limit=limit))
+
+    return {
+        "next": page(start + limit) if start + limit < len(groups) else None,
+        "previous": page(max(0, start - limit)) if start > 0 else None,
+        "results": [instance_type_group_json(t) for t in groups[start : start + limit]],
+    }
+
+
+@router.get(P + "/instance-type-groups/{instance_type_group_id}")
+def get_instance_type_group(
+    project_name: str, instance_type_group_id: str, principal: PrincipalDep, services: ServicesDep
+):
+    tier = services.serving.instance_type_group(principal, project_name, instance_type_group_id)
+    return instance_type_group_json(tier)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.catalogue_inputs import framework_in
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ufdl import PrincipalDep
 from modelharbor.api.dialects.ufdl.mapping import framework_out
@@ -23,8 +24,8 @@ async def list_frameworks(request: Request, principal: PrincipalDep, services: S
 
 @router.post("/create", status_code=201)
 async def create_framework(request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request, {})
-    return framework_out(await run_in_threadpool(services.catalogue.save_framework, principal, body))
+    fields = framework_in(await json_body(request, {}))
+    return framework_out(await run_in_threadpool(services.catalogue.save_framework, principal, fields))
 
 
 @router.get("/{pk:int}")
@@ -35,16 +36,18 @@ def get_framework(pk: int, principal: PrincipalDep, services: ServicesDep):
 @router.put("/{pk:int}")
 async def replace_framework(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     read = await read_later(request, {})
+    fields = lambda: framework_in(read(), partial=False)  # noqa: E731
     return framework_out(
-        await run_in_threadpool(services.catalogue.update_framework_from, principal, pk, read, partial=False)
+        await run_in_threadpool(services.catalogue.update_framework_from, principal, pk, fields, partial=False)
     )
 
 
 @router.patch("/{pk:int}")
 async def patch_framework(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     read = await read_later(request, {})
+    fields = lambda: framework_in(read(), partial=True)  # noqa: E731
     return framework_out(
-        await run_in_threadpool(services.catalogue.update_framework_from, principal, pk, read, partial=True)
+        await run_in_threadpool(services.catalogue.update_framework_from, principal, pk, fields, partial=True)
     )
 
 

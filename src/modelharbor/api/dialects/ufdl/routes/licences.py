@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.catalogue_inputs import licence_in, subdescriptor_edit
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ufdl import PrincipalDep
 from modelharbor.api.dialects.ufdl.mapping import licence_out
@@ -26,8 +27,8 @@ async def list_licences(request: Request, principal: PrincipalDep, services: Ser
 @router.post("/licences/create", status_code=201)
 @router.post("/licenses/create", status_code=201)
 async def create_licence(request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request, {})
-    return licence_out(await run_in_threadpool(services.catalogue.save_licence, principal, body))
+    fields = licence_in(await json_body(request, {}))
+    return licence_out(await run_in_threadpool(services.catalogue.save_licence, principal, fields))
 
 
 @router.get("/licences/{pk:int}")
@@ -40,8 +41,9 @@ def get_licence(pk: int, principal: PrincipalDep, services: ServicesDep):
 @router.put("/licenses/{pk:int}")
 async def replace_licence(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     read = await read_later(request, {})
+    fields = lambda: licence_in(read(), partial=False)  # noqa: E731
     return licence_out(
-        await run_in_threadpool(services.catalogue.update_licence_from, principal, pk, read, partial=False)
+        await run_in_threadpool(services.catalogue.update_licence_from, principal, pk, fields, partial=False)
     )
 
 
@@ -49,8 +51,9 @@ async def replace_licence(pk: int, request: Request, principal: PrincipalDep, se
 @router.patch("/licenses/{pk:int}")
 async def patch_licence(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     read = await read_later(request, {})
+    fields = lambda: licence_in(read(), partial=True)  # noqa: E731
     return licence_out(
-        await run_in_threadpool(services.catalogue.update_licence_from, principal, pk, read, partial=True)
+        await run_in_threadpool(services.catalogue.update_licence_from, principal, pk, fields, partial=True)
     )
 
 
@@ -66,4 +69,5 @@ def delete_licence(pk: int, principal: PrincipalDep, services: ServicesDep):
 async def edit_subdescriptors(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     """``{"method": "add" | "remove", "type": "permissions" | …, "names": [...]}``."""
     read = await read_later(request, {})
-    return licence_out(await run_in_threadpool(services.catalogue.edit_subdescriptors_from, principal, pk, read))
+    edit = lambda: subdescriptor_edit(read())  # noqa: E731
+    return licence_out(await run_in_threadpool(services.catalogue.edit_subdescriptors_from, principal, pk, edit))

@@ -2,7 +2,8 @@
 reinstate, hard delete, and the model's data (set from the raw body, delete, download).
 
 Anyone in the organisation lists, reads and downloads; its admins change. Each route makes one catalogue call,
-which checks in DRF's order (403, then 404, then the request's own problems: see core/catalogue.py).
+which checks in DRF's order (403, then 404, then the request's own problems: see core/catalogue/pretrained.py); a
+body's fields are read by api/catalogue_inputs.py, every field's fault answered together.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.catalogue_inputs import model_in
 from modelharbor.api.common import body_stream
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.ufdl import PrincipalDep
@@ -82,8 +84,8 @@ async def list_models(request: Request, principal: PrincipalDep, services: Servi
 
 @router.post("/create", status_code=201)
 async def create_model(request: Request, principal: PrincipalDep, services: ServicesDep):
-    body = await json_body(request, {})
-    return model_out(await run_in_threadpool(services.catalogue.create_model, principal, body))
+    fields = model_in(await json_body(request, {}), partial=False)
+    return model_out(await run_in_threadpool(services.catalogue.create_model, principal, fields))
 
 
 @router.get("/{pk:int}")
@@ -94,13 +96,17 @@ def get_model(pk: int, principal: PrincipalDep, services: ServicesDep):
 @router.put("/{pk:int}")
 async def replace_model(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     read = await read_later(request, {})
-    return model_out(await run_in_threadpool(services.catalogue.update_model_from, principal, pk, read, partial=False))
+    fields = lambda: model_in(read(), partial=False)  # noqa: E731
+    return model_out(
+        await run_in_threadpool(services.catalogue.update_model_from, principal, pk, fields, partial=False)
+    )
 
 
 @router.patch("/{pk:int}")
 async def patch_model(pk: int, request: Request, principal: PrincipalDep, services: ServicesDep):
     read = await read_later(request, {})
-    return model_out(await run_in_threadpool(services.catalogue.update_model_from, principal, pk, read, partial=True))
+    fields = lambda: model_in(read(), partial=True)  # noqa: E731
+    return model_out(await run_in_threadpool(services.catalogue.update_model_from, principal, pk, fields, partial=True))
 
 
 @router.delete("/{pk:int}", status_code=204)
