@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -14,6 +16,15 @@ from modelharbor.core.files import ByteRange
 from modelharbor.domain.entities import FileRecord
 from modelharbor.domain.principal import Principal
 from modelharbor.services import Services
+
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def json_answer(content: Any, status_code: int = 200) -> Response:
+    """A JSON answer written by pydantic's serializer in one step. A route that returns a dict or list has FastAPI
+    walk it with ``jsonable_encoder`` first (about 100 µs per object of a 1,000-entry listing, ten times the
+    serialisation itself): listings return this instead (bench/projects.py)."""
+    return Response(_ANY.dump_json(content), status_code=status_code, media_type="application/json")
 
 
 def services_of(request: Request) -> Services:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.common import json_answer
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping_environments
 from modelharbor.api.dialects.domino.dockerfile import requirements_of
@@ -75,10 +76,12 @@ def _envelope(request: Request, env) -> dict[str, Any]:
 def list_environments(request: Request, principal: PrincipalDep, services: ServicesDep):
     offset, limit = offset_limit(request)
     envs, total = services.serving.environment_catalog.list_environments(principal, offset=offset, limit=limit)
-    return {
-        "environments": [mapping_environments.environment(e) for e in envs],
-        "metadata": paged(request, offset, limit, total),
-    }
+    return json_answer(
+        {
+            "environments": [mapping_environments.environment(e) for e in envs],
+            "metadata": paged(request, offset, limit, total),
+        }
+    )
 
 
 @router.post("/beta/environments")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from modelharbor.api.common import body_stream, file_response
+from modelharbor.api.common import body_stream, file_response, json_answer
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping
 
@@ -26,7 +26,7 @@ BYTES = {200: {"content": {"application/octet-stream": {}}}, 206: {"description"
 def commits(owner: str, project: str, principal: PrincipalDep, services: ServicesDep):
     """The project's commit ids, newest first (a JSON array of strings, as the client reads it)."""
     found = services.project_files.commits(principal, (owner, project), limit=MAX_COMMITS)
-    return [c.id for c in found]
+    return json_answer([c.id for c in found])
 
 
 @legacy.get("/{owner}/{project}/files/{commit_id}")
@@ -34,7 +34,7 @@ def commits(owner: str, project: str, principal: PrincipalDep, services: Service
 def files(owner: str, project: str, commit_id: str, principal: PrincipalDep, services: ServicesDep, path: str = ""):
     """The files and directories under ``path`` at a commit: ``{"data": [{path, key, size, lastModified, …}]}``."""
     listing = services.project_files.list(principal, (owner, project), commit_id, "/" + path)
-    return mapping.project_files(listing)
+    return json_answer(mapping.project_files(listing))
 
 
 @legacy.get("/{owner}/{project}/blobs/{key}", response_class=JSONResponse, responses=BYTES)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.common import json_answer
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping, mapping_projects
 from modelharbor.api.dialects.domino.routes.users import offset_limit
@@ -31,10 +32,12 @@ def projects(request: Request, principal: PrincipalDep, services: ServicesDep):
     """``PaginatedProjectsEnvelopeV1``: the projects the caller may see, not archived, by name."""
     offset, limit = offset_limit(request)
     page = services.project_settings.page(principal, offset=offset, limit=limit)
-    return {
-        "projects": [mapping_projects.project(p) for p in page.items],
-        "metadata": mapping.paged(request, page.offset, page.limit, page.total),
-    }
+    return json_answer(
+        {
+            "projects": [mapping_projects.project(p) for p in page.items],
+            "metadata": mapping.paged(request, page.offset, page.limit, page.total),
+        }
+    )
 
 
 @router.post(BETA)

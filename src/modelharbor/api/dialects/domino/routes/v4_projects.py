@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from modelharbor.api.common import json_answer
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping_projects
 from modelharbor.api.jsonbody import read_body
@@ -102,7 +103,7 @@ def gateway_projects(request: Request, principal: PrincipalDep, services: Servic
     relationship = q.get("relationship") or "Owned"
     completed = flag(q.get("showCompleted"), "showCompleted", False)
     found = services.project_settings.gateway(principal, relationship, show_completed=bool(completed))
-    return [mapping_projects.gateway_summary(p, relationship.capitalize()) for p in found]
+    return json_answer([mapping_projects.gateway_summary(p, relationship.capitalize()) for p in found])
 
 
 @router.get("/gateway/projects/findProjectByOwnerAndName")
