@@ -3,33 +3,13 @@ the requests (``/api/v1/access-requests``, ``/api/v1/projects/{id}/access-reques
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from modelharbor.sdk.http import seg
-from modelharbor.sdk.wire import OPEN
+from modelharbor.sdk.wire import AccessRequest
 
 if TYPE_CHECKING:
     from modelharbor.sdk.client import Client
-
-
-class AccessRequest(BaseModel):
-    """``AccessRequestOut`` of ``api/native/access_requests.py``."""
-
-    model_config = OPEN
-    id: str
-    project_id: str
-    project_name: str
-    user_id: str
-    username: str | None
-    role: str
-    message: str
-    status: str
-    created_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
 
 
 class AccessRequests:

@@ -304,3 +304,7 @@ class ProjectFileListing(BaseModel):
     commit: ProjectCommit | None
     path: str
     entries: list[ProjectFileEntry]
+
+
+class AccessRequest(s.AccessRequestOut):
+    model_config = OPEN

@@ -4,35 +4,20 @@ admin lists the open ones and approves (granting the role) or declines each."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Query, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.openapi import errors
-from modelharbor.api.native.schemas import Strict
+from modelharbor.api.native.schemas import AccessRequestOut, Strict
 from modelharbor.core.access_requests import AccessRequest
 from modelharbor.core.projects import PROJECT_ROLES
 
 router = APIRouter(tags=["projects"], route_class=JsonRoute)
 STATUS = Query("Pending", alias="status", description="Pending (default), Approved, Declined or all.")
-
-
-class AccessRequestOut(BaseModel):
-    id: str
-    project_id: str
-    project_name: str
-    user_id: str
-    username: str | None
-    role: str
-    message: str
-    status: str = Field(description="Pending, Approved or Declined.")
-    created_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
 
 
 class AccessRequestIn(Strict):

@@ -733,3 +733,18 @@ class ImportConfirmIn(Strict):
     pipelines: dict[str, Any] = {}
     environment_variables: dict[str, Any] = {}
     environments: dict[str, Any] = {}
+
+
+# --- access requests (api/native/access_requests.py) ---
+class AccessRequestOut(BaseModel):
+    id: str
+    project_id: str
+    project_name: str
+    user_id: str
+    username: str | None
+    role: str
+    message: str
+    status: str = Field(description="Pending, Approved or Declined.")
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
