@@ -93,3 +93,29 @@ def test_a_copy_writes_directory_rows_not_bytes(services, admin):
     assert rows == 4  # the root and its three directories (the source keeps every older node besides)
     listing = services.project_files.list(admin, copied.project.id, None, "d2")
     assert [e.name for e in listing.entries] == [f"f{f}.txt" for f in range(10)]
+
+
+def test_team_admins_see_requests_on_their_teams_projects(services, admin):
+    """A team-owned project's access requests reach the team's admins (list_mine), not its plain members."""
+    from modelharbor.core.teams import TeamRole
+    from tests.api.dialects.domino.test_registered_models import new_user
+
+    lead, _ = new_user(services, admin)
+    member, _ = new_user(services, admin)
+    asker, _ = new_user(services, admin)
+    team = services.teams.create(
+        admin, f"team-{uuid.uuid4().hex[:6]}", [(lead.user_id, TeamRole.ADMIN), (member.user_id, TeamRole.MEMBER)]
+    )
+    project = services.projects.create_project(admin, f"teamed-{uuid.uuid4().hex[:6]}", owner_id=team.id)
+    asked = services.access_requests.request(asker, project.id, role="Contributor")
+    assert [r.id for r in services.access_requests.list_mine(lead)] == [asked.id]
+    assert services.access_requests.list_mine(member) == []
+    decided = services.access_requests.decide(lead, project.id, asked.id, approve=True)
+    assert decided.status == "Approved"
+
+
+def test_the_owner_is_no_collaborator(services, admin):
+    project = services.projects.create_project(admin, f"own-{uuid.uuid4().hex[:6]}")
+    with pytest.raises(InvalidInput, match="owners are not collaborators"):
+        services.projects.set_collaborator(admin, project.id, admin.user_id, "Contributor")
+    assert services.projects.get_project(admin, project.id).collaborators == ()

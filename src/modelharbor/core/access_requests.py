@@ -28,6 +28,7 @@ from modelharbor.core.projects import (
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import MembershipRow, UserRow
 from modelharbor.db.tables_collab import ProjectAccessRequestRow
+from modelharbor.db.tables_people import TeamMemberRow
 from modelharbor.db.tables_registry import ProjectCollaboratorRow, RegistryProjectRow
 from modelharbor.domain.errors import InvalidInput, NotFound
 from modelharbor.domain.principal import Action, Principal, require
@@ -119,15 +120,20 @@ class AccessRequestService:
             return [self._entity(s, r, project) for r in rows]
 
     def list_mine(self, principal: Principal, *, status: str | None = PENDING) -> list[AccessRequest]:
-        """Requests the caller decides (on projects it owns; every project of the organisation for an admin) or
-        made, oldest first."""
+        """Requests the caller decides (on projects it owns or its teams own as their admin; every project of the
+        organisation for an admin) or made, oldest first."""
         status = _status(status)
         require(principal, Action.REGISTRY_READ, principal.org_id, what="project")
         with self.db.uow(readonly=True) as s:
             R, P = ProjectAccessRequestRow, RegistryProjectRow
             q = select(R, P).join(P, P.id == R.project_id).where(P.org_id == principal.org_id)
             if not is_org_admin(principal):
-                q = q.where(or_(P.owner_id == principal.user_id, R.user_id == principal.user_id))
+                led = select(TeamMemberRow.team_id).where(
+                    TeamMemberRow.user_id == principal.user_id, TeamMemberRow.role == "admin"
+                )
+                q = q.where(
+                    or_(P.owner_id == principal.user_id, P.owner_team_id.in_(led), R.user_id == principal.user_id)
+                )
             if status:
                 q = q.where(R.status == status)
             rows = s.execute(q.order_by(R.created_at, R.id).limit(MAX_PAGE)).all()

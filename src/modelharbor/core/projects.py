@@ -590,6 +590,8 @@ class ProjectService:
             row = project_row(s, principal, project_id, lock=True)
             require_project_owner(s, principal, row)
             user = self._member(s, principal, user_id)
+            if user == row.owner_id:
+                raise InvalidInput(f"That user owns project {row.name!r}: owners are not collaborators.")
             existing = s.get(ProjectCollaboratorRow, (row.id, user))
             if existing is None:
                 count = s.scalar(
