@@ -17,6 +17,7 @@ from __future__ import annotations
 import dis
 import functools
 import inspect
+from dataclasses import replace
 from types import CodeType
 from typing import Any
 
@@ -168,3 +169,23 @@ def test_a_table_entry_for_no_operation_is_refused():
     stale = Dialect(**{**vars(dialect), "inputs": {**dialect.inputs, ("POST", "/no/such/route"): Takes()}})
     with pytest.raises(ValueError, match="no/such/route"):
         document(stale)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_a_table_entry_names_one_operation(dialect: Dialect):
+    """INPUTS keys are (method, path inside its mount): a key that two mounts' routes share would declare one input
+    for two different operations. A dialect whose mounts come to share a path needs its keys to say which."""
+    mounts: dict[tuple[str, str], set[str]] = {}
+    for method, path, prefix, _ in operations(dialect):
+        if (method, path) in dialect.inputs:
+            mounts.setdefault((method, path), set()).add(prefix)
+    shared = {key: sorted(prefixes) for key, prefixes in mounts.items() if len(prefixes) > 1}
+    assert not shared, f"{dialect.name}: INPUTS keys that name routes under several mounts: {shared}"
+
+
+def test_a_key_shared_by_two_mounts_is_caught():
+    dialect = next(d for d in DIALECTS if d.name == "domino")
+    form = next(api for api in dialect.apis if api.prefixes == ("/project",))  # POST / (the legacy form) is in INPUTS
+    twice = Dialect(**{**vars(dialect), "apis": (*dialect.apis, replace(form, prefixes=("/again",)))})
+    with pytest.raises(AssertionError, match="several mounts"):
+        test_a_table_entry_names_one_operation(twice)
