@@ -205,58 +205,64 @@ class Proc:
         self.log.close()
 
 
+def deploy_iris(base: str, workdir: Path, model_pkl: Path, instances: int = 1) -> tuple[str, dict[str, str]]:
+    """Create project ``bench`` and deployment ``iris`` (the pickled model) on the ModelHarbor at ``base`` through
+    the UbiOps routes, wait for its build, check one request; the request URL and headers to load it with."""
+    api = httpx.Client(base_url=f"{base}/v2", headers={"Authorization": f"Token {ADMIN_KEY}"}, timeout=60)
+    api.post("/projects", json={"name": "bench", "organization_name": "default"}).raise_for_status()
+    api.post(
+        "/projects/bench/deployments",
+        json={
+            "name": "iris",
+            "input_type": "structured",
+            "output_type": "structured",
+            "input_fields": [{"name": "features", "data_type": "array_double"}],
+            "output_fields": [{"name": "prediction", "data_type": "int"}],
+        },
+    ).raise_for_status()
+    api.post(
+        "/projects/bench/deployments/iris/versions",
+        json={
+            "version": "v1",
+            "minimum_instances": 1,
+            "maximum_instances": instances,
+            "request_retention_mode": "none",
+            "maximum_idle_time": 600,
+        },
+    ).raise_for_status()
+    pkg = workdir / "iris.zip"
+    with zipfile.ZipFile(pkg, "w") as zf:
+        zf.writestr("deployment_package/deployment.py", DEPLOYMENT_PY)
+        zf.write(model_pkl, "deployment_package/model.pkl")
+    with open(pkg, "rb") as f:
+        up = api.post(
+            "/projects/bench/deployments/iris/versions/v1/revisions",
+            files={"file": ("iris.zip", f, "application/zip")},
+        )
+    up.raise_for_status()
+    revision = up.json()["revision"]
+    deadline = time.monotonic() + 300
+    while True:
+        status = api.get(f"/projects/bench/deployments/iris/versions/v1/revisions/{revision}").json()
+        if status["status"] in ("success", "failed"):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("the ModelHarbor build took longer than 300 s")
+        time.sleep(0.3)
+    if status["status"] != "success":
+        raise SystemExit(f"the ModelHarbor build failed: {status['error_message']}")
+    url = f"{base}/v2/projects/bench/deployments/iris/requests"
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {ADMIN_KEY}"}
+    check_once(url, {"features": ROW}, headers)
+    return url, headers
+
+
 def bench_modelharbor(args, workdir: Path, model_pkl: Path, extra_env: tuple[str, ...] = ()) -> Load:
     workdir.mkdir(parents=True, exist_ok=True)
     srv: GroupServer = start_modelharbor(workdir, list(extra_env))
     try:
         srv.wait_healthy()
-        base = srv.base
-        api = httpx.Client(base_url=f"{base}/v2", headers={"Authorization": f"Token {ADMIN_KEY}"}, timeout=60)
-        api.post("/projects", json={"name": "bench", "organization_name": "default"}).raise_for_status()
-        api.post(
-            "/projects/bench/deployments",
-            json={
-                "name": "iris",
-                "input_type": "structured",
-                "output_type": "structured",
-                "input_fields": [{"name": "features", "data_type": "array_double"}],
-                "output_fields": [{"name": "prediction", "data_type": "int"}],
-            },
-        ).raise_for_status()
-        api.post(
-            "/projects/bench/deployments/iris/versions",
-            json={
-                "version": "v1",
-                "minimum_instances": 1,
-                "maximum_instances": args.instances,
-                "request_retention_mode": "none",
-                "maximum_idle_time": 600,
-            },
-        ).raise_for_status()
-        pkg = workdir / "iris.zip"
-        with zipfile.ZipFile(pkg, "w") as zf:
-            zf.writestr("deployment_package/deployment.py", DEPLOYMENT_PY)
-            zf.write(model_pkl, "deployment_package/model.pkl")
-        with open(pkg, "rb") as f:
-            up = api.post(
-                "/projects/bench/deployments/iris/versions/v1/revisions",
-                files={"file": ("iris.zip", f, "application/zip")},
-            )
-        up.raise_for_status()
-        revision = up.json()["revision"]
-        deadline = time.monotonic() + 300
-        while True:
-            status = api.get(f"/projects/bench/deployments/iris/versions/v1/revisions/{revision}").json()
-            if status["status"] in ("success", "failed"):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("the ModelHarbor build took longer than 300 s")
-            time.sleep(0.3)
-        if status["status"] != "success":
-            raise SystemExit(f"the ModelHarbor build failed: {status['error_message']}")
-        url = f"{base}/v2/projects/bench/deployments/iris/requests"
-        headers = {"Content-Type": "application/json", "Authorization": f"Token {ADMIN_KEY}"}
-        check_once(url, {"features": ROW}, headers)
+        url, headers = deploy_iris(srv.base, workdir, model_pkl, args.instances)
         return measure("ModelHarbor", url, {"features": ROW}, headers, args, workdir, srv.pid)
     finally:
         srv.stop()

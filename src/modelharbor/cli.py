@@ -89,7 +89,7 @@ def serve(
     make_private(settings)  # umask 0077 for the server's process, before the database or any file is created
     if migrate:
         upgrade(settings.resolved_database_url())
-    application = create_app(settings, announce=True)
+    application = create_app(settings, announce=True, freeze_heap=True)
     uvicorn.run(
         application,
         host=settings.host,
