@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from modelharbor.core.project_files import normalise
-from modelharbor.db.tables import BlobRow, FileRow
+from modelharbor.db.tables import BlobRow, FileRow, PendingObjectRow
 from modelharbor.db.tables_project_files import ProjectFileBlobRow, ProjectFileCommitRow, ProjectFileTreeRow
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
 from tests.factories import in_same_org, member_of_new_org
@@ -186,6 +186,28 @@ def test_permissions_and_foreign_projects(services, admin, project):
         services.project_files.list(admin, project.id, "f" * 40)
     with pytest.raises(InvalidInput):
         services.project_files.list(admin, project.id, "nope")
+
+
+def test_a_refused_write_reads_no_byte_and_leaves_no_intent(services, admin, project):
+    """The permission check runs in the transaction of the fresh object's intent, before the body is read."""
+    vp = in_same_org(services, admin, "member")
+    xp = member_of_new_org(services)
+    pulled: list[bytes] = []
+
+    async def body():
+        pulled.append(b"x")
+        yield b"x"
+
+    def intents() -> int:
+        with services.db.uow(readonly=True) as s:
+            return s.scalar(select(func.count()).select_from(PendingObjectRow))
+
+    before, keys, pending = counts(services), store_keys(services), intents()
+    for who, fault in ((vp, Forbidden), (xp, NotFound)):
+        with pytest.raises(fault):
+            asyncio.run(services.project_files.write(who, project.id, "x.txt", body()))
+    assert pulled == [] and intents() == pending
+    assert counts(services) == before and store_keys(services) == keys
 
 
 def test_deleting_the_project_deletes_its_files(services, admin, project):

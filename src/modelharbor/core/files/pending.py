@@ -100,9 +100,12 @@ class PendingObjects:
         self._owners.append((prefix, owner))
 
     # --- fresh objects ------------------------------------------------------------------------
-    def announce(self, key: str, context: str) -> None:
-        """Commit the intent for ``key`` (before its first byte is written)."""
+    def announce(self, key: str, context: str, *, check: Callable[[Session], None] | None = None) -> None:
+        """Commit the intent for ``key`` (before its first byte is written). ``check`` runs first in the same
+        transaction (the writer's permission check: when it raises, there is no intent and no byte is read)."""
         with self.db.uow() as s:
+            if check is not None:
+                check(s)
             s.add(PendingObjectRow(key=key, context=context[:64], blob_sha256=None, created_at=now(), claimed_at=None))
 
     def refresh(self, key: str) -> bool:

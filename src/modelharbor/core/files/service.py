@@ -248,6 +248,7 @@ class FileService:
         *,
         what: str = "the file",
         after_bytes: Callable[[], Awaitable[None]] | None = None,
+        check: Callable[[Session], None] | None = None,
     ) -> T:
         """Stream ``data`` (at most ``limit`` bytes, else TooLarge) into a fresh store object, hashing it on the way,
         then call ``commit(session, sha256, size, segments)`` in one transaction: it records what points at the
@@ -255,7 +256,8 @@ class FileService:
         made redundant (deduplicated content). The fresh object's intent is committed before its first byte and
         settled in ``commit``'s transaction, so: a body cut off, a limit passed, ``after_bytes`` or ``commit``
         raising → the bytes are deleted and nothing is recorded; a crash at any point → the sweep deletes them.
-        Flat memory: the bytes pass through in the pieces ``data`` yields."""
+        Flat memory: the bytes pass through in the pieces ``data`` yields. ``check(session)`` (a permission check)
+        runs in the transaction of the intent, before any byte is read: one transaction, not two."""
         h = hashlib.sha256()
 
         async def hashed():
@@ -265,7 +267,7 @@ class FileService:
 
         key = f"objects/{new_uuid()}"
         # The intent is committed before the first byte: a crash from here to the commit leaves bytes the sweep finds.
-        await asyncio.to_thread(self.pending.announce, key, "file upload")
+        await asyncio.to_thread(self.pending.announce, key, "file upload", check=check)
         committed = None
         try:
             async with self.pending.alive(key):

@@ -210,11 +210,6 @@ class ProjectFileService:
         return Opened(entry, record, rng, blobs.stream_segments(self.files.store, segments, start, end))
 
     # --- write ----------------------------------------------------------------------------------------------------
-    def _check_write(self, principal: Principal, ref: ProjectRef) -> None:
-        """Whether the caller may write into the project: asked before any byte is read."""
-        with self.db.uow(readonly=True) as s:
-            require_project_write(s, principal, self._project(s, principal, ref))
-
     async def write(
         self, principal: Principal, ref: ProjectRef, path: str, data: AsyncIterable[bytes], *, url_path: bool = False
     ) -> Commit:
@@ -223,8 +218,10 @@ class ProjectFileService:
         ``url_path``: the path came in a URL, where a leading ``/`` is the separator before it, not an absolute path.
         """
         norm = normalise(path, root_ok=False, absolute_ok=url_path)
-        await asyncio.to_thread(self._check_write, principal, ref)
         parts = split(norm)
+
+        def check(s: Session) -> None:  # may the caller write into the project? asked before any byte is read
+            require_project_write(s, principal, self._project(s, principal, ref))
 
         def commit(s: Session, sha256: str, size: int, segments: list[Segment]) -> tuple[Commit, list[str]]:
             project = self._project(s, principal, ref, lock=True)
@@ -270,7 +267,7 @@ class ProjectFileService:
             s.flush()
             return Commit(row.id, seq, parent, norm, principal.user_id, principal.username, aware(at), root), stale
 
-        return await self.files.store_stream(data, self.max_size, commit, what="the file")
+        return await self.files.store_stream(data, self.max_size, commit, what="the file", check=check)
 
     # --- a deleted project's files --------------------------------------------------------------------------------
     def _delete_project_files(self, s: Session, project_id: str) -> list[str]:
