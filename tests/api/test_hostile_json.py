@@ -98,6 +98,7 @@ SHAPES = {
     "/v4": _domino,
     "/api/projects": _domino,
     "/api/environments": _domino,
+    "/api/datasource": _domino,
     "/project": _domino,  # POST /project (a form: its hostile bodies are forms)
     "/projectTags": _domino,
     "/v1/projects": _domino,

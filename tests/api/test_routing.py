@@ -22,6 +22,7 @@ DOMINO = (
     "/api/admin",
     "/api/projects",
     "/api/environments",
+    "/api/datasource",
     "/api",
     "/v4",
     *DOMINO_LEGACY,

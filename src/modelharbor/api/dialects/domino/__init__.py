@@ -127,6 +127,13 @@ def _legacy_form_routers():
     return [v4_projects.legacy_form]
 
 
+def _data_source_routers():
+    """Data sources (ops 47–52, routes/data_sources.py)."""
+    from modelharbor.api.dialects.domino.routes import data_sources
+
+    return [data_sources.router]
+
+
 def _project_tag_routers():
     """``GET /projectTags/{id}``: the client's ``tag_details``."""
     from modelharbor.api.dialects.domino.routes import v4_projects
@@ -154,6 +161,7 @@ DIALECT = Dialect(
         Api(("/v1/projects",), _legacy_project_routers),  # versioned project files (routes/files.py)
         Api(("/api/projects",), _public_project_routers),
         Api(("/api/environments",), _environment_routers),
+        Api(("/api/datasource",), _data_source_routers),
         Api(("/v1/environments",), _legacy_environment_routers),  # GET /v1/environments (routes/environments.py)
         Api(("/project",), _legacy_form_routers),
         Api(("/projectTags",), _project_tag_routers),
