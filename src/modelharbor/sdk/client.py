@@ -20,6 +20,7 @@ from modelharbor import __version__
 from modelharbor.sdk.access_requests import AccessRequests
 from modelharbor.sdk.catalogue import Catalogue
 from modelharbor.sdk.config import resolve
+from modelharbor.sdk.data_sources import DataSources
 from modelharbor.sdk.deployments import Deployments
 from modelharbor.sdk.env import EnvVars
 from modelharbor.sdk.files import Files
@@ -45,7 +46,7 @@ class Client:
 
     Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``project_files``
     (a project's versioned files), ``deployments``, ``env``, ``pipelines``, ``transfer`` (exports and imports),
-    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``, ``access_requests``.
+    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``, ``access_requests``, ``data_sources``.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class Client:
         self.orgs = Orgs(self)
         self.tasks = Tasks(self)
         self.hardware_tiers = HardwareTiers(self)
+        self.data_sources = DataSources(self)
         self.access_requests = AccessRequests(self)
 
     def __repr__(self) -> str:

@@ -308,3 +308,45 @@ class ProjectFileListing(BaseModel):
 
 class AccessRequest(s.AccessRequestOut):
     model_config = OPEN
+
+
+class DataSource(BaseModel):
+    """``DataSourceOut`` of ``api/native/data_sources.py``: never a credential."""
+
+    model_config = OPEN
+    id: str
+    name: str
+    description: str
+    data_source_type: str
+    auth_type: str
+    credential_type: str
+    config: dict[str, str]
+    is_everyone: bool
+    grantee_ids: list[str]
+    owner_id: str | None
+    owner_username: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionTest(BaseModel):
+    """``ConnectionTestOut`` of ``api/native/data_sources.py``."""
+
+    model_config = OPEN
+    ok: bool
+    message: str
+    data_source_type: str
+    elapsed_ms: int
+
+
+class DataSourceEvent(BaseModel):
+    """``AuditEventOut`` of ``api/native/data_sources.py``."""
+
+    model_config = OPEN
+    data_source_id: str
+    data_source_name: str
+    data_source_type: str
+    event_kind: str
+    details: dict[str, str]
+    performed_by: str
+    timestamp: datetime

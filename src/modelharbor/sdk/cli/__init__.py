@@ -9,6 +9,7 @@ import typer
 from modelharbor.sdk.cli import (
     access_requests,
     catalogue,
+    data_sources,
     deployments,
     env,
     files,
@@ -37,6 +38,7 @@ NOUNS = (
     identity,
     hardware_tiers,
     access_requests,
+    data_sources,
 )
 
 
