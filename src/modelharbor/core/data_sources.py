@@ -187,8 +187,8 @@ class DataSourceService:
             q = select(DataSourceRow).where(DataSourceRow.org_id == principal.org_id)
             if not _is_admin(principal):
                 q = q.where(_visible_clause(s, principal))
-            if names:
-                q = q.where(DataSourceRow.name.in_(names))
+            if names:  # a name no row could have (a NUL, …) finds nothing
+                q = q.where(DataSourceRow.name.in_([n for n in names if nameable(n)]))
             total = s.scalar(select(func.count()).select_from(q.subquery()))
             rows = s.scalars(q.order_by(DataSourceRow.name).offset(offset).limit(limit)).all()
             return [self._entity(s, r) for r in rows], total
@@ -209,7 +209,9 @@ class DataSourceService:
             if query.data_source_ids:
                 q = q.where(DataSourceAuditRow.data_source_id.in_([i for i in query.data_source_ids if well_formed(i)]))
             if query.data_source_names:
-                q = q.where(DataSourceAuditRow.data_source_name.in_(query.data_source_names))
+                q = q.where(
+                    DataSourceAuditRow.data_source_name.in_([n for n in query.data_source_names if nameable(n)])
+                )
             if query.event_kinds:
                 q = q.where(DataSourceAuditRow.event_kind.in_(query.event_kinds))
             if query.start is not None:

@@ -147,6 +147,9 @@ def test_errors_and_permissions(client, services, admin):
     assert failure(client.post(API, json=pg_body(), headers=h(key)), 400)  # a duplicate name: 400, never 409
     assert "config.colour" in failure(client.patch(url, json={"config": {"colour": "red"}}, headers=h(key)), 400)
     assert failure(client.get(API, params={"limit": 0}, headers=h(key)), 400)
+    assert client.get(API, params={"dataSourceNames": "a\x00b"}, headers=h(key)).json()["dataSources"] == []  # no 500
+    nul = {"dataSourceNames": "a\x00b", "dataSourceIds": "\x00"}
+    assert client.get("/api/datasource/v1/audit", params=nul, headers=h(ADMIN_KEY)).json() == []
     assert client.get(API, headers=h(key)).json()["metadata"]["totalCount"] == 1  # nothing else stored
 
 
