@@ -217,6 +217,70 @@ def test_audit_filters(services, admin):
         audit(admin, AuditQuery(event_kinds=("Nope",)))
 
 
+def _mariadb_problem() -> str:
+    import pymysql
+
+    try:
+        pymysql.connect(
+            host="127.0.0.1", port=3306, user="root", password="", database="test", connect_timeout=3
+        ).close()
+    except Exception as exc:  # noqa: BLE001 - the reason to skip
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+_MARIADB_PROBLEM = _mariadb_problem()
+
+
+@pytest.fixture
+def mariadb_user():
+    """A MariaDB account with a password (the machine's root has none, and a Basic source needs one), dropped after."""
+    import pymysql
+
+    user, password = f"mh_probe_{uuid.uuid4().hex[:8]}", "probe-" + uuid.uuid4().hex
+    root = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
+    try:
+        with root.cursor() as cur:
+            cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
+            cur.execute(f"GRANT SELECT ON test.* TO '{user}'@'%'")
+        yield user, password
+    finally:
+        with root.cursor() as cur:
+            cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+        root.close()
+
+
+def mariadb(name, user, password, **config):
+    return NewDataSource(
+        name=name,
+        data_source_type="MariaDBConfig",
+        auth_type="Basic",
+        credential_type="Shared",
+        config={"host": "127.0.0.1", "port": "3306", "database": "test"} | config,
+        credentials=Credentials({"username": user}, {"password": password}),
+        permissions=Permissions(False, ()),
+    )
+
+
+@pytest.mark.skipif(
+    bool(_MARIADB_PROBLEM), reason=f"no MariaDB on 127.0.0.1:3306 (root, database test): {_MARIADB_PROBLEM}"
+)
+def test_connection_to_mariadb(services, admin, mariadb_user):
+    user, password = mariadb_user
+    good = services.data_sources.create(admin, mariadb("good", user, password))
+    result = services.data_sources.test_connection(admin, good.id)
+    assert result.ok and "MariaDB" in result.message, result.message
+    bad_db = services.data_sources.create(admin, mariadb("bad-db", user, password, database="no_such_database_here"))
+    result = services.data_sources.test_connection(admin, bad_db.id)
+    assert not result.ok and "no_such_database_here" in result.message
+    wrong = services.data_sources.create(admin, mariadb("wrong-password", user, SECRET))
+    result = services.data_sources.test_connection(admin, wrong.id)
+    assert not result.ok and "Access denied" in result.message and SECRET not in result.message
+    closed = services.data_sources.create(admin, mariadb("closed", user, password, port="1"))
+    result = services.data_sources.test_connection(admin, closed.id)
+    assert not result.ok and "OperationalError" in result.message
+
+
 @pytest.mark.skipif(bool(_PG_PROBLEM), reason=f"no PostgreSQL: {_PG_PROBLEM}")
 def test_connection_to_postgresql(services, admin):
     good = services.data_sources.create(admin, postgres("good"))

@@ -1,5 +1,5 @@
 """Connecting to a data source to see whether its settings and credentials work (core/data_sources.py's
-``test_connection``): PostgreSQL (psycopg), MySQL/MariaDB (pymysql, when installed) and S3 or S3-compatible
+``test_connection``): PostgreSQL (psycopg), MySQL/MariaDB (pymysql) and S3 or S3-compatible
 stores (boto3). Every attempt has a short timeout; every failure is an answer ``(False, the driver's message)``,
 never an exception. Called outside any transaction.
 """
@@ -43,10 +43,8 @@ def _postgres(config, visible, secret, timeout) -> tuple[bool, str]:
 
 
 def _mysql(config, visible, secret, timeout) -> tuple[bool, str]:
-    try:
-        import pymysql  # not a dependency of ModelHarbor yet
-    except ImportError:
-        return False, "this server has no MySQL driver installed (the pymysql package): cannot test the connection"
+    import pymysql
+
     conn = pymysql.connect(
         host=config["host"],
         port=int(config.get("port") or 3306),
