@@ -10,6 +10,7 @@ from modelharbor.compute.environments import LocalEnvironmentBuilder
 from modelharbor.core.access_requests import AccessRequestService
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
 from modelharbor.core.compute_providers import LOCAL_TYPE, ComputeProvider, ComputeProviderService
+from modelharbor.core.datasets import DatasetService
 from modelharbor.core.directory import DirectoryService
 from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
 from modelharbor.core.git_credentials import GitCredentialService
@@ -72,6 +73,7 @@ class Services:
     access_requests: AccessRequestService = None  # type: ignore[assignment]
     project_copy: ProjectCopyService = None  # type: ignore[assignment]
     project_settings: ProjectSettingsService = None  # type: ignore[assignment]  # listings, archive, tags, status
+    datasets: DatasetService = None  # type: ignore[assignment]  # Domino datasets (core/datasets.py)
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -216,4 +218,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         access_requests=AccessRequestService(db, projects),
         project_copy=ProjectCopyService(db, projects, files),
         project_settings=ProjectSettingsService(db, projects),
+        datasets=DatasetService(db, files, projects, max_size=settings.max_upload_size),
     )

@@ -249,6 +249,7 @@ class UserNumberRow(Base):
 from modelharbor.db import (  # noqa: E402, F401
     tables_collab,
     tables_compute,
+    tables_datasets,
     tables_people,
     tables_project_files,
     tables_projects,
