@@ -134,6 +134,20 @@ def _project_tag_routers():
     return [v4_projects.tags_root]
 
 
+# --- datasets (issue 17) ---
+def _dataset_routers():
+    from modelharbor.api.dialects.domino.routes import datasets
+
+    return [datasets.router]
+
+
+def _legacy_dataset_routers():
+    """``/dataset[/{id}]``: the client's ``datasets_*`` calls (the mount's route ``/`` is ``/dataset``)."""
+    from modelharbor.api.dialects.domino.routes import datasets
+
+    return [datasets.legacy]
+
+
 def _root_routes():
     from modelharbor.api.dialects.domino.routes.collaborators import LegacyCollaborators
     from modelharbor.api.dialects.domino.routes.version import version
@@ -158,6 +172,8 @@ DIALECT = Dialect(
         Api(("/project",), _legacy_form_routers),
         Api(("/projectTags",), _project_tag_routers),
         Api(("/v1/models",), _legacy_routers("models")),
+        Api(("/api/datasetrw",), _dataset_routers),
+        Api(("/dataset",), _legacy_dataset_routers),
     ),
     authenticate=authenticate,
     render=render,
