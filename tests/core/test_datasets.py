@@ -229,3 +229,35 @@ def test_project_delete_takes_its_datasets(services, owner, project):
     services.projects.delete_project(owner, project.id)
     with pytest.raises(NotFound):
         services.datasets.get(owner, d.id)
+
+
+def test_shared_datasets(services, owner, project):
+    ds = services.datasets
+    d = ds.create(owner, project.id, "source")
+    colleague = in_same_org(services, owner, "member")
+    theirs = services.projects.create_project(colleague, f"use-{uuid.uuid4().hex[:6]}")
+    with pytest.raises(NotFound):  # the colleague has no role on the dataset: it is not there for them
+        ds.link(colleague, theirs.id, d.id)
+    ds.add_grant(owner, d.id, colleague.user_id, READER)
+    assert ds.link(colleague, theirs.id, d.id) == [d.id]
+    assert ds.link(colleague, theirs.id, d.id) == [d.id]  # linking again changes nothing
+    with pytest.raises(InvalidInput, match="datasetId"):
+        ds.link(owner, project.id, d.id)  # its own project
+    # read access follows the grants: a member of the using project without a role on the dataset does not see it
+    services.projects.set_collaborator(colleague, theirs.id, owner.user_id, "Contributor")
+    other = in_same_org(services, owner, "member")
+    services.projects.set_collaborator(colleague, theirs.id, other.user_id, "ResultsConsumer")
+    assert ds.shared(owner, theirs.id) == [d.id] and ds.shared(other, theirs.id) == []
+    ds.add_grant(owner, d.id, other.user_id, READER)
+    assert ds.shared(other, theirs.id) == [d.id]
+    with pytest.raises(Forbidden):  # linking takes project write on the using project
+        ds.unlink(other, theirs.id, d.id)
+    ds.remove_grant(owner, d.id, colleague.user_id, READER)
+    assert ds.shared(colleague, theirs.id) == []
+    ds.unlink(colleague, theirs.id, d.id)
+    with pytest.raises(NotFound):
+        ds.unlink(colleague, theirs.id, d.id)
+    ds.add_grant(owner, d.id, colleague.user_id, READER)
+    ds.link(colleague, theirs.id, d.id)
+    ds.delete(owner, d.id)  # deleting the dataset takes its links
+    assert ds.shared(colleague, theirs.id) == []

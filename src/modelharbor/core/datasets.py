@@ -34,7 +34,13 @@ from modelharbor.core.projects import (
 )
 from modelharbor.db.engine import Database
 from modelharbor.db.tables import MembershipRow, UserRow
-from modelharbor.db.tables_datasets import DatasetGrantRow, DatasetRow, DatasetSnapshotRow, DatasetTagRow
+from modelharbor.db.tables_datasets import (
+    DatasetGrantRow,
+    DatasetRow,
+    DatasetSnapshotRow,
+    DatasetTagRow,
+    ProjectSharedDatasetRow,
+)
 from modelharbor.db.tables_people import TeamRow
 from modelharbor.db.tables_registry import RegistryProjectRow
 from modelharbor.domain.errors import Forbidden, InvalidInput, NotFound
@@ -475,16 +481,62 @@ class DatasetService:
 
         return await self.files.store_stream(data, self.max_size, commit, what="the file", check=check)
 
+    # --- shared datasets (datasets of other projects linked into a project) ----------------------------------------
+    def shared(self, principal: Principal, project_id: str) -> list[str]:
+        """The ids of the datasets linked into the project that the caller has a role on (project read)."""
+        L = ProjectSharedDatasetRow
+        with self.db.uow(readonly=True) as s:
+            project = readable_project_row(s, principal, project_id)
+            rows = s.execute(
+                select(DatasetRow, RegistryProjectRow)
+                .join(L, L.dataset_id == DatasetRow.id)
+                .join(RegistryProjectRow, RegistryProjectRow.id == DatasetRow.project_id)
+                .where(L.project_id == project.id)
+                .order_by(L.created_at, DatasetRow.id)
+            ).all()
+            roles = access.Roles(s, principal)
+            granted = roles.granted([d.id for d, _ in rows])
+            return [d.id for d, p in rows if access.highest(granted.get(d.id), roles.of_project(p)) is not None]
+
+    def link(self, principal: Principal, project_id: str, dataset_id: str) -> list[str]:
+        """Link a dataset of another project (the caller reads it) into the project (project write); linking again
+        changes nothing. The ids linked, as :meth:`shared` lists them."""
+        with self.db.uow() as s:
+            project = readable_project_row(s, principal, project_id, lock=True)
+            require_project_write(s, principal, project)
+            row, _, _ = self._load(s, principal, dataset_id, access.READER)
+            if row.project_id == project.id:
+                raise InvalidInput("'datasetId': a project's own dataset is not shared into it", field="datasetId")
+            if s.get(ProjectSharedDatasetRow, (project.id, row.id)) is None:
+                s.add(
+                    ProjectSharedDatasetRow(
+                        project_id=project.id, dataset_id=row.id, linked_by=principal.user_id, created_at=now()
+                    )
+                )
+        return self.shared(principal, project_id)
+
+    def unlink(self, principal: Principal, project_id: str, dataset_id: str) -> None:
+        """Unlink a shared dataset from the project (project write); NotFound when it is not linked."""
+        with self.db.uow() as s:
+            project = readable_project_row(s, principal, project_id, lock=True)
+            require_project_write(s, principal, project)
+            link = s.get(ProjectSharedDatasetRow, (project.id, dataset_id)) if well_formed(dataset_id) else None
+            if link is None:
+                raise NotFound(f"Dataset {dataset_id!r} is not shared into project {project.name!r}")
+            s.delete(link)
+
     # --- deleting -------------------------------------------------------------------------------------------------
     @staticmethod
     def _drop(s: Session, dataset_ids: list[str]) -> None:
         if not dataset_ids:
             return
-        for table in (DatasetTagRow, DatasetGrantRow, DatasetSnapshotRow):
+        for table in (DatasetTagRow, DatasetGrantRow, DatasetSnapshotRow, ProjectSharedDatasetRow):
             s.execute(delete(table).where(table.dataset_id.in_(dataset_ids)))
         s.execute(delete(DatasetRow).where(DatasetRow.id.in_(dataset_ids)))
 
     def _delete_project_datasets(self, s: Session, project_id: str) -> list[str]:
-        """``ProjectService.on_delete``: the project's datasets go (their content goes with the project's files)."""
+        """``ProjectService.on_delete``: the project's datasets go (their content goes with the project's files), and
+        its links to other projects' datasets."""
         self._drop(s, list(s.scalars(select(DatasetRow.id).where(DatasetRow.project_id == project_id))))
+        s.execute(delete(ProjectSharedDatasetRow).where(ProjectSharedDatasetRow.project_id == project_id))
         return []

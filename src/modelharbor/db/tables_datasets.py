@@ -56,3 +56,14 @@ class DatasetGrantRow(Base):
     target_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)  # a user's or a team's id
     is_team: Mapped[bool] = mapped_column(Boolean, default=False)
     role: Mapped[str] = mapped_column(String(20))
+
+
+class ProjectSharedDatasetRow(Base):
+    """A dataset of another project linked into a project (Domino's shared datasets): reading it still takes a role
+    on the dataset."""
+
+    __tablename__ = "project_shared_datasets"
+    project_id: Mapped[str] = mapped_column(ForeignKey("registry_projects.id", ondelete="CASCADE"), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True, index=True)
+    linked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]

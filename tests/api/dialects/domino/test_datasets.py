@@ -177,3 +177,28 @@ def test_legacy_dataset_routes(client, services, admin, owner):
     assert client.get(f"/dataset?projectId={project.id}", headers=h(key)).json() == []
     assert failure(client.delete(f"/dataset/{d['datasetId']}", headers=h(key)), 404)
     assert "datasetName" in failure(client.post("/dataset", json={"projectId": project.id}, headers=h(key)), 400)
+
+
+def test_shared_datasets(client, services, admin, owner):
+    principal, key, project = owner
+    d = client.post(f"{API}/v1/datasets", json={"name": "s", "projectId": project.id}, headers=h(key)).json()
+    dataset_id = d["dataset"]["id"]
+    other, other_key = new_user(services, admin)
+    theirs = services.projects.create_project(other, f"use-{uuid.uuid4().hex[:6]}")
+    url = f"/api/projects/v1/projects/{theirs.id}/shared-datasets"
+    assert failure(client.post(url, json={"datasetId": dataset_id}, headers=h(other_key)), 404)  # no role
+    grant = {"targetId": other.user_id, "targetRole": "DatasetRwReader"}
+    client.post(f"{API}/v1/datasets/{dataset_id}/grants", json=grant, headers=h(key))
+    r = client.post(url, json={"datasetId": dataset_id}, headers=h(other_key))
+    assert r.status_code == 200, r.text
+    assert r.json()["dataset"] == {"projectId": theirs.id, "sharedDatasetIds": [dataset_id]}
+    assert client.get(url, headers=h(other_key)).json()["dataset"]["sharedDatasetIds"] == [dataset_id]
+    assert "datasetId" in failure(client.post(url, json={}, headers=h(other_key)), 400)
+    own = f"/api/projects/v1/projects/{project.id}/shared-datasets"
+    assert "datasetId" in failure(client.post(own, json={"datasetId": dataset_id}, headers=h(key)), 400)
+    assert failure(client.post(url, json={"datasetId": dataset_id}, headers=h(key)), 403)  # not a writer there
+    assert failure(client.get(url), 401)
+    gone = client.delete(f"{url}/{dataset_id}", headers=h(other_key))
+    assert gone.status_code == 200 and gone.json()["success"] is True
+    assert failure(client.delete(f"{url}/{dataset_id}", headers=h(other_key)), 404)
+    assert client.get(url, headers=h(other_key)).json()["dataset"]["sharedDatasetIds"] == []

@@ -115,9 +115,25 @@ def _legacy_project_routers():
 
 
 def _public_project_routers():
-    from modelharbor.api.dialects.domino.routes import collaborators, copy, files, goals, projects, repositories
+    from modelharbor.api.dialects.domino.routes import (
+        collaborators,
+        copy,
+        datasets,
+        files,
+        goals,
+        projects,
+        repositories,
+    )
 
-    return [files.public, projects.router, collaborators.public, copy.public, goals.router, repositories.router]
+    return [
+        files.public,
+        projects.router,
+        collaborators.public,
+        copy.public,
+        goals.router,
+        repositories.router,
+        datasets.shared,
+    ]
 
 
 def _legacy_form_routers():

@@ -71,6 +71,10 @@ class LegacyDatasetUpdate(BaseModel):
     description: str | None = None
 
 
+class DatasetToAddV1(BaseModel):
+    datasetId: str = Field(description="A dataset of another project the caller reads.")
+
+
 DATASET = "/v1/datasets/{dataset_id}"
 INPUTS: Inputs = {
     ("GET", "/v1/datasets"): Takes(query=DatasetsQuery),
@@ -85,4 +89,5 @@ INPUTS: Inputs = {
     ("GET", "/dataset/"): Takes(query=LegacyDatasetsQuery),
     ("POST", "/dataset/"): Takes({JSON: NewLegacyDataset}),
     ("PATCH", "/{dataset_id}"): Takes({JSON: LegacyDatasetUpdate}),
+    ("POST", "/v1/projects/{project_id}/shared-datasets"): Takes({JSON: DatasetToAddV1}),  # at /api/projects
 }

@@ -1,4 +1,4 @@
-"""domino datasets: datasets, snapshots, tags, grants
+"""domino datasets: datasets, snapshots, tags, grants, shared datasets
 
 Revision ID: a3d5f7b9c1e2
 Revises: fc169dfeccb7
@@ -66,9 +66,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("dataset_id", "target_id"),
     )
     op.create_index(op.f("ix_dataset_grants_target_id"), "dataset_grants", ["target_id"], unique=False)
+    op.create_table(
+        "project_shared_datasets",
+        sa.Column("project_id", sa.String(length=24), nullable=False),
+        sa.Column("dataset_id", sa.String(length=24), nullable=False),
+        sa.Column("linked_by", sa.String(length=32), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["dataset_id"], ["datasets.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["linked_by"], ["users.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["project_id"], ["registry_projects.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("project_id", "dataset_id"),
+    )
+    op.create_index(
+        op.f("ix_project_shared_datasets_dataset_id"), "project_shared_datasets", ["dataset_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_project_shared_datasets_dataset_id"), table_name="project_shared_datasets")
+    op.drop_table("project_shared_datasets")
     op.drop_index(op.f("ix_dataset_grants_target_id"), table_name="dataset_grants")
     op.drop_table("dataset_grants")
     op.drop_index(op.f("ix_dataset_tags_snapshot_id"), table_name="dataset_tags")

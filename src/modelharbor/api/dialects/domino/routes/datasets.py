@@ -19,6 +19,7 @@ from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()  # /api/datasetrw
 legacy = APIRouter()  # /dataset
+shared = APIRouter()  # /api/projects: a project's shared datasets (ops 131-133)
 DATASET = "/v1/datasets/{dataset_id}"
 
 
@@ -230,3 +231,31 @@ async def legacy_update(request: Request, dataset_id: str, principal: PrincipalD
 @legacy.delete("/{dataset_id}")
 def legacy_remove(dataset_id: str, principal: PrincipalDep, services: ServicesDep):
     return mapping_datasets.legacy(services.datasets.delete(principal, dataset_id))
+
+
+# --- ops 131-133: shared datasets (mounted at /api/projects) --------------------------------------------------------
+SHARED = "/v1/projects/{project_id}/shared-datasets"
+
+
+def _shared(request: Request, project_id: str, ids: list[str]) -> dict[str, Any]:
+    return {"dataset": {"projectId": project_id, "sharedDatasetIds": ids}, "metadata": metadata(request)}
+
+
+@shared.get(SHARED)
+def shared_datasets(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
+    return _shared(request, project_id, services.datasets.shared(principal, project_id))
+
+
+@shared.post(SHARED)
+async def link_dataset(request: Request, project_id: str, principal: PrincipalDep, services: ServicesDep):
+    """``DatasetToAddV1`` ``{datasetId}``."""
+    body = await json_object(request, missing="a JSON object body {datasetId} is required")
+    dataset_id = field(body, "datasetId", str, required=True)
+    ids = await run_in_threadpool(services.datasets.link, principal, project_id, dataset_id)
+    return _shared(request, project_id, ids)
+
+
+@shared.delete(SHARED + "/{dataset_id}")
+def unlink_dataset(request: Request, project_id: str, dataset_id: str, principal: PrincipalDep, services: ServicesDep):
+    services.datasets.unlink(principal, project_id, dataset_id)
+    return {"success": True, "metadata": metadata(request)}
