@@ -14,6 +14,7 @@ from modelharbor.api.allow import answer_405_with_allow
 from modelharbor.api.native import (
     access_requests,
     catalogue,
+    datasets,
     files,
     hardware_tiers,
     keys,
@@ -94,6 +95,7 @@ def create_native_app(services: Services, other_specs: Sequence[apidocs.Spec] = 
     app.include_router(orgs.router)
     app.include_router(users.router)
     app.include_router(hardware_tiers.router)
+    app.include_router(datasets.router)
     answer_405_with_allow(app)  # with Allow: every method the path takes
     apidocs.install(app, [NATIVE_SPEC, *other_specs])  # Swagger UI (/docs) and ReDoc (/redoc), served offline
     openapi.install(app)  # the document says what the server answers: errors, security (api/native/openapi.py)

@@ -202,3 +202,28 @@ def test_shared_datasets(client, services, admin, owner):
     assert gone.status_code == 200 and gone.json()["success"] is True
     assert failure(client.delete(f"{url}/{dataset_id}", headers=h(other_key)), 404)
     assert client.get(url, headers=h(other_key)).json()["dataset"]["sharedDatasetIds"] == []
+
+
+def test_native_file_routes(client, services, owner):
+    """``/api/v1/datasets/{id}/files``: write into the head, list it and a snapshot, read with a range."""
+    principal, key, project = owner
+    d = client.post(f"{API}/v1/datasets", json={"name": "n", "projectId": project.id}, headers=h(key)).json()
+    base = f"/api/v1/datasets/{d['dataset']['id']}/files"
+    auth = {"Authorization": f"Bearer {key}"}
+    r = client.put(f"{base}?path=dir/a.txt", content=b"0123456789", headers=auth)
+    assert r.status_code == 201, r.text
+    assert (r.json()["path"], r.json()["size"], r.json()["is_dir"]) == ("dir/a.txt", 10, False)
+    snap = client.post(f"{API}/v1/datasets/{d['dataset']['id']}/snapshots", json={"relativeFilePaths": []},
+                       headers=h(key)).json()["snapshot"]  # fmt: skip
+    client.put(f"{base}?path=dir/a.txt", content=b"changed", headers=auth)
+    listed = client.get(f"{base}?path=dir&snapshot={snap['id']}", headers=auth).json()
+    assert listed["snapshot_id"] == snap["id"] and [(e["name"], e["size"]) for e in listed["entries"]] == [
+        ("a.txt", 10)
+    ]
+    part = client.get(f"{base}/content?path=dir/a.txt&snapshot={snap['id']}", headers={**auth, "Range": "bytes=2-4"})
+    assert part.status_code == 206 and part.content == b"234"
+    assert client.get(f"{base}/content?path=dir/a.txt", headers=auth).content == b"changed"
+    assert client.put(f"{base}?path=../x", content=b"x", headers=auth).status_code == 400
+    assert client.get(f"{base}?path=missing", headers=auth).status_code == 404
+    assert client.get(f"/api/v1/datasets/{'a' * 24}/files", headers=auth).status_code == 404
+    assert client.get(base).status_code == 401
