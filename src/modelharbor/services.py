@@ -11,6 +11,7 @@ from modelharbor.core.access_requests import AccessRequestService
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
 from modelharbor.core.compute_providers import LOCAL_TYPE, ComputeProvider, ComputeProviderService
 from modelharbor.core.data_sources import DataSourceService
+from modelharbor.core.datasets import DatasetService
 from modelharbor.core.directory import DirectoryService
 from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
 from modelharbor.core.git_credentials import GitCredentialService
@@ -74,6 +75,7 @@ class Services:
     project_copy: ProjectCopyService = None  # type: ignore[assignment]
     project_settings: ProjectSettingsService = None  # type: ignore[assignment]  # listings, archive, tags, status
     data_sources: DataSourceService = None  # type: ignore[assignment]
+    datasets: DatasetService = None  # type: ignore[assignment]  # Domino datasets (core/datasets.py)
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -219,4 +221,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         project_copy=ProjectCopyService(db, projects, files),
         project_settings=ProjectSettingsService(db, projects),
         data_sources=DataSourceService(db, settings.resolved_secret_key()),
+        datasets=DatasetService(db, files, projects, max_size=settings.max_upload_size),
     )

@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from modelharbor.api import common, hot, jsonbody, params
 from modelharbor.api.dialect import Dialect, document
 from modelharbor.api.dialects import DIALECTS
-from modelharbor.api.openapi import JSON, Takes
+from modelharbor.api.openapi import JSON, Takes, input_key
 
 READERS = (
     params.json_value,
@@ -132,7 +132,8 @@ def test_every_route_that_reads_its_body_declares_it(dialect: Dialect):
     doc = document(dialect)
     undeclared, needless = [], []
     for method, path, prefix, route in operations(dialect):
-        takes: Takes | None = dialect.inputs.get((method, path))
+        key = input_key(dialect.inputs, method, prefix, path)
+        takes: Takes | None = dialect.inputs[key] if key else None
         spec = doc["paths"][prefix + path][method.lower()]
         if not route_reads_body(route):
             if takes is not None and takes.body:
@@ -154,9 +155,9 @@ def test_every_route_that_reads_its_body_declares_it(dialect: Dialect):
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
 def test_declared_query_parameters_are_in_the_document(dialect: Dialect):
     doc = document(dialect)
-    prefixes = {path: prefix for _, path, prefix, _ in operations(dialect)}
+    full = {input_key(dialect.inputs, m, prefix, path): prefix + path for m, path, prefix, _ in operations(dialect)}
     for (method, path), takes in dialect.inputs.items():
-        spec = doc["paths"][prefixes[path] + path][method.lower()]
+        spec = doc["paths"][full[method, path]][method.lower()]
         declared = {p["name"] for p in spec.get("parameters", ()) if p["in"] == "query"}
         wanted = {f.alias or name for name, f in takes.query.model_fields.items()} if takes.query else set()
         assert wanted <= declared, (dialect.name, method, path, wanted - declared)
@@ -177,8 +178,9 @@ def test_a_table_entry_names_one_operation(dialect: Dialect):
     for two different operations. A dialect whose mounts come to share a path needs its keys to say which."""
     mounts: dict[tuple[str, str], set[str]] = {}
     for method, path, prefix, _ in operations(dialect):
-        if (method, path) in dialect.inputs:
-            mounts.setdefault((method, path), set()).add(prefix)
+        key = input_key(dialect.inputs, method, prefix, path)
+        if key is not None:
+            mounts.setdefault(key, set()).add(prefix)
     shared = {key: sorted(prefixes) for key, prefixes in mounts.items() if len(prefixes) > 1}
     assert not shared, f"{dialect.name}: INPUTS keys that name routes under several mounts: {shared}"
 

@@ -101,6 +101,8 @@ SHAPES = {
     "/api/datasource": _domino,
     "/project": _domino,  # POST /project (a form: its hostile bodies are forms)
     "/projectTags": _domino,
+    "/api/datasetrw": _domino,
+    "/dataset": _domino,  # the client's legacy datasets_* routes
     "/v1/projects": _domino,
     "/v1/environments": _domino,  # (the legacy /v1/models holds no routes yet)
     "/v2": _ubiops,

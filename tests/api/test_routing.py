@@ -15,7 +15,7 @@ UFDL = "/v1"
 MLFLOW = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts")
 # Domino: its registry, the rest of /api (what no longer prefix claims), v4, and the legacy /v1 nouns beside UFDL
 DOMINO_LEGACY = ("/v1/projects", "/v1/environments", "/v1/models")  # mounted ahead of their routes (later work)
-DOMINO_ROOT = ("/project", "/projectTags")  # the client's project_create form and tag_details
+DOMINO_ROOT = ("/project", "/projectTags", "/dataset")  # the client's project_create form, tag_details, datasets_*
 DOMINO = (
     "/api/registeredmodels",
     "/api/hardwaretiers",
@@ -23,6 +23,7 @@ DOMINO = (
     "/api/projects",
     "/api/environments",
     "/api/datasource",
+    "/api/datasetrw",
     "/api",
     "/v4",
     *DOMINO_LEGACY,

@@ -188,6 +188,16 @@ class Takes:
 Inputs = Mapping[tuple[str, str], Takes]  # (METHOD, path without the mount prefix) -> what it takes
 
 
+def input_key(inputs: Inputs, method: str, prefix: str, path: str) -> tuple[str, str] | None:
+    """The key of an operation in ``inputs``: ``(METHOD, prefix + path)`` when the table names its full path (two
+    mounts sharing a path inside them, e.g. the root ``/`` of ``/project`` and ``/dataset``), else ``(METHOD,
+    path)``; None when it has none."""
+    for key in ((method.upper(), prefix + path), (method.upper(), path)):
+        if key in inputs:
+            return key
+    return None
+
+
 def _put(schemas: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
     if schemas.setdefault(name, schema) != schema:
         raise ValueError(f"two different schemas are named {name!r}: rename one of the models")
@@ -273,9 +283,10 @@ def dialect_document(dialect: Any, apps: dict[str, Any]) -> dict[str, Any]:
         for path, item in part.get("paths", {}).items():
             for method, spec in item.items():
                 _declare_path_parameters(path, spec)
-                if (method.upper(), path) in inputs:
-                    _declare_input(spec, inputs[method.upper(), path], schemas)
-                    unused.discard((method.upper(), path))
+                key = input_key(inputs, method, prefix, path)
+                if key is not None:
+                    _declare_input(spec, inputs[key], schemas)
+                    unused.discard(key)
             doc["paths"][prefix + path] = item
     if unused:
         raise ValueError(f"{dialect.name}'s inputs name operations it does not have: {sorted(unused)}")

@@ -250,6 +250,7 @@ from modelharbor.db import (  # noqa: E402, F401
     tables_collab,
     tables_compute,
     tables_data_sources,
+    tables_datasets,
     tables_people,
     tables_project_files,
     tables_projects,

@@ -182,15 +182,10 @@ class ProjectFileService:
 
     @staticmethod
     def _blob(s: Session, project_id: str, key: str) -> tuple[FileRecord, list[Segment]]:
-        found = s.execute(
-            select(FileRow, BlobRow.segments)
-            .join(ProjectFileBlobRow, ProjectFileBlobRow.file_id == FileRow.id)
-            .join(BlobRow, BlobRow.sha256 == FileRow.sha256)
-            .where(ProjectFileBlobRow.project_id == project_id, ProjectFileBlobRow.key == key)
-        ).first()
-        if found is None:
-            raise NotFound(f"blob {key} not found in this project")
-        return to_record(found[0]), [(k, n) for k, n in found[1]]
+        return blob_of(s, project_id, key)
+
+    def _opened(self, entry, record, segments, range_header) -> Opened:
+        return opened(self.files, entry, record, segments, range_header)
 
     async def open(
         self, principal: Principal, ref: ProjectRef, commit: str | None, path: str, range_header: str | None = None
@@ -203,11 +198,6 @@ class ProjectFileService:
         """A blob's bytes by its key (what a listing's ``key`` names)."""
         entry, record, segments = await asyncio.to_thread(self._key, principal, ref, key)
         return self._opened(entry, record, segments, range_header)
-
-    def _opened(self, entry, record, segments, range_header) -> Opened:
-        rng = parse_range(range_header, record.size)
-        start, end = (rng.start, rng.end) if rng else (0, record.size)
-        return Opened(entry, record, rng, blobs.stream_segments(self.files.store, segments, start, end))
 
     # --- write ----------------------------------------------------------------------------------------------------
     async def write(
@@ -227,22 +217,7 @@ class ProjectFileService:
             project = self._project(s, principal, ref, lock=True)
             require_project_write(s, principal, project)
             head = self._commit(s, project.id, None)
-            key = sha256[:40]
-            stale: list[str] = []
-            if s.get(ProjectFileBlobRow, (project.id, key)) is None:
-                record, stale = self.files.record_in(
-                    s,
-                    principal,
-                    name=parts[-1],
-                    context=PROJECT_FILE,
-                    extension=None,
-                    sha256=sha256,
-                    size=size,
-                    segments=segments,
-                )
-                s.add(ProjectFileBlobRow(project_id=project.id, key=key, file_id=record.id, size=size))
-            else:
-                stale = [k for k, _ in segments]  # the project holds this content: the fresh bytes go
+            key, stale = record_blob(s, self.files, principal, project.id, parts[-1], sha256, size, segments)
             at = now()
             ms = int(at.timestamp() * 1000)
             root = trees.put_file(s, project.id, head.tree if head else None, parts, key, size, ms)
@@ -282,3 +257,47 @@ class ProjectFileService:
         for file_id in file_ids:
             stale += self.files.drop_in(s, file_id)
         return stale
+
+
+# --- shared with datasets (core/datasets.py), whose files live in their project's content store ---------------------
+def blob_of(s: Session, project_id: str, key: str) -> tuple[FileRecord, list[Segment]]:
+    """The file record and store segments of the project's blob ``key``; NotFound if the project has none."""
+    found = s.execute(
+        select(FileRow, BlobRow.segments)
+        .join(ProjectFileBlobRow, ProjectFileBlobRow.file_id == FileRow.id)
+        .join(BlobRow, BlobRow.sha256 == FileRow.sha256)
+        .where(ProjectFileBlobRow.project_id == project_id, ProjectFileBlobRow.key == key)
+    ).first()
+    if found is None:
+        raise NotFound(f"blob {key} not found in this project")
+    return to_record(found[0]), [(k, n) for k, n in found[1]]
+
+
+def record_blob(
+    s: Session,
+    files: FileService,
+    principal: Principal,
+    project_id: str,
+    name: str,
+    sha256: str,
+    size: int,
+    segments: list[Segment],
+) -> tuple[str, list[str]]:
+    """Within a ``store_stream`` commit: record fresh content once per project (a file record of context
+    ``project-file`` behind a 40-hex blob key); its key and the store keys made redundant (to delete once
+    committed)."""
+    key = sha256[:40]
+    if s.get(ProjectFileBlobRow, (project_id, key)) is not None:
+        return key, [k for k, _ in segments]  # the project holds this content: the fresh bytes go
+    record, stale = files.record_in(
+        s, principal, name=name, context=PROJECT_FILE, extension=None, sha256=sha256, size=size, segments=segments
+    )
+    s.add(ProjectFileBlobRow(project_id=project_id, key=key, file_id=record.id, size=size))
+    return key, stale
+
+
+def opened(files: FileService, entry: FileEntry, record: FileRecord, segments, range_header: str | None) -> Opened:
+    """A file's bytes streamed from the store, ``range_header`` honoured (``bytes=a-b``)."""
+    rng = parse_range(range_header, record.size)
+    start, end = (rng.start, rng.end) if rng else (0, record.size)
+    return Opened(entry, record, rng, blobs.stream_segments(files.store, segments, start, end))

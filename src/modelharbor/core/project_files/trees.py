@@ -121,3 +121,26 @@ def _set(entries: list[Entry], entry: Entry) -> None:
         bisect.insort(entries, entry, key=lambda e: e[0])
     else:
         entries[i] = entry
+
+
+def put_entry(s: Session, project_id: str, root: str | None, parts: list[str], entry: Entry) -> str:
+    """Store the nodes of the tree ``root`` with ``entry`` (a file's or a directory's, named ``parts[-1]``) at
+    ``parts``, replacing what was there; the new root's hash. Copies no node below ``entry``: how a dataset snapshot
+    of some paths is built from its head (core/datasets.py)."""
+    path_nodes: list[list[Entry]] = [load(s, project_id, root)]
+    for depth, name in enumerate(parts[:-1]):
+        i = _find(path_nodes[-1], name)
+        if i is None:
+            path_nodes.append([])
+        elif path_nodes[-1][i][1] == FILE:
+            raise InvalidInput(f"'path': {'/'.join(parts[: depth + 1])!r} is a file, not a directory", field="path")
+        else:
+            path_nodes.append(load(s, project_id, path_nodes[-1][i][2]))
+    child: Entry = [parts[-1], *entry[1:]]
+    for depth in range(len(parts) - 1, -1, -1):
+        node = path_nodes[depth]
+        _set(node, child)
+        if depth == 0:
+            return store(s, project_id, node)
+        child = [parts[depth - 1], DIR, store(s, project_id, node), sum(e[3] for e in node), entry[4]]
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -115,9 +115,25 @@ def _legacy_project_routers():
 
 
 def _public_project_routers():
-    from modelharbor.api.dialects.domino.routes import collaborators, copy, files, goals, projects, repositories
+    from modelharbor.api.dialects.domino.routes import (
+        collaborators,
+        copy,
+        datasets,
+        files,
+        goals,
+        projects,
+        repositories,
+    )
 
-    return [files.public, projects.router, collaborators.public, copy.public, goals.router, repositories.router]
+    return [
+        files.public,
+        projects.router,
+        collaborators.public,
+        copy.public,
+        goals.router,
+        repositories.router,
+        datasets.shared,
+    ]
 
 
 def _legacy_form_routers():
@@ -139,6 +155,20 @@ def _project_tag_routers():
     from modelharbor.api.dialects.domino.routes import v4_projects
 
     return [v4_projects.tags_root]
+
+
+# --- datasets (issue 17) ---
+def _dataset_routers():
+    from modelharbor.api.dialects.domino.routes import datasets
+
+    return [datasets.router]
+
+
+def _legacy_dataset_routers():
+    """``/dataset[/{id}]``: the client's ``datasets_*`` calls (the mount's route ``/`` is ``/dataset``)."""
+    from modelharbor.api.dialects.domino.routes import datasets
+
+    return [datasets.legacy]
 
 
 def _root_routes():
@@ -166,6 +196,8 @@ DIALECT = Dialect(
         Api(("/project",), _legacy_form_routers),
         Api(("/projectTags",), _project_tag_routers),
         Api(("/v1/models",), _legacy_routers("models")),
+        Api(("/api/datasetrw",), _dataset_routers),
+        Api(("/dataset",), _legacy_dataset_routers),
     ),
     authenticate=authenticate,
     render=render,

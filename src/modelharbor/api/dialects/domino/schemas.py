@@ -12,7 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from modelharbor.api.dialects.domino import schemas_collab, schemas_data_sources, schemas_environments, schemas_projects
+from modelharbor.api.dialects.domino import (
+    schemas_collab,
+    schemas_data_sources,
+    schemas_datasets,
+    schemas_environments,
+    schemas_projects,
+)
 from modelharbor.api.openapi import BYTES, JSON, Inputs, Takes
 
 SECURITY = {
@@ -265,5 +271,10 @@ def _merged(*tables: Inputs) -> Inputs:
 
 # each area's wire models live in schemas_<area>.py with its own table
 INPUTS = _merged(
-    INPUTS, schemas_collab.INPUTS, schemas_environments.INPUTS, schemas_projects.INPUTS, schemas_data_sources.INPUTS
+    INPUTS,
+    schemas_collab.INPUTS,
+    schemas_environments.INPUTS,
+    schemas_projects.INPUTS,
+    schemas_data_sources.INPUTS,
+    schemas_datasets.INPUTS,
 )

@@ -1,7 +1,7 @@
 """Data sources (Domino's): connection settings, grants, sealed credentials and an audit log
 
 Revision ID: e3b9d1f5a7c2
-Revises: fc169dfeccb7
+Revises: a3d5f7b9c1e2
 Create Date: 2026-12-07 17:21:54.445837
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e3b9d1f5a7c2"
-down_revision: str | None = "fc169dfeccb7"
+down_revision: str | None = "a3d5f7b9c1e2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
