@@ -55,8 +55,12 @@ def test_no_route_answers_5xx_to_garbage(client, services, admin):
     routes = sorted(set(_routes(client.app)))
     assert len(routes) > 20
     cases = [(i, b) for i in IDS for b in BODIES[:2]] + [(IDS[0], b) for b in BODIES[2:]]
+    # every id with the caller's credentials; the bad credentials (and the bad range) with every body but one id:
+    # what they reach is the authentication, ahead of any id lookup (this test's time grows with every route)
     for (method, path), (ident, (body, ctype)) in itertools.product(routes, cases):
-        for headers in HEADERS:
+        if ident != IDS[0] and "{" not in path:
+            continue  # no id in this path: the same request as with the first id
+        for headers in HEADERS if ident == IDS[0] else HEADERS[:1]:
             h = dict(headers)
             if ctype:
                 h["content-type"] = ctype

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import math
+import signal
 import threading
 import time
 from collections import deque
@@ -337,6 +338,12 @@ class Dispatcher:
                 break
             await asyncio.sleep(0.01)
         code = inst.poll()
+        if code == -signal.SIGKILL and inst.launch is not None and inst.launch.memory_limit:
+            # the kernel counts an OOM kill in the cgroup after it sent the SIGKILL: give the count a moment
+            for _ in range(25):
+                if inst.launch.exceeded() is not None:
+                    break
+                await asyncio.sleep(0.01)
         with self._lock:
             lines = inst.log.tail(10)
         text = f"the instance exited while handling the request ({inst.exit_text(code)})"
