@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -139,6 +140,18 @@ def int_param(
     if (low is not None and number < low) or (high is not None and number > high):
         raise wording.error(wording.out_of_range, **fields)
     return number
+
+
+def iso_time(value: str | None, name: str) -> datetime | None:
+    """An ISO-8601 date-time (UTC when it names no zone; ``Z`` accepted); None when absent or empty, anything else
+    a 400 naming the parameter."""
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be an ISO-8601 date-time, not {value[:40]!r}", field=name) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False) -> Any:

@@ -6,7 +6,7 @@ at rest. Who may see, change and delete a data source is the core's rule (docs/a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -16,6 +16,7 @@ from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.openapi import errors
 from modelharbor.api.native.schemas import Strict
+from modelharbor.api.params import iso_time
 from modelharbor.core.data_sources import (
     AuditEvent,
     AuditQuery,
@@ -26,7 +27,6 @@ from modelharbor.core.data_sources import (
     NewDataSource,
     Permissions,
 )
-from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter(tags=["data sources"], route_class=JsonRoute)
 BASE = "/data-sources"
@@ -129,17 +129,6 @@ def _event_out(e: AuditEvent) -> dict[str, Any]:
 TimeQuery = Query(None, description="ISO-8601 date-time.", json_schema_extra={"format": "date-time"})
 
 
-def _time(value: str | None, name: str) -> datetime | None:
-    """An ISO-8601 date-time (UTC when it names no zone); anything else is a 400 naming the parameter."""
-    if value is None:
-        return None
-    try:
-        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be an ISO-8601 date-time, not {value[:40]!r}", field=name) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def _credentials(c: CredentialsIn | None) -> Credentials | None:
     return None if c is None else Credentials(c.visible, c.secret)
 
@@ -187,7 +176,7 @@ def audit(
     start: str | None = TimeQuery,
     end: str | None = TimeQuery,
 ):
-    since, until = _time(start, "start"), _time(end, "end")
+    since, until = iso_time(start, "start"), iso_time(end, "end")
     query = AuditQuery(tuple(data_source_id), tuple(data_source_name), tuple(event_kind), since, until)
     return [_event_out(e) for e in services.data_sources.audit(principal, query)]
 

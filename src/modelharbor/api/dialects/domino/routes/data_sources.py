@@ -3,7 +3,6 @@ makes one core call (core/data_sources.py) and maps the answer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,17 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from modelharbor.api.dialect import ServicesDep
 from modelharbor.api.dialects.domino import PrincipalDep, mapping, mapping_data_sources
 from modelharbor.api.dialects.domino.routes.users import offset_limit
-from modelharbor.api.params import field, json_object
+from modelharbor.api.params import field, iso_time, json_object
 from modelharbor.core.data_sources import AuditQuery, Credentials, DataSourceUpdate, NewDataSource, Permissions
-from modelharbor.domain.errors import InvalidInput
 
 router = APIRouter()
 BASE = "/v1/datasources"
-
-
-def _envelope(request: Request, ds) -> dict:
-    """``DataSourceEnvelopeV1`` is the data source itself (no ``metadata``)."""
-    return mapping_data_sources.data_source(ds)
 
 
 def _credentials(body: dict[str, Any], required: bool) -> Credentials | None:
@@ -42,17 +35,6 @@ def _permissions(body: dict[str, Any], required: bool) -> Permissions | None:
     return Permissions(is_everyone=bool(field(value, "isEveryone", bool)), grantee_ids=tuple(ids))
 
 
-def _time(request: Request, name: str) -> datetime | None:
-    value = request.query_params.get(name)
-    if not value:
-        return None
-    try:
-        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be an ISO-8601 date-time, not {value[:40]!r}", field=name) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 @router.get("/v1/audit")
 def audit(request: Request, principal: PrincipalDep, services: ServicesDep):
     q = request.query_params
@@ -60,8 +42,8 @@ def audit(request: Request, principal: PrincipalDep, services: ServicesDep):
         data_source_ids=tuple(q.getlist("dataSourceIds")),
         data_source_names=tuple(q.getlist("dataSourceNames")),
         event_kinds=tuple(q.getlist("eventKinds")),
-        start=_time(request, "startTime"),
-        end=_time(request, "endTime"),
+        start=iso_time(q.get("startTime"), "startTime"),
+        end=iso_time(q.get("endTime"), "endTime"),
     )
     return [mapping_data_sources.audit_event(e) for e in services.data_sources.audit(principal, query)]
 
@@ -92,12 +74,12 @@ async def create(request: Request, principal: PrincipalDep, services: ServicesDe
         description=field(body, "description", str) or "",
     )
     ds = await run_in_threadpool(services.data_sources.create, principal, new)
-    return _envelope(request, ds)
+    return mapping_data_sources.data_source(ds)
 
 
 @router.get(BASE + "/{data_source_id}")
 def get(request: Request, data_source_id: str, principal: PrincipalDep, services: ServicesDep):
-    return _envelope(request, services.data_sources.get(principal, data_source_id))
+    return mapping_data_sources.data_source(services.data_sources.get(principal, data_source_id))
 
 
 @router.patch(BASE + "/{data_source_id}")
@@ -108,12 +90,12 @@ async def update(request: Request, data_source_id: str, principal: PrincipalDep,
         config=field(body, "config", dict), credentials=_credentials(body, False), permissions=_permissions(body, False)
     )
     ds = await run_in_threadpool(services.data_sources.update, principal, data_source_id, change)
-    return _envelope(request, ds)
+    return mapping_data_sources.data_source(ds)
 
 
 @router.delete(BASE + "/{data_source_id}")
 def delete(request: Request, data_source_id: str, principal: PrincipalDep, services: ServicesDep):
-    return _envelope(request, services.data_sources.delete(principal, data_source_id))
+    return mapping_data_sources.data_source(services.data_sources.delete(principal, data_source_id))
 
 
 @router.post(BASE + "/{data_source_id}/test")
