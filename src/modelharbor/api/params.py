@@ -143,9 +143,9 @@ def int_param(
 
 
 def iso_time(value: str | None, name: str) -> datetime | None:
-    """An ISO-8601 date-time (UTC when it names no zone; ``Z`` accepted); None when absent or empty, anything else
-    a 400 naming the parameter."""
-    if not value:
+    """An ISO-8601 date-time (UTC when it names no zone; ``Z`` accepted); None when absent, anything else (an empty
+    value too: the documents say ``date-time``) a 400 naming the parameter."""
+    if value is None:
         return None
     try:
         t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))

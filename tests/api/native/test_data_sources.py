@@ -71,3 +71,6 @@ def test_errors_and_roles(client, services, admin):
     ds = client.get(URL, headers=AUTH).json()[0]
     assert client.get(f"{URL}/{ds['id']}", headers=member).status_code == 404
     assert client.get("/api/v1/data-source-audit", headers=member).status_code == 403
+    for bad in ("", "yesterday"):  # the document says date-time: an empty value is not "no bound"
+        resp = client.get("/api/v1/data-source-audit", params={"start": bad}, headers=AUTH)
+        assert resp.status_code == 400 and "'start'" in resp.text, (bad, resp.text)

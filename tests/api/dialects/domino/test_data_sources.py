@@ -88,6 +88,7 @@ def test_lifecycle_and_listing(client, services, admin):
     early = client.get("/api/datasource/v1/audit", params={"endTime": "2000-01-01T00:00:00Z"}, headers=h(ADMIN_KEY))
     assert early.json() == []
     assert "startTime" in failure(client.get("/api/datasource/v1/audit?startTime=yesterday", headers=h(ADMIN_KEY)), 400)
+    assert "endTime" in failure(client.get("/api/datasource/v1/audit?endTime=", headers=h(ADMIN_KEY)), 400)
     assert "eventKinds" in failure(client.get("/api/datasource/v1/audit?eventKinds=Nope", headers=h(ADMIN_KEY)), 400)
     assert failure(client.get("/api/datasource/v1/audit", headers=h(key)), 403)
 
