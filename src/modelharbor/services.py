@@ -11,6 +11,7 @@ from modelharbor.core.access_requests import AccessRequestService
 from modelharbor.core.catalogue import CatalogueService, ImportService, ModelJobService
 from modelharbor.core.compute_providers import LOCAL_TYPE, ComputeProvider, ComputeProviderService
 from modelharbor.core.data_sources import DataSourceService
+from modelharbor.core.dataset_uploads import DatasetUploads
 from modelharbor.core.datasets import DatasetService
 from modelharbor.core.directory import DirectoryService
 from modelharbor.core.files import FileService, LinkSigner, UploadLimits, UploadService
@@ -76,6 +77,7 @@ class Services:
     project_settings: ProjectSettingsService = None  # type: ignore[assignment]  # listings, archive, tags, status
     data_sources: DataSourceService = None  # type: ignore[assignment]
     datasets: DatasetService = None  # type: ignore[assignment]  # Domino datasets (core/datasets.py)
+    dataset_uploads: DatasetUploads = None  # type: ignore[assignment]  # resumable dataset uploads
 
     def close(self) -> None:
         self.serving.shutdown()
@@ -222,4 +224,5 @@ def build_services(settings: Settings, *, db: Database | None = None, store: Blo
         project_settings=ProjectSettingsService(db, projects),
         data_sources=DataSourceService(db, settings.resolved_secret_key()),
         datasets=DatasetService(db, files, projects, max_size=settings.max_upload_size),
+        dataset_uploads=DatasetUploads(db, uploads, session_ttl=settings.upload_session_ttl),
     )

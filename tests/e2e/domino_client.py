@@ -106,6 +106,19 @@ class DominoClient:
             timeout=timeout,
         )
 
+    def popen(self, snippet: str, **kwargs: Any) -> subprocess.Popen:
+        """The snippet started in the background (a test that kills it, or the server, mid-way); its output piped."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOMINO_", "MODELHARBOR_", "PYTHON"))}
+        args = [self.url, self.api_key, self.project, "1"]
+        return subprocess.Popen(
+            [str(self.python), "-c", _PRELUDE + "\n" + snippet, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            **kwargs,
+        )
+
     def run(self, snippet: str, **kwargs: Any) -> Any:
         """The value the snippet ``emit``\\ ted (None without one); a failing snippet fails the test."""
         done = self.run_raw(snippet, **kwargs)

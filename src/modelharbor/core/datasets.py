@@ -540,3 +540,11 @@ class DatasetService:
         self._drop(s, list(s.scalars(select(DatasetRow.id).where(DatasetRow.project_id == project_id))))
         s.execute(delete(ProjectSharedDatasetRow).where(ProjectSharedDatasetRow.project_id == project_id))
         return []
+
+
+def dataset_row(
+    s: Session, principal: Principal, dataset_id: str, need: str, *, lock: bool = False
+) -> tuple[DatasetRow, RegistryProjectRow, str]:
+    """Within the caller's transaction: the dataset, its project and the caller's role, at least ``need`` (else
+    403; unknown or unseen: 404) — for services working on a dataset (core/dataset_uploads.py)."""
+    return DatasetService._load(s, principal, dataset_id, need, lock=lock)

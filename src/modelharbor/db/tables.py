@@ -152,6 +152,7 @@ class UploadChunkRow(Base):
     key: Mapped[str] = mapped_column(String(512))
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    md5: Mapped[str | None] = mapped_column(String(32))  # the client's MD5 of the chunk, checked as it arrived
 
 
 class ImportedModelRow(Base):

@@ -4,14 +4,16 @@ snapshots, and grants to users and teams.
 A dataset's files live in its project's content store, the one versioned project files use
 (tables_project_files.py): its head is the hash of a root directory node (``project_file_trees`` of its project),
 its files are blobs of its project (``project_file_blobs``). A snapshot records the head's root hash: one row, no
-byte and no node copied.
+byte and no node copied. An upload into a dataset (core/dataset_uploads.py) is a batch of files, each an upload
+session of the upload engine (``upload_sessions``), landed in the head together when it ends.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
@@ -67,3 +69,41 @@ class ProjectSharedDatasetRow(Base):
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True, index=True)
     linked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
+
+
+class DatasetUploadRow(Base):
+    """A resumable upload of files into a dataset's head (Domino's upload key): its files' sessions gather chunks;
+    ending it lands them all at once with its collision setting."""
+
+    __tablename__ = "dataset_uploads"
+    __table_args__ = (Index("ix_dataset_uploads_dataset_owner_state", "dataset_id", "owner_id", "state"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the upload key
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    collision: Mapped[str] = mapped_column(String(16))  # Ignore | Overwrite | Rename
+    state: Mapped[str] = mapped_column(String(16))  # open | ended | cancelled
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what ending landed (a repeated end answers it)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+
+
+class DatasetUploadFileRow(Base):
+    """One file of a dataset upload: its relative path, the client's identifier and its upload-engine session.
+    ``adopted``: taken over from an earlier unfinished upload of the same user (``confirmed``: the chunk numbers a
+    test of this upload matched, so files with the same identifier each keep their own)."""
+
+    __tablename__ = "dataset_upload_files"
+    __table_args__ = (
+        UniqueConstraint("upload_id", "path_key"),
+        Index("ix_dataset_upload_files_upload_identifier", "upload_id", "identifier"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("dataset_uploads.id", ondelete="CASCADE"))
+    path_key: Mapped[str] = mapped_column(String(40))  # SHA-1 of the path (the path itself may be 1,024 characters)
+    path: Mapped[str] = mapped_column(Text)
+    identifier: Mapped[str] = mapped_column(String(300))
+    session_id: Mapped[str] = mapped_column(ForeignKey("upload_sessions.id", ondelete="CASCADE"), index=True)
+    adopted: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed: Mapped[list[int]] = mapped_column(JSON, default=list)

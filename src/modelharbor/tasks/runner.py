@@ -77,10 +77,10 @@ def run_one(services: Services) -> Task | None:
 
 
 def sweep_once(services: Services) -> None:
-    """One sweep: expired upload sessions, then the bytes crashed writers left (orphaned objects, closed prefixes,
+    """One sweep: expired dataset uploads and upload sessions, then the bytes crashed writers left (orphaned objects, closed prefixes,
     released keys, then unfinished writes: staging files and incomplete multipart uploads), then kept requests and
     the packages of interrupted imports."""
-    swept = asyncio.run(services.uploads.sweep())
+    swept = asyncio.run(services.dataset_uploads.sweep()) + asyncio.run(services.uploads.sweep())
     orphans = asyncio.run(services.files.pending.sweep())
     services.serving.sweep_requests()  # deployment and pipeline requests
     services.transfer.sweep_staged()  # packages interrupted imports wrote

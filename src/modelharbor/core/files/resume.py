@@ -31,7 +31,7 @@ from modelharbor.domain.errors import InvalidInput
 
 FINGERPRINT_PIECE = 1 << 20  # bytes of the file's start and of its end a fingerprint covers
 DECLARED, SEEN, IRREGULAR = "declared", "seen", "irregular"  # where a session's chunk size came from
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def fingerprint(size: int, head: bytes, tail: bytes) -> str:
@@ -43,12 +43,14 @@ def fingerprint(size: int, head: bytes, tail: bytes) -> str:
     return h.hexdigest()
 
 
-def hex_digest(value: Any, field: str) -> str | None:
-    """A hex SHA-256 as a client sends it (any case) in lower case; None stays None."""
+def hex_digest(value: Any, field: str, *, length: int = 64) -> str | None:
+    """A hex digest as a client sends it (any case) in lower case — a SHA-256 (64 characters) or, with ``length``
+    32, an MD5; None stays None."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _HEX64.fullmatch(value):
-        raise InvalidInput(f"{field} must be a SHA-256 in hex (64 characters 0-9, a-f)", field=field)
+    if not isinstance(value, str) or len(value) != length or not _HEX.fullmatch(value):
+        what = "a SHA-256" if length == 64 else "an MD5"
+        raise InvalidInput(f"{field} must be {what} in hex ({length} characters 0-9, a-f)", field=field)
     return value.lower()
 
 

@@ -375,9 +375,12 @@ class UploadService:
         number: int | None = None,
         number_after: Callable[[], Awaitable[int]] | None = None,
         max_size: int | None = None,
+        md5: str | None = None,
     ) -> ChunkInfo:
         """Stream one chunk into the session. ``number`` may be known only after the body (``number_after``),
-        as with a multipart form whose number field follows the file part."""
+        as with a multipart form whose number field follows the file part. ``md5``: the client's MD5 of the chunk
+        (hex, any case), checked as the bytes arrive — a mismatch is refused and nothing of the chunk is kept."""
+        expected = resume.hex_digest(md5, "checksum", length=32) if md5 is not None else None
         size, cap = await asyncio.to_thread(self._precheck, principal, session_id, number)
         limit = min(max_size or self.limits.max_chunk_size, self.limits.max_chunk_size)
         for bound in (size, cap):
@@ -385,7 +388,8 @@ class UploadService:
                 limit = min(limit, bound)
         key = prefix_of(session_id) + new_hex(8)
         try:
-            nbytes = await self.store.put_stream(key, limited(data, limit, "the chunk"))
+            body = limited(data, limit, "the chunk")
+            nbytes = await self.store.put_stream(key, body if expected is None else _md5_checked(body, expected))
         except HarborError:
             raise
         except Exception:
@@ -397,7 +401,7 @@ class UploadService:
                 if number_after is None:
                     raise InvalidInput("a chunk number is required", code="INVALID_CHUNK_NUMBER", field="chunkNumber")
                 number = await number_after()
-            old = await asyncio.to_thread(self._commit_chunk, principal, session_id, number, key, nbytes)
+            old = await asyncio.to_thread(self._commit_chunk, principal, session_id, number, key, nbytes, expected)
         except BaseException:
             await self.store.delete(key)
             raise
@@ -466,7 +470,9 @@ class UploadService:
                     return h.hexdigest()
         return await blobs.hash_segments(self.store, snap)
 
-    def _commit_chunk(self, principal: Principal, session_id: str, number: int, key: str, size: int) -> str | None:
+    def _commit_chunk(
+        self, principal: Principal, session_id: str, number: int, key: str, size: int, md5: str | None = None
+    ) -> str | None:
         with self.db.uow() as s:
             row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
             self._check_number(row, number)
@@ -475,9 +481,11 @@ class UploadService:
             old_key = None
             if old is not None:
                 old_key = old.key
-                old.key, old.size, old.created_at = key, size, now()
+                old.key, old.size, old.created_at, old.md5 = key, size, now(), md5
             else:
-                s.add(UploadChunkRow(session_id=session_id, number=number, key=key, size=size, created_at=now()))
+                s.add(
+                    UploadChunkRow(session_id=session_id, number=number, key=key, size=size, created_at=now(), md5=md5)
+                )
             sizes = None
             if row.size is not None or row.chunk_size is None:
                 s.flush()
@@ -725,6 +733,22 @@ def _open_sessions_own(s: Session, keys: list[str]) -> set[str]:
 
 class _ChunksChanged(Exception):
     pass
+
+
+async def _md5_checked(data: AsyncIterable[bytes], expected: str) -> AsyncIterable[bytes]:
+    """``data`` passed through; at its end, a 400 if its MD5 is not ``expected`` (lower-case hex), which makes the
+    store drop what it wrote."""
+    h = hashlib.md5(usedforsecurity=False)
+    async for piece in data:
+        h.update(piece)
+        yield piece
+    if h.hexdigest() != expected:
+        raise InvalidInput(
+            f"the chunk's MD5 is {h.hexdigest().upper()}, not the {expected.upper()} sent as its checksum: nothing of "
+            "it was kept; send it again",
+            code="CHECKSUM_MISMATCH",
+            field="checksum",
+        )
 
 
 class _PrefixHash:

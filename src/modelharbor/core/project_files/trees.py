@@ -144,3 +144,84 @@ def put_entry(s: Session, project_id: str, root: str | None, parts: list[str], e
             return store(s, project_id, node)
         child = [parts[depth - 1], DIR, store(s, project_id, node), sum(e[3] for e in node), entry[4]]
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+BLOCKED = "x"  # TreeEdit.kind: a parent of the path is a file
+
+
+class _Dir:
+    __slots__ = ("entries", "children", "dirty")
+
+    def __init__(self, entries: list[Entry]):
+        self.entries = entries
+        self.children: dict[str, _Dir] = {}  # the sub-directories opened by this edit
+        self.dirty = False  # a file was put in it or below it
+
+
+class TreeEdit:
+    """Many files set in a tree at once, each directory node loaded at most once and each changed one written once at
+    :meth:`commit` (``put_file`` per file would write the nodes of every ancestor for every file): how a dataset
+    upload lands its files (core/dataset_uploads.py). :meth:`kind` sees the files put so far."""
+
+    def __init__(self, s: Session, project_id: str, root: str | None):
+        self.s, self.project_id, self.root = s, project_id, root
+        self.top = _Dir(load(s, project_id, root))
+
+    def _child(self, d: _Dir, name: str, *, create: bool) -> _Dir | str | None:
+        """The sub-directory ``name`` of ``d`` (opened once); else None (nothing there; with ``create`` a new
+        directory) or BLOCKED (a file there)."""
+        child = d.children.get(name)
+        if child is not None:
+            return child
+        i = _find(d.entries, name)
+        if i is None:
+            if not create:
+                return None
+            child = _Dir([])
+        elif d.entries[i][1] == FILE:
+            return BLOCKED
+        else:
+            child = _Dir(load(self.s, self.project_id, d.entries[i][2]))
+        d.children[name] = child
+        return child
+
+    def kind(self, parts: list[str]) -> str | None:
+        """What ``parts`` names now: FILE, DIR, None (nothing) or BLOCKED (one of its parents is a file)."""
+        d = self.top
+        for name in parts[:-1]:
+            child = self._child(d, name, create=False)
+            if not isinstance(child, _Dir):
+                return child
+            d = child
+        if parts[-1] in d.children:
+            return DIR
+        i = _find(d.entries, parts[-1])
+        return None if i is None else d.entries[i][1]
+
+    def put(self, parts: list[str], key: str, size: int, modified_ms: int) -> None:
+        """Set the file ``parts`` to blob ``key``; where :meth:`kind` says DIR or BLOCKED, a 400."""
+        d, path = self.top, [self.top]
+        for name in parts[:-1]:
+            child = self._child(d, name, create=True)
+            if not isinstance(child, _Dir):
+                raise InvalidInput(f"'path': {'/'.join(parts)!r}: a parent is a file", field="path")
+            d = child
+            path.append(d)
+        if self.kind(parts) == DIR:
+            raise InvalidInput(f"'path': {'/'.join(parts)!r} is a directory", field="path")
+        _set(d.entries, [parts[-1], FILE, key, size, modified_ms])
+        for node in path:
+            node.dirty = True
+
+    def commit(self, modified_ms: int) -> str | None:
+        """Store the changed nodes; the new root's hash (the old one when nothing was put)."""
+        if not self.top.dirty:
+            return self.root
+
+        def write(d: _Dir) -> str:
+            for name, child in d.children.items():
+                if child.dirty:
+                    _set(d.entries, [name, DIR, write(child), sum(e[3] for e in child.entries), modified_ms])
+            return store(self.s, self.project_id, d.entries)
+
+        return write(self.top)

@@ -65,6 +65,7 @@ def _v4_routers():
     from modelharbor.api.dialects.domino.routes import (
         collaborators,
         copy,
+        dataset_uploads,
         environments,
         hardware_tiers,
         v4_projects,
@@ -78,6 +79,7 @@ def _v4_routers():
         v4_projects.router,
         collaborators.v4,
         copy.v4,
+        dataset_uploads.router,
     ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from modelharbor.api.dialects.domino.mapping import iso, metadata
+from modelharbor.core.dataset_uploads import Landed
 from modelharbor.core.datasets import Dataset, Grant, Snapshot
 
 
@@ -73,4 +74,14 @@ def legacy(d: Dataset) -> dict[str, Any]:
         "projectId": d.project_id,
         "snapshotIds": list(d.snapshot_ids),
         "tags": dict(d.tags),
+    }
+
+
+def landed(done: Landed) -> dict[str, Any]:
+    """What ending an upload did (the client reads only the status): the paths written, skipped and renamed."""
+    return {
+        "key": done.key,
+        "written": [e.path for e in done.written],
+        "skipped": list(done.skipped),
+        "renamed": dict(done.renamed),
     }

@@ -76,7 +76,47 @@ class DatasetToAddV1(BaseModel):
 
 
 DATASET = "/v1/datasets/{dataset_id}"
+class StartUpload(BaseModel):
+    filePaths: list[str] | None = Field(None, description="Ignored (the client sends []): files are named per chunk.")
+    fileCollisionSetting: str | None = Field(
+        "Ignore", description="Ignore (skip a file whose path is taken), Overwrite or Rename (name_1.ext, …)."
+    )
+
+
+class ChunkTestQuery(BaseModel):
+    key: str = Field(description="The upload key snapshot/file/start answered.")
+    resumableChunkNumber: int = Field(ge=1, description="The chunk's number, from 1.")
+    resumableIdentifier: str = Field(description="The client's identifier of the file: '{size}-{filename}'.")
+    resumableTotalChunks: int = Field(ge=1)
+    checksum: str = Field(description="The chunk's MD5, hex (the client sends upper case).")
+
+
+class ChunkQuery(ChunkTestQuery):
+    resumableChunkSize: int = Field(ge=1, description="The size of every chunk but the last (bytes).")
+    resumableCurrentChunkSize: int | None = Field(None, ge=0, description="This chunk's size (bytes).")
+    resumableRelativePath: str | None = Field(
+        None, description="The file's path in the dataset ('/'-separated, relative; no '..'); else the part's name."
+    )
+    resumableTotalSize: int | None = Field(None, ge=0, description="The file's size; else read from the identifier.")
+    checksum: str | None = Field(None, description="The chunk's MD5, hex: checked as the bytes arrive.")  # type: ignore[assignment]
+
+
+class EndQuery(BaseModel):
+    targetRelativePath: str | None = Field(None, description="A directory of the dataset to land the files under.")
+
+
+CHUNK_FORM = {
+    "type": "object",
+    "description": "One file part whose field name is the file's relative path (filename: its base name).",
+    "additionalProperties": {"type": "string", "format": "binary"},
+}
+UPLOAD = "/datasetrw/datasets/{dataset_id}/snapshot/file"  # at /v4
+
 INPUTS: Inputs = {
+    ("POST", UPLOAD + "/start"): Takes({JSON: StartUpload}, required=False),
+    ("GET", UPLOAD + "/test"): Takes(query=ChunkTestQuery),
+    ("POST", UPLOAD): Takes({"multipart/form-data": CHUNK_FORM}, query=ChunkQuery, statuses=(410,)),
+    ("GET", UPLOAD + "/end/{key}"): Takes(query=EndQuery, statuses=(410,)),
     ("GET", "/v1/datasets"): Takes(query=DatasetsQuery),
     ("POST", "/v1/datasets"): Takes({JSON: NewDatasetRwV1}),
     ("PATCH", DATASET): Takes({JSON: DatasetRwMetadataV1}),
