@@ -76,6 +76,8 @@ class DatasetToAddV1(BaseModel):
 
 
 DATASET = "/v1/datasets/{dataset_id}"
+
+
 class StartUpload(BaseModel):
     filePaths: list[str] | None = Field(None, description="Ignored (the client sends []): files are named per chunk.")
     fileCollisionSetting: str | None = Field(
