@@ -25,7 +25,13 @@ def dataset(services, admin) -> str:
 
 def put(client, ds, key, file_path, data, number, chunk, headers=AUTH, **extra):
     piece = data[number * chunk : (number + 1) * chunk]
-    q = {"path": file_path, "size": len(data), "total_chunks": max(1, -(-len(data) // chunk)), "chunk_size": chunk, **extra}
+    q = {
+        "path": file_path,
+        "size": len(data),
+        "total_chunks": max(1, -(-len(data) // chunk)),
+        "chunk_size": chunk,
+        **extra,
+    }
     return client.put(url(ds, f"/{key}/chunks/{number}"), params=q, content=piece, headers=headers)
 
 
