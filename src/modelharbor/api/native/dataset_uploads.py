@@ -10,13 +10,14 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from modelharbor.api.common import body_stream, services_of
+from modelharbor.api.jsonbody import JsonRoute
 from modelharbor.api.native.deps import PrincipalDep, ServicesDep
 from modelharbor.api.native.files import _principal
 from modelharbor.api.native.openapi import errors
 from modelharbor.api.native.project_files import PATH_HELP, EntryOut, entry_out
 from modelharbor.core.dataset_uploads import COLLISIONS, DatasetUpload, Landed
 
-router = APIRouter(prefix="/datasets/{dataset_id}/uploads", tags=["datasets"])
+router = APIRouter(prefix="/datasets/{dataset_id}/uploads", tags=["datasets"], route_class=JsonRoute)
 COLLISION_HELP = "What a file whose path is taken does: Ignore (skipped), Overwrite, or Rename (name_1.ext, …)."
 
 
