@@ -75,6 +75,8 @@ def test_create_get_update_list_delete(services, owner, project):
     assert total == 2 and {x.id for x in found} == {d.id, other.id}
     assert ds.list(owner, project_id=project.id, limit=1)[0][0].id == other.id  # newest first
     assert ds.list(owner, exclude=[project.id]) == ([], 0)
+    assert [x.id for x in ds.list(owner, name="sales-2")[0]] == [d.id]
+    assert ds.list(owner, project_id=project.id, name="sales") == ([], 0)
     assert ds.delete(owner, other.id).id == other.id
     with pytest.raises(NotFound):
         ds.get(owner, other.id)

@@ -228,6 +228,7 @@ class DatasetService:
         principal: Principal,
         *,
         project_id: str | None = None,
+        name: str | None = None,
         minimum: str = access.READER,
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
@@ -235,9 +236,9 @@ class DatasetService:
         offset: int = 0,
         limit: int = 10,
     ) -> tuple[list[Dataset], int]:
-        """The datasets the caller has at least ``minimum`` on (newest first), of ``project_id`` / the projects in
-        ``include`` (when given) but not in ``exclude``, of archived projects too when ``archived``; a page of
-        them and how many there are."""
+        """The datasets the caller has at least ``minimum`` on (newest first), named ``name`` (when given), of
+        ``project_id`` / the projects in ``include`` (when given) but not in ``exclude``, of archived projects too
+        when ``archived``; a page of them and how many there are."""
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise InvalidInput(f"limit must be 1..{MAX_PAGE} and offset ≥ 0")
         require(principal, Action.REGISTRY_READ, principal.org_id, what="dataset")
@@ -246,6 +247,8 @@ class DatasetService:
         q = q.where(P.org_id == principal.org_id)
         if project_id is not None:
             q = q.where(D.project_id == project_id)
+        if name is not None:
+            q = q.where(D.name == name)
         if include:
             q = q.where(D.project_id.in_(list(include)))
         if exclude:
