@@ -271,7 +271,7 @@ class DatasetService:
         """The dataset's grants with their targets' names (Reader)."""
         with self.db.uow(readonly=True) as s:
             row, _, _ = self._load(s, principal, dataset_id, access.READER)
-            return self._grants(s, row.id, named=True)
+            return self._grants(s, row.id)
 
     def add_grant(self, principal: Principal, dataset_id: str, target_id: str, role: str) -> list[Grant]:
         """Give ``target_id`` (a user's or a team's id, or a username) ``role``, replacing its grant (Owner)."""
@@ -317,14 +317,14 @@ class DatasetService:
             grant.role = role
 
     @staticmethod
-    def _grants(s: Session, dataset_id: str, *, named: bool = False) -> list[Grant]:
+    def _grants(s: Session, dataset_id: str) -> list[Grant]:
+        """The dataset's grants with their targets' names."""
         G = DatasetGrantRow
         rows = list(s.scalars(select(G).where(G.dataset_id == dataset_id).order_by(G.target_id)))
+        ids = [g.target_id for g in rows]
         names: dict[str, str] = {}
-        if named:
-            ids = [g.target_id for g in rows]
-            names.update(s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))).all())
-            names.update(s.execute(select(TeamRow.id, TeamRow.name).where(TeamRow.id.in_(ids))).all())
+        names.update(s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))).all())
+        names.update(s.execute(select(TeamRow.id, TeamRow.name).where(TeamRow.id.in_(ids))).all())
         return [Grant(g.target_id, g.role, bool(g.is_team), names.get(g.target_id, "")) for g in rows]
 
     # --- snapshots and tags ---------------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def test_grants_and_roles(client, services, admin, owner):
         (principal.user_id, "DatasetRwOwner"),
         (reader.user_id, "DatasetRwReader"),
     }
+    assert {g["target_name"] for g in granted.json()} == {principal.username, reader.username}
     client.post(f"{one}/grants", json={"target_id": editor.user_id, "role": "DatasetRwEditor"}, headers=h(key))
     grants = client.get(f"{one}/grants", headers=h(reader_key)).json()
     assert {g["target_name"] for g in grants} == {principal.username, reader.username, editor.username}

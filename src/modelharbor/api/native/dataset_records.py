@@ -61,7 +61,7 @@ class GrantOut(BaseModel):
     target_id: str = Field(description="A user's or a team's id.")
     role: str
     is_team: bool
-    target_name: str = Field(description="The user's username or the team's name ('' where not looked up).")
+    target_name: str = Field(description="The user's username or the team's name.")
 
 
 class GrantIn(Strict):
