@@ -115,7 +115,7 @@ def test_sdk_download_tree_snapshot_and_file(client, harbor, filled, tmp_path):
     again = client.datasets.download(d.id, "", tmp_path / "all", snapshot=snap.id)
     assert (again.downloaded, again.skipped) == (0, 4)
     # a directory of the head: its files, paths below it
-    head = client.datasets.download(d.id, "data/", tmp_path / "data")
+    head = client.datasets.download(d.id, "./data/", tmp_path / "data")
     expected = {k.removeprefix("data/"): v for k, v in files.items() if k.startswith("data/")} | {"a.csv": b"changed\n"}
     assert tree(tmp_path / "data") == expected and head.root == tmp_path / "data"
     # one file, into a directory or as a named file

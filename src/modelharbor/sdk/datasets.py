@@ -159,7 +159,7 @@ class Datasets:
         if parallel < 1:
             raise invalid("parallel must be at least 1")
         snapshot_id = self._snapshot_id(dataset_id, snapshot)
-        wanted = path.strip("/")
+        wanted = "/".join(p for p in path.split("/") if p not in ("", "."))
         listing = self.ls(dataset_id, wanted, snapshot=snapshot_id)
         entries = listing.entries
         if len(entries) == 1 and not entries[0].is_dir and entries[0].path == wanted:
