@@ -125,7 +125,9 @@ def test_roles_defaults_and_grants(services, owner, project):
     with pytest.raises(NotFound):
         ds.remove_grant(owner, d.id, team.id, READER)  # not the role it has
     ds.remove_grant(owner, d.id, team.id, EDITOR)
-    ds.remove_grant(owner, d.id, outsider.user_id, READER)
+    assert outsider.user_id in {g.target_id for g in ds.add_grant(owner, d.id, outsider.username, READER)}
+    remaining = ds.remove_grant(owner, d.id, outsider.username, READER)  # by username, as grants are given
+    assert [g.target_name for g in remaining] == [owner.username]
     with pytest.raises(NotFound):
         ds.get(outsider, d.id)
     with pytest.raises(InvalidInput, match="targetRole"):

@@ -283,11 +283,15 @@ class DatasetService:
             return self._grants(s, row.id)
 
     def remove_grant(self, principal: Principal, dataset_id: str, target_id: str, role: str) -> list[Grant]:
-        """Take the grant ``(target_id, role)`` away (Owner); NotFound when the target has no such grant."""
+        """Take the grant ``(target_id, role)`` away (Owner; ``target_id`` a user's or team's id, or a username);
+        NotFound when the target has no such grant."""
         role = access.role_of(role)
         with self.db.uow() as s:
             row, _, _ = self._load(s, principal, dataset_id, access.OWNER, lock=True)
             grant = s.get(DatasetGrantRow, (row.id, target_id)) if well_formed(target_id) else None
+            if grant is None and isinstance(target_id, str) and "\x00" not in target_id:
+                user_id = s.scalar(select(UserRow.id).where(UserRow.username == target_id))
+                grant = s.get(DatasetGrantRow, (row.id, user_id)) if user_id is not None else None
             if grant is None or grant.role != role:
                 raise NotFound(f"no grant {role} to {target_id!r} on dataset {row.name!r}")
             s.delete(grant)

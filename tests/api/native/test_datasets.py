@@ -126,7 +126,7 @@ def test_grants_and_roles(client, services, admin, owner):
     error(client.delete(one, headers=h(editor_key)), 403)
     # the owner takes a grant away; the wrong role or an unknown target is a 404
     error(client.delete(f"{one}/grants/{reader.user_id}", params={"role": "DatasetRwEditor"}, headers=h(key)), 404)
-    after = client.delete(f"{one}/grants/{reader.user_id}", params={"role": "DatasetRwReader"}, headers=h(key))
+    after = client.delete(f"{one}/grants/{reader.username}", params={"role": "DatasetRwReader"}, headers=h(key))
     assert reader.user_id not in {g["target_id"] for g in after.json()}, after.text
     error(client.get(one, headers=h(reader_key)), 404)
     error(client.post(f"{one}/grants", json={"target_id": "nobody-here", "role": "DatasetRwReader"}, headers=h(key)),

@@ -191,7 +191,7 @@ def remove_grant(
     services: ServicesDep,
     role: str = Query(..., max_length=64, description=ROLE_HELP + " The role the target has."),
 ):
-    """The grants after the change; no such grant → 404."""
+    """``target_id``: a user's or team's id, or a username. The grants after the change; no such grant → 404."""
     return [grant_out(g) for g in services.datasets.remove_grant(principal, dataset_id, target_id, role)]
 
 
