@@ -75,6 +75,8 @@ def test_create_get_update_list_delete(services, owner, project):
     assert total == 2 and {x.id for x in found} == {d.id, other.id}
     assert ds.list(owner, project_id=project.id, limit=1)[0][0].id == other.id  # newest first
     assert ds.list(owner, exclude=[project.id]) == ([], 0)
+    assert [x.id for x in ds.list(owner, name="sales-2")[0]] == [d.id]
+    assert ds.list(owner, project_id=project.id, name="sales") == ([], 0)
     assert ds.delete(owner, other.id).id == other.id
     with pytest.raises(NotFound):
         ds.get(owner, other.id)
@@ -123,7 +125,9 @@ def test_roles_defaults_and_grants(services, owner, project):
     with pytest.raises(NotFound):
         ds.remove_grant(owner, d.id, team.id, READER)  # not the role it has
     ds.remove_grant(owner, d.id, team.id, EDITOR)
-    ds.remove_grant(owner, d.id, outsider.user_id, READER)
+    assert outsider.user_id in {g.target_id for g in ds.add_grant(owner, d.id, outsider.username, READER)}
+    remaining = ds.remove_grant(owner, d.id, outsider.username, READER)  # by username, as grants are given
+    assert [g.target_name for g in remaining] == [owner.username]
     with pytest.raises(NotFound):
         ds.get(outsider, d.id)
     with pytest.raises(InvalidInput, match="targetRole"):

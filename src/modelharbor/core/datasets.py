@@ -228,6 +228,7 @@ class DatasetService:
         principal: Principal,
         *,
         project_id: str | None = None,
+        name: str | None = None,
         minimum: str = access.READER,
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
@@ -235,9 +236,9 @@ class DatasetService:
         offset: int = 0,
         limit: int = 10,
     ) -> tuple[list[Dataset], int]:
-        """The datasets the caller has at least ``minimum`` on (newest first), of ``project_id`` / the projects in
-        ``include`` (when given) but not in ``exclude``, of archived projects too when ``archived``; a page of
-        them and how many there are."""
+        """The datasets the caller has at least ``minimum`` on (newest first), named ``name`` (when given), of
+        ``project_id`` / the projects in ``include`` (when given) but not in ``exclude``, of archived projects too
+        when ``archived``; a page of them and how many there are."""
         if not 1 <= limit <= MAX_PAGE or offset < 0:
             raise InvalidInput(f"limit must be 1..{MAX_PAGE} and offset ≥ 0")
         require(principal, Action.REGISTRY_READ, principal.org_id, what="dataset")
@@ -246,6 +247,8 @@ class DatasetService:
         q = q.where(P.org_id == principal.org_id)
         if project_id is not None:
             q = q.where(D.project_id == project_id)
+        if name is not None:
+            q = q.where(D.name == name)
         if include:
             q = q.where(D.project_id.in_(list(include)))
         if exclude:
@@ -268,7 +271,7 @@ class DatasetService:
         """The dataset's grants with their targets' names (Reader)."""
         with self.db.uow(readonly=True) as s:
             row, _, _ = self._load(s, principal, dataset_id, access.READER)
-            return self._grants(s, row.id, named=True)
+            return self._grants(s, row.id)
 
     def add_grant(self, principal: Principal, dataset_id: str, target_id: str, role: str) -> list[Grant]:
         """Give ``target_id`` (a user's or a team's id, or a username) ``role``, replacing its grant (Owner)."""
@@ -280,11 +283,15 @@ class DatasetService:
             return self._grants(s, row.id)
 
     def remove_grant(self, principal: Principal, dataset_id: str, target_id: str, role: str) -> list[Grant]:
-        """Take the grant ``(target_id, role)`` away (Owner); NotFound when the target has no such grant."""
+        """Take the grant ``(target_id, role)`` away (Owner; ``target_id`` a user's or team's id, or a username);
+        NotFound when the target has no such grant."""
         role = access.role_of(role)
         with self.db.uow() as s:
             row, _, _ = self._load(s, principal, dataset_id, access.OWNER, lock=True)
             grant = s.get(DatasetGrantRow, (row.id, target_id)) if well_formed(target_id) else None
+            if grant is None and isinstance(target_id, str) and "\x00" not in target_id:
+                user_id = s.scalar(select(UserRow.id).where(UserRow.username == target_id))
+                grant = s.get(DatasetGrantRow, (row.id, user_id)) if user_id is not None else None
             if grant is None or grant.role != role:
                 raise NotFound(f"no grant {role} to {target_id!r} on dataset {row.name!r}")
             s.delete(grant)
@@ -314,14 +321,14 @@ class DatasetService:
             grant.role = role
 
     @staticmethod
-    def _grants(s: Session, dataset_id: str, *, named: bool = False) -> list[Grant]:
+    def _grants(s: Session, dataset_id: str) -> list[Grant]:
+        """The dataset's grants with their targets' names."""
         G = DatasetGrantRow
         rows = list(s.scalars(select(G).where(G.dataset_id == dataset_id).order_by(G.target_id)))
+        ids = [g.target_id for g in rows]
         names: dict[str, str] = {}
-        if named:
-            ids = [g.target_id for g in rows]
-            names.update(s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))).all())
-            names.update(s.execute(select(TeamRow.id, TeamRow.name).where(TeamRow.id.in_(ids))).all())
+        names.update(s.execute(select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))).all())
+        names.update(s.execute(select(TeamRow.id, TeamRow.name).where(TeamRow.id.in_(ids))).all())
         return [Grant(g.target_id, g.role, bool(g.is_team), names.get(g.target_id, "")) for g in rows]
 
     # --- snapshots and tags ---------------------------------------------------------------------------------------

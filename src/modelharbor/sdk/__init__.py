@@ -10,6 +10,7 @@ See docs/sdk.md.
 """
 
 from modelharbor.sdk.client import Client
+from modelharbor.sdk.datasets import DatasetDownload
 from modelharbor.sdk.deploy import DeployResult
 from modelharbor.sdk.errors import HarborClientError, InsecureConfigWarning
 from modelharbor.sdk.registry import DownloadResult
@@ -17,6 +18,7 @@ from modelharbor.sdk.transfer import confirmation_body, missing_values
 
 __all__ = [
     "Client",
+    "DatasetDownload",
     "DeployResult",
     "DownloadResult",
     "HarborClientError",

@@ -21,6 +21,7 @@ from modelharbor.sdk.access_requests import AccessRequests
 from modelharbor.sdk.catalogue import Catalogue
 from modelharbor.sdk.config import resolve
 from modelharbor.sdk.data_sources import DataSources
+from modelharbor.sdk.datasets import Datasets
 from modelharbor.sdk.deployments import Deployments
 from modelharbor.sdk.env import EnvVars
 from modelharbor.sdk.files import Files
@@ -46,7 +47,8 @@ class Client:
 
     Sub-clients: ``files``, ``uploads``, ``catalogue``, ``models`` (the registry), ``projects``, ``project_files``
     (a project's versioned files), ``deployments``, ``env``, ``pipelines``, ``transfer`` (exports and imports),
-    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``, ``access_requests``, ``data_sources``.
+    ``keys``, ``users``, ``orgs``, ``tasks``, ``hardware_tiers``, ``access_requests``, ``data_sources``,
+    ``datasets``.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Client:
         self.tasks = Tasks(self)
         self.hardware_tiers = HardwareTiers(self)
         self.data_sources = DataSources(self)
+        self.datasets = Datasets(self)
         self.access_requests = AccessRequests(self)
 
     def __repr__(self) -> str:

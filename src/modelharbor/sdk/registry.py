@@ -22,12 +22,11 @@ from modelharbor.sdk.errors import HarborClientError, invalid, local_file
 from modelharbor.sdk.http import seg
 from modelharbor.sdk.transfers import (
     Aggregate,
+    Fetch,
     Progress,
-    ThreadClients,
-    fetch_verified,
+    fetch_many,
     run_parallel,
     safe_relative,
-    sha256_of,
 )
 from modelharbor.sdk.uploads import DEFAULT_CHUNK_SIZE, default_state_dir
 from modelharbor.sdk.wire import ModelVersion, ModelVersionPage, RegisteredModel, RegisteredModelPage, VersionFile
@@ -292,33 +291,8 @@ class Models:
         total = sum(f.size for f in files)
         if on_plan:
             on_plan(v, len(files), total)
-        agg = Aggregate(total, progress)
-        agg.report()
-        skipped: list[str] = []
-        lock = threading.Lock()
-        stop = threading.Event()
-        clients = ThreadClients(self._t)
-
-        def fetch(f: VersionFile, target: Path) -> None:
-            if target.is_file() and target.stat().st_size == f.size and sha256_of(target) == f.sha256:
-                with lock:
-                    skipped.append(f.path)
-                agg.set(f.path, f.size)
-                return
-            fetch_verified(
-                self._t,
-                f"/files/{seg(f.file_id)}/content",
-                target,
-                f.size,
-                f.sha256,
-                lambda d, _t, key=f.path: agg.set(key, d, stop),
-                http=clients.get(),
-            )
-
-        try:
-            run_parallel([partial(fetch, f, target) for f, target in plan], parallel, stop, "mh-fetch")
-        finally:
-            clients.close()
+        fetches = [Fetch(f.path, f"/files/{seg(f.file_id)}/content", target, f.size, f.sha256) for f, target in plan]
+        skipped = fetch_many(self._t, fetches, parallel, progress, "mh-fetch")
         return DownloadResult(v, root, len(plan), len(plan) - len(skipped), len(skipped), total)
 
 

@@ -12,6 +12,8 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +254,11 @@ def run_parallel(tasks: list[Callable[[], None]], parallel: int, stop: threading
 
 
 # --- verified, resumable downloads ---------------------------------------------------------------------------
+def digest_matches(digest: str, expected: str) -> bool:
+    """A SHA-256 ``digest`` is the one ``expected`` names: the whole of it, or its first 40 or more hex digits."""
+    return len(expected) >= 40 and digest.startswith(expected.lower())
+
+
 def fetch_verified(
     transport: Transport,
     url: str,
@@ -262,13 +269,14 @@ def fetch_verified(
     *,
     http: httpx.Client | None = None,
 ) -> Path:
-    """Download ``url`` into ``<target>.part`` (resuming it), check the SHA-256, then rename to ``target``."""
+    """Download ``url`` into ``<target>.part`` (resuming it), check the SHA-256 (``expected``: all 64 hex digits,
+    or a blob key's first 40 or more), then rename to ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     restarted = False
     while True:
         digest = _fetch_into(transport, url, part, size, progress, http=http)
-        if digest == expected:
+        if digest_matches(digest, expected):
             os.replace(part, target)
             return target
         part.unlink(missing_ok=True)
@@ -277,6 +285,46 @@ def fetch_verified(
                 0, "CHECKSUM_MISMATCH", f"the downloaded bytes hash to {digest}, not {expected}; try the download again"
             )
         restarted = True  # the old .part may have held other bytes: fetch everything once more
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One file of :func:`fetch_many`: its content URL, local path, size and SHA-256 (or its first 40+ hex
+    digits); ``name`` keys its progress."""
+
+    name: str
+    url: str
+    target: Path
+    size: int
+    sha256: str
+
+
+def fetch_many(
+    transport: Transport, files: list[Fetch], parallel: int, progress: Progress | None, prefix: str
+) -> list[str]:
+    """Download ``files`` on up to ``parallel`` threads, each with :func:`fetch_verified`; a file already at its
+    target with the right size and SHA-256 is skipped. One progress total; the names of the files skipped."""
+    agg = Aggregate(sum(f.size for f in files), progress)
+    agg.report()
+    skipped: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    clients = ThreadClients(transport)
+
+    def fetch(f: Fetch) -> None:
+        if f.target.is_file() and f.target.stat().st_size == f.size and digest_matches(sha256_of(f.target), f.sha256):
+            with lock:
+                skipped.append(f.name)
+            agg.set(f.name, f.size)
+            return
+        report = lambda done, _total, key=f.name: agg.set(key, done, stop)  # noqa: E731
+        fetch_verified(transport, f.url, f.target, f.size, f.sha256, report, http=clients.get())
+
+    try:
+        run_parallel([partial(fetch, f) for f in files], parallel, stop, prefix)
+    finally:
+        clients.close()
+    return skipped
 
 
 def _fetch_into(

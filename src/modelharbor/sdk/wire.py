@@ -350,3 +350,71 @@ class DataSourceEvent(BaseModel):
     details: dict[str, str]
     performed_by: str
     timestamp: datetime
+
+
+class Dataset(BaseModel):
+    """``DatasetOut`` of ``api/native/dataset_records.py``: ``role`` is the caller's (DatasetRwReader, …Editor,
+    …Owner); ``snapshot_ids`` newest first; ``tags`` tag → snapshot id."""
+
+    model_config = OPEN
+    id: str
+    project_id: str
+    project_name: str
+    project_owner: str | None
+    project_archived: bool
+    name: str
+    description: str
+    created_at: datetime
+    creator_id: str | None
+    snapshot_ids: list[str]
+    tags: dict[str, str]
+    role: str
+
+
+class DatasetPage(BaseModel):
+    model_config = OPEN
+    items: list[Dataset]
+    total: int
+    limit: int
+    offset: int
+
+
+class DatasetGrant(BaseModel):
+    """``GrantOut``: a user's or team's role on a dataset."""
+
+    model_config = OPEN
+    target_id: str
+    role: str
+    is_team: bool
+    target_name: str
+
+
+class DatasetSnapshot(BaseModel):
+    """``SnapshotOut``: an immutable state of a dataset's files (``size`` their bytes)."""
+
+    model_config = OPEN
+    id: str
+    dataset_id: str
+    created_at: datetime
+    creator_id: str | None
+    description: str
+    size: int
+    status: str
+
+
+class DatasetSnapshotPage(BaseModel):
+    model_config = OPEN
+    items: list[DatasetSnapshot]
+    total: int
+    limit: int
+    offset: int
+
+
+class DatasetListing(BaseModel):
+    """``DatasetListingOut`` of ``api/native/datasets.py``: the entries under a path of the head (``snapshot_id``
+    None) or of a snapshot."""
+
+    model_config = OPEN
+    snapshot_id: str | None
+    path: str
+    entries: list[ProjectFileEntry]

@@ -20,6 +20,7 @@ NAMED = {"pk": 1, "number": 0, "name": "m", "alias": "a", "user": "bob", "projec
 NAMED |= {"pipeline": "pipe", "project_id": "seeded-project_id", "file_id": "seeded-file_id"}
 NAMED |= {"upload_id": "seeded-upload_id", "key_id": "seeded-key_id", "revision_id": "seeded-revision_id"}
 NAMED |= {"export_id": "seeded-export_id", "import_id": "seeded-import_id"}
+NAMED |= {"dataset_id": "seeded-dataset_id", "snapshot_id": "seeded-snapshot_id", "tag": "t", "target_id": "bob"}
 PLAIN = {"input_type": "plain", "output_type": "plain"}
 MODEL = {"name": "r18", "url": "https://example.com/r18", "framework": 1, "domain": "ic", "licence": "MIT"}
 PIPELINE_VERSION = {
@@ -68,6 +69,11 @@ BODIES = {
     ("POST", PL + "/{pipeline}/versions"): {"version": "v2", **PIPELINE_VERSION},
     ("POST", "/projects/{project}/exports"): {"all": True},
     ("POST", "/projects/{project}/imports"): {"file_id": "seeded-file_id"},
+    ("POST", "/datasets"): {"project_id": "seeded-project_id", "name": "ds2"},
+    ("PATCH", "/datasets/{dataset_id}"): {"description": "d"},
+    ("POST", "/datasets/{dataset_id}/grants"): {"target_id": "bob", "role": "DatasetRwReader"},
+    ("POST", "/datasets/{dataset_id}/snapshots"): {"paths": []},
+    ("PUT", "/datasets/{dataset_id}/tags/{tag}"): {"snapshot_id": "seeded-snapshot_id"},
 }
 
 
@@ -129,6 +135,11 @@ def seed(client: TestClient, services) -> dict[str, str]:
     post("/projects/proj/pipelines/pipe/versions", {"version": "v1", **PIPELINE_VERSION})
     export = post("/projects/proj/exports", {"all": True})
     imported = post("/projects/proj/imports", {"file_id": file["id"]})
+    dataset = post("/datasets", {"project_id": project["id"], "name": "ds"})
+    ok(client.put(f"{API}/datasets/{dataset['id']}/files", params={"path": "a.txt"}, content=b"a", headers=AUTH))
+    snapshot = post(f"/datasets/{dataset['id']}/snapshots", {})
+    ok(client.put(f"{API}/datasets/{dataset['id']}/tags/t", json={"snapshot_id": snapshot["id"]}, headers=AUTH))
+    post(f"/datasets/{dataset['id']}/grants", {"target_id": "bob", "role": "DatasetRwReader"})
     return {
         "file_id": file["id"],
         "spare_file_id": spare["id"],
@@ -141,4 +152,6 @@ def seed(client: TestClient, services) -> dict[str, str]:
         "export_id": export["id"],
         "import_id": imported["id"],
         "revision_id": revision["id"],
+        "dataset_id": dataset["id"],
+        "snapshot_id": snapshot["id"],
     }

@@ -15,6 +15,7 @@ from modelharbor.api.native import (
     access_requests,
     catalogue,
     data_sources,
+    dataset_records,
     dataset_uploads,
     datasets,
     files,
@@ -98,6 +99,7 @@ def create_native_app(services: Services, other_specs: Sequence[apidocs.Spec] = 
     app.include_router(users.router)
     app.include_router(hardware_tiers.router)
     app.include_router(data_sources.router)
+    app.include_router(dataset_records.router)
     app.include_router(datasets.router)
     app.include_router(dataset_uploads.router)
     answer_405_with_allow(app)  # with Allow: every method the path takes

@@ -10,6 +10,7 @@ from modelharbor.sdk.cli import (
     access_requests,
     catalogue,
     data_sources,
+    datasets,
     deployments,
     env,
     files,
@@ -39,6 +40,7 @@ NOUNS = (
     hardware_tiers,
     access_requests,
     data_sources,
+    datasets,
 )
 
 

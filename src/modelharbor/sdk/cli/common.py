@@ -336,3 +336,14 @@ def status_lines(what: str) -> Iterator[Callable[[Any, float], None]]:
         return
     with live:
         yield on_status
+
+
+def show_entries(entries: list[Any], where: str) -> None:
+    """A table of a listing's files and directories (``path``, ``size``, ``key``, ``modified_at``; directories end
+    in '/'), then how many there are ``where`` ("at commit …")."""
+    t = table(("path", {"min_width": 8}), ("size", {"justify": "right", "no_wrap": True}), "key")
+    t.add_column("modified", no_wrap=True)
+    for e in entries:
+        t.add_row(escape(e.path + ("/" if e.is_dir else "")), human(e.size), e.key[:12], when(e.modified_at))
+    show(t)
+    lines(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} {where}")

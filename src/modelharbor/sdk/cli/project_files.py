@@ -7,7 +7,18 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from modelharbor.sdk.cli.common import JsonOpt, bar, command, emit_json, human, interruptible, lines, show, table, when
+from modelharbor.sdk.cli.common import (
+    JsonOpt,
+    bar,
+    command,
+    emit_json,
+    interruptible,
+    lines,
+    show,
+    show_entries,
+    table,
+    when,
+)
 from modelharbor.sdk.client import Client
 
 app = typer.Typer(help="A project's versioned files: upload, download, ls, log.", no_args_is_help=True)
@@ -57,15 +68,7 @@ def ls(
     if as_json:
         emit_json(listing)
         return
-    t = table(("path", {"min_width": 8}), ("size", {"justify": "right", "no_wrap": True}), "key")
-    t.add_column("modified", no_wrap=True)
-    for e in listing.entries:
-        t.add_row(escape(e.path + ("/" if e.is_dir else "")), human(e.size), e.key[:12], when(e.modified_at))
-    show(t)
-    lines(
-        f"{len(listing.entries)} entr{'y' if len(listing.entries) == 1 else 'ies'} at commit "
-        + (listing.commit.id if listing.commit else "(none yet)")
-    )
+    show_entries(listing.entries, "at commit " + (listing.commit.id if listing.commit else "(none yet)"))
 
 
 def log(
