@@ -1,10 +1,12 @@
-"""The SDK's dataset upload (sdk/dataset_uploads.py) against a real ``modelharbor serve``: a nested folder sent in
-parallel chunks lands byte-identical; an interrupted upload resumes (only the missing chunks go), a changed file is
-not mixed with its old chunks; verification catches a landed hash that is not the local one."""
+"""The SDK's dataset upload (``client.datasets.upload``, sdk/dataset_uploads.py) and ``modelharbor datasets upload``
+against a real ``modelharbor serve``: a nested folder sent in parallel chunks lands byte-identical; an interrupted
+upload resumes (only the missing chunks go), a changed file is not mixed with its old chunks; verification catches a
+landed hash that is not the local one; the CLI's upload, collision settings and download round trip."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 
 import httpx
@@ -12,6 +14,8 @@ import pytest
 
 from modelharbor.sdk import HarborClientError
 from modelharbor.sdk import dataset_uploads as du
+from tests.sdk.test_datasets_cli import tree
+from tests.sdk.test_files_cli import cli  # noqa: F401 - the CLI runner fixture
 
 CHUNK = 64 * 1024
 
@@ -25,15 +29,9 @@ def noise(n: int, seed: int) -> bytes:
 
 
 @pytest.fixture
-def dataset(client, harbor):
+def dataset(client):
     project = client.projects.create(f"du-{uuid.uuid4().hex[:6]}")
-    r = httpx.post(
-        f"{harbor.url}/api/datasetrw/v1/datasets",
-        json={"name": "d", "projectId": project.id},
-        headers={"X-Domino-Api-Key": harbor.key},
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["dataset"]["id"]
+    return client.datasets.create(project.name, "d").id
 
 
 def content(harbor, ds, path) -> bytes:
@@ -56,7 +54,7 @@ def test_a_folder_lands_byte_identical(client, harbor, dataset, tmp_path):
     files = {"a.csv": b"x,y\n" * 5000, "deep/er/b.bin": noise(300_000, 1), "deep/empty": b""}
     make(tmp_path / "src", files)
     seen = []
-    landed = du.DatasetUploader(client._transport).upload(
+    landed = client.datasets.upload(
         dataset, tmp_path / "src", target="raw", chunk_size=CHUNK, parallel=3, progress=lambda d, t: seen.append((d, t))
     )
     assert sorted(e.path for e in landed.written) == sorted(f"raw/{p}" for p in files)
@@ -110,3 +108,34 @@ def test_verification_catches_a_hash_that_is_not_the_local_one(client, dataset, 
     assert exc.value.code == "CHECKSUM_MISMATCH"
     with pytest.raises(HarborClientError, match="collision"):
         du.DatasetUploader(client._transport).upload(dataset, tmp_path / "src", collision="Merge")
+
+
+def test_cli_upload_collisions_and_round_trip(cli, client, dataset, tmp_path):  # noqa: F811
+    files = {"a.csv": b"x,y\n1,2\n", "deep/b.bin": noise(200_000, 7), "deep/er/c.txt": b"c" * 10}
+    make(tmp_path / "src", files)
+    out = cli("datasets", "upload", dataset, str(tmp_path / "src"), "--to", "raw", "--chunk-mib", "1").stdout
+    assert "3 file(s)" in out and "written" in out
+    cli("datasets", "download", dataset, "raw", "-o", str(tmp_path / "back"))
+    assert tree(tmp_path / "back") == files
+    (tmp_path / "src" / "a.csv").write_bytes(b"new")
+    skipped = cli("datasets", "upload", dataset, str(tmp_path / "src"), "--to", "raw").stdout
+    assert "0 file(s)" in skipped and "3 skipped" in skipped
+    renamed = json.loads(
+        cli(
+            "datasets",
+            "upload",
+            dataset,
+            str(tmp_path / "src" / "a.csv"),
+            "--to",
+            "raw",
+            "--collision",
+            "Rename",
+            "--json",
+        ).stdout  # fmt: skip
+    )
+    assert renamed["renamed"] == {"a.csv": "raw/a_1.csv"}
+    assert client.datasets.ls(dataset, "raw").entries[:2][1].path == "raw/a_1.csv"
+    assert (
+        "collision" in cli("datasets", "upload", dataset, str(tmp_path / "src"), "--collision", "Merge", code=1).stderr
+    )
+    assert "neither a file nor a folder" in cli("datasets", "upload", dataset, str(tmp_path / "nope"), code=1).stderr

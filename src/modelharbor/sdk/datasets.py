@@ -1,8 +1,7 @@
 """``client.datasets``: Domino-style read-write datasets (``/api/v1/datasets``) — a project's dataset, its grants,
 its immutable snapshots and the tags naming them, listings of its files and a verified, resumable, parallel
-download of one file or of a whole directory tree (of the head or of a snapshot).
-
-Uploading into a dataset is the resumable dataset upload's job (not in this module yet).
+download of one file or of a whole directory tree (of the head or of a snapshot), and the resumable, parallel,
+verified upload of a folder into the head (sdk/dataset_uploads.py).
 """
 
 from __future__ import annotations
@@ -14,6 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from modelharbor.sdk.dataset_uploads import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_PARALLEL,
+    DatasetUpload,
+    DatasetUploader,
+    Landed,
+)
 from modelharbor.sdk.errors import invalid
 from modelharbor.sdk.http import seg
 from modelharbor.sdk.transfers import (
@@ -129,6 +135,35 @@ class Datasets:
         return self._t.call(Dataset, "DELETE", f"/datasets/{seg(dataset_id)}/tags/{seg(tag)}")
 
     # --- files ------------------------------------------------------------------------------------------------
+    def upload(
+        self,
+        dataset_id: str,
+        local: str | os.PathLike[str],
+        *,
+        target: str = "",
+        collision: str = "Ignore",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        parallel: int = DEFAULT_PARALLEL,
+        progress: Progress | None = None,
+        verify: bool = True,
+        resume: bool = True,
+    ) -> Landed:
+        """Send ``local`` (a folder: every file below it, by its path relative to it; or one file) into the head
+        under ``target``, all files landing at once. ``collision``: ``Ignore`` (a taken path is skipped),
+        ``Overwrite`` or ``Rename``. Resumes your newest open upload of the same files; each file's SHA-256 is
+        checked against what landed (``verify``)."""
+        return DatasetUploader(self._t).upload(
+            dataset_id, local, target=target, collision=collision, chunk_size=chunk_size, parallel=parallel,
+            progress=progress, verify=verify, resume=resume,
+        )  # fmt: skip
+
+    def open_uploads(self, dataset_id: str) -> list[DatasetUpload]:
+        """Your open uploads into the dataset (what a re-run resumes), with the chunks the server holds."""
+        return DatasetUploader(self._t).open_uploads(dataset_id)
+
+    def cancel_upload(self, dataset_id: str, key: str) -> None:
+        DatasetUploader(self._t).cancel(dataset_id, key)
+
     def ls(self, dataset_id: str, path: str = "", *, snapshot: str | None = None) -> DatasetListing:
         """The files and directories directly under ``path`` of the head (or of ``snapshot``, an id or a tag of
         the dataset); the file itself when ``path`` names one."""

@@ -1,5 +1,5 @@
 """``modelharbor datasets``: Domino-style read-write datasets — list, create, show, update, delete, grant, revoke,
-snapshot, snapshots, tag, untag, ls, download. A dataset is named by its id (``datasets list`` shows them); a
+snapshot, snapshots, tag, untag, upload, ls, download. A dataset is named by its id (``datasets list`` shows them); a
 snapshot by its id or one of the dataset's tags."""
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from modelharbor.sdk.client import Client
 from modelharbor.sdk.wire import Dataset, DatasetGrant
 
 app = typer.Typer(
-    help="Datasets: list, create, show, update, delete, grant, revoke, snapshot, snapshots, tag, untag, ls, download.",
+    help="Datasets: list, create, show, update, delete, grant, revoke, snapshot, snapshots, tag, untag, upload, ls, "
+    "download.",
     no_args_is_help=True,
 )
 IdArg = typer.Argument(..., metavar="DATASET", help="The dataset's id.")
@@ -227,7 +228,43 @@ def datasets_untag(
 
 
 # --- files ----------------------------------------------------------------------------------------------------
-# (``upload`` belongs here, beside ``ls`` and ``download``, once the resumable dataset upload exists.)
+@command(app, "upload")
+def datasets_upload(
+    dataset: str = IdArg,
+    local: Path = typer.Argument(..., help="A folder (every file below it) or a file."),
+    to: str = typer.Option("", "--to", help="A directory of the dataset to put the files under (default: the root)."),
+    collision: str = typer.Option(
+        "Ignore",
+        "--collision",
+        help="A path the dataset has: Ignore (skip the file), Overwrite or Rename (name_1.ext).",
+    ),
+    chunk_mib: int = typer.Option(16, "--chunk-mib", min=1, max=5120, help="MiB per chunk."),
+    parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Chunks sent at once."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Check each file's SHA-256 against what landed."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue your open upload of the same files."),
+    as_json: bool = JsonOpt,
+    client: Client = None,
+):
+    """Upload a folder into the dataset's head: parallel chunks, all files landing at once; an interrupted upload
+    resumes when run again (only missing chunks are sent)."""
+    advice = "interrupted: run the same command again to resume the upload"
+    with bar(local.name or dataset) as (update, progress), interruptible(progress, advice):
+        landed = client.datasets.upload(
+            dataset, local, target=to, collision=collision, chunk_size=chunk_mib * 1024 * 1024,
+            parallel=parallel, progress=update, verify=verify, resume=resume,
+        )  # fmt: skip
+    if as_json:
+        emit_json(landed)
+        return
+    size = sum(e.size for e in landed.written)
+    out = [f"{len(landed.written)} file(s), {human(size)} written (upload {landed.key})"]
+    if landed.skipped:
+        out.append(f"{len(landed.skipped)} skipped (the path was taken; --collision Overwrite or Rename): "
+                   + ", ".join(landed.skipped[:10]) + (" …" if len(landed.skipped) > 10 else ""))  # fmt: skip
+    out += [f"renamed {a} → {b}" for a, b in list(landed.renamed.items())[:20]]
+    lines(*out)
+
+
 @command(app, "ls")
 def datasets_ls(
     dataset: str = IdArg,
