@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from modelharbor.core.dataset_access import READER
 from modelharbor.db.tables import FileRow, UploadChunkRow
 from modelharbor.db.tables_project_files import ProjectFileBlobRow
-from modelharbor.domain.errors import Conflict, Forbidden, Gone, InvalidInput
+from modelharbor.domain.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from tests.core.test_datasets import read, write
 from tests.factories import in_same_org, member_of_new_org
 
@@ -195,3 +195,33 @@ def test_many_files_land_in_one_transaction(services, owner, dataset):
         f"f{i}.txt" for i in range(60) if i % 3 == 1 and i % 2 == 0
     )
     assert read(services, owner, dataset, "d2/e1/f59.txt")[1] == b"file 59"
+
+
+def test_dataset_content_is_not_read_through_the_project_files_blob_route(services, owner, dataset):
+    """A Public project's members without a dataset role read the project's files, not its datasets' bytes, even
+    knowing a blob key; once the project's files hold the same content, its key reads through them."""
+    secret = b"only in the dataset " * 100
+    key = start(services, owner, dataset)
+    send(services, owner, dataset, key, "s.bin", secret)
+    (entry,) = end(services, owner, dataset, key).written
+    write(services, owner, dataset, "w.bin", b"written one file at a time")
+    member = in_same_org(services, owner, "member")
+    project_id = services.datasets.get(owner, dataset).project_id
+    pf = services.project_files
+
+    def blob(principal, k):
+        async def go():
+            o = await pf.open_blob(principal, project_id, k)
+            return b"".join([p async for p in o.stream])
+
+        return asyncio.run(go())
+
+    other = services.datasets.list_files(owner, dataset, "w.bin")[0].key
+    for k in (entry.key, other):
+        for who in (member, owner):  # the blob route is the project files' own: not even the owner reads it there
+            with pytest.raises(NotFound):
+                blob(who, k)
+    with pytest.raises(NotFound):
+        services.datasets.list_files(member, dataset, "")  # no role on the dataset
+    asyncio.run(pf.write(owner, project_id, "copy.bin", agen(secret)))
+    assert blob(member, entry.key) == secret  # the project's files hold it now

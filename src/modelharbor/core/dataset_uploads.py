@@ -397,7 +397,11 @@ class DatasetUploads:
                     continue
                 blob = record.sha256[:40]
                 if s.get(ProjectFileBlobRow, (project.id, blob)) is None:
-                    s.add(ProjectFileBlobRow(project_id=project.id, key=blob, file_id=record.id, size=record.size))
+                    s.add(
+                        ProjectFileBlobRow(
+                            project_id=project.id, key=blob, file_id=record.id, size=record.size, in_files=False
+                        )
+                    )
                     s.flush()
                 else:  # the project holds this content already: the upload's record is redundant
                     stale += self.files.drop_in(s, record.id)

@@ -478,7 +478,9 @@ class DatasetService:
 
         def commit(s: Session, sha256: str, size: int, segments) -> tuple[FileEntry, list[str]]:
             row, project, _ = self._load(s, principal, dataset_id, access.EDITOR, lock=True)
-            key, stale = record_blob(s, self.files, principal, project.id, parts[-1], sha256, size, segments)
+            key, stale = record_blob(
+                s, self.files, principal, project.id, parts[-1], sha256, size, segments, in_files=False
+            )
             ms = int(now().timestamp() * 1000)
             root = trees.put_file(s, project.id, row.head_tree, parts, key, size, ms)
             if root is not None:

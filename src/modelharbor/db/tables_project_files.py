@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelharbor.db.tables import Base
@@ -43,3 +43,5 @@ class ProjectFileBlobRow(Base):
     key: Mapped[str] = mapped_column(String(40), primary_key=True)  # the content's SHA-256, first 40 hex digits
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id"), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
+    # in the project's versioned files (False: only in its datasets, whose readers the blob route does not check)
+    in_files: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

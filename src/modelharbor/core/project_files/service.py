@@ -176,7 +176,7 @@ class ProjectFileService:
             raise InvalidInput(f"'key' must be a blob key (40 hex digits), not {key!r}", field="key")
         with self.db.uow(readonly=True) as s:
             project = self._project(s, principal, ref)
-            record, segments = self._blob(s, project.id, key.lower())
+            record, segments = blob_of(s, project.id, key.lower(), files_only=True)
             entry = FileEntry(record.name, record.name, False, key.lower(), record.size, 0)
             return entry, record, segments
 
@@ -260,14 +260,17 @@ class ProjectFileService:
 
 
 # --- shared with datasets (core/datasets.py), whose files live in their project's content store ---------------------
-def blob_of(s: Session, project_id: str, key: str) -> tuple[FileRecord, list[Segment]]:
-    """The file record and store segments of the project's blob ``key``; NotFound if the project has none."""
-    found = s.execute(
+def blob_of(s: Session, project_id: str, key: str, *, files_only: bool = False) -> tuple[FileRecord, list[Segment]]:
+    """The file record and store segments of the project's blob ``key``; NotFound if the project has none (with
+    ``files_only``, none its versioned files hold: a blob only a dataset holds is read through the dataset, whose
+    grants decide)."""
+    q = (
         select(FileRow, BlobRow.segments)
         .join(ProjectFileBlobRow, ProjectFileBlobRow.file_id == FileRow.id)
         .join(BlobRow, BlobRow.sha256 == FileRow.sha256)
         .where(ProjectFileBlobRow.project_id == project_id, ProjectFileBlobRow.key == key)
-    ).first()
+    )
+    found = s.execute(q.where(ProjectFileBlobRow.in_files.is_(True)) if files_only else q).first()
     if found is None:
         raise NotFound(f"blob {key} not found in this project")
     return to_record(found[0]), [(k, n) for k, n in found[1]]
@@ -282,17 +285,22 @@ def record_blob(
     sha256: str,
     size: int,
     segments: list[Segment],
+    *,
+    in_files: bool = True,
 ) -> tuple[str, list[str]]:
     """Within a ``store_stream`` commit: record fresh content once per project (a file record of context
     ``project-file`` behind a 40-hex blob key); its key and the store keys made redundant (to delete once
-    committed)."""
+    committed). ``in_files``: for the project's versioned files (False: a dataset's, core/datasets.py)."""
     key = sha256[:40]
-    if s.get(ProjectFileBlobRow, (project_id, key)) is not None:
+    held = s.get(ProjectFileBlobRow, (project_id, key))
+    if held is not None:
+        if in_files and not held.in_files:
+            held.in_files = True  # the project's files hold it now too
         return key, [k for k, _ in segments]  # the project holds this content: the fresh bytes go
     record, stale = files.record_in(
         s, principal, name=name, context=PROJECT_FILE, extension=None, sha256=sha256, size=size, segments=segments
     )
-    s.add(ProjectFileBlobRow(project_id=project_id, key=key, file_id=record.id, size=size))
+    s.add(ProjectFileBlobRow(project_id=project_id, key=key, file_id=record.id, size=size, in_files=in_files))
     return key, stale
 
 

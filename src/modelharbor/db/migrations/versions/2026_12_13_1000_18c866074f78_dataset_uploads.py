@@ -1,4 +1,4 @@
-"""Dataset uploads (resumable, per-file upload sessions) and the MD5 of a chunk
+"""Dataset uploads (resumable, per-file upload sessions), the MD5 of a chunk, blobs only in datasets
 
 Revision ID: 18c866074f78
 Revises: e3b9d1f5a7c2
@@ -79,8 +79,13 @@ def upgrade() -> None:
     with op.batch_alter_table("upload_chunks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("md5", sa.String(length=32), nullable=True))
 
+    with op.batch_alter_table("project_file_blobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("in_files", sa.Boolean(), server_default=sa.text("true"), nullable=False))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("project_file_blobs", schema=None) as batch_op:
+        batch_op.drop_column("in_files")
 
     with op.batch_alter_table("upload_chunks", schema=None) as batch_op:
         batch_op.drop_column("md5")
