@@ -222,27 +222,32 @@ class DatasetUploads:
         if not isinstance(number, int) or number < 0:
             raise InvalidInput("the chunk number must be ≥ 1", field="resumableChunkNumber")
         F, C, U = DatasetUploadFileRow, UploadChunkRow, DatasetUploadRow
+        match = (
+            select(F)
+            .join(C, C.session_id == F.session_id)
+            .join(UploadSessionRow, UploadSessionRow.id == F.session_id)
+            .where(F.identifier == identifier, C.number == number, C.md5 == md5, UploadSessionRow.state == OPEN)
+        )
+        adopted = match.where(F.upload_id == key, F.adopted.is_(True)).order_by(F.id)
+        taken = select(F.path_key).where(F.upload_id == key)
+        earlier = (
+            match.join(U, U.id == F.upload_id)
+            .where(U.dataset_id == dataset_id, U.owner_id == principal.user_id, U.state == OPEN)
+            .where(U.id != key, U.expires_at > now(), F.path_key.not_in(taken))
+            .order_by(U.created_at, F.id)
+            .limit(1)
+        )
+        with self.db.uow(readonly=True) as s:  # the usual answer (nothing held: send it) takes no lock
+            self._require_open(self._batch(s, principal, dataset_id, key))  # the caller's own; a chunk checks the role
+            if s.scalar(adopted.limit(1)) is None and s.scalar(earlier) is None:
+                return False
         with self.db.uow() as s:
             batch = self._batch(s, principal, dataset_id, key, lock=True, need=access.EDITOR)
             self._require_open(batch)
-            match = (
-                select(F)
-                .join(C, C.session_id == F.session_id)
-                .join(UploadSessionRow, UploadSessionRow.id == F.session_id)
-                .where(F.identifier == identifier, C.number == number, C.md5 == md5, UploadSessionRow.state == OPEN)
-            )
-            for f in s.scalars(match.where(F.upload_id == key, F.adopted.is_(True)).order_by(F.id)):
+            for f in s.scalars(adopted):
                 if number not in (f.confirmed or []):
                     f.confirmed = [*(f.confirmed or []), number]
                     return True
-            taken = select(F.path_key).where(F.upload_id == key)
-            earlier = (
-                match.join(U, U.id == F.upload_id)
-                .where(U.dataset_id == dataset_id, U.owner_id == principal.user_id, U.state == OPEN)
-                .where(U.id != key, U.expires_at > now(), F.path_key.not_in(taken))
-                .order_by(U.created_at, F.id)
-                .limit(1)
-            )
             f = s.scalar(earlier)
             if f is None:
                 return False
@@ -285,19 +290,17 @@ class DatasetUploads:
         chunk_size: int,
     ) -> str:
         F = DatasetUploadFileRow
+        with self.db.uow(readonly=True) as s:  # a file's later chunks: its session is known, no write lock taken
+            self._require_open(self._batch(s, principal, dataset_id, key, need=access.EDITOR))
+            f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
+            if f is not None:
+                return self._same_file(s, f, path, identifier, size, total_chunks)
         with self.db.uow() as s:
             batch = self._batch(s, principal, dataset_id, key, lock=True, need=access.EDITOR)
             self._require_open(batch)
             f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
             if f is not None:
-                sess = s.get(UploadSessionRow, f.session_id)
-                if f.identifier != identifier or sess is None or (sess.size, sess.total_chunks) != (size, total_chunks):
-                    raise InvalidInput(
-                        f"{path!r} is already in this upload as {f.identifier!r} in "
-                        f"{sess.total_chunks if sess else '?'} chunk(s); the file changed: start a new upload",
-                        field="resumableIdentifier",
-                    )
-                return f.session_id
+                return self._same_file(s, f, path, identifier, size, total_chunks)
             count = s.scalar(select(F.id).where(F.upload_id == key).offset(MAX_FILES - 1).limit(1))
             if count is not None:
                 raise InvalidInput(f"one upload holds at most {MAX_FILES} files; end this one and start another")
@@ -315,6 +318,20 @@ class DatasetUploads:
             s.add(F(upload_id=key, path_key=_path_key(path), path=path, identifier=identifier, session_id=sess.id,
                     adopted=False, confirmed=[]))  # fmt: skip
             return sess.id
+
+    @staticmethod
+    def _same_file(
+        s: Session, f: DatasetUploadFileRow, path: str, identifier: str, size: int, total_chunks: int
+    ) -> str:
+        """The session of a file the batch has, if the chunk describes the same file."""
+        sess = s.get(UploadSessionRow, f.session_id)
+        if f.identifier != identifier or sess is None or (sess.size, sess.total_chunks) != (size, total_chunks):
+            raise InvalidInput(
+                f"{path!r} is already in this upload as {f.identifier!r} in "
+                f"{sess.total_chunks if sess else '?'} chunk(s); the file changed: start a new upload",
+                field="resumableIdentifier",
+            )
+        return f.session_id
 
     # --- ending ---------------------------------------------------------------------------------------------------
     async def end(self, principal: Principal, dataset_id: str, key: str, target: str = "") -> Landed:
