@@ -225,3 +225,19 @@ def test_dataset_content_is_not_read_through_the_project_files_blob_route(servic
         services.datasets.list_files(member, dataset, "")  # no role on the dataset
     asyncio.run(pf.write(owner, project_id, "copy.bin", agen(secret)))
     assert blob(member, entry.key) == secret  # the project's files hold it now
+
+
+def test_a_role_taken_away_mid_upload_stops_the_landing(services, owner, dataset):
+    """The role is checked when the batch opens and when it lands: an editor whose grant goes away meanwhile sends
+    chunks into their own batch, but nothing lands."""
+    from modelharbor.core.dataset_access import EDITOR
+
+    editor = in_same_org(services, owner, "member")
+    services.datasets.add_grant(owner, dataset, editor.user_id, EDITOR)
+    key = start(services, editor, dataset)
+    send(services, editor, dataset, key, "a.txt", b"half")
+    services.datasets.remove_grant(owner, dataset, editor.user_id, EDITOR)
+    send(services, editor, dataset, key, "b.txt", b"more")  # their own batch
+    with pytest.raises(NotFound):  # no role: the dataset reads as missing
+        end(services, editor, dataset, key)
+    assert services.datasets.list_files(owner, dataset, "") == []

@@ -20,6 +20,10 @@ How it goes (the Domino client's ``datasets_upload_files``, the native API and t
   misses chunks of is a 400 naming it (nothing lands; the batch stays open). Ending again answers the same.
 - :meth:`DatasetUploads.cancel` drops the batch and its chunks.
 
+Permission: the caller's role on the dataset (DatasetRwEditor) is checked when a batch opens and again when it
+lands (``end``, in the landing transaction); in between, chunks and tests touch only the caller's own batch (another
+user's key is an unknown key), so a role taken away meanwhile stops the landing, not the bytes already sent.
+
 Crash safety: a chunk is acknowledged only after its row is committed (the engine's invariant); a crash before
 ``end`` lands leaves the batch open, and ending it again (or the client's re-run, which adopts its files) finishes
 the job. Expired batches are swept with their sessions (:meth:`DatasetUploads.sweep`).
@@ -238,11 +242,11 @@ class DatasetUploads:
             .limit(1)
         )
         with self.db.uow(readonly=True) as s:  # the usual answer (nothing held: send it) takes no lock
-            self._require_open(self._batch(s, principal, dataset_id, key))  # the caller's own; a chunk checks the role
+            self._require_open(self._batch(s, principal, dataset_id, key))
             if s.scalar(adopted.limit(1)) is None and s.scalar(earlier) is None:
                 return False
         with self.db.uow() as s:
-            batch = self._batch(s, principal, dataset_id, key, lock=True, need=access.EDITOR)
+            batch = self._batch(s, principal, dataset_id, key, lock=True)
             self._require_open(batch)
             for f in s.scalars(adopted):
                 if number not in (f.confirmed or []):
@@ -291,12 +295,12 @@ class DatasetUploads:
     ) -> str:
         F = DatasetUploadFileRow
         with self.db.uow(readonly=True) as s:  # a file's later chunks: its session is known, no write lock taken
-            self._require_open(self._batch(s, principal, dataset_id, key, need=access.EDITOR))
+            self._require_open(self._batch(s, principal, dataset_id, key))
             f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
             if f is not None:
                 return self._same_file(s, f, path, identifier, size, total_chunks)
         with self.db.uow() as s:
-            batch = self._batch(s, principal, dataset_id, key, lock=True, need=access.EDITOR)
+            batch = self._batch(s, principal, dataset_id, key, lock=True)
             self._require_open(batch)
             f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
             if f is not None:
