@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from modelharbor.core.dataset_access import READER
 from modelharbor.db.tables import FileRow, UploadChunkRow
+from modelharbor.db.tables_datasets import DatasetUploadRow
 from modelharbor.db.tables_project_files import ProjectFileBlobRow
 from modelharbor.domain.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from tests.core.test_datasets import read, write
@@ -173,6 +174,8 @@ def test_an_unfinished_batch_is_taken_over_by_the_next_one(services, owner, data
     send(services, owner, dataset, new, "b/f.bin", twin, [1, 2, 3])
     assert {f.path: f.adopted for f in up.get(owner, dataset, new).files} == {"a/f.bin": True, "b/f.bin": True}
     assert up.get(owner, dataset, old).files == ()
+    with services.db.uow(readonly=True) as s:  # the count each batch keeps (its file limit) followed the files
+        assert (s.get(DatasetUploadRow, old).files, s.get(DatasetUploadRow, new).files) == (0, 2)
     end(services, owner, dataset, new)
     assert read(services, owner, dataset, "a/f.bin")[1] == data and read(services, owner, dataset, "b/f.bin")[1] == twin
     with services.db.uow(readonly=True) as s:  # one content, one record: the twin's record was dropped

@@ -135,6 +135,7 @@ class DatasetUploads:
                 created_at=now(),
                 expires_at=now() + timedelta(seconds=self.session_ttl),
                 ended_at=None,
+                files=0,
             )
             s.add(up)
             s.flush()
@@ -255,7 +256,11 @@ class DatasetUploads:
             f = s.scalar(earlier)
             if f is None:
                 return False
+            earlier_batch = s.get(U, f.upload_id, with_for_update=True)
+            if earlier_batch is not None:
+                earlier_batch.files -= 1
             f.upload_id, f.adopted, f.confirmed = key, True, [number]
+            batch.files += 1
             return True
 
     async def put_chunk(
@@ -305,8 +310,7 @@ class DatasetUploads:
             f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
             if f is not None:
                 return self._same_file(s, f, path, identifier, size, total_chunks)
-            count = s.scalar(select(F.id).where(F.upload_id == key).offset(MAX_FILES - 1).limit(1))
-            if count is not None:
+            if batch.files >= MAX_FILES:
                 raise InvalidInput(f"one upload holds at most {MAX_FILES} files; end this one and start another")
             sess = self.uploads.start_in(
                 s,
@@ -321,6 +325,7 @@ class DatasetUploads:
             )
             s.add(F(upload_id=key, path_key=_path_key(path), path=path, identifier=identifier, session_id=sess.id,
                     adopted=False, confirmed=[]))  # fmt: skip
+            batch.files += 1
             return sess.id
 
     @staticmethod

@@ -87,6 +87,7 @@ class DatasetUploadRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
+    files: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # its files (MAX_FILES at most)
 
 
 class DatasetUploadFileRow(Base):

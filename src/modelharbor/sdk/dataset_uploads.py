@@ -28,19 +28,19 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from modelharbor.sdk.errors import HarborClientError, invalid, local_file
-from modelharbor.sdk.http import RETRIES, RETRY_STATUSES, backoff, seg
+from modelharbor.sdk.http import seg
 from modelharbor.sdk.transfers import (
-    Cancelled,
     Counter,
     MiB,
     Progress,
     ThreadClients,
     chunk_len,
     fingerprint,
-    read_range,
+    put_range,
     run_parallel,
     sha256_of,
 )
+from modelharbor.sdk.wire import ProjectFileEntry
 
 if TYPE_CHECKING:
     from modelharbor.sdk.http import Transport
@@ -76,22 +76,12 @@ class DatasetUpload(BaseModel):
     files: list[UploadedFile] = []
 
 
-class LandedEntry(BaseModel):
-    model_config = OPEN
-    path: str
-    name: str
-    is_dir: bool
-    key: str
-    size: int
-    modified_at: datetime
-
-
 class Landed(BaseModel):
     """What ending an upload did (``LandedOut``): files written, paths skipped (Ignore) and renamed (Rename)."""
 
     model_config = OPEN
     key: str
-    written: list[LandedEntry]
+    written: list[ProjectFileEntry]  # the files written, by the paths they landed at
     skipped: list[str]
     renamed: dict[str, str]
 
@@ -270,32 +260,10 @@ class DatasetUploader:
             "path": f.path, "size": f.size, "total_chunks": _total(f.size, chunk_size), "chunk_size": chunk_size,
             "identifier": f.identifier,
         }  # fmt: skip
-        for attempt in range(RETRIES):
-            if stop.is_set():
-                raise Cancelled()
-            sent = [0]
-            headers = {"content-length": str(length), "content-type": "application/octet-stream"}
-            try:
-                resp = http.put(
-                    f"{base}/chunks/{number}",
-                    params=params,
-                    content=read_range(f.src, number * chunk_size, length, sent, counter, stop),
-                    headers=headers,
-                )
-            except httpx.TransportError as exc:
-                counter.add(-sent[0])
-                if stop.is_set():
-                    raise Cancelled() from None
-                if attempt + 1 >= RETRIES:
-                    raise self._t.unreachable(exc) from None
-                backoff(attempt)
-                continue
-            if resp.status_code < 400:
-                return
-            counter.add(-sent[0])
-            if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
-                backoff(attempt)
-                continue
-            if resp.status_code == 410:
-                raise _Gone()
+        resp = put_range(
+            self._t, http, f"{base}/chunks/{number}", f.src, number * chunk_size, length, counter, stop, params
+        )
+        if resp.status_code == 410:
+            raise _Gone()
+        if resp.status_code >= 400:
             raise self._t.error(resp)

@@ -94,6 +94,46 @@ def read_range(
             yield piece
 
 
+def put_range(
+    transport: Transport,
+    http: httpx.Client,
+    url: str,
+    src: Path,
+    offset: int,
+    length: int,
+    counter: Counter,
+    stop: threading.Event,
+    params: dict[str, Any] | None = None,
+) -> httpx.Response:
+    """PUT ``length`` bytes of ``src`` from ``offset`` as the raw body (streamed, counted), retried on transport
+    errors and retryable statuses (the bytes counted go back); the final answer — a success, or an error the caller
+    reads (its dialect of "session gone")."""
+    headers = {"content-length": str(length), "content-type": "application/octet-stream"}
+    for attempt in range(RETRIES):
+        if stop.is_set():
+            raise Cancelled()
+        sent = [0]
+        try:
+            resp = http.put(
+                url, params=params, content=read_range(src, offset, length, sent, counter, stop), headers=headers
+            )
+        except httpx.TransportError as exc:
+            counter.add(-sent[0])
+            if stop.is_set():
+                raise Cancelled() from None
+            if attempt + 1 >= RETRIES:
+                raise transport.unreachable(exc) from None
+            backoff(attempt)
+            continue
+        if resp.status_code >= 400:
+            counter.add(-sent[0])
+            if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
+                backoff(attempt)
+                continue
+        return resp
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def read_hashed(src: Path, size: int, h: Any, counter: Counter) -> Iterator[bytes]:
     """``size`` bytes of ``src`` in pieces of at most 1 MiB, hashed and counted on the way."""
     with open(src, "rb") as f:

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from modelharbor.sdk.errors import HarborClientError, invalid
-from modelharbor.sdk.http import RETRIES, RETRY_STATUSES, backoff, seg
+from modelharbor.sdk.http import seg
 from modelharbor.sdk.transfers import (
-    Cancelled,
     Counter,
     Hasher,
     MiB,
@@ -38,7 +37,7 @@ from modelharbor.sdk.transfers import (
     check_unchanged,
     chunk_len,
     fingerprint,
-    read_range,
+    put_range,
     run_parallel,
     stat_file,
 )
@@ -307,37 +306,15 @@ class Uploads:
         counter: Counter,
         stop: threading.Event,
     ) -> None:
-        offset = number * chunk_size
+        url = f"/uploads/{seg(upload_id)}/chunks/{number}"
         length = chunk_len(number, size, chunk_size)
-        for attempt in range(RETRIES):
-            if stop.is_set():
-                raise Cancelled()
-            sent = [0]
-            headers = {"content-length": str(length), "content-type": "application/octet-stream"}
-            try:
-                resp = http.put(
-                    f"/uploads/{seg(upload_id)}/chunks/{number}",
-                    content=read_range(src, offset, length, sent, counter, stop),
-                    headers=headers,
-                )
-            except httpx.TransportError as exc:
-                counter.add(-sent[0])
-                if stop.is_set():
-                    raise Cancelled() from None
-                if attempt + 1 >= RETRIES:
-                    raise self._t.unreachable(exc) from None
-                backoff(attempt)
-                continue
-            if resp.status_code < 400:
-                return
-            counter.add(-sent[0])
-            if resp.status_code in RETRY_STATUSES and attempt + 1 < RETRIES:
-                backoff(attempt)
-                continue
-            err = self._t.error(resp)
-            if err.status == 410 or err.code in ("SESSION_NOT_FOUND", "SESSION_COMPLETED"):
-                raise _SessionGone()
-            raise err
+        resp = put_range(self._t, http, url, src, number * chunk_size, length, counter, stop)
+        if resp.status_code < 400:
+            return
+        err = self._t.error(resp)
+        if err.status == 410 or err.code in ("SESSION_NOT_FOUND", "SESSION_COMPLETED"):
+            raise _SessionGone()
+        raise err
 
 
 class _Plan:
