@@ -12,6 +12,8 @@ DEV_STAMP     := $(VENV)/.dev-stamp
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# pytest workers for make test: auto = one per core (TEST_WORKERS=0 runs the suite in this process, as before)
+TEST_WORKERS ?= auto
 
 .PHONY: install install-dev system-deps run test lint format bench clean
 
@@ -58,8 +60,10 @@ lint: install-dev
 format: install-dev
 	$(BIN)/ruff format src tests bench
 
+# A module's tests stay on one worker (--dist loadscope), so a module-scoped server starts once; the modules marked
+# slow go first (tests/conftest.py), so the longest ones do not end the run on one worker while the other idles.
 test: install-dev lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 bench: install-dev
 	$(BIN)/python bench/upload.py

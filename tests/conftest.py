@@ -142,3 +142,11 @@ def client(services) -> TestClient:
     app = create_app(services.settings, services, run_workers=False)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Modules marked ``slow`` (the whole module: ``pytestmark = pytest.mark.slow``) run first, the rest keep their
+    order. ``make test`` gives each worker whole modules in this order (``--dist loadscope --no-loadscope-reorder``),
+    so the longest modules start at once and the short ones fill in behind them, instead of one long module
+    ending the run on one worker while the others wait."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

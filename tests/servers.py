@@ -38,8 +38,37 @@ def running_server(root: Path, key: str, **env_extra: str) -> Iterator[str]:
 
 def start_server(root: Path, key: str, **env_extra: str) -> tuple[subprocess.Popen, str]:
     """A started server (answering /healthz) and its URL; the caller stops it (or kills it: ``proc.kill()``).
-    Its output goes to ``root/server.log`` (appended to, so a restarted server adds to the same log)."""
-    port = free_port()
+    Its output goes to ``root/server.log`` (appended to, so a restarted server adds to the same log).
+
+    The port is a free one picked just before the start. Under ``pytest -n`` another worker can take it in between:
+    a server that exits saying its address is in use is started again on another port (three tries)."""
+    for attempt in range(3):
+        log = root / "server.log"
+        seen = log.stat().st_size if log.exists() else 0
+        try:
+            return _start_once(root, key, free_port(), env_extra, seen)
+        except _PortTaken:
+            if attempt == 2:
+                pytest.fail(f"three free ports were taken before the server could bind:\n{log.read_text()[seen:]}")
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the listening socket on ``port`` (not another worker's server that took it first)."""
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in conns)
+
+
+def _start_once(root: Path, key: str, port: int, env_extra: dict[str, str], seen: int) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHARBOR_")}
     env.update(
         MODELHARBOR_DATA_DIR=str(root / "data"),
@@ -62,9 +91,12 @@ def start_server(root: Path, key: str, **env_extra: str) -> tuple[subprocess.Pop
     try:
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{(root / 'server.log').read_text()}")
+                text = (root / "server.log").read_text()
+                if "address already in use" in text[seen:].lower():
+                    raise _PortTaken
+                pytest.fail(f"the server exited with {proc.returncode}:\n{text}")
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200 and _listens(proc.pid, port):
                     return proc, url
             except httpx.TransportError:
                 pass

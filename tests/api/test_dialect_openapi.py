@@ -32,6 +32,8 @@ from modelharbor.app import create_app
 from modelharbor.services import build_services
 from tests.conftest import ADMIN_KEY, make_settings
 
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
+
 MAX_EXAMPLES = int(os.environ.get("MODELHARBOR_SCHEMATHESIS_EXAMPLES", "5"))
 # Dialects whose routes accept some requests their document calls invalid, so schemathesis' negative-data check
 # (a request outside the document must get a 4xx) is off for them: MLflow's routes read protobuf JSON field by field

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from starlette.routing import Mount
 
 from tests.conftest import ADMIN_KEY
+
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
 
 IDS = ["x", "0", "-1", "..%2F..%2Fetc", "%00", "ds-", "cm-", "f-", "f-zz.wav", "a" * 300, "9" * 40]
 BODIES = [

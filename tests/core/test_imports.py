@@ -72,6 +72,7 @@ safetensors_header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offse
         (struct.pack("<Q", len(safetensors_header)) + safetensors_header + b"\x00" * 4, "safetensors"),
         (b"\x01" * 100, "bin"),
     ],
+    ids=["tar", "tar.gz", "gzipped-named-tar", "tar-with-link", "zip", "gz", "gguf", "safetensors", "bin"],
 )
 def test_good_archives_import(services, admin, data, ext):
     model, task = import_archive(services, admin, data, ext, chunks=3 if len(data) > 3 else 1)

@@ -27,6 +27,8 @@ from modelharbor.domain.errors import Conflict, Forbidden, InvalidInput, NotFoun
 from modelharbor.tasks.runner import run_pending
 from tests.factories import in_same_org, member_of_new_org
 
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
+
 SECRET = "planted-secret-value-5b9e27"
 HIDDEN = "hidden-but-not-secret-41c2"
 MiB = 1 << 20

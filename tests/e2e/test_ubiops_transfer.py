@@ -15,6 +15,8 @@ import pytest
 
 from tests.servers import running_server
 
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
+
 ubiops = pytest.importorskip("ubiops")
 KEY = "mh_e2e_ubiops_transfer_key_012345"
 SECRET = "s3cr3t-transfer-planted-7d41"

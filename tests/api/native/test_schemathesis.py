@@ -32,6 +32,8 @@ from modelharbor.services import build_services
 from tests.api.native.seeding import API, BODIES, example, seed, seeded
 from tests.conftest import ADMIN_KEY, make_settings
 
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
+
 MAX_EXAMPLES = int(os.environ.get("MODELHARBOR_SCHEMATHESIS_EXAMPLES", "10"))
 ANSWERS: Counter[tuple[str, int]] = Counter()  # (operation, status) of every answer the run received
 

@@ -15,6 +15,8 @@ from modelharbor.tasks.runner import run_pending
 from tests.conftest import ADMIN_KEY, make_settings
 from tests.factories import in_same_org, member_of_new_org, two_step_attachments
 
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
+
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 MAX_PACKAGE = 64 * 1024
 

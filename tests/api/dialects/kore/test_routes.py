@@ -29,7 +29,10 @@ from modelharbor.domain.principal import Role
 from modelharbor.services import Services, build_services
 from modelharbor.tasks.runner import run_pending
 
+pytestmark = pytest.mark.slow  # a long module: it starts first under make test's workers (tests/conftest.py)
+
 MiB = 1024 * 1024
+UNKNOWN_ID = "3f2b9c1e-7d4a-4e8b-9a6c-0d5e1f2a3b4c"  # an id nothing has
 KORE_LIMIT = 25 * MiB
 BOUNDARY = "----mh-test-boundary-7MA4YWxkTrZu0gW"
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -1060,7 +1063,8 @@ def test_model_import_of_a_deleted_archive_fails(kore, services):
 
 
 @sqlite_only
-@pytest.mark.parametrize("dock_id", [f"ds-{uuid.uuid4()}", "ds-", "no-prefix", str(uuid.uuid4())])
+# fixed ids: test ids must be the same in every pytest worker (pytest -n)
+@pytest.mark.parametrize("dock_id", [f"ds-{UNKNOWN_ID}", "ds-", "no-prefix", UNKNOWN_ID])
 def test_unknown_dock_status(kore, dock_id):
     kore_error(kore.dock(dock_id), 404, "NOT_FOUND")
 
@@ -1172,9 +1176,9 @@ def test_model_actions_on_unknown_or_unready_models(kore, action):
 PUBLIC_CALLS = [
     ("POST", "/api/public/files"),
     ("POST", "/api/public/files/session/start"),
-    ("POST", f"/api/public/files/session/{uuid.uuid4()}"),
-    ("POST", f"/api/public/files/session/{uuid.uuid4()}/complete"),
-    ("GET", f"/api/public/dock-status/ds-{uuid.uuid4()}"),
+    ("POST", f"/api/public/files/session/{UNKNOWN_ID}"),
+    ("POST", f"/api/public/files/session/{UNKNOWN_ID}/complete"),
+    ("GET", f"/api/public/dock-status/ds-{UNKNOWN_ID}"),
 ]
 
 
