@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterator, Sequence
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +24,41 @@ from modelharbor.db.tables import BlobRow, FileRow
 from modelharbor.storage import BlobStore
 
 Segment = tuple[str, int]  # (store key, size)
+
+HASH_BATCH = 1 << 20  # bytes of a body gathered before they are handed to the hashing thread
+# Hashing threads, apart from the default pool the database calls use: a busy upload never delays a query.
+_HASHING = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="modelharbor-hash")
+
+
+async def hashed_aside(data: AsyncIterable[bytes], *hashes) -> AsyncIterator[bytes]:
+    """``data`` passed through unchanged while ``hashes`` (hashlib objects) are fed its bytes, in order, in a
+    hashing thread: SHA-256 or MD5 of a body then runs on another core while the event loop receives the next
+    bytes (hashlib releases the GIL), instead of taking the loop's time. One batch of about ``HASH_BATCH`` bytes
+    is hashed at a time while the next gathers; a hash slower than the body holds the body back (bounded memory).
+    When the iteration ends normally every byte has been hashed: read the digests then."""
+    loop = asyncio.get_running_loop()
+    batch: list[bytes] = []
+    gathered = 0
+    running: asyncio.Future | None = None
+    async for piece in data:
+        batch.append(piece)
+        gathered += len(piece)
+        if gathered >= HASH_BATCH:
+            if running is not None:
+                await running
+            running = loop.run_in_executor(_HASHING, _feed, hashes, batch)
+            batch, gathered = [], 0
+        yield piece
+    if running is not None:
+        await running
+    if batch:
+        _feed(hashes, batch)  # the last, short batch: not worth a thread hop
+
+
+def _feed(hashes, pieces: list[bytes]) -> None:
+    for h in hashes:
+        for piece in pieces:
+            h.update(piece)
 
 
 def insert_blob_if_absent(s: Session, sha256: str, size: int, segments: Sequence[Segment]) -> bool:

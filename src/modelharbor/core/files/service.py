@@ -259,19 +259,14 @@ class FileService:
         Flat memory: the bytes pass through in the pieces ``data`` yields. ``check(session)`` (a permission check)
         runs in the transaction of the intent, before any byte is read: one transaction, not two."""
         h = hashlib.sha256()
-
-        async def hashed():
-            async for piece in limited(data, limit, what):
-                h.update(piece)
-                yield piece
-
         key = f"objects/{new_uuid()}"
         # The intent is committed before the first byte: a crash from here to the commit leaves bytes the sweep finds.
         await asyncio.to_thread(self.pending.announce, key, "file upload", check=check)
         committed = None
         try:
             async with self.pending.alive(key):
-                size = await self.pending.written(key, self.store.put_stream(key, hashed()))
+                hashed = blobs.hashed_aside(limited(data, limit, what), h)
+                size = await self.pending.written(key, self.store.put_stream(key, hashed))
                 if after_bytes is not None:
                     await after_bytes()
                 call = asyncio.ensure_future(

@@ -739,8 +739,7 @@ async def _md5_checked(data: AsyncIterable[bytes], expected: str) -> AsyncIterab
     """``data`` passed through; at its end, a 400 if its MD5 is not ``expected`` (lower-case hex), which makes the
     store drop what it wrote."""
     h = hashlib.md5(usedforsecurity=False)
-    async for piece in data:
-        h.update(piece)
+    async for piece in blobs.hashed_aside(data, h):
         yield piece
     if h.hexdigest() != expected:
         raise InvalidInput(
