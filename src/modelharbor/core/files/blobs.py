@@ -122,11 +122,8 @@ async def update_hash(store: BlobStore, h, segments: Sequence[Segment]) -> None:
     if store.kind == "local":
         await asyncio.to_thread(_hash_files, h, [store.local_path(k) for k, _ in segments])
         return
-    async for piece in stream_segments(store, segments):
-        if len(piece) >= 1 << 20:
-            await asyncio.to_thread(h.update, piece)
-        else:
-            h.update(piece)
+    async for _ in hashed_aside(stream_segments(store, segments), h):
+        pass
 
 
 def _hash_files(h, paths) -> None:
