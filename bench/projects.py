@@ -1,6 +1,6 @@
 """Domino project listings with many projects (issue 16): p50/p95 of the public and gateway listings.
 
-    .venv/bin/python bench/projects.py [--projects 10000] [--samples 200]
+    .venv/bin/python bench/projects.py [--projects 10000] [--samples 200] [--keep]
 
 Starts ``modelharbor serve`` (fresh data dir, SQLite) as a subprocess on a free loopback port, creates
 ``--projects`` projects over HTTP as the admin (``POST /v4/projects``; two tags each from a pool of 50, every
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +43,9 @@ def main() -> int:
     ap.add_argument("--projects", type=int, default=10_000)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument(
+        "--keep", action="store_true", help="Keep the temp dir (server log, the 10,000 projects' database)."
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mh-bench-projects-", dir=args.workdir))
     servers: list[Server] = []
@@ -118,6 +122,10 @@ def main() -> int:
         with shielded():
             for s in reversed(servers):
                 s.stop()
+            if args.keep:
+                log(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nproject listing bench: {args.projects} projects, {args.samples} samples each")
     for k, v in out.items():

@@ -308,6 +308,29 @@ def test_v4_tags_and_gateway(client, services, admin, admin_h):
         failure(client.post("/v4/projects", json=bad, headers=h(bob_key)), 400)
     assert client.get("/v4/gateway/projects?relationship=Owned", headers=h(bob_key)).json()[0]["name"] == "tagged"
 
+    # a summary says what the v4 project says (the listing's read model: times computed by the database, to the
+    # millisecond; tags by name; a blocked status with its reason), on SQLite and PostgreSQL alike
+    blocked = {"status": "active", "isBlocked": True, "blockedReason": "waiting for data"}
+    assert client.put(f"{V1}/{pid}/status", json=blocked, headers=h(bob_key)).status_code == 200
+    v4 = client.get(f"/v4/projects/{pid}", headers=h(bob_key)).json()
+    assert v4["updated"] > v4["created"] and v4["updated"] % 1000  # (a whole second would hide a lost fraction)
+    assert client.get("/v4/gateway/projects?relationship=Owned", headers=h(bob_key)).json() == [
+        {
+            "id": pid,
+            "name": "tagged",
+            "ownerId": bob.user_id,
+            "ownerName": bob.username,
+            "description": "x",
+            "visibility": "Public",
+            "tags": v4["tags"],
+            "relationship": "Owned",
+            "status": {"status": "active", "isBlocked": True, "blockedReason": "waiting for data"},
+            "isArchived": False,
+            "created": v4["created"],
+            "lastUpdated": v4["updated"],
+        }
+    ]
+
     # the gateway by relationship; completed projects only with showCompleted
     carol, carol_key = new_user(services, admin)
     services.projects.set_collaborator(admin, other["id"], carol.user_id, "Contributor")
@@ -380,7 +403,9 @@ def test_team_owned_project(client, services, admin, admin_h):
         client.post(f"/v4/projects/{p['id']}/tags", json={"tagNames": ["x"]}, headers=h(member_key)).status_code == 200
     )
     failure(client.get(f"{V1}/{p['id']}", headers=h(outsider_key)), 404)
-    assert [x["name"] for x in client.get("/v4/gateway/projects", headers=h(lead_key)).json()] == ["team-proj"]
+    [owned] = client.get("/v4/gateway/projects", headers=h(lead_key)).json()
+    assert (owned["name"], owned["ownerId"], owned["ownerName"]) == ("team-proj", team.id, "vision-team")
+    assert [t["name"] for t in owned["tags"]] == ["x"]
     assert [
         x["name"] for x in client.get("/v4/gateway/projects?relationship=Collaborating", headers=h(member_key)).json()
     ] == ["team-proj"]

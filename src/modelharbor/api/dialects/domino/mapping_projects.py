@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 
 from modelharbor.api.dialects.domino.mapping import epoch_ms, iso, metadata
+from modelharbor.core.project_settings import ProjectListing
 from modelharbor.core.projects import Project, ProjectTag
 
 # v4 role -> the public spelling (ProjectCollaboratorV1.role); Owner has no public spelling and stays "owner"
@@ -28,7 +29,7 @@ PUBLIC_ROLES = {
 }
 
 
-def owner_id(p: Project) -> str:
+def owner_id(p: Project | ProjectListing) -> str:
     return p.owner_team_id or p.owner_id or ""
 
 
@@ -36,7 +37,7 @@ def tag(t: ProjectTag) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "isApproved": t.is_approved}
 
 
-def status(p: Project) -> dict[str, Any]:
+def status(p: Project | ProjectListing) -> dict[str, Any]:
     """``ProjectStatusV1`` (the v4 ``status`` object too)."""
     out: dict[str, Any] = {"status": p.status, "isBlocked": p.is_blocked}
     if p.blocked_reason is not None:
@@ -106,22 +107,34 @@ def project_v4(p: Project) -> dict[str, Any]:
     }
 
 
-def gateway_summary(p: Project, relationship: str) -> dict[str, Any]:
-    """``ProjectGatewaySummary`` (an item of ``projects_list``)."""
-    return {
-        "id": p.id,
-        "name": p.name,
-        "ownerId": owner_id(p),
-        "ownerName": p.owner_name or "",
-        "description": p.description,
-        "visibility": p.visibility,
-        "tags": [tag(t) for t in p.tags],
-        "relationship": relationship,
-        "status": status(p),
-        "isArchived": p.archived,
-        "created": epoch_ms(p.created_at),
-        "lastUpdated": epoch_ms(p.updated_at),
-    }
+def gateway_summaries(found: list[ProjectListing], relationship: str) -> list[dict[str, Any]]:
+    """``projects_list``'s JSON array of ``ProjectGatewaySummary`` (up to 1,000 in one pass: the few distinct tags
+    and statuses are one dict each, shared by the projects that have them)."""
+    tags = {t.id: tag(t) for p in found for t in p.tags}
+    statuses: dict[tuple[Any, ...], dict[str, Any]] = {}
+    out = []
+    for p in found:
+        key = (p.status, p.is_blocked, p.blocked_reason, p.completed_message)
+        shown = statuses.get(key)
+        if shown is None:
+            shown = statuses[key] = status(p)
+        out.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "ownerId": p.owner_team_id or p.owner_id or "",
+                "ownerName": p.owner_name or "",
+                "description": p.description,
+                "visibility": p.visibility,
+                "tags": [tags[t.id] for t in p.tags],
+                "relationship": relationship,
+                "status": shown,
+                "isArchived": p.archived,
+                "created": p.created_ms,
+                "lastUpdated": p.updated_ms,
+            }
+        )
+    return out
 
 
 def requesting_role(p: Project, user_id: str) -> str:

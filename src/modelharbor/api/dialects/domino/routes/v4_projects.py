@@ -103,7 +103,7 @@ def gateway_projects(request: Request, principal: PrincipalDep, services: Servic
     relationship = q.get("relationship") or "Owned"
     completed = flag(q.get("showCompleted"), "showCompleted", False)
     found = services.project_settings.gateway(principal, relationship, show_completed=bool(completed))
-    return json_answer([mapping_projects.gateway_summary(p, relationship.capitalize()) for p in found])
+    return json_answer(mapping_projects.gateway_summaries(found, relationship.capitalize()))
 
 
 @router.get("/gateway/projects/findProjectByOwnerAndName")
