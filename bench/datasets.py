@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
-from upload import ADMIN_KEY, MiB, Server, log, shielded, start_pair, warm
+from upload import ADMIN_KEY, MiB, Server, log, settle, shielded, start_pair
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests/e2e/domino_client.py builds the client's venv
@@ -164,15 +164,19 @@ def main() -> int:
         c = httpx.Client(timeout=600)
         project = c.post(f"{mh.base}/api/v1/projects", json={"name": "bench"}, headers=NATIVE).json()["id"]
         times: dict[str, list[float]] = {"sink": [], "client": [], "cli": []}
+        files = sorted(folder.rglob("*.bin"))
         for k in range(args.rounds):
-            for p in folder.rglob("*.bin"):
-                warm(p)
             log(f"round {k + 1}: raw sink …")
+            settle(*files)
             times["sink"].append(drive(python, "sink", raw.base, "-", folder))
             log(f"round {k + 1}: the Domino client …")
-            times["client"].append(drive(python, "client", mh.base, new_dataset(c, mh.base, project, f"c{k}"), folder))
+            dataset = new_dataset(c, mh.base, project, f"c{k}")
+            settle(*files)
+            times["client"].append(drive(python, "client", mh.base, dataset, folder))
             log(f"round {k + 1}: the native CLI …")
-            times["cli"].append(cli_upload(mh, new_dataset(c, mh.base, project, f"n{k}"), folder, work))
+            dataset = new_dataset(c, mh.base, project, f"n{k}")
+            settle(*files)
+            times["cli"].append(cli_upload(mh, dataset, folder, work))
         for what, runs in times.items():
             out[f"{what} MiB/s"] = total / MiB / min(runs)
         out["client / sink"] = out["client MiB/s"] / out["sink MiB/s"]

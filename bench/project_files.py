@@ -21,7 +21,6 @@ commit ≤ 20 ms and ≤ 50 rows). Not a test: figures depend on the machine. Se
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import statistics
 import sys
@@ -40,9 +39,9 @@ from upload import (
     log,
     make_test_file,
     put_stream,
+    settle,
     shielded,
     start_pair,
-    warm,
 )
 
 TARGET_UPLOAD, TARGET_DOWNLOAD = 0.8, 0.9
@@ -62,14 +61,14 @@ def rows(db: Path) -> int:
 
 
 def timed_upload(pool: ClientPool, url: str, src: Path, size: int, headers: dict | None = None) -> float:
-    warm(src)
-    os.sync()
+    settle(src)
     t0 = time.perf_counter()
     put_stream(pool, url, file_pieces(src, 0, size), size, headers)
     return time.perf_counter() - t0
 
 
 def timed_download(pool: ClientPool, url: str, size: int, headers: dict | None = None) -> float:
+    settle()  # both servers read from the disk: the page cache dropped (as root) before each download
     t0 = time.perf_counter()
     n, _ = download(pool, url, headers)
     if n != size:
