@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
-from upload import ADMIN_KEY, MiB, Server, log, settle, shielded, start_pair
+from upload import ADMIN_KEY, MiB, Server, children_cpu_seconds, cpu_seconds, log, settle, shielded, start_pair
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests/e2e/domino_client.py builds the client's venv
@@ -164,21 +164,29 @@ def main() -> int:
         c = httpx.Client(timeout=600)
         project = c.post(f"{mh.base}/api/v1/projects", json={"name": "bench"}, headers=NATIVE).json()["id"]
         times: dict[str, list[float]] = {"sink": [], "client": [], "cli": []}
+        cpu: dict[str, list[float]] = {f"{w} {side}": [] for w in times for side in ("server", "sender")}
         files = sorted(folder.rglob("*.bin"))
+
+        def phase(what: str, server: Server, run) -> None:
+            settle(*files)
+            server_cpu, sender_cpu = cpu_seconds(server.pid), children_cpu_seconds()
+            times[what].append(run())
+            cpu[f"{what} server"].append(cpu_seconds(server.pid) - server_cpu)
+            cpu[f"{what} sender"].append(children_cpu_seconds() - sender_cpu)
+
         for k in range(args.rounds):
             log(f"round {k + 1}: raw sink …")
-            settle(*files)
-            times["sink"].append(drive(python, "sink", raw.base, "-", folder))
+            phase("sink", raw, lambda: drive(python, "sink", raw.base, "-", folder))
             log(f"round {k + 1}: the Domino client …")
             dataset = new_dataset(c, mh.base, project, f"c{k}")
-            settle(*files)
-            times["client"].append(drive(python, "client", mh.base, dataset, folder))
+            phase("client", mh, lambda ds=dataset: drive(python, "client", mh.base, ds, folder))
             log(f"round {k + 1}: the native CLI …")
             dataset = new_dataset(c, mh.base, project, f"n{k}")
-            settle(*files)
-            times["cli"].append(cli_upload(mh, dataset, folder, work))
+            phase("cli", mh, lambda ds=dataset: cli_upload(mh, ds, folder, work))
         for what, runs in times.items():
             out[f"{what} MiB/s"] = total / MiB / min(runs)
+        for what, runs in cpu.items():  # CPU seconds per GiB, the mean over the rounds (two cores in all)
+            out[f"{what} CPU s/GiB"] = sum(runs) / len(runs) / (total / 2**30)
         out["client / sink"] = out["client MiB/s"] / out["sink MiB/s"]
         out["cli / sink"] = out["cli MiB/s"] / out["sink MiB/s"]
 
@@ -208,9 +216,9 @@ def main() -> int:
         with shielded():
             for s in servers:
                 s.stop()
-    print(f"\n{'figure':<32}{'value':>12}")
+    print(f"\n{'figure':<36}{'value':>12}")
     for k, v in out.items():
-        print(f"{k:<32}{v:>12.3f}")
+        print(f"{k:<36}{v:>12.3f}")
     ok = (
         out["client / sink"] >= TARGET_CLIENT
         and out["cli / sink"] >= TARGET_CLI

@@ -16,6 +16,7 @@ import hashlib
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -133,6 +134,12 @@ def _status_kib(pid: int, field_name: str) -> int:
 def rss_kib(pid: int) -> int:
     """VmRSS of ``pid`` plus any child processes (ModelHarbor serves from a single process today)."""
     return sum(_status_kib(p, "VmRSS") for p in [pid, *_descendants(pid)])
+
+
+def children_cpu_seconds() -> float:
+    """User plus system CPU time of the child processes waited for so far (a subprocess.run's, once it returned)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def reset_hwm(pid: int) -> bool:

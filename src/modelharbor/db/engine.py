@@ -13,6 +13,7 @@ itself.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -84,6 +85,10 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.engine.execution_options(mh_readonly=True), expire_on_commit=False)
+        # SQLite has one writer at a time; a writer that finds the lock taken sleeps in SQLite's busy handler (1, 2,
+        # 5, 10 … 100 ms steps, not woken when the lock frees). Writers of this process queue here instead, woken as
+        # soon as the one before them commits; the busy handler is left to other processes (a CLI, a migration).
+        self._writers = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -109,10 +114,23 @@ class Database:
 
     @contextmanager
     def uow(self, *, readonly: bool = False) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on any exception."""
-        maker = self._read_sessions if readonly else self._sessions
-        with maker() as session, session.begin():
-            yield session
+        """One transaction: commit on success, roll back on any exception. On SQLite a writing one first takes this
+        process's writer lock (:attr:`_writers`): at once or not at all on the event loop (``try_without_waiting``)."""
+        if readonly or self._writers is None:
+            maker = self._read_sessions if readonly else self._sessions
+            with maker() as session, session.begin():
+                yield session
+            return
+        if _NO_WAIT.get():
+            if not self._writers.acquire(blocking=False):
+                raise WouldWait
+        else:
+            self._writers.acquire()
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._writers.release()
 
     def ping(self) -> bool:
         from sqlalchemy import text
