@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 
 import httpx
@@ -108,6 +109,23 @@ def test_verification_catches_a_hash_that_is_not_the_local_one(client, dataset, 
     assert exc.value.code == "CHECKSUM_MISMATCH"
     with pytest.raises(HarborClientError, match="collision"):
         du.DatasetUploader(client._transport).upload(dataset, tmp_path / "src", collision="Merge")
+
+
+def test_hashing_that_outlasts_the_chunks_still_verifies(client, dataset, tmp_path, monkeypatch):
+    """The local SHA-256s may finish after the last chunk went (a fast server, a slow disk): they are waited for, not
+    cancelled with the chunks' threads (which made the CLI fail with a bare ``Cancelled``)."""
+    files = {"a.bin": noise(200_000, 2), "b.bin": noise(100_000, 3)}
+    make(tmp_path / "src", files)
+    real = du.sha256_of
+
+    def slow(path, stop=None):
+        time.sleep(0.5)  # longer than sending 300 kB to a local server
+        return real(path, stop)
+
+    monkeypatch.setattr(du, "sha256_of", slow)
+    landed = du.DatasetUploader(client._transport).upload(dataset, tmp_path / "src", chunk_size=CHUNK, parallel=4)
+    assert sorted(e.path for e in landed.written) == sorted(files)
+    assert all(hashlib.sha256(files[e.path]).hexdigest().startswith(e.key) for e in landed.written)
 
 
 def test_cli_upload_collisions_and_round_trip(cli, client, dataset, tmp_path):  # noqa: F811

@@ -202,9 +202,11 @@ class DatasetUploader:
         work = [(f, n) for f in files for n in range(_total(f.size, chunk_size)) if n not in held.get(f.path, set())]
         counter = Counter(sum(f.size for f in files), progress)
         counter.add(counter.total - sum(chunk_len(n, f.size, chunk_size) for f, n in work))
-        stop = threading.Event()
+        stop = threading.Event()  # set by run_parallel when the chunks are all sent, or one failed
+        # the hashing has a stop of its own: it may well outlast the chunks (a fast server), and _verify needs it whole
+        stop_hashing = threading.Event()
         hashes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mh-sha256") if verify else None
-        digests = {f.path: hashes.submit(sha256_of, f.src, stop) for f in files} if hashes else {}
+        digests = {f.path: hashes.submit(sha256_of, f.src, stop_hashing) for f in files} if hashes else {}
         clients = ThreadClients(self._t)
         base = f"/datasets/{seg(dataset_id)}/uploads/{seg(upload.key)}"
         try:
@@ -216,6 +218,7 @@ class DatasetUploader:
             return landed
         finally:
             stop.set()
+            stop_hashing.set()
             clients.close()
             if hashes:
                 hashes.shutdown(wait=True, cancel_futures=True)
