@@ -414,6 +414,11 @@ class DatasetUploads:
             ms = int(now().timestamp() * 1000)
             landed = Landed(key)
             stale: list[str] = []
+            B = ProjectFileBlobRow
+            wanted = {record.sha256[:40] for _, record in done}
+            held = set(  # the contents the project holds already, in one query (not a lookup and a flush per file)
+                s.scalars(select(B.key).where(B.project_id == project.id, B.key.in_(wanted))) if wanted else ()
+            )
             for path, record in done:
                 parts = prefix + split(path)
                 final = self._place(edit, parts, batch.collision, path)
@@ -422,14 +427,10 @@ class DatasetUploads:
                     stale += self.files.drop_in(s, record.id)
                     continue
                 blob = record.sha256[:40]
-                if s.get(ProjectFileBlobRow, (project.id, blob)) is None:
-                    s.add(
-                        ProjectFileBlobRow(
-                            project_id=project.id, key=blob, file_id=record.id, size=record.size, in_files=False
-                        )
-                    )
-                    s.flush()
-                else:  # the project holds this content already: the upload's record is redundant
+                if blob not in held:
+                    s.add(B(project_id=project.id, key=blob, file_id=record.id, size=record.size, in_files=False))
+                    held.add(blob)
+                else:  # the project holds this content already (or the batch, twice): the record is redundant
                     stale += self.files.drop_in(s, record.id)
                 edit.put(final, blob, record.size, ms)
                 shown = "/".join(final)

@@ -163,11 +163,22 @@ class BlobStore:
         """Delete keys; missing ones are ignored."""
         if isinstance(keys, str):
             keys = [keys]
+        if self.kind == "local":  # unlinks and rmdirs wait on the disk's journal: in a writer thread, all at once
+            if keys:
+                await asyncio.get_running_loop().run_in_executor(_WRITING, self._delete_local, list(keys))
+            return
         for key in keys:
             with contextlib.suppress(*_NOT_FOUND):
                 await obstore.delete_async(self._store, key)
-            if self.kind == "local":
-                self._prune_empty_dirs(key)
+
+    def _delete_local(self, keys: list[str]) -> None:
+        assert self.root is not None
+        for key in keys:
+            if not key or key.startswith("/") or ".." in key.split("/"):
+                raise ValueError(f"{key!r} is not a key of this store")
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / key).unlink()
+            self._prune_empty_dirs(key)
 
     # --- unfinished writes (what a writer that died mid-write leaves) -------------------------------
     async def unfinished(self, *, idle_since: float) -> list[Unfinished]:
