@@ -282,10 +282,10 @@ class DatasetUploads:
         file's session opens with its first chunk (its size, count and size of chunks then fixed)."""
         norm = normalise(path, field="path", root_ok=False)
         identifier = _identifier(identifier)
-        session_id = await asyncio.to_thread(
-            self._session_for, principal, dataset_id, key, norm, identifier, size, total_chunks, chunk_size
+        session_id, bounds = await asyncio.to_thread(
+            self._session_for, principal, dataset_id, key, norm, identifier, size, total_chunks, chunk_size, number
         )
-        return await self.uploads.put_chunk(principal, session_id, data, number=number, md5=md5)
+        return await self.uploads.put_chunk(principal, session_id, data, number=number, md5=md5, bounds=bounds)
 
     def _session_for(
         self,
@@ -297,19 +297,24 @@ class DatasetUploads:
         size: int,
         total_chunks: int,
         chunk_size: int,
-    ) -> str:
+        number: int,
+    ) -> tuple[str, tuple[int | None, int | None]]:
+        """The file's session in the batch (opened with its first chunk) and the upload engine's precheck of chunk
+        ``number``, in the same transaction."""
         F = DatasetUploadFileRow
         with self.db.uow(readonly=True) as s:  # a file's later chunks: its session is known, no write lock taken
             self._require_open(self._batch(s, principal, dataset_id, key))
             f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
             if f is not None:
-                return self._same_file(s, f, path, identifier, size, total_chunks)
+                sid = self._same_file(s, f, path, identifier, size, total_chunks)
+                return sid, self.uploads.precheck_in(s, principal, sid, number)
         with self.db.uow() as s:
             batch = self._batch(s, principal, dataset_id, key, lock=True)
             self._require_open(batch)
             f = s.scalar(select(F).where(F.upload_id == key, F.path_key == _path_key(path)))
             if f is not None:
-                return self._same_file(s, f, path, identifier, size, total_chunks)
+                sid = self._same_file(s, f, path, identifier, size, total_chunks)
+                return sid, self.uploads.precheck_in(s, principal, sid, number)
             if batch.files >= MAX_FILES:
                 raise InvalidInput(f"one upload holds at most {MAX_FILES} files; end this one and start another")
             sess = self.uploads.start_in(
@@ -326,7 +331,7 @@ class DatasetUploads:
             s.add(F(upload_id=key, path_key=_path_key(path), path=path, identifier=identifier, session_id=sess.id,
                     adopted=False, confirmed=[]))  # fmt: skip
             batch.files += 1
-            return sess.id
+            return sess.id, self.uploads.precheck_in(s, principal, sess.id, number)
 
     @staticmethod
     def _same_file(

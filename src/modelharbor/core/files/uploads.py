@@ -358,13 +358,19 @@ class UploadService:
             )
 
     def _precheck(self, principal: Principal, session_id: str, number: int | None) -> tuple[int | None, int | None]:
-        """The session is open and the number in range: the declared size, and the most bytes the chunk may have
-        under a declared chunk size."""
         with self.db.uow(readonly=True) as s:
-            row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
-            if number is not None:
-                self._check_number(row, number)
-            return row.size, resume.cap(row, number)
+            return self.precheck_in(s, principal, session_id, number)
+
+    def precheck_in(
+        self, s: Session, principal: Principal, session_id: str, number: int | None
+    ) -> tuple[int | None, int | None]:
+        """The session is open and the number in range: the declared size, and the most bytes the chunk may have
+        under a declared chunk size (``put_chunk``'s ``bounds``, for a service that looks the session up in a
+        transaction of its own anyway: one transaction and one thread hop per chunk, not two)."""
+        row = self._lock_open(s, principal, session_id, Action.UPLOAD_WRITE)
+        if number is not None:
+            self._check_number(row, number)
+        return row.size, resume.cap(row, number)
 
     async def put_chunk(
         self,
@@ -376,12 +382,16 @@ class UploadService:
         number_after: Callable[[], Awaitable[int]] | None = None,
         max_size: int | None = None,
         md5: str | None = None,
+        bounds: tuple[int | None, int | None] | None = None,
     ) -> ChunkInfo:
         """Stream one chunk into the session. ``number`` may be known only after the body (``number_after``),
         as with a multipart form whose number field follows the file part. ``md5``: the client's MD5 of the chunk
-        (hex, any case), checked as the bytes arrive — a mismatch is refused and nothing of the chunk is kept."""
+        (hex, any case), checked as the bytes arrive — a mismatch is refused and nothing of the chunk is kept.
+        ``bounds``: what :meth:`precheck_in` answered for this chunk in the caller's transaction, if it asked."""
         expected = resume.hex_digest(md5, "checksum", length=32) if md5 is not None else None
-        size, cap = await asyncio.to_thread(self._precheck, principal, session_id, number)
+        if bounds is None:
+            bounds = await asyncio.to_thread(self._precheck, principal, session_id, number)
+        size, cap = bounds
         limit = min(max_size or self.limits.max_chunk_size, self.limits.max_chunk_size)
         for bound in (size, cap):
             if bound is not None:
