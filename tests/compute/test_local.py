@@ -80,7 +80,10 @@ def test_request_raising_is_an_error_and_the_worker_keeps_serving(executor, make
     after = run(executor.request("v1", {"n": 2}))
     assert after.ok and after.value["pid"] == first.value["pid"]
     assert executor.status("v1").restarts == 0
-    assert any("ValueError: bad input: boom" in line.text for line in executor.logs("v1"))
+    # the worker's stderr is read by a thread of its own: the line may land a moment after the answer
+    wait_until(
+        lambda: any("ValueError: bad input: boom" in line.text for line in executor.logs("v1")), what="the error logged"
+    )
 
 
 def test_results_that_are_not_json_are_errors_numpy_values_are_converted(executor, make_package, make_spec):
@@ -592,9 +595,14 @@ def test_with_several_instances_only_fast_requests_are_sent_ahead(executor, make
     assert all(r.ok for r in slow) and len({r.value["pid"] for r in slow}) == 2
     # none waited on a busy instance's connection, where it could not move to the one that freed up first
     assert executor.sent_ahead == 0 and time.monotonic() - started < 1.5
-    fast = run(load(200, {}))
-    assert all(r.ok for r in fast)
-    assert executor.sent_ahead > 0  # fast requests are, once the instances' recent requests were fast
+    # fast requests are, once the instances' recent requests were fast (≤ PIPELINE_MAX_SERVICE on average: on a
+    # machine busy with other work that may take a few rounds)
+    for _ in range(20):
+        fast = run(load(200, {}))
+        assert all(r.ok for r in fast)
+        if executor.sent_ahead > 0:
+            break
+    assert executor.sent_ahead > 0
 
 
 def test_request_behind_a_timed_out_one_runs_once_on_a_fresh_instance(executor, make_package, make_spec, tmp_path):
