@@ -1,7 +1,7 @@
 """Datasets (issue 17): uploading a folder and snapshotting a large dataset, next to the raw streaming sink, in one run.
 
     .venv/bin/python bench/datasets.py [--files 100] [--total-mib 1024] [--rounds 2]
-                                       [--snapshot-files 10000] [--snapshot-file-kib 1024]
+                                       [--snapshot-files 10000] [--snapshot-file-kib 1024] [--keep]
 
 Starts bench/raw_sink.py and ``modelharbor serve`` (fresh data dir, SQLite) as subprocesses on free loopback ports,
 builds a folder of ``--files`` files (``--total-mib`` in all, incompressible) and measures, alternating each round:
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,7 @@ def main() -> int:
     ap.add_argument("--snapshot-files", type=int, default=10_000)
     ap.add_argument("--snapshot-file-kib", type=int, default=1024)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--keep", action="store_true", help="Keep the temp dir (server logs, the folders, the data dir).")
     args = ap.parse_args()
     from tests.e2e.domino_client import ensure_domino_venv
 
@@ -216,6 +218,8 @@ def main() -> int:
         with shielded():
             for s in servers:
                 s.stop()
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)  # the folders and the data dir: up to ~25 GiB
     print(f"\n{'figure':<36}{'value':>12}")
     for k, v in out.items():
         print(f"{k:<36}{v:>12.3f}")
@@ -226,7 +230,7 @@ def main() -> int:
     )
     print(
         f"\ntargets: client ≥ {TARGET_CLIENT}× sink, CLI ≥ {TARGET_CLI}× sink, snapshot ≤ {TARGET_SNAPSHOT_S} s: "
-        f"{'met' if ok else 'NOT met'}  (work dir {work}; delete it when done)"
+        f"{'met' if ok else 'NOT met'}" + (f"  (kept {work}; delete it when done)" if args.keep else "")
     )
     return 0 if ok else 1
 
