@@ -122,7 +122,7 @@ def gateway_summaries(found: list[ProjectListing], relationship: str) -> list[di
             {
                 "id": p.id,
                 "name": p.name,
-                "ownerId": p.owner_team_id or p.owner_id or "",
+                "ownerId": owner_id(p),
                 "ownerName": p.owner_name or "",
                 "description": p.description,
                 "visibility": p.visibility,
